@@ -1,0 +1,38 @@
+import type { Command } from "./command.ts";
+import { configPath } from "./command.ts";
+import { loadConfig } from "../config/load.ts";
+import { sinkFactory } from "../sinks/index.ts";
+import { checkSource } from "../source/postgres/check.ts";
+import { errorMessage } from "../errors.ts";
+
+/** Validate the config and connect to every source and sink: one line per component. */
+export const checkCommand: Command = {
+  name: "check",
+  summary: "validate a config and connect to its source and every sink",
+  usage: "cdc-engine check --config FILE\n  --config FILE   the YAML config (or $CDC_CONFIG)",
+  options: { config: { type: "string", short: "c" } },
+  async run(args) {
+    const config = loadConfig(configPath(args, this));
+    const checks: [string, () => Promise<string>][] = [["source", () => checkSource(config.source)]];
+    for (const sink of Object.values(config.sinks)) {
+      const factory = sinkFactory(sink.type)!;
+      checks.push([`sink:${sink.name}`, () => factory.check(sink.options)]);
+    }
+    const results = await Promise.all(
+      checks.map(async ([name, fn]) => {
+        try {
+          return { name, ok: true, text: await withTimeout(fn(), 15_000) };
+        } catch (e) {
+          return { name, ok: false, text: errorMessage(e).replace(/^\[[^\]]+\] /, "") };
+        }
+      }),
+    );
+    for (const r of results) console.log(`${r.ok ? "ok  " : "FAIL"} ${r.name.padEnd(20)} ${r.text}`);
+    console.log(`config ${config.file}: ${config.pipelines.length} pipeline(s), ${Object.keys(config.sinks).length} sink(s)`);
+    return results.every((r) => r.ok) ? 0 : 1;
+  },
+};
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms / 1000}s`)), ms).unref())]);
+}

@@ -1,0 +1,6 @@
+import type { Command } from "./command.ts";
+import { serveCommand } from "./serve.ts";
+import { checkCommand } from "./check.ts";
+
+/** Every subcommand, in the order `--help` lists them. */
+export const commands: Command[] = [serveCommand, checkCommand];

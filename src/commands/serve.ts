@@ -1,0 +1,58 @@
+import type { Command } from "./command.ts";
+import { configPath, str } from "./command.ts";
+import { loadConfig, configPermissionWarning } from "../config/load.ts";
+import { createLogger } from "../log.ts";
+import { startRuntime } from "../engine/runtime.ts";
+import { createApp } from "../api/app.ts";
+import { startApiServer } from "../api/server.ts";
+import { readFileSync } from "node:fs";
+
+/** Run the pipelines until SIGINT/SIGTERM; then finish in-flight batches, checkpoint, exit 0. */
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "run the pipelines of a config until stopped",
+  usage: [
+    "cdc-engine serve --config FILE [--listen HOST:PORT] [--log-level LEVEL] [--resnapshot]",
+    "  --config FILE        the YAML config (or $CDC_CONFIG)",
+    "  --listen HOST:PORT   API address (overrides api.listen)",
+    "  --log-level LEVEL    trace|debug|info|warn|error (overrides log.level)",
+    "  --resnapshot         take a fresh snapshot when the slot was lost or is behind the checkpoint",
+  ].join("\n"),
+  options: {
+    config: { type: "string", short: "c" },
+    listen: { type: "string" },
+    "log-level": { type: "string" },
+    resnapshot: { type: "boolean" },
+  },
+  async run(args) {
+    const path = configPath(args, this);
+    const config = loadConfig(path);
+    // Precedence: flags > env > file > defaults.
+    const listen = str(args.values.listen) ?? process.env.CDC_API_LISTEN ?? config.api.listen;
+    const log = createLogger({ level: str(args.values["log-level"]) ?? config.log.level, format: config.log.format });
+    const warn = configPermissionWarning(path, readFileSync(path, "utf8"));
+    if (warn) log.warn(warn);
+
+    const runtime = await startRuntime(config, log, { resnapshot: args.values.resnapshot === true });
+    const api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime }), listen) : null;
+    if (api) log.info({ url: api.url }, "api listening");
+
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "stopping: finishing in-flight batches and taking a final checkpoint");
+      await runtime.stop();
+      await api?.stop();
+      log.info("stopped");
+    };
+    process.on("SIGINT", () => void stop("SIGINT").then(() => process.exit(0)));
+    process.on("SIGTERM", () => void stop("SIGTERM").then(() => process.exit(0)));
+    const failure = await runtime.done;
+    if (failure && !stopping) {
+      await api?.stop();
+      throw failure;
+    }
+    return 0;
+  },
+};

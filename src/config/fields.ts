@@ -1,0 +1,43 @@
+import { z } from "zod";
+import { parseDuration } from "./duration.ts";
+
+/** Reusable config field types, with messages written for the person editing the YAML. */
+export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({ code: "custom", message: `bad duration '${v}' (use e.g. 500ms, 30s, 5m, 1h)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export const pgUrl = z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL");
+
+export const sslmode = z.enum(["disable", "prefer", "require", "verify-ca", "verify-full"]);
+
+/** TLS options shared by the database sinks and the source. */
+export const tls = z
+  .strictObject({
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    reject_unauthorized: z.boolean().default(true),
+  })
+  .optional();
+
+export const listen = z.string().regex(/^[^\s:]*:\d{1,5}$/, "must be HOST:PORT, e.g. 127.0.0.1:8080");
+
+/** "schema.table" or "schema.*"; a bare name means schema public. */
+export const tableRef = z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, "must be schema.table or schema.*");
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+/** Byte sizes: "64MiB", "512kb", or a bare number of bytes. */
+export const byteSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  if (typeof v === "number" && Number.isInteger(v) && v >= 0) return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$/i.exec(String(v));
+  if (!m) {
+    ctx.addIssue({ code: "custom", message: `bad size '${v}' (use e.g. 64MiB, 512kb, 1GiB)` });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? "b").toLowerCase()]);
+});

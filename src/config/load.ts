@@ -1,0 +1,101 @@
+import { readFileSync, statSync } from "node:fs";
+import { basename } from "node:path";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { usageError } from "../errors.ts";
+import { sinkFactory, sinkRegistry } from "../sinks/index.ts";
+import { interpolate } from "./interpolate.ts";
+import { formatIssue } from "./format-issue.ts";
+import { configSchema, type Config, type SinkConfig } from "./schema.ts";
+
+/**
+ * Read, interpolate and validate a config file. Every mistake becomes one usage error
+ * (exit 2) of the form `cdc.yaml: sinks.wh.url: required`.
+ */
+export function loadConfig(path: string, env: Record<string, string | undefined> = process.env): Config {
+  const file = basename(path);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw usageError("config_read", `${path}: cannot read config file (${code === "ENOENT" ? "no such file" : code})`);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: Record<string, string | undefined> = process.env): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0];
+    const pos = err.linePos?.[0];
+    const where = pos ? `line ${pos.line}, column ${pos.col}` : "";
+    throw usageError("config_yaml", `${file}: ${where ? where + ": " : ""}invalid YAML: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`);
+  }
+  const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, file);
+  return validateConfig(raw, file);
+}
+
+export function validateConfig(raw: unknown, file: string): Config {
+  const fail = (msg: string) => usageError("config_invalid", `${file}: ${msg}`);
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw fail("(root): must be a mapping with source, sinks and pipelines");
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw fail(formatIssue(firstIssue(parsed.error)));
+  const cfg = parsed.data;
+
+  const sinks: Record<string, SinkConfig> = {};
+  for (const [name, block] of Object.entries(cfg.sinks)) {
+    const factory = sinkFactory(block.type);
+    if (!factory) {
+      throw fail(`sinks.${name}.type: unknown sink type '${block.type}' (known: ${Object.keys(sinkRegistry).join(", ")})`);
+    }
+    const { type: _t, ...rest } = block;
+    const r = factory.configSchema.safeParse(rest);
+    if (!r.success) throw fail(formatIssue(firstIssue(r.error), ["sinks", name]));
+    sinks[name] = { name, type: block.type, options: r.data as Record<string, unknown> };
+  }
+
+  const seen = new Set<string>();
+  cfg.pipelines.forEach((p, i) => {
+    if (seen.has(p.name)) throw fail(`pipelines.${i}.name: duplicate pipeline name '${p.name}'`);
+    seen.add(p.name);
+    const targets = Array.isArray(p.to) ? p.to : [p.to];
+    targets.forEach((t, j) => {
+      const at = Array.isArray(p.to) ? `pipelines.${i}.to.${j}` : `pipelines.${i}.to`;
+      const sinkName = typeof t === "string" ? t : t.sink;
+      const sink = sinks[sinkName];
+      if (!sink) throw fail(`${typeof t === "string" ? at : at + ".sink"}: unknown sink '${sinkName}' (defined: ${Object.keys(sinks).join(", ") || "none"})`);
+      const factory = sinkFactory(sink.type)!;
+      if (typeof t !== "string" && factory.targetSchema) {
+        const { sink: _s, table: _tb, key: _k, ...opts } = t;
+        const r = factory.targetSchema.safeParse(opts);
+        if (!r.success) throw fail(formatIssue(firstIssue(r.error), at.split(".")));
+      }
+    });
+  });
+
+  return { ...cfg, sinks, file };
+}
+
+function firstIssue(err: z.ZodError): z.core.$ZodIssue {
+  // Unions report nested issues; the deepest one names the real problem.
+  let issue = err.issues[0];
+  while (issue.code === "invalid_union" && issue.errors?.length) {
+    const branches = issue.errors.map((b) => b[0]).filter(Boolean);
+    const best = branches.sort((a, b) => b.path.length - a.path.length)[0];
+    if (!best || best.path.length === 0) break;
+    issue = { ...best, path: [...issue.path, ...best.path] };
+  }
+  return issue;
+}
+
+/** World-readable config that holds secrets: worth a warning (operations issue). */
+export function configPermissionWarning(path: string, text: string): string | null {
+  try {
+    const mode = statSync(path).mode;
+    if (mode & 0o004 && /(password|token|secret|:\/\/[^/\s:@]+:[^@\s]+@)/i.test(text)) {
+      return `${path} is world-readable and holds secrets; run: chmod 600 ${path}`;
+    }
+  } catch {}
+  return null;
+}

@@ -1,0 +1,61 @@
+import { z } from "zod";
+import { duration, tableRef } from "./fields.ts";
+
+/**
+ * One pipeline: which tables it reads (`from`), what it does to them (filter, projection,
+ * joins, windows, aggregates), and where the result goes (`to`). Sink-specific target
+ * options (redis key templates, bigquery partitioning...) are validated by the sink's
+ * own targetSchema in load.ts, so `to` objects stay open here.
+ */
+export const targetSchema = z.looseObject({
+  sink: z.string().min(1),
+  /** Target table; default: the source schema.table (mirrors) or the pipeline name. */
+  table: z.string().min(1).optional(),
+  key: z.array(z.string().min(1)).min(1).optional(),
+});
+
+export const joinSchema = z.strictObject({
+  table: tableRef,
+  /** "left_column = joined_table.column" */
+  on: z.string().min(1),
+  columns: z.array(z.string().min(1)).min(1).optional(),
+  /** Prefix for joined columns that would clash with the row's own. */
+  prefix: z.string().optional(),
+  /** How long a row waits for a missing match before going on with NULLs. */
+  wait: duration.default(5000),
+});
+
+export const windowSchema = z.strictObject({
+  type: z.enum(["tumbling", "sliding", "session"]),
+  size: duration.optional(),
+  slide: duration.optional(),
+  gap: duration.optional(),
+  /** Event-time column, or "commit_time" for the source commit time. */
+  time: z.string().min(1).default("commit_time"),
+  key: z.array(z.string().min(1)).default([]),
+  lateness: duration.default(0),
+  late: z.enum(["update", "dlq"]).default("update"),
+  emit: z.enum(["close", "change"]).default("close"),
+  /** How long an idle source waits before the wall clock advances the watermark. */
+  idle_timeout: duration.default(10_000),
+});
+
+export const pipelineSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, _ or -"),
+  from: z.union([tableRef, z.array(tableRef).min(1)]),
+  to: z.union([z.string().min(1), targetSchema, z.array(z.union([z.string().min(1), targetSchema])).min(1)]),
+  /** Apply each source transaction atomically and in commit order (default for mirrors). */
+  transactional: z.boolean().optional(),
+  where: z.string().min(1).optional(),
+  select: z.array(z.string().min(1)).min(1).optional(),
+  join: z.array(joinSchema).optional(),
+  window: windowSchema.optional(),
+  aggregate: z.record(z.string(), z.string().min(1)).optional(),
+  /** Path of a TypeScript/JavaScript module exporting `transform(row, ctx)`. */
+  transform: z.string().min(1).optional(),
+  /** Rows failing any of these go to the dead-letter queue with the rule's message. */
+  validate: z.array(z.strictObject({ rule: z.string().min(1), message: z.string().optional() })).optional(),
+  paused: z.boolean().default(false),
+});
+export type PipelineConfig = z.infer<typeof pipelineSchema>;
+export type TargetConfig = z.infer<typeof targetSchema>;

@@ -1,0 +1,44 @@
+import { openPg, redactUrl } from "../../db/postgres-client.ts";
+import { CdcError } from "../../errors.ts";
+import type { SourceConfig } from "../../config/schema.ts";
+
+export interface SourceCheck {
+  version: number;
+  versionText: string;
+  walLevel: string;
+  canReplicate: boolean;
+}
+
+/** What `check` and start-up verify about the source before any replication is attempted. */
+export async function inspectSource(config: Pick<SourceConfig, "url" | "sslmode" | "tls">): Promise<SourceCheck> {
+  const sql = openPg(config.url, { sslmode: config.sslmode, tls: config.tls, max: 1 });
+  try {
+    const [row] = await sql`
+      select current_setting('server_version_num')::int as num,
+             current_setting('server_version') as text,
+             current_setting('wal_level') as wal_level,
+             (select rolreplication or rolsuper from pg_roles where rolname = current_user) as can_replicate`;
+    return { version: Number(row.num), versionText: String(row.text), walLevel: String(row.wal_level), canReplicate: Boolean(row.can_replicate) };
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
+
+export async function checkSource(config: Pick<SourceConfig, "url" | "sslmode" | "tls">): Promise<string> {
+  const info = await inspectSource(config);
+  const at = redactUrl(config.url);
+  if (info.version < 100000) {
+    throw new CdcError("source_version", `PostgreSQL ${info.versionText} at ${at} is too old: pgoutput needs 10 or later`, { component: "source" });
+  }
+  if (info.walLevel !== "logical") {
+    throw new CdcError(
+      "source_wal_level",
+      `wal_level is '${info.walLevel}' at ${at}; logical replication needs wal_level=logical (ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL)`,
+      { component: "source" },
+    );
+  }
+  if (!info.canReplicate) {
+    throw new CdcError("source_role", `the role in ${at} lacks REPLICATION; run: ALTER ROLE <user> WITH REPLICATION`, { component: "source" });
+  }
+  return `postgres ${info.versionText} at ${at}, wal_level=logical, replication allowed`;
+}

@@ -1,0 +1,73 @@
+/**
+ * The unit that flows from the source through pipelines to sinks: one committed source
+ * transaction. Values are decoded exactly (see source/postgres/types.ts):
+ * int2/int4 → number, int8 → bigint, numeric → decimal string, float → number,
+ * bool → boolean, bytea → Uint8Array, json/jsonb → the JSON text, arrays → JS arrays,
+ * timestamps/dates/times/intervals and the rest → Postgres' ISO text (microseconds kept).
+ */
+export type Lsn = bigint;
+export type Row = Record<string, unknown>;
+
+export interface Column {
+  name: string;
+  typeOid: number;
+  /** Postgres type name as format_type() gives it (e.g. "numeric(10,2)"), when known. */
+  typeName?: string;
+  typeMod: number;
+  /** Part of the replica identity (the primary key for REPLICA IDENTITY DEFAULT). */
+  isKey: boolean;
+}
+
+export interface Relation {
+  id: number;
+  schema: string;
+  name: string;
+  /** "schema.name" */
+  table: string;
+  /** d = default (pk), n = nothing, f = full, i = index */
+  replicaIdentity: string;
+  columns: Column[];
+}
+
+export type ChangeOp = "insert" | "update" | "delete" | "truncate" | "read";
+
+export interface Change {
+  op: ChangeOp;
+  /** "schema.table" */
+  table: string;
+  /** Column metadata as of this change (a Relation message may change it mid-stream). */
+  relation: Relation;
+  /** Key columns of the row (from after for insert/update, before/old key for delete). */
+  key?: Row;
+  before?: Row | null;
+  after?: Row | null;
+  /** Columns whose TOASTed value did not change and was not sent: sinks must leave them alone. */
+  unchangedToast?: string[];
+  /** For truncate: the options Postgres sent. */
+  truncate?: { cascade: boolean; restartIdentity: boolean };
+}
+
+export interface Txn {
+  /** Commit LSN: the source position of this transaction. */
+  lsn: Lsn;
+  /** End LSN of the commit record (what the slot is confirmed with). */
+  endLsn: Lsn;
+  xid: number;
+  /** Commit time, microseconds since the Unix epoch. */
+  commitTime: bigint;
+  changes: Change[];
+  /** Set when the relation list changed in this transaction (schema change surfaced to sinks). */
+  schemaChanges?: Relation[];
+  /** True for rows read by the initial snapshot (op "read"). */
+  snapshot?: boolean;
+}
+
+export function formatLsn(lsn: Lsn): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+export function parseLsn(text: string): Lsn {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
+  if (!m) throw new Error(`invalid LSN '${text}'`);
+  return (BigInt("0x" + m[1]) << 32n) | BigInt("0x" + m[2]);
+}

@@ -1,0 +1,85 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runBinary } from "../helpers/binary.ts";
+import { sharedPg, createDatabase } from "../helpers/index.ts";
+
+function tmpConfig(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "cdc-cfg-"));
+  const path = join(dir, "cdc.yaml");
+  writeFileSync(path, text);
+  return path;
+}
+
+describe("the compiled binary", () => {
+  test("--help lists the commands, exit 0", async () => {
+    const r = await runBinary(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("serve");
+    expect(r.stdout).toContain("check");
+  });
+
+  test("--version prints version and commit", async () => {
+    const r = await runBinary(["--version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^cdc-engine \d+\.\d+\.\d+ \(.+\)\n$/);
+  });
+
+  test("<sub> --help prints its usage", async () => {
+    const r = await runBinary(["check", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toStartWith("cdc-engine check --config FILE");
+  });
+
+  test("unknown subcommand: exit 2 with the usage line", async () => {
+    const r = await runBinary(["frobnicate"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command 'frobnicate'");
+    expect(r.stderr).toContain("usage: cdc-engine");
+  });
+
+  test("unknown flag: exit 2 with the usage line", async () => {
+    const r = await runBinary(["check", "--bogus"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--bogus");
+    expect(r.stderr).toContain("usage: cdc-engine check");
+  });
+
+  test("config error: exit 2, one line naming file, key path and problem, no stack", async () => {
+    const path = tmpConfig("source: { url: postgres://x@127.0.0.1/db }\nsinks:\n  wh: { type: postgres }\npipelines:\n  - { name: m, from: public.t, to: wh }\n");
+    const r = await runBinary(["check", "--config", path]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe("cdc-engine: cdc.yaml: sinks.wh.url: required");
+  });
+
+  test("missing config file: exit 2", async () => {
+    const r = await runBinary(["check", "--config", "/nonexistent/cdc.yaml"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("/nonexistent/cdc.yaml: cannot read config file (no such file)");
+  });
+
+  test("check connects to the source and sinks: exit 0 and one line each", async () => {
+    const pg = await sharedPg("system");
+    const db = await createDatabase(pg);
+    const dir = mkdtempSync(join(tmpdir(), "cdc-chk-"));
+    const path = tmpConfig(
+      `source:\n  url: ${pg.url(db)}\nsinks:\n  wh: { type: postgres, url: "${pg.url(db)}" }\n  local: { type: sqlite, path: ${dir}/wh.db }\npipelines:\n  - { name: m, from: public.t, to: [wh, local] }\n`,
+    );
+    const r = await runBinary(["check", "--config", path]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^ok\s+source\s+postgres \d+/);
+    expect(lines.some((l) => /^ok\s+sink:wh\s+postgres/.test(l))).toBe(true);
+    expect(lines.some((l) => /^ok\s+sink:local\s+sqlite/.test(l))).toBe(true);
+  });
+
+  test("check with an unreachable sink: exit 1 and a FAIL line", async () => {
+    const pg = await sharedPg("system");
+    const path = tmpConfig(`source:\n  url: ${pg.url()}\nsinks:\n  wh: { type: postgres, url: "postgres://postgres@127.0.0.1:1/none" }\npipelines:\n  - { name: m, from: public.t, to: wh }\n`);
+    const r = await runBinary(["check", "--config", path]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAIL sink:wh/);
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, test } from "bun:test";
+import { parseConfig } from "../../src/config/load.ts";
+import { CdcError } from "../../src/errors.ts";
+
+const BASE = `
+source:
+  url: postgres://postgres@127.0.0.1:5432/shop
+sinks:
+  wh: { type: postgres, url: postgres://postgres@127.0.0.1:5432/warehouse }
+pipelines:
+  - name: mirror
+    from: [public.orders, public.customers]
+    to: wh
+`;
+
+function errorOf(text: string, env: Record<string, string> = {}): CdcError {
+  try {
+    parseConfig(text, "cdc.yaml", env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(CdcError);
+    expect((e as CdcError).kind).toBe("usage");
+    return e as CdcError;
+  }
+  throw new Error("expected a config error");
+}
+
+describe("config loading", () => {
+  test("a valid config gets its defaults", () => {
+    const c = parseConfig(BASE, "cdc.yaml", {});
+    expect(c.source.slot).toBe("cdc_engine");
+    expect(c.source.publication).toBe("cdc_engine");
+    expect(c.source.snapshot).toBe("initial");
+    expect(c.source.heartbeat_interval).toBe(10_000);
+    expect(c.source.memory_budget).toBe(64 * 1024 * 1024);
+    expect(c.state.dir).toBe("./.cdc-engine");
+    expect(c.state.checkpoint_interval).toBe(30_000);
+    expect(c.api.listen).toBe("127.0.0.1:8080");
+    expect(c.sinks.wh).toEqual({ name: "wh", type: "postgres", options: expect.objectContaining({ url: "postgres://postgres@127.0.0.1:5432/warehouse", pool: 4 }) });
+    expect(c.pipelines[0].from).toEqual(["public.orders", "public.customers"]);
+  });
+
+  test("${VAR} and ${VAR:-default} interpolate from the environment", () => {
+    const text = BASE.replace("postgres://postgres@127.0.0.1:5432/shop", "${SRC_URL}").replace("url: postgres://postgres@127.0.0.1:5432/warehouse", 'url: "postgres://postgres@${WH_HOST:-localhost}:5432/warehouse"');
+    const c = parseConfig(text, "cdc.yaml", { SRC_URL: "postgres://u:p@db:5432/x" });
+    expect(c.source.url).toBe("postgres://u:p@db:5432/x");
+    expect(c.sinks.wh.options.url).toBe("postgres://postgres@localhost:5432/warehouse");
+  });
+
+  test("durations parse in every unit", () => {
+    const c = parseConfig(BASE + "state:\n  checkpoint_interval: 1m\n", "cdc.yaml", {});
+    expect(c.state.checkpoint_interval).toBe(60_000);
+  });
+
+  const cases: [string, string, string, Record<string, string>?][] = [
+    ["missing sink url", BASE.replace(", url: postgres://postgres@127.0.0.1:5432/warehouse", ""), "cdc.yaml: sinks.wh.url: required"],
+    ["unknown top-level key", BASE + "extra: 1\n", "cdc.yaml: (root): unknown key 'extra'"],
+    ["unknown nested key", BASE.replace("  url: postgres://postgres@127.0.0.1:5432/shop", "  url: postgres://postgres@127.0.0.1:5432/shop\n  slott: x"), "cdc.yaml: source: unknown key 'slott'"],
+    ["wrong type", BASE + "state:\n  keep_checkpoints: many\n", "cdc.yaml: state.keep_checkpoints: expected number, got string"],
+    ["unknown sink referenced", BASE.replace("to: wh", "to: nowhere"), "cdc.yaml: pipelines.0.to: unknown sink 'nowhere' (defined: wh)"],
+    ["unknown sink type", BASE.replace("type: postgres", "type: kafka"), "cdc.yaml: sinks.wh.type: unknown sink type 'kafka'"],
+    ["duplicate pipeline name", BASE + "  - name: mirror\n    from: public.x\n    to: wh\n", "cdc.yaml: pipelines.1.name: duplicate pipeline name 'mirror'"],
+    ["bad duration", BASE + "state:\n  checkpoint_interval: 30 parsecs\n", "cdc.yaml: state.checkpoint_interval: bad duration '30 parsecs'"],
+    ["missing env var", BASE.replace("postgres://postgres@127.0.0.1:5432/shop", "${NOPE_URL}"), "cdc.yaml: source.url: environment variable NOPE_URL is not set and has no default"],
+    ["bad enum", BASE.replace("  url: postgres://postgres@127.0.0.1:5432/shop", "  url: postgres://postgres@127.0.0.1:5432/shop\n  snapshot: sometimes"), 'cdc.yaml: source.snapshot: must be one of "initial", "never"'],
+    ["no pipelines", BASE.split("pipelines:")[0] + "pipelines: []\n", "cdc.yaml: pipelines: at least one pipeline is required"],
+    ["missing source", BASE.replace(/source:\n  url: .*\n/, ""), "cdc.yaml: source: required"],
+    ["invalid YAML", "source: [unclosed\n", "cdc.yaml: line"],
+    ["bad listen address", BASE + "api:\n  listen: everywhere\n", "cdc.yaml: api.listen: must be HOST:PORT"],
+    ["bad source url", BASE.replace("url: postgres://postgres@127.0.0.1:5432/shop", "url: mysql://x"), "cdc.yaml: source.url: must be a postgres:// URL"],
+    ["bad sink option type", BASE.replace("type: postgres,", "type: postgres, pool: lots,"), "cdc.yaml: sinks.wh.pool: expected number, got string"],
+  ];
+  for (const [name, text, message] of cases) {
+    test(`error: ${name}`, () => {
+      const e = errorOf(text);
+      expect(e.message).toStartWith(message);
+      expect(e.message.includes("\n")).toBe(false);
+    });
+  }
+});

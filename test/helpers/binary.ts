@@ -1,0 +1,39 @@
+/** The compiled executable, built once per test run into a temp dir (end-to-end tests run it as a user would). */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+let built: Promise<string> | null = null;
+
+export function binaryPath(): Promise<string> {
+  if (process.env.CDC_ENGINE_BIN) return Promise.resolve(process.env.CDC_ENGINE_BIN);
+  built ??= (async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "cdc-bin-")), "cdc-engine");
+    const root = join(import.meta.dir, "../..");
+    const p = Bun.spawn(["bun", "build", "--compile", "src/cli.ts", "--outfile", out], { cwd: root, stdout: "pipe", stderr: "pipe" });
+    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    if (code !== 0) throw new Error(`bun build --compile failed: ${err}`);
+    return out;
+  })();
+  return built;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the binary from a directory outside the repo, so nothing beside it is needed. */
+export async function runBinary(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
+  const bin = await binaryPath();
+  const p = Bun.spawn([bin, ...args], {
+    cwd: opts.cwd ?? tmpdir(),
+    env: { ...process.env, ...opts.env },
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: opts.timeoutMs ?? 60_000,
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, stdout, stderr };
+}

@@ -1,0 +1,3 @@
+export * from "./services.ts";
+export * from "./postgres-server.ts";
+export * from "./binary.ts";
