@@ -1,0 +1,46 @@
+import type { Txn, Row, Lsn, Change } from "../../types.ts";
+
+/**
+ * A record leaving an operator chain toward the sinks. `op` is "upsert" or "delete" (keyed
+ * results, e.g. a window's row or a retraction when a window empties) or "truncate".
+ * `table` is the output table name; `key` the columns that identify the row there.
+ */
+export interface EmittedRow {
+  op: "upsert" | "delete" | "truncate";
+  row: Row;
+  before?: Row | null;
+  unchangedToast?: string[];
+  /** The source change this came from (undefined for window results emitted on watermark). */
+  source?: Change;
+}
+
+export interface Emit {
+  (row: EmittedRow): void;
+}
+
+export interface RejectedRow {
+  row: Row;
+  reason: string;
+  source?: Change;
+}
+
+/** Context an operator may use: its pipeline, the DLQ, counters. No wall clock inside process(). */
+export interface OperatorContext {
+  pipeline: string;
+  reject(r: RejectedRow): void;
+  count(metric: "late_rows" | "join_misses" | "rejected_rows", n?: number): void;
+}
+
+/**
+ * A stream operator (DESIGN.md): deterministic given its input and state.
+ * `process` sees every committed transaction routed to the pipeline, in commit order.
+ */
+export interface Operator {
+  process(txn: Txn, emit: Emit): void | Promise<void>;
+  /** Event-time progress (ms since epoch): close windows, release waiting join rows. */
+  onWatermark?(watermarkMs: number, emit: Emit): void;
+  snapshot(): unknown;
+  restore(state: unknown): void;
+}
+
+export type { Lsn };

@@ -1,0 +1,50 @@
+import type { Lsn, Txn, Relation } from "../types.ts";
+import type { Health } from "../sinks/sink.ts";
+
+/**
+ * What the engine sees of a change source (implemented by source/postgres/).
+ * Transactions are handed over one at a time, in commit order; the source does not read
+ * ahead of `onTxn` resolving by more than its bounded buffer, so a slow engine holds the
+ * walsender (TCP backpressure) instead of growing memory.
+ */
+export interface SourceStartOptions {
+  /** Tables the pipelines read ("schema.table"; "schema.*" expands at start). */
+  tables: string[];
+  /** LSN of the last checkpoint, or null on a first start. */
+  checkpointLsn: Lsn | null;
+  /** Operator asked for a fresh snapshot when the slot is missing or ahead of the checkpoint. */
+  resnapshot: boolean;
+  /** Called for every committed transaction (and snapshot chunk) in order; awaited. */
+  onTxn(txn: Txn): Promise<void>;
+  /** Called when a Relation message changes a table's columns mid-stream. */
+  onSchemaChange?(relation: Relation): void;
+}
+
+export interface SourceStats {
+  /** Last commit LSN handed to the engine. */
+  receivedLsn: Lsn | null;
+  /** LSN reported to Postgres as flushed (never the received LSN; see confirm()). */
+  confirmedLsn: Lsn | null;
+  /** Bytes of WAL between the server's current LSN and the confirmed LSN. */
+  lagBytes: number;
+  /** Seconds between now and the commit time of the last transaction handed over. */
+  lagSeconds: number;
+  /** WAL retained behind the slot, bytes. */
+  slotRetainedBytes: number;
+  snapshot?: { table: string; rowsDone: number; rowsTotal: number; done: boolean }[];
+}
+
+export interface Source {
+  /** Create/verify slot and publication, check slot safety, snapshot if needed, then stream until stop(). */
+  start(opts: SourceStartOptions): Promise<void>;
+  /**
+   * The engine hands back the LSN that is durable everywhere (min of checkpoint and sink positions).
+   * Reported as flush LSN in standby status updates; never moves backwards.
+   */
+  confirm(lsn: Lsn): void;
+  /** Resolves when streaming ends: null after stop(), or the error that ended it. */
+  readonly done: Promise<Error | null>;
+  health(): Health;
+  stats(): SourceStats;
+  stop(): Promise<void>;
+}
