@@ -1,0 +1,71 @@
+import type { Command } from "./command.ts";
+import { configPath, str } from "./command.ts";
+import { loadConfig } from "../config/load.ts";
+import { usageError } from "../errors.ts";
+import { DlqStore, rowText } from "../dlq/store.ts";
+import { replayDeadLetters } from "../dlq/replay.ts";
+
+const USAGE = [
+  "cdc-engine dlq list|replay|purge --config FILE [--pipeline P] [--limit N] [--json]",
+  "  list     show dead letters (oldest first)",
+  "  replay   send them again to the sink that rejected them; removed on success",
+  "  purge    delete them",
+  "  --config FILE   the YAML config (or $CDC_CONFIG); the DLQ is state.dir/dlq.sqlite",
+  "  --pipeline P    only this pipeline",
+  "  --limit N       at most N entries (list, replay)",
+  "  --json          list as JSON lines",
+].join("\n");
+
+/** Manage the dead-letter queue kept under state.dir. */
+export const dlqCommand: Command = {
+  name: "dlq",
+  summary: "list, replay or purge rows in the dead-letter queue",
+  usage: USAGE,
+  positionals: true,
+  options: {
+    config: { type: "string", short: "c" },
+    pipeline: { type: "string" },
+    limit: { type: "string" },
+    json: { type: "boolean" },
+  },
+  async run(args) {
+    const action = args.positionals[0];
+    if (!action || !["list", "replay", "purge"].includes(action) || args.positionals.length > 1) {
+      throw usageError("usage", `dlq: expected one of list, replay, purge\nusage: ${USAGE.split("\n")[0]}`);
+    }
+    const limitText = str(args.values.limit);
+    if (limitText !== undefined && !/^[1-9]\d*$/.test(limitText)) throw usageError("usage", `--limit: expected a positive integer, got '${limitText}'`);
+    const limit = limitText === undefined ? undefined : Number(limitText);
+    const config = loadConfig(configPath(args, this));
+    const pipeline = str(args.values.pipeline);
+    if (pipeline !== undefined && !config.pipelines.some((p) => p.name === pipeline)) {
+      throw usageError("usage", `--pipeline: no pipeline '${pipeline}' in ${config.file}`);
+    }
+    const store = new DlqStore(config.state.dir);
+    try {
+      if (action === "list") {
+        const entries = store.list({ pipeline, limit });
+        for (const e of entries) {
+          if (args.values.json) {
+            console.log(`{"id":${e.id},"pipeline":${JSON.stringify(e.pipeline)},"stage":${JSON.stringify(e.stage)},"table":${JSON.stringify(e.table)},"lsn":"${e.lsn}","created_at":"${e.createdAt}","error":${JSON.stringify(e.error)},"row":${rowText(e)}}`);
+          } else {
+            console.log(`#${e.id} ${e.createdAt} ${e.pipeline} -> ${e.stage} ${e.table} lsn=${e.lsn}: ${e.error}\n    ${rowText(e)}`);
+          }
+        }
+        if (!args.values.json) console.log(`${entries.length} of ${store.count(pipeline)} dead letter(s)`);
+        return 0;
+      }
+      if (action === "purge") {
+        console.log(`purged ${store.purge({ pipeline })} dead letter(s)`);
+        return 0;
+      }
+      const r = await replayDeadLetters(config, store, store.list({ pipeline, limit }));
+      for (const f of r.failed) console.log(`#${f.id} still rejected: ${f.error}`);
+      for (const s of r.skipped) console.log(`#${s.id} skipped: ${s.reason}`);
+      console.log(`replayed ${r.replayed}, still failing ${r.failed.length}, skipped ${r.skipped.length}`);
+      return r.failed.length > 0 ? 1 : 0;
+    } finally {
+      store.close();
+    }
+  },
+};

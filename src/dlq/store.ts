@@ -1,0 +1,131 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { DeadLetter, DeadLetters } from "./dead-letters.ts";
+import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
+import type { Lsn } from "../types.ts";
+import { dlqRows } from "../metrics/metrics.ts";
+import { decodeRow, encodeRow } from "./row-codec.ts";
+import { toJsonText } from "../sinks/json.ts";
+
+/** A stored dead letter, with what `dlq replay` needs to send it to its sink again. */
+export interface StoredDeadLetter extends DeadLetter {
+  id: number;
+  /** "upsert" | "delete" for sink rejections; null for rows rejected before a sink. */
+  op: string | null;
+  /** Target table shape (columns with type OIDs, key) when a sink rejected the row. */
+  target: OutputTable | null;
+  createdAt: string;
+}
+
+export interface DeadLetterExtra {
+  op?: string;
+  target?: OutputTable;
+}
+
+/**
+ * The dead-letter queue in SQLite under state.dir (dlq.sqlite, WAL mode). Rows are stored as
+ * exact JSON (bigint digits); the LSN as its decimal text, since it can pass 2^53.
+ */
+export class DlqStore implements DeadLetters {
+  readonly db: Database;
+
+  constructor(stateDir: string) {
+    mkdirSync(stateDir, { recursive: true });
+    this.db = new Database(join(stateDir, "dlq.sqlite"), { create: true });
+    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;");
+    this.db.exec(`CREATE TABLE IF NOT EXISTS dead_letters (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      pipeline TEXT NOT NULL,
+      stage TEXT NOT NULL,
+      table_name TEXT NOT NULL,
+      op TEXT,
+      row_json TEXT NOT NULL,
+      target_json TEXT,
+      error TEXT NOT NULL,
+      lsn TEXT NOT NULL,
+      created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    )`);
+    this.db.exec("CREATE INDEX IF NOT EXISTS dead_letters_pipeline ON dead_letters (pipeline, id)");
+  }
+
+  put(entry: DeadLetter & DeadLetterExtra): void {
+    this.db
+      .query("INSERT INTO dead_letters (pipeline, stage, table_name, op, row_json, target_json, error, lsn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, encodeRow(entry.row), entry.target ? toJsonText(entry.target) : null, entry.error, entry.lsn.toString());
+    dlqRows.inc({ pipeline: entry.pipeline, stage: entry.stage });
+  }
+
+  /** A record a sink rejected: keeps the op and the table shape so replay can rebuild it. */
+  putRecord(pipeline: string, sink: string, record: OutputRecord, error: string): void {
+    this.put({ pipeline, stage: sink, table: record.table.name, row: record.row, error, lsn: record.lsn, op: record.op, target: record.table });
+  }
+
+  count(pipeline?: string): number {
+    const q = pipeline === undefined
+      ? this.db.query("SELECT count(*) AS n FROM dead_letters").get()
+      : this.db.query("SELECT count(*) AS n FROM dead_letters WHERE pipeline = ?").get(pipeline);
+    return (q as { n: number }).n;
+  }
+
+  list(opts: { pipeline?: string; limit?: number } = {}): StoredDeadLetter[] {
+    const where = opts.pipeline === undefined ? "" : "WHERE pipeline = $p";
+    const rows = this.db
+      .query(`SELECT * FROM dead_letters ${where} ORDER BY id LIMIT $limit`)
+      .all({ $p: opts.pipeline ?? null, $limit: opts.limit ?? -1 } as Record<string, string | number | null>) as DbRow[];
+    return rows.map(fromDb);
+  }
+
+  remove(ids: number[]): number {
+    let n = 0;
+    const del = this.db.query("DELETE FROM dead_letters WHERE id = ?");
+    this.db.transaction(() => {
+      for (const id of ids) n += del.run(id).changes;
+    })();
+    return n;
+  }
+
+  purge(opts: { pipeline?: string } = {}): number {
+    return opts.pipeline === undefined
+      ? this.db.query("DELETE FROM dead_letters").run().changes
+      : this.db.query("DELETE FROM dead_letters WHERE pipeline = ?").run(opts.pipeline).changes;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+interface DbRow {
+  id: number;
+  pipeline: string;
+  stage: string;
+  table_name: string;
+  op: string | null;
+  row_json: string;
+  target_json: string | null;
+  error: string;
+  lsn: string;
+  created_at: string;
+}
+
+function fromDb(r: DbRow): StoredDeadLetter {
+  const target = r.target_json ? (decodeRow(r.target_json) as unknown as OutputTable) : null;
+  return {
+    id: r.id,
+    pipeline: r.pipeline,
+    stage: r.stage,
+    table: r.table_name,
+    op: r.op,
+    row: decodeRow(r.row_json, target?.columns),
+    target,
+    error: r.error,
+    lsn: BigInt(r.lsn) as Lsn,
+    createdAt: r.created_at,
+  };
+}
+
+/** The raw stored row text (exact JSON), for `dlq list`. */
+export function rowText(entry: StoredDeadLetter): string {
+  return encodeRow(entry.row);
+}
