@@ -9,4 +9,23 @@ export interface Runtime {
   stop(): Promise<void>;
   /** Resolves with null after stop(), or with the error that ended the run. */
   done: Promise<Error | null>;
+
+  // Optional, used by the admin API and the dashboard (src/api/). A missing member makes the
+  // matching endpoint answer 501. Throw CdcError("unknown_pipeline", ...) for a name not configured.
+  /** Stop feeding a pipeline at the next transaction boundary (its slot position is held). */
+  pause?(pipeline: string): Promise<void> | void;
+  resume?(pipeline: string): Promise<void> | void;
+  /** Take a checkpoint now; resolves with what was written. */
+  checkpoint?(): Promise<{ lsn?: string | bigint; durationMs?: number } | void>;
+  /** Re-send dead-lettered rows (of one pipeline, or all) through their sinks. */
+  replayDlq?(pipeline?: string): Promise<{ replayed: number; failed?: number }>;
+  /** The engagement scenario's top content (Redis sorted set top_engagement:10min), when it runs. */
+  leaderboard?(): LeaderboardEntry[] | null | Promise<LeaderboardEntry[] | null>;
+}
+
+export interface LeaderboardEntry {
+  member: string;
+  score: number;
+  /** A human label (content title), when known. */
+  label?: string;
 }
