@@ -18,7 +18,7 @@ export interface Runtime {
   /** Take a checkpoint now; resolves with what was written. */
   checkpoint?(): Promise<{ lsn?: string | bigint; durationMs?: number } | void>;
   /** Re-send dead-lettered rows (of one pipeline, or all) through their sinks. */
-  replayDlq?(pipeline?: string): Promise<{ replayed: number; failed?: number }>;
+  replayDlq?(pipeline?: string): Promise<{ replayed: number; [detail: string]: unknown }>;
   /** The engagement scenario's top content (Redis sorted set top_engagement:10min), when it runs. */
   leaderboard?(): LeaderboardEntry[] | null | Promise<LeaderboardEntry[] | null>;
 }
