@@ -1,24 +1,72 @@
 import pino, { type Logger } from "pino";
+import { usageError } from "./errors.ts";
+import { redactString, redactValue } from "./api/redact.ts";
 
 export type { Logger };
 
+const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+export type LogFormat = "json" | "pretty";
+
+export interface LoggerOptions {
+  /** From the config file (log.level). */
+  level?: string;
+  /** From a flag (--log-level): beats CDC_LOG_LEVEL, which beats the file. */
+  levelFlag?: string;
+  format?: LogFormat;
+  destination?: NodeJS.WritableStream;
+  env?: Record<string, string | undefined>;
+}
+
 /**
- * Structured JSON logs to stdout (pino). Passwords in URLs are masked by the redact paths
- * and by callers using redactUrl(); `pretty` gives one readable line per event on a terminal
- * without a worker-thread transport (those do not load inside a compiled binary).
+ * Structured JSON logs to stdout (pino), or one readable line per event on stderr with
+ * `log.format: pretty` / CDC_LOG_FORMAT=pretty (no worker-thread transport: those do not load
+ * inside a compiled binary). Every field and message goes through the secret redaction, so a
+ * component that logs a connection URL or an error quoting one never leaks its password.
  */
-export function createLogger(opts: { level?: string; format?: "json" | "pretty"; destination?: NodeJS.WritableStream } = {}): Logger {
-  const level = process.env.CDC_LOG_LEVEL ?? opts.level ?? "info";
-  const base = {
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const env = opts.env ?? process.env;
+  const level = opts.levelFlag ?? (env.CDC_LOG_LEVEL || undefined) ?? opts.level ?? "info";
+  if (!LEVELS.includes(level)) throw usageError("log_level", `log level '${level}' is not one of ${LEVELS.join(", ")}`);
+  const format = (env.CDC_LOG_FORMAT || undefined) ?? opts.format ?? "json";
+  if (format !== "json" && format !== "pretty") throw usageError("log_format", `CDC_LOG_FORMAT '${format}' is not json or pretty`);
+  const base: pino.LoggerOptions = {
     level,
     base: { app: "cdc-engine" },
-    redact: { paths: ["password", "*.password", "url", "*.url", "token", "*.token"], censor: "***" },
     timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { log: redactLogFields, bindings: (b) => redactValue(b) as Record<string, unknown> },
+    hooks: {
+      logMethod(args, method) {
+        const clean = args.map((a) => (typeof a === "string" ? redactString(a) : a)) as Parameters<typeof method>;
+        return method.apply(this, clean);
+      },
+    },
   };
-  if ((process.env.CDC_LOG_FORMAT ?? opts.format) === "pretty") {
-    return pino(base, { write: (line: string) => (opts.destination ?? process.stderr).write(prettyLine(line)) });
+  if (format === "pretty") {
+    const out = opts.destination ?? process.stderr;
+    return pino(base, { write: (line: string) => out.write(prettyLine(line)) });
   }
   return pino(base, (opts.destination as pino.DestinationStream | undefined) ?? pino.destination(1));
+}
+
+/** pino calls this with the merged fields before serializing: errors keep type, message and stack, masked. */
+export function redactLogFields(obj: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (v instanceof Error) {
+      const code = (v as { code?: unknown }).code;
+      out[k] = {
+        type: v.name,
+        message: redactString(v.message),
+        ...(code !== undefined ? { code: String(code) } : {}),
+        ...(v.stack ? { stack: redactString(v.stack) } : {}),
+        ...(v.cause instanceof Error ? { cause: redactString(v.cause.message) } : {}),
+      };
+    } else {
+      const r = redactValue({ [k]: v }) as Record<string, unknown>;
+      if (k in r) out[k] = r[k];
+    }
+  }
+  return out;
 }
 
 function prettyLine(line: string): string {

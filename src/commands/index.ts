@@ -2,6 +2,7 @@ import type { Command } from "./command.ts";
 import { serveCommand } from "./serve.ts";
 import { checkCommand } from "./check.ts";
 import { dlqCommand } from "./dlq.ts";
+import { healthcheckCommand } from "./healthcheck.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const commands: Command[] = [serveCommand, checkCommand, dlqCommand];
+export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand];

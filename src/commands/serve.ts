@@ -4,6 +4,7 @@ import { loadConfig, configPermissionWarning } from "../config/load.ts";
 import { createLogger } from "../log.ts";
 import { startRuntime } from "../engine/runtime.ts";
 import { createApp } from "../api/app.ts";
+import { resolveApiToken } from "../api/admin.ts";
 import { startApiServer } from "../api/server.ts";
 import { readFileSync } from "node:fs";
 
@@ -29,12 +30,12 @@ export const serveCommand: Command = {
     const config = loadConfig(path);
     // Precedence: flags > env > file > defaults.
     const listen = str(args.values.listen) ?? process.env.CDC_API_LISTEN ?? config.api.listen;
-    const log = createLogger({ level: str(args.values["log-level"]) ?? config.log.level, format: config.log.format });
+    const log = createLogger({ levelFlag: str(args.values["log-level"]), level: config.log.level, format: config.log.format });
     const warn = configPermissionWarning(path, readFileSync(path, "utf8"));
     if (warn) log.warn(warn);
 
     const runtime = await startRuntime(config, log, { resnapshot: args.values.resnapshot === true });
-    const api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime }), listen) : null;
+    const api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime, token: resolveApiToken(config.api.token), log: log.child({ component: "api" }) }), listen) : null;
     if (api) log.info({ url: api.url }, "api listening");
 
     let stopping = false;

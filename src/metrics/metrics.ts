@@ -1,3 +1,4 @@
+import { VERSION, GIT_COMMIT } from "../version.ts";
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from "prom-client";
 
 /**
@@ -6,7 +7,9 @@ import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from "prom
  * labels are fixed here so dashboards can rely on them.
  */
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: "cdc_engine_process_" });
+// prom-client's process metrics under our prefix: cdc_engine_process_resident_memory_bytes (RSS),
+// cdc_engine_nodejs_eventloop_lag_p99_seconds (event-loop lag, from monitorEventLoopDelay), heap, fds.
+collectDefaultMetrics({ register: registry, prefix: "cdc_engine_" });
 
 const reg = { registers: [registry] };
 
@@ -48,3 +51,13 @@ export const checkpointSeconds = new Histogram({
 });
 export const checkpointAgeSeconds = new Gauge({ name: "cdc_engine_checkpoint_age_seconds", help: "Seconds since the last checkpoint", ...reg });
 export const checkpointLsn = new Gauge({ name: "cdc_engine_checkpoint_lsn", help: "LSN of the last checkpoint (as a number; precise up to 2^53)", ...reg });
+export const checkpointsTotal = new Counter({ name: "cdc_engine_checkpoints_total", help: "Checkpoints written", labelNames: ["trigger"], ...reg });
+
+export const snapshotRows = new Counter({ name: "cdc_engine_snapshot_rows_total", help: "Rows read by the initial snapshot", labelNames: ["table"], ...reg });
+export const dlqPendingRows = new Gauge({ name: "cdc_engine_dlq_pending_rows", help: "Rows waiting in the dead-letter queue (not replayed yet)", labelNames: ["pipeline"], ...reg });
+export const dlqReplayedRows = new Counter({ name: "cdc_engine_dlq_replayed_rows_total", help: "Dead-letter rows replayed into their pipeline", labelNames: ["pipeline"], ...reg });
+export const pipelinePaused = new Gauge({ name: "cdc_engine_pipeline_paused", help: "1 while a pipeline is paused by the admin API", labelNames: ["pipeline"], ...reg });
+export const adminRequests = new Counter({ name: "cdc_engine_admin_requests_total", help: "Admin API requests by action and HTTP status", labelNames: ["action", "status"], ...reg });
+
+export const buildInfo = new Gauge({ name: "cdc_engine_build_info", help: "Always 1; labels carry the version and git commit", labelNames: ["version", "commit"], ...reg });
+buildInfo.set({ version: VERSION, commit: GIT_COMMIT }, 1);
