@@ -1,28 +1,313 @@
 import type { Logger } from "pino";
+import { join, resolve } from "node:path";
 import type { Config } from "../config/schema.ts";
 import type { Runtime } from "./runtime-types.ts";
-import { inspectSource } from "../source/postgres/check.ts";
+import type { HealthComponent } from "../api/health.ts";
+import type { Sink, OutputRecord } from "../sinks/sink.ts";
+import type { Source } from "../source/source.ts";
+import type { Lsn, Relation, Txn } from "../types.ts";
+import type { DeadLetters } from "../dlq/dead-letters.ts";
+import { formatLsn } from "../types.ts";
+import { sinkFactory } from "../sinks/index.ts";
+import { CdcError, errorMessage } from "../errors.ts";
+import { checkpointAgeSeconds, checkpointLsn as checkpointLsnGauge, checkpointSeconds, dlqRows } from "../metrics/metrics.ts";
+import { CheckpointStore, type Checkpoint } from "./checkpoint-store.ts";
+import { SinkWriter } from "./sink-writer.ts";
+import { targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
+import { createRunner } from "./create-runner.ts";
+import { createSource } from "./source-factory.ts";
+import { Serial } from "./serial.ts";
+
+export interface RuntimeOptions {
+  resnapshot?: boolean;
+  /** Tests inject a fake source; serve uses the Postgres one. */
+  source?: Source;
+  deadLetters?: DeadLetters;
+  /** Queue bound per (pipeline, sink) in rows and bytes (default: 4 batches, 64 MiB). */
+  maxQueueRows?: number;
+  maxQueueBytes?: number;
+  /** Idle tick that advances watermarks (ms). */
+  tickMs?: number;
+}
+
+interface PipelineState {
+  runner: PipelineRunner;
+  writers: SinkWriter[];
+  paused: boolean;
+  processedLsn: Lsn | null;
+}
 
 /**
- * Start everything a config describes. Foundation version: reports source reachability only;
- * the engine issue replaces it with the source → pipelines → sinks runtime.
+ * The engine: source → per-pipeline operators → per-sink batch writers, a checkpoint
+ * coordinator, and slot confirmation (DESIGN.md "Exactly-once"). Transactions are handled
+ * one at a time in commit order; checkpoints are taken between transactions after the
+ * writers are flushed, so the checkpoint LSN is never ahead of what the sinks hold.
  */
-export async function startRuntime(config: Config, log: Logger, _opts: { resnapshot?: boolean } = {}): Promise<Runtime> {
+export async function startRuntime(config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const stateDir = resolve(config.state.dir);
+  const store = new CheckpointStore(stateDir, config.state.keep_checkpoints);
+  let checkpoint: Checkpoint | null = store.latest();
+  const errors: { at: string; message: string }[] = [];
+  const noteError = (message: string) => {
+    errors.push({ at: new Date().toISOString(), message });
+    if (errors.length > 20) errors.shift();
+  };
+
+  // Sinks that some pipeline writes to.
+  const sinks = new Map<string, Sink>();
+  const openOrder: string[] = [];
+  try {
+    for (const p of config.pipelines) {
+      for (const t of targetsOf(p)) {
+        if (sinks.has(t.sink)) continue;
+        const sc = config.sinks[t.sink];
+        const factory = sinkFactory(sc.type);
+        if (!factory) throw new CdcError("sink_unknown", `unknown sink type '${sc.type}'`, { component: `sink:${t.sink}` });
+        const sink = factory.create(sc.options);
+        const targets = config.pipelines.flatMap((q) => targetsOf(q).filter((x) => x.sink === t.sink).map((x) => ({ pipeline: q.name, options: x.options })));
+        await sink.open({
+          name: t.sink,
+          targets,
+          stateDir,
+          log: log.child({ component: `sink:${t.sink}` }),
+          deadLetter: (record, error) => {
+            dlqRows.inc({ pipeline: record.source ? "" : "", stage: t.sink });
+            opts.deadLetters?.put({ pipeline: "", stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
+            log.warn({ sink: t.sink, table: record.table.name, error }, "record sent to the dead-letter queue");
+          },
+        });
+        sinks.set(t.sink, sink);
+        openOrder.push(t.sink);
+      }
+    }
+  } catch (e) {
+    await Promise.all([...sinks.values()].map((s) => s.close().catch(() => {})));
+    store.close();
+    throw e;
+  }
+
   let resolveDone!: (e: Error | null) => void;
   const done = new Promise<Error | null>((r) => (resolveDone = r));
-  log.info({ pipelines: config.pipelines.map((p) => p.name) }, "runtime started");
-  return {
-    components: () => [
-      {
-        name: "source",
-        health: async () => {
-          const info = await inspectSource(config.source);
-          return info.walLevel === "logical" ? { status: "up" } : { status: "down", reason: `wal_level=${info.walLevel}` };
-        },
+  let finished = false;
+  const finish = (e: Error | null) => {
+    if (finished) return;
+    finished = true;
+    resolveDone(e);
+  };
+
+  let lastConfirmed: Lsn | null = null;
+  let source: Source | null = null;
+  const confirm = () => {
+    if (!source) return;
+    let min: Lsn | null = null;
+    for (const ps of pipelines) {
+      for (const w of ps.writers) {
+        const c = w.confirmable();
+        if (c === null) return;
+        if (min === null || c < min) min = c;
+      }
+      if (ps.runner.stateful) {
+        if (!checkpoint) return;
+        if (min === null || checkpoint.lsn < min) min = checkpoint.lsn;
+      }
+    }
+    if (min === null || (lastConfirmed !== null && min <= lastConfirmed)) return;
+    lastConfirmed = min;
+    source.confirm(min);
+  };
+
+  const queueRows = (batch: number) => opts.maxQueueRows ?? Math.max(4 * batch, 10_000);
+  const pipelines: PipelineState[] = [];
+  for (const p of config.pipelines) {
+    const targets = targetsOf(p);
+    const runner = await createRunner(p, config, {
+      reject: (r) => {
+        dlqRows.inc({ pipeline: p.name, stage: "operator" });
+        opts.deadLetters?.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: 0n });
       },
-    ],
-    status: () => ({ pipelines: config.pipelines.map((p) => ({ name: p.name })) }),
-    stop: async () => resolveDone(null),
+    });
+    const saved = checkpoint?.state[p.name];
+    if (saved && runner.stateful) runner.restore(saved);
+    const writers = targets.map((t) => {
+      const o = config.sinks[t.sink].options as { batch_size?: number; batch_delay?: number };
+      const batchSize = o.batch_size ?? 5000;
+      return new SinkWriter(
+        t.sink,
+        sinks.get(t.sink)!,
+        p.name,
+        { batchSize, batchDelayMs: Math.min(o.batch_delay ?? 100, 100_000), maxRows: queueRows(batchSize), maxBytes: opts.maxQueueBytes ?? 64 * 1024 * 1024 },
+        log.child({ component: `sink:${t.sink}` }),
+        confirm,
+      );
+    });
+    pipelines.push({ runner, writers, paused: p.paused, processedLsn: checkpoint?.lsn ?? null });
+  }
+
+  const serial = new Serial();
+  let lastTxnAt = Date.now();
+  let lastLsn: Lsn | null = checkpoint?.lsn ?? null;
+  let checkpointDue = false;
+  let stopping = false;
+  let txnCount = 0;
+
+  const route = async (ps: PipelineState, records: OutputRecord[], lsn: Lsn, snapshot: boolean) => {
+    if (ps.writers.length === 1) return ps.writers[0].add(records, lsn, snapshot);
+    await Promise.all(ps.writers.map((w) => w.add(records, lsn, snapshot)));
+  };
+
+  const takeCheckpoint = async () => {
+    checkpointDue = false;
+    if (lastLsn === null) return;
+    const t0 = performance.now();
+    await Promise.all(pipelines.flatMap((ps) => ps.writers.map((w) => w.flush())));
+    const state: Record<string, unknown[]> = {};
+    for (const ps of pipelines) if (ps.runner.stateful) state[ps.runner.name] = ps.runner.snapshot();
+    checkpoint = store.save(lastLsn, state);
+    checkpointSeconds.observe((performance.now() - t0) / 1000);
+    checkpointLsnGauge.set(Number(checkpoint.lsn));
+    log.debug({ lsn: formatLsn(checkpoint.lsn) }, "checkpoint");
+    confirm();
+  };
+
+  const onTxn = (txn: Txn) =>
+    serial.run(async () => {
+      lastTxnAt = Date.now();
+      txnCount++;
+      const tables = txn.changes.length ? new Set(txn.changes.map((c) => c.table)) : null;
+      for (const ps of pipelines) {
+        if (ps.paused) continue;
+        // Operators already saw everything up to the checkpoint; sinks skip by their own position.
+        if (ps.runner.stateful && !txn.snapshot && checkpoint && txn.lsn <= checkpoint.lsn) continue;
+        const touches = tables !== null && [...tables].some((t) => ps.runner.reads(t));
+        const records = touches ? await ps.runner.process(txn) : [];
+        await route(ps, records, txn.lsn, txn.snapshot === true);
+        if (ps.processedLsn === null || txn.lsn > ps.processedLsn) ps.processedLsn = txn.lsn;
+      }
+      if (lastLsn === null || txn.lsn > lastLsn) lastLsn = txn.lsn;
+      if (checkpointDue) await takeCheckpoint();
+    });
+
+  const onSchemaChange = (rel: Relation) => log.info({ table: rel.table, columns: rel.columns.map((c) => c.name) }, "source table changed");
+
+  const checkpointTimer = setInterval(() => {
+    checkpointDue = true;
+    if (serial.idle()) void serial.run(takeCheckpoint).catch(fail);
+  }, config.state.checkpoint_interval);
+  const tickMs = opts.tickMs ?? 1000;
+  const tick = setInterval(() => {
+    checkpointAgeSeconds.set(checkpoint ? (Date.now() - checkpoint.createdAt) / 1000 : 0);
+    if (Date.now() - lastTxnAt < tickMs || !serial.idle()) return;
+    void serial
+      .run(async () => {
+        for (const ps of pipelines) {
+          if (ps.paused) continue;
+          const recs = ps.runner.onWatermark(Date.now());
+          if (recs.length && ps.processedLsn !== null) await route(ps, recs, ps.processedLsn, true);
+        }
+      })
+      .catch(fail);
+  }, tickMs);
+
+  function fail(e: unknown) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    noteError(err.message);
+    log.error({ err: err.message }, "runtime failed");
+    void shutdown(err);
+  }
+
+  let stopped: Promise<void> | null = null;
+  const shutdown = (reason: Error | null): Promise<void> =>
+    (stopped ??= (async () => {
+      stopping = true;
+      clearInterval(checkpointTimer);
+      clearInterval(tick);
+      await source?.stop().catch((e) => log.warn({ err: errorMessage(e) }, "source stop failed"));
+      // A sink that stays down must not hold the stop forever.
+      const giveUp = setTimeout(() => pipelines.forEach((ps) => ps.writers.forEach((w) => w.giveUp())), 15_000);
+      try {
+        await serial.run(async () => {
+          if (reason === null) await takeCheckpoint();
+          else await Promise.all(pipelines.flatMap((ps) => ps.writers.map((w) => w.flush().catch(() => {}))));
+        });
+      } catch (e) {
+        reason ??= e as Error;
+        noteError(errorMessage(e));
+      } finally {
+        clearTimeout(giveUp);
+      }
+      await Promise.all([...sinks.values()].map((s) => s.close().catch(() => {})));
+      store.close();
+      log.info({ checkpoint: checkpoint ? formatLsn(checkpoint.lsn) : null }, reason ? "runtime stopped after an error" : "runtime stopped");
+      finish(reason);
+    })());
+
+  try {
+    source = opts.source ?? (await createSource(config.source, { stateDir, log: log.child({ component: "source" }) }));
+  } catch (e) {
+    await shutdown(e as Error);
+    throw e;
+  }
+  const tables = [...new Set(config.pipelines.flatMap((p) => (Array.isArray(p.from) ? p.from : [p.from]).map((t) => (t.includes(".") ? t : `public.${t}`))))];
+  source.done.then((e) => {
+    if (e && !stopping) fail(e);
+  });
+  source
+    .start({ tables, checkpointLsn: checkpoint?.lsn ?? null, resnapshot: opts.resnapshot === true, onTxn, onSchemaChange })
+    .catch((e) => {
+      if (!stopping) fail(e);
+    });
+  log.info({ pipelines: pipelines.map((p) => p.runner.name), checkpoint: checkpoint ? formatLsn(checkpoint.lsn) : null, sinks: openOrder }, "runtime started");
+
+  const src = source;
+  const components = (): HealthComponent[] => [
+    { name: "source", health: () => src.health() },
+    ...openOrder.map((name) => ({
+      name: `sink:${name}`,
+      health: async () => {
+        for (const ps of pipelines) for (const w of ps.writers) if (w.sinkName === name) {
+          const h = w.health();
+          if (h) return h;
+        }
+        return sinks.get(name)!.health();
+      },
+    })),
+    {
+      name: "checkpoint",
+      health: () => ({
+        status: "up" as const,
+        details: { lsn: checkpoint ? formatLsn(checkpoint.lsn) : null, ageSeconds: checkpoint ? Math.round((Date.now() - checkpoint.createdAt) / 1000) : null, file: join(stateDir, "checkpoints.db") },
+      }),
+    },
+    ...pipelines.map((ps) => ({
+      name: `pipeline:${ps.runner.name}`,
+      health: () => {
+        const failing = ps.writers.map((w) => w.health()).find((h) => h);
+        if (failing) return { status: "degraded" as const, reason: `sink ${failing.reason}` };
+        return { status: "up" as const, details: { paused: ps.paused, lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null } };
+      },
+    })),
+  ];
+
+  return {
+    components,
+    status: () => ({
+      source: src.stats ? jsonSafe(src.stats()) : null,
+      transactions: txnCount,
+      confirmedLsn: lastConfirmed !== null ? formatLsn(lastConfirmed) : null,
+      checkpoint: checkpoint ? { lsn: formatLsn(checkpoint.lsn), at: new Date(checkpoint.createdAt).toISOString() } : null,
+      pipelines: pipelines.map((ps) => ({
+        name: ps.runner.name,
+        paused: ps.paused,
+        lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null,
+        sinks: ps.writers.map((w) => ({ sink: w.sinkName, position: w.durable !== null ? formatLsn(w.durable) : null, queued: w.queued(), written: w.written, error: w.lastError })),
+      })),
+      errors: [...errors],
+    }),
+    stop: () => shutdown(null),
     done,
   };
+}
+
+function jsonSafe(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? formatLsn(x) : x)));
 }

@@ -1,0 +1,72 @@
+import type { PipelineConfig, TargetConfig } from "../config/pipeline-schema.ts";
+import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
+import type { Txn } from "../types.ts";
+import { MirrorMapper, isMirrorPipeline } from "./mirror.ts";
+
+/** A pipeline's target: which sink, and the `to:` options for it. */
+export interface Target {
+  sink: string;
+  table?: string;
+  key?: string[];
+  options: Record<string, unknown>;
+}
+
+export function targetsOf(p: PipelineConfig): Target[] {
+  const list = Array.isArray(p.to) ? p.to : [p.to];
+  return list.map((t) => {
+    if (typeof t === "string") return { sink: t, options: {} };
+    const { sink, table, key, ...rest } = t as TargetConfig;
+    return { sink, table, key, options: { ...rest, ...(table ? { table } : {}), ...(key ? { key } : {}) } };
+  });
+}
+
+/** "schema.table" for a `from:` entry ("orders" → "public.orders"). */
+export function qualify(ref: string): string {
+  return ref.includes(".") ? ref : `public.${ref}`;
+}
+
+/**
+ * What the runtime drives for one pipeline: turn each routed transaction into output records,
+ * emit on idle watermarks, and snapshot/restore operator state for checkpoints.
+ */
+export interface PipelineRunner {
+  name: string;
+  /** True when operators hold state (checkpointed; replays below the checkpoint are dropped). */
+  stateful: boolean;
+  reads(table: string): boolean;
+  process(txn: Txn): Promise<OutputRecord[]>;
+  onWatermark(nowMs: number): OutputRecord[];
+  snapshot(): unknown[];
+  restore(state: unknown[]): void;
+}
+
+/** Mirror pipelines: no operators, records straight from the changes. */
+export function mirrorRunner(p: PipelineConfig, singleTarget?: Target): PipelineRunner {
+  const from = (Array.isArray(p.from) ? p.from : [p.from]).map(qualify);
+  const exact = new Set(from.filter((f) => !f.endsWith(".*")));
+  const schemas = from.filter((f) => f.endsWith(".*")).map((f) => f.slice(0, -1));
+  const reads = (t: string) => exact.has(t) || schemas.some((s) => t.startsWith(s));
+  const mapper = new MirrorMapper();
+  // `to: {table: x}` renames the one table of a single-table mirror.
+  const rename = singleTarget?.table && exact.size === 1 && schemas.length === 0 ? singleTarget.table : null;
+  const renamed = new WeakMap<OutputTable, OutputTable>();
+  return {
+    name: p.name,
+    stateful: false,
+    reads,
+    async process(txn) {
+      const recs = mapper.map(txn, null).filter((r) => reads(r.source.table));
+      if (!rename) return recs;
+      return recs.map((r) => {
+        let t = renamed.get(r.table);
+        if (!t) renamed.set(r.table, (t = { ...r.table, name: rename.includes(".") ? rename : `public.${rename}` }));
+        return { ...r, table: t };
+      });
+    },
+    onWatermark: () => [],
+    snapshot: () => [],
+    restore: () => {},
+  };
+}
+
+export { isMirrorPipeline };

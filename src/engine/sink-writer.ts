@@ -1,0 +1,202 @@
+import { ExponentialBackoff, handleAll, retry } from "cockatiel";
+import type { Logger } from "pino";
+import type { Health, OutputBatch, OutputRecord, Sink } from "../sinks/sink.ts";
+import type { Lsn } from "../types.ts";
+import { batchRows, rowsWritten, sinkRetries, sinkUp, commitToSinkSeconds } from "../metrics/metrics.ts";
+
+export interface WriterOptions {
+  batchSize: number;
+  batchDelayMs: number;
+  /** Queue bound: rows and (estimated) bytes waiting or in flight before add() waits. */
+  maxRows: number;
+  maxBytes: number;
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+/**
+ * Batches one pipeline's output toward one sink. Records arrive whole source transaction by
+ * whole transaction, so every batch ends on a transaction boundary and its LSN is a position
+ * the sink may store. One write in flight at a time (keeps commit order); add() waits while
+ * the queue is over its bound, which holds the engine and through it the source reader.
+ * Failed writes are retried with exponential backoff until they succeed or stop() gives up.
+ */
+export class SinkWriter {
+  private pending: OutputRecord[] = [];
+  private pendingBytes = 0;
+  private pendingLsn: Lsn | null = null;
+  private firstPendingAt = 0;
+  private inflight: Promise<void> | null = null;
+  private inflightRows = 0;
+  private inflightBytes = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private waiters: (() => void)[] = [];
+  private abort = new AbortController();
+  /** Position stored in the sink at open: replayed transactions at or below it are skipped. */
+  readonly startPosition: Lsn | null;
+  /** Everything at or below this LSN is durable in the sink. */
+  durable: Lsn | null;
+  /** Last LSN handed to add() (written or not). */
+  private seen: Lsn | null;
+  lastError: string | null = null;
+  failingSince: number | null = null;
+  written = 0;
+  private fatal: Error | null = null;
+
+  constructor(
+    readonly sinkName: string,
+    private sink: Sink,
+    readonly pipeline: string,
+    private opts: WriterOptions,
+    private log: Logger,
+    private onDurable: () => void,
+  ) {
+    this.startPosition = sink.position(pipeline);
+    this.durable = this.startPosition;
+    this.seen = this.startPosition;
+  }
+
+  /** Queue one source transaction's records (possibly none). Resolves when there is room again. */
+  async add(records: OutputRecord[], lsn: Lsn, snapshot = false): Promise<void> {
+    if (this.fatal) throw this.fatal;
+    // Replay after a restart: the sink already has this transaction. Snapshot chunks are upserts, never skipped.
+    if (!snapshot && this.startPosition !== null && lsn <= this.startPosition) return;
+    const at = this.seen !== null && this.seen > lsn ? this.seen : lsn;
+    this.seen = at;
+    if (records.length === 0 && this.pending.length === 0 && !this.inflight) {
+      this.durable = at; // nothing of ours is outstanding: this position costs no write
+      this.onDurable();
+      return;
+    }
+    if (this.pending.length === 0) this.firstPendingAt = Date.now();
+    for (const r of records) {
+      this.pending.push(r);
+      this.pendingBytes += estimateBytes(r);
+    }
+    this.pendingLsn = at;
+    this.kick();
+    while (this.pending.length + this.inflightRows > this.opts.maxRows || this.pendingBytes + this.inflightBytes > this.opts.maxBytes) {
+      if (!this.inflight) break; // one transaction larger than the bound: it is written as one batch
+      await new Promise<void>((r) => this.waiters.push(r));
+      if (this.fatal) throw this.fatal;
+    }
+  }
+
+  /** LSN up to which this writer has nothing outstanding. */
+  confirmable(): Lsn | null {
+    return this.pending.length > 0 || this.inflight ? this.durable : this.seen;
+  }
+
+  /** Write everything queued; resolves when it is durable. */
+  async flush(): Promise<void> {
+    while (this.pending.length > 0 || this.inflight) {
+      if (this.fatal) throw this.fatal;
+      if (!this.inflight) this.start();
+      await this.inflight;
+    }
+    if (this.fatal) throw this.fatal;
+  }
+
+  /** Stop retrying (a sink that stays down must not hold shutdown forever). */
+  giveUp(): void {
+    this.abort.abort();
+  }
+
+  health(): Health | null {
+    if (this.failingSince !== null) {
+      return { status: "down", reason: this.lastError ?? "write failing", details: { pipeline: this.pipeline, failingForSeconds: Math.round((Date.now() - this.failingSince) / 1000) } };
+    }
+    return null;
+  }
+
+  queued(): number {
+    return this.pending.length + this.inflightRows;
+  }
+
+  private kick(): void {
+    if (this.inflight || this.pending.length === 0) return;
+    const waited = Date.now() - this.firstPendingAt;
+    if (this.pending.length >= this.opts.batchSize || waited >= this.opts.batchDelayMs) {
+      this.start();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.kick();
+      }, this.opts.batchDelayMs - waited);
+    }
+  }
+
+  private start(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const records = this.pending;
+    const lsn = this.pendingLsn!;
+    this.inflightRows = records.length;
+    this.inflightBytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingLsn = null;
+    const batch: OutputBatch = { pipeline: this.pipeline, records, lsn };
+    this.inflight = this.writeWithRetry(batch)
+      .then(() => {
+        this.durable = lsn;
+        this.written += records.length;
+        if (records.length) {
+          batchRows.observe({ sink: this.sinkName }, records.length);
+          const last = records[records.length - 1];
+          commitToSinkSeconds.observe({ sink: this.sinkName }, Math.max(0, Date.now() / 1000 - Number(last.commitTime) / 1e6));
+          const byOp: Record<string, number> = {};
+          for (const r of records) byOp[r.op] = (byOp[r.op] ?? 0) + 1;
+          for (const [op, n] of Object.entries(byOp)) rowsWritten.inc({ sink: this.sinkName, pipeline: this.pipeline, op }, n);
+        }
+        this.onDurable();
+      })
+      .catch((e: Error) => {
+        this.fatal = e;
+      })
+      .finally(() => {
+        this.inflight = null;
+        this.inflightRows = 0;
+        this.inflightBytes = 0;
+        const w = this.waiters;
+        this.waiters = [];
+        w.forEach((f) => f());
+        if (!this.fatal) this.kick();
+      });
+  }
+
+  private async writeWithRetry(batch: OutputBatch): Promise<void> {
+    const policy = retry(handleAll, {
+      maxAttempts: Number.MAX_SAFE_INTEGER,
+      backoff: new ExponentialBackoff({ initialDelay: this.opts.retryInitialMs ?? 200, maxDelay: this.opts.retryMaxMs ?? 5000 }),
+    });
+    const sub = policy.onRetry((reason) => {
+      const msg = "error" in reason ? String((reason.error as Error)?.message ?? reason.error) : "failed";
+      if (this.failingSince === null) this.failingSince = Date.now();
+      this.lastError = msg;
+      sinkRetries.inc({ sink: this.sinkName });
+      sinkUp.set({ sink: this.sinkName }, 0);
+      this.log.warn({ sink: this.sinkName, pipeline: this.pipeline, attempt: reason.attempt, err: msg }, "sink write failed; retrying");
+    });
+    try {
+      await policy.execute(() => this.sink.write(batch), this.abort.signal);
+      if (this.failingSince !== null) this.log.info({ sink: this.sinkName, pipeline: this.pipeline }, "sink is back; caught up");
+      this.failingSince = null;
+      this.lastError = null;
+      sinkUp.set({ sink: this.sinkName }, 1);
+    } finally {
+      sub.dispose();
+    }
+  }
+}
+
+/** Rough size of a record in memory, for the byte bound (strings dominate). */
+function estimateBytes(r: OutputRecord): number {
+  let n = 64;
+  for (const v of Object.values(r.row)) {
+    if (typeof v === "string") n += v.length * 2 + 16;
+    else if (v instanceof Uint8Array) n += v.byteLength + 16;
+    else n += 16;
+  }
+  return n;
+}

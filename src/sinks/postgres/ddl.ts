@@ -1,0 +1,91 @@
+import type { Pg } from "../../db/postgres-client.ts";
+import type { OutputTable } from "../sink.ts";
+import type { Column } from "../../types.ts";
+import { qi, qualified, splitTable } from "./values.ts";
+
+export interface SinkTableInfo {
+  /** Column name → type as the sink has it. */
+  columns: Map<string, string>;
+  key: string[];
+}
+
+/** Type names for common OIDs when the source did not give format_type() text. */
+const OID_TYPES: Record<number, string> = {
+  16: "boolean", 17: "bytea", 20: "bigint", 21: "smallint", 23: "integer", 25: "text", 114: "json", 700: "real", 701: "double precision",
+  1042: "character", 1043: "character varying", 1082: "date", 1083: "time", 1114: "timestamp", 1184: "timestamptz", 1700: "numeric",
+  2950: "uuid", 3802: "jsonb", 1186: "interval", 1266: "timetz",
+};
+
+/** Reads what the sink has for a table (null when the table does not exist). */
+export async function describeTable(sql: Pg, name: string, defaultSchema: string): Promise<SinkTableInfo | null> {
+  const [schema, table] = splitTable(name, defaultSchema);
+  const cols = await sql<{ name: string; type: string }[]>`
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
+    from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and c.relname = ${table} and a.attnum > 0 and not a.attisdropped order by a.attnum`;
+  if (cols.length === 0) return null;
+  const key = await sql<{ name: string }[]>`
+    select a.attname as name from pg_index i
+    join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
+    join pg_attribute a on a.attrelid = c.oid and a.attnum = any(i.indkey)
+    where n.nspname = ${schema} and c.relname = ${table} and i.indisprimary`;
+  return { columns: new Map(cols.map((c) => [c.name, c.type])), key: key.map((k) => k.name) };
+}
+
+async function typeFor(sql: Pg, c: Column): Promise<string> {
+  const candidate = c.typeName ?? OID_TYPES[c.typeOid];
+  if (!candidate) return "text";
+  // A user type (enum, domain) the sink does not have: keep the value as text.
+  const [r] = await sql<{ ok: string | null }[]>`select to_regtype(${candidate})::text as ok`;
+  return r.ok ? candidate : "text";
+}
+
+/**
+ * Makes the sink table match the output table: created from the source's columns, types and
+ * key when missing; columns the source added are added. Existing columns are left as they are.
+ */
+export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string): Promise<SinkTableInfo> {
+  const info = await describeTable(sql, t.name, defaultSchema);
+  const [schema] = splitTable(t.name, defaultSchema);
+  if (!info) {
+    const defs: string[] = [];
+    for (const c of t.columns) defs.push(`${qi(c.name)} ${await typeFor(sql, c)}${t.key.includes(c.name) ? " not null" : ""}`);
+    if (t.key.length) defs.push(`primary key (${t.key.map(qi).join(", ")})`);
+    await sql.unsafe(`create schema if not exists ${qi(schema)}`);
+    await sql.unsafe(`create table if not exists ${qualified(t.name, defaultSchema)} (${defs.join(", ")})`);
+    return (await describeTable(sql, t.name, defaultSchema))!;
+  }
+  const missing = t.columns.filter((c) => !info.columns.has(c.name));
+  if (missing.length) {
+    for (const c of missing) {
+      await sql.unsafe(`alter table ${qualified(t.name, defaultSchema)} add column if not exists ${qi(c.name)} ${await typeFor(sql, c)}`);
+    }
+    return (await describeTable(sql, t.name, defaultSchema))!;
+  }
+  return info;
+}
+
+/** Tables ("schema.table") that take part in a foreign key, as referencing or referenced side. */
+export async function foreignKeyTables(sql: Pg): Promise<Set<string>> {
+  const rows = await sql<{ a: string; b: string }[]>`
+    select n1.nspname || '.' || c1.relname as a, n2.nspname || '.' || c2.relname as b
+    from pg_constraint k
+    join pg_class c1 on c1.oid = k.conrelid join pg_namespace n1 on n1.oid = c1.relnamespace
+    join pg_class c2 on c2.oid = k.confrelid join pg_namespace n2 on n2.oid = c2.relnamespace
+    where k.contype = 'f'`;
+  const s = new Set<string>();
+  for (const r of rows) {
+    s.add(r.a);
+    s.add(r.b);
+  }
+  return s;
+}
+
+export const OFFSETS_TABLE = "cdc_engine_offsets";
+
+export async function ensureOffsets(sql: Pg, schema: string): Promise<void> {
+  await sql.unsafe(`create schema if not exists ${qi(schema)}`);
+  await sql.unsafe(`create table if not exists ${qi(schema)}.${OFFSETS_TABLE} (
+    pipeline text not null, sink text not null, lsn numeric(20,0) not null, updated_at timestamptz not null default now(),
+    primary key (pipeline, sink))`);
+}

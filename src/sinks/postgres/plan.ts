@@ -1,0 +1,131 @@
+import type { OutputRecord, OutputTable } from "../sink.ts";
+import { qi, qualified, toPgText } from "./values.ts";
+
+export interface Statement {
+  text: string;
+  params: (string | null)[];
+  rows: number;
+}
+
+/** Bind parameters per statement stay well under Postgres' limit of 65535. */
+const MAX_PARAMS = 30_000;
+
+interface Group {
+  op: "upsert" | "delete" | "truncate";
+  table: OutputTable;
+  toast: string;
+  records: OutputRecord[];
+  byKey: Map<string, number>;
+}
+
+/**
+ * Turns a batch into few statements while keeping its meaning. Records are grouped into runs
+ * of the same table, operation and unchanged-TOAST set; within a run a later record on the
+ * same key replaces the earlier one (last write wins, as applying both would). Tables that
+ * take part in no foreign key commute with every other table, so their records are gathered
+ * per table (long runs); tables with foreign keys keep the batch's exact order among
+ * themselves, so constraints hold after every statement.
+ */
+export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaultSchema: string): Statement[] {
+  const free = new Map<string, OutputRecord[]>();
+  const ordered: OutputRecord[] = [];
+  for (const r of records) {
+    const name = r.table.name.includes(".") ? r.table.name : `${defaultSchema}.${r.table.name}`;
+    if (fkTables.has(name)) ordered.push(r);
+    else {
+      let l = free.get(name);
+      if (!l) free.set(name, (l = []));
+      l.push(r);
+    }
+  }
+  const out: Statement[] = [];
+  for (const seq of [...free.values(), ordered]) for (const g of groupRuns(seq)) out.push(...statements(g, defaultSchema));
+  return out;
+}
+
+function keyOf(r: OutputRecord): string {
+  return r.table.key.map((k) => toPgText(r.row[k]) ?? "\u0001null").join("\u0000");
+}
+
+function groupRuns(seq: OutputRecord[]): Group[] {
+  const groups: Group[] = [];
+  let g: Group | null = null;
+  for (const r of seq) {
+    const toast = r.unchangedToast?.join(",") ?? "";
+    if (r.op === "truncate") {
+      // Consecutive truncates become one TRUNCATE a, b (as Postgres sent them).
+      if (g && g.op === "truncate") g.records.push(r);
+      else groups.push((g = { op: "truncate", table: r.table, toast: "", records: [r], byKey: new Map() }));
+      continue;
+    }
+    if (!g || g.op !== r.op || (g.table !== r.table && !sameTable(g.table, r.table)) || g.toast !== toast) {
+      groups.push((g = { op: r.op, table: r.table, toast, records: [], byKey: new Map() }));
+    }
+    if (r.table.key.length === 0) {
+      g.records.push(r);
+      continue;
+    }
+    const k = keyOf(r);
+    const at = g.byKey.get(k);
+    if (at === undefined) {
+      g.byKey.set(k, g.records.length);
+      g.records.push(r);
+    } else g.records[at] = r; // same key again in this run: the later row wins
+  }
+  return groups;
+}
+
+function statements(g: Group, schema: string): Statement[] {
+  const t = g.table;
+  const target = qualified(t.name, schema);
+  if (g.op === "truncate") {
+    const names = [...new Set(g.records.map((r) => qualified(r.table.name, schema)))];
+    const o = g.records[0].truncate;
+    return [{ text: `truncate ${names.join(", ")}${o?.restartIdentity ? " restart identity" : ""}${o?.cascade ? " cascade" : ""}`, params: [], rows: g.records.length }];
+  }
+  const out: Statement[] = [];
+  if (g.op === "delete") {
+    const key = t.key;
+    const per = Math.max(1, Math.floor(MAX_PARAMS / key.length));
+    for (let i = 0; i < g.records.length; i += per) {
+      const chunk = g.records.slice(i, i + per);
+      const params: (string | null)[] = [];
+      const tuples = chunk.map((r) => {
+        const ph = key.map((k) => {
+          params.push(toPgText(r.row[k]));
+          return `$${params.length}`;
+        });
+        return key.length === 1 ? ph[0] : `(${ph.join(", ")})`;
+      });
+      const lhs = key.length === 1 ? qi(key[0]) : `(${key.map(qi).join(", ")})`;
+      out.push({ text: `delete from ${target} where ${lhs} in (${tuples.join(", ")})`, params, rows: chunk.length });
+    }
+    return out;
+  }
+  const skip = new Set(g.records[0].unchangedToast ?? []);
+  const cols = t.columns.map((c) => c.name).filter((c) => !skip.has(c));
+  const per = Math.max(1, Math.floor(MAX_PARAMS / Math.max(1, cols.length)));
+  const colList = cols.map(qi).join(", ");
+  let conflict = "";
+  if (t.key.length) {
+    const set = cols.filter((c) => !t.key.includes(c));
+    conflict = ` on conflict (${t.key.map(qi).join(", ")}) do ` + (set.length ? `update set ${set.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(", ")}` : "nothing");
+  }
+  for (let i = 0; i < g.records.length; i += per) {
+    const chunk = g.records.slice(i, i + per);
+    const params: (string | null)[] = [];
+    const tuples = chunk.map((r) => {
+      const ph = cols.map((c) => {
+        params.push(toPgText(r.row[c]));
+        return `$${params.length}`;
+      });
+      return `(${ph.join(", ")})`;
+    });
+    out.push({ text: `insert into ${target} (${colList}) values ${tuples.join(", ")}${conflict}`, params, rows: chunk.length });
+  }
+  return out;
+}
+
+function sameTable(a: OutputTable, b: OutputTable): boolean {
+  return a.name === b.name && a.columns.length === b.columns.length && a.columns.every((c, i) => c.name === b.columns[i].name);
+}
