@@ -4,11 +4,8 @@ import { sinkFactory } from "../sinks/index.ts";
 import { createLogger } from "../log.ts";
 import type { DlqStore, StoredDeadLetter } from "./store.ts";
 
-/**
- * Batches written with this LSN are out-of-band re-sends (DLQ replay): a sink writes them
- * without the position fence and without moving its stored position. Real commit LSNs are > 0.
- */
-export const REPLAY_LSN = 0n;
+import { REPLAY_LSN } from "./replay-lsn.ts";
+export { REPLAY_LSN };
 
 /** The per-pipeline `to:` options of every pipeline that writes to a sink. */
 export function sinkTargets(config: Config, sinkName: string): SinkContext["targets"] {

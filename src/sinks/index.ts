@@ -2,6 +2,7 @@ import type { SinkFactory } from "./sink.ts";
 import { postgresSink } from "./postgres/index.ts";
 import { sqliteSink } from "./sqlite/index.ts";
 import { stdoutSink } from "./stdout/index.ts";
+import { mysqlSink } from "./mysql/index.ts";
 
 /**
  * The explicit sink registry: `type:` in a sink's config block picks the factory.
@@ -11,6 +12,7 @@ export const sinkRegistry: Record<string, SinkFactory> = {
   postgres: postgresSink as SinkFactory,
   sqlite: sqliteSink as SinkFactory,
   stdout: stdoutSink as SinkFactory,
+  mysql: mysqlSink as SinkFactory,
 };
 
 export function sinkFactory(type: string): SinkFactory | undefined {

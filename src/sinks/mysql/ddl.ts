@@ -1,0 +1,82 @@
+import type { OutputTable } from "../sink.ts";
+import { columnType, type Dialect } from "./types.ts";
+
+export const OFFSETS_TABLE = "cdc_engine_offsets";
+
+export function q(ident: string): string {
+  return "`" + ident.replaceAll("`", "``") + "`";
+}
+
+/** "public.orders" → "orders"; "sales.orders" → "sales_orders"; a bare name stays. */
+export function targetTableName(name: string): string {
+  const dot = name.indexOf(".");
+  if (dot < 0) return name;
+  const schema = name.slice(0, dot);
+  return schema === "public" ? name.slice(dot + 1) : `${schema}_${name.slice(dot + 1)}`;
+}
+
+export interface DdlOptions {
+  dialect: Dialect;
+  buckets?: number;
+  replicationNum?: number;
+}
+
+/** CREATE TABLE for an output table; StarRocks: Primary Key table, key columns first. */
+export function createTableSql(table: OutputTable, sample: Record<string, unknown> | undefined, o: DdlOptions): string {
+  const name = q(targetTableName(table.name));
+  const keys = new Set(table.key);
+  const cols = o.dialect === "starrocks" ? [...table.columns].sort((a, b) => Number(keys.has(b.name)) - Number(keys.has(a.name))) : table.columns;
+  const defs = cols.map((c) => `${q(c.name)} ${columnType(c, o.dialect, keys.has(c.name), sample?.[c.name])}${keys.has(c.name) ? " NOT NULL" : " NULL"}`);
+  const keyList = table.key.map(q).join(", ");
+  if (o.dialect === "mysql") {
+    const pk = table.key.length ? `, PRIMARY KEY (${keyList})` : "";
+    return `CREATE TABLE IF NOT EXISTS ${name} (${defs.join(", ")}${pk}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
+  }
+  const dist = table.key.length ? keyList : q(cols[0].name);
+  const model = table.key.length ? `PRIMARY KEY (${keyList})` : `DUPLICATE KEY (${dist})`;
+  return `CREATE TABLE IF NOT EXISTS ${name} (${defs.join(", ")}) ${model} DISTRIBUTED BY HASH(${dist})${o.buckets ? ` BUCKETS ${o.buckets}` : ""}${props(o)}`;
+}
+
+export function addColumnSql(table: string, column: string, type: string): string {
+  return `ALTER TABLE ${q(table)} ADD COLUMN ${q(column)} ${type} NULL`;
+}
+
+export function offsetsTableSql(o: DdlOptions): string {
+  if (o.dialect === "mysql") {
+    return `CREATE TABLE IF NOT EXISTS ${OFFSETS_TABLE} (pipeline VARCHAR(191) NOT NULL, sink VARCHAR(191) NOT NULL, lsn BIGINT UNSIGNED NOT NULL, updated_at DATETIME(6) NOT NULL, PRIMARY KEY (pipeline, sink)) ENGINE=InnoDB`;
+  }
+  return `CREATE TABLE IF NOT EXISTS ${OFFSETS_TABLE} (pipeline VARCHAR(191) NOT NULL, sink VARCHAR(191) NOT NULL, lsn LARGEINT NOT NULL, updated_at DATETIME NULL) PRIMARY KEY (pipeline, sink) DISTRIBUTED BY HASH(pipeline) BUCKETS 1${props(o)}`;
+}
+
+/** Position upsert: never moves backwards on MySQL; on StarRocks a Primary Key upsert written after the rows. */
+export function offsetUpsertSql(dialect: Dialect): string {
+  return dialect === "mysql"
+    ? `INSERT INTO ${OFFSETS_TABLE} (pipeline, sink, lsn, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE lsn = GREATEST(lsn, VALUES(lsn)), updated_at = VALUES(updated_at)`
+    : `INSERT INTO ${OFFSETS_TABLE} (pipeline, sink, lsn, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP())`;
+}
+
+function props(o: DdlOptions): string {
+  return o.replicationNum ? ` PROPERTIES ("replication_num" = "${o.replicationNum}")` : "";
+}
+
+/**
+ * Multi-row upsert. MySQL/MariaDB: INSERT ... ON DUPLICATE KEY UPDATE (VALUES() works on
+ * both); StarRocks: a plain INSERT into a Primary Key table replaces the row by key.
+ */
+export function upsertSql(table: string, columns: string[], rows: number, key: string[], dialect: Dialect): string {
+  const tuple = `(${columns.map(() => "?").join(", ")})`;
+  let sql = `INSERT INTO ${q(table)} (${columns.map(q).join(", ")}) VALUES ${Array(rows).fill(tuple).join(", ")}`;
+  if (dialect === "mysql" && key.length) {
+    const set = columns.filter((c) => !key.includes(c));
+    const assignments = (set.length ? set : key).map((c) => `${q(c)} = VALUES(${q(c)})`);
+    sql += ` ON DUPLICATE KEY UPDATE ${assignments.join(", ")}`;
+  }
+  return sql;
+}
+
+/** DELETE by key for a group of rows (OR of key equalities: StarRocks has no row-constructor IN). */
+export function deleteSql(table: string, key: string[], rows: number): string {
+  const one = key.length === 1 ? `${q(key[0])} = ?` : `(${key.map((k) => `${q(k)} = ?`).join(" AND ")})`;
+  if (key.length === 1) return `DELETE FROM ${q(table)} WHERE ${q(key[0])} IN (${Array(rows).fill("?").join(", ")})`;
+  return `DELETE FROM ${q(table)} WHERE ${Array(rows).fill(one).join(" OR ")}`;
+}

@@ -1,0 +1,274 @@
+import mysql from "mysql2/promise";
+import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from "cockatiel";
+import type { Health, OutputBatch, OutputRecord, OutputTable, Sink, SinkContext } from "../sink.ts";
+import type { Column, Lsn } from "../../types.ts";
+import { CdcError } from "../../errors.ts";
+import { batchRows, commitToSinkSeconds, rowsWritten, sinkRetries, sinkUp } from "../../metrics/metrics.ts";
+import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import type { MysqlSinkConfig } from "./config.ts";
+import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
+import { addColumnSql, createTableSql, deleteSql, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q, targetTableName, upsertSql } from "./ddl.ts";
+import { columnType, toParam, ValueError } from "./types.ts";
+
+type Param = ReturnType<typeof toParam>;
+interface Prepared {
+  rec: OutputRecord;
+  table: string;
+  op: OutputRecord["op"];
+  columns: string[];
+  values: Param[];
+  key: string[];
+  keyValues: Param[];
+  /** Rows in one group share table, op and column list. */
+  group: string;
+}
+type Queryable = Pick<mysql.Connection, "query">;
+
+/**
+ * MySQL/MariaDB and StarRocks sink. MySQL: each batch and its position commit in one
+ * transaction (rows upserted with INSERT ... ON DUPLICATE KEY UPDATE, deleted by key).
+ * StarRocks: no multi-statement transactions, so rows are applied as keyed upserts/deletes
+ * first and the position after them; a replay after a crash in between rewrites the same
+ * absolute rows (idempotent for keyed tables).
+ */
+export class MysqlSink implements Sink {
+  private pool: mysql.Pool | null = null;
+  private ctx!: SinkContext;
+  private readonly positions = new Map<string, Lsn>();
+  private readonly known = new Map<string, Set<string>>();
+  private readonly abort = new AbortController();
+  private readonly retry: RetryPolicy;
+  private state: Health = { status: "up" };
+  private database = "";
+
+  constructor(private readonly config: MysqlSinkConfig) {
+    this.retry = retry(handleWhen(isTransient), {
+      maxAttempts: Number.MAX_SAFE_INTEGER,
+      backoff: new ExponentialBackoff({ initialDelay: 200, maxDelay: config.max_backoff }),
+    });
+    this.retry.onRetry((r) => {
+      const reason = "error" in r ? (r.error as Error).message : "retry";
+      sinkRetries.inc({ sink: this.ctx.name });
+      sinkUp.set({ sink: this.ctx.name }, 0);
+      this.state = { status: "down", reason };
+      this.ctx.log.warn({ reason, delay_ms: Math.round(r.delay) }, "sink write failed, retrying");
+    });
+  }
+
+  async open(ctx: SinkContext): Promise<void> {
+    this.ctx = ctx;
+    const opts = connectionOptions(this.config);
+    this.database = opts.database ?? "";
+    const fail = (e: unknown) => new CdcError("sink_connect", describeMysqlError(e, this.config), { component: `sink:${ctx.name}`, cause: e });
+    if (!this.database) throw new CdcError("sink_config", "no database: set `database:` or put it in the URL", { component: `sink:${ctx.name}`, kind: "usage" });
+    try {
+      const admin = await mysql.createConnection({ ...opts, database: undefined });
+      try {
+        const [dbs] = await admin.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", [this.database]);
+        if ((dbs as unknown[]).length === 0) {
+          if (!this.config.create_database) throw Object.assign(new Error(`Unknown database '${this.database}'`), { code: "ER_BAD_DB_ERROR" });
+          await admin.query(`CREATE DATABASE IF NOT EXISTS ${q(this.database)}`);
+        }
+      } finally {
+        await admin.end().catch(() => {});
+      }
+      this.pool = mysql.createPool({ ...opts, connectionLimit: this.config.pool, waitForConnections: true });
+      this.pool.on("connection", (c) => {
+        // Strict mode: a value that does not fit is an error (→ DLQ), never silently truncated.
+        if (this.config.dialect !== "mysql") return;
+        // The pool hands over the callback-style connection here.
+        (c as unknown as { query(sql: string, cb: (e: unknown) => void): void }).query(
+          "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'",
+          () => {},
+        );
+      });
+      await this.pool.query(offsetsTableSql(this.ddlOpts()));
+      const [rows] = await this.pool.query(`SELECT pipeline, lsn FROM ${OFFSETS_TABLE} WHERE sink = ?`, [ctx.name]);
+      for (const r of rows as { pipeline: string; lsn: string }[]) this.positions.set(r.pipeline, BigInt(r.lsn));
+    } catch (e) {
+      await this.pool?.end().catch(() => {});
+      this.pool = null;
+      throw e instanceof CdcError ? e : fail(e);
+    }
+    sinkUp.set({ sink: ctx.name }, 1);
+  }
+
+  position(pipeline: string): Lsn | null {
+    return this.positions.get(pipeline) ?? null;
+  }
+
+  async write(batch: OutputBatch): Promise<void> {
+    const replay = batch.lsn === REPLAY_LSN;
+    const pos = this.positions.get(batch.pipeline) ?? null;
+    if (!replay && pos !== null && batch.lsn <= pos) return;
+    const records = replay || pos === null ? batch.records : batch.records.filter((r) => r.lsn > pos);
+    const dead = await this.retry.execute(() => this.apply(batch, records, replay), this.abort.signal);
+    if (this.state.status !== "up") this.ctx.log.info("sink reachable again");
+    this.state = { status: "up" };
+    sinkUp.set({ sink: this.ctx.name }, 1);
+    if (!replay) this.positions.set(batch.pipeline, batch.lsn);
+    for (const [rec, reason] of dead) this.ctx.deadLetter(rec, reason);
+    const deadSet = new Set(dead.map(([r]) => r));
+    for (const r of records) if (!deadSet.has(r)) rowsWritten.inc({ sink: this.ctx.name, pipeline: batch.pipeline, op: r.op });
+    batchRows.observe({ sink: this.ctx.name }, records.length);
+    const last = records.at(-1);
+    if (last && last.commitTime > 0n) commitToSinkSeconds.observe({ sink: this.ctx.name }, Math.max(0, Date.now() / 1000 - Number(last.commitTime) / 1e6));
+  }
+
+  /** One attempt: DDL, then the rows and the position. Returns the rows rejected for their values. */
+  private async apply(batch: OutputBatch, records: OutputRecord[], replay: boolean): Promise<[OutputRecord, string][]> {
+    const pool = this.pool;
+    if (!pool) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
+    await this.ensureTables(pool, records);
+    const dead: [OutputRecord, string][] = [];
+    const prepared: Prepared[] = [];
+    for (const rec of records) {
+      try {
+        prepared.push(this.prepare(rec));
+      } catch (e) {
+        if (!(e instanceof ValueError)) throw e;
+        dead.push([rec, e.message]);
+      }
+    }
+    const offset = (c: Queryable) => (replay ? Promise.resolve() : c.query(offsetUpsertSql(this.config.dialect), [batch.pipeline, this.ctx.name, batch.lsn.toString()]));
+
+    if (this.config.dialect === "starrocks") {
+      try {
+        await this.applyGroups(pool, prepared);
+      } catch (e) {
+        if (!isDataError(e)) throw e;
+        await this.applyOneByOne(pool, prepared, dead, false);
+      }
+      await offset(pool);
+      return dead;
+    }
+
+    const conn = await pool.getConnection();
+    try {
+      await conn.query("START TRANSACTION");
+      try {
+        await this.applyGroups(conn, prepared);
+      } catch (e) {
+        if (!isDataError(e)) throw e;
+        // Find the bad rows: redo the batch row by row, each under a savepoint.
+        await conn.query("ROLLBACK");
+        await conn.query("START TRANSACTION");
+        await this.applyOneByOne(conn, prepared, dead, true);
+      }
+      await offset(conn);
+      await conn.query("COMMIT");
+      return dead;
+    } catch (e) {
+      await conn.query("ROLLBACK").catch(() => {});
+      if (isTransient(e)) conn.destroy();
+      throw e;
+    } finally {
+      conn.release();
+    }
+  }
+
+  private prepare(rec: OutputRecord): Prepared {
+    const table = targetTableName(rec.table.name);
+    const byName = new Map(rec.table.columns.map((c) => [c.name, c]));
+    if (rec.op === "truncate") return { rec, table, op: "truncate", columns: [], values: [], key: [], keyValues: [], group: `${table}|truncate` };
+    const key = rec.table.key;
+    const keyValues = key.map((k) => toParam(rec.row[k], byName.get(k)));
+    if (rec.op === "delete") {
+      if (!key.length) throw new ValueError(`delete on ${table}, which has no key`);
+      return { rec, table, op: "delete", columns: [], values: [], key, keyValues, group: `${table}|delete` };
+    }
+    const skip = new Set(rec.unchangedToast ?? []);
+    const columns = rec.table.columns.map((c) => c.name).filter((n) => !skip.has(n));
+    const values = columns.map((n) => toParam(rec.row[n], byName.get(n)));
+    return { rec, table, op: "upsert", columns, values, key, keyValues, group: `${table}|upsert|${columns.join(",")}` };
+  }
+
+  /** Consecutive records of the same table, op and columns go in one statement (order kept). */
+  private async applyGroups(c: Queryable, prepared: Prepared[]): Promise<void> {
+    let i = 0;
+    while (i < prepared.length) {
+      let j = i + 1;
+      while (j < prepared.length && j - i < this.config.batch_size && prepared[j].group === prepared[i].group) j++;
+      await this.applyGroup(c, prepared.slice(i, j));
+      i = j;
+    }
+  }
+
+  private async applyGroup(c: Queryable, group: Prepared[]): Promise<void> {
+    const first = group[0];
+    if (first.op === "truncate") {
+      await c.query(this.config.dialect === "mysql" ? `DELETE FROM ${q(first.table)}` : `TRUNCATE TABLE ${q(first.table)}`);
+    } else if (first.op === "delete") {
+      await c.query(deleteSql(first.table, first.key, group.length), group.flatMap((p) => p.keyValues));
+    } else {
+      await c.query(upsertSql(first.table, first.columns, group.length, first.key, this.config.dialect), group.flatMap((p) => p.values));
+    }
+  }
+
+  private async applyOneByOne(c: Queryable, prepared: Prepared[], dead: [OutputRecord, string][], savepoints: boolean): Promise<void> {
+    for (const p of prepared) {
+      try {
+        if (savepoints) await c.query("SAVEPOINT cdc_row");
+        await this.applyGroup(c, [p]);
+        if (savepoints) await c.query("RELEASE SAVEPOINT cdc_row");
+      } catch (e) {
+        if (!isDataError(e)) throw e;
+        if (savepoints) await c.query("ROLLBACK TO SAVEPOINT cdc_row");
+        dead.push([p.rec, `${(e as Error).message}`]);
+      }
+    }
+  }
+
+  /** Create missing tables; add columns that appear in the output but not in the table. */
+  private async ensureTables(pool: mysql.Pool, records: OutputRecord[]): Promise<void> {
+    const seen = new Set<OutputTable>();
+    for (const rec of records) {
+      if (seen.has(rec.table)) continue;
+      seen.add(rec.table);
+      const name = targetTableName(rec.table.name);
+      let cols = this.known.get(name);
+      if (!cols) {
+        if (!rec.table.columns.length) continue;
+        const sample = records.find((r) => r.table === rec.table && r.op === "upsert")?.row;
+        await pool.query(createTableSql(rec.table, sample, this.ddlOpts(rec.table.name)));
+        cols = await this.loadColumns(pool, name);
+        this.known.set(name, cols);
+      }
+      const missing: Column[] = rec.table.columns.filter((c) => !cols.has(c.name.toLowerCase()));
+      for (const c of missing) {
+        const sample = records.find((r) => r.table === rec.table && r.op === "upsert")?.row[c.name];
+        this.ctx.log.info({ table: name, column: c.name }, "adding column");
+        await pool.query(addColumnSql(name, c.name, columnType(c, this.config.dialect, false, sample)));
+        cols.add(c.name.toLowerCase());
+      }
+    }
+  }
+
+  private async loadColumns(pool: mysql.Pool, table: string): Promise<Set<string>> {
+    const [rows] = await pool.query("SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
+    return new Set((rows as { c: string }[]).map((r) => r.c.toLowerCase()));
+  }
+
+  private ddlOpts(tableName?: string) {
+    const target = tableName ? this.ctx.targets.find((t) => t.options.table === tableName) : undefined;
+    const buckets = (target?.options.buckets as number | undefined) ?? this.config.buckets;
+    return { dialect: this.config.dialect, buckets, replicationNum: this.config.replication_num };
+  }
+
+  async health(): Promise<Health> {
+    if (!this.pool) return { status: "down", reason: "not open" };
+    if (this.state.status !== "up") return this.state;
+    try {
+      await Promise.race([this.pool.query("SELECT 1"), new Promise((_, rej) => setTimeout(() => rej(new Error("no answer within 2s")), 2000).unref())]);
+      return { status: "up", details: { dialect: this.config.dialect, database: this.database } };
+    } catch (e) {
+      return { status: "down", reason: (e as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.pool?.end().catch(() => {});
+    this.pool = null;
+  }
+}

@@ -1,0 +1,122 @@
+import type { Column } from "../../types.ts";
+import { toJsonText } from "../json.ts";
+
+export type Dialect = "mysql" | "starrocks";
+
+/** A value the target cannot hold: the record goes to the DLQ with this reason. */
+export class ValueError extends Error {}
+
+const OID = {
+  bool: 16, bytea: 17, int8: 20, int2: 21, int4: 23, text: 25, oid: 26, json: 114, float4: 700, float8: 701,
+  bpchar: 1042, varchar: 1043, date: 1082, time: 1083, timestamp: 1114, timestamptz: 1184, interval: 1186,
+  timetz: 1266, numeric: 1700, uuid: 2950, jsonb: 3802,
+} as const;
+
+function isArrayType(c: Column): boolean {
+  return (c.typeName?.endsWith("[]") ?? false) || ARRAY_OIDS.has(c.typeOid);
+}
+// The array types of the scalar types above (pg_type.typarray).
+const ARRAY_OIDS = new Set([1000, 1001, 1005, 1007, 1009, 1014, 1015, 1016, 1021, 1022, 1028, 1115, 1182, 1183, 1185, 1187, 1231, 1270, 2951, 199, 3807]);
+
+/** numeric(p,s) from the type modifier; null when unconstrained. */
+export function numericPrecision(typeMod: number): { p: number; s: number } | null {
+  if (typeMod < 4) return null;
+  const m = typeMod - 4;
+  return { p: (m >> 16) & 0xffff, s: m & 0xffff };
+}
+
+/**
+ * Target column type for a Postgres column, chosen to hold every value exactly.
+ * `isKey`: key columns must be indexable (no TEXT/BLOB in a MySQL primary key).
+ */
+export function columnType(c: Column, dialect: Dialect, isKey: boolean, sample?: unknown): string {
+  const sr = dialect === "starrocks";
+  const longText = isKey ? "VARCHAR(255)" : sr ? "STRING" : "LONGTEXT";
+  if (isArrayType(c)) return "JSON";
+  switch (c.typeOid) {
+    case OID.bool: return "BOOLEAN";
+    case OID.int2: return "SMALLINT";
+    case OID.int4: return "INT";
+    case OID.int8: return "BIGINT";
+    case OID.oid: return sr ? "BIGINT" : "INT UNSIGNED";
+    case OID.float4: return "FLOAT";
+    case OID.float8: return "DOUBLE";
+    case OID.numeric: {
+      const ps = numericPrecision(c.typeMod);
+      if (ps) {
+        if (ps.p > (sr ? 38 : 65)) return longText; // wider than the target's DECIMAL: keep the text exactly
+        return `DECIMAL(${ps.p},${ps.s})`;
+      }
+      // Unconstrained numeric: the widest exact decimal the target has.
+      return sr ? "DECIMAL(38,9)" : "DECIMAL(65,30)";
+    }
+    case OID.varchar: return c.typeMod >= 4 && c.typeMod - 4 <= 16383 ? `VARCHAR(${c.typeMod - 4})` : longText;
+    case OID.bpchar: return c.typeMod >= 4 && c.typeMod - 4 <= 255 ? `CHAR(${c.typeMod - 4})` : longText;
+    case OID.text: return longText;
+    case OID.uuid: return sr ? "VARCHAR(36)" : "CHAR(36)";
+    case OID.json:
+    case OID.jsonb: return "JSON";
+    case OID.date: return "DATE";
+    case OID.timestamp:
+    case OID.timestamptz: return sr ? "DATETIME" : "DATETIME(6)";
+    case OID.time: return sr ? "VARCHAR(20)" : "TIME(6)";
+    case OID.timetz: return "VARCHAR(32)";
+    case OID.interval: return "VARCHAR(64)";
+    case OID.bytea: return sr ? "VARBINARY" : "LONGBLOB";
+    case 0: return inferType(sample, dialect, isKey);
+    default: return longText;
+  }
+}
+
+/** Computed columns without a Postgres type: infer from the first value seen. */
+function inferType(v: unknown, dialect: Dialect, isKey: boolean): string {
+  if (typeof v === "bigint") return "BIGINT";
+  if (typeof v === "boolean") return "BOOLEAN";
+  if (typeof v === "number") return Number.isInteger(v) ? "BIGINT" : "DOUBLE";
+  if (v instanceof Uint8Array) return dialect === "starrocks" ? "VARBINARY" : "LONGBLOB";
+  if (v !== null && typeof v === "object") return "JSON";
+  return isKey ? "VARCHAR(255)" : dialect === "starrocks" ? "STRING" : "LONGTEXT";
+}
+
+const TS_RE = /^(\d{4,})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(?:([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?)?( BC)?$/;
+
+/**
+ * Postgres ISO timestamp text → "YYYY-MM-DD HH:MM:SS.ffffff" in UTC (DATETIME(6) text).
+ * A value with an offset (timestamptz) is shifted to UTC; one without is kept as it is.
+ */
+export function toUtcDatetime(text: string): string {
+  const m = TS_RE.exec(text);
+  if (!m || m[12]) throw new ValueError(`timestamp '${text}' is outside the target's DATETIME range`);
+  const frac = (m[7] ?? ".").slice(1).padEnd(6, "0");
+  if (!m[8]) return `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]}.${frac}`;
+  const sign = m[8] === "-" ? -1 : 1;
+  const offsetS = sign * (Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0));
+  const d = new Date(0);
+  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  d.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]) - offsetS, 0);
+  const y = d.getUTCFullYear();
+  if (y < 1000 || y > 9999) throw new ValueError(`timestamp '${text}' is outside the target's DATETIME range (years 1000-9999)`);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${y}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${frac}`;
+}
+
+/** A row value as a mysql2 query parameter, keeping it exact (bigint and decimals as text). */
+export function toParam(v: unknown, c: Column | undefined): string | number | boolean | Buffer | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "boolean") return v ? 1 : 0;
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) throw new ValueError(`value ${v} cannot be stored in ${c?.name ?? "column"} (no NaN/Infinity in MySQL)`);
+    return v;
+  }
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (Array.isArray(v) || typeof v === "object") return toJsonText(v);
+  const s = String(v);
+  if (c && (c.typeOid === OID.timestamp || c.typeOid === OID.timestamptz)) {
+    if (s === "infinity" || s === "-infinity") throw new ValueError(`timestamp '${s}' cannot be stored in DATETIME (${c.name})`);
+    return toUtcDatetime(s);
+  }
+  if (c && c.typeOid === OID.numeric && (s === "NaN" || s.endsWith("Infinity"))) throw new ValueError(`numeric '${s}' cannot be stored in DECIMAL (${c.name})`);
+  if (c && c.typeOid === OID.date && (s.endsWith(" BC") || s.endsWith("infinity"))) throw new ValueError(`date '${s}' is outside the target's DATE range (${c.name})`);
+  return s;
+}

@@ -1,0 +1,250 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import mysql from "mysql2/promise";
+import { requireMysql } from "../helpers/index.ts";
+import { mysqlSink, MysqlSink } from "../../src/sinks/mysql/index.ts";
+import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
+import { createTableSql, deleteSql, upsertSql } from "../../src/sinks/mysql/ddl.ts";
+import { toUtcDatetime } from "../../src/sinks/mysql/types.ts";
+import { DlqStore } from "../../src/dlq/store.ts";
+import { replayDeadLetters } from "../../src/dlq/replay.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import { batch, col, context, numericMod, OID, rec, table, TcpProxy, uniq, varcharMod } from "./helpers.ts";
+
+let admin: mysql.Connection;
+let baseUrl: string;
+const dbs: string[] = [];
+
+beforeAll(async () => {
+  baseUrl = await requireMysql();
+  admin = await mysql.createConnection({ uri: baseUrl, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, jsonStrings: true });
+});
+afterAll(async () => {
+  for (const db of dbs) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
+  await admin.end();
+});
+
+function newDb(): string {
+  const db = uniq("cdc_test");
+  dbs.push(db);
+  return db;
+}
+function sinkFor(database: string, extra: Record<string, unknown> = {}, url = baseUrl): MysqlSink {
+  return new MysqlSink(mysqlSinkConfig.parse({ url, database, ...extra }));
+}
+async function rows(db: string, sql: string): Promise<Record<string, unknown>[]> {
+  const [r] = await admin.query(sql.replaceAll("$db", `\`${db}\``));
+  return r as Record<string, unknown>[];
+}
+
+const allTypes = table(
+  "public.all_types",
+  [
+    col("id", OID.int8, { key: true }),
+    col("i2", 21),
+    col("i4", OID.int4),
+    col("big", OID.int8),
+    col("num", OID.numeric, { typeMod: numericMod(20, 6) }),
+    col("num_free", OID.numeric),
+    col("f8", OID.float8),
+    col("flag", OID.bool),
+    col("txt", OID.text),
+    col("vc", OID.varchar, { typeMod: varcharMod(5) }),
+    col("u", OID.uuid),
+    col("j", OID.jsonb),
+    col("ts", OID.timestamp),
+    col("tstz", OID.timestamptz),
+    col("d", OID.date),
+    col("tm", OID.time),
+    col("bin", OID.bytea),
+    col("arr", OID.int4arr),
+    col("iv", OID.interval),
+  ],
+  ["id"],
+);
+const fullRow = {
+  id: 9007199254740993n,
+  i2: -32768,
+  i4: 2147483647,
+  big: -9223372036854775808n,
+  num: "12345678901234.123456",
+  num_free: "123456789012345678901234567890.123456789012345678901234567891",
+  f8: 1.5,
+  flag: true,
+  txt: "héllo 🎉 'quoted' \\ back",
+  vc: "abcde",
+  u: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+  j: '{"a": 1, "b": [12345678901234567890]}',
+  ts: "2024-02-29 23:59:59.123456",
+  tstz: "2024-03-01 01:30:00.000001+02",
+  d: "2024-02-29",
+  tm: "13:14:15.654321",
+  bin: new Uint8Array([0, 1, 255]),
+  arr: [1, 2, 3],
+  iv: "1 day 02:03:04",
+};
+
+describe("mysql sink (MariaDB)", () => {
+  test("every mapped type arrives exactly", async () => {
+    const db = newDb();
+    const s = sinkFor(db);
+    const ctx = context("mart");
+    await s.open(ctx);
+    await s.write(batch("p", [rec(allTypes, "upsert", fullRow, 100n)]));
+    await s.close();
+    const [r] = await rows(db, "SELECT *, HEX(bin) AS binhex FROM $db.all_types");
+    expect(r.id).toBe("9007199254740993");
+    expect(r.i2).toBe(-32768);
+    expect(r.i4).toBe(2147483647);
+    expect(r.big).toBe("-9223372036854775808");
+    expect(r.num).toBe("12345678901234.123456");
+    expect(r.num_free).toBe("123456789012345678901234567890.123456789012345678901234567891");
+    expect(r.f8).toBe(1.5);
+    expect(r.flag).toBe(1);
+    expect(r.txt).toBe(fullRow.txt);
+    expect(r.vc).toBe("abcde");
+    expect(r.u).toBe(fullRow.u);
+    expect(r.j).toBe(fullRow.j);
+    expect(r.ts).toBe("2024-02-29 23:59:59.123456");
+    expect(r.tstz).toBe("2024-02-29 23:30:00.000001");
+    expect(r.d).toBe("2024-02-29");
+    expect(r.tm).toBe("13:14:15.654321");
+    expect(r.binhex).toBe("0001FF");
+    expect(r.arr).toBe("[1,2,3]");
+    expect(r.iv).toBe("1 day 02:03:04");
+    const [cols] = await admin.query("SELECT COLUMN_NAME c, COLUMN_TYPE t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'all_types' ORDER BY ORDINAL_POSITION", [db]);
+    const types = Object.fromEntries((cols as { c: string; t: string }[]).map((x) => [x.c, x.t]));
+    expect(types).toMatchObject({ id: "bigint(20)", num: "decimal(20,6)", num_free: "decimal(65,30)", vc: "varchar(5)", ts: "datetime(6)", tstz: "datetime(6)", flag: "tinyint(1)", u: "char(36)" });
+    const [off] = await rows(db, "SELECT lsn FROM $db.cdc_engine_offsets WHERE pipeline = 'p' AND sink = 'mart'");
+    expect(off.lsn).toBe("100");
+  });
+
+  test("timestamptz text converts to UTC keeping microseconds", () => {
+    expect(toUtcDatetime("2024-01-01 00:00:00.5-05:30")).toBe("2024-01-01 05:30:00.500000");
+    expect(toUtcDatetime("1999-12-31 23:59:59.999999+00")).toBe("1999-12-31 23:59:59.999999");
+    expect(() => toUtcDatetime("0044-03-15 12:00:00+00 BC")).toThrow(/outside/);
+  });
+
+  test("upserts, deletes, new columns; replay after reopen changes nothing", async () => {
+    const db = newDb();
+    const t1 = table("orders_out", [col("id", OID.int8, { key: true }), col("amount", OID.numeric, { typeMod: numericMod(10, 2) })], ["id"]);
+    const t2 = table("orders_out", [...t1.columns, col("status", OID.text)], ["id"]);
+    const batches = [
+      batch("p", [rec(t1, "upsert", { id: 1n, amount: "10.10" }, 10n, 0), rec(t1, "upsert", { id: 2n, amount: "20.20" }, 10n, 1), rec(t1, "upsert", { id: 3n, amount: "30.30" }, 10n, 2)]),
+      batch("p", [rec(t1, "upsert", { id: 1n, amount: "11.11" }, 20n), rec(t1, "delete", { id: 2n }, 30n)]),
+      batch("p", [rec(t2, "upsert", { id: 4n, amount: "99999999.99", status: "NEW" }, 40n), rec(t2, "upsert", { id: 3n, amount: "30.30", status: "OLD" }, 40n, 1)]),
+    ];
+    const s1 = sinkFor(db);
+    await s1.open(context("m"));
+    for (const b of batches) await s1.write(b);
+    await s1.close();
+    const before = await rows(db, "SELECT * FROM $db.orders_out ORDER BY id");
+    expect(before).toEqual([
+      { id: "1", amount: "11.11", status: null },
+      { id: "3", amount: "30.30", status: "OLD" },
+      { id: "4", amount: "99999999.99", status: "NEW" },
+    ]);
+    // "Restart": a new sink reads its position and skips everything at or below it.
+    const s2 = sinkFor(db);
+    await s2.open(context("m"));
+    expect(s2.position("p")).toBe(40n);
+    for (const b of batches) await s2.write(b);
+    // A batch straddling the position: only the newer record is applied.
+    await s2.write(batch("p", [rec(t2, "upsert", { id: 1n, amount: "0.00", status: "STALE" }, 40n), rec(t2, "upsert", { id: 5n, amount: "5.00", status: "X" }, 50n)], 50n));
+    await s2.close();
+    expect(await rows(db, "SELECT * FROM $db.orders_out ORDER BY id")).toEqual([...before, { id: "5", amount: "5.00", status: "X" }]);
+    const [off] = await rows(db, "SELECT lsn FROM $db.cdc_engine_offsets");
+    expect(off.lsn).toBe("50");
+  });
+
+  test("a value the target cannot hold goes to the DLQ, the rest of the batch is written; dlq replay resends it", async () => {
+    const db = newDb();
+    const t = table("narrow", [col("id", OID.int4, { key: true }), col("code", OID.varchar, { typeMod: varcharMod(3) }), col("n", OID.numeric, { typeMod: numericMod(4, 1) }), col("at", OID.timestamptz)], ["id"]);
+    const s = sinkFor(db);
+    const ctx = context("m");
+    const store = new DlqStore(ctx.stateDir);
+    ctx.deadLetter = (r, e) => {
+      ctx.dead.push({ record: r, error: e });
+      store.putRecord("p", "m", r, e);
+    };
+    await s.open(ctx);
+    await s.write(
+      batch("p", [
+        rec(t, "upsert", { id: 1, code: "ok", n: "1.5", at: "2024-01-01 00:00:00+00" }, 10n, 0),
+        rec(t, "upsert", { id: 2, code: "toolong", n: "1.5", at: null }, 10n, 1),
+        rec(t, "upsert", { id: 3, code: "ok", n: "12345.6", at: null }, 10n, 2),
+        rec(t, "upsert", { id: 4, code: "ok", n: "2.5", at: "infinity" }, 10n, 3),
+        rec(t, "upsert", { id: 5, code: "yes", n: "999.9", at: null }, 10n, 4),
+      ]),
+    );
+    await s.close();
+    expect((await rows(db, "SELECT id FROM $db.narrow ORDER BY id")).map((r) => r.id)).toEqual([1, 5]);
+    expect(ctx.dead.map((d) => d.record.row.id).sort()).toEqual([2, 3, 4]);
+    expect(ctx.dead.find((d) => d.record.row.id === 2)!.error).toMatch(/too long/i);
+    expect(ctx.dead.find((d) => d.record.row.id === 3)!.error).toMatch(/out of range/i);
+    expect(ctx.dead.find((d) => d.record.row.id === 4)!.error).toMatch(/DATETIME/);
+    expect(store.count("p")).toBe(3);
+
+    // Widen the column; replay sends the rows again and removes the ones now accepted.
+    await admin.query(`ALTER TABLE \`${db}\`.narrow MODIFY code VARCHAR(20), MODIFY n DECIMAL(10,1)`);
+    const config = parseConfig(
+      `source: {url: "postgres://x@localhost/db"}\nstate: {dir: "${ctx.stateDir}"}\nsinks:\n  m: {type: mysql, url: "${baseUrl}", database: ${db}}\npipelines:\n  - {name: p, from: public.t, to: m}\n`,
+      "cdc.yaml",
+    );
+    const result = await replayDeadLetters(config, store, store.list({ pipeline: "p" }));
+    expect(result.replayed).toBe(2);
+    expect(result.failed.length).toBe(1);
+    expect(store.list().map((e) => e.row.id)).toEqual([4]);
+    expect(await rows(db, "SELECT id, code, n FROM $db.narrow ORDER BY id")).toEqual([
+      { id: 1, code: "ok", n: "1.5" },
+      { id: 2, code: "toolong", n: "1.5" },
+      { id: 3, code: "ok", n: "12345.6" },
+      { id: 5, code: "yes", n: "999.9" },
+    ]);
+    store.close();
+  });
+
+  test("server unreachable mid-run: retries with backoff, health down, nothing lost", async () => {
+    const db = newDb();
+    const u = new URL(baseUrl);
+    const proxy = new TcpProxy(u.hostname, Number(u.port || 3306)).start();
+    const url = `mysql://${u.username || "root"}${u.password ? ":" + u.password : ""}@127.0.0.1:${proxy.port}`;
+    const t = table("ticks", [col("id", OID.int4, { key: true }), col("v", OID.int8)], ["id"]);
+    const s = sinkFor(db, { max_backoff: "300ms", connect_timeout: "1s" }, url);
+    await s.open(context("m"));
+    await s.write(batch("p", [rec(t, "upsert", { id: 1, v: 1n }, 10n)]));
+    proxy.cut();
+    const pending = s.write(batch("p", [rec(t, "upsert", { id: 2, v: 2n }, 20n), rec(t, "upsert", { id: 3, v: 3n }, 20n, 1)]));
+    let done = false;
+    void pending.then(() => (done = true));
+    await Bun.sleep(1500);
+    expect(done).toBe(false);
+    expect((await s.health()).status).toBe("down");
+    new TcpProxy(u.hostname, Number(u.port || 3306), proxy.port).start();
+    await pending;
+    expect((await s.health()).status).toBe("up");
+    await s.close();
+    expect((await rows(db, "SELECT id, v FROM $db.ticks ORDER BY id"))).toEqual([{ id: 1, v: "1" }, { id: 2, v: "2" }, { id: 3, v: "3" }]);
+  });
+
+  test("wrong password and missing database: one clear line at check and at open", async () => {
+    const u = new URL(baseUrl);
+    const bad = `mysql://${u.username || "root"}:definitely-wrong@${u.host}`;
+    const cfg = mysqlSinkConfig.parse({ url: bad, database: "x" });
+    expect(mysqlSink.check(cfg)).rejects.toThrow(/access denied .*check the user and password/);
+    expect(new MysqlSink(cfg).open(context("m"))).rejects.toThrow(/\[sink:m\] access denied/);
+    const missing = mysqlSinkConfig.parse({ url: baseUrl, database: "cdc_no_such_db", create_database: false });
+    expect(mysqlSink.check(missing)).rejects.toThrow(/database 'cdc_no_such_db' does not exist/);
+    expect(new MysqlSink(missing).open(context("m"))).rejects.toThrow(/database does not exist/);
+    expect(await mysqlSink.check(mysqlSinkConfig.parse({ url: baseUrl, database: "ecommerce_ods_clean" }))).toMatch(/^mysql 10\.\d+.*MariaDB.*ecommerce_ods_clean/);
+  });
+
+  test("StarRocks dialect DDL and DML (generated SQL; no StarRocks here)", () => {
+    const t = table("ods_orders", [col("status", OID.text), col("order_id", OID.varchar, { typeMod: varcharMod(32), key: true }), col("total", OID.numeric, { typeMod: numericMod(12, 2) }), col("at", OID.timestamptz)], ["order_id"]);
+    expect(createTableSql(t, undefined, { dialect: "starrocks", buckets: 8, replicationNum: 1 })).toBe(
+      "CREATE TABLE IF NOT EXISTS `ods_orders` (`order_id` VARCHAR(32) NOT NULL, `status` STRING NULL, `total` DECIMAL(12,2) NULL, `at` DATETIME NULL) PRIMARY KEY (`order_id`) DISTRIBUTED BY HASH(`order_id`) BUCKETS 8 PROPERTIES (\"replication_num\" = \"1\")",
+    );
+    expect(upsertSql("ods_orders", ["order_id", "status"], 2, ["order_id"], "starrocks")).toBe("INSERT INTO `ods_orders` (`order_id`, `status`) VALUES (?, ?), (?, ?)");
+    expect(upsertSql("ods_orders", ["order_id", "status"], 1, ["order_id"], "mysql")).toBe("INSERT INTO `ods_orders` (`order_id`, `status`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `status` = VALUES(`status`)");
+    expect(deleteSql("r", ["a", "b"], 2)).toBe("DELETE FROM `r` WHERE (`a` = ? AND `b` = ?) OR (`a` = ? AND `b` = ?)");
+  });
+});
