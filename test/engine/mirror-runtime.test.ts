@@ -12,12 +12,12 @@ import type { Txn } from "../../src/types.ts";
 
 const log = createLogger({ level: "silent" });
 
-function config(sinkUrl: string, stateDir: string, from: string[]) {
+function config(sinkUrl: string, stateDir: string, from: string[], sink?: string) {
   return parseConfig(
     `source: { url: "postgres://x@127.0.0.1:1/x" }
 state: { dir: "${stateDir}", checkpoint_interval: 200ms }
 sinks:
-  wh: { type: postgres, url: "${sinkUrl}", batch_delay: 20ms }
+  wh: ${sink ?? `{ type: postgres, url: "${sinkUrl}", batch_delay: 20ms }`}
 pipelines:
   - name: mirror
     from: [${from.map((f) => JSON.stringify(f)).join(", ")}]
@@ -70,7 +70,7 @@ describe("mirror runtime into postgres (fake source)", () => {
       { id: 3, balance: "1.000000", big: 1n, doclen: 3, ts: "2024-01-02 03:04:05.000001+00" },
     ]);
     const w = await sql.unsafe(`select "k""ey" as k, v::text, encode(b, 'hex') as b from "weird""name;drop"`);
-    expect(w.map((r) => ({ ...r }))).toEqual([{ k: "a;b", v: "{1,NULL,3}", b: "00ff22" }]);
+    expect((w as unknown as Record<string, unknown>[]).map((r) => ({ ...r }))).toEqual([{ k: "a;b", v: "{1,NULL,3}", b: "00ff22" }]);
     // Replay everything (a restart from an older slot position): nothing is applied twice.
     await runOnce(cfg, [...txns, txn([ins(hist, { aid: 9, delta: 1 }), trunc(acc)])]);
     const h = await sql`select aid, delta from history order by aid`;
@@ -80,5 +80,28 @@ describe("mirror runtime into postgres (fake source)", () => {
     expect(off.length).toBe(1);
     expect(off[0].pipeline).toBe("mirror");
     await sql.end();
+  });
+
+  test("sqlite sink: same stream, exact values, replay skipped", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "cdc-state-"));
+    const file = join(stateDir, "wh.sqlite");
+    const acc = relation("public.accounts", [col("id", "integer", 23, true), col("balance", "numeric(20,6)", 1700), col("big", "bigint", 20), col("ts", "timestamptz", 1184)]);
+    const other = relation("sales.hist", [col("aid", "integer", 23), col("b", "bytea", 17)], "n", 2);
+    const txns: Txn[] = [
+      txn([ins(acc, { id: 1, balance: "12345678901234.123456", big: 9007199254740993n, ts: "2024-01-02 03:04:05.123456+00" }), ins(other, { aid: 1, b: new Uint8Array([1, 2]) })]),
+      txn([upd(acc, { id: 1, balance: "2.5", big: 5n, ts: null }), ins(acc, { id: 2, balance: "1", big: 1n, ts: null })]),
+      txn([del(acc, { id: 2 }), ins(other, { aid: 2, b: null })]),
+    ];
+    const cfg = config("", stateDir, ["public.accounts", "sales.hist"], `{ type: sqlite, path: "${file}", batch_delay: 10ms }`);
+    await runOnce(cfg, txns);
+    await runOnce(cfg, [...txns, txn([ins(acc, { id: 3, balance: "3", big: 3n, ts: null })])]);
+    const { Database } = await import("bun:sqlite");
+    const db = new Database(file, { safeIntegers: true });
+    expect(db.query("select id, balance, big, ts from accounts order by id").all()).toEqual([
+      { id: 1n, balance: "2.5", big: 5n, ts: null },
+      { id: 3n, balance: "3", big: 3n, ts: null },
+    ]);
+    expect((db.query('select count(*) as n from "sales.hist"').get() as { n: bigint }).n).toBe(2n);
+    db.close();
   });
 });
