@@ -60,6 +60,12 @@ export interface Txn {
   schemaChanges?: Relation[];
   /** True for rows read by the initial snapshot (op "read"). */
   snapshot?: boolean;
+  /**
+   * Set only on a transaction larger than source.memory_budget, handed over in several parts
+   * (same lsn/xid, index 0, 1, ...; the last has last=true) so memory stays flat. The parts form
+   * ONE transaction: apply/checkpoint/confirm only after the part with last=true.
+   */
+  part?: { index: number; last: boolean };
 }
 
 export function formatLsn(lsn: Lsn): string {

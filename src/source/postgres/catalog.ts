@@ -1,0 +1,126 @@
+/**
+ * What the source reads from the catalog at start: the captured tables ("schema.*" expanded),
+ * their columns and keys (for the snapshot and to tell a real schema change from the first
+ * Relation message), replica identity problems, and the publication kept equal to the tables.
+ */
+import type { Logger } from "pino";
+import type { Pg } from "../../db/postgres-client.ts";
+import { CdcError } from "../../errors.ts";
+import type { Relation } from "../../types.ts";
+import { PG_TYPE_QUERY, type PgTypeInfo } from "./type-decoders.ts";
+
+export function quoteIdent(s: string): string {
+  return `"${s.replace(/"/g, '""')}"`;
+}
+
+export function quoteTable(table: string): string {
+  const dot = table.indexOf(".");
+  return `${quoteIdent(table.slice(0, dot))}.${quoteIdent(table.slice(dot + 1))}`;
+}
+
+/** "schema.table" list with "schema.*" expanded; a table that does not exist is a usage error. */
+export async function resolveTables(sql: Pg, patterns: string[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (const p of patterns) {
+    const [schema, name] = p.includes(".") ? [p.slice(0, p.indexOf(".")), p.slice(p.indexOf(".") + 1)] : ["public", p];
+    if (name === "*") {
+      const rows = await sql`
+        select n.nspname::text || '.' || c.relname::text as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = ${schema} and c.relkind in ('r', 'p') and not c.relispartition order by 1`;
+      for (const r of rows) out.add(String(r.t));
+    } else {
+      const [row] = await sql`
+        select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = ${schema} and c.relname = ${name} and c.relkind in ('r', 'p')`;
+      if (!row) throw new CdcError("source_table_missing", `table ${schema}.${name} does not exist in the source database (pipelines read it: create it or fix 'from')`, { kind: "usage", component: "source" });
+      out.add(`${schema}.${name}`);
+    }
+  }
+  return [...out];
+}
+
+/** Columns (published ones: not dropped, not generated) and keys of each table, as Relation objects. */
+export async function loadRelations(sql: Pg, tables: string[]): Promise<Map<string, Relation>> {
+  const out = new Map<string, Relation>();
+  if (!tables.length) return out;
+  const rows = await sql`
+    select c.oid::int as id, n.nspname::text as schema, c.relname::text as name, c.relreplident::text as ident,
+           a.attname::text as col, a.atttypid::int as typ, a.atttypmod::int as typmod,
+           format_type(a.atttypid, a.atttypmod) as type_name,
+           exists (select 1 from pg_index i where i.indrelid = c.oid and a.attnum = any(i.indkey::int2[]) and
+               case c.relreplident when 'i' then i.indisreplident else i.indisprimary end)
+             or c.relreplident = 'f' as is_key
+    from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''
+    where (n.nspname::text || '.' || c.relname::text) = any(${tables})
+    order by c.oid, a.attnum`;
+  for (const r of rows) {
+    const table = `${r.schema}.${r.name}`;
+    let rel = out.get(table);
+    if (!rel) {
+      rel = { id: Number(r.id), schema: String(r.schema), name: String(r.name), table, replicaIdentity: String(r.ident), columns: [] };
+      out.set(table, rel);
+    }
+    rel.columns.push({ name: String(r.col), typeOid: Number(r.typ), typeMod: Number(r.typmod), typeName: String(r.type_name), isKey: Boolean(r.is_key) });
+  }
+  return out;
+}
+
+/** The columns the snapshot orders by: primary key / replica identity index; none for FULL without pk. */
+export async function orderKey(sql: Pg, table: string): Promise<string[]> {
+  const rows = await sql`
+    select a.attname::text as col
+    from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey::int2[])
+    where i.indrelid = ${quoteTable(table)}::regclass and (i.indisprimary or i.indisreplident)
+    order by i.indisprimary desc, array_position(i.indkey::int2[], a.attnum)`;
+  return [...new Set(rows.map((r) => String(r.col)))];
+}
+
+/** Warn about tables whose updates and deletes cannot be captured. */
+export function warnReplicaIdentity(relations: Map<string, Relation>, log: Logger): string[] {
+  const warned: string[] = [];
+  for (const rel of relations.values()) {
+    const noKey = !rel.columns.some((c) => c.isKey);
+    if (rel.replicaIdentity === "n" || (rel.replicaIdentity === "d" && noKey)) {
+      warned.push(rel.table);
+      log.warn(
+        { table: rel.table },
+        `table ${rel.table} has no primary key and REPLICA IDENTITY ${rel.replicaIdentity === "n" ? "NOTHING" : "DEFAULT"}: its updates and deletes cannot be captured; run ALTER TABLE ${quoteTable(rel.table)} REPLICA IDENTITY FULL (or add a primary key)`,
+      );
+    }
+  }
+  return warned;
+}
+
+/** Create the publication or alter it so it covers exactly `tables`. */
+export async function ensurePublication(sql: Pg, name: string, tables: string[], log: Logger): Promise<void> {
+  const list = tables.map(quoteTable).join(", ");
+  const [pub] = await sql`select puballtables from pg_publication where pubname = ${name}`;
+  if (!pub) {
+    await sql.unsafe(tables.length ? `create publication ${quoteIdent(name)} for table ${list}` : `create publication ${quoteIdent(name)}`);
+    log.info({ publication: name, tables }, `created publication ${name}`);
+    return;
+  }
+  if (pub.puballtables) {
+    log.warn({ publication: name }, `publication ${name} is FOR ALL TABLES; leaving it as it is`);
+    return;
+  }
+  const rows = await sql`select schemaname::text || '.' || tablename::text as t from pg_publication_tables where pubname = ${name}`;
+  const have = new Set(rows.map((r) => String(r.t)));
+  if (have.size === tables.length && tables.every((t) => have.has(t))) return;
+  if (tables.length) await sql.unsafe(`alter publication ${quoteIdent(name)} set table ${list}`);
+  log.info({ publication: name, tables, before: [...have] }, `altered publication ${name} to cover exactly the captured tables`);
+}
+
+export async function loadTypes(sql: Pg): Promise<PgTypeInfo[]> {
+  const rows = await sql.unsafe(PG_TYPE_QUERY);
+  return rows.map((r) => ({ oid: Number(r.oid), typtype: String(r.typtype), elem: Number(r.elem), base: Number(r.base), delim: String(r.delim), name: String(r.name) }));
+}
+
+/** Columns differ in name, type or count: a schema change to surface. */
+export function relationChanged(a: Relation | undefined, b: Relation): boolean {
+  if (!a) return false;
+  if (a.columns.length !== b.columns.length) return true;
+  return a.columns.some((c, i) => c.name !== b.columns[i].name || c.typeOid !== b.columns[i].typeOid || c.typeMod !== b.columns[i].typeMod);
+}

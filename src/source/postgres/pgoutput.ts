@@ -1,0 +1,211 @@
+/**
+ * pgoutput protocol (versions 1-4) message decoding. Control messages (Begin, Commit, Stream
+ * Start/Stop/Commit/Abort, Message, Origin) are read when they arrive; data messages
+ * (Relation, Type, Insert, Update, Delete, Truncate) are kept raw in the transaction buffer
+ * and decoded at commit, in order, so a Relation message mid-transaction applies exactly to
+ * the changes after it and an aborted streamed transaction is never decoded at all.
+ */
+import type { Change, Column, Relation, Row } from "../../types.ts";
+import type { TypeDecoders } from "./type-decoders.ts";
+
+/** Microseconds between the Unix epoch and the Postgres epoch (2000-01-01). */
+export const PG_EPOCH_MICROS = 946_684_800_000_000n;
+
+export type ControlMessage =
+  | { type: "begin"; finalLsn: bigint; commitTime: bigint; xid: number }
+  | { type: "commit"; commitLsn: bigint; endLsn: bigint; commitTime: bigint }
+  | { type: "message"; xid?: number; transactional: boolean; lsn: bigint; prefix: string; content: Buffer }
+  | { type: "stream_start"; xid: number; first: boolean }
+  | { type: "stream_stop" }
+  | { type: "stream_commit"; xid: number; commitLsn: bigint; endLsn: bigint; commitTime: bigint }
+  | { type: "stream_abort"; xid: number; subxid: number }
+  | { type: "origin"; lsn: bigint; name: string };
+
+/** Data messages: kept raw until commit. */
+export function isDataMessage(b: number): boolean {
+  return b === 0x52 /* R */ || b === 0x59 /* Y */ || b === 0x49 /* I */ || b === 0x55 /* U */ || b === 0x44 /* D */ || b === 0x54 /* T */;
+}
+
+function cstr(buf: Buffer, at: number): [string, number] {
+  const end = buf.indexOf(0, at);
+  return [buf.toString("utf8", at, end), end + 1];
+}
+
+/** Decode a control message, or null for a data message / one we ignore. `inStream`: between Stream Start and Stop. */
+export function decodeControl(buf: Buffer, inStream: boolean): ControlMessage | null {
+  switch (buf[0]) {
+    case 0x42: // B
+      return { type: "begin", finalLsn: buf.readBigUInt64BE(1), commitTime: buf.readBigInt64BE(9) + PG_EPOCH_MICROS, xid: buf.readUInt32BE(17) };
+    case 0x43: // C: flags, commit lsn, end lsn, ts
+      return { type: "commit", commitLsn: buf.readBigUInt64BE(2), endLsn: buf.readBigUInt64BE(10), commitTime: buf.readBigInt64BE(18) + PG_EPOCH_MICROS };
+    case 0x4d: {
+      // M: [xid] flags lsn prefix len content
+      let i = 1;
+      let xid: number | undefined;
+      if (inStream) (xid = buf.readUInt32BE(1)), (i = 5);
+      const transactional = (buf[i] & 1) === 1;
+      const lsn = buf.readBigUInt64BE(i + 1);
+      const [prefix, next] = cstr(buf, i + 9);
+      const len = buf.readUInt32BE(next);
+      return { type: "message", xid, transactional, lsn, prefix, content: buf.subarray(next + 4, next + 4 + len) };
+    }
+    case 0x53: // S
+      return { type: "stream_start", xid: buf.readUInt32BE(1), first: buf[5] === 1 };
+    case 0x45: // E
+      return { type: "stream_stop" };
+    case 0x63: // c: xid flags commit-lsn end-lsn ts
+      return {
+        type: "stream_commit",
+        xid: buf.readUInt32BE(1),
+        commitLsn: buf.readBigUInt64BE(6),
+        endLsn: buf.readBigUInt64BE(14),
+        commitTime: buf.readBigInt64BE(22) + PG_EPOCH_MICROS,
+      };
+    case 0x41: // A: xid subxid [abort lsn, ts with streaming=parallel]
+      return { type: "stream_abort", xid: buf.readUInt32BE(1), subxid: buf.readUInt32BE(5) };
+    case 0x4f: // O
+      return { type: "origin", lsn: buf.readBigUInt64BE(1), name: cstr(buf, 9)[0] };
+    default:
+      return null;
+  }
+}
+
+/** The xid a data message carries when it was sent inside a stream block. */
+export function streamedXid(buf: Buffer): number {
+  return buf.readUInt32BE(1);
+}
+
+export type DataResult =
+  | { kind: "relation"; relation: Relation }
+  | { kind: "type"; oid: number; name: string }
+  | { kind: "change"; change: Change }
+  | { kind: "truncate"; changes: Change[] };
+
+/** Decodes data messages against the relation map (which Relation messages update). */
+export class DataDecoder {
+  readonly relations = new Map<number, Relation>();
+
+  constructor(private types: TypeDecoders) {}
+
+  decode(buf: Buffer, hasXid: boolean): DataResult | null {
+    const tag = buf[0];
+    let i = hasXid ? 5 : 1;
+    switch (tag) {
+      case 0x52:
+        return { kind: "relation", relation: this.relation(buf, i) };
+      case 0x59: {
+        const oid = buf.readUInt32BE(i);
+        const [ns, n] = cstr(buf, i + 4);
+        return { kind: "type", oid, name: `${ns}.${cstr(buf, n)[0]}` };
+      }
+      case 0x49: {
+        const rel = this.rel(buf.readUInt32BE(i));
+        const { row, unchanged } = this.tuple(buf, i + 5, rel).value;
+        return { kind: "change", change: { op: "insert", table: rel.table, relation: rel, key: keyOf(rel, row), after: row, ...(unchanged ? { unchangedToast: unchanged } : {}) } };
+      }
+      case 0x55: {
+        const rel = this.rel(buf.readUInt32BE(i));
+        i += 4;
+        let before: Row | null = null;
+        if (buf[i] === 0x4b /* K */ || buf[i] === 0x4f /* O */) {
+          const keyOnly = buf[i] === 0x4b;
+          const t = this.tuple(buf, i + 1, rel);
+          before = keyOnly ? keyOf(rel, t.value.row) : t.value.row;
+          i = t.end;
+        }
+        const { row, unchanged } = this.tuple(buf, i + 1, rel).value;
+        let toast = unchanged;
+        if (toast && before) {
+          // REPLICA IDENTITY FULL sent the old value: the unchanged column is known after all.
+          toast = toast.filter((c) => {
+            if (before![c] === undefined) return true;
+            row[c] = before![c];
+            return false;
+          });
+          if (!toast.length) toast = undefined;
+        }
+        return { kind: "change", change: { op: "update", table: rel.table, relation: rel, key: keyOf(rel, row), before, after: row, ...(toast ? { unchangedToast: toast } : {}) } };
+      }
+      case 0x44: {
+        const rel = this.rel(buf.readUInt32BE(i));
+        i += 4;
+        const keyOnly = buf[i] === 0x4b;
+        const { row } = this.tuple(buf, i + 1, rel).value;
+        const before = keyOnly ? keyOf(rel, row) : row;
+        return { kind: "change", change: { op: "delete", table: rel.table, relation: rel, key: keyOf(rel, row), before, after: null } };
+      }
+      case 0x54: {
+        const n = buf.readUInt32BE(i);
+        const flags = buf[i + 4];
+        const truncate = { cascade: (flags & 1) === 1, restartIdentity: (flags & 2) === 2 };
+        const changes: Change[] = [];
+        for (let k = 0; k < n; k++) {
+          const rel = this.rel(buf.readUInt32BE(i + 5 + 4 * k));
+          changes.push({ op: "truncate", table: rel.table, relation: rel, truncate });
+        }
+        return { kind: "truncate", changes };
+      }
+      default:
+        return null;
+    }
+  }
+
+  private rel(id: number): Relation {
+    const r = this.relations.get(id);
+    if (!r) throw new Error(`pgoutput: change for relation ${id} before its Relation message`);
+    return r;
+  }
+
+  private relation(buf: Buffer, i: number): Relation {
+    const id = buf.readUInt32BE(i);
+    let [schema, n] = cstr(buf, i + 4);
+    const [name, n2] = cstr(buf, n);
+    schema ||= "pg_catalog";
+    const replicaIdentity = String.fromCharCode(buf[n2]);
+    const ncols = buf.readUInt16BE(n2 + 1);
+    let p = n2 + 3;
+    const columns: Column[] = [];
+    for (let c = 0; c < ncols; c++) {
+      const flags = buf[p];
+      const [colName, q] = cstr(buf, p + 1);
+      const typeOid = buf.readUInt32BE(q);
+      const typeMod = buf.readInt32BE(q + 4);
+      p = q + 8;
+      columns.push({ name: colName, typeOid, typeMod, isKey: (flags & 1) === 1 });
+    }
+    const relation: Relation = { id, schema, name, table: `${schema}.${name}`, replicaIdentity, columns };
+    this.relations.set(id, relation);
+    return relation;
+  }
+
+  private tuple(buf: Buffer, i: number, rel: Relation): { value: { row: Row; unchanged?: string[] }; end: number } {
+    const n = buf.readUInt16BE(i);
+    i += 2;
+    const row: Row = {};
+    let unchanged: string[] | undefined;
+    const cols = rel.columns;
+    for (let c = 0; c < n; c++) {
+      const kind = buf[i++];
+      const col = cols[c];
+      if (kind === 0x74 /* t */) {
+        const len = buf.readUInt32BE(i);
+        row[col.name] = this.types.decode(col.typeOid, buf.toString("utf8", i + 4, i + 4 + len));
+        i += 4 + len;
+      } else if (kind === 0x6e /* n */) row[col.name] = null;
+      else if (kind === 0x75 /* u */) (unchanged ??= []).push(col.name);
+      else if (kind === 0x62 /* b */) {
+        const len = buf.readUInt32BE(i);
+        row[col.name] = new Uint8Array(buf.subarray(i + 4, i + 4 + len));
+        i += 4 + len;
+      }
+    }
+    return { value: { row, unchanged }, end: i };
+  }
+}
+
+export function keyOf(rel: Relation, row: Row): Row {
+  const key: Row = {};
+  let any = false;
+  for (const c of rel.columns) if (c.isKey) (key[c.name] = row[c.name]), (any = true);
+  return any ? key : row;
+}

@@ -1,0 +1,343 @@
+/**
+ * The Postgres source: publication, slot safety, initial snapshot, then the pgoutput stream
+ * with reconnects, heartbeats, spilling and lag stats. See source.ts for the contract.
+ */
+import { mkdirSync, readdirSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { SourceConfig } from "../../config/schema.ts";
+import { openPg, redactUrl, type Pg } from "../../db/postgres-client.ts";
+import { CdcError, errorMessage } from "../../errors.ts";
+import { slotRetainedBytes, sourceLagBytes, sourceLagSeconds } from "../../metrics/metrics.ts";
+import type { Health } from "../../sinks/sink.ts";
+import { formatLsn, type Lsn, type Relation } from "../../types.ts";
+import type { Source, SourceStartOptions, SourceStats } from "../source.ts";
+import { ensurePublication, loadRelations, loadTypes, resolveTables, warnReplicaIdentity } from "./catalog.ts";
+import { checkSource, inspectSource } from "./check.ts";
+import { ReplicationSession, type StartOptions } from "./replication.ts";
+import { createSlot, dropSlot, getSlot, type SlotInfo } from "./slot.ts";
+import { runSnapshot } from "./snapshot.ts";
+import { SnapshotState, type TableProgress } from "./snapshot-state.ts";
+import { StreamReader } from "./stream-reader.ts";
+import { TypeDecoders } from "./type-decoders.ts";
+
+export interface SourceDeps {
+  stateDir: string;
+  log: Logger;
+}
+
+/** Session parameters so text output is the same on every server: ISO dates, UTC. */
+const SESSION = { application_name: "cdc-engine", DateStyle: "ISO, YMD", TimeZone: "UTC", IntervalStyle: "postgres", extra_float_digits: "3" };
+
+export function highestProtocol(serverVersion: number): number {
+  return serverVersion >= 160000 ? 4 : serverVersion >= 150000 ? 3 : serverVersion >= 140000 ? 2 : 1;
+}
+
+export function openSourcePg(config: SourceConfig, max = 3): Pg {
+  return openPg(config.url, { sslmode: config.sslmode, tls: config.tls, max, extra: { connection: SESSION } });
+}
+
+export function openReplicationPg(config: SourceConfig): Pg {
+  return openPg(config.url, {
+    sslmode: config.sslmode,
+    tls: config.tls,
+    max: 1,
+    extra: { connection: { ...SESSION, replication: "database" }, fetch_types: false, idle_timeout: null, max_lifetime: null, prepare: false },
+  });
+}
+
+export function createPostgresSource(config: SourceConfig, deps: SourceDeps): Source {
+  return new PostgresSource(config, deps);
+}
+
+class PostgresSource implements Source {
+  private log: Logger;
+  private sql: Pg | null = null;
+  private repl: Pg | null = null;
+  private session: ReplicationSession | null = null;
+  private state: SnapshotState | null = null;
+  private stopped = false;
+  private confirmed = 0n;
+  private lastStatusAt = 0;
+  private statusTimer: ReturnType<typeof setTimeout> | null = null;
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private healthNow: Health = { status: "down", reason: "not started" };
+  private resolveDone!: (e: Error | null) => void;
+  private reader: StreamReader | null = null;
+  private snapshotProgress = new Map<string, TableProgress>();
+  private slotInfo: SlotInfo | null = null;
+  readonly done: Promise<Error | null>;
+
+  constructor(
+    private config: SourceConfig,
+    private deps: SourceDeps,
+  ) {
+    this.log = deps.log.child({ component: "source" });
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  async start(opts: SourceStartOptions): Promise<void> {
+    try {
+      await this.prepare(opts);
+    } catch (e) {
+      await this.shutdown();
+      this.healthNow = { status: "down", reason: errorMessage(e) };
+      this.resolveDone(e as Error);
+      throw e;
+    }
+    void this.streamLoop(opts);
+  }
+
+  private async prepare(opts: SourceStartOptions): Promise<void> {
+    const c = this.config;
+    await checkSource(c);
+    const info = await inspectSource(c);
+    const maxProto = highestProtocol(info.version);
+    const proto = c.protocol_version ?? maxProto;
+    if (proto > maxProto) {
+      throw new CdcError("source_protocol", `source.protocol_version ${proto} needs a newer server: PostgreSQL ${info.versionText} supports pgoutput up to ${maxProto}`, { kind: "usage", component: "source" });
+    }
+    const sql = (this.sql = openSourcePg(c));
+    const tables = await resolveTables(sql, opts.tables);
+    const relations = await loadRelations(sql, tables);
+    warnReplicaIdentity(relations, this.log);
+    await ensurePublication(sql, c.publication, tables, this.log);
+    const types = new TypeDecoders(await loadTypes(sql));
+    const spillDir = join(this.deps.stateDir, "spill");
+    cleanSpill(spillDir);
+    const state = (this.state = new SnapshotState(this.deps.stateDir));
+
+    // Slot safety: decide whether we can stream on, must create the slot, or must refuse.
+    let slot = await getSlot(sql, c.slot);
+    const [{ db }] = await sql`select current_database()::text as db`;
+    if (slot && (slot.plugin !== "pgoutput" || slot.database !== db)) {
+      throw new CdcError("slot_foreign", `replication slot ${c.slot} exists but is not a pgoutput slot of database ${db} (plugin ${slot.plugin}, database ${slot.database}); configure another source.slot`, { kind: "usage", component: "source" });
+    }
+    if (slot?.walStatus === "lost") slot = null; // invalidated: WAL is gone, same as missing
+    const ours = state.slot(c.slot);
+    let recreate = false;
+    if (opts.checkpointLsn !== null) {
+      const cp = opts.checkpointLsn;
+      // +1: a snapshot's position is consistent point - 1 while the slot sits at the consistent point.
+      const lost = !slot || slot.confirmedFlushLsn === null || slot.confirmedFlushLsn > cp + 1n;
+      if (lost) {
+        const why = !slot
+          ? `replication slot ${c.slot} is missing (dropped or invalidated)`
+          : `replication slot ${c.slot} is at ${formatLsn(slot.confirmedFlushLsn!)}, past the checkpoint ${formatLsn(cp)} (recreated or advanced by someone else)`;
+        if (!opts.resnapshot) {
+          throw new CdcError("slot_lost", `${why}: changes in between are lost. Start with --resnapshot to recreate the slot and snapshot the tables again`, { component: "source" });
+        }
+        this.log.warn({ slot: c.slot }, `${why}; --resnapshot: recreating the slot and snapshotting again`);
+        recreate = true;
+      } else if (opts.resnapshot) {
+        this.log.info({ slot: c.slot }, `slot ${c.slot} is intact at ${formatLsn(slot!.confirmedFlushLsn!)}; --resnapshot not needed, streaming on`);
+      }
+    } else if (slot) {
+      // First start for the engine. Reuse a slot this state dir created (crash before the
+      // first checkpoint); a slot we know nothing of cannot give a consistent snapshot.
+      const known = ours && slot.confirmedFlushLsn !== null && slot.confirmedFlushLsn <= ours.consistentPoint;
+      if (!known && c.snapshot === "initial") {
+        this.log.warn({ slot: c.slot }, `replication slot ${c.slot} exists without a checkpoint; recreating it for a consistent initial snapshot`);
+        recreate = true;
+      }
+    } else recreate = true;
+
+    const repl = (this.repl = openReplicationPg(c));
+    let snapshotName: string | null = null;
+    let consistentPoint: Lsn;
+    if (recreate) {
+      if (slot) await dropSlot(sql, c.slot);
+      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: c.snapshot === "initial" });
+      this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
+      state.resetSlot(c.slot, created.consistentPoint, c.snapshot === "initial");
+      snapshotName = created.snapshotName;
+      consistentPoint = created.consistentPoint;
+    } else {
+      const known = state.slot(c.slot);
+      consistentPoint = known?.consistentPoint ?? slot!.confirmedFlushLsn!;
+      if (!known) state.resetSlot(c.slot, consistentPoint, false);
+    }
+    const wanted = state.slot(c.slot)!.snapshotWanted;
+    if (wanted) {
+      this.healthNow = { status: "up", reason: "snapshot" };
+      const complete = await runSnapshot({
+        sql,
+        snapshotName,
+        slot: c.slot,
+        tables,
+        relations,
+        chunkSize: c.snapshot_chunk_size,
+        lsn: consistentPoint - 1n,
+        state,
+        types,
+        log: this.log,
+        onTxn: (t) => opts.onTxn(t),
+        progress: this.snapshotProgress,
+        stopped: () => this.stopped,
+      });
+      if (!complete) return;
+    }
+    const knownById = new Map<number, Relation>();
+    for (const r of relations.values()) knownById.set(r.id, r);
+    this.reader = new StreamReader({
+      types,
+      known: knownById,
+      spillDir,
+      memoryBudget: c.memory_budget,
+      heartbeatMs: c.heartbeat_interval,
+      log: this.log,
+      onTxn: opts.onTxn,
+      onSchemaChange: opts.onSchemaChange,
+      refreshTypes: async () => types.load(await loadTypes(sql)),
+    });
+    this.startTimers(info.version);
+    this.startOptions = { slot: c.slot, publication: c.publication, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary: false };
+  }
+
+  private startOptions: StartOptions | null = null;
+
+  private async streamLoop(_opts: SourceStartOptions): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped && this.startOptions) {
+      try {
+        this.repl ??= openReplicationPg(this.config);
+        this.session = await ReplicationSession.start(this.repl, this.startOptions, () => this.confirmed);
+        this.healthNow = { status: "up" };
+        if (attempt) this.log.info({ slot: this.config.slot }, "replication stream reconnected");
+        attempt = 0;
+        await this.reader!.consume(this.session);
+        if (this.stopped) break;
+        throw this.session.failure ?? new Error("replication stream ended");
+      } catch (e) {
+        this.reader?.reset();
+        if (this.stopped) break;
+        const fatal = await this.diagnose(e);
+        if (fatal) {
+          this.log.error({ err: errorMessage(fatal) }, errorMessage(fatal));
+          this.healthNow = { status: "down", reason: errorMessage(fatal) };
+          await this.shutdown();
+          this.resolveDone(fatal);
+          return;
+        }
+        attempt++;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+        this.healthNow = { status: "degraded", reason: `reconnecting: ${errorMessage(e)}` };
+        this.log.warn({ err: errorMessage(e), attempt, delayMs: delay }, `replication stream lost (${redactUrl(this.config.url)}); reconnecting`);
+        await this.session?.close().catch(() => {});
+        this.session = null;
+        await this.repl?.end({ timeout: 1 }).catch(() => {});
+        this.repl = null;
+        await Bun.sleep(delay);
+      }
+    }
+    this.resolveDone(null);
+  }
+
+  /** After a stream failure: an error that no retry can fix, or null to reconnect. */
+  private async diagnose(e: unknown): Promise<Error | null> {
+    if (e instanceof CdcError && ["source_role", "slot_lost", "slot_foreign", "source_wal_level"].includes(e.code)) return e;
+    try {
+      const slot = await getSlot(this.sql!, this.config.slot);
+      if (!slot || slot.walStatus === "lost") {
+        return new CdcError("slot_lost", `replication slot ${this.config.slot} ${slot ? "was invalidated (its WAL was removed: max_slot_wal_keep_size)" : "was dropped"} while streaming: changes are lost. Start with --resnapshot`, { component: "source" });
+      }
+      const [pub] = await this.sql!`select 1 from pg_publication where pubname = ${this.config.publication}`;
+      if (!pub) return new CdcError("publication_missing", `publication ${this.config.publication} was dropped while streaming; restart to recreate it`, { component: "source" });
+    } catch {
+      /* server unreachable: a reconnect will tell */
+    }
+    return null;
+  }
+
+  private startTimers(serverVersion: number): void {
+    const c = this.config;
+    if (c.heartbeat_interval > 0 && serverVersion >= 140000) {
+      // Non-transactional message: decoded by every slot of the database without a commit, so an
+      // idle slot advances even when the captured tables see no writes.
+      this.timers.push(
+        setInterval(() => {
+          const sql = this.sql;
+          if (!sql) return;
+          sql`select pg_logical_emit_message(false, 'cdc-engine-heartbeat', ${c.slot})`.catch((e: unknown) => this.log.debug({ err: errorMessage(e) }, "heartbeat failed"));
+        }, c.heartbeat_interval),
+      );
+    }
+    const lagEvery = Math.max(1000, Math.min(c.heartbeat_interval || 10_000, 10_000));
+    this.timers.push(setInterval(() => void this.refreshLag(), lagEvery));
+  }
+
+  private async refreshLag(): Promise<void> {
+    try {
+      const s = await getSlot(this.sql!, this.config.slot);
+      this.slotInfo = s;
+      if (!s) return;
+      sourceLagBytes.set(s.lagBytes ?? 0);
+      slotRetainedBytes.set(s.retainedBytes ?? 0);
+      sourceLagSeconds.set(this.reader?.lagSeconds() ?? 0);
+      if (s.maxKeepBytes && s.retainedBytes && s.retainedBytes > s.maxKeepBytes * this.config.slot_lag_warn_ratio) {
+        this.log.warn({ slot: s.name, retainedBytes: s.retainedBytes, maxSlotWalKeepSize: s.maxKeepBytes }, `slot ${s.name} retains ${s.retainedBytes} bytes of WAL, near max_slot_wal_keep_size: the slot will be invalidated if the engine does not catch up`);
+      }
+    } catch (e) {
+      this.log.debug({ err: errorMessage(e) }, "lag query failed");
+    }
+  }
+
+  confirm(lsn: Lsn): void {
+    if (lsn <= this.confirmed) return;
+    this.confirmed = lsn;
+    // Throttled: at most one status update per second on top of the 10 s ones.
+    if (this.statusTimer) return;
+    const wait = Math.max(0, 1000 - (Date.now() - this.lastStatusAt));
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = null;
+      this.lastStatusAt = Date.now();
+      this.session?.sendStatus(false);
+    }, wait);
+  }
+
+  health(): Health {
+    return this.healthNow;
+  }
+
+  stats(): SourceStats {
+    const s = this.slotInfo;
+    const snap = [...this.snapshotProgress.values()].map((p) => ({ table: p.table, rowsDone: p.rowsDone, rowsTotal: p.rowsTotal, done: p.done }));
+    return {
+      receivedLsn: this.reader?.lastLsn ?? null,
+      confirmedLsn: this.confirmed ? this.confirmed : null,
+      lagBytes: s?.lagBytes ?? 0,
+      lagSeconds: this.reader?.lagSeconds() ?? 0,
+      slotRetainedBytes: s?.retainedBytes ?? 0,
+      ...(snap.length ? { snapshot: snap } : {}),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.healthNow = { status: "down", reason: "stopped" };
+    await this.shutdown();
+    this.resolveDone(null);
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+    this.statusTimer = null;
+    await this.session?.close().catch(() => {});
+    this.session = null;
+    this.reader?.reset();
+    await this.repl?.end({ timeout: 2 }).catch(() => {});
+    this.repl = null;
+    await this.sql?.end({ timeout: 2 }).catch(() => {});
+    this.sql = null;
+    this.state?.close();
+    this.state = null;
+  }
+}
+
+function cleanSpill(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(dir)) if (f.endsWith(".spill")) unlinkSync(join(dir, f));
+}

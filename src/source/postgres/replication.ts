@@ -1,0 +1,147 @@
+/**
+ * One START_REPLICATION session on a postgres.js replication connection (CopyBoth stream).
+ * Hands XLogData payloads to the reader one at a time; pauses the socket when the reader
+ * falls behind (TCP backpressure holds the walsender). Answers keepalives that request a
+ * reply at once and sends a standby status update every 10 s, always reporting the LSN the
+ * engine confirmed (write = flush = apply), never the received one.
+ */
+import type { Duplex } from "node:stream";
+import type { Pg } from "../../db/postgres-client.ts";
+import { formatLsn, type Lsn } from "../../types.ts";
+import { quoteIdent } from "./catalog.ts";
+import { slotError } from "./slot.ts";
+
+const STATUS_INTERVAL_MS = 10_000;
+const HIGH_WATER = 512;
+
+export interface StartOptions {
+  slot: string;
+  publication: string;
+  protoVersion: number;
+  messages: boolean;
+  streaming: boolean;
+  binary: boolean;
+}
+
+export function startCommand(o: StartOptions, from: Lsn = 0n): string {
+  const opts = [`proto_version '${o.protoVersion}'`, `publication_names '${quoteIdent(o.publication).replace(/'/g, "''")}'`];
+  if (o.messages) opts.push(`messages 'true'`);
+  if (o.streaming && o.protoVersion >= 2) opts.push(`streaming 'on'`);
+  if (o.binary) opts.push(`binary 'true'`);
+  return `START_REPLICATION SLOT ${quoteIdent(o.slot)} LOGICAL ${formatLsn(from)} (${opts.join(", ")})`;
+}
+
+export class ReplicationSession {
+  private queue: Buffer[] = [];
+  private head = 0;
+  private wake: (() => void) | null = null;
+  private ended = false;
+  private error: Error | null = null;
+  private timer: ReturnType<typeof setInterval>;
+  /** Last WAL position the server told us about (keepalive or XLogData end); for lag only. */
+  serverWalEnd = 0n;
+  lastMessageAt = Date.now();
+
+  private constructor(
+    private stream: Duplex,
+    private confirmed: () => Lsn,
+  ) {
+    stream.on("data", (chunk: Buffer) => this.onData(chunk));
+    stream.on("error", (e: Error) => this.finish(e));
+    stream.on("end", () => this.finish(null));
+    stream.on("close", () => this.finish(null));
+    this.timer = setInterval(() => this.sendStatus(false), STATUS_INTERVAL_MS);
+  }
+
+  static async start(repl: Pg, o: StartOptions, confirmed: () => Lsn): Promise<ReplicationSession> {
+    let stream: Duplex;
+    try {
+      stream = (await repl.unsafe(startCommand(o)).writable()) as unknown as Duplex;
+    } catch (e) {
+      throw slotError(e, o.slot);
+    }
+    const s = new ReplicationSession(stream, confirmed);
+    s.sendStatus(false);
+    return s;
+  }
+
+  private onData(x: Buffer): void {
+    this.lastMessageAt = Date.now();
+    if (x[0] === 0x77 /* w */) {
+      const end = x.readBigUInt64BE(9);
+      if (end > this.serverWalEnd) this.serverWalEnd = end;
+      this.queue.push(x.subarray(25));
+      if (this.queue.length - this.head > HIGH_WATER) this.stream.pause();
+      this.wake?.();
+    } else if (x[0] === 0x6b /* k */) {
+      const end = x.readBigUInt64BE(1);
+      if (end > this.serverWalEnd) this.serverWalEnd = end;
+      if (x[17]) this.sendStatus(false);
+    }
+  }
+
+  private finish(e: Error | null): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.error = e;
+    clearInterval(this.timer);
+    this.wake?.();
+  }
+
+  /** Next pgoutput message, or null when the session ended (check `failure`). */
+  async next(): Promise<Buffer | null> {
+    for (;;) {
+      if (this.head < this.queue.length) {
+        const b = this.queue[this.head++];
+        if (this.head > 4096) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+        if (this.queue.length - this.head < HIGH_WATER / 2 && this.stream.isPaused()) this.stream.resume();
+        return b;
+      }
+      if (this.ended) return null;
+      if (this.stream.isPaused()) this.stream.resume();
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = null;
+    }
+  }
+
+  get failure(): Error | null {
+    return this.error;
+  }
+
+  get isEnded(): boolean {
+    return this.ended && this.head >= this.queue.length;
+  }
+
+  /** Standby status update ('r'): write = flush = apply = the confirmed LSN. */
+  sendStatus(replyRequested: boolean): void {
+    if (this.ended) return;
+    const lsn = this.confirmed();
+    const b = Buffer.alloc(34);
+    b[0] = 0x72;
+    b.writeBigUInt64BE(lsn, 1);
+    b.writeBigUInt64BE(lsn, 9);
+    b.writeBigUInt64BE(lsn, 17);
+    b.writeBigInt64BE(BigInt(Date.now() - 946_684_800_000) * 1000n, 25);
+    b[33] = replyRequested ? 1 : 0;
+    try {
+      this.stream.write(b);
+    } catch {
+      /* the stream is closing; the reader sees the end */
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ended) return;
+    clearInterval(this.timer);
+    this.sendStatus(false);
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, 2000);
+      this.stream.once("close", () => (clearTimeout(t), r()));
+      this.stream.end();
+    });
+    this.finish(null);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Snapshot progress in a SQLite file under the state dir (bun:sqlite): which slot we created
+ * (and its consistent point), and per table the last key handed to the engine and whether it
+ * is done, so a crash mid-snapshot resumes after the last key instead of starting over.
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Lsn } from "../../types.ts";
+
+export interface TableProgress {
+  table: string;
+  lastKey: string[] | null;
+  rowsDone: number;
+  rowsTotal: number;
+  done: boolean;
+}
+
+export class SnapshotState {
+  private db: Database;
+
+  constructor(stateDir: string) {
+    mkdirSync(stateDir, { recursive: true });
+    this.db = new Database(join(stateDir, "source-snapshot.sqlite"), { create: true });
+    this.db.run("pragma journal_mode = wal");
+    this.db.run(`create table if not exists slot_info (slot text primary key, consistent_point text not null, snapshot_wanted integer not null)`);
+    this.db.run(`create table if not exists snapshot_progress (
+      slot text not null, tbl text not null, last_key text, rows_done integer not null default 0,
+      rows_total integer not null default 0, done integer not null default 0, primary key (slot, tbl))`);
+  }
+
+  /** The consistent point of the slot we created, if this state dir created it. */
+  slot(slot: string): { consistentPoint: Lsn; snapshotWanted: boolean } | null {
+    const r = this.db.query(`select consistent_point, snapshot_wanted from slot_info where slot = ?`).get(slot) as { consistent_point: string; snapshot_wanted: number } | null;
+    return r ? { consistentPoint: BigInt(r.consistent_point), snapshotWanted: r.snapshot_wanted === 1 } : null;
+  }
+
+  /** A new slot: forget the previous snapshot's progress. */
+  resetSlot(slot: string, consistentPoint: Lsn, snapshotWanted: boolean): void {
+    this.db.transaction(() => {
+      this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
+      this.db.run(`insert or replace into slot_info (slot, consistent_point, snapshot_wanted) values (?, ?, ?)`, [slot, consistentPoint.toString(), snapshotWanted ? 1 : 0]);
+    })();
+  }
+
+  forgetSlot(slot: string): void {
+    this.db.transaction(() => {
+      this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
+      this.db.run(`delete from slot_info where slot = ?`, [slot]);
+    })();
+  }
+
+  progress(slot: string): Map<string, TableProgress> {
+    const rows = this.db.query(`select tbl, last_key, rows_done, rows_total, done from snapshot_progress where slot = ?`).all(slot) as {
+      tbl: string;
+      last_key: string | null;
+      rows_done: number;
+      rows_total: number;
+      done: number;
+    }[];
+    return new Map(rows.map((r) => [r.tbl, { table: r.tbl, lastKey: r.last_key ? JSON.parse(r.last_key) : null, rowsDone: r.rows_done, rowsTotal: r.rows_total, done: r.done === 1 }]));
+  }
+
+  save(slot: string, p: TableProgress): void {
+    this.db.run(
+      `insert or replace into snapshot_progress (slot, tbl, last_key, rows_done, rows_total, done) values (?, ?, ?, ?, ?, ?)`,
+      [slot, p.table, p.lastKey ? JSON.stringify(p.lastKey) : null, p.rowsDone, p.rowsTotal, p.done ? 1 : 0],
+    );
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

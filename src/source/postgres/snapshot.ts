@@ -1,0 +1,110 @@
+/**
+ * Initial snapshot: reads every captured table in key order, in chunks of `chunkSize`, inside
+ * one REPEATABLE READ transaction that imports the snapshot exported when the slot was created
+ * (so the rows are exactly the state at the slot's consistent point). Each chunk is handed to
+ * the engine as a Txn with `snapshot: true`, op "read", lsn = consistent point - 1. Progress is
+ * saved after each chunk; a resumed snapshot (the exported one is gone) reads fresh data after
+ * the last key, and the stream replayed from the slot converges it (sinks upsert).
+ */
+import cliProgress from "cli-progress";
+import type { Logger } from "pino";
+import type { Pg } from "../../db/postgres-client.ts";
+import type { Change, Lsn, Relation, Row, Txn } from "../../types.ts";
+import { orderKey, quoteIdent, quoteTable } from "./catalog.ts";
+import { keyOf } from "./pgoutput.ts";
+import type { SnapshotState, TableProgress } from "./snapshot-state.ts";
+import type { TypeDecoders } from "./type-decoders.ts";
+
+export interface SnapshotArgs {
+  sql: Pg;
+  /** Exported snapshot name, or null on a resumed snapshot. */
+  snapshotName: string | null;
+  slot: string;
+  tables: string[];
+  relations: Map<string, Relation>;
+  chunkSize: number;
+  lsn: Lsn;
+  state: SnapshotState;
+  types: TypeDecoders;
+  log: Logger;
+  onTxn(txn: Txn): Promise<void>;
+  /** Live progress for stats(). */
+  progress: Map<string, TableProgress>;
+  stopped(): boolean;
+}
+
+export async function runSnapshot(a: SnapshotArgs): Promise<boolean> {
+  const saved = a.state.progress(a.slot);
+  for (const t of a.tables) a.progress.set(t, saved.get(t) ?? { table: t, lastKey: null, rowsDone: 0, rowsTotal: 0, done: false });
+  const todo = a.tables.filter((t) => !a.progress.get(t)!.done);
+  if (!todo.length) return true;
+  a.log.info({ tables: todo, resumed: a.snapshotName === null }, `snapshot of ${todo.length} table(s)${a.snapshotName ? "" : " (resuming after the last saved key, fresh read)"}`);
+  const bar = process.stderr.isTTY
+    ? new cliProgress.MultiBar({ format: " {table} [{bar}] {value}/{total} rows", stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+    : null;
+  let complete = true;
+  try {
+    await a.sql.begin("isolation level repeatable read read only", async (tx) => {
+      if (a.snapshotName) await tx.unsafe(`set transaction snapshot '${a.snapshotName.replace(/'/g, "''")}'`);
+      for (const table of todo) {
+        if (a.stopped()) {
+          complete = false;
+          return;
+        }
+        const rel = a.relations.get(table)!;
+        const p = a.progress.get(table)!;
+        const [{ n }] = await tx.unsafe(`select count(*)::int8 as n from ${quoteTable(table)}`);
+        p.rowsTotal = Math.max(Number(n) + (p.lastKey ? p.rowsDone : 0), p.rowsDone);
+        const b = bar?.create(p.rowsTotal, p.rowsDone, { table });
+        if (!(await copyTable(tx as unknown as Pg, a, rel, p, (done) => b?.update(done)))) {
+          complete = false;
+          return;
+        }
+        b?.update(p.rowsTotal);
+      }
+    });
+  } finally {
+    bar?.stop();
+  }
+  return complete;
+}
+
+async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgress, tick: (n: number) => void): Promise<boolean> {
+  const keyCols = await orderKey(tx, rel.table);
+  const keyTypes = keyCols.map((k) => rel.columns.find((c) => c.name === k)?.typeName ?? "text");
+  // No usable key (REPLICA IDENTITY FULL without pk): physical order by ctid.
+  const order = keyCols.length ? keyCols.map(quoteIdent) : ["ctid"];
+  // ::text uses each type's output function except char(n), whose cast trims the padding; concat() keeps it.
+  const select = rel.columns.map((c) => (c.typeOid === 1042 ? `case when ${quoteIdent(c.name)} is null then null else concat(${quoteIdent(c.name)}) end` : `${quoteIdent(c.name)}::text`));
+  const keySelect = keyCols.length ? keyCols.map((k) => `${quoteIdent(k)}::text`) : ["ctid::text"];
+  const after = keyCols.length
+    ? `(${order.join(", ")}) > (${keyTypes.map((t, i) => `$${i + 1}::${t}`).join(", ")})`
+    : `ctid > $1::tid`;
+  const base = `select ${[...select, ...keySelect].join(", ")} from ${quoteTable(rel.table)}`;
+  const decoders = rel.columns.map((c) => a.types.decoder(c.typeOid));
+  for (;;) {
+    if (a.stopped()) return false;
+    const q = p.lastKey ? `${base} where ${after} order by ${order.join(", ")} limit ${a.chunkSize}` : `${base} order by ${order.join(", ")} limit ${a.chunkSize}`;
+    const rows = (await tx.unsafe(q, p.lastKey ?? []).values()) as unknown as (string | null)[][];
+    if (!rows.length) break;
+    const changes: Change[] = new Array(rows.length);
+    for (let r = 0; r < rows.length; r++) {
+      const v = rows[r];
+      const row: Row = {};
+      for (let c = 0; c < decoders.length; c++) row[rel.columns[c].name] = v[c] === null ? null : decoders[c](v[c] as string);
+      changes[r] = { op: "read", table: rel.table, relation: rel, key: keyOf(rel, row), before: null, after: row };
+    }
+    const last = rows[rows.length - 1];
+    await a.onTxn({ lsn: a.lsn, endLsn: a.lsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes, snapshot: true });
+    p.lastKey = last.slice(rel.columns.length) as string[];
+    p.rowsDone += rows.length;
+    a.state.save(a.slot, p);
+    tick(p.rowsDone);
+    if (rows.length < a.chunkSize) break;
+  }
+  p.done = true;
+  p.rowsTotal = p.rowsDone;
+  a.state.save(a.slot, p);
+  a.log.info({ table: rel.table, rows: p.rowsDone }, `snapshot of ${rel.table} done`);
+  return true;
+}

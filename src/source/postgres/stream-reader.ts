@@ -1,0 +1,205 @@
+/**
+ * Turns the pgoutput message stream into committed transactions: buffers each open
+ * transaction's data messages (spilling past the memory budget), keeps streamed in-progress
+ * transactions on disk until Stream Commit (dropped on Stream Abort), decodes at commit in
+ * order, and hands over transactions larger than the budget in parts. Idle progress: a
+ * heartbeat message or an empty commit becomes an empty Txn, at most about twice per
+ * heartbeat interval.
+ */
+import type { Logger } from "pino";
+import { changesRead, spilledTxns, txnsRead } from "../../metrics/metrics.ts";
+import type { Change, Lsn, Relation, Txn } from "../../types.ts";
+import { relationChanged } from "./catalog.ts";
+import { DataDecoder, decodeControl, isDataMessage, streamedXid } from "./pgoutput.ts";
+import { TxnBuffer } from "./txn-buffer.ts";
+import type { TypeDecoders } from "./type-decoders.ts";
+
+export const HEARTBEAT_PREFIX = "cdc-engine-heartbeat";
+
+/** Something that yields pgoutput messages (a ReplicationSession, or a test/bench feeder). */
+export interface MessageSource {
+  next(): Promise<Buffer | null>;
+}
+
+export interface StreamReaderOptions {
+  types: TypeDecoders;
+  /** Relations as the catalog described them at start (by relation id), to detect schema changes. */
+  known: Map<number, Relation>;
+  spillDir: string;
+  memoryBudget: number;
+  heartbeatMs: number;
+  log: Logger;
+  onTxn(txn: Txn): Promise<void>;
+  onSchemaChange?(relation: Relation): void;
+  /** Re-read pg_type (a Relation message names a type created after start). */
+  refreshTypes?(): Promise<void>;
+}
+
+interface OpenTxn {
+  xid: number;
+  commitTime: bigint;
+  buf: TxnBuffer;
+}
+
+export class StreamReader {
+  private decoder: DataDecoder;
+  private open: OpenTxn | null = null;
+  private streams = new Map<number, TxnBuffer>();
+  private lastHandover = 0;
+  private lastCommitTime = 0n;
+  lastLsn: Lsn | null = null;
+  /** Raw bytes kept in memory per transaction before spilling (decoded objects are ~4x larger). */
+  private rawBudget: number;
+
+  constructor(private o: StreamReaderOptions) {
+    this.decoder = new DataDecoder(o.types);
+    this.rawBudget = Math.max(1024, Math.floor(o.memoryBudget / 4));
+  }
+
+  lagSeconds(): number {
+    if (!this.lastCommitTime) return 0;
+    return Math.max(0, Date.now() / 1000 - Number(this.lastCommitTime / 1000n) / 1000);
+  }
+
+  /** Forget open transactions (after a disconnect the server resends them whole). */
+  reset(): void {
+    this.open?.buf.discard();
+    this.open = null;
+    for (const b of this.streams.values()) b.discard();
+    this.streams.clear();
+  }
+
+  async consume(src: MessageSource): Promise<void> {
+    let inStream: number | null = null;
+    for (;;) {
+      const m = await src.next();
+      if (!m) return;
+      if (isDataMessage(m[0])) {
+        if (inStream !== null) this.streams.get(inStream)!.add(m);
+        else if (this.open) this.open.buf.add(m);
+        else await this.decodeLoose(m);
+        continue;
+      }
+      const c = decodeControl(m, inStream !== null);
+      if (!c) continue;
+      switch (c.type) {
+        case "begin":
+          this.open = { xid: c.xid, commitTime: c.commitTime, buf: new TxnBuffer(this.o.spillDir, `txn-${c.xid}`, this.rawBudget) };
+          break;
+        case "commit": {
+          const t = this.open!;
+          this.open = null;
+          try {
+            await this.deliver(t.buf, { lsn: c.commitLsn, endLsn: c.endLsn, xid: t.xid, commitTime: c.commitTime }, false);
+          } finally {
+            t.buf.discard();
+          }
+          break;
+        }
+        case "stream_start":
+          inStream = c.xid;
+          if (!this.streams.has(c.xid)) this.streams.set(c.xid, new TxnBuffer(this.o.spillDir, `stream-${c.xid}`, 0));
+          break;
+        case "stream_stop":
+          inStream = null;
+          break;
+        case "stream_commit": {
+          const b = this.streams.get(c.xid);
+          this.streams.delete(c.xid);
+          if (!b) break;
+          try {
+            await this.deliver(b, { lsn: c.commitLsn, endLsn: c.endLsn, xid: c.xid, commitTime: c.commitTime }, true);
+          } finally {
+            b.discard();
+          }
+          break;
+        }
+        case "stream_abort": {
+          const b = this.streams.get(c.xid);
+          if (!b) break;
+          if (c.subxid === c.xid || c.subxid === 0) {
+            b.discard();
+            this.streams.delete(c.xid);
+          } else b.abortedSubxids.add(c.subxid);
+          break;
+        }
+        case "message":
+          if (!c.transactional && c.prefix.startsWith(HEARTBEAT_PREFIX)) await this.idle(c.lsn);
+          break;
+      }
+    }
+  }
+
+  /** A Relation/Type message outside a transaction. */
+  private async decodeLoose(m: Buffer): Promise<void> {
+    const r = this.decoder.decode(m, false);
+    if (r?.kind === "relation") await this.noteRelation(r.relation);
+  }
+
+  private async noteRelation(rel: Relation): Promise<Relation | null> {
+    if (this.o.refreshTypes && rel.columns.some((c) => !this.o.types.has(c.typeOid))) await this.o.refreshTypes();
+    const prev = this.o.known.get(rel.id);
+    if (prev) for (const c of rel.columns) c.typeName = prev.columns.find((p) => p.name === c.name && p.typeOid === c.typeOid && p.typeMod === c.typeMod)?.typeName;
+    const changed = relationChanged(prev, rel);
+    this.o.known.set(rel.id, rel);
+    if (!changed) return null;
+    this.o.log.info({ table: rel.table, columns: rel.columns.map((c) => c.name) }, `schema change on ${rel.table}`);
+    this.o.onSchemaChange?.(rel);
+    return rel;
+  }
+
+  private async deliver(buf: TxnBuffer, head: { lsn: Lsn; endLsn: Lsn; xid: number; commitTime: bigint }, streamed: boolean): Promise<void> {
+    const big = streamed || buf.spilled;
+    if (buf.spilled) spilledTxns.inc();
+    let changes: Change[] = [];
+    let schemaChanges: Relation[] | undefined;
+    let partBytes = 0;
+    let part = 0;
+    for (const m of buf.messages()) {
+      if (streamed && buf.abortedSubxids.size && m[0] !== 0x52 && m[0] !== 0x59 && buf.abortedSubxids.has(streamedXid(m))) continue;
+      const r = this.decoder.decode(m, streamed);
+      if (!r) continue;
+      if (r.kind === "change") changes.push(r.change);
+      else if (r.kind === "truncate") changes.push(...r.changes);
+      else if (r.kind === "relation") {
+        const changed = await this.noteRelation(r.relation);
+        if (changed) (schemaChanges ??= []).push(changed);
+      }
+      partBytes += m.length;
+      if (big && partBytes > this.rawBudget) {
+        await this.handover({ ...head, changes, ...(schemaChanges ? { schemaChanges } : {}), part: { index: part++, last: false } });
+        changes = [];
+        schemaChanges = undefined;
+        partBytes = 0;
+      }
+    }
+    if (!changes.length && !schemaChanges && part === 0) return this.idle(head.lsn, head.endLsn);
+    await this.handover({ ...head, changes, ...(schemaChanges ? { schemaChanges } : {}), ...(part ? { part: { index: part, last: true } } : {}) });
+  }
+
+  /** Empty Txn for idle progress, coalesced to about two per heartbeat interval. */
+  private async idle(lsn: Lsn, endLsn: Lsn = lsn): Promise<void> {
+    if (this.lastLsn !== null && lsn <= this.lastLsn) return;
+    if (Date.now() - this.lastHandover < this.o.heartbeatMs / 2) return;
+    await this.handover({ lsn, endLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: [] });
+  }
+
+  private async handover(txn: Txn): Promise<void> {
+    this.lastHandover = Date.now();
+    this.lastLsn = txn.lsn;
+    this.lastCommitTime = txn.commitTime;
+    if (!txn.part || txn.part.last) txnsRead.inc();
+    if (txn.changes.length) {
+      const counts = new Map<string, number>();
+      for (const ch of txn.changes) {
+        const k = `${ch.table}\0${ch.op}`;
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+      for (const [k, n] of counts) {
+        const [table, op] = k.split("\0");
+        changesRead.inc({ table, op }, n);
+      }
+    }
+    await this.o.onTxn(txn);
+  }
+}
