@@ -3,6 +3,7 @@ import { serveCommand } from "./serve.ts";
 import { checkCommand } from "./check.ts";
 import { dlqCommand } from "./dlq.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
+import { verifyCommand } from "./verify.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand];
+export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand, verifyCommand];

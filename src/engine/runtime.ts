@@ -30,6 +30,8 @@ export interface RuntimeOptions {
   tickMs?: number;
 }
 
+const POSITION_SINKS = new Set(["postgres", "sqlite", "mysql"]);
+
 interface PipelineState {
   runner: PipelineRunner;
   writers: SinkWriter[];
@@ -135,7 +137,14 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         t.sink,
         sinks.get(t.sink)!,
         p.name,
-        { batchSize, batchDelayMs: Math.min(o.batch_delay ?? 100, 100_000), maxRows: queueRows(batchSize), maxBytes: opts.maxQueueBytes ?? 64 * 1024 * 1024 },
+        {
+          batchSize,
+          batchDelayMs: Math.min(o.batch_delay ?? 100, 100_000),
+          maxRows: queueRows(batchSize),
+          maxBytes: opts.maxQueueBytes ?? 64 * 1024 * 1024,
+          // Transactional sinks store their position cheaply; the others only move it with data.
+          positionEveryMs: POSITION_SINKS.has(config.sinks[t.sink].type) ? 1000 : 0,
+        },
         log.child({ component: `sink:${t.sink}` }),
         confirm,
       );

@@ -80,7 +80,7 @@ describe("mirror runtime into postgres (fake source)", () => {
     expect(off.length).toBe(1);
     expect(off[0].pipeline).toBe("mirror");
     await sql.end();
-  });
+  }, 120_000);
 
   test("sqlite sink: same stream, exact values, replay skipped", async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "cdc-state-"));
@@ -103,5 +103,5 @@ describe("mirror runtime into postgres (fake source)", () => {
     ]);
     expect((db.query('select count(*) as n from "sales.hist"').get() as { n: bigint }).n).toBe(2n);
     db.close();
-  });
+  }, 120_000);
 });
