@@ -3,6 +3,7 @@ import { postgresSink } from "./postgres/index.ts";
 import { sqliteSink } from "./sqlite/index.ts";
 import { stdoutSink } from "./stdout/index.ts";
 import { mysqlSink } from "./mysql/index.ts";
+import { redisSink } from "./redis/index.ts";
 
 /**
  * The explicit sink registry: `type:` in a sink's config block picks the factory.
@@ -13,6 +14,7 @@ export const sinkRegistry: Record<string, SinkFactory> = {
   sqlite: sqliteSink as SinkFactory,
   stdout: stdoutSink as SinkFactory,
   mysql: mysqlSink as SinkFactory,
+  redis: redisSink as SinkFactory,
 };
 
 export function sinkFactory(type: string): SinkFactory | undefined {

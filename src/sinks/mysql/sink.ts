@@ -3,7 +3,7 @@ import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from "cockati
 import type { Health, OutputBatch, OutputRecord, OutputTable, Sink, SinkContext } from "../sink.ts";
 import type { Column, Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
-import { batchRows, commitToSinkSeconds, rowsWritten, sinkRetries, sinkUp } from "../../metrics/metrics.ts";
+import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
 import type { MysqlSinkConfig } from "./config.ts";
 import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
@@ -107,12 +107,8 @@ export class MysqlSink implements Sink {
     this.state = { status: "up" };
     sinkUp.set({ sink: this.ctx.name }, 1);
     if (!replay) this.positions.set(batch.pipeline, batch.lsn);
+    // Rows written, batch sizes and commit-to-sink latency are counted by the engine's SinkWriter.
     for (const [rec, reason] of dead) this.ctx.deadLetter(rec, reason);
-    const deadSet = new Set(dead.map(([r]) => r));
-    for (const r of records) if (!deadSet.has(r)) rowsWritten.inc({ sink: this.ctx.name, pipeline: batch.pipeline, op: r.op });
-    batchRows.observe({ sink: this.ctx.name }, records.length);
-    const last = records.at(-1);
-    if (last && last.commitTime > 0n) commitToSinkSeconds.observe({ sink: this.ctx.name }, Math.max(0, Date.now() / 1000 - Number(last.commitTime) / 1e6));
   }
 
   /** One attempt: DDL, then the rows and the position. Returns the rows rejected for their values. */

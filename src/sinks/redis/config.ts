@@ -1,0 +1,59 @@
+import { z } from "zod";
+import { duration } from "../../config/fields.ts";
+
+const redisUrl = z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL");
+
+export const redisSinkConfig = z.strictObject({
+  /** redis://[user:password@]host:6379[/db]; rediss:// for TLS. */
+  url: redisUrl.default("redis://127.0.0.1:6379"),
+  /** Overrides the URL's user and password (AUTH / ACL). */
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** Redis Cluster through ioredis' Cluster client; `nodes` are the seed nodes (default: url). */
+  cluster: z.boolean().default(false),
+  nodes: z.array(redisUrl).min(1).optional(),
+  tls: z
+    .strictObject({
+      ca: z.string().optional(),
+      cert: z.string().optional(),
+      key: z.string().optional(),
+      reject_unauthorized: z.boolean().default(true),
+    })
+    .optional(),
+  /** Prepended to every key this sink writes, including its position keys. */
+  key_prefix: z.string().default(""),
+  /** Longest wait between retries while Redis is unreachable (retries go on until it returns). */
+  max_backoff: duration.default(10_000),
+  connect_timeout: duration.default(10_000),
+  batch_size: z.number().int().min(1).default(5000),
+  batch_delay: duration.default(50),
+});
+export type RedisSinkConfig = z.infer<typeof redisSinkConfig>;
+
+/** Per-pipeline options under `to:`. */
+export const redisTargetSchema = z
+  .strictObject({
+    type: z.enum(["hash", "zset", "string", "stream"]),
+    /**
+     * Key template: `content_stats:{content_id}`; {column} is replaced by the row's value.
+     * (Named key_template because `to.key` is the pipeline's key-column list.)
+     */
+    key_template: z.string().min(1),
+    /** hash: fields to write (default: every column). */
+    fields: z.array(z.string().min(1)).min(1).optional(),
+    /** zset: the member and score columns. */
+    member: z.string().min(1).optional(),
+    score: z.string().min(1).optional(),
+    /** zset: each batch replaces the whole set at the key (a full leaderboard per batch). */
+    replace: z.boolean().default(false),
+    /** string: column holding the value (default: the row as JSON). */
+    value: z.string().min(1).optional(),
+    /** stream: approximate MAXLEN. */
+    maxlen: z.number().int().min(1).optional(),
+    /** Expiry, refreshed on every write to the key. */
+    ttl: duration.optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (t.type === "zset" && (!t.member || !t.score)) ctx.addIssue({ code: "custom", path: [t.member ? "score" : "member"], message: "required for type zset" });
+  });
+export type RedisTarget = z.infer<typeof redisTargetSchema>;

@@ -1,0 +1,102 @@
+import type { OutputRecord } from "../sink.ts";
+import type { RedisTarget } from "./config.ts";
+import { toJsonText } from "../json.ts";
+
+/** One Redis command, as the fenced Lua script applies it. */
+export interface Op {
+  cmd: string;
+  args: (string | Buffer)[];
+  /** The record it came from (a failed command sends that record to the DLQ). */
+  record: OutputRecord;
+}
+
+export class RecordError extends Error {}
+
+/** A row value as Redis text: bigint and decimal strings exact, JSON for objects, bytes as they are. */
+export function redisValue(v: unknown): string | Buffer {
+  if (typeof v === "string") return v;
+  if (typeof v === "bigint" || typeof v === "number" || typeof v === "boolean") return String(v);
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return toJsonText(v);
+}
+
+/** `content_stats:{content_id}` → `content_stats:3f2a...`; missing values are an error for that record. */
+export function renderKey(template: string, record: OutputRecord): string {
+  return template.replace(/\{([^{}]+)\}/g, (_m, name: string) => {
+    const v = record.row[name] ?? record.before?.[name];
+    if (v === null || v === undefined) throw new RecordError(`key template ${template}: column '${name}' is missing or NULL`);
+    const s = redisValue(v);
+    return typeof s === "string" ? s : s.toString("hex");
+  });
+}
+
+const SCORE_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * The absolute-value commands for one record: never INCR, so applying them twice gives the
+ * same state (the position fence makes a replay a no-op anyway).
+ */
+export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string): Op[] {
+  const key = prefix + renderKey(t.key_template, record);
+  const ops: Op[] = [];
+  const push = (cmd: string, ...args: (string | Buffer)[]) => ops.push({ cmd, args: [key, ...args], record });
+  const row = record.row;
+  if (record.op === "truncate") throw new RecordError("truncate is not applied to Redis keys (which keys belong to a table is unknown)");
+  switch (t.type) {
+    case "hash": {
+      if (record.op === "delete") {
+        push("DEL");
+        break;
+      }
+      const names = t.fields ?? record.table.columns.map((c) => c.name);
+      const skip = new Set(record.unchangedToast ?? []);
+      const set: (string | Buffer)[] = [];
+      const nulls: string[] = [];
+      for (const n of names) {
+        if (skip.has(n)) continue;
+        const v = row[n];
+        if (v === null || v === undefined) nulls.push(n);
+        else set.push(n, redisValue(v));
+      }
+      if (set.length) push("HSET", ...set);
+      if (nulls.length) push("HDEL", ...nulls); // NULL = no field: the hash holds the row as it is now
+      break;
+    }
+    case "zset": {
+      const member = row[t.member!] ?? record.before?.[t.member!];
+      if (member === null || member === undefined) throw new RecordError(`zset member column '${t.member}' is NULL`);
+      if (record.op === "delete") {
+        push("ZREM", redisValue(member));
+        break;
+      }
+      const score = row[t.score!];
+      const s = score === null || score === undefined ? "" : String(score);
+      if (!SCORE_RE.test(s)) throw new RecordError(`zset score column '${t.score}' is not a number: ${s === "" ? "NULL" : s}`);
+      push("ZADD", s, redisValue(member));
+      break;
+    }
+    case "string": {
+      if (record.op === "delete") {
+        push("DEL");
+        break;
+      }
+      const v = t.value ? row[t.value] : row;
+      if (v === null || v === undefined) push("DEL");
+      else push("SET", t.value ? redisValue(v) : toJsonText(row));
+      break;
+    }
+    case "stream": {
+      // Entry id <commit LSN>-<index>: deterministic, so a re-sent entry is refused as "not greater".
+      const fields: (string | Buffer)[] = ["op", record.op];
+      for (const c of record.table.columns) {
+        const v = row[c.name];
+        if (v !== null && v !== undefined) fields.push(c.name, redisValue(v));
+      }
+      const trim = t.maxlen ? ["MAXLEN", "~", String(t.maxlen)] : [];
+      push("XADD", ...trim, `${record.lsn}-${record.index + 1}`, ...fields);
+      break;
+    }
+  }
+  if (t.ttl && record.op !== "delete" && ops.some((o) => o.cmd !== "DEL")) push("PEXPIRE", String(t.ttl));
+  return ops;
+}

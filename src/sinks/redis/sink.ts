@@ -1,0 +1,182 @@
+import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from "cockatiel";
+import type Redis from "ioredis";
+import type { Health, OutputBatch, OutputRecord, Sink, SinkContext } from "../sink.ts";
+import type { Lsn } from "../../types.ts";
+import { CdcError } from "../../errors.ts";
+import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
+import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { redisTargetSchema, type RedisSinkConfig, type RedisTarget } from "./config.ts";
+import { connectRedis, createRedis, describeRedisError, isAuthError, type RedisClient } from "./connect.ts";
+import { FENCE_SCRIPT, padLsn } from "./fence.ts";
+import { RecordError, recordOps, type Op } from "./ops.ts";
+
+/** Arguments per script call; a bigger batch is split, and only its last chunk stores the position. */
+const MAX_ARGS_PER_CALL = 100_000;
+
+type FenceClient = RedisClient & { cdcFence(key: string, ...args: (string | Buffer)[]): Promise<unknown[]> };
+
+/**
+ * Redis sink: hash, sorted-set, string and stream writes from key templates. Every write is
+ * an absolute value, applied together with the batch position in one Lua script (the fence),
+ * so a replayed batch changes nothing and a leaderboard changes atomically per batch.
+ * Redis Cluster cannot run one script across slots: there the commands go out pipelined
+ * and the position is stored after them (absolute values make a replay harmless).
+ */
+export class RedisSink implements Sink {
+  private client: FenceClient | null = null;
+  private ctx!: SinkContext;
+  private readonly positions = new Map<string, Lsn>();
+  private readonly targets = new Map<string, RedisTarget[]>();
+  private readonly abort = new AbortController();
+  private readonly retry: RetryPolicy;
+  private state: Health = { status: "up" };
+
+  constructor(private readonly config: RedisSinkConfig) {
+    this.retry = retry(
+      handleWhen((e) => !(e instanceof CdcError) && !isAuthError(e)),
+      { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: config.max_backoff }) },
+    );
+    this.retry.onRetry((r) => {
+      const reason = "error" in r ? (r.error as Error).message : "retry";
+      sinkRetries.inc({ sink: this.ctx.name });
+      sinkUp.set({ sink: this.ctx.name }, 0);
+      this.state = { status: "down", reason };
+      this.ctx.log.warn({ reason, delay_ms: Math.round(r.delay) }, "redis write failed, retrying");
+    });
+  }
+
+  private posKey(pipeline: string): string {
+    return `${this.config.key_prefix}cdc_engine:position:${this.ctx.name}:${pipeline}`;
+  }
+
+  async open(ctx: SinkContext): Promise<void> {
+    this.ctx = ctx;
+    for (const t of ctx.targets) {
+      const { table: _t, key: _k, sink: _s, ...opts } = t.options;
+      const parsed = redisTargetSchema.safeParse(opts);
+      if (!parsed.success) {
+        const i = parsed.error.issues[0];
+        throw new CdcError("sink_config", `pipeline ${t.pipeline}: to.${i.path.join(".")}: ${i.message}`, { component: `sink:${ctx.name}`, kind: "usage" });
+      }
+      this.targets.set(t.pipeline, [...(this.targets.get(t.pipeline) ?? []), parsed.data]);
+    }
+    const client = createRedis(this.config) as FenceClient;
+    client.on("error", (e) => ctx.log.debug({ err: e.message }, "redis connection error"));
+    client.defineCommand("cdcFence", { numberOfKeys: 1, lua: FENCE_SCRIPT });
+    try {
+      await connectRedis(client);
+      for (const t of ctx.targets) {
+        const v = await client.get(this.posKey(t.pipeline));
+        if (v !== null) this.positions.set(t.pipeline, BigInt(v));
+      }
+    } catch (e) {
+      client.disconnect();
+      throw new CdcError("sink_connect", describeRedisError(e, this.config), { component: `sink:${ctx.name}`, cause: e });
+    }
+    this.client = client;
+    sinkUp.set({ sink: ctx.name }, 1);
+  }
+
+  position(pipeline: string): Lsn | null {
+    return this.positions.get(pipeline) ?? null;
+  }
+
+  async write(batch: OutputBatch): Promise<void> {
+    const replay = batch.lsn === REPLAY_LSN;
+    const pos = this.positions.get(batch.pipeline) ?? null;
+    if (!replay && pos !== null && batch.lsn <= pos) return;
+    const targets = this.targets.get(batch.pipeline) ?? [];
+    if (!targets.length) throw new CdcError("sink_config", `pipeline ${batch.pipeline} has no redis target options`, { component: `sink:${this.ctx.name}` });
+    const dead = new Map<OutputRecord, string>();
+    const ops: Op[] = [];
+    for (const t of targets) {
+      const before = ops.length;
+      for (const r of batch.records) {
+        if (!replay && pos !== null && r.lsn <= pos) continue;
+        try {
+          ops.push(...recordOps(r, t, this.config.key_prefix));
+        } catch (e) {
+          if (!(e instanceof RecordError)) throw e;
+          dead.set(r, e.message);
+        }
+      }
+      if (t.type === "zset" && t.replace) {
+        // A full leaderboard per batch: clear each key first, inside the same script.
+        const keys = [...new Set(ops.slice(before).map((o) => o.args[0] as string))];
+        ops.splice(before, 0, ...keys.map((k) => ({ cmd: "DEL", args: [k], record: ops[before].record })));
+      }
+    }
+    const failures = await this.retry.execute(() => this.apply(batch, ops, replay), this.abort.signal);
+    for (const [i, msg] of failures) if (!dead.has(ops[i].record)) dead.set(ops[i].record, `${ops[i].cmd}: ${msg}`);
+    if (this.state.status !== "up") this.ctx.log.info("redis reachable again");
+    this.state = { status: "up" };
+    sinkUp.set({ sink: this.ctx.name }, 1);
+    if (!replay) this.positions.set(batch.pipeline, batch.lsn);
+    for (const [r, reason] of dead) this.ctx.deadLetter(r, reason);
+  }
+
+  /** Returns [op index, error] for commands Redis refused (e.g. WRONGTYPE). */
+  private async apply(batch: OutputBatch, ops: Op[], replay: boolean): Promise<[number, string][]> {
+    const client = this.client;
+    if (!client) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
+    const lsn = replay ? "" : padLsn(batch.lsn);
+    return this.config.cluster ? this.applyCluster(client, batch.pipeline, lsn, ops) : this.applyFenced(client, batch.pipeline, lsn, ops);
+  }
+
+  private async applyFenced(client: FenceClient, pipeline: string, lsn: string, ops: Op[]): Promise<[number, string][]> {
+    const failures: [number, string][] = [];
+    let start = 0;
+    do {
+      const argv: (string | Buffer)[] = [];
+      let end = start;
+      while (end < ops.length && (end === start || argv.length + ops[end].args.length + 2 <= MAX_ARGS_PER_CALL)) {
+        argv.push(ops[end].cmd, String(ops[end].args.length), ...ops[end].args);
+        end++;
+      }
+      const last = end >= ops.length;
+      const out = await client.cdcFence(this.posKey(pipeline), lsn, String(end - start), last ? "1" : "0", ...argv);
+      if (out[0] === 0) return []; // already at or past this position: a replay
+      for (let i = 1; i < out.length; i += 2) failures.push([start + Number(out[i]), String(out[i + 1])]);
+      start = end;
+    } while (start < ops.length);
+    return failures;
+  }
+
+  private async applyCluster(client: FenceClient, pipeline: string, lsn: string, ops: Op[]): Promise<[number, string][]> {
+    if (lsn) {
+      const pos = await client.get(this.posKey(pipeline));
+      if (pos !== null && pos >= lsn) return [];
+    }
+    const failures: [number, string][] = [];
+    // Commands to one key go to one node over one connection, so their order is kept.
+    await Promise.all(
+      ops.map((o, i) =>
+        (client as unknown as Redis).call(o.cmd, ...o.args).catch((e: Error) => {
+          if (!/ERR|WRONGTYPE/.test(e.message) || /CLUSTERDOWN|TRYAGAIN|LOADING/.test(e.message)) throw e;
+          if (!(o.cmd === "XADD" && e.message.includes("equal or smaller"))) failures.push([i, e.message]);
+        }),
+      ),
+    );
+    if (lsn) await client.set(this.posKey(pipeline), lsn);
+    return failures;
+  }
+
+  async health(): Promise<Health> {
+    if (!this.client) return { status: "down", reason: "not open" };
+    if (this.state.status !== "up") return this.state;
+    try {
+      await Promise.race([this.client.ping(), new Promise((_, rej) => setTimeout(() => rej(new Error("no answer within 2s")), 2000).unref())]);
+      return { status: "up", details: { cluster: this.config.cluster } };
+    } catch (e) {
+      return { status: "down", reason: (e as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    if (this.client) {
+      await this.client.quit().catch(() => this.client?.disconnect());
+      this.client = null;
+    }
+  }
+}
