@@ -67,7 +67,7 @@ async function snapshot(p: string) {
     a: await r.hgetall(`${p}content_stats:${A}`),
     b: await r.exists(`${p}content_stats:${B}`),
     ttl: await r.ttl(`${p}content_stats:${A}`),
-    top: await r.zrange(`${p}top_engagement:10min`, 0, -1, "WITHSCORES"),
+    top: await r.zrange(`${p}top_engagement:10min`, "0", "-1", "WITHSCORES"),
     last: await r.get(`${p}last:${A}`),
     events: await r.xrange(`${p}events`, "-", "+"),
   };
@@ -113,7 +113,7 @@ describe("redis sink", () => {
     await s.write(batch("lb", [rec(top, "upsert", { content_id: A, score: "3" }, 10n), rec(top, "upsert", { content_id: B, score: "2" }, 10n, 1)]));
     await s.write(batch("lb", [rec(top, "upsert", { content_id: B, score: "5" }, 20n)]));
     await s.close();
-    expect(await r.zrange(`${p}lb`, 0, -1, "WITHSCORES")).toEqual([B, "5"]);
+    expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([B, "5"]);
   });
 
   test("records Redis refuses go to the DLQ; the rest of the batch is written", async () => {
@@ -132,7 +132,7 @@ describe("redis sink", () => {
     await s.write(batch("top", [rec(top, "upsert", { content_id: A, score: "not-a-number" }, 10n), rec(top, "upsert", { content_id: B, score: "4" }, 10n, 1)]));
     await s.close();
     expect(await r.hget(`${p}content_stats:${A}`, "title")).toBe("ok");
-    expect(await r.zrange(`${p}top_engagement:10min`, 0, -1, "WITHSCORES")).toEqual([B, "4"]);
+    expect(await r.zrange(`${p}top_engagement:10min`, "0", "-1", "WITHSCORES")).toEqual([B, "4"]);
     expect(ctx.dead.map((d) => [d.record.row.title ?? d.record.row.score, d.error.replace(/^(\S+ \S+).*$/s, "$1")])).toEqual([
       ["no key", "key template"],
       ["wrongtype", "HSET: WRONGTYPE"],
@@ -161,7 +161,7 @@ describe("redis sink", () => {
     }
     await s.close();
     // This Redis runs without persistence, so the first write is gone with the restart; the retried one is whole.
-    expect(await r.zrange(`${p}top_engagement:10min`, 0, -1, "WITHSCORES")).toEqual([A, "11", B, "22"]);
+    expect(await r.zrange(`${p}top_engagement:10min`, "0", "-1", "WITHSCORES")).toEqual([A, "11", B, "22"]);
     expect(await r.get(`${p}cdc_engine:position:cache:top`)).toBe("00000000000000000020");
   });
 
