@@ -41,9 +41,12 @@ export class Collector {
   txns: Txn[] = [];
   /** Set to delay each hand-over (a slow engine). */
   delayMs = 0;
+  /** Called after each hand-over (e.g. to confirm like the runtime does). */
+  after?: (t: Txn) => void;
   onTxn = async (t: Txn): Promise<void> => {
     this.txns.push(t);
     if (this.delayMs) await Bun.sleep(this.delayMs);
+    this.after?.(t);
   };
   get changes(): Change[] {
     return this.txns.flatMap((t) => t.changes);

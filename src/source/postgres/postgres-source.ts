@@ -113,6 +113,10 @@ class PostgresSource implements Source {
     if (slot && (slot.plugin !== "pgoutput" || slot.database !== db)) {
       throw new CdcError("slot_foreign", `replication slot ${c.slot} exists but is not a pgoutput slot of database ${db} (plugin ${slot.plugin}, database ${slot.database}); configure another source.slot`, { kind: "usage", component: "source" });
     }
+    if (slot?.active) {
+      throw new CdcError("slot_active", `replication slot ${c.slot} is active for PID ${slot.activePid}: another cdc-engine (or consumer) is streaming from it; stop it or configure a different source.slot`, { component: "source" });
+    }
+    const slotExists = slot !== null;
     if (slot?.walStatus === "lost") slot = null; // invalidated: WAL is gone, same as missing
     const ours = state.slot(c.slot);
     let recreate = false;
@@ -146,7 +150,7 @@ class PostgresSource implements Source {
     let snapshotName: string | null = null;
     let consistentPoint: Lsn;
     if (recreate) {
-      if (slot) await dropSlot(sql, c.slot);
+      if (slotExists) await dropSlot(sql, c.slot);
       const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: c.snapshot === "initial" });
       this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
       state.resetSlot(c.slot, created.consistentPoint, c.snapshot === "initial");

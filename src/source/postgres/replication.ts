@@ -140,6 +140,8 @@ export class ReplicationSession {
     await new Promise<void>((r) => {
       const t = setTimeout(r, 2000);
       this.stream.once("close", () => (clearTimeout(t), r()));
+      this.stream.once("end", () => (clearTimeout(t), r()));
+      this.stream.resume();
       this.stream.end();
     });
     this.finish(null);

@@ -1,0 +1,97 @@
+import { describe, expect, test } from "bun:test";
+import { pgFlavors } from "../helpers/index.ts";
+import { memoryLog, sourceConfig, startSource, testDb } from "./source-helpers.ts";
+
+describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
+  test("insert/update/delete keys, TOAST unchanged column, truncate options, commit order", async () => {
+    const db = await testDb(flavor);
+    await db.sql.unsafe(`
+      create table doc (id int8 primary key, title text, body text);
+      alter table doc alter column body set storage external;
+      create table parent (id serial primary key);
+      create table child (id int primary key, parent_id int references parent(id));
+      create table full_t (a int, b text);
+      alter table full_t replica identity full;`);
+    const { source, collector } = await startSource(sourceConfig(db.url, { snapshot: "never" }), ["public.doc", "public.parent", "public.child", "public.full_t"]);
+    try {
+      // 100 kB stored out of line uncompressed (TOAST, storage external): not resent when unchanged.
+      const big = Array.from({ length: 100_000 }, (_, i) => String.fromCharCode(97 + ((i * 7919) % 26))).join("");
+      await db.sql`insert into doc values (1, 'first', ${big})`;
+      await db.sql`update doc set title = 'second' where id = 1`;
+      await db.sql`delete from doc where id = 1`;
+      await db.sql.unsafe(`insert into full_t values (1, 'x'); update full_t set b = 'y'; delete from full_t`);
+      await db.sql.unsafe(`insert into parent default values; insert into child values (1, 1)`);
+      await db.sql.unsafe(`truncate parent restart identity cascade`);
+      await collector.waitFor(() => collector.changes.some((c) => c.op === "truncate"), "truncate");
+      const [ins, upd, del, fIns, fUpd, fDel] = collector.changes;
+      expect(ins.op).toBe("insert");
+      expect(ins.after!.body).toBe(big);
+      expect(ins.key).toEqual({ id: 1n });
+      expect(upd.op).toBe("update");
+      expect(upd.after).toEqual({ id: 1n, title: "second" });
+      expect("body" in upd.after!).toBe(false);
+      expect(upd.unchangedToast).toEqual(["body"]);
+      expect(del.op).toBe("delete");
+      expect(del.key).toEqual({ id: 1n });
+      expect(del.before).toEqual({ id: 1n });
+      expect(del.after).toBeNull();
+      // REPLICA IDENTITY FULL: whole old row, the row is its own key.
+      expect(fUpd.before).toEqual({ a: 1, b: "x" });
+      expect(fUpd.after).toEqual({ a: 1, b: "y" });
+      expect(fDel.before).toEqual({ a: 1, b: "y" });
+      expect(fIns.op).toBe("insert");
+      const truncs = collector.changes.filter((c) => c.op === "truncate");
+      expect(truncs.map((c) => c.table).sort()).toEqual(["public.child", "public.parent"]);
+      for (const t of truncs) expect(t.truncate).toEqual({ cascade: true, restartIdentity: true });
+      // Commit order: LSNs strictly increase, every txn carries commit time in microseconds.
+      const lsns = collector.txns.map((t) => t.lsn);
+      for (let i = 1; i < lsns.length; i++) expect(lsns[i] > lsns[i - 1]).toBe(true);
+      const ct = collector.txns[0].commitTime;
+      expect(Math.abs(Number(ct / 1000n) - Date.now())).toBeLessThan(60_000);
+    } finally {
+      await source.stop();
+      await db.end();
+    }
+  });
+
+  test("ADD COLUMN and DROP COLUMN mid-stream are surfaced and applied to the rows after them", async () => {
+    const db = await testDb(flavor);
+    await db.sql.unsafe(`create table t (id int primary key, a text)`);
+    const { source, collector } = await startSource(sourceConfig(db.url, { snapshot: "never" }), ["public.t"]);
+    try {
+      await db.sql`insert into t values (1, 'one')`;
+      await db.sql.begin(async (tx) => {
+        await tx`insert into t values (2, 'two')`;
+        await tx.unsafe(`alter table t add column n numeric(12,3) default 1.5`);
+        await tx`insert into t values (3, 'three', 2.25)`;
+      });
+      await db.sql.unsafe(`alter table t drop column a`);
+      await db.sql`insert into t values (4, 9)`;
+      await collector.waitFor(() => collector.changes.length >= 4, "4 inserts");
+      const rows = collector.changes.map((c) => c.after);
+      expect(rows).toEqual([{ id: 1, a: "one" }, { id: 2, a: "two" }, { id: 3, a: "three", n: "2.250" }, { id: 4, n: "9.000" }]);
+      const withSchema = collector.txns.filter((t) => t.schemaChanges?.length);
+      expect(withSchema.length).toBe(2);
+      expect(withSchema[0].schemaChanges![0].columns.map((c) => c.name)).toEqual(["id", "a", "n"]);
+      expect(withSchema[1].schemaChanges![0].columns.map((c) => c.name)).toEqual(["id", "n"]);
+      expect(collector.changes[3].relation.columns.map((c) => c.name)).toEqual(["id", "n"]);
+    } finally {
+      await source.stop();
+      await db.end();
+    }
+  });
+
+  test("a table without primary key gets a warning naming it", async () => {
+    const db = await testDb(flavor);
+    await db.sql.unsafe(`create table nokey (a int, b text)`);
+    const { log, lines } = memoryLog();
+    const { source } = await startSource(sourceConfig(db.url, { snapshot: "never" }), ["public.nokey"], { log });
+    try {
+      const warn = lines.find((l) => l.level === 40 && l.msg.includes("public.nokey"));
+      expect(warn?.msg).toContain(`ALTER TABLE "public"."nokey" REPLICA IDENTITY FULL`);
+    } finally {
+      await source.stop();
+      await db.end();
+    }
+  });
+});
