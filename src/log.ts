@@ -45,7 +45,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     const out = opts.destination ?? process.stderr;
     return pino(base, { write: (line: string) => out.write(prettyLine(line)) });
   }
-  return pino(base, (opts.destination as pino.DestinationStream | undefined) ?? pino.destination(1));
+  // Synchronous writes: the last lines before process.exit() (final checkpoint, "stopped") must not be lost.
+  return pino(base, (opts.destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: true }));
 }
 
 /** pino calls this with the merged fields before serializing: errors keep type, message and stack, masked. */

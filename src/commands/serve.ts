@@ -39,8 +39,9 @@ export const serveCommand: Command = {
     if (api) log.info({ url: api.url }, "api listening");
 
     let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
+    let stopped: Promise<void> | null = null;
+    const stop = (signal: string) => (stopped ??= stopGracefully(signal));
+    const stopGracefully = async (signal: string) => {
       stopping = true;
       log.info({ signal }, "stopping: finishing in-flight batches and taking a final checkpoint");
       await runtime.stop();
@@ -54,6 +55,8 @@ export const serveCommand: Command = {
       await api?.stop();
       throw failure;
     }
+    // runtime.done resolves inside runtime.stop(): let the signal handler finish (API closed, "stopped" logged) before the CLI exits.
+    await stopped;
     return 0;
   },
 };
