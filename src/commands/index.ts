@@ -4,6 +4,7 @@ import { checkCommand } from "./check.ts";
 import { dlqCommand } from "./dlq.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
 import { verifyCommand } from "./verify.ts";
+import { generateCommand } from "./generate.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand, verifyCommand];
+export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand, verifyCommand, generateCommand];
