@@ -4,6 +4,7 @@ import { sqliteSink } from "./sqlite/index.ts";
 import { stdoutSink } from "./stdout/index.ts";
 import { mysqlSink } from "./mysql/index.ts";
 import { redisSink } from "./redis/index.ts";
+import { httpSink } from "./http/index.ts";
 
 /**
  * The explicit sink registry: `type:` in a sink's config block picks the factory.
@@ -15,6 +16,7 @@ export const sinkRegistry: Record<string, SinkFactory> = {
   stdout: stdoutSink as SinkFactory,
   mysql: mysqlSink as SinkFactory,
   redis: redisSink as SinkFactory,
+  http: httpSink as SinkFactory,
 };
 
 export function sinkFactory(type: string): SinkFactory | undefined {

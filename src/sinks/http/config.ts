@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { duration } from "../../config/fields.ts";
+
+export const httpSinkConfig = z.strictObject({
+  url: z.string().regex(/^https?:\/\//, "must be an http:// or https:// URL"),
+  method: z.enum(["POST", "PUT"]).default("POST"),
+  /** "row": the output row; "envelope": Debezium-style {before, after, source, op, ts_ms}. */
+  payload: z.enum(["row", "envelope"]).default("row"),
+  /** Records per request; the body is a JSON array unless batch_size is 1 (then one object). */
+  batch_size: z.number().int().min(1).max(10_000).default(100),
+  batch_delay: duration.default(200),
+  headers: z.record(z.string(), z.string()).default({}),
+  timeout: duration.default(10_000),
+  retry: z
+    .strictObject({
+      /** Attempts per request, the first included; after the last one the records go to the DLQ. */
+      max_attempts: z.number().int().min(1).default(8),
+      initial_delay: duration.default(200),
+      max_delay: duration.default(30_000),
+    })
+    .prefault({}),
+  breaker: z
+    .strictObject({
+      /** Consecutive failed requests that open the circuit. */
+      failures: z.number().int().min(1).default(5),
+      /** How long it stays open before one half-open probe request. */
+      half_open_after: duration.default(30_000),
+    })
+    .prefault({}),
+  idempotency_header: z.string().min(1).default("Idempotency-Key"),
+  /** HMAC-SHA256 of the body with this secret, hex, in `X-Signature-256: sha256=<hex>`. */
+  hmac_secret: z.string().min(1).optional(),
+  hmac_header: z.string().min(1).default("X-Signature-256"),
+});
+export type HttpSinkConfig = z.infer<typeof httpSinkConfig>;
+
+export const httpTargetSchema = z.strictObject({
+  /** Per-pipeline override of the sink's payload. */
+  payload: z.enum(["row", "envelope"]).optional(),
+});

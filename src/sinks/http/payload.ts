@@ -1,0 +1,29 @@
+import type { OutputRecord } from "../sink.ts";
+
+const DEBEZIUM_OP: Record<string, string> = { insert: "c", update: "u", delete: "d", read: "r", truncate: "t" };
+
+/** The JSON value sent for one record (serialised with toJsonText: bigint stays exact). */
+export function payloadOf(r: OutputRecord, kind: "row" | "envelope", nowMs: number): unknown {
+  if (kind === "row") return r.op === "delete" ? { ...r.row, __deleted: true } : r.row;
+  const dot = r.source.table.indexOf(".");
+  const op = r.op === "delete" ? "d" : r.op === "truncate" ? "t" : (DEBEZIUM_OP[r.source.op] ?? "u");
+  return {
+    before: r.before ?? (r.op === "delete" ? r.row : null),
+    after: r.op === "delete" || r.op === "truncate" ? null : r.row,
+    source: {
+      lsn: r.lsn,
+      txId: r.source.xid,
+      ts_ms: r.commitTime / 1000n,
+      schema: dot < 0 ? "public" : r.source.table.slice(0, dot),
+      table: dot < 0 ? r.source.table : r.source.table.slice(dot + 1),
+      index: r.index,
+    },
+    op,
+    ts_ms: nowMs,
+  };
+}
+
+/** Stable key for a request: pipeline, commit LSN and index of its first record. */
+export function idempotencyKey(pipeline: string, first: OutputRecord): string {
+  return `${pipeline}:${first.lsn}:${first.index}`;
+}
