@@ -19,6 +19,8 @@ export const joinSchema = z.strictObject({
   /** "left_column = joined_table.column" */
   on: z.string().min(1),
   columns: z.array(z.string().min(1)).min(1).optional(),
+  /** Another name for the joined table in expressions (default: its table name). */
+  as: z.string().min(1).optional(),
   /** Prefix for joined columns that would clash with the row's own. */
   prefix: z.string().optional(),
   /** How long a row waits for a missing match before going on with NULLs. */
@@ -32,12 +34,15 @@ export const windowSchema = z.strictObject({
   gap: duration.optional(),
   /** Event-time column, or "commit_time" for the source commit time. */
   time: z.string().min(1).default("commit_time"),
+  /** Group columns (after select), or "expr AS name". */
   key: z.array(z.string().min(1)).default([]),
   lateness: duration.default(0),
   late: z.enum(["update", "dlq"]).default("update"),
   emit: z.enum(["close", "change"]).default("close"),
   /** How long an idle source waits before the wall clock advances the watermark. */
   idle_timeout: duration.default(10_000),
+  /** How long a closed window's state is kept (past the watermark) to apply late rows and retractions. */
+  retention: duration.default(86_400_000),
 });
 
 export const pipelineSchema = z.strictObject({
@@ -51,6 +56,8 @@ export const pipelineSchema = z.strictObject({
   join: z.array(joinSchema).optional(),
   window: windowSchema.optional(),
   aggregate: z.record(z.string(), z.string().min(1)).optional(),
+  /** Group key of an aggregate without a window (a continuously updated GROUP BY). */
+  group_by: z.array(z.string().min(1)).min(1).optional(),
   /** Path of a TypeScript/JavaScript module exporting `transform(row, ctx)`. */
   transform: z.string().min(1).optional(),
   /** Rows failing any of these go to the dead-letter queue with the rule's message. */

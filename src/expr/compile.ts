@@ -1,0 +1,379 @@
+import type { Row } from "../types.ts";
+import { Dec } from "./decimal.ts";
+import { type Ast, stringValue } from "./parse.ts";
+import { type Kind, type XType, T, isNumericKind, isTimeKind, typeFromName } from "./types.ts";
+import { EvalError, caster, compareValues, toDec, toFloat, toInt8, toText } from "./values.ts";
+import { compileFunction } from "./functions.ts";
+import { compileJsonAccess } from "./json.ts";
+
+/** A compiled expression: its static type and a closure over one row (evaluation form). */
+export interface Compiled {
+  type: XType;
+  fn: (row: Row) => unknown;
+  /** Set when the expression is a literal (folded at compile time). */
+  literal?: { value: unknown };
+}
+
+export interface ColumnRef {
+  type: XType;
+  get: (row: Row) => unknown;
+}
+
+export interface Scope {
+  /** A column by name (and optional table qualifier), or null when unknown. */
+  column(name: string, table: string | null): ColumnRef | null;
+  maps: Record<string, Map<string, string>>;
+}
+
+/** A config mistake found while compiling (unknown column/function, bad types): exit 2. */
+export class CompileError extends Error {}
+
+export const NULL_TYPE: XType = { kind: "unknown", oid: 25, typeName: "text" };
+
+export function lit(type: XType, value: unknown): Compiled {
+  return { type, fn: () => value, literal: { value } };
+}
+
+export function compile(node: Ast, scope: Scope): Compiled {
+  switch (node.type) {
+    case "column_ref": {
+      if (node.column === "*") throw new CompileError("'*' is only allowed as a select item of its own");
+      const name = node.column?.expr?.value ?? node.column;
+      const ref = scope.column(String(name), node.table ?? null);
+      if (!ref) throw new CompileError(`unknown column '${node.table ? node.table + "." : ""}${name}'`);
+      return { type: ref.type, fn: ref.get };
+    }
+    case "number": case "bigint": {
+      const s = String(node.value);
+      if (/^[+-]?\d+$/.test(s)) {
+        const b = BigInt(s);
+        return b >= -2147483648n && b <= 2147483647n ? lit(T.int, Number(b)) : lit(T.int8, b);
+      }
+      return lit(T.numeric, Dec.parse(s));
+    }
+    case "single_quote_string": case "string": case "natural_string":
+      return lit(T.unknown, stringValue(node));
+    case "bool":
+      return lit(T.bool, Boolean(node.value));
+    case "null":
+      return lit(NULL_TYPE, null);
+    case "date": case "timestamp": case "datetime":
+      return castCompiled(lit(T.unknown, String(node.value)), node.type === "date" ? T.date : T.timestamp);
+    case "binary_expr":
+      return compileBinary(node, scope);
+    case "unary_expr":
+      return compileUnary(node, scope);
+    case "case":
+      return compileCase(node, scope);
+    case "cast": {
+      const t = node.target?.[0];
+      const to = typeFromName(String(t?.dataType ?? ""), t?.length ?? undefined, t?.scale ?? undefined);
+      if (!to) throw new CompileError(`unsupported CAST target type '${t?.dataType}'`);
+      return castCompiled(compile(node.expr, scope), to);
+    }
+    case "extract":
+      return compileFunction("EXTRACT", [lit(T.unknown, String(node.args.field).toLowerCase()), compile(node.args.source, scope)], scope);
+    case "function": {
+      const parts = node.name?.name ?? [];
+      const fname = String(parts[parts.length - 1]?.value ?? "").toUpperCase();
+      if (fname === "NOT") return compileNot(compile(node.args.value[0], scope));
+      const raw: Ast[] = node.args?.value ?? [];
+      return compileFunction(fname, raw.map((a) => (a.type === "origin" ? lit(T.unknown, { keyword: String(a.value).toLowerCase() }) : compile(a, scope))), scope);
+    }
+    case "aggr_func":
+      throw new CompileError(`aggregate ${node.name}() belongs under 'aggregate:' (with a window or group_by)`);
+    case "interval":
+      throw new CompileError("INTERVAL values are not supported; use DATE_DIFF or window sizes");
+  }
+  throw new CompileError(`unsupported expression (${node.type})`);
+}
+
+export function castCompiled(c: Compiled, to: XType): Compiled {
+  if (c.type.kind === to.kind && to.typeName === c.type.typeName) return c;
+  const conv = caster(c.type.kind, to);
+  const f = c.fn;
+  if (c.literal) {
+    if (c.literal.value === null) return lit(to, null);
+    try {
+      return lit(to, conv(c.literal.value));
+    } catch (e) {
+      throw new CompileError(e instanceof Error ? e.message : String(e));
+    }
+  }
+  return { type: to, fn: (r) => {
+    const v = f(r);
+    return v === null || v === undefined ? null : conv(v);
+  } };
+}
+
+/** Bring a string literal to the other side's type, as Postgres does with unknown literals. */
+function unify(a: Compiled, b: Compiled): [Compiled, Compiled] {
+  if (a.type.kind === "unknown" && a.literal && b.type.kind !== "unknown") return [castCompiled(a, b.type), b];
+  if (b.type.kind === "unknown" && b.literal && a.type.kind !== "unknown") return [a, castCompiled(b, a.type)];
+  return [a, b];
+}
+
+const RANK: Record<string, number> = { int: 0, int8: 1, numeric: 2, float: 3 };
+
+/** The kind two numeric operands are computed in (an untyped value is treated as numeric). */
+export function numericKind(a: Kind, b: Kind): Kind {
+  const ra = RANK[a] ?? 2;
+  const rb = RANK[b] ?? 2;
+  return (["int", "int8", "numeric", "float"] as Kind[])[Math.max(ra, rb)];
+}
+
+/** A comparator for two values of the compiled operand types (after unify). */
+export function comparator(a: XType, b: XType): (x: unknown, y: unknown) => number {
+  if (isNumericKind(a.kind) && isNumericKind(b.kind)) {
+    const k = numericKind(a.kind, b.kind);
+    if (k === "int" || k === "float") return (x, y) => (toFloat(x) < toFloat(y) ? -1 : toFloat(x) > toFloat(y) ? 1 : 0);
+    if (k === "int8") return (x, y) => { const p = toInt8(x), q = toInt8(y); return p < q ? -1 : p > q ? 1 : 0; };
+    return (x, y) => toDec(x).cmp(toDec(y));
+  }
+  if (isTimeKind(a.kind) && isTimeKind(b.kind)) return (x, y) => ((x as number) < (y as number) ? -1 : (x as number) > (y as number) ? 1 : 0);
+  if (a.kind === "bool" && b.kind === "bool") return (x, y) => Number(x) - Number(y);
+  if (a.kind === b.kind) return (x, y) => compareValues(a.kind, x, y);
+  if (isNumericKind(a.kind) || isNumericKind(b.kind)) return (x, y) => toDec(x).cmp(toDec(y));
+  return (x, y) => { const p = toText(a.kind, x), q = toText(b.kind, y); return p < q ? -1 : p > q ? 1 : 0; };
+}
+
+const CMP: Record<string, (c: number) => boolean> = {
+  "=": (c) => c === 0, "<>": (c) => c !== 0, "!=": (c) => c !== 0,
+  "<": (c) => c < 0, "<=": (c) => c <= 0, ">": (c) => c > 0, ">=": (c) => c >= 0,
+};
+
+function compileBinary(node: Ast, scope: Scope): Compiled {
+  const op = String(node.operator).toUpperCase();
+  if (op === "AND" || op === "OR") return compileLogic(op, compile(node.left, scope), compile(node.right, scope));
+  if (op === "IN" || op === "NOT IN") return compileIn(op === "NOT IN", compile(node.left, scope), (node.right.value as Ast[]).map((x) => compile(x, scope)));
+  if (op === "BETWEEN" || op === "NOT BETWEEN") {
+    const x = compile(node.left, scope);
+    const [lo, hi] = node.right.value as Ast[];
+    const both = compileLogic("AND", compileCompare(">=", x, compile(lo, scope)), compileCompare("<=", x, compile(hi, scope)));
+    return op === "BETWEEN" ? both : compileNot(both);
+  }
+  if (op === "IS" || op === "IS NOT") return compileIs(op === "IS NOT", compile(node.left, scope), node.right);
+  if (op === "->" || op === "->>" || op === "#>" || op === "#>>") return compileJsonAccess(op, compile(node.left, scope), compile(node.right, scope));
+  const left = compile(node.left, scope);
+  const right = compile(node.right, scope);
+  if (op in CMP) return compileCompare(op, left, right);
+  if (op === "LIKE" || op === "NOT LIKE" || op === "ILIKE" || op === "NOT ILIKE") return compileFunction(op.replace(" ", "_"), [left, right], scope);
+  if (op === "||") return compileFunction("CONCAT_OP", [left, right], scope);
+  if (op === "+" || op === "-" || op === "*" || op === "/" || op === "%") return compileArith(op, left, right);
+  throw new CompileError(`unsupported operator ${op}`);
+}
+
+export function compileCompare(op: string, l: Compiled, r: Compiled): Compiled {
+  const [a, b] = unify(l, r);
+  const cmp = comparator(a.type, b.type);
+  const test = CMP[op];
+  const fa = a.fn, fb = b.fn;
+  return { type: T.bool, fn: (row) => {
+    const x = fa(row);
+    if (x === null || x === undefined) return null;
+    const y = fb(row);
+    if (y === null || y === undefined) return null;
+    return test(cmp(x, y));
+  } };
+}
+
+function compileLogic(op: "AND" | "OR", a: Compiled, b: Compiled): Compiled {
+  const fa = a.fn, fb = b.fn;
+  // SQL three-valued logic: FALSE AND NULL = FALSE, TRUE OR NULL = TRUE, otherwise NULL wins.
+  if (op === "AND") return { type: T.bool, fn: (row) => {
+    const x = fa(row);
+    if (x === false) return false;
+    const y = fb(row);
+    if (y === false) return false;
+    return x === null || x === undefined || y === null || y === undefined ? null : true;
+  } };
+  return { type: T.bool, fn: (row) => {
+    const x = fa(row);
+    if (x === true) return true;
+    const y = fb(row);
+    if (y === true) return true;
+    return x === null || x === undefined || y === null || y === undefined ? null : false;
+  } };
+}
+
+export function compileNot(a: Compiled): Compiled {
+  const f = a.fn;
+  return { type: T.bool, fn: (row) => { const x = f(row); return x === null || x === undefined ? null : !x; } };
+}
+
+function compileIs(negate: boolean, a: Compiled, right: Ast): Compiled {
+  const f = a.fn;
+  let test: (v: unknown) => boolean;
+  if (right.type === "null") test = (v) => v === null || v === undefined;
+  else if (right.type === "bool") test = (v) => v === right.value;
+  else throw new CompileError("IS must be followed by NULL, TRUE or FALSE");
+  return { type: T.bool, fn: (row) => test(f(row)) !== negate };
+}
+
+function compileIn(negate: boolean, x: Compiled, list: Compiled[]): Compiled {
+  const pairs = list.map((item) => unify(x, item));
+  const cmps = pairs.map(([a, b]) => comparator(a.type, b.type));
+  const fx = pairs.length ? pairs[0][0].fn : x.fn;
+  const fns = pairs.map(([, b]) => b.fn);
+  // x IN (...) is TRUE on a match, NULL when x or an unmatched item is NULL, else FALSE.
+  return { type: T.bool, fn: (row) => {
+    const v = fx(row);
+    if (v === null || v === undefined) return null;
+    let sawNull = false;
+    for (let i = 0; i < fns.length; i++) {
+      const w = fns[i](row);
+      if (w === null || w === undefined) sawNull = true;
+      else if (cmps[i](v, w) === 0) return !negate;
+    }
+    return sawNull ? null : negate;
+  } };
+}
+
+function compileUnary(node: Ast, scope: Scope): Compiled {
+  const op = String(node.operator).toUpperCase();
+  const a = compile(node.expr, scope);
+  if (op === "NOT") return compileNot(a);
+  if (op === "+") return a;
+  if (op === "-") {
+    if (a.literal) {
+      const v = a.literal.value;
+      return lit(a.type, v === null ? null : v instanceof Dec ? v.neg() : typeof v === "bigint" ? -v : -(v as number));
+    }
+    return compileArith("-", lit(a.type.kind === "unknown" ? T.numeric : a.type, a.type.kind === "int8" ? 0n : a.type.kind === "int" || a.type.kind === "float" ? 0 : new Dec(0n, 0)), a);
+  }
+  throw new CompileError(`unsupported operator ${op}`);
+}
+
+function compileCase(node: Ast, scope: Scope): Compiled {
+  const subject = node.expr ? compile(node.expr, scope) : null;
+  const whens: { cond: Compiled; result: Compiled }[] = [];
+  let otherwise: Compiled | null = null;
+  for (const arm of node.args as Ast[]) {
+    if (arm.type === "when") {
+      const c = compile(arm.cond, scope);
+      whens.push({ cond: subject ? compileCompare("=", subject, c) : c, result: compile(arm.result, scope) });
+    } else otherwise = compile(arm.result, scope);
+  }
+  const results = [...whens.map((w) => w.result), ...(otherwise ? [otherwise] : [])];
+  const type = commonType(results);
+  const conds = whens.map((w) => w.cond.fn);
+  const outs = whens.map((w) => coerce(w.result, type).fn);
+  const other = otherwise ? coerce(otherwise, type).fn : () => null;
+  return { type, fn: (row) => {
+    for (let i = 0; i < conds.length; i++) if (conds[i](row) === true) return outs[i](row);
+    return other(row);
+  } };
+}
+
+/** The result type of CASE/COALESCE branches: numeric promotion, else the first typed branch. */
+export function commonType(items: Compiled[]): XType {
+  const typed = items.filter((c) => !(c.literal && c.literal.value === null) && c.type.kind !== "unknown");
+  if (typed.length === 0) return items.some((c) => c.literal?.value !== null) ? T.text : NULL_TYPE;
+  if (typed.every((c) => isNumericKind(c.type.kind))) {
+    let k: Kind = typed[0].type.kind;
+    for (const c of typed) k = numericKind(k, c.type.kind);
+    if (typed.every((c) => c.type.kind === k && c.type.typeName === typed[0].type.typeName)) return typed[0].type;
+    return T[k as "int"];
+  }
+  return typed[0].type;
+}
+
+export function coerce(c: Compiled, to: XType): Compiled {
+  if (c.type.kind === to.kind) return c;
+  if (c.literal && c.literal.value === null) return lit(to, null);
+  return castCompiled(c, to.kind === "text" || to.kind === "unknown" ? T.text : to);
+}
+
+function compileArith(op: string, l: Compiled, r: Compiled): Compiled {
+  const [a, b] = unify(l, r);
+  const ka = a.type.kind, kb = b.type.kind;
+  if (isTimeKind(ka) || isTimeKind(kb)) return compileTimeArith(op, a, b);
+  const k = numericKind(ka, kb);
+  const fa = a.fn, fb = b.fn;
+  let f: (x: unknown, y: unknown) => unknown;
+  let type: XType = T[k as "int"];
+  if (k === "int") {
+    f = intOp(op);
+  } else if (k === "int8") {
+    f = int8Op(op);
+  } else if (k === "float") {
+    f = floatOp(op);
+  } else {
+    f = decOp(op);
+    type = T.numeric;
+  }
+  return { type, fn: (row) => {
+    const x = fa(row);
+    if (x === null || x === undefined) return null;
+    const y = fb(row);
+    if (y === null || y === undefined) return null;
+    return f(x, y);
+  } };
+}
+
+function intOp(op: string): (x: unknown, y: unknown) => unknown {
+  const check = (n: number) => {
+    if (n > 2147483647 || n < -2147483648) throw new EvalError("integer out of range");
+    return n;
+  };
+  switch (op) {
+    case "+": return (x, y) => check((x as number) + (y as number));
+    case "-": return (x, y) => check((x as number) - (y as number));
+    case "*": return (x, y) => check((x as number) * (y as number));
+    case "/": return (x, y) => { if (y === 0) throw new EvalError("division by zero"); return Math.trunc((x as number) / (y as number)); };
+    default: return (x, y) => { if (y === 0) throw new EvalError("division by zero"); return (x as number) % (y as number); };
+  }
+}
+function int8Op(op: string): (x: unknown, y: unknown) => unknown {
+  switch (op) {
+    case "+": return (x, y) => toInt8(x) + toInt8(y);
+    case "-": return (x, y) => toInt8(x) - toInt8(y);
+    case "*": return (x, y) => toInt8(x) * toInt8(y);
+    case "/": return (x, y) => { const d = toInt8(y); if (d === 0n) throw new EvalError("division by zero"); return toInt8(x) / d; };
+    default: return (x, y) => { const d = toInt8(y); if (d === 0n) throw new EvalError("division by zero"); return toInt8(x) % d; };
+  }
+}
+function floatOp(op: string): (x: unknown, y: unknown) => unknown {
+  switch (op) {
+    case "+": return (x, y) => toFloat(x) + toFloat(y);
+    case "-": return (x, y) => toFloat(x) - toFloat(y);
+    case "*": return (x, y) => toFloat(x) * toFloat(y);
+    case "/": return (x, y) => { const d = toFloat(y); if (d === 0) throw new EvalError("division by zero"); return toFloat(x) / d; };
+    default: return (x, y) => toFloat(x) % toFloat(y);
+  }
+}
+function decOp(op: string): (x: unknown, y: unknown) => unknown {
+  const wrap = (g: (a: Dec, b: Dec) => Dec) => (x: unknown, y: unknown) => {
+    try {
+      return g(toDec(x), toDec(y));
+    } catch (e) {
+      if (e instanceof RangeError) throw new EvalError(e.message);
+      throw e;
+    }
+  };
+  switch (op) {
+    case "+": return wrap((a, b) => a.add(b));
+    case "-": return wrap((a, b) => a.sub(b));
+    case "*": return wrap((a, b) => a.mul(b));
+    case "/": return wrap((a, b) => a.div(b));
+    default: return wrap((a, b) => a.mod(b));
+  }
+}
+
+const DAY_US = 86_400_000_000;
+function compileTimeArith(op: string, a: Compiled, b: Compiled): Compiled {
+  const ka = a.type.kind, kb = b.type.kind;
+  const fa = a.fn, fb = b.fn;
+  const guard = (g: (x: number, y: number) => number) => (row: Row) => {
+    const x = fa(row);
+    if (x === null || x === undefined) return null;
+    const y = fb(row);
+    if (y === null || y === undefined) return null;
+    return g(Number(x as number), Number(y as number));
+  };
+  // date - date → days; date ± integer → date (as Postgres).
+  if (op === "-" && ka === "date" && kb === "date") return { type: T.int, fn: guard((x, y) => Math.round((x - y) / DAY_US)) };
+  if (ka === "date" && (kb === "int" || kb === "int8") && (op === "+" || op === "-")) return { type: T.date, fn: guard((x, y) => (op === "+" ? x + y * DAY_US : x - y * DAY_US)) };
+  if (kb === "date" && (ka === "int" || ka === "int8") && op === "+") return { type: T.date, fn: guard((x, y) => y + x * DAY_US) };
+  throw new CompileError(`operator ${op} is not supported between ${a.type.typeName} and ${b.type.typeName} (use DATE_DIFF('day', a, b) for timestamps)`);
+}

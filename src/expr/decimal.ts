@@ -1,0 +1,154 @@
+import Decimal from "decimal.js";
+
+/**
+ * Exact decimal value as Postgres numeric behaves: an unscaled bigint plus a display scale.
+ * + - * stay in bigint (fast, exact, and keep Postgres' result scale: 150.00 + 15.50 = 165.50);
+ * division, modulo and rounding go through decimal.js with Postgres' division scale rule.
+ */
+const D = Decimal.clone({ precision: 120, rounding: Decimal.ROUND_HALF_UP });
+const POW10: bigint[] = [];
+for (let i = 0; i <= 64; i++) POW10.push(10n ** BigInt(i));
+function pow10(n: number): bigint {
+  return n < POW10.length ? POW10[n] : 10n ** BigInt(n);
+}
+
+const NUM_RE = /^\s*([+-])?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/;
+
+export class Dec {
+  constructor(
+    readonly u: bigint,
+    readonly s: number,
+  ) {}
+
+  static parse(text: string): Dec {
+    const m = NUM_RE.exec(text);
+    if (!m || (m[2] === "" && (m[3] === undefined || m[3] === ""))) throw new RangeError(`invalid numeric '${text}'`);
+    const frac = m[3] ?? "";
+    let u = BigInt((m[2] || "0") + frac);
+    let s = frac.length;
+    if (m[4]) {
+      const e = Number(m[4]);
+      if (e >= s) {
+        u *= pow10(e - s);
+        s = 0;
+      } else s -= e;
+    }
+    return new Dec(m[1] === "-" ? -u : u, s);
+  }
+
+  static from(v: unknown): Dec {
+    if (v instanceof Dec) return v;
+    if (typeof v === "bigint") return new Dec(v, 0);
+    if (typeof v === "number") {
+      if (Number.isInteger(v)) return new Dec(BigInt(v), 0);
+      return Dec.parse(String(v));
+    }
+    if (typeof v === "string") return Dec.parse(v);
+    if (typeof v === "boolean") return new Dec(v ? 1n : 0n, 0);
+    throw new RangeError(`not a number: ${String(v)}`);
+  }
+
+  static fromDecimal(d: Decimal, scale: number): Dec {
+    return Dec.parse(d.toFixed(scale));
+  }
+
+  withScale(s: number): Dec {
+    if (s === this.s) return this;
+    if (s > this.s) return new Dec(this.u * pow10(s - this.s), s);
+    return Dec.fromDecimal(this.toDecimal(), s);
+  }
+
+  add(o: Dec): Dec {
+    if (this.s === o.s) return new Dec(this.u + o.u, this.s);
+    return this.s > o.s ? new Dec(this.u + o.u * pow10(this.s - o.s), this.s) : new Dec(this.u * pow10(o.s - this.s) + o.u, o.s);
+  }
+  sub(o: Dec): Dec {
+    return this.add(new Dec(-o.u, o.s));
+  }
+  mul(o: Dec): Dec {
+    return new Dec(this.u * o.u, this.s + o.s);
+  }
+  neg(): Dec {
+    return new Dec(-this.u, this.s);
+  }
+  abs(): Dec {
+    return this.u < 0n ? this.neg() : this;
+  }
+  isZero(): boolean {
+    return this.u === 0n;
+  }
+  cmp(o: Dec): number {
+    const a = this.s >= o.s ? this.u : this.u * pow10(o.s - this.s);
+    const b = o.s >= this.s ? o.u : o.u * pow10(this.s - o.s);
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+
+  toDecimal(): Decimal {
+    return new D(this.toString());
+  }
+
+  /** Postgres numeric division: result scale from select_div_scale (≥ 16 significant digits). */
+  div(o: Dec): Dec {
+    if (o.u === 0n) throw new RangeError("division by zero");
+    const a = this.toDecimal();
+    const b = o.toDecimal();
+    let qweight = weight(a) - weight(b);
+    if (firstDigit(a) <= firstDigit(b)) qweight--;
+    let rscale = 16 - qweight * 4;
+    rscale = Math.min(1000, Math.max(rscale, this.s, o.s, 0));
+    return Dec.fromDecimal(a.div(b), rscale);
+  }
+
+  mod(o: Dec): Dec {
+    if (o.u === 0n) throw new RangeError("division by zero");
+    const s = Math.max(this.s, o.s);
+    const a = this.withScale(s).u;
+    const b = o.withScale(s).u;
+    return new Dec(a % b, s); // bigint % truncates toward zero, like Postgres
+  }
+
+  round(digits = 0): Dec {
+    return Dec.fromDecimal(this.toDecimal().toDecimalPlaces(digits, Decimal.ROUND_HALF_UP), Math.max(digits, 0));
+  }
+  floor(): Dec {
+    return Dec.fromDecimal(this.toDecimal().floor(), 0);
+  }
+  ceil(): Dec {
+    return Dec.fromDecimal(this.toDecimal().ceil(), 0);
+  }
+
+  toNumber(): number {
+    return Number(this.toString());
+  }
+
+  /** Canonical text (trailing zeros removed) for equality keys: 1.50 and 1.5 are one value. */
+  key(): string {
+    let u = this.u;
+    let s = this.s;
+    while (s > 0 && u % 10n === 0n) {
+      u /= 10n;
+      s--;
+    }
+    return new Dec(u, s).toString();
+  }
+
+  toString(): string {
+    const neg = this.u < 0n;
+    let digits = (neg ? -this.u : this.u).toString();
+    if (this.s === 0) return neg ? "-" + digits : digits;
+    if (digits.length <= this.s) digits = "0".repeat(this.s - digits.length + 1) + digits;
+    const out = digits.slice(0, digits.length - this.s) + "." + digits.slice(digits.length - this.s);
+    return neg ? "-" + out : out;
+  }
+}
+
+/** Weight of the leading base-10000 digit, as Postgres numeric stores it. */
+function weight(d: Decimal): number {
+  if (d.isZero()) return 0;
+  return Math.floor(d.e / 4);
+}
+function firstDigit(d: Decimal): number {
+  if (d.isZero()) return 0;
+  const w = weight(d);
+  return d.abs().div(new D(10).pow(w * 4)).floor().toNumber();
+}

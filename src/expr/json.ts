@@ -1,0 +1,65 @@
+import type { Compiled } from "./compile.ts";
+import { CompileError } from "./compile.ts";
+import { T } from "./types.ts";
+import { EvalError, toText } from "./values.ts";
+
+/**
+ * JSON field access on json/jsonb text: `->` gives JSON (text), `->>` gives text,
+ * `#>`/`#>>` take a path '{a,b}'. A parsed document is cached per row object, so
+ * `payload->>'a'` and `payload->>'b'` in one row parse the text once.
+ */
+const cache = new WeakMap<object, Map<string, unknown>>();
+const MISSING = Symbol("missing");
+
+function parseDoc(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new EvalError(`invalid json: '${text.slice(0, 40)}'`);
+  }
+}
+
+function step(doc: unknown, key: string | number): unknown {
+  if (doc === null || typeof doc !== "object") return MISSING;
+  if (Array.isArray(doc)) {
+    const i = typeof key === "number" ? key : /^-?\d+$/.test(key) ? Number(key) : NaN;
+    if (Number.isNaN(i)) return MISSING;
+    const v = doc[i < 0 ? doc.length + i : i];
+    return v === undefined ? MISSING : v;
+  }
+  const v = (doc as Record<string, unknown>)[String(key)];
+  return v === undefined ? MISSING : v;
+}
+
+export function compileJsonAccess(op: string, left: Compiled, right: Compiled): Compiled {
+  const asText = op === "->>" || op === "#>>";
+  const isPath = op === "#>" || op === "#>>";
+  const lf = left.fn;
+  const rf = right.fn;
+  const rawLeft = left.type.kind === "json" || left.type.kind === "jsonb" || left.type.kind === "unknown" || left.type.kind === "text";
+  if (!rawLeft) throw new CompileError(`operator ${op} needs a json or jsonb value on the left, not ${left.type.typeName}`);
+  const constKey = right.literal ? right.literal.value : undefined;
+  return {
+    type: asText ? T.text : T.jsonb,
+    fn: (row) => {
+      const src = lf(row);
+      if (src === null || src === undefined) return null;
+      let doc: unknown;
+      if (typeof src === "string") {
+        let per = cache.get(row);
+        if (!per) cache.set(row, (per = new Map()));
+        doc = per.get(src);
+        if (doc === undefined) per.set(src, (doc = parseDoc(src)));
+      } else doc = src;
+      const k = constKey !== undefined ? constKey : rf(row);
+      if (k === null || k === undefined) return null;
+      let v: unknown = doc;
+      if (isPath) {
+        const path = String(k).replace(/^\{|\}$/g, "").split(",").map((s) => s.trim().replace(/^"|"$/g, ""));
+        for (const p of path) if ((v = step(v, p)) === MISSING) return null;
+      } else if ((v = step(v, typeof k === "number" ? k : toText("text", k))) === MISSING) return null;
+      if (asText) return v === null ? null : typeof v === "string" ? v : JSON.stringify(v);
+      return JSON.stringify(v);
+    },
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Postgres date/time text ⇄ epoch microseconds (a JS number: exact to ±285 years around 1970
+ * and well beyond, since 2^53 µs ≈ 285,000 years). The fraction is read as digits, never
+ * through a Date, so microseconds survive. Zone-less values (timestamp, date) are taken as UTC;
+ * timestamptz results are written in UTC (+00), the engine's session time zone.
+ */
+const TS_RE =
+  /^\s*(\d{4,})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?\s*(Z|[+-]\d{1,2}(?::?\d{2})?(?::?\d{2})?)?\s*(BC)?\s*$/i;
+
+export const MICROS_PER_DAY = 86_400_000_000;
+
+export function parseTimestamp(text: string): number | null {
+  const m = TS_RE.exec(text);
+  if (!m) return null;
+  let year = Number(m[1]);
+  if (m[9]) year = 1 - year;
+  let ms = Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
+  if (year >= 0 && year < 100) {
+    const d = new Date(ms); // Date.UTC maps years 0..99 to 1900+
+    d.setUTCFullYear(year);
+    ms = d.getTime();
+  }
+  let micros = ms * 1000;
+  if (m[7]) micros += Number(m[7].padEnd(6, "0"));
+  if (m[8] && m[8].toUpperCase() !== "Z") micros -= offsetMicros(m[8]);
+  return micros;
+}
+
+function offsetMicros(tz: string): number {
+  const sign = tz[0] === "-" ? -1 : 1;
+  const body = tz.slice(1).replace(/:/g, "");
+  const h = Number(body.length <= 2 ? body : body.slice(0, 2));
+  const mi = body.length >= 4 ? Number(body.slice(2, 4)) : 0;
+  const s = body.length >= 6 ? Number(body.slice(4, 6)) : 0;
+  return sign * (h * 3600 + mi * 60 + s) * 1_000_000;
+}
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, "0");
+}
+
+function parts(micros: number): { d: Date; frac: number } {
+  const ms = Math.floor(micros / 1000);
+  const frac = micros - ms * 1000; // 0..999 µs beyond the millisecond
+  return { d: new Date(ms), frac };
+}
+
+/** Postgres output style: fraction only when non-zero, trailing zeros trimmed. */
+export function formatTimestamp(micros: number, withZone: boolean): string {
+  const { d, frac } = parts(micros);
+  const year = d.getUTCFullYear();
+  let out = `${year <= 0 ? pad(1 - year, 4) : pad(year, 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  const us = d.getUTCMilliseconds() * 1000 + frac;
+  if (us !== 0) out += "." + pad(us, 6).replace(/0+$/, "");
+  if (withZone) out += "+00";
+  if (year <= 0) out += " BC";
+  return out;
+}
+
+export function formatDate(micros: number): string {
+  const { d } = parts(micros);
+  const year = d.getUTCFullYear();
+  return `${year <= 0 ? pad(1 - year, 4) : pad(year, 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}${year <= 0 ? " BC" : ""}`;
+}
+
+export type TimeField = "year" | "quarter" | "month" | "week" | "day" | "hour" | "minute" | "second" | "millisecond" | "microsecond" | "dow" | "doy" | "epoch" | "decade" | "century" | "millennium" | "isodow";
+
+/** Integer calendar fields of a timestamp (UTC). */
+export function field(micros: number, f: string): number {
+  const { d } = parts(micros);
+  switch (f) {
+    case "year":
+      return d.getUTCFullYear();
+    case "quarter":
+      return Math.floor(d.getUTCMonth() / 3) + 1;
+    case "month":
+      return d.getUTCMonth() + 1;
+    case "day":
+      return d.getUTCDate();
+    case "hour":
+      return d.getUTCHours();
+    case "minute":
+      return d.getUTCMinutes();
+    case "dow":
+      return d.getUTCDay();
+    case "isodow":
+      return d.getUTCDay() === 0 ? 7 : d.getUTCDay();
+    case "doy":
+      return Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1;
+    case "decade":
+      return Math.floor(d.getUTCFullYear() / 10);
+    case "century":
+      return Math.ceil(d.getUTCFullYear() / 100);
+    case "millennium":
+      return Math.ceil(d.getUTCFullYear() / 1000);
+    case "week": {
+      const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+      const day = t.getUTCDay() || 7;
+      t.setUTCDate(t.getUTCDate() + 4 - day);
+      const y0 = Date.UTC(t.getUTCFullYear(), 0, 1);
+      return Math.ceil(((t.getTime() - y0) / 86_400_000 + 1) / 7);
+    }
+  }
+  throw new RangeError(`unknown time field '${f}'`);
+}
+
+export const TRUNC_UNITS = ["microseconds", "milliseconds", "second", "minute", "hour", "day", "week", "month", "quarter", "year", "decade", "century", "millennium"];
+
+export function truncate(micros: number, unit: string): number {
+  const floorTo = (step: number) => Math.floor(micros / step) * step;
+  switch (unit) {
+    case "microseconds":
+      return micros;
+    case "milliseconds":
+      return floorTo(1000);
+    case "second":
+      return floorTo(1_000_000);
+    case "minute":
+      return floorTo(60_000_000);
+    case "hour":
+      return floorTo(3_600_000_000);
+    case "day":
+      return floorTo(MICROS_PER_DAY);
+  }
+  const { d } = parts(micros);
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  switch (unit) {
+    case "week": {
+      const day = floorTo(MICROS_PER_DAY);
+      const dow = (d.getUTCDay() + 6) % 7; // Monday = 0
+      return day - dow * MICROS_PER_DAY;
+    }
+    case "month":
+      return Date.UTC(y, m, 1) * 1000;
+    case "quarter":
+      return Date.UTC(y, m - (m % 3), 1) * 1000;
+    case "year":
+      return Date.UTC(y, 0, 1) * 1000;
+    case "decade":
+      return Date.UTC(y - (((y % 10) + 10) % 10), 0, 1) * 1000;
+    case "century":
+      return Date.UTC(Math.floor((y - 1) / 100) * 100 + 1, 0, 1) * 1000;
+    case "millennium":
+      return Date.UTC(Math.floor((y - 1) / 1000) * 1000 + 1, 0, 1) * 1000;
+  }
+  throw new RangeError(`unknown date_trunc unit '${unit}'`);
+}
