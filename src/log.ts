@@ -1,6 +1,6 @@
 import pino, { type Logger } from "pino";
 import { usageError } from "./errors.ts";
-import { redactString, redactValue } from "./api/redact.ts";
+import { redactJsonLine, redactString, redactValue, MASK } from "./api/redact.ts";
 
 export type { Logger };
 
@@ -33,7 +33,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     level,
     base: { app: "cdc-engine" },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { log: redactLogFields, bindings: (b) => redactValue(b) as Record<string, unknown> },
+    formatters: { log: redactLogFields },
+    // Serializers also apply to child-logger bindings (which skip formatters.log).
+    serializers: { ...Object.fromEntries(SECRET_FIELDS.map((k) => [k, () => MASK])), err: (e: unknown) => (e instanceof Error ? serializeError(e) : e) },
     hooks: {
       logMethod(args, method) {
         const clean = args.map((a) => (typeof a === "string" ? redactString(a) : a)) as Parameters<typeof method>;
@@ -41,12 +43,27 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       },
     },
   };
+  // Last line of defence: every serialized line (child bindings included) goes through the URL/token masks.
   if (format === "pretty") {
     const out = opts.destination ?? process.stderr;
-    return pino(base, { write: (line: string) => out.write(prettyLine(line)) });
+    return pino(base, { write: (line: string) => out.write(prettyLine(redactJsonLine(line))) });
   }
   // Synchronous writes: the last lines before process.exit() (final checkpoint, "stopped") must not be lost.
-  return pino(base, (opts.destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: true }));
+  const out = opts.destination ?? pino.destination({ dest: 1, sync: true });
+  return pino(base, { write: (line: string) => out.write(redactJsonLine(line)) });
+}
+
+const SECRET_FIELDS = ["password", "passwd", "secret", "token", "api_key", "apiKey", "authorization", "credentials", "private_key", "client_secret"];
+
+function serializeError(v: Error): Record<string, unknown> {
+  const code = (v as { code?: unknown }).code;
+  return {
+    type: v.name,
+    message: redactString(v.message),
+    ...(code !== undefined ? { code: String(code) } : {}),
+    ...(v.stack ? { stack: redactString(v.stack) } : {}),
+    ...(v.cause instanceof Error ? { cause: redactString(v.cause.message) } : {}),
+  };
 }
 
 /** pino calls this with the merged fields before serializing: errors keep type, message and stack, masked. */
@@ -54,14 +71,7 @@ export function redactLogFields(obj: Record<string, unknown>): Record<string, un
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(obj)) {
     if (v instanceof Error) {
-      const code = (v as { code?: unknown }).code;
-      out[k] = {
-        type: v.name,
-        message: redactString(v.message),
-        ...(code !== undefined ? { code: String(code) } : {}),
-        ...(v.stack ? { stack: redactString(v.stack) } : {}),
-        ...(v.cause instanceof Error ? { cause: redactString(v.cause.message) } : {}),
-      };
+      out[k] = serializeError(v);
     } else {
       const r = redactValue({ [k]: v }) as Record<string, unknown>;
       if (k in r) out[k] = r[k];

@@ -11,15 +11,23 @@ const SECRET_KEY =
   /^(pass|passwd|password|pwd|secret|token|auth|authorization|credentials?|api_?key|access_?key|secret_?key|private_?key|client_?secret|session_?token|access_?token|refresh_?token|bearer|cookie|set-cookie|x-api-key|service_?account(_json)?|key_?json)$|password|secret|token$|_token_|credential/i;
 
 /** scheme://user:password@host, scheme://:password@host (Redis) */
-const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@?#]*:)[^\s@/?#]+@/gi;
+// No quotes or backslashes inside: the same patterns run over whole JSON log lines and must keep them valid.
+const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@?#"\\]*:)[^\s@/?#"\\]+@/gi;
 /** password=... in query strings and libpq key/value strings; token=..., secret=... too. */
-const KV_SECRET = /\b((?:ssl)?password|passwd|pwd|secret|token|api_?key|access_?token|client_secret)(\s*=\s*)('[^']*'|"[^"]*"|[^\s&;,'"]+)/gi;
+const KV_SECRET = /\b((?:ssl)?password|passwd|pwd|secret|token|api_?key|access_?token|client_secret)(\s*=\s*)(\\"[^"\\]*\\"|'[^']*'|"[^"]*"|[^\s&;,'"\\]+)/gi;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
 
 /** Mask secrets inside one string. */
 export function redactString(s: string): string {
   if (s.length === 0) return s;
   return s.replace(URL_USERINFO, `$1${MASK}@`).replace(KV_SECRET, `$1$2${MASK}`).replace(BEARER, `$1 ${MASK}`);
+}
+
+const KV_SECRET_IN_JSON = /\b((?:ssl)?password|passwd|pwd|secret|token|api_?key|access_?token|client_secret)(\s*=\s*)(\\"[^"\\]*\\"|[^\s&;,'"\\]+)/gi;
+
+/** Mask secrets in an already serialized JSON line (log output) without breaking its syntax. */
+export function redactJsonLine(line: string): string {
+  return line.replace(URL_USERINFO, `$1${MASK}@`).replace(KV_SECRET_IN_JSON, `$1$2${MASK}`).replace(BEARER, `$1 ${MASK}`);
 }
 
 export function isSecretKey(key: string): boolean {
