@@ -73,14 +73,15 @@ async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgres
   const keyCols = await orderKey(tx, rel.table);
   const keyTypes = keyCols.map((k) => rel.columns.find((c) => c.name === k)?.typeName ?? "text");
   // No usable key (REPLICA IDENTITY FULL without pk): physical order by ctid.
-  const order = keyCols.length ? keyCols.map(quoteIdent) : ["ctid"];
+  // Qualified: a bare name in ORDER BY would pick the ::text output column of the same name.
+  const order = keyCols.length ? keyCols.map((k) => `src.${quoteIdent(k)}`) : ["src.ctid"];
   // ::text uses each type's output function except char(n), whose cast trims the padding; concat() keeps it.
   const select = rel.columns.map((c) => (c.typeOid === 1042 ? `case when ${quoteIdent(c.name)} is null then null else concat(${quoteIdent(c.name)}) end` : `${quoteIdent(c.name)}::text`));
   const keySelect = keyCols.length ? keyCols.map((k) => `${quoteIdent(k)}::text`) : ["ctid::text"];
   const after = keyCols.length
     ? `(${order.join(", ")}) > (${keyTypes.map((t, i) => `$${i + 1}::${t}`).join(", ")})`
-    : `ctid > $1::tid`;
-  const base = `select ${[...select, ...keySelect].join(", ")} from ${quoteTable(rel.table)}`;
+    : `src.ctid > $1::tid`;
+  const base = `select ${[...select, ...keySelect].join(", ")} from ${quoteTable(rel.table)} as src`;
   const decoders = rel.columns.map((c) => a.types.decoder(c.typeOid));
   for (;;) {
     if (a.stopped()) return false;
