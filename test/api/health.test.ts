@@ -68,5 +68,5 @@ describe("serve through the binary", () => {
     expect(body.components.source.status).toBe("up");
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
-  });
+  }, 90_000);
 });
