@@ -108,11 +108,10 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         if (c === null) return;
         if (min === null || c < min) min = c;
       }
-      if (ps.runner.stateful) {
-        if (!checkpoint) return;
-        if (min === null || checkpoint.lsn < min) min = checkpoint.lsn;
-      }
     }
+    // The source treats a slot confirmed past the checkpoint as lost changes: never go beyond it.
+    if (!checkpoint) return;
+    if (min === null || checkpoint.lsn < min) min = checkpoint.lsn;
     if (min === null || (lastConfirmed !== null && min <= lastConfirmed)) return;
     lastConfirmed = min;
     source.confirm(min);
@@ -156,13 +155,16 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   let lastTxnAt = Date.now();
   let lastLsn: Lsn | null = checkpoint?.lsn ?? null;
   let checkpointDue = false;
+  let midTxn = false;
   let stopping = false;
   let txnCount = 0;
 
-  const route = async (ps: PipelineState, records: OutputRecord[], lsn: Lsn, snapshot: boolean) => {
-    if (ps.writers.length === 1) return ps.writers[0].add(records, lsn, snapshot);
-    await Promise.all(ps.writers.map((w) => w.add(records, lsn, snapshot)));
+  const route = async (ps: PipelineState, records: OutputRecord[], lsn: Lsn, snapshot: boolean, complete = true) => {
+    if (ps.writers.length === 1) return ps.writers[0].add(records, lsn, snapshot, complete);
+    await Promise.all(ps.writers.map((w) => w.add(records, lsn, snapshot, complete)));
   };
+  // Record indexes keep counting across the parts of one large transaction (a stable identity per LSN).
+  const partOffset = new Map<string, number>();
 
   const takeCheckpoint = async () => {
     checkpointDue = false;
@@ -188,10 +190,18 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         // Operators already saw everything up to the checkpoint; sinks skip by their own position.
         if (ps.runner.stateful && !txn.snapshot && checkpoint && txn.lsn <= checkpoint.lsn) continue;
         const touches = tables !== null && [...tables].some((t) => ps.runner.reads(t));
-        const records = touches ? await ps.runner.process(txn) : [];
-        await route(ps, records, txn.lsn, txn.snapshot === true);
-        if (ps.processedLsn === null || txn.lsn > ps.processedLsn) ps.processedLsn = txn.lsn;
+        let records = touches ? await ps.runner.process(txn) : [];
+        const complete = !txn.part || txn.part.last;
+        if (txn.part) {
+          const off = txn.part.index === 0 ? 0 : (partOffset.get(ps.runner.name) ?? 0);
+          if (off) records = records.map((r) => ({ ...r, index: r.index + off }));
+          partOffset.set(ps.runner.name, off + records.length);
+        }
+        await route(ps, records, txn.lsn, txn.snapshot === true, complete);
+        if (complete && (ps.processedLsn === null || txn.lsn > ps.processedLsn)) ps.processedLsn = txn.lsn;
       }
+      midTxn = !!txn.part && !txn.part.last;
+      if (midTxn) return; // checkpoints only between whole transactions
       if (lastLsn === null || txn.lsn > lastLsn) lastLsn = txn.lsn;
       if (checkpointDue) await takeCheckpoint();
     });
@@ -200,12 +210,12 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
 
   const checkpointTimer = setInterval(() => {
     checkpointDue = true;
-    if (serial.idle()) void serial.run(takeCheckpoint).catch(fail);
+    if (serial.idle() && !midTxn) void serial.run(takeCheckpoint).catch(fail);
   }, config.state.checkpoint_interval);
   const tickMs = opts.tickMs ?? 1000;
   const tick = setInterval(() => {
     checkpointAgeSeconds.set(checkpoint ? (Date.now() - checkpoint.createdAt) / 1000 : 0);
-    if (Date.now() - lastTxnAt < tickMs || !serial.idle()) return;
+    if (Date.now() - lastTxnAt < tickMs || !serial.idle() || midTxn) return;
     void serial
       .run(async () => {
         for (const ps of pipelines) {

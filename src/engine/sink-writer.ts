@@ -27,6 +27,8 @@ export class SinkWriter {
   private pending: OutputRecord[] = [];
   private pendingBytes = 0;
   private pendingLsn: Lsn | null = null;
+  /** pending[0, boundary) are whole transactions up to pendingLsn; the rest is an unfinished one. */
+  private boundary = 0;
   private firstPendingAt = 0;
   private inflight: Promise<void> | null = null;
   private inflightRows = 0;
@@ -60,10 +62,19 @@ export class SinkWriter {
   }
 
   /** Queue one source transaction's records (possibly none). Resolves when there is room again. */
-  async add(records: OutputRecord[], lsn: Lsn, snapshot = false): Promise<void> {
+  async add(records: OutputRecord[], lsn: Lsn, snapshot = false, complete = true): Promise<void> {
     if (this.fatal) throw this.fatal;
     // Replay after a restart: the sink already has this transaction. Snapshot chunks are upserts, never skipped.
     if (!snapshot && this.startPosition !== null && lsn <= this.startPosition) return;
+    if (!complete) {
+      // A part of a transaction larger than the memory budget: held until its last part, never cut into a batch.
+      for (const r of records) {
+        this.pending.push(r);
+        this.pendingBytes += estimateBytes(r);
+      }
+      if (this.boundary === 0 && this.pendingLsn === null) this.firstPendingAt = Date.now();
+      return;
+    }
     const at = this.seen !== null && this.seen > lsn ? this.seen : lsn;
     this.seen = at;
     if (records.length === 0 && this.pending.length === 0 && !this.inflight) {
@@ -84,6 +95,7 @@ export class SinkWriter {
       this.pendingBytes += estimateBytes(r);
     }
     this.pendingLsn = at;
+    this.boundary = this.pending.length;
     this.kick();
     while (this.pending.length + this.inflightRows > this.opts.maxRows || this.pendingBytes + this.inflightBytes > this.opts.maxBytes) {
       if (!this.inflight) break; // one transaction larger than the bound: it is written as one batch
@@ -99,7 +111,7 @@ export class SinkWriter {
 
   /** Write everything queued; resolves when it is durable. */
   async flush(): Promise<void> {
-    while (this.pending.length > 0 || this.inflight) {
+    while (this.pendingLsn !== null || this.inflight) {
       if (this.fatal) throw this.fatal;
       if (!this.inflight) this.start();
       await this.inflight;
@@ -124,9 +136,9 @@ export class SinkWriter {
   }
 
   private kick(): void {
-    if (this.inflight || this.pending.length === 0) return;
+    if (this.inflight || this.pendingLsn === null) return;
     const waited = Date.now() - this.firstPendingAt;
-    if (this.pending.length >= this.opts.batchSize || waited >= this.opts.batchDelayMs) {
+    if (this.boundary >= this.opts.batchSize || waited >= this.opts.batchDelayMs) {
       this.start();
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
@@ -139,13 +151,19 @@ export class SinkWriter {
   private start(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const records = this.pending;
     const lsn = this.pendingLsn!;
+    const records = this.boundary === this.pending.length ? this.pending : this.pending.slice(0, this.boundary);
+    this.pending = records === this.pending ? [] : this.pending.slice(this.boundary);
+    let bytes = this.pendingBytes;
+    if (this.pending.length) {
+      const rest = this.pending.reduce((n, r) => n + estimateBytes(r), 0);
+      bytes -= rest;
+      this.pendingBytes = rest;
+    } else this.pendingBytes = 0;
     this.inflightRows = records.length;
-    this.inflightBytes = this.pendingBytes;
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.inflightBytes = bytes;
     this.pendingLsn = null;
+    this.boundary = 0;
     const batch: OutputBatch = { pipeline: this.pipeline, records, lsn };
     this.inflight = this.writeWithRetry(batch)
       .then(() => {

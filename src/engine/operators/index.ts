@@ -1,0 +1,207 @@
+/**
+ * Pipeline operators: what the engine calls.
+ *
+ * Wiring (for the engine): `compilePipeline()` returns ONE composite operator in `operators`
+ * (PipelineOperator). Give it every committed Txn routed to the pipeline, including changes of
+ * join tables (`tables` lists them all); it emits keyed output rows (upsert/delete/truncate)
+ * for the pipeline's target. Inside, the stages chain by direct calls per row:
+ *   lookup joins → WHERE → VALIDATE (→ ctx.reject) → SELECT → transform module → window/aggregate
+ * Call `onWatermark(wallClockMs, emit)` on idle ticks (releases waiting join rows, closes
+ * windows on an idle source). `snapshot()` is JSON-safe (bigint/decimals as strings) apart
+ * from nothing; `restore()` takes it back (call before the first process()).
+ * `outputColumns(relations)` compiles against the real column types and throws a usage error
+ * (exit 2) for an unknown column; call it at start once relations are known.
+ * `key`: output key columns; [] means "the source table's primary key" (no aggregation).
+ */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Column, Relation } from "../../types.ts";
+import type { PipelineConfig } from "../../config/pipeline-schema.ts";
+import type { Operator, OperatorContext } from "./operator.ts";
+import { usageError } from "../../errors.ts";
+import { parseExpr, parseItem, ParseError } from "../../expr/parse.ts";
+import { loadMaps } from "../../expr/maps.ts";
+import { LookupJoin, type JoinSpec } from "./lookup-join.ts";
+import type { ParsedStages } from "./transform-stage.ts";
+import { parseAggregates } from "./aggregate-plan.ts";
+import { PipelineOperator, type PipelinePlan, type TransformFn } from "./pipeline-operator.ts";
+import type { WindowSettings } from "./window/types.ts";
+import { T } from "../../expr/types.ts";
+
+export interface CompiledPipeline {
+  operators: Operator[];
+  key: string[];
+  outputColumns(relations: Map<string, Relation>): Column[];
+  tables: string[];
+}
+
+/** A pipeline with nothing to compute: the engine copies changes as they are. */
+export function isMirror(p: PipelineConfig): boolean {
+  return !p.where && !p.select && !(p.join && p.join.length) && !p.window && !p.aggregate && !p.transform && !(p.validate && p.validate.length) && !p.group_by;
+}
+
+function qualify(t: string): string {
+  return t.includes(".") ? t : `public.${t}`;
+}
+
+function bad(p: PipelineConfig, what: string, text: string, e: unknown): never {
+  throw usageError("config_expression", `pipeline '${p.name}': ${what} '${text}': ${e instanceof Error ? e.message : String(e)}`);
+}
+
+export function parseStages(p: PipelineConfig): ParsedStages {
+  const parse = (what: string, text: string) => {
+    try {
+      return parseExpr(text);
+    } catch (e) {
+      if (e instanceof ParseError) bad(p, what, text, e);
+      throw e;
+    }
+  };
+  return {
+    where: p.where ? { text: p.where, ast: parse("where", p.where) } : null,
+    validate: (p.validate ?? []).map((v) => ({ text: v.rule, ast: parse("validate", v.rule), message: v.message ?? `failed rule: ${v.rule}` })),
+    select: p.select
+      ? p.select.map((text) => {
+          if (text.trim() === "*") return { star: true as const };
+          let item;
+          try {
+            item = parseItem(text);
+          } catch (e) {
+            if (e instanceof ParseError) bad(p, "select", text, e);
+            throw e;
+          }
+          const isCol = item.expr.type === "column_ref" && typeof item.expr.column !== "string";
+          const col = isCol ? String(item.expr.column.expr.value) : null;
+          const name = item.alias ?? col;
+          if (!name) bad(p, "select", text, new Error("needs a name: add AS name"));
+          return { star: false as const, text, ast: item.expr, name, passthrough: isCol && !item.expr.table ? col : null };
+        })
+      : null,
+  };
+}
+
+function joinSpec(p: PipelineConfig, j: NonNullable<PipelineConfig["join"]>[number]): JoinSpec {
+  const table = qualify(j.table);
+  const short = table.split(".").pop()!;
+  const qualifiers = [table, short, ...(j.as ? [j.as] : [])];
+  let ast;
+  try {
+    ast = parseExpr(j.on);
+  } catch (e) {
+    bad(p, "join.on", j.on, e);
+  }
+  if (ast.type !== "binary_expr" || ast.operator !== "=" || ast.left.type !== "column_ref" || ast.right.type !== "column_ref") {
+    bad(p, "join.on", j.on, new Error("expected 'column = joined_table.column'"));
+  }
+  const sideIsJoined = (c: { table: string | null }) => c.table !== null && qualifiers.includes(c.table);
+  const [mine, theirs] = sideIsJoined(ast.left) && !sideIsJoined(ast.right) ? [ast.right, ast.left] : [ast.left, ast.right];
+  return {
+    table,
+    qualifiers,
+    leftColumn: String(mine.column.expr.value),
+    rightColumn: String(theirs.column.expr.value),
+    columns: j.columns ?? null,
+    prefix: j.prefix ?? "",
+    waitUs: j.wait * 1000,
+  };
+}
+
+function windowSettings(p: PipelineConfig): WindowSettings | null {
+  const w = p.window;
+  if (!w) return null;
+  const ms = (n: number | undefined) => (n ?? 0) * 1000;
+  const need = (v: number | undefined, k: string) => {
+    if (!v || v <= 0) throw usageError("config_window", `pipeline '${p.name}': window.${k} is required for a ${w.type} window`);
+    return v;
+  };
+  const size = w.type === "session" ? 0 : need(w.size, "size");
+  const slide = w.type === "sliding" ? need(w.slide, "slide") : size;
+  if (w.type === "sliding" && size % slide !== 0 && (size * 1000) % (slide * 1000) !== 0) {
+    // panes are gcd(size, slide): any pair works, but a slide that divides size is the usual setup
+  }
+  const gap = w.type === "session" ? need(w.gap, "gap") : 0;
+  return {
+    kind: w.type,
+    sizeUs: ms(size),
+    slideUs: ms(slide),
+    gapUs: ms(gap),
+    latenessUs: ms(w.lateness),
+    late: w.late,
+    emit: w.emit,
+    retentionUs: ms(w.retention),
+    idleTimeoutMs: w.idle_timeout,
+    timeKind: "timestamptz",
+  };
+}
+
+async function loadTransform(p: PipelineConfig, configDir: string): Promise<TransformFn> {
+  const path = resolve(configDir, p.transform!);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(path).href);
+  } catch (e) {
+    throw usageError("config_transform", `pipeline '${p.name}': transform ${path}: cannot load: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+  }
+  const fn = (mod.transform ?? mod.default) as unknown;
+  if (typeof fn !== "function") throw usageError("config_transform", `pipeline '${p.name}': transform ${path} must export a function named transform (or a default export)`);
+  return fn as TransformFn;
+}
+
+export async function compilePipeline(
+  p: PipelineConfig,
+  ctx: OperatorContext & { maps: Record<string, string>; configDir: string; relations?: Map<string, Relation> },
+): Promise<CompiledPipeline> {
+  const from = (Array.isArray(p.from) ? p.from : [p.from]).map(qualify);
+  const maps = loadMaps(ctx.maps, ctx.configDir);
+  const joins = (p.join ?? []).map((j) => new LookupJoin(joinSpec(p, j), ctx));
+  const stages = parseStages(p);
+  const window = windowSettings(p);
+  if (window && !p.aggregate) throw usageError("config_window", `pipeline '${p.name}': a window needs aggregate:`);
+  if (p.aggregate && p.group_by && window) throw usageError("config_window", `pipeline '${p.name}': use window.key for the group of a windowed aggregate, not group_by`);
+  const keys = window ? (p.window!.key ?? []) : (p.group_by ?? []);
+  const aggregates = p.aggregate ? parseAggregates(p.name, p.aggregate, keys, window ? p.window!.time : null) : null;
+  if (p.group_by && !p.aggregate) throw usageError("config_window", `pipeline '${p.name}': group_by needs aggregate:`);
+  const transform = p.transform ? await loadTransform(p, ctx.configDir) : null;
+  const short = from.map((t) => t.split(".").pop()!);
+  const plan: PipelinePlan = { name: p.name, tables: from, qualifiers: [...from, ...short], joins, stages, transform, aggregates, window, maps };
+  const op = new PipelineOperator(plan, ctx);
+
+  const findRel = (rels: Map<string, Relation>, t: string) => rels.get(t) ?? [...rels.values()].find((r) => r.table === t) ?? null;
+  // Check names and functions now: against real columns when known, else leniently.
+  const check = (rels: Map<string, Relation> | undefined) =>
+    op.compileShape(rels ? findRel(rels, from[0]) : null, joins.map(() => 0), joins.map((j) => (rels ? findRel(rels, j.spec.table) : null)));
+  check(ctx.relations);
+
+  const target = (Array.isArray(p.to) ? p.to : [p.to]).find((t) => typeof t === "object" && t.key) as { key?: string[] } | undefined;
+  const key = target?.key ?? (aggregates ? [...aggregates.keys.map((k) => k.name), ...(window ? ["window_start", "window_end"] : [])] : []);
+
+  return {
+    operators: [op],
+    key,
+    tables: [...from, ...joins.map((j) => j.spec.table).filter((t) => !from.includes(t))],
+    outputColumns(relations) {
+      const shape = check(relations);
+      const keySet = new Set(key);
+      const col = (name: string, t: { oid: number; typeName: string }): Column => ({ name, typeOid: t.oid, typeName: t.typeName, typeMod: -1, isKey: keySet.has(name) });
+      if (shape.plan) {
+        const cols: Column[] = shape.plan.keys.map((k) => col(k.name, k.fn.type.kind === "unknown" ? T.text : k.fn.type));
+        if (window) cols.push(col("window_start", T.timestamptz), col("window_end", T.timestamptz));
+        for (const a of shape.plan.aggs) cols.push(col(a.name, a.type));
+        return cols;
+      }
+      if (!shape.stage.columns) throw usageError("config_expression", `pipeline '${p.name}': columns of ${from[0]} are not known yet`);
+      const rel = findRel(relations, from[0]);
+      const srcKeys = new Set(rel?.columns.filter((c) => c.isKey).map((c) => c.name) ?? []);
+      return shape.stage.columns.map((c) => {
+        const orig = rel?.columns.find((x) => x.name === c.name && x.typeOid === c.type.oid);
+        const out = col(c.name, c.type.kind === "unknown" ? { oid: c.type.oid, typeName: c.type.typeName } : c.type);
+        if (orig) {
+          out.typeMod = orig.typeMod;
+          out.typeName = orig.typeName ?? out.typeName;
+        }
+        out.isKey = key.length ? keySet.has(c.name) : srcKeys.has(c.name);
+        return out;
+      });
+    },
+  };
+}

@@ -1,0 +1,188 @@
+import type { Change, Relation, Row } from "../../types.ts";
+import type { OperatorContext } from "./operator.ts";
+import type { RowChange } from "./window/types.ts";
+import { valueKey } from "../../expr/values.ts";
+import { decodeRow, encodeRow } from "./row-codec.ts";
+
+export interface JoinSpec {
+  /** "schema.table" of the joined table */
+  table: string;
+  /** Names a qualified reference may use for the joined table. */
+  qualifiers: string[];
+  /** Column of the incoming row, and of the joined table, that must be equal. */
+  leftColumn: string;
+  rightColumn: string;
+  /** Joined columns to add (null: all), and the prefix for their names in the row. */
+  columns: string[] | null;
+  prefix: string;
+  waitUs: number;
+}
+
+interface Pending {
+  rc: RowChange;
+  deadline: number;
+  key: string | null;
+}
+
+/**
+ * Lookup join against another captured table. The joined table's rows are keyed state, fed by
+ * the same CDC stream (so a change to it affects later rows, never earlier ones). A row whose
+ * match is missing waits until its deadline (commit time + wait, or the wall clock on an idle
+ * source), then goes on with NULLs and is counted as a join miss. Changes to a row that has
+ * something waiting queue behind it, so each source row stays in commit order.
+ */
+export class LookupJoin {
+  private rows = new Map<string, Row>();
+  relation: Relation | null = null;
+  private queue: Pending[] = [];
+  /** source row id → pending items for it */
+  private waitingIds = new Map<string, number>();
+  private version = 0;
+
+  constructor(
+    readonly spec: JoinSpec,
+    private readonly ctx: OperatorContext,
+  ) {}
+
+  /** Bumped when the joined table's relation changes (column types for the compiler). */
+  get shapeVersion(): number {
+    return this.version;
+  }
+
+  /** A change of the joined table: update state. Returns true when waiting rows may now match. */
+  applyTableChange(ch: Change): boolean {
+    if (ch.relation && ch.relation !== this.relation) {
+      this.relation = ch.relation;
+      this.version++;
+    }
+    if (ch.op === "truncate") {
+      this.rows.clear();
+      return false;
+    }
+    const col = this.spec.rightColumn;
+    if (ch.op === "delete" || ch.op === "update") {
+      const old = ch.before ?? ch.key ?? null;
+      if (old && old[col] !== undefined && (ch.op === "delete" || (ch.after && valueKey(ch.after[col]) !== valueKey(old[col])))) this.rows.delete(valueKey(old[col]));
+    }
+    if ((ch.op === "insert" || ch.op === "update" || ch.op === "read") && ch.after) {
+      const v = ch.after[col];
+      if (v === null || v === undefined) return false;
+      const kept = this.project(ch.after);
+      const k = valueKey(v);
+      this.rows.set(k, kept);
+      return this.queue.length > 0;
+    }
+    return false;
+  }
+
+  private project(row: Row): Row {
+    if (!this.spec.columns) return { ...row };
+    const out: Row = {};
+    for (const c of this.spec.columns) out[c] = row[c] ?? null;
+    return out;
+  }
+
+  private merge(row: Row, match: Row | null): Row {
+    const out: Row = { ...row };
+    const cols = this.spec.columns ?? (match ? Object.keys(match) : (this.relation?.columns.map((c) => c.name) ?? []));
+    for (const c of cols) out[this.spec.prefix + c] = match ? (match[c] ?? null) : null;
+    return out;
+  }
+
+  /** A row of the pipeline's own table: enrich now, or park it until a match or its deadline. */
+  accept(rc: RowChange, next: (rc: RowChange) => void): void {
+    const id = rc.prevId ?? rc.id;
+    if (id !== null && this.waitingIds.has(id)) return this.park(rc, null);
+    if (!rc.after) return next(rc);
+    const v = rc.after[this.spec.leftColumn];
+    if (v === null || v === undefined) return next({ ...rc, after: this.merge(rc.after, null) });
+    const k = valueKey(v);
+    const m = this.rows.get(k);
+    if (m) return next({ ...rc, after: this.merge(rc.after, m) });
+    if (this.spec.waitUs <= 0) {
+      this.ctx.count("join_misses");
+      return next({ ...rc, after: this.merge(rc.after, null) });
+    }
+    this.park(rc, k);
+  }
+
+  private park(rc: RowChange, key: string | null): void {
+    const k = key ?? (rc.after ? valueKey(rc.after[this.spec.leftColumn]) : null);
+    this.queue.push({ rc, deadline: rc.commitUs + this.spec.waitUs, key: k });
+    for (const id of ids(rc)) this.waitingIds.set(id, (this.waitingIds.get(id) ?? 0) + 1);
+  }
+
+  /** Release what matched or expired by `nowUs`, keeping each source row's order. */
+  release(nowUs: number, next: (rc: RowChange) => void): void {
+    if (this.queue.length === 0) return;
+    const blocked = new Set<string>();
+    const keep: Pending[] = [];
+    for (const p of this.queue) {
+      const pid = ids(p.rc);
+      if (pid.some((i) => blocked.has(i))) {
+        keep.push(p);
+        continue;
+      }
+      let out: RowChange | null = null;
+      if (!p.rc.after) out = p.rc;
+      else {
+        const v = p.rc.after[this.spec.leftColumn];
+        const m = v === null || v === undefined ? null : this.rows.get(valueKey(v));
+        if (m || v === null || v === undefined) out = { ...p.rc, after: this.merge(p.rc.after, m ?? null) };
+        else if (p.deadline <= nowUs) {
+          this.ctx.count("join_misses");
+          out = { ...p.rc, after: this.merge(p.rc.after, null) };
+        }
+      }
+      if (out) {
+        for (const i of pid) {
+          const n = (this.waitingIds.get(i) ?? 1) - 1;
+          if (n <= 0) this.waitingIds.delete(i);
+          else this.waitingIds.set(i, n);
+        }
+        next(out);
+      } else {
+        keep.push(p);
+        for (const i of pid) blocked.add(i);
+      }
+    }
+    this.queue = keep;
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  snapshot(): unknown {
+    return {
+      rows: [...this.rows].map(([k, r]) => [k, encodeRow(r)]),
+      relation: this.relation,
+      queue: this.queue.map((p) => ({
+        deadline: p.deadline,
+        key: p.key,
+        rc: { after: encodeRow(p.rc.after), id: p.rc.id, prevId: p.rc.prevId, commitUs: p.rc.commitUs, source: { ...p.rc.source, before: encodeRow(p.rc.source.before), after: encodeRow(p.rc.source.after), key: encodeRow(p.rc.source.key) } },
+      })),
+    };
+  }
+
+  restore(state: unknown): void {
+    const s = state as { rows: [string, unknown][]; relation: Relation | null; queue: { deadline: number; key: string | null; rc: any }[] };
+    this.rows = new Map(s.rows.map(([k, r]) => [k, decodeRow(r)!]));
+    this.relation = s.relation;
+    this.version++;
+    this.queue = s.queue.map((p) => ({
+      deadline: p.deadline,
+      key: p.key,
+      rc: { ...p.rc, after: decodeRow(p.rc.after), source: { ...p.rc.source, before: decodeRow(p.rc.source.before), after: decodeRow(p.rc.source.after), key: decodeRow(p.rc.source.key) ?? undefined } },
+    }));
+    this.waitingIds.clear();
+    for (const p of this.queue) for (const id of ids(p.rc)) this.waitingIds.set(id, (this.waitingIds.get(id) ?? 0) + 1);
+  }
+}
+
+function ids(rc: RowChange): string[] {
+  const out: string[] = [];
+  if (rc.prevId !== null) out.push(rc.prevId);
+  if (rc.id !== null && rc.id !== rc.prevId) out.push(rc.id);
+  return out;
+}

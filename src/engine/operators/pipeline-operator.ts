@@ -1,0 +1,249 @@
+import type { Change, Relation, Row, Txn } from "../../types.ts";
+import type { Emit, Operator, OperatorContext } from "./operator.ts";
+import { makeScope, relationColumns, type ScopeColumn, type ScopeTable } from "../../expr/scope.ts";
+import { compileRowStage, type ParsedStages, type RowStage, StageCompileError } from "./transform-stage.ts";
+import { LookupJoin } from "./lookup-join.ts";
+import { PaneWindows } from "./window/pane-window.ts";
+import { SessionWindows } from "./window/session-window.ts";
+import type { RowChange, WindowPlan, WindowSettings } from "./window/types.ts";
+import { compileAggregates, type ParsedAggregates } from "./aggregate-plan.ts";
+import { usageError } from "../../errors.ts";
+import { encodeRow } from "./row-codec.ts";
+
+export type TransformFn = (row: Row, ctx: { op: "upsert" | "delete"; table: string; pipeline: string }) => Row | null | undefined;
+
+export interface PipelinePlan {
+  name: string;
+  tables: string[];
+  qualifiers: string[];
+  joins: LookupJoin[];
+  stages: ParsedStages;
+  transform: TransformFn | null;
+  aggregates: ParsedAggregates | null;
+  window: WindowSettings | null;
+  maps: Record<string, Map<string, string>>;
+}
+
+interface Shape {
+  rel: Relation;
+  versions: number[];
+  stage: RowStage;
+  plan: WindowPlan | null;
+}
+
+/**
+ * A whole pipeline as one operator: for each change of the pipeline's own tables,
+ * lookup joins → where/validate/select → transform → window/aggregate (or straight out as
+ * keyed upserts/deletes). Changes of joined tables only update join state.
+ * Expressions are compiled per column shape (the source relation and the joined tables'
+ * relations), once, when a shape is first seen, so column types drive exact arithmetic.
+ */
+export class PipelineOperator implements Operator {
+  private readonly own: Set<string>;
+  private readonly joinByTable = new Map<string, LookupJoin>();
+  private shapes = new Map<Relation, Shape>();
+  private readonly windows: PaneWindows | SessionWindows | null;
+  private emit: Emit = () => {};
+
+  constructor(
+    private readonly p: PipelinePlan,
+    private readonly ctx: OperatorContext,
+  ) {
+    this.own = new Set(p.tables);
+    for (const j of p.joins) this.joinByTable.set(j.spec.table, j);
+    if (p.aggregates) {
+      const s = p.window ?? noWindow();
+      this.windows = s.kind === "session" ? new SessionWindows(s, ctx) : new PaneWindows(s, ctx);
+    } else this.windows = null;
+  }
+
+  /** Compile (or reuse) the stages for a source relation and the joined tables' current relations. */
+  shapeFor(rel: Relation): Shape {
+    const versions = this.p.joins.map((j) => j.shapeVersion);
+    const cached = this.shapes.get(rel);
+    if (cached && cached.versions.every((v, i) => v === versions[i])) return cached;
+    const shape = this.compileShape(rel, versions);
+    this.shapes.set(rel, shape);
+    if (shape.plan && this.windows) this.windows.setPlan(shape.plan);
+    return shape;
+  }
+
+  compileShape(rel: Relation | null, versions: number[], joinRelations?: (Relation | null)[]): Shape {
+    const own: ScopeTable = { qualifiers: [...this.p.qualifiers], columns: relationColumns(rel) };
+    const tables: ScopeTable[] = [own];
+    const input: ScopeColumn[] | null = own.columns ? [...own.columns.values()] : null;
+    let inputCols = input;
+    this.p.joins.forEach((j, i) => {
+      const jr = joinRelations ? joinRelations[i] : j.relation;
+      const all = relationColumns(jr, (c) => j.spec.prefix + c);
+      let cols = all;
+      if (all && j.spec.columns) {
+        cols = new Map();
+        for (const c of j.spec.columns) {
+          const hit = all.get(c);
+          if (!hit) throw usageError("config_expression", `pipeline '${this.p.name}': join ${j.spec.table}: unknown column '${c}'`);
+          cols.set(c, hit);
+        }
+      } else if (!all && j.spec.columns) cols = new Map(j.spec.columns.map((c) => [c, { name: j.spec.prefix + c, type: { kind: "unknown", oid: 25, typeName: "text" } }]));
+      tables.push({ qualifiers: j.spec.qualifiers, columns: cols });
+      // unqualified names find joined columns under their row names
+      if (cols) for (const c of cols.values()) own.columns?.set(c.name, c);
+      if (inputCols && cols) inputCols = [...inputCols, ...cols.values()];
+      else inputCols = null;
+    });
+    const scope = makeScope(tables, this.p.maps);
+    let stage: RowStage;
+    try {
+      stage = compileRowStage(this.p.stages, scope, inputCols);
+    } catch (e) {
+      if (e instanceof StageCompileError) throw usageError("config_expression", `pipeline '${this.p.name}': '${e.expr}': ${e.message}`);
+      throw e;
+    }
+    let plan: WindowPlan | null = null;
+    if (this.p.aggregates) {
+      const outScope = makeScope([{ qualifiers: [], columns: stage.columns ? new Map(stage.columns.map((c) => [c.name, c])) : null }], this.p.maps);
+      plan = compileAggregates(this.p.name, this.p.aggregates, outScope);
+    }
+    return { rel: rel!, versions, stage, plan };
+  }
+
+  process(txn: Txn, emit: Emit): void {
+    this.emit = emit;
+    const commitUs = Number(txn.commitTime);
+    let joinsChanged = false;
+    for (const ch of txn.changes) {
+      const j = this.joinByTable.get(ch.table);
+      if (j) {
+        if (j.applyTableChange(ch)) joinsChanged = true;
+        if (!this.own.has(ch.table)) continue;
+      }
+      if (!this.own.has(ch.table)) continue;
+      if (ch.op === "truncate") {
+        this.truncate(ch, emit);
+        continue;
+      }
+      this.enter(toRowChange(ch, commitUs));
+    }
+    if (joinsChanged || this.p.joins.length) for (const j of this.p.joins) this.releaseJoin(j, commitUs);
+    this.windows?.endTxn(emit);
+  }
+
+  onWatermark(wallClockMs: number, emit: Emit): void {
+    this.emit = emit;
+    for (const j of this.p.joins) this.releaseJoin(j, wallClockMs * 1000);
+    this.windows?.onWallClock(wallClockMs, emit);
+  }
+
+  private releaseJoin(j: LookupJoin, nowUs: number): void {
+    const idx = this.p.joins.indexOf(j);
+    j.release(nowUs, (rc) => this.afterJoin(idx + 1, rc));
+  }
+
+  private enter(rc: RowChange): void {
+    this.afterJoin(0, rc);
+  }
+
+  private afterJoin(i: number, rc: RowChange): void {
+    if (i < this.p.joins.length) return this.p.joins[i].accept(rc, (r) => this.afterJoin(i + 1, r));
+    this.downstream(rc);
+  }
+
+  private downstream(rc: RowChange): void {
+    const shape = this.shapeFor(rc.source.relation);
+    let out: Row | null = null;
+    if (rc.after) {
+      const r = shape.stage.apply(rc.after);
+      if ("rejected" in r) {
+        this.ctx.reject({ row: rc.after, reason: r.rejected, source: rc.source });
+        if (this.windows) this.windows.apply({ ...rc, after: null, id: null });
+        return;
+      }
+      if ("row" in r) out = r.row;
+      if (out && this.p.transform) {
+        try {
+          out = this.p.transform(out, { op: "upsert", table: rc.source.table, pipeline: this.p.name }) ?? null;
+        } catch (e) {
+          this.ctx.reject({ row: rc.after, reason: `transform failed: ${e instanceof Error ? e.message : String(e)}`, source: rc.source });
+          return;
+        }
+      }
+    }
+    if (this.windows) {
+      this.windows.apply({ ...rc, after: out });
+      return;
+    }
+    if (out) {
+      this.emit({ op: "upsert", row: out, source: rc.source, unchangedToast: rc.source.unchangedToast });
+      // a key change leaves the old key behind: delete it
+      if (rc.prevId !== null && rc.id !== null && rc.prevId !== rc.id) this.emitDelete(rc, shape);
+      return;
+    }
+    // deleted, or no longer passing WHERE: remove the row from the target
+    if (rc.source.op === "insert" || rc.source.op === "read") return;
+    this.emitDelete(rc, shape);
+  }
+
+  private emitDelete(rc: RowChange, shape: Shape): void {
+    const ch = rc.source;
+    const before = ch.op === "delete" ? (ch.before ?? ch.key ?? null) : (ch.before ?? ch.key ?? ch.after ?? null);
+    if (!before) return;
+    let row: Row | null = shape.stage.projectOnly(before);
+    if (this.p.transform && row) {
+      try {
+        row = this.p.transform(row, { op: "delete", table: ch.table, pipeline: this.p.name }) ?? null;
+      } catch {
+        /* the key columns are what matter for a delete */
+      }
+    }
+    if (row) this.emit({ op: "delete", row, source: ch });
+  }
+
+  private truncate(ch: Change, emit: Emit): void {
+    if (this.windows) this.windows.truncate(emit);
+    else emit({ op: "truncate", row: {}, source: ch });
+  }
+
+  snapshot(): unknown {
+    return { v: 1, joins: this.p.joins.map((j) => j.snapshot()), windows: this.windows?.snapshot() ?? null };
+  }
+
+  restore(state: unknown): void {
+    const s = state as { joins: unknown[]; windows: unknown };
+    this.p.joins.forEach((j, i) => s.joins[i] && j.restore(s.joins[i]));
+    if (this.windows && s.windows) {
+      if (!this.windows.hasPlan()) this.windows.setPlan(this.compileShape(null, this.p.joins.map(() => 0)).plan!);
+      this.windows.restore(s.windows);
+    }
+  }
+}
+
+function noWindow(): WindowSettings {
+  return { kind: "none", sizeUs: 1, slideUs: 1, gapUs: 0, latenessUs: 0, late: "update", emit: "change", retentionUs: 0, idleTimeoutMs: 0, timeKind: "timestamptz" };
+}
+
+export function rowIdentity(rel: Relation, row: Row | null | undefined): string | null {
+  if (!row) return null;
+  const keys = rel.columns.filter((c) => c.isKey);
+  if (keys.length === 0) return JSON.stringify(encodeRow(row));
+  if (keys.length === 1) {
+    const v = row[keys[0].name];
+    return v === undefined ? null : typeof v === "bigint" ? v.toString() : String(v);
+  }
+  const parts: string[] = [];
+  for (const k of keys) {
+    const v = row[k.name];
+    if (v === undefined) return null;
+    parts.push(typeof v === "bigint" ? v.toString() : String(v));
+  }
+  return parts.join("\u0001");
+}
+
+export function toRowChange(ch: Change, commitUs: number): RowChange {
+  const rel = ch.relation;
+  const table = ch.table + "\u0002";
+  const after = ch.op === "delete" ? null : (ch.after ?? null);
+  const id = after ? rowIdentity(rel, after) : null;
+  let prevId: string | null = null;
+  if (ch.op === "update" || ch.op === "delete") prevId = rowIdentity(rel, ch.before ?? null) ?? rowIdentity(rel, ch.key ?? null) ?? (ch.op === "update" ? id : null);
+  return { after, id: id === null ? null : table + id, prevId: prevId === null ? null : table + prevId, commitUs, source: ch };
+}

@@ -1,0 +1,211 @@
+import { Dec } from "../../../expr/decimal.ts";
+import type { Compiled } from "../../../expr/compile.ts";
+import { type Kind, type XType, T, toRow } from "../../../expr/types.ts";
+import { compareValues, decodeValue, encodeValue, toDec, valueKey } from "../../../expr/values.ts";
+
+/**
+ * Retractable aggregate accumulators. Every accumulator supports add and remove (an update
+ * retracts the old row's contribution), merging (sliding windows combine panes) and an exact
+ * JSON-safe state (bigint and decimals as strings). MIN/MAX/COUNT DISTINCT/TOP_K keep the
+ * multiset of values, since removing the current extreme needs the next one.
+ */
+export type AggKind = "sum" | "count" | "count_star" | "avg" | "min" | "max" | "count_distinct" | "top_k";
+
+export interface AggSpec {
+  name: string;
+  kind: AggKind;
+  /** Argument (null for COUNT(*)). */
+  arg: Compiled | null;
+  /** TOP_K(value, k[, weight]) */
+  k?: number;
+  weight?: Compiled | null;
+  type: XType;
+}
+
+/** Sum state: small integers in a float (exact below 2^52), overflow in bigint, decimals, floats. */
+export class SumAcc {
+  i = 0;
+  b = 0n;
+  d: Dec | null = null;
+  f = 0;
+  n = 0;
+  add(v: unknown, sign: 1 | -1): void {
+    this.n += sign;
+    if (typeof v === "number") {
+      if (Number.isInteger(v)) {
+        this.i += sign * v;
+        if (this.i > 4e15 || this.i < -4e15) {
+          this.b += BigInt(this.i);
+          this.i = 0;
+        }
+      } else this.f += sign * v;
+    } else if (typeof v === "bigint") this.b += sign === 1 ? v : -v;
+    else {
+      const x = v instanceof Dec ? v : toDec(v);
+      const y = sign === 1 ? x : x.neg();
+      this.d = this.d ? this.d.add(y) : y;
+    }
+  }
+  merge(o: SumAcc): void {
+    this.i += o.i;
+    this.b += o.b;
+    if (o.d) this.d = this.d ? this.d.add(o.d) : o.d;
+    this.f += o.f;
+    this.n += o.n;
+    if (this.i > 4e15 || this.i < -4e15) {
+      this.b += BigInt(this.i);
+      this.i = 0;
+    }
+  }
+  total(kind: Kind): unknown {
+    if (this.n === 0) return null;
+    if (kind === "float") return this.f + this.i + Number(this.b) + (this.d ? this.d.toNumber() : 0);
+    if (kind === "int") return this.b + BigInt(this.i);
+    const whole = new Dec(this.b + BigInt(this.i), 0);
+    return this.d ? this.d.add(whole) : whole;
+  }
+  save(): unknown[] {
+    return [this.i, this.b.toString(), this.d ? this.d.toString() : null, this.f, this.n];
+  }
+  static load(s: unknown[]): SumAcc {
+    const a = new SumAcc();
+    a.i = s[0] as number;
+    a.b = BigInt(s[1] as string);
+    a.d = s[2] === null ? null : Dec.parse(s[2] as string);
+    a.f = s[3] as number;
+    a.n = s[4] as number;
+    return a;
+  }
+}
+
+/** Multiset of values: key → [value, count or weight]. */
+export class Bag {
+  m = new Map<string, [unknown, number, Dec | null]>();
+  add(v: unknown, sign: 1 | -1, w: Dec | null = null): void {
+    const k = valueKey(v);
+    const e = this.m.get(k);
+    const dw = w ? (sign === 1 ? w : w.neg()) : null;
+    if (e) {
+      e[1] += sign;
+      if (dw) e[2] = e[2] ? e[2].add(dw) : dw;
+      if (e[1] === 0) this.m.delete(k);
+    } else if (sign === 1) this.m.set(k, [v, 1, dw]);
+    else this.m.set(k, [v, -1, dw]); // a retraction before its add (out of order): kept, nets to 0
+  }
+  merge(o: Bag): void {
+    for (const [k, [v, n, w]] of o.m) {
+      const e = this.m.get(k);
+      if (e) {
+        e[1] += n;
+        if (w) e[2] = e[2] ? e[2].add(w) : w;
+        if (e[1] === 0) this.m.delete(k);
+      } else this.m.set(k, [v, n, w]);
+    }
+  }
+  save(): unknown[] {
+    return [...this.m.values()].map(([v, n, w]) => [encodeValue(v), n, w ? w.toString() : null]);
+  }
+  static load(s: unknown[]): Bag {
+    const b = new Bag();
+    for (const [v, n, w] of s as [unknown, number, string | null][]) {
+      const val = decodeValue(v);
+      b.m.set(valueKey(val), [val, n, w === null ? null : Dec.parse(w)]);
+    }
+    return b;
+  }
+}
+
+export type Acc = SumAcc | Bag | null;
+
+export function newAcc(spec: AggSpec): Acc {
+  switch (spec.kind) {
+    case "count_star":
+      return null;
+    case "sum": case "avg": case "count":
+      return new SumAcc();
+    default:
+      return new Bag();
+  }
+}
+
+/** Add (sign 1) or retract (sign -1) one row's value. `v` is the evaluated argument. */
+export function accAdd(spec: AggSpec, acc: Acc, v: unknown, sign: 1 | -1, w?: unknown): void {
+  if (acc === null) return;
+  if (v === null || v === undefined) return;
+  if (spec.kind === "count") (acc as SumAcc).add(1, sign);
+  else if (acc instanceof SumAcc) acc.add(v, sign);
+  else acc.add(v, sign, spec.kind === "top_k" && spec.weight ? (w === null || w === undefined ? null : toDec(w)) : null);
+}
+
+export function accMerge(into: Acc, from: Acc): void {
+  if (into instanceof SumAcc && from instanceof SumAcc) into.merge(from);
+  else if (into instanceof Bag && from instanceof Bag) into.merge(from);
+}
+
+/** Final value in row form, given the accumulator (combined over panes) and the row count. */
+export function accResult(spec: AggSpec, acc: Acc, rows: number): unknown {
+  const argKind = spec.arg?.type.kind ?? "int";
+  switch (spec.kind) {
+    case "count_star":
+      return BigInt(rows);
+    case "count":
+      return BigInt((acc as SumAcc).n);
+    case "sum": {
+      const s = acc as SumAcc;
+      const k = argKind === "int" ? "int" : argKind === "float" ? "float" : "numeric";
+      return toRow(spec.type.kind, s.total(k));
+    }
+    case "avg": {
+      const s = acc as SumAcc;
+      if (s.n === 0) return null;
+      if (argKind === "float") return (s.total("float") as number) / s.n;
+      return (toDec(s.total("numeric")).div(new Dec(BigInt(s.n), 0))).toString();
+    }
+    case "min": case "max": {
+      const bag = acc as Bag;
+      let best: unknown = null;
+      const sign = spec.kind === "min" ? -1 : 1;
+      for (const [v, n] of bag.m.values()) if (n > 0 && (best === null || compareValues(argKind, v, best) * sign > 0)) best = v;
+      return toRow(argKind, best);
+    }
+    case "count_distinct": {
+      let n = 0n;
+      for (const [, c] of (acc as Bag).m.values()) if (c > 0) n++;
+      return n;
+    }
+    case "top_k": {
+      const bag = acc as Bag;
+      const items = [...bag.m.values()].filter(([, n]) => n > 0).map(([v, n, w]) => ({ value: toRow(argKind, v), score: spec.weight ? (w ?? new Dec(0n, 0)) : new Dec(BigInt(n), 0) }));
+      items.sort((a, b) => b.score.cmp(a.score) || (String(a.value) < String(b.value) ? -1 : String(a.value) > String(b.value) ? 1 : 0));
+      return JSON.stringify(items.slice(0, spec.k ?? 10).map((x) => ({ value: typeof x.value === "bigint" ? x.value.toString() : x.value, score: x.score.toNumber() })));
+    }
+  }
+}
+
+/** Result type of an aggregate over an argument type, as Postgres types it. */
+export function aggType(kind: AggKind, arg: XType | null): XType {
+  switch (kind) {
+    case "count_star": case "count": case "count_distinct":
+      return T.int8;
+    case "sum":
+      return arg?.kind === "int" ? T.int8 : arg?.kind === "float" ? T.float : T.numeric;
+    case "avg":
+      return arg?.kind === "float" ? T.float : T.numeric;
+    case "min": case "max":
+      return arg ?? T.text;
+    case "top_k":
+      return T.jsonb;
+  }
+}
+
+export function saveAcc(spec: AggSpec, acc: Acc): unknown {
+  if (acc === null) return null;
+  if (acc instanceof SumAcc) return acc.save();
+  return acc.save();
+}
+
+export function loadAcc(spec: AggSpec, s: unknown): Acc {
+  if (s === null) return null;
+  if (spec.kind === "sum" || spec.kind === "avg" || spec.kind === "count") return SumAcc.load(s as unknown[]);
+  return Bag.load(s as unknown[]);
+}

@@ -1,0 +1,350 @@
+import type { Row } from "../../../types.ts";
+import type { Emit, OperatorContext } from "../operator.ts";
+import { formatTimestamp } from "../../../expr/time.ts";
+import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
+import { type Acc, accAdd, accMerge, accResult, loadAcc, newAcc, saveAcc } from "./aggregates.ts";
+import type { RowChange, WindowPlan, WindowSettings } from "./types.ts";
+
+interface Pane {
+  rows: number;
+  accs: Acc[];
+}
+/** What one source row added, so an update or delete can take it back (the source sends no old row). */
+interface Contribution {
+  gk: string;
+  ps: number;
+  vals: unknown[];
+  ws: unknown[];
+}
+
+const SEP = "\u0001";
+
+/**
+ * Tumbling and sliding (hop) windows by panes, and plain GROUP BY aggregates (kind "none").
+ * A pane is gcd(size, slide) long; each row lands in exactly one pane per group, and a window
+ * is the merge of size/pane consecutive panes, so sliding costs no re-scan of rows.
+ * Dirty windows are indexed by their end; on close mode they are emitted once the watermark
+ * passes the end, on change mode after every transaction. Results are keyed upserts; a window
+ * whose last row was retracted is emitted as a delete.
+ */
+export class PaneWindows {
+  private readonly paneUs: number;
+  private readonly perWindow: number;
+  private groups = new Map<string, unknown[]>();
+  private panes = new Map<string, Pane>();
+  private contrib = new Map<string, Contribution>();
+  /** window end → group keys whose window ending there needs (re-)emitting */
+  private dirty = new Map<number, Set<string>>();
+  private dirtyEnds: number[] = [];
+  private emitted = new Set<string>();
+  private maxEventUs = -Infinity;
+  private watermarkUs = -Infinity;
+  private purgedBelowUs = -Infinity;
+  private sweptAtUs = -Infinity;
+  private sawEvents = false;
+  private lastActiveWallMs: number | null = null;
+  private plan!: WindowPlan;
+
+  constructor(
+    private readonly s: WindowSettings,
+    private readonly ctx: OperatorContext,
+  ) {
+    if (s.kind === "none") {
+      this.paneUs = 1;
+      this.perWindow = 1;
+    } else {
+      this.paneUs = gcd(s.sizeUs, s.slideUs);
+      this.perWindow = s.sizeUs / this.paneUs;
+    }
+  }
+
+  setPlan(plan: WindowPlan): void {
+    this.plan = plan;
+  }
+  hasPlan(): boolean {
+    return this.plan !== undefined;
+  }
+
+  get watermark(): number {
+    return this.watermarkUs;
+  }
+
+  apply(c: RowChange): void {
+    const prev = c.prevId ?? c.id;
+    if (prev !== null) this.retract(prev);
+    if (c.after && c.id !== null) this.add(c.id, c.after, c.commitUs, c);
+  }
+
+  private retract(id: string): void {
+    const old = this.contrib.get(id);
+    if (!old) return;
+    this.contrib.delete(id);
+    const pid = old.gk + SEP + old.ps;
+    const pane = this.panes.get(pid);
+    if (!pane) return; // purged: its windows are final at the sink
+    pane.rows--;
+    const aggs = this.plan.aggs;
+    for (let i = 0; i < aggs.length; i++) accAdd(aggs[i], pane.accs[i], old.vals[i], -1, old.ws[i]);
+    if (pane.rows === 0) this.panes.delete(pid);
+    this.markDirty(old.gk, old.ps);
+  }
+
+  private add(id: string, row: Row, commitUs: number, c: RowChange): void {
+    const plan = this.plan;
+    let t = 0;
+    if (this.s.kind !== "none") {
+      const tv = plan.time ? plan.time.fn(row) : commitUs;
+      if (tv === null || tv === undefined) {
+        this.ctx.reject({ row, reason: "window time column is NULL", source: c.source });
+        return;
+      }
+      t = tv as number;
+      if (t > this.maxEventUs) this.maxEventUs = t;
+      this.sawEvents = true;
+      if (t < this.watermarkUs) {
+        this.ctx.count("late_rows");
+        if (this.s.late === "dlq") {
+          this.ctx.reject({ row, reason: `late row: event time ${formatTimestamp(t, true)} is behind the watermark ${formatTimestamp(this.watermarkUs, true)}`, source: c.source });
+          return;
+        }
+      }
+    }
+    const ps = this.s.kind === "none" ? 0 : Math.floor(t / this.paneUs) * this.paneUs;
+    if (ps + this.paneUs <= this.purgedBelowUs) {
+      this.ctx.reject({ row, reason: `late row: its window's state was dropped after retention (event time ${formatTimestamp(t, true)})`, source: c.source });
+      return;
+    }
+    let gk: string;
+    const keys = plan.keys;
+    if (keys.length === 1) {
+      const v = keys[0].fn.fn(row);
+      gk = valueKey(v);
+      if (!this.groups.has(gk)) this.groups.set(gk, [v]);
+    } else {
+      const vals = keys.map((k) => k.fn.fn(row));
+      gk = vals.map(valueKey).join(SEP);
+      if (!this.groups.has(gk)) this.groups.set(gk, vals);
+    }
+    const pid = gk + SEP + ps;
+    let pane = this.panes.get(pid);
+    if (!pane) {
+      pane = { rows: 0, accs: plan.aggs.map(newAcc) };
+      this.panes.set(pid, pane);
+    }
+    pane.rows++;
+    const aggs = plan.aggs;
+    const vals = new Array(aggs.length);
+    const ws = new Array(aggs.length);
+    for (let i = 0; i < aggs.length; i++) {
+      const a = aggs[i];
+      const v = a.arg ? a.arg.fn(row) : null;
+      const w = a.weight ? a.weight.fn(row) : null;
+      vals[i] = v;
+      ws[i] = w;
+      accAdd(a, pane.accs[i], v, 1, w);
+    }
+    this.contrib.set(id, { gk, ps, vals, ws });
+    this.markDirty(gk, ps);
+  }
+
+  private markDirty(gk: string, ps: number): void {
+    if (this.s.kind === "none") return this.dirtyAt(0, gk);
+    // windows containing pane ps start at aligned slide steps in (ps - size, ps]
+    const slide = this.s.slideUs;
+    const last = Math.floor(ps / slide) * slide;
+    for (let ws = last; ws > ps - this.s.sizeUs; ws -= slide) this.dirtyAt(ws + this.s.sizeUs, gk);
+  }
+
+  private dirtyAt(end: number, gk: string): void {
+    let set = this.dirty.get(end);
+    if (!set) {
+      set = new Set();
+      this.dirty.set(end, set);
+      const a = this.dirtyEnds;
+      if (a.length === 0 || a[a.length - 1] < end) a.push(end);
+      else a.splice(lowerBound(a, end), 0, end);
+    }
+    set.add(gk);
+  }
+
+  /** After a transaction: advance the watermark from event time, emit what is due. */
+  endTxn(emit: Emit): void {
+    if (this.s.kind !== "none" && this.maxEventUs - this.s.latenessUs > this.watermarkUs) this.watermarkUs = this.maxEventUs - this.s.latenessUs;
+    this.flush(emit);
+  }
+
+  /** Idle source: the wall clock moves the watermark once no event arrived for idle_timeout. */
+  onWallClock(nowMs: number, emit: Emit): void {
+    if (this.s.kind === "none") return;
+    if (this.sawEvents || this.lastActiveWallMs === null) {
+      this.sawEvents = false;
+      this.lastActiveWallMs = nowMs;
+      return;
+    }
+    if (nowMs - this.lastActiveWallMs >= this.s.idleTimeoutMs) {
+      const wm = (nowMs - this.s.idleTimeoutMs) * 1000 - this.s.latenessUs;
+      if (wm > this.watermarkUs) {
+        this.watermarkUs = wm;
+        this.flush(emit);
+      }
+    }
+  }
+
+  private flush(emit: Emit): void {
+    const limit = this.s.kind === "none" || this.s.emit === "change" ? Infinity : this.watermarkUs;
+    const ends = this.dirtyEnds;
+    let n = 0;
+    while (n < ends.length && ends[n] <= limit) {
+      const end = ends[n++];
+      const set = this.dirty.get(end)!;
+      this.dirty.delete(end);
+      for (const gk of set) this.emitWindow(gk, end, emit);
+    }
+    if (n > 0) ends.splice(0, n);
+    this.purge();
+  }
+
+  private emitWindow(gk: string, end: number, emit: Emit): void {
+    const start = end - this.s.sizeUs;
+    const wid = gk + SEP + start;
+    let rows = 0;
+    let accs: Acc[] | null = null;
+    const aggs = this.plan.aggs;
+    if (this.perWindow === 1 || this.s.kind === "none") {
+      const p = this.panes.get(gk + SEP + (this.s.kind === "none" ? 0 : start));
+      if (p) {
+        rows = p.rows;
+        accs = p.accs;
+      }
+    } else {
+      for (let ps = start; ps < end; ps += this.paneUs) {
+        const p = this.panes.get(gk + SEP + ps);
+        if (!p || p.rows === 0) continue;
+        if (!accs) accs = aggs.map(newAcc);
+        rows += p.rows;
+        for (let i = 0; i < aggs.length; i++) accMerge(accs[i], p.accs[i]);
+      }
+    }
+    const keyRow: Row = {};
+    const kv = this.groups.get(gk)!;
+    const keys = this.plan.keys;
+    for (let i = 0; i < keys.length; i++) keyRow[keys[i].name] = toOut(keys[i].fn.type.kind, kv[i]);
+    if (this.s.kind !== "none") {
+      keyRow.window_start = formatTimestamp(start, this.s.timeKind === "timestamptz");
+      keyRow.window_end = formatTimestamp(end, this.s.timeKind === "timestamptz");
+    }
+    if (rows === 0 || !accs) {
+      if (this.emitted.delete(wid)) emit({ op: "delete", row: keyRow });
+      return;
+    }
+    for (let i = 0; i < aggs.length; i++) keyRow[aggs[i].name] = accResult(aggs[i], accs[i], rows);
+    this.emitted.add(wid);
+    emit({ op: "upsert", row: keyRow });
+  }
+
+  /** Drop panes (and the rows that fed them) whose windows ended before watermark − retention. */
+  private purge(): void {
+    if (this.s.kind === "none") return;
+    const horizon = this.watermarkUs - this.s.retentionUs - this.s.sizeUs;
+    if (!(horizon > this.purgedBelowUs)) return;
+    const before = this.purgedBelowUs;
+    this.purgedBelowUs = Math.floor(horizon / this.paneUs) * this.paneUs;
+    if (this.purgedBelowUs <= before) return;
+    // sweep at most once per window size of watermark progress: O(state) each time
+    if (this.sweptAtUs !== -Infinity && this.purgedBelowUs - this.sweptAtUs < this.s.sizeUs) return;
+    this.sweptAtUs = this.purgedBelowUs;
+    const cut = this.purgedBelowUs;
+    for (const [pid, _p] of this.panes) {
+      const ps = Number(pid.slice(pid.lastIndexOf(SEP) + 1));
+      if (ps + this.paneUs <= cut) this.panes.delete(pid);
+    }
+    for (const [id, c] of this.contrib) if (c.ps + this.paneUs <= cut) this.contrib.delete(id);
+    for (const wid of this.emitted) {
+      const ws = Number(wid.slice(wid.lastIndexOf(SEP) + 1));
+      if (ws + this.s.sizeUs <= cut) this.emitted.delete(wid);
+    }
+    const live = new Set<string>();
+    for (const c of this.contrib.values()) live.add(c.gk);
+    for (const set of this.dirty.values()) for (const gk of set) live.add(gk);
+    for (const wid of this.emitted) live.add(wid.slice(0, wid.lastIndexOf(SEP)));
+    for (const gk of this.groups.keys()) if (!live.has(gk)) this.groups.delete(gk);
+  }
+
+  /** Source TRUNCATE: every window empties (deletes for what was emitted). */
+  truncate(emit: Emit): void {
+    for (const id of [...this.contrib.keys()]) this.retract(id);
+    this.panes.clear();
+    this.flushAll(emit);
+  }
+
+  private flushAll(emit: Emit): void {
+    for (const end of this.dirtyEnds) for (const gk of this.dirty.get(end)!) this.emitWindow(gk, end, emit);
+    this.dirty.clear();
+    this.dirtyEnds = [];
+  }
+
+  stats(): { panes: number; rows: number; groups: number } {
+    return { panes: this.panes.size, rows: this.contrib.size, groups: this.groups.size };
+  }
+
+  snapshot(): unknown {
+    const aggs = this.plan?.aggs ?? [];
+    return {
+      v: 1,
+      wm: fin(this.watermarkUs),
+      max: fin(this.maxEventUs),
+      purged: fin(this.purgedBelowUs),
+      groups: [...this.groups].map(([k, v]) => [k, v.map(encodeValue)]),
+      panes: [...this.panes].map(([k, p]) => [k, p.rows, p.accs.map((a, i) => saveAcc(aggs[i], a))]),
+      contrib: [...this.contrib].map(([id, c]) => [id, c.gk, c.ps, c.vals.map(encodeValue), c.ws.map(encodeValue)]),
+      dirty: this.dirtyEnds.map((e) => [e, [...this.dirty.get(e)!]]),
+      emitted: [...this.emitted],
+    };
+  }
+
+  restore(state: unknown): void {
+    const s = state as ReturnType<PaneWindows["snapshot"]> & Record<string, any>;
+    const aggs = this.plan.aggs;
+    this.watermarkUs = unfin(s.wm);
+    this.maxEventUs = unfin(s.max);
+    this.purgedBelowUs = unfin(s.purged);
+    this.groups = new Map((s.groups as [string, unknown[]][]).map(([k, v]) => [k, v.map(decodeValue)]));
+    this.panes = new Map((s.panes as [string, number, unknown[]][]).map(([k, rows, accs]) => [k, { rows, accs: accs.map((a, i) => loadAcc(aggs[i], a)) }]));
+    this.contrib = new Map((s.contrib as [string, string, number, unknown[], unknown[]][]).map(([id, gk, ps, vals, ws]) => [id, { gk, ps, vals: vals.map(decodeValue), ws: ws.map(decodeValue) }]));
+    this.dirtyEnds = (s.dirty as [number, string[]][]).map(([e]) => e);
+    this.dirty = new Map((s.dirty as [number, string[]][]).map(([e, g]) => [e, new Set(g)]));
+    this.emitted = new Set(s.emitted as string[]);
+  }
+}
+
+function toOut(kind: string, v: unknown): unknown {
+  // keys keep the row form they had (numeric text, timestamps as text)
+  if (v === null || v === undefined) return null;
+  if (typeof v === "number" && (kind === "timestamptz" || kind === "timestamp")) return formatTimestamp(v, kind === "timestamptz");
+  if (typeof v === "number" && kind === "date") return formatTimestamp(v, false).slice(0, 10);
+  if (typeof v === "object" && v !== null && "u" in v) return String(v);
+  return v;
+}
+
+function fin(n: number): number | null {
+  return Number.isFinite(n) ? n : null;
+}
+function unfin(n: number | null): number {
+  return n === null ? -Infinity : n;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+function lowerBound(a: number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

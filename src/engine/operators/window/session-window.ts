@@ -1,0 +1,232 @@
+import type { Row } from "../../../types.ts";
+import type { Emit, OperatorContext } from "../operator.ts";
+import { formatTimestamp } from "../../../expr/time.ts";
+import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
+import { accAdd, accResult, newAcc } from "./aggregates.ts";
+import type { RowChange, WindowPlan, WindowSettings } from "./types.ts";
+
+interface Ev {
+  t: number;
+  vals: unknown[];
+  ws: unknown[];
+}
+interface Group {
+  keys: unknown[];
+  events: Map<string, Ev>;
+  /** "start|end" → signature of what the sink holds */
+  emitted: Map<string, string>;
+}
+
+const SEP = "\u0001";
+
+/**
+ * Session windows: per key, events closer than `gap` form one session [first, last + gap).
+ * Sessions are derived from the key's events each time the key changes, so a retraction can
+ * split a session and an update can merge two; sessions that disappear are emitted as deletes
+ * (the output key holds window_start and window_end). Closed sessions beyond retention are dropped.
+ */
+export class SessionWindows {
+  private groups = new Map<string, Group>();
+  private where = new Map<string, string>();
+  private pending = new Set<string>();
+  private maxEventUs = -Infinity;
+  private watermarkUs = -Infinity;
+  private sawEvents = false;
+  private lastActiveWallMs: number | null = null;
+  private plan: WindowPlan | null = null;
+
+  constructor(
+    private readonly s: WindowSettings,
+    private readonly ctx: OperatorContext,
+  ) {}
+
+  setPlan(plan: WindowPlan): void {
+    this.plan = plan;
+  }
+  hasPlan(): boolean {
+    return this.plan !== null;
+  }
+
+  apply(c: RowChange): void {
+    const prev = c.prevId ?? c.id;
+    if (prev !== null) {
+      const gk = this.where.get(prev);
+      if (gk !== undefined) {
+        this.where.delete(prev);
+        this.groups.get(gk)?.events.delete(prev);
+        this.pending.add(gk);
+      }
+    }
+    if (!c.after || c.id === null) return;
+    const plan = this.plan!;
+    const row: Row = c.after;
+    const tv = plan.time ? plan.time.fn(row) : c.commitUs;
+    if (tv === null || tv === undefined) {
+      this.ctx.reject({ row, reason: "window time column is NULL", source: c.source });
+      return;
+    }
+    const t = tv as number;
+    if (t > this.maxEventUs) this.maxEventUs = t;
+    this.sawEvents = true;
+    if (t < this.watermarkUs) {
+      this.ctx.count("late_rows");
+      if (this.s.late === "dlq") {
+        this.ctx.reject({ row, reason: `late row: event time ${formatTimestamp(t, true)} is behind the watermark ${formatTimestamp(this.watermarkUs, true)}`, source: c.source });
+        return;
+      }
+    }
+    const kv = plan.keys.map((k) => k.fn.fn(row));
+    const gk = kv.map(valueKey).join(SEP);
+    let g = this.groups.get(gk);
+    if (!g) this.groups.set(gk, (g = { keys: kv, events: new Map(), emitted: new Map() }));
+    const vals = plan.aggs.map((a) => (a.arg ? a.arg.fn(row) : null));
+    const ws = plan.aggs.map((a) => (a.weight ? a.weight.fn(row) : null));
+    g.events.set(c.id, { t, vals, ws });
+    this.where.set(c.id, gk);
+    this.pending.add(gk);
+  }
+
+  endTxn(emit: Emit): void {
+    if (this.maxEventUs - this.s.latenessUs > this.watermarkUs) this.watermarkUs = this.maxEventUs - this.s.latenessUs;
+    this.flush(emit);
+  }
+
+  onWallClock(nowMs: number, emit: Emit): void {
+    if (this.sawEvents || this.lastActiveWallMs === null) {
+      this.sawEvents = false;
+      this.lastActiveWallMs = nowMs;
+      return;
+    }
+    if (nowMs - this.lastActiveWallMs >= this.s.idleTimeoutMs) {
+      const wm = (nowMs - this.s.idleTimeoutMs) * 1000 - this.s.latenessUs;
+      if (wm > this.watermarkUs) {
+        this.watermarkUs = wm;
+        for (const gk of this.groups.keys()) this.pending.add(gk);
+        this.flush(emit);
+      }
+    }
+  }
+
+  private sessions(g: Group): { start: number; end: number; evs: Ev[] }[] {
+    const evs = [...g.events.values()].sort((a, b) => a.t - b.t);
+    const out: { start: number; end: number; evs: Ev[] }[] = [];
+    for (const e of evs) {
+      const cur = out[out.length - 1];
+      if (cur && e.t < cur.end) {
+        cur.evs.push(e);
+        cur.end = Math.max(cur.end, e.t + this.s.gapUs);
+      } else out.push({ start: e.t, end: e.t + this.s.gapUs, evs: [e] });
+    }
+    return out;
+  }
+
+  private flush(emit: Emit): void {
+    const plan = this.plan;
+    if (!plan) return;
+    const tz = this.s.timeKind === "timestamptz";
+    for (const gk of [...this.pending]) {
+      const g = this.groups.get(gk);
+      if (!g) {
+        this.pending.delete(gk);
+        continue;
+      }
+      const keyRow = (start: number, end: number): Row => {
+        const r: Row = {};
+        plan.keys.forEach((k, i) => (r[k.name] = keyOut(k.fn.type.kind, g.keys[i])));
+        r.window_start = formatTimestamp(start, tz);
+        r.window_end = formatTimestamp(end, tz);
+        return r;
+      };
+      const current = this.sessions(g);
+      const live = new Set(current.map((x) => `${x.start}|${x.end}`));
+      for (const key of [...g.emitted.keys()]) {
+        if (!live.has(key)) {
+          const [a, b] = key.split("|").map(Number);
+          emit({ op: "delete", row: keyRow(a, b) });
+          g.emitted.delete(key);
+        }
+      }
+      let open = false;
+      for (const x of current) {
+        const key = `${x.start}|${x.end}`;
+        if (this.s.emit === "close" && x.end > this.watermarkUs) {
+          open = true;
+          continue;
+        }
+        const row = keyRow(x.start, x.end);
+        plan.aggs.forEach((a, i) => {
+          const acc = newAcc(a);
+          for (const e of x.evs) accAdd(a, acc, e.vals[i], 1, e.ws[i]);
+          row[a.name] = accResult(a, acc, x.evs.length);
+        });
+        const sig = JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+        if (g.emitted.get(key) !== sig) {
+          g.emitted.set(key, sig);
+          emit({ op: "upsert", row });
+        }
+      }
+      if (!open) this.pending.delete(gk);
+      this.purgeGroup(gk, g, current);
+    }
+  }
+
+  private purgeGroup(gk: string, g: Group, current: { start: number; end: number; evs: Ev[] }[]): void {
+    const horizon = this.watermarkUs - this.s.retentionUs;
+    for (const x of current) {
+      if (x.end > horizon) continue;
+      for (const [id, e] of g.events) {
+        if (e.t >= x.start && e.t < x.end) {
+          g.events.delete(id);
+          this.where.delete(id);
+        }
+      }
+      g.emitted.delete(`${x.start}|${x.end}`);
+    }
+    if (g.events.size === 0 && g.emitted.size === 0) this.groups.delete(gk);
+  }
+
+  truncate(emit: Emit): void {
+    for (const g of this.groups.values()) g.events.clear();
+    this.where.clear();
+    for (const gk of this.groups.keys()) this.pending.add(gk);
+    const saved = this.s.emit;
+    (this.s as { emit: string }).emit = "change";
+    this.flush(emit);
+    (this.s as { emit: string }).emit = saved;
+  }
+
+  snapshot(): unknown {
+    return {
+      v: 1,
+      kind: "session",
+      wm: Number.isFinite(this.watermarkUs) ? this.watermarkUs : null,
+      max: Number.isFinite(this.maxEventUs) ? this.maxEventUs : null,
+      pending: [...this.pending],
+      groups: [...this.groups].map(([gk, g]) => [gk, g.keys.map(encodeValue), [...g.events].map(([id, e]) => [id, e.t, e.vals.map(encodeValue), e.ws.map(encodeValue)]), [...g.emitted]]),
+    };
+  }
+
+  restore(state: unknown): void {
+    const s = state as { wm: number | null; max: number | null; pending: string[]; groups: [string, unknown[], [string, number, unknown[], unknown[]][], [string, string][]][] };
+    this.watermarkUs = s.wm ?? -Infinity;
+    this.maxEventUs = s.max ?? -Infinity;
+    this.pending = new Set(s.pending);
+    this.groups = new Map();
+    this.where = new Map();
+    for (const [gk, keys, evs, emitted] of s.groups) {
+      const g: Group = { keys: keys.map(decodeValue), events: new Map(), emitted: new Map(emitted) };
+      for (const [id, t, vals, ws] of evs) {
+        g.events.set(id, { t, vals: vals.map(decodeValue), ws: ws.map(decodeValue) });
+        this.where.set(id, gk);
+      }
+      this.groups.set(gk, g);
+    }
+  }
+}
+
+function keyOut(kind: string, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "number" && (kind === "timestamptz" || kind === "timestamp")) return formatTimestamp(v, kind === "timestamptz");
+  if (typeof v === "object" && v !== null && "u" in v) return String(v);
+  return v;
+}

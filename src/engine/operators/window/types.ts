@@ -1,0 +1,37 @@
+import type { Change, Row } from "../../../types.ts";
+import type { Compiled } from "../../../expr/compile.ts";
+import type { AggSpec } from "./aggregates.ts";
+
+/** One source row's change after the stateless stages (join, where, select, transform). */
+export interface RowChange {
+  /** `after` is the new row (null for a delete or when filtered out). */
+  after: Row | null;
+  /** Source identity of the new row and of the row it replaces (differs when a key changed). */
+  id: string | null;
+  prevId: string | null;
+  /** Commit time of the transaction, µs since epoch. */
+  commitUs: number;
+  source: Change;
+}
+
+/** What a window needs to evaluate on a row: compiled for the current column types. */
+export interface WindowPlan {
+  /** Event-time column (evaluation form: epoch µs), null for commit time. */
+  time: Compiled | null;
+  keys: { name: string; fn: Compiled }[];
+  aggs: AggSpec[];
+}
+
+export interface WindowSettings {
+  kind: "tumbling" | "sliding" | "session" | "none";
+  sizeUs: number;
+  slideUs: number;
+  gapUs: number;
+  latenessUs: number;
+  late: "update" | "dlq";
+  emit: "close" | "change";
+  retentionUs: number;
+  idleTimeoutMs: number;
+  /** Output column types of window_start/window_end. */
+  timeKind: "timestamptz" | "timestamp";
+}
