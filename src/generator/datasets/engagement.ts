@@ -31,7 +31,7 @@ export function engagementDataset(): Dataset {
   let content: ContentItem[] = [];
   let zipf = new Zipf(1);
   let users: string[] = [];
-  const events = new KeyPool<bigint>();
+  const events = new KeyPool<bigint, number>(); // event id → its content's length in ms
 
   function newContent(ctx: DatasetContext, publishUs: number): Row {
     const { rng, faker } = ctx;
@@ -51,8 +51,10 @@ export function engagementDataset(): Dataset {
     };
   }
 
+  const lengthMs = new Map<string, number>();
   function setContent(items: ContentItem[]) {
     content = items;
+    for (const c of items) lengthMs.set(c.id, (c.length ?? 600) * 1000);
     zipf = new Zipf(items.length, 1.07);
   }
 
@@ -116,12 +118,13 @@ export function engagementDataset(): Dataset {
       const rows: Row[] = [];
       const updates: Row[] = [];
       const deletes: Row[] = [];
+      const lens: number[] = [];
       for (let i = 0; i < n; i++) {
         const r = rng.float();
         const upd = r < ctx.updates ? events.pick(rng) : undefined;
         if (upd !== undefined) {
-          // A client re-sends a corrected duration for an earlier event.
-          updates.push({ id: upd, duration_ms: rng.int(0, 600_000) });
+          // A client re-sends a corrected duration for an earlier event (still within the content's length).
+          updates.push({ id: upd, duration_ms: rng.int(0, events.get(upd)!) });
           continue;
         }
         const gone = r >= ctx.updates && r < ctx.updates + ctx.deletes ? events.take(rng) : undefined;
@@ -134,7 +137,9 @@ export function engagementDataset(): Dataset {
           contentRows.push(newContent(ctx, now));
           i++;
         }
-        rows.push(event(ctx, now));
+        const e = event(ctx, now);
+        rows.push(e);
+        lens.push(lengthMs.get(e.content_id as string) ?? 600_000);
       }
       const track = ctx.updates + ctx.deletes > 0;
       return {
@@ -147,7 +152,7 @@ export function engagementDataset(): Dataset {
         onCommit(returned) {
           // New content is referenced only once committed (events in other transactions need the FK).
           if (contentRows.length) setContent([...content, ...contentRows.map((c) => ({ id: c.id as string, length: c.length_seconds as number | null }))]);
-          for (const id of returned.get(1) ?? []) events.add(id as bigint);
+          (returned.get(1) ?? []).forEach((id, i) => events.add(id as bigint, lens[i]));
         },
       };
     },
