@@ -5,6 +5,7 @@ import { dlqCommand } from "./dlq.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
 import { verifyCommand } from "./verify.ts";
 import { generateCommand } from "./generate.ts";
+import { slotCommand } from "./slot.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand, verifyCommand, generateCommand];
+export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand, verifyCommand, generateCommand, slotCommand];
