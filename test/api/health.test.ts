@@ -1,10 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createApp } from "../../src/api/app.ts";
 import type { HealthComponent } from "../../src/api/health.ts";
-import { binaryPath, freePort, sharedPg } from "../helpers/index.ts";
 
 const up = (name: string): HealthComponent => ({ name, health: () => ({ status: "up" }) });
 const down = (name: string, reason: string): HealthComponent => ({ name, health: () => ({ status: "down", reason }) });
@@ -43,30 +39,4 @@ describe("GET /health", () => {
   });
 });
 
-describe("serve through the binary", () => {
-  test("serves /health and stops on SIGTERM with exit 0", async () => {
-    const pg = await sharedPg("system");
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), "cdc-serve-"));
-    const cfg = join(dir, "cdc.yaml");
-    writeFileSync(
-      cfg,
-      `source:\n  url: ${pg.url()}\nstate:\n  dir: ${dir}/state\napi:\n  listen: 127.0.0.1:${port}\nsinks:\n  out: { type: stdout }\npipelines:\n  - { name: p, from: public.nothing_here, to: out }\n`,
-    );
-    const proc = Bun.spawn([await binaryPath(), "serve", "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    let status = 0;
-    let body: any = null;
-    for (let i = 0; i < 100 && status === 0; i++) {
-      await Bun.sleep(100);
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/health`);
-        status = res.status;
-        body = await res.json();
-      } catch {}
-    }
-    expect(status).toBe(200);
-    expect(body.components.source.status).toBe("up");
-    proc.kill("SIGTERM");
-    expect(await proc.exited).toBe(0);
-  }, 90_000);
-});
+// The binary end to end (serve, /health 200 with a streaming source, SIGTERM → exit 0 in < 2 s) is in test/ops/binary.test.ts.
