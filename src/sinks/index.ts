@@ -5,6 +5,7 @@ import { stdoutSink } from "./stdout/index.ts";
 import { mysqlSink } from "./mysql/index.ts";
 import { redisSink } from "./redis/index.ts";
 import { httpSink } from "./http/index.ts";
+import { bigquerySink } from "./bigquery/index.ts";
 
 /**
  * The explicit sink registry: `type:` in a sink's config block picks the factory.
@@ -17,6 +18,7 @@ export const sinkRegistry: Record<string, SinkFactory> = {
   mysql: mysqlSink as SinkFactory,
   redis: redisSink as SinkFactory,
   http: httpSink as SinkFactory,
+  bigquery: bigquerySink as SinkFactory,
 };
 
 export function sinkFactory(type: string): SinkFactory | undefined {

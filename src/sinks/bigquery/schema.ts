@@ -1,0 +1,87 @@
+import type { Column, Row } from "../../types.ts";
+import type { OutputRecord } from "../sink.ts";
+import { toUtcDatetime, numericPrecision } from "../mysql/types.ts";
+import type { TableField } from "./rest.ts";
+import type { BigqueryTarget } from "./config.ts";
+
+/** BigQuery column type for a Postgres column; values stay exact (INT64/NUMERIC travel as strings). */
+export function bqType(c: Column, sample?: unknown): string {
+  if (c.typeName?.endsWith("[]")) return "JSON";
+  switch (c.typeOid) {
+    case 16: return "BOOL";
+    case 20: case 21: case 23: case 26: return "INT64";
+    case 700: case 701: return "FLOAT64";
+    case 1700: {
+      const ps = numericPrecision(c.typeMod);
+      // NUMERIC: 29 integer digits, 9 decimals; BIGNUMERIC: 38 decimals, ~76 digits.
+      if (ps && ps.s <= 9 && ps.p - ps.s <= 29) return "NUMERIC";
+      return "BIGNUMERIC";
+    }
+    case 114: case 3802: return "JSON";
+    case 1184: return "TIMESTAMP";
+    case 1114: return "DATETIME";
+    case 1082: return "DATE";
+    case 1083: return "TIME";
+    case 17: return "BYTES";
+    case 0: {
+      if (typeof sample === "bigint" || (typeof sample === "number" && Number.isInteger(sample))) return "INT64";
+      if (typeof sample === "number") return "FLOAT64";
+      if (typeof sample === "boolean") return "BOOL";
+      return "STRING";
+    }
+    default: return "STRING";
+  }
+}
+
+export const META_FIELDS: TableField[] = [
+  { name: "_cdc_op", type: "STRING", mode: "NULLABLE" },
+  { name: "_cdc_lsn", type: "INT64", mode: "NULLABLE" },
+  { name: "_cdc_commit_ts", type: "TIMESTAMP", mode: "NULLABLE" },
+];
+
+export function tableFields(columns: Column[], sample: Row | undefined, target: BigqueryTarget, meta: boolean): TableField[] {
+  const fields: TableField[] = columns.map((c) => ({ name: c.name, type: bqType(c, sample?.[c.name]), mode: "NULLABLE" }));
+  if (target.half_hour_bucket) fields.push({ name: target.half_hour_bucket.column, type: "INT64", mode: "NULLABLE" });
+  if (meta) fields.push(...META_FIELDS);
+  return fields;
+}
+
+/** Epoch milliseconds of a Postgres timestamp text (UTC when it has no offset). */
+export function epochMs(text: string): number {
+  return Date.parse(toUtcDatetime(text).replace(" ", "T").slice(0, 23) + "Z");
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+
+/** The insertAll JSON for one record: INT64/NUMERIC as strings, TIMESTAMP in UTC with microseconds, BYTES base64. */
+export function bqRow(r: OutputRecord, types: Map<string, string>, target: BigqueryTarget, meta: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const c of r.table.columns) {
+    const v = r.row[c.name];
+    out[c.name] = v === undefined ? null : bqValue(v, types.get(c.name) ?? "STRING", c.name);
+  }
+  if (target.half_hour_bucket) {
+    const src = r.row[target.half_hour_bucket.from];
+    out[target.half_hour_bucket.column] = src === null || src === undefined ? null : String(Math.floor(epochMs(String(src)) / 1_800_000));
+  }
+  if (meta) {
+    out._cdc_op = r.op;
+    out._cdc_lsn = r.lsn.toString();
+    const ms = Number(r.commitTime / 1000n);
+    const d = new Date(ms);
+    out._cdc_commit_ts = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(Number(r.commitTime % 1_000_000n), 6)}Z`;
+  }
+  return out;
+}
+
+function bqValue(v: unknown, type: string, name: string): unknown {
+  if (v === null) return null;
+  if (typeof v === "bigint") return v.toString();
+  if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
+  if (type === "TIMESTAMP" && typeof v === "string") return toUtcDatetime(v).replace(" ", "T") + "Z";
+  if (type === "JSON" && typeof v !== "string") return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+  if (type === "INT64" && typeof v === "number") return String(v);
+  if (type === "FLOAT64" && typeof v === "number" && !Number.isFinite(v)) return Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
+  void name;
+  return v;
+}

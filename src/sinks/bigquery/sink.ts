@@ -1,0 +1,190 @@
+import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from "cockatiel";
+import type { Health, OutputBatch, OutputRecord, OutputTable, Sink, SinkContext } from "../sink.ts";
+import type { Lsn } from "../../types.ts";
+import { CdcError } from "../../errors.ts";
+import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
+import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { toJsonText } from "../json.ts";
+import { ValueError } from "../mysql/types.ts";
+import { LocalPositions } from "../http/local-positions.ts";
+import { bigqueryTargetSchema, type BigquerySinkConfig, type BigqueryTarget } from "./config.ts";
+import { tokenSource } from "./auth.ts";
+import { BigQueryRest, BqError, type TableResource } from "./rest.ts";
+import { bqRow, tableFields } from "./schema.ts";
+
+interface TableState {
+  dataset: string;
+  table: string;
+  /** Column name → BigQuery type, as the table has them. */
+  types: Map<string, string>;
+}
+
+/**
+ * BigQuery sink over the REST API (streaming insertAll). Replays are harmless twice over:
+ * the position in state.dir skips whole batches already delivered, and every row carries a
+ * deterministic insertId (pipeline:lsn:index) that BigQuery uses to drop a re-sent row
+ * (best effort, for at least a minute, per Google's documentation). Tables are created with
+ * the target's partitioning and clustering; new output columns are added with tables.patch.
+ */
+export class BigquerySink implements Sink {
+  private ctx!: SinkContext;
+  private rest!: BigQueryRest;
+  private positions!: LocalPositions;
+  private readonly targets = new Map<string, BigqueryTarget>();
+  private readonly tables = new Map<string, TableState>();
+  private readonly datasets = new Set<string>();
+  private readonly abort = new AbortController();
+  private readonly retry: RetryPolicy;
+  private state: Health = { status: "up" };
+
+  constructor(private readonly config: BigquerySinkConfig) {
+    this.retry = retry(handleWhen((e) => e instanceof BqError && e.retryable), {
+      maxAttempts: Number.MAX_SAFE_INTEGER,
+      backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: config.max_backoff }),
+    });
+    this.retry.onRetry((r) => {
+      const reason = "error" in r ? (r.error as Error).message : "retry";
+      sinkRetries.inc({ sink: this.ctx.name });
+      sinkUp.set({ sink: this.ctx.name }, 0);
+      this.state = { status: "down", reason };
+      this.ctx.log.warn({ reason, delay_ms: Math.round(r.delay) }, "bigquery request failed, retrying");
+    });
+  }
+
+  async open(ctx: SinkContext): Promise<void> {
+    this.ctx = ctx;
+    for (const t of ctx.targets) {
+      const { table: _t, key: _k, sink: _s, ...opts } = t.options;
+      const parsed = bigqueryTargetSchema.safeParse(opts);
+      if (!parsed.success) {
+        const i = parsed.error.issues[0];
+        throw new CdcError("sink_config", `pipeline ${t.pipeline}: to.${i.path.join(".")}: ${i.message}`, { component: `sink:${ctx.name}`, kind: "usage" });
+      }
+      if (!parsed.data.dataset && !this.config.dataset) throw new CdcError("sink_config", `pipeline ${t.pipeline}: no dataset (set dataset: on the sink or in to:)`, { component: `sink:${ctx.name}`, kind: "usage" });
+      this.targets.set(t.pipeline, parsed.data);
+    }
+    const tokens = tokenSource(this.config);
+    const project = this.config.project ?? tokens.projectId;
+    if (!project) throw new CdcError("sink_config", "no project: set project: (the key file has no project_id)", { component: `sink:${ctx.name}`, kind: "usage" });
+    this.rest = new BigQueryRest(this.config.api_endpoint, project, tokens, this.config.timeout);
+    this.positions = new LocalPositions(ctx.stateDir, ctx.name);
+    try {
+      // Fails fast on bad credentials or a missing project, so `serve` stops with a clear line.
+      for (const t of this.targets.values()) await this.ensureDataset(t.dataset ?? this.config.dataset!);
+    } catch (e) {
+      throw new CdcError("sink_connect", (e as Error).message, { component: `sink:${ctx.name}`, cause: e });
+    }
+    sinkUp.set({ sink: ctx.name }, 1);
+  }
+
+  position(pipeline: string): Lsn | null {
+    return this.positions.get(pipeline);
+  }
+
+  async write(batch: OutputBatch): Promise<void> {
+    const replay = batch.lsn === REPLAY_LSN;
+    const pos = this.positions.get(batch.pipeline);
+    if (!replay && pos !== null && batch.lsn <= pos) return;
+    const target = this.targets.get(batch.pipeline) ?? {};
+    // insertAll appends: every upsert/delete becomes a row (with _cdc_op when metadata columns are on).
+    const records = batch.records.filter((r) => r.op !== "truncate" && (replay || pos === null || r.lsn > pos));
+    const byTable = new Map<OutputTable["name"], OutputRecord[]>();
+    for (const r of records) byTable.set(r.table.name, [...(byTable.get(r.table.name) ?? []), r]);
+    for (const [, recs] of byTable) {
+      const dead = await this.retry.execute(() => this.insert(batch.pipeline, target, recs), this.abort.signal);
+      for (const [r, reason] of dead) this.ctx.deadLetter(r, reason);
+    }
+    if (this.state.status !== "up") this.ctx.log.info("bigquery reachable again");
+    this.state = { status: "up" };
+    sinkUp.set({ sink: this.ctx.name }, 1);
+    if (!replay) this.positions.set(batch.pipeline, batch.lsn);
+  }
+
+  /** One attempt at a table's records; returns the rows BigQuery (or the conversion) refused. */
+  private async insert(pipeline: string, target: BigqueryTarget, recs: OutputRecord[]): Promise<[OutputRecord, string][]> {
+    const t = await this.ensureTable(target, recs);
+    const dead: [OutputRecord, string][] = [];
+    for (let i = 0; i < recs.length; i += this.config.rows_per_request) {
+      const chunk: OutputRecord[] = [];
+      const rows: string[] = [];
+      for (const r of recs.slice(i, i + this.config.rows_per_request)) {
+        try {
+          const json = bqRow(r, t.types, target, this.config.metadata_columns);
+          rows.push(`{"insertId":${JSON.stringify(`${pipeline}:${r.lsn}:${r.index}`)},"json":${toJsonText(json)}}`);
+          chunk.push(r);
+        } catch (e) {
+          if (!(e instanceof ValueError)) throw e;
+          dead.push([r, e.message]);
+        }
+      }
+      if (!rows.length) continue;
+      const body = `{"kind":"bigquery#tableDataInsertAllRequest","skipInvalidRows":true,"ignoreUnknownValues":false,"rows":[${rows.join(",")}]}`;
+      const res = await this.rest.insertAll(t.dataset, t.table, body);
+      for (const e of res.insertErrors ?? []) {
+        const r = chunk[e.index];
+        // "stopped" rows were not inserted only because others failed; with skipInvalidRows they do not occur.
+        if (!r || e.errors.every((x) => x.reason === "stopped")) continue;
+        dead.push([r, e.errors.map((x) => `${x.reason ?? "invalid"}${x.location ? ` (${x.location})` : ""}: ${x.message ?? ""}`).join("; ")]);
+      }
+    }
+    return dead;
+  }
+
+  private async ensureDataset(dataset: string): Promise<void> {
+    if (this.datasets.has(dataset)) return;
+    if (!(await this.rest.getDataset(dataset))) {
+      this.ctx.log.info({ dataset }, "creating dataset");
+      await this.rest.insertDataset(dataset, this.config.location).catch((e) => {
+        if (!(e instanceof BqError && e.status === 409)) throw e; // created meanwhile
+      });
+    }
+    this.datasets.add(dataset);
+  }
+
+  private async ensureTable(target: BigqueryTarget, recs: OutputRecord[]): Promise<TableState> {
+    const out = recs[0].table;
+    const dataset = target.dataset ?? this.config.dataset!;
+    const table = out.name.includes(".") ? out.name.replace(".", "_") : out.name;
+    const id = `${dataset}.${table}`;
+    let state = this.tables.get(id);
+    const sample = recs.find((r) => r.op === "upsert")?.row;
+    if (!state) {
+      await this.ensureDataset(dataset);
+      let res = await this.rest.getTable(dataset, table);
+      if (!res) {
+        const resource: TableResource = {
+          tableReference: { projectId: this.rest.project, datasetId: dataset, tableId: table },
+          schema: { fields: tableFields(out.columns, sample, target, this.config.metadata_columns) },
+        };
+        const p = target.partition;
+        if (p && "range" in p) resource.rangePartitioning = { field: p.range.field, range: { start: String(p.range.start), end: String(p.range.end), interval: String(p.range.interval) } };
+        else if (p) resource.timePartitioning = { type: p.type, field: p.field, ...(p.expiration ? { expirationMs: String(p.expiration) } : {}) };
+        if (target.cluster_by) resource.clustering = { fields: target.cluster_by };
+        this.ctx.log.info({ table: id }, "creating table");
+        res = await this.rest.insertTable(resource).catch(async (e) => {
+          if (e instanceof BqError && e.status === 409) return this.rest.getTable(dataset, table);
+          throw e;
+        });
+      }
+      state = { dataset, table, types: new Map((res?.schema.fields ?? []).map((f) => [f.name, f.type])) };
+      this.tables.set(id, state);
+    }
+    const missing = out.columns.filter((c) => !state.types.has(c.name));
+    if (missing.length) {
+      const current = (await this.rest.getTable(dataset, table))?.schema.fields ?? [];
+      const added = tableFields(missing, sample, {}, false);
+      this.ctx.log.info({ table: id, columns: added.map((f) => f.name) }, "adding columns");
+      const res = await this.rest.patchTable(dataset, table, [...current, ...added.filter((f) => !current.some((c) => c.name === f.name))]);
+      state.types = new Map((res?.schema.fields ?? [...current, ...added]).map((f) => [f.name, f.type]));
+    }
+    return state;
+  }
+
+  async health(): Promise<Health> {
+    return this.state.status === "up" ? { status: "up", details: { project: this.rest?.project } } : this.state;
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+  }
+}
