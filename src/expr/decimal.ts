@@ -87,16 +87,25 @@ export class Dec {
     return new D(this.toString());
   }
 
-  /** Postgres numeric division: result scale from select_div_scale (≥ 16 significant digits). */
+  /** Postgres numeric division: result scale from select_div_scale (≥ 16 significant digits), rounded half away from zero. */
   div(o: Dec): Dec {
     if (o.u === 0n) throw new RangeError("division by zero");
-    const a = this.toDecimal();
-    const b = o.toDecimal();
-    let qweight = weight(a) - weight(b);
-    if (firstDigit(a) <= firstDigit(b)) qweight--;
-    let rscale = 16 - qweight * 4;
-    rscale = Math.min(1000, Math.max(rscale, this.s, o.s, 0));
-    return Dec.fromDecimal(a.div(b), rscale);
+    if (this.u === 0n) return new Dec(0n, Math.min(1000, Math.max(16, this.s, o.s)));
+    let qweight = weight(this.u, this.s) - weight(o.u, o.s);
+    if (firstDigit(this.u, this.s) <= firstDigit(o.u, o.s)) qweight--;
+    const rscale = Math.min(1000, Math.max(16 - qweight * 4, this.s, o.s, 0));
+    // this/o = (u1 / 10^s1) / (u2 / 10^s2); scaled by 10^rscale: u1 * 10^(s2 + rscale - s1) / u2
+    const e = o.s + rscale - this.s;
+    let n = e >= 0 ? this.u * pow10(e) : this.u;
+    let d = e >= 0 ? o.u : o.u * pow10(-e);
+    if (d < 0n) {
+      n = -n;
+      d = -d;
+    }
+    let q = n / d;
+    const r = n % d;
+    if ((r < 0n ? -r : r) * 2n >= d) q += n < 0n ? -1n : 1n;
+    return new Dec(q, rscale);
   }
 
   mod(o: Dec): Dec {
@@ -142,13 +151,18 @@ export class Dec {
   }
 }
 
-/** Weight of the leading base-10000 digit, as Postgres numeric stores it. */
-function weight(d: Decimal): number {
-  if (d.isZero()) return 0;
-  return Math.floor(d.e / 4);
+function digits(u: bigint): number {
+  return (u < 0n ? -u : u).toString().length;
 }
-function firstDigit(d: Decimal): number {
-  if (d.isZero()) return 0;
-  const w = weight(d);
-  return d.abs().div(new D(10).pow(w * 4)).floor().toNumber();
+/** Weight of the leading base-10000 digit, as Postgres numeric stores it. */
+function weight(u: bigint, s: number): number {
+  if (u === 0n) return 0;
+  return Math.floor((digits(u) - 1 - s) / 4);
+}
+/** The leading base-10000 digit (0..9999). */
+function firstDigit(u: bigint, s: number): number {
+  if (u === 0n) return 0;
+  const shift = s + 4 * weight(u, s);
+  const a = u < 0n ? -u : u;
+  return Number(shift >= 0 ? a / pow10(shift) : a * pow10(-shift));
 }

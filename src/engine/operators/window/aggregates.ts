@@ -142,6 +142,35 @@ export function accMerge(into: Acc, from: Acc): void {
   else if (into instanceof Bag && from instanceof Bag) into.merge(from);
 }
 
+/**
+ * Final value over several panes without building a merged accumulator where that is cheaper:
+ * MIN/MAX take the extreme of each pane's multiset, COUNT DISTINCT unions keys only.
+ */
+export function accResultPanes(spec: AggSpec, accs: Acc[], rows: number): unknown {
+  if (accs.length === 1) return accResult(spec, accs[0], rows);
+  const argKind = spec.arg?.type.kind ?? "int";
+  switch (spec.kind) {
+    case "min": case "max": {
+      let best: unknown = null;
+      const sign = spec.kind === "min" ? -1 : 1;
+      for (const a of accs) for (const [v, n] of (a as Bag).m.values()) if (n > 0 && (best === null || compareValues(argKind, v, best) * sign > 0)) best = v;
+      return toRow(argKind, best);
+    }
+    case "count_distinct": {
+      const keys = new Map<string, number>();
+      for (const a of accs) for (const [k, [, n]] of (a as Bag).m) keys.set(k, (keys.get(k) ?? 0) + n);
+      let c = 0n;
+      for (const n of keys.values()) if (n > 0) c++;
+      return c;
+    }
+    case "count_star":
+      return BigInt(rows);
+  }
+  const merged = newAcc(spec);
+  for (const a of accs) accMerge(merged, a);
+  return accResult(spec, merged, rows);
+}
+
 /** Final value in row form, given the accumulator (combined over panes) and the row count. */
 export function accResult(spec: AggSpec, acc: Acc, rows: number): unknown {
   const argKind = spec.arg?.type.kind ?? "int";

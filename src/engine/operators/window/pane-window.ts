@@ -2,7 +2,7 @@ import type { Row } from "../../../types.ts";
 import type { Emit, OperatorContext } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
-import { type Acc, accAdd, accMerge, accResult, loadAcc, newAcc, saveAcc } from "./aggregates.ts";
+import { type Acc, accAdd, accResultPanes, loadAcc, newAcc, saveAcc } from "./aggregates.ts";
 import type { RowChange, WindowPlan, WindowSettings } from "./types.ts";
 
 interface Pane {
@@ -208,21 +208,22 @@ export class PaneWindows {
     const start = end - this.s.sizeUs;
     const wid = gk + SEP + start;
     let rows = 0;
-    let accs: Acc[] | null = null;
+    // per aggregate, the accumulators of the window's non-empty panes
+    let parts: Acc[][] | null = null;
     const aggs = this.plan.aggs;
     if (this.perWindow === 1 || this.s.kind === "none") {
       const p = this.panes.get(gk + SEP + (this.s.kind === "none" ? 0 : start));
       if (p) {
         rows = p.rows;
-        accs = p.accs;
+        parts = p.accs.map((a) => [a]);
       }
     } else {
       for (let ps = start; ps < end; ps += this.paneUs) {
         const p = this.panes.get(gk + SEP + ps);
         if (!p || p.rows === 0) continue;
-        if (!accs) accs = aggs.map(newAcc);
+        if (!parts) parts = aggs.map(() => []);
         rows += p.rows;
-        for (let i = 0; i < aggs.length; i++) accMerge(accs[i], p.accs[i]);
+        for (let i = 0; i < aggs.length; i++) parts[i].push(p.accs[i]);
       }
     }
     const keyRow: Row = {};
@@ -233,11 +234,11 @@ export class PaneWindows {
       keyRow.window_start = formatTimestamp(start, this.s.timeKind === "timestamptz");
       keyRow.window_end = formatTimestamp(end, this.s.timeKind === "timestamptz");
     }
-    if (rows === 0 || !accs) {
+    if (rows === 0 || !parts) {
       if (this.emitted.delete(wid)) emit({ op: "delete", row: keyRow });
       return;
     }
-    for (let i = 0; i < aggs.length; i++) keyRow[aggs[i].name] = accResult(aggs[i], accs[i], rows);
+    for (let i = 0; i < aggs.length; i++) keyRow[aggs[i].name] = accResultPanes(aggs[i], parts[i], rows);
     this.emitted.add(wid);
     emit({ op: "upsert", row: keyRow });
   }
