@@ -110,11 +110,13 @@ export function olistDataset(dir: string, replaySpeed?: number): Dataset {
   }
 
   let next = 0;
+  let t0 = 0;
   const base = ecommerceDataset();
   return {
     ...base,
     name: "ecommerce",
     async setup() {
+      t0 = performance.now();
       return 0;
     },
     dueAtMs() {
@@ -123,9 +125,10 @@ export function olistDataset(dir: string, replaySpeed?: number): Dataset {
     next(n): Batch {
       const parts = new Map<string, Row[]>();
       let rows = 0;
-      const first = units[next];
-      // Pack whole units (an order never splits from its items) that are due together.
-      while (next < units.length && (rows === 0 || (rows + units[next].rows <= n && units[next].dueMs <= (first?.dueMs ?? 0) + 50))) {
+      // Pack whole units (an order never splits from its items) that are due by now (a replay
+      // running behind catches up in bigger transactions instead of falling further behind).
+      const dueBy = Math.max(units[next]?.dueMs ?? 0, performance.now() - t0);
+      while (next < units.length && (rows === 0 || (rows + units[next].rows <= n && units[next].dueMs <= dueBy))) {
         for (const p of units[next].parts) {
           if (!parts.has(p.table)) parts.set(p.table, []);
           parts.get(p.table)!.push(...p.rows);
