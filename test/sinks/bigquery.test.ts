@@ -107,7 +107,7 @@ describe("bigquery sink (local REST server)", () => {
     expect((await s.health()).status).toBe("up");
     await s.close();
     expect(server.table("analytics", "outage_events")!.rows.map((r) => r.id)).toEqual(["1", "2", "3"]);
-  });
+  }, 60_000);
 
   test("rows BigQuery refuses (and values it cannot hold) go to the DLQ; the rest is inserted; new columns are added", async () => {
     const cfg = bigquerySinkConfig.parse({ access_token: "test-token", project: "demo-project", api_endpoint: server.endpoint, dataset: "analytics", metadata_columns: false });

@@ -46,7 +46,7 @@ describe("http sink", () => {
     expect((outcomes.duplicate?.length ?? 0) + (outcomes.timeout?.length ?? 0)).toBeGreaterThan(3);
     expect(rx.byKey.size).toBe(60);
     expect([...rx.byKey.keys()][0]).toBe("hook:1000:0");
-  });
+  }, 60_000);
 
   test("Debezium envelope, JSON array batches, exact numbers and an HMAC signature", async () => {
     const rx = receiver();

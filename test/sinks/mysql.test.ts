@@ -224,7 +224,7 @@ describe("mysql sink (MariaDB)", () => {
     expect((await s.health()).status).toBe("up");
     await s.close();
     expect((await rows(db, "SELECT id, v FROM $db.ticks ORDER BY id"))).toEqual([{ id: 1, v: "1" }, { id: 2, v: "2" }, { id: 3, v: "3" }]);
-  });
+  }, 60_000);
 
   test("wrong password and missing database: one clear line at check and at open", async () => {
     const u = new URL(baseUrl);

@@ -163,7 +163,7 @@ describe("redis sink", () => {
     // This Redis runs without persistence, so the first write is gone with the restart; the retried one is whole.
     expect(await r.zrange(`${p}top_engagement:10min`, "0", "-1", "WITHSCORES")).toEqual([A, "11", B, "22"]);
     expect(await r.get(`${p}cdc_engine:position:cache:top`)).toBe("00000000000000000020");
-  });
+  }, 60_000);
 
   test("AUTH with an ACL user; a wrong password is one clear line at check and at open", async () => {
     const user = uniq("cdc_user");

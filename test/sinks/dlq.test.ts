@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mysql from "mysql2/promise";
+import { DlqStore } from "../../src/dlq/store.ts";
+import { decodeRow, encodeRow } from "../../src/dlq/row-codec.ts";
+import { registry } from "../../src/metrics/metrics.ts";
+import { requireMysql, runBinary } from "../helpers/index.ts";
+import { col, OID, rec, table, uniq, varcharMod } from "./helpers.ts";
+
+describe("dead-letter store", () => {
+  test("rows round-trip exactly (bigint digits, bytes, decimals, nested JSON) and are counted", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cdc-dlq-"));
+    const store = new DlqStore(dir);
+    const t = table("t", [col("id", OID.int8, { key: true }), col("n", OID.numeric), col("b", OID.bytea), col("arr", 1016)], ["id"]);
+    const row = { id: 9223372036854775807n, n: "0.000000000000000000001", b: new Uint8Array([0, 255]), arr: [1, 2], j: { deep: [true, null] }, small: 5 };
+    const before = (await registry.getSingleMetric("cdc_engine_dlq_rows_total")!.get()).values.find((v) => v.labels.pipeline === "p1")?.value ?? 0;
+    store.putRecord("p1", "wh", rec(t, "upsert", row, 0xffffffffffn, 3), "too long");
+    store.put({ pipeline: "p2", stage: "validate", table: "public.orders", row: { price: "-1.00" }, error: "price must be >= 0", lsn: 7n });
+    expect(store.count()).toBe(2);
+    expect(store.count("p1")).toBe(1);
+    const [e] = store.list({ pipeline: "p1" });
+    expect(e).toMatchObject({ pipeline: "p1", stage: "wh", table: "t", op: "upsert", error: "too long", lsn: 0xffffffffffn });
+    expect(e.row).toEqual(row);
+    expect(e.target?.key).toEqual(["id"]);
+    expect(e.target?.columns[0]).toEqual(t.columns[0]);
+    const after = (await registry.getSingleMetric("cdc_engine_dlq_rows_total")!.get()).values.find((v) => v.labels.pipeline === "p1")!.value;
+    expect(after - before).toBe(1);
+    expect(store.purge({ pipeline: "p2" })).toBe(1);
+    expect(store.count()).toBe(1);
+    store.close();
+    // Without column types, integers beyond 2^53 still come back as bigint.
+    expect(decodeRow(encodeRow({ a: 12345678901234567890n, b: 1 }))).toEqual({ a: 12345678901234567890n, b: 1 });
+  });
+});
+
+describe("cdc-engine dlq (compiled binary)", () => {
+  let admin: mysql.Connection;
+  let url: string;
+  const db = uniq("cdc_dlq");
+  beforeAll(async () => {
+    url = await requireMysql();
+    admin = await mysql.createConnection({ uri: url, supportBigNumbers: true, bigNumberStrings: true });
+  });
+  afterAll(async () => {
+    await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
+    await admin.end();
+  });
+
+  test("list, replay (re-sends to the sink, removes on success), purge; usage errors exit 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cdc-dlq-cli-"));
+    const state = join(dir, "state");
+    const cfg = join(dir, "cdc.yaml");
+    writeFileSync(cfg, `source: {url: "postgres://u@127.0.0.1:1/db"}\nstate: {dir: "${state}"}\nsinks:\n  mart: {type: mysql, url: "${url}", database: ${db}}\npipelines:\n  - {name: orders, from: public.orders, to: mart}\n  - {name: other, from: public.x, to: mart}\n`);
+    const t = table("dlq_orders", [col("id", OID.int8, { key: true }), col("code", OID.varchar, { typeMod: varcharMod(20) })], ["id"]);
+    const store = new DlqStore(state);
+    store.putRecord("orders", "mart", rec(t, "upsert", { id: 9007199254740993n, code: "first" }, 100n), "Data too long for column 'code'");
+    store.putRecord("orders", "mart", rec(t, "upsert", { id: 2n, code: "second" }, 200n), "Data too long for column 'code'");
+    store.put({ pipeline: "other", stage: "transform", table: "public.x", row: { a: 1 }, error: "division by zero", lsn: 300n });
+    store.close();
+
+    const list = await runBinary(["dlq", "list", "--config", cfg]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(`orders -> mart dlq_orders lsn=100: Data too long for column 'code'\n    {"id":9007199254740993,"code":"first"}`);
+    expect(list.stdout).toContain("3 of 3 dead letter(s)");
+    const json = await runBinary(["dlq", "list", "--config", cfg, "--pipeline", "orders", "--limit", "1", "--json"]);
+    expect(json.stdout.trim().split("\n").length).toBe(1);
+    expect(json.stdout).toContain('"row":{"id":9007199254740993,"code":"first"}');
+
+    const replay = await runBinary(["dlq", "replay", "--config", cfg]);
+    expect(replay.stdout).toContain("replayed 2, still failing 0, skipped 1");
+    expect(replay.code).toBe(0);
+    const [rows] = await admin.query(`SELECT id, code FROM \`${db}\`.dlq_orders ORDER BY id`);
+    expect(rows as unknown[]).toEqual([{ id: "2", code: "second" }, { id: "9007199254740993", code: "first" }]);
+    // Replays do not move the sink's position (they are out of band).
+    const [off] = await admin.query(`SELECT count(*) AS n FROM \`${db}\`.cdc_engine_offsets`);
+    expect(off as unknown[]).toEqual([{ n: "0" }]);
+
+    const purge = await runBinary(["dlq", "purge", "--config", cfg, "--pipeline", "other"]);
+    expect(purge.stdout.trim()).toBe("purged 1 dead letter(s)");
+    expect((await runBinary(["dlq", "list", "--config", cfg])).stdout).toContain("0 of 0 dead letter(s)");
+
+    const bad = await runBinary(["dlq", "frob", "--config", cfg]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("dlq: expected one of list, replay, purge");
+    const badLimit = await runBinary(["dlq", "list", "--config", cfg, "--limit", "x"]);
+    expect(badLimit.code).toBe(2);
+    const badPipe = await runBinary(["dlq", "list", "--config", cfg, "--pipeline", "nope"]);
+    expect(badPipe.stderr.trim()).toBe("cdc-engine: --pipeline: no pipeline 'nope' in cdc.yaml");
+  }, 120_000); // the first runBinary builds the executable
+});
