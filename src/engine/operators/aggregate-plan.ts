@@ -55,6 +55,8 @@ export function parseAggregates(pipeline: string, aggregate: Record<string, stri
       const k = Number(args[1]?.value);
       if (args.length < 2 || args.length > 3 || !Number.isInteger(k) || k < 1) fail(pipeline, `aggregate ${name}`, text, "TOP_K(value, k[, weight]) needs a whole number k ≥ 1");
       aggs.push({ name, text, kind: "top_k", arg: args[0], k, weight: args[2] ?? null });
+    } else if (ast.type === "function") {
+      fail(pipeline, `aggregate ${name}`, text, `unknown aggregate ${String(ast.name?.name?.at(-1)?.value).toUpperCase()}() (SUM, COUNT, AVG, MIN, MAX, COUNT(DISTINCT), TOP_K)`);
     } else fail(pipeline, `aggregate ${name}`, text, "expected an aggregate function such as SUM(x) or COUNT(*)");
   }
   const keyItems = keys.map((text) => {
