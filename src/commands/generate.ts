@@ -51,7 +51,7 @@ export function generateOptions(values: Record<string, unknown>, env: Record<str
   const replaySpeed = replay === undefined ? undefined : Number(replay);
   if (replaySpeed !== undefined && !(replaySpeed > 0)) throw usageError("generate.flag", `--replay-speed '${replay}' is not a positive number`);
   return {
-    url: str(v.url) ?? env.DATABASE_URL ?? env.PG_URL ?? "",
+    url: str(v.url) || env.DATABASE_URL || env.PG_URL || "",
     dataset,
     schema: str(v.schema),
     init: v.init === true,
