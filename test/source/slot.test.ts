@@ -40,7 +40,7 @@ describe.each(pgFlavors())("slot lifecycle (%s)", (flavor) => {
       await second.source.stop();
       await db.end();
     }
-  });
+  }, 60_000);
 
   test("slot ahead of the checkpoint or missing: refuse with slot_lost; --resnapshot recreates and snapshots", async () => {
     const db = await testDb(flavor);
@@ -76,7 +76,7 @@ describe.each(pgFlavors())("slot lifecycle (%s)", (flavor) => {
       await again.source.stop();
       await db.end();
     }
-  });
+  }, 60_000);
 
   test("a slot in use by another process is refused with a message naming it", async () => {
     const db = await testDb(flavor);
@@ -92,7 +92,7 @@ describe.each(pgFlavors())("slot lifecycle (%s)", (flavor) => {
       await first.source.stop();
       await db.end();
     }
-  });
+  }, 60_000);
 
   test("heartbeats advance an idle slot while another table is busy", async () => {
     const db = await testDb(flavor);
@@ -120,5 +120,5 @@ describe.each(pgFlavors())("slot lifecycle (%s)", (flavor) => {
       await source.stop();
       await db.end();
     }
-  }, 30_000);
+  }, 60_000);
 });

@@ -52,7 +52,7 @@ describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
       await source.stop();
       await db.end();
     }
-  });
+  }, 60_000);
 
   test("ADD COLUMN and DROP COLUMN mid-stream are surfaced and applied to the rows after them", async () => {
     const db = await testDb(flavor);
@@ -79,7 +79,7 @@ describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
       await source.stop();
       await db.end();
     }
-  });
+  }, 60_000);
 
   test("a table without primary key gets a warning naming it", async () => {
     const db = await testDb(flavor);
@@ -93,5 +93,5 @@ describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
       await source.stop();
       await db.end();
     }
-  });
+  }, 60_000);
 });

@@ -81,5 +81,5 @@ describe.each(pgFlavors())("every type round-trips exactly (%s)", (flavor) => {
       await source.stop();
       await db.end();
     }
-  });
+  }, 60_000);
 });

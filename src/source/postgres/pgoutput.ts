@@ -84,6 +84,8 @@ export type DataResult =
 /** Decodes data messages against the relation map (which Relation messages update). */
 export class DataDecoder {
   readonly relations = new Map<number, Relation>();
+  /** Column decoders per relation, built when its Relation message arrives. */
+  private decoders = new WeakMap<Relation, ((t: string) => unknown)[]>();
 
   constructor(private types: TypeDecoders) {}
 
@@ -184,12 +186,17 @@ export class DataDecoder {
     const row: Row = {};
     let unchanged: string[] | undefined;
     const cols = rel.columns;
+    let dec = this.decoders.get(rel);
+    if (!dec) {
+      dec = cols.map((c) => this.types.decoder(c.typeOid));
+      this.decoders.set(rel, dec);
+    }
     for (let c = 0; c < n; c++) {
       const kind = buf[i++];
       const col = cols[c];
       if (kind === 0x74 /* t */) {
         const len = buf.readUInt32BE(i);
-        row[col.name] = this.types.decode(col.typeOid, buf.toString("utf8", i + 4, i + 4 + len));
+        row[col.name] = dec[c](buf.toString("utf8", i + 4, i + 4 + len));
         i += 4 + len;
       } else if (kind === 0x6e /* n */) row[col.name] = null;
       else if (kind === 0x75 /* u */) (unchanged ??= []).push(col.name);

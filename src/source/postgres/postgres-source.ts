@@ -97,6 +97,7 @@ class PostgresSource implements Source {
     if (proto > maxProto) {
       throw new CdcError("source_protocol", `source.protocol_version ${proto} needs a newer server: PostgreSQL ${info.versionText} supports pgoutput up to ${maxProto}`, { kind: "usage", component: "source" });
     }
+    if (c.binary) this.log.warn("source.binary: binary pgoutput mode is not implemented; decoding the text format (same values)");
     const sql = (this.sql = openSourcePg(c));
     const tables = await resolveTables(sql, opts.tables);
     const relations = await loadRelations(sql, tables);

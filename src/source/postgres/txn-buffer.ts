@@ -13,7 +13,8 @@ export class TxnBuffer {
   private mem: Buffer[] = [];
   private fd: number | null = null;
   private path: string | null = null;
-  private block = Buffer.allocUnsafe(BLOCK);
+  /** Write block, allocated only once the transaction spills. */
+  private block: Buffer | null = null;
   private blockLen = 0;
   bytes = 0;
   count = 0;
@@ -86,6 +87,7 @@ export class TxnBuffer {
   /** Release memory and delete the spill file. */
   discard(): void {
     this.mem = [];
+    this.block = null;
     if (this.fd !== null) {
       closeSync(this.fd);
       this.fd = null;
@@ -101,6 +103,7 @@ export class TxnBuffer {
     mkdirSync(this.dir, { recursive: true });
     this.path = join(this.dir, `${this.name}-${process.pid}-${Date.now()}.spill`);
     this.fd = openSync(this.path, "w+");
+    this.block = Buffer.allocUnsafe(BLOCK);
   }
 
   private write(msg: Buffer): void {
@@ -112,13 +115,13 @@ export class TxnBuffer {
       writeSync(this.fd!, msg);
       return;
     }
-    this.block.writeUInt32LE(msg.length, this.blockLen);
-    msg.copy(this.block, this.blockLen + 4);
+    this.block!.writeUInt32LE(msg.length, this.blockLen);
+    msg.copy(this.block!, this.blockLen + 4);
     this.blockLen += 4 + msg.length;
   }
 
   private flush(): void {
-    if (this.blockLen) writeSync(this.fd!, this.block, 0, this.blockLen);
+    if (this.blockLen) writeSync(this.fd!, this.block!, 0, this.blockLen);
     this.blockLen = 0;
   }
 }
