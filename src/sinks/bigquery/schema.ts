@@ -2,6 +2,7 @@ import type { Column, Row } from "../../types.ts";
 import type { OutputRecord } from "../sink.ts";
 import { toUtcDatetime, numericPrecision } from "../mysql/types.ts";
 import type { TableField } from "./rest.ts";
+import { toJsonText } from "../json.ts";
 import type { BigqueryTarget } from "./config.ts";
 
 /** BigQuery column type for a Postgres column; values stay exact (INT64/NUMERIC travel as strings). */
@@ -53,7 +54,10 @@ export function epochMs(text: string): number {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
-/** The insertAll JSON for one record: INT64/NUMERIC as strings, TIMESTAMP in UTC with microseconds, BYTES base64. */
+/**
+ * The insertAll JSON for one record: INT64/NUMERIC as strings, TIMESTAMP in UTC with
+ * microseconds, BYTES base64. The result holds no bigint, so plain JSON.stringify serialises it.
+ */
 export function bqRow(r: OutputRecord, types: Map<string, string>, target: BigqueryTarget, meta: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const c of r.table.columns) {
@@ -79,7 +83,7 @@ function bqValue(v: unknown, type: string, name: string): unknown {
   if (typeof v === "bigint") return v.toString();
   if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
   if (type === "TIMESTAMP" && typeof v === "string") return toUtcDatetime(v).replace(" ", "T") + "Z";
-  if (type === "JSON" && typeof v !== "string") return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+  if (typeof v === "object") return toJsonText(v); // arrays and objects: JSON text (bigint digits kept)
   if (type === "INT64" && typeof v === "number") return String(v);
   if (type === "FLOAT64" && typeof v === "number" && !Number.isFinite(v)) return Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
   void name;

@@ -4,7 +4,6 @@ import type { Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
-import { toJsonText } from "../json.ts";
 import { ValueError } from "../mysql/types.ts";
 import { LocalPositions } from "../http/local-positions.ts";
 import { bigqueryTargetSchema, type BigquerySinkConfig, type BigqueryTarget } from "./config.ts";
@@ -110,7 +109,7 @@ export class BigquerySink implements Sink {
       for (const r of recs.slice(i, i + this.config.rows_per_request)) {
         try {
           const json = bqRow(r, t.types, target, this.config.metadata_columns);
-          rows.push(`{"insertId":${JSON.stringify(`${pipeline}:${r.lsn}:${r.index}`)},"json":${toJsonText(json)}}`);
+          rows.push(`{"insertId":${JSON.stringify(`${pipeline}:${r.lsn}:${r.index}`)},"json":${JSON.stringify(json)}}`);
           chunk.push(r);
         } catch (e) {
           if (!(e instanceof ValueError)) throw e;

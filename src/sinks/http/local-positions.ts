@@ -14,7 +14,7 @@ export class LocalPositions {
 
   constructor(stateDir: string, sinkName: string) {
     mkdirSync(stateDir, { recursive: true });
-    this.path = join(stateDir, `sink-${sinkName}.positions.json`);
+    this.path = join(stateDir, `sink-${sinkName.replace(/[^A-Za-z0-9_-]/g, "_")}.positions.json`);
     try {
       const raw = JSON.parse(readFileSync(this.path, "utf8")) as Record<string, string>;
       for (const [k, v] of Object.entries(raw)) this.map.set(k, BigInt(v));

@@ -91,9 +91,14 @@ export function toUtcDatetime(text: string): string {
   if (!m[8]) return `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]}.${frac}`;
   const sign = m[8] === "-" ? -1 : 1;
   const offsetS = sign * (Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0));
-  const d = new Date(0);
-  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  d.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]) - offsetS, 0);
+  const year = Number(m[1]);
+  if (offsetS === 0) {
+    // Already UTC (the usual case: Postgres sends timestamptz in the session's zone, UTC here).
+    if (year < 1000 || year > 9999) throw new ValueError(`timestamp '${text}' is outside the target's DATETIME range (years 1000-9999)`);
+    return `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]}.${frac}`;
+  }
+  if (year < 1000 || year > 9999) throw new ValueError(`timestamp '${text}' is outside the target's DATETIME range (years 1000-9999)`);
+  const d = new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) - offsetS * 1000);
   const y = d.getUTCFullYear();
   if (y < 1000 || y > 9999) throw new ValueError(`timestamp '${text}' is outside the target's DATETIME range (years 1000-9999)`);
   const p = (n: number) => String(n).padStart(2, "0");
