@@ -21,9 +21,7 @@ local n = tonumber(ARGV[2])
 for k = 1, n do
   local cmd = ARGV[i]
   local argc = tonumber(ARGV[i + 1])
-  local args = {}
-  for j = 1, argc do args[j] = ARGV[i + 1 + j] end
-  local ok, err = pcall(redis.call, cmd, unpack(args))
+  local ok, err = pcall(redis.call, cmd, unpack(ARGV, i + 2, i + 1 + argc))
   if not ok then
     local msg = type(err) == 'table' and err.err or tostring(err)
     -- A stream entry id not above the top: this entry is already there.
