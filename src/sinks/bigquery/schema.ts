@@ -1,6 +1,6 @@
 import type { Column, Row } from "../../types.ts";
 import type { OutputRecord } from "../sink.ts";
-import { toUtcDatetime, numericPrecision } from "../mysql/types.ts";
+import { toUtcDatetime, numericPrecision, typeModOf } from "../mysql/types.ts";
 import type { TableField } from "./rest.ts";
 import { toJsonText } from "../json.ts";
 import type { BigqueryTarget } from "./config.ts";
@@ -13,7 +13,7 @@ export function bqType(c: Column, sample?: unknown): string {
     case 20: case 21: case 23: case 26: return "INT64";
     case 700: case 701: return "FLOAT64";
     case 1700: {
-      const ps = numericPrecision(c.typeMod);
+      const ps = numericPrecision(typeModOf(c));
       // NUMERIC: 29 integer digits, 9 decimals; BIGNUMERIC: 38 decimals, ~76 digits.
       if (ps && ps.s <= 9 && ps.p - ps.s <= 29) return "NUMERIC";
       return "BIGNUMERIC";

@@ -18,6 +18,17 @@ function isArrayType(c: Column): boolean {
 // The array types of the scalar types above (pg_type.typarray).
 const ARRAY_OIDS = new Set([1000, 1001, 1005, 1007, 1009, 1014, 1015, 1016, 1021, 1022, 1028, 1115, 1182, 1183, 1185, 1187, 1231, 1270, 2951, 199, 3807]);
 
+/**
+ * The type modifier, from the column or, when the source did not send one, from its type
+ * name ("numeric(20,6)", "character varying(5)").
+ */
+export function typeModOf(c: Column): number {
+  if (c.typeMod >= 4 || !c.typeName) return c.typeMod;
+  const m = /\((\d+)(?:\s*,\s*(\d+))?\)/.exec(c.typeName);
+  if (!m) return c.typeMod;
+  return c.typeOid === OID.numeric ? ((Number(m[1]) << 16) | Number(m[2] ?? 0)) + 4 : Number(m[1]) + 4;
+}
+
 /** numeric(p,s) from the type modifier; null when unconstrained. */
 export function numericPrecision(typeMod: number): { p: number; s: number } | null {
   if (typeMod < 4) return null;
@@ -42,7 +53,7 @@ export function columnType(c: Column, dialect: Dialect, isKey: boolean, sample?:
     case OID.float4: return "FLOAT";
     case OID.float8: return "DOUBLE";
     case OID.numeric: {
-      const ps = numericPrecision(c.typeMod);
+      const ps = numericPrecision(typeModOf(c));
       if (ps) {
         if (ps.p > (sr ? 38 : 65)) return longText; // wider than the target's DECIMAL: keep the text exactly
         return `DECIMAL(${ps.p},${ps.s})`;
@@ -50,8 +61,14 @@ export function columnType(c: Column, dialect: Dialect, isKey: boolean, sample?:
       // Unconstrained numeric: the widest exact decimal the target has.
       return sr ? "DECIMAL(38,9)" : "DECIMAL(65,30)";
     }
-    case OID.varchar: return c.typeMod >= 4 && c.typeMod - 4 <= 16383 ? `VARCHAR(${c.typeMod - 4})` : longText;
-    case OID.bpchar: return c.typeMod >= 4 && c.typeMod - 4 <= 255 ? `CHAR(${c.typeMod - 4})` : longText;
+    case OID.varchar: {
+      const mod = typeModOf(c);
+      return mod >= 4 && mod - 4 <= 16383 ? `VARCHAR(${mod - 4})` : longText;
+    }
+    case OID.bpchar: {
+      const mod = typeModOf(c);
+      return mod >= 4 && mod - 4 <= 255 ? `CHAR(${mod - 4})` : longText;
+    }
     case OID.text: return longText;
     case OID.uuid: return sr ? "VARCHAR(36)" : "CHAR(36)";
     case OID.json:
