@@ -9,7 +9,70 @@ const TS_RE =
 
 export const MICROS_PER_DAY = 86_400_000_000;
 
+function digitsAt(s: string, i: number, n: number): number {
+  let v = 0;
+  for (let k = 0; k < n; k++) {
+    const c = s.charCodeAt(i + k) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/**
+ * Fast path for what Postgres sends: "YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]"; anything else
+ * (BC, T separator, odd offsets) goes through the regex.
+ */
+function parseFast(s: string): number | null {
+  const len = s.length;
+  if (len < 19 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 32 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return null;
+  const y = digitsAt(s, 0, 4), mo = digitsAt(s, 5, 2), d = digitsAt(s, 8, 2), h = digitsAt(s, 11, 2), mi = digitsAt(s, 14, 2), se = digitsAt(s, 17, 2);
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || mi < 0 || se < 0) return null;
+  let i = 19;
+  let frac = 0;
+  if (s.charCodeAt(i) === 46) {
+    i++;
+    let scale = 100000;
+    while (i < len) {
+      const c = s.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      if (scale >= 1) frac += c * scale;
+      scale /= 10;
+      i++;
+    }
+  }
+  let off = 0;
+  if (i < len) {
+    const sign = s.charCodeAt(i);
+    if (sign !== 43 && sign !== 45) return null;
+    const oh = digitsAt(s, i + 1, 2);
+    if (oh < 0) return null;
+    let om = 0;
+    let j = i + 3;
+    if (j < len) {
+      if (s.charCodeAt(j) === 58) j++;
+      om = digitsAt(s, j, 2);
+      if (om < 0 || j + 2 !== len) return null;
+    }
+    off = (sign === 45 ? -1 : 1) * (oh * 3600 + om * 60);
+  }
+  const days = daysFromCivil(y, mo, d);
+  return (((days * 24 + h) * 60 + mi) * 60 + se - off) * 1_000_000 + frac;
+}
+
 export function parseTimestamp(text: string): number | null {
+  const fast = parseFast(text);
+  if (fast !== null) return fast;
   const m = TS_RE.exec(text);
   if (!m) return null;
   let year = Number(m[1]);

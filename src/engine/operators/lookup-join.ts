@@ -1,7 +1,7 @@
 import type { Change, Relation, Row } from "../../types.ts";
 import type { OperatorContext } from "./operator.ts";
-import type { RowChange } from "./window/types.ts";
-import { valueKey } from "../../expr/values.ts";
+import type { RowChange, RowId } from "./window/types.ts";
+import { decodeValue, encodeValue, valueKey } from "../../expr/values.ts";
 import { decodeRow, encodeRow } from "./row-codec.ts";
 
 export interface JoinSpec {
@@ -36,7 +36,7 @@ export class LookupJoin {
   relation: Relation | null = null;
   private queue: Pending[] = [];
   /** source row id → pending items for it */
-  private waitingIds = new Map<string, number>();
+  private waitingIds = new Map<RowId, number>();
   private version = 0;
 
   constructor(
@@ -115,7 +115,7 @@ export class LookupJoin {
   /** Release what matched or expired by `nowUs`, keeping each source row's order. */
   release(nowUs: number, next: (rc: RowChange) => void): void {
     if (this.queue.length === 0) return;
-    const blocked = new Set<string>();
+    const blocked = new Set<RowId>();
     const keep: Pending[] = [];
     for (const p of this.queue) {
       const pid = ids(p.rc);
@@ -160,7 +160,7 @@ export class LookupJoin {
       queue: this.queue.map((p) => ({
         deadline: p.deadline,
         key: p.key,
-        rc: { after: encodeRow(p.rc.after), id: p.rc.id, prevId: p.rc.prevId, commitUs: p.rc.commitUs, source: { ...p.rc.source, before: encodeRow(p.rc.source.before), after: encodeRow(p.rc.source.after), key: encodeRow(p.rc.source.key) } },
+        rc: { after: encodeRow(p.rc.after), id: encodeValue(p.rc.id), prevId: encodeValue(p.rc.prevId), commitUs: p.rc.commitUs, source: { ...p.rc.source, before: encodeRow(p.rc.source.before), after: encodeRow(p.rc.source.after), key: encodeRow(p.rc.source.key) } },
       })),
     };
   }
@@ -173,15 +173,15 @@ export class LookupJoin {
     this.queue = s.queue.map((p) => ({
       deadline: p.deadline,
       key: p.key,
-      rc: { ...p.rc, after: decodeRow(p.rc.after), source: { ...p.rc.source, before: decodeRow(p.rc.source.before), after: decodeRow(p.rc.source.after), key: decodeRow(p.rc.source.key) ?? undefined } },
+      rc: { ...p.rc, id: decodeValue(p.rc.id), prevId: decodeValue(p.rc.prevId), after: decodeRow(p.rc.after), source: { ...p.rc.source, before: decodeRow(p.rc.source.before), after: decodeRow(p.rc.source.after), key: decodeRow(p.rc.source.key) ?? undefined } },
     }));
     this.waitingIds.clear();
     for (const p of this.queue) for (const id of ids(p.rc)) this.waitingIds.set(id, (this.waitingIds.get(id) ?? 0) + 1);
   }
 }
 
-function ids(rc: RowChange): string[] {
-  const out: string[] = [];
+function ids(rc: RowChange): RowId[] {
+  const out: RowId[] = [];
   if (rc.prevId !== null) out.push(rc.prevId);
   if (rc.id !== null && rc.id !== rc.prevId) out.push(rc.id);
   return out;

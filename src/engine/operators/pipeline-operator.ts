@@ -5,7 +5,7 @@ import { compileRowStage, type ParsedStages, type RowStage, StageCompileError } 
 import { LookupJoin } from "./lookup-join.ts";
 import { PaneWindows } from "./window/pane-window.ts";
 import { SessionWindows } from "./window/session-window.ts";
-import type { RowChange, WindowPlan, WindowSettings } from "./window/types.ts";
+import type { RowChange, RowId, WindowPlan, WindowSettings } from "./window/types.ts";
 import { compileAggregates, type ParsedAggregates } from "./aggregate-plan.ts";
 import { usageError } from "../../errors.ts";
 import { encodeRow } from "./row-codec.ts";
@@ -59,6 +59,10 @@ export class PipelineOperator implements Operator {
 
   /** Compile (or reuse) the stages for a source relation and the joined tables' current relations. */
   shapeFor(rel: Relation): Shape {
+    if (this.p.joins.length === 0) {
+      const hit = this.shapes.get(rel);
+      if (hit) return hit;
+    }
     const versions = this.p.joins.map((j) => j.shapeVersion);
     const cached = this.shapes.get(rel);
     if (cached && cached.versions.every((v, i) => v === versions[i])) return cached;
@@ -122,7 +126,7 @@ export class PipelineOperator implements Operator {
         this.truncate(ch, emit);
         continue;
       }
-      this.enter(toRowChange(ch, commitUs));
+      this.enter(toRowChange(ch, commitUs, this.own.size > 1));
     }
     if (joinsChanged || this.p.joins.length) for (const j of this.p.joins) this.releaseJoin(j, commitUs);
     this.windows?.endTxn(emit);
@@ -169,7 +173,8 @@ export class PipelineOperator implements Operator {
       }
     }
     if (this.windows) {
-      this.windows.apply({ ...rc, after: out });
+      rc.after = out; // rc is this pipeline's own object
+      this.windows.apply(rc);
       return;
     }
     if (out) {
@@ -221,13 +226,20 @@ function noWindow(): WindowSettings {
   return { kind: "none", sizeUs: 1, slideUs: 1, gapUs: 0, latenessUs: 0, late: "update", emit: "change", retentionUs: 0, idleTimeoutMs: 0, timeKind: "timestamptz" };
 }
 
-export function rowIdentity(rel: Relation, row: Row | null | undefined): string | null {
+const KEY_COLS = new WeakMap<Relation, { name: string }[]>();
+
+export function rowIdentity(rel: Relation, row: Row | null | undefined): RowId | null {
   if (!row) return null;
-  const keys = rel.columns.filter((c) => c.isKey);
+  let keys = KEY_COLS.get(rel);
+  if (!keys) KEY_COLS.set(rel, (keys = rel.columns.filter((c) => c.isKey)));
   if (keys.length === 0) return JSON.stringify(encodeRow(row));
   if (keys.length === 1) {
     const v = row[keys[0].name];
-    return v === undefined ? null : typeof v === "bigint" ? v.toString() : String(v);
+    if (v === undefined || v === null) return null;
+    // integer keys stay numbers: map keys without building a string per row
+    if (typeof v === "number" && Number.isSafeInteger(v)) return v;
+    if (typeof v === "bigint") return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v.toString();
+    return String(v);
   }
   const parts: string[] = [];
   for (const k of keys) {
@@ -238,12 +250,14 @@ export function rowIdentity(rel: Relation, row: Row | null | undefined): string 
   return parts.join("\u0001");
 }
 
-export function toRowChange(ch: Change, commitUs: number): RowChange {
+/** `multiTable`: the pipeline reads several tables, so identities carry the table name. */
+export function toRowChange(ch: Change, commitUs: number, multiTable = false): RowChange {
   const rel = ch.relation;
-  const table = ch.table + "\u0002";
   const after = ch.op === "delete" ? null : (ch.after ?? null);
   const id = after ? rowIdentity(rel, after) : null;
-  let prevId: string | null = null;
+  let prevId: RowId | null = null;
   if (ch.op === "update" || ch.op === "delete") prevId = rowIdentity(rel, ch.before ?? null) ?? rowIdentity(rel, ch.key ?? null) ?? (ch.op === "update" ? id : null);
-  return { after, id: id === null ? null : table + id, prevId: prevId === null ? null : table + prevId, commitUs, source: ch };
+  if (!multiTable) return { after, id, prevId, commitUs, source: ch };
+  const table = ch.table + "\u0002";
+  return { after, id: id === null ? null : table + String(id), prevId: prevId === null ? null : table + String(prevId), commitUs, source: ch };
 }

@@ -3,15 +3,25 @@ import type { Emit, OperatorContext } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
 import { type Acc, accAdd, accResultPanes, loadAcc, newAcc, saveAcc } from "./aggregates.ts";
-import type { RowChange, WindowPlan, WindowSettings } from "./types.ts";
+import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 
 interface Pane {
   rows: number;
   accs: Acc[];
 }
+interface Group {
+  gk: string;
+  /** key in the groups map: the raw number for one numeric key (no string per row), else gk */
+  mk: unknown;
+  keys: unknown[];
+  /** pane start (µs) → pane */
+  panes: Map<number, Pane>;
+  /** window starts whose result the sink holds */
+  emitted: Set<number>;
+}
 /** What one source row added, so an update or delete can take it back (the source sends no old row). */
 interface Contribution {
-  gk: string;
+  g: Group;
   ps: number;
   vals: unknown[];
   ws: unknown[];
@@ -30,13 +40,13 @@ const SEP = "\u0001";
 export class PaneWindows {
   private readonly paneUs: number;
   private readonly perWindow: number;
-  private groups = new Map<string, unknown[]>();
-  private panes = new Map<string, Pane>();
-  private contrib = new Map<string, Contribution>();
+  private groups = new Map<unknown, Group>();
+  private contrib = new Map<RowId, Contribution>();
   /** window end → group keys whose window ending there needs (re-)emitting */
-  private dirty = new Map<number, Set<string>>();
+  private dirty = new Map<number, Set<Group>>();
+  private lastDirtyEnd = NaN;
+  private lastDirtySet: Set<Group> | null = null;
   private dirtyEnds: number[] = [];
-  private emitted = new Set<string>();
   private maxEventUs = -Infinity;
   private watermarkUs = -Infinity;
   private purgedBelowUs = -Infinity;
@@ -70,26 +80,27 @@ export class PaneWindows {
   }
 
   apply(c: RowChange): void {
-    const prev = c.prevId ?? c.id;
+    const op = c.source.op;
+    // an insert has nothing to take back (a re-inserted key was deleted first)
+    const prev = op === "insert" || op === "read" ? null : (c.prevId ?? c.id);
     if (prev !== null) this.retract(prev);
     if (c.after && c.id !== null) this.add(c.id, c.after, c.commitUs, c);
   }
 
-  private retract(id: string): void {
+  private retract(id: RowId): void {
     const old = this.contrib.get(id);
     if (!old) return;
     this.contrib.delete(id);
-    const pid = old.gk + SEP + old.ps;
-    const pane = this.panes.get(pid);
+    const pane = old.g.panes.get(old.ps);
     if (!pane) return; // purged: its windows are final at the sink
     pane.rows--;
     const aggs = this.plan.aggs;
     for (let i = 0; i < aggs.length; i++) accAdd(aggs[i], pane.accs[i], old.vals[i], -1, old.ws[i]);
-    if (pane.rows === 0) this.panes.delete(pid);
-    this.markDirty(old.gk, old.ps);
+    if (pane.rows === 0) old.g.panes.delete(old.ps);
+    this.markDirty(old.g, old.ps);
   }
 
-  private add(id: string, row: Row, commitUs: number, c: RowChange): void {
+  private add(id: RowId, row: Row, commitUs: number, c: RowChange): void {
     const plan = this.plan;
     let t = 0;
     if (this.s.kind !== "none") {
@@ -114,22 +125,23 @@ export class PaneWindows {
       this.ctx.reject({ row, reason: `late row: its window's state was dropped after retention (event time ${formatTimestamp(t, true)})`, source: c.source });
       return;
     }
-    let gk: string;
     const keys = plan.keys;
+    let g: Group | undefined;
     if (keys.length === 1) {
       const v = keys[0].fn.fn(row);
-      gk = valueKey(v);
-      if (!this.groups.has(gk)) this.groups.set(gk, [v]);
+      const mk = typeof v === "number" ? v : valueKey(v);
+      g = this.groups.get(mk);
+      if (!g) this.groups.set(mk, (g = { gk: valueKey(v), mk, keys: [v], panes: new Map(), emitted: new Set() }));
     } else {
       const vals = keys.map((k) => k.fn.fn(row));
-      gk = vals.map(valueKey).join(SEP);
-      if (!this.groups.has(gk)) this.groups.set(gk, vals);
+      const gk = vals.map(valueKey).join(SEP);
+      g = this.groups.get(gk);
+      if (!g) this.groups.set(gk, (g = { gk, mk: gk, keys: vals, panes: new Map(), emitted: new Set() }));
     }
-    const pid = gk + SEP + ps;
-    let pane = this.panes.get(pid);
+    let pane = g.panes.get(ps);
     if (!pane) {
       pane = { rows: 0, accs: plan.aggs.map(newAcc) };
-      this.panes.set(pid, pane);
+      g.panes.set(ps, pane);
     }
     pane.rows++;
     const aggs = plan.aggs;
@@ -143,11 +155,11 @@ export class PaneWindows {
       ws[i] = w;
       accAdd(a, pane.accs[i], v, 1, w);
     }
-    this.contrib.set(id, { gk, ps, vals, ws });
-    this.markDirty(gk, ps);
+    this.contrib.set(id, { g, ps, vals, ws });
+    this.markDirty(g, ps);
   }
 
-  private markDirty(gk: string, ps: number): void {
+  private markDirty(gk: Group, ps: number): void {
     if (this.s.kind === "none") return this.dirtyAt(0, gk);
     // windows containing pane ps start at aligned slide steps in (ps - size, ps]
     const slide = this.s.slideUs;
@@ -155,7 +167,11 @@ export class PaneWindows {
     for (let ws = last; ws > ps - this.s.sizeUs; ws -= slide) this.dirtyAt(ws + this.s.sizeUs, gk);
   }
 
-  private dirtyAt(end: number, gk: string): void {
+  private dirtyAt(end: number, gk: Group): void {
+    if (end === this.lastDirtyEnd && this.lastDirtySet) {
+      this.lastDirtySet.add(gk);
+      return;
+    }
     let set = this.dirty.get(end);
     if (!set) {
       set = new Set();
@@ -165,6 +181,8 @@ export class PaneWindows {
       else a.splice(lowerBound(a, end), 0, end);
     }
     set.add(gk);
+    this.lastDirtyEnd = end;
+    this.lastDirtySet = set;
   }
 
   /** After a transaction: advance the watermark from event time, emit what is due. */
@@ -198,28 +216,28 @@ export class PaneWindows {
       const end = ends[n++];
       const set = this.dirty.get(end)!;
       this.dirty.delete(end);
-      for (const gk of set) this.emitWindow(gk, end, emit);
+      if (end === this.lastDirtyEnd) this.lastDirtySet = null;
+      for (const g of set) this.emitWindow(g, end, emit);
     }
     if (n > 0) ends.splice(0, n);
     this.purge();
   }
 
-  private emitWindow(gk: string, end: number, emit: Emit): void {
+  private emitWindow(g: Group, end: number, emit: Emit): void {
     const start = end - this.s.sizeUs;
-    const wid = gk + SEP + start;
     let rows = 0;
     // per aggregate, the accumulators of the window's non-empty panes
     let parts: Acc[][] | null = null;
     const aggs = this.plan.aggs;
     if (this.perWindow === 1 || this.s.kind === "none") {
-      const p = this.panes.get(gk + SEP + (this.s.kind === "none" ? 0 : start));
+      const p = g.panes.get(this.s.kind === "none" ? 0 : start);
       if (p) {
         rows = p.rows;
         parts = p.accs.map((a) => [a]);
       }
     } else {
       for (let ps = start; ps < end; ps += this.paneUs) {
-        const p = this.panes.get(gk + SEP + ps);
+        const p = g.panes.get(ps);
         if (!p || p.rows === 0) continue;
         if (!parts) parts = aggs.map(() => []);
         rows += p.rows;
@@ -227,7 +245,7 @@ export class PaneWindows {
       }
     }
     const keyRow: Row = {};
-    const kv = this.groups.get(gk)!;
+    const kv = g.keys;
     const keys = this.plan.keys;
     for (let i = 0; i < keys.length; i++) keyRow[keys[i].name] = toOut(keys[i].fn.type.kind, kv[i]);
     if (this.s.kind !== "none") {
@@ -235,11 +253,11 @@ export class PaneWindows {
       keyRow.window_end = formatTimestamp(end, this.s.timeKind === "timestamptz");
     }
     if (rows === 0 || !parts) {
-      if (this.emitted.delete(wid)) emit({ op: "delete", row: keyRow });
+      if (g.emitted.delete(start)) emit({ op: "delete", row: keyRow });
       return;
     }
     for (let i = 0; i < aggs.length; i++) keyRow[aggs[i].name] = accResultPanes(aggs[i], parts[i], rows);
-    this.emitted.add(wid);
+    g.emitted.add(start);
     emit({ op: "upsert", row: keyRow });
   }
 
@@ -255,66 +273,75 @@ export class PaneWindows {
     if (this.sweptAtUs !== -Infinity && this.purgedBelowUs - this.sweptAtUs < this.s.sizeUs) return;
     this.sweptAtUs = this.purgedBelowUs;
     const cut = this.purgedBelowUs;
-    for (const [pid, _p] of this.panes) {
-      const ps = Number(pid.slice(pid.lastIndexOf(SEP) + 1));
-      if (ps + this.paneUs <= cut) this.panes.delete(pid);
+    for (const g of this.groups.values()) {
+      for (const ps of g.panes.keys()) if (ps + this.paneUs <= cut) g.panes.delete(ps);
+      for (const ws of g.emitted) if (ws + this.s.sizeUs <= cut) g.emitted.delete(ws);
     }
     for (const [id, c] of this.contrib) if (c.ps + this.paneUs <= cut) this.contrib.delete(id);
-    for (const wid of this.emitted) {
-      const ws = Number(wid.slice(wid.lastIndexOf(SEP) + 1));
-      if (ws + this.s.sizeUs <= cut) this.emitted.delete(wid);
-    }
-    const live = new Set<string>();
-    for (const c of this.contrib.values()) live.add(c.gk);
-    for (const set of this.dirty.values()) for (const gk of set) live.add(gk);
-    for (const wid of this.emitted) live.add(wid.slice(0, wid.lastIndexOf(SEP)));
-    for (const gk of this.groups.keys()) if (!live.has(gk)) this.groups.delete(gk);
+    const live = new Set<Group>();
+    for (const set of this.dirty.values()) for (const g of set) live.add(g);
+    for (const [mk, g] of this.groups) if (g.panes.size === 0 && g.emitted.size === 0 && !live.has(g)) this.groups.delete(mk);
   }
 
   /** Source TRUNCATE: every window empties (deletes for what was emitted). */
   truncate(emit: Emit): void {
     for (const id of [...this.contrib.keys()]) this.retract(id);
-    this.panes.clear();
+    for (const g of this.groups.values()) g.panes.clear();
     this.flushAll(emit);
   }
 
   private flushAll(emit: Emit): void {
-    for (const end of this.dirtyEnds) for (const gk of this.dirty.get(end)!) this.emitWindow(gk, end, emit);
+    for (const end of this.dirtyEnds) for (const g of this.dirty.get(end)!) this.emitWindow(g, end, emit);
     this.dirty.clear();
+    this.lastDirtySet = null;
     this.dirtyEnds = [];
   }
 
   stats(): { panes: number; rows: number; groups: number } {
-    return { panes: this.panes.size, rows: this.contrib.size, groups: this.groups.size };
+    let panes = 0;
+    for (const g of this.groups.values()) panes += g.panes.size;
+    return { panes, rows: this.contrib.size, groups: this.groups.size };
   }
 
   snapshot(): unknown {
     const aggs = this.plan?.aggs ?? [];
+    const ids = new Map<Group, number>();
+    const groups = [...this.groups.values()].map((g, i) => {
+      ids.set(g, i);
+      return [g.gk, g.keys.map(encodeValue), [...g.panes].map(([ps, p]) => [ps, p.rows, p.accs.map((a, j) => saveAcc(aggs[j], a))]), [...g.emitted]];
+    });
     return {
-      v: 1,
+      v: 2,
       wm: fin(this.watermarkUs),
       max: fin(this.maxEventUs),
       purged: fin(this.purgedBelowUs),
-      groups: [...this.groups].map(([k, v]) => [k, v.map(encodeValue)]),
-      panes: [...this.panes].map(([k, p]) => [k, p.rows, p.accs.map((a, i) => saveAcc(aggs[i], a))]),
-      contrib: [...this.contrib].map(([id, c]) => [id, c.gk, c.ps, c.vals.map(encodeValue), c.ws.map(encodeValue)]),
-      dirty: this.dirtyEnds.map((e) => [e, [...this.dirty.get(e)!]]),
-      emitted: [...this.emitted],
+      groups,
+      contrib: [...this.contrib].map(([id, c]) => [encodeValue(id), ids.get(c.g)!, c.ps, c.vals.map(encodeValue), c.ws.map(encodeValue)]),
+      dirty: this.dirtyEnds.map((e) => [e, [...this.dirty.get(e)!].map((g) => ids.get(g)!)]),
     };
   }
 
   restore(state: unknown): void {
-    const s = state as ReturnType<PaneWindows["snapshot"]> & Record<string, any>;
+    const s = state as Record<string, any>;
     const aggs = this.plan.aggs;
     this.watermarkUs = unfin(s.wm);
     this.maxEventUs = unfin(s.max);
     this.purgedBelowUs = unfin(s.purged);
-    this.groups = new Map((s.groups as [string, unknown[]][]).map(([k, v]) => [k, v.map(decodeValue)]));
-    this.panes = new Map((s.panes as [string, number, unknown[]][]).map(([k, rows, accs]) => [k, { rows, accs: accs.map((a, i) => loadAcc(aggs[i], a)) }]));
-    this.contrib = new Map((s.contrib as [string, string, number, unknown[], unknown[]][]).map(([id, gk, ps, vals, ws]) => [id, { gk, ps, vals: vals.map(decodeValue), ws: ws.map(decodeValue) }]));
-    this.dirtyEnds = (s.dirty as [number, string[]][]).map(([e]) => e);
-    this.dirty = new Map((s.dirty as [number, string[]][]).map(([e, g]) => [e, new Set(g)]));
-    this.emitted = new Set(s.emitted as string[]);
+    const list: Group[] = (s.groups as [string, unknown[], [number, number, unknown[]][], number[]][]).map(([gk, encKeys, panes, emitted]) => {
+      const keys = encKeys.map(decodeValue);
+      return {
+      gk,
+      mk: keys.length === 1 && typeof keys[0] === "number" ? keys[0] : gk,
+      keys,
+      panes: new Map(panes.map(([ps, rows, accs]) => [ps, { rows, accs: accs.map((a, i) => loadAcc(aggs[i], a)) }])),
+      emitted: new Set(emitted),
+      };
+    });
+    this.groups = new Map(list.map((g) => [g.mk, g]));
+    this.contrib = new Map((s.contrib as [unknown, number, number, unknown[], unknown[]][]).map(([id, gi, ps, vals, ws]) => [decodeValue(id) as RowId, { g: list[gi], ps, vals: vals.map(decodeValue), ws: ws.map(decodeValue) }]));
+    this.dirtyEnds = (s.dirty as [number, number[]][]).map(([e]) => e);
+    this.dirty = new Map((s.dirty as [number, number[]][]).map(([e, gi]) => [e, new Set(gi.map((i) => list[i]))]));
+    this.lastDirtySet = null;
   }
 }
 

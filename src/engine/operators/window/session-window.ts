@@ -3,7 +3,7 @@ import type { Emit, OperatorContext } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
 import { accAdd, accResult, newAcc } from "./aggregates.ts";
-import type { RowChange, WindowPlan, WindowSettings } from "./types.ts";
+import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 
 interface Ev {
   t: number;
@@ -12,7 +12,7 @@ interface Ev {
 }
 interface Group {
   keys: unknown[];
-  events: Map<string, Ev>;
+  events: Map<RowId, Ev>;
   /** "start|end" → signature of what the sink holds */
   emitted: Map<string, string>;
 }
@@ -27,7 +27,7 @@ const SEP = "\u0001";
  */
 export class SessionWindows {
   private groups = new Map<string, Group>();
-  private where = new Map<string, string>();
+  private where = new Map<RowId, string>();
   private pending = new Set<string>();
   private maxEventUs = -Infinity;
   private watermarkUs = -Infinity;
@@ -202,12 +202,12 @@ export class SessionWindows {
       wm: Number.isFinite(this.watermarkUs) ? this.watermarkUs : null,
       max: Number.isFinite(this.maxEventUs) ? this.maxEventUs : null,
       pending: [...this.pending],
-      groups: [...this.groups].map(([gk, g]) => [gk, g.keys.map(encodeValue), [...g.events].map(([id, e]) => [id, e.t, e.vals.map(encodeValue), e.ws.map(encodeValue)]), [...g.emitted]]),
+      groups: [...this.groups].map(([gk, g]) => [gk, g.keys.map(encodeValue), [...g.events].map(([id, e]) => [encodeValue(id), e.t, e.vals.map(encodeValue), e.ws.map(encodeValue)]), [...g.emitted]]),
     };
   }
 
   restore(state: unknown): void {
-    const s = state as { wm: number | null; max: number | null; pending: string[]; groups: [string, unknown[], [string, number, unknown[], unknown[]][], [string, string][]][] };
+    const s = state as { wm: number | null; max: number | null; pending: string[]; groups: [string, unknown[], [unknown, number, unknown[], unknown[]][], [string, string][]][] };
     this.watermarkUs = s.wm ?? -Infinity;
     this.maxEventUs = s.max ?? -Infinity;
     this.pending = new Set(s.pending);
@@ -215,7 +215,8 @@ export class SessionWindows {
     this.where = new Map();
     for (const [gk, keys, evs, emitted] of s.groups) {
       const g: Group = { keys: keys.map(decodeValue), events: new Map(), emitted: new Map(emitted) };
-      for (const [id, t, vals, ws] of evs) {
+      for (const [encId, t, vals, ws] of evs) {
+        const id = decodeValue(encId) as RowId;
         g.events.set(id, { t, vals: vals.map(decodeValue), ws: ws.map(decodeValue) });
         this.where.set(id, gk);
       }

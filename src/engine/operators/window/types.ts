@@ -2,13 +2,18 @@ import type { Change, Row } from "../../../types.ts";
 import type { Compiled } from "../../../expr/compile.ts";
 import type { AggSpec } from "./aggregates.ts";
 
+export type RowId = string | number | bigint;
+
 /** One source row's change after the stateless stages (join, where, select, transform). */
 export interface RowChange {
   /** `after` is the new row (null for a delete or when filtered out). */
   after: Row | null;
-  /** Source identity of the new row and of the row it replaces (differs when a key changed). */
-  id: string | null;
-  prevId: string | null;
+  /**
+   * Source identity of the new row and of the row it replaces (differs when a key changed):
+   * the key value itself for a one-column integer key (cheap map keys), else a string.
+   */
+  id: RowId | null;
+  prevId: RowId | null;
   /** Commit time of the transaction, µs since epoch. */
   commitUs: number;
   source: Change;
