@@ -160,10 +160,14 @@ async function loop(ds: Dataset, ctx: DatasetContext, opts: GeneratorOptions, p:
   const barTimer = setInterval(() => reporter.update(totals.rows, totals.rows / Math.max(0.001, (performance.now() - started) / 1000)), 200);
   const statsTimer = setInterval(() => reporter.interval(stats("generate.stats")), opts.statsIntervalMs ?? 5000);
 
-  const dispatch = (n: number) => {
+  // The next batch is generated while the previous one is being written (CPU and database
+  // overlap), except in seeded runs: there a batch sees exactly the keys committed before it.
+  const dispatch = async (n: number) => {
+    if (ctx.clock.virtual) await Promise.all(inflight);
     const batch = ds.next(n, ctx);
     const rows = batchRows(batch);
     if (rows === 0) return 0;
+    while (inflight.size >= p.concurrency) await Promise.race(inflight);
     dispatched += rows;
     const job = writeBatch(ctx.sql, batch, opts.method ?? "auto").then(
       (returned) => {
@@ -179,9 +183,6 @@ async function loop(ds: Dataset, ctx: DatasetContext, opts: GeneratorOptions, p:
     inflight.add(job);
     job.finally(() => inflight.delete(job));
     return rows;
-  };
-  const wait = async () => {
-    if (inflight.size >= p.concurrency) await Promise.race(inflight);
   };
   const halted = () => {
     if (failure) return "error";
@@ -204,15 +205,14 @@ async function loop(ds: Dataset, ctx: DatasetContext, opts: GeneratorOptions, p:
           stoppedBy = halted()!;
           break;
         }
-        dispatch(Infinity);
+        await dispatch(Infinity);
         await Promise.all(inflight);
         stoppedBy = "runs";
       }
     } else {
       // Burst first: as fast as the database takes it.
       while (dispatched < burst && !halted()) {
-        if (dispatch(Math.min(batchSize(false), burst - dispatched, count - dispatched)) === 0) break;
-        await wait();
+        if ((await dispatch(Math.min(batchSize(false), burst - dispatched, count - dispatched))) === 0) break;
       }
       stoppedBy = "burst";
       if (!afterBurstStops || burst === 0) {
@@ -237,11 +237,10 @@ async function loop(ds: Dataset, ctx: DatasetContext, opts: GeneratorOptions, p:
             await sleep(Math.min(target, endAt) - now, signal);
             continue; // re-check the stop conditions after sleeping
           }
-          if (dispatch(Math.min(batchSize(p.rate > 0 || due !== undefined), count - dispatched)) === 0) {
+          if ((await dispatch(Math.min(batchSize(p.rate > 0 || due !== undefined), count - dispatched))) === 0) {
             stoppedBy = "done";
             break;
           }
-          await wait();
         }
       }
     }
