@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { BigquerySink, bigquerySink } from "../../src/sinks/bigquery/index.ts";
 import { bigquerySinkConfig } from "../../src/sinks/bigquery/config.ts";
 import { BigQueryServer } from "../helpers/bigquery-server.ts";
+import { ServiceAccountTokens, tokenSource } from "../../src/sinks/bigquery/auth.ts";
 import { batch, col, context, numericMod, OID, rec, table } from "./helpers.ts";
 
 const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -149,5 +150,10 @@ describe("bigquery sink (local REST server)", () => {
       if (saved !== undefined) process.env.GOOGLE_APPLICATION_CREDENTIALS = saved;
     }
     expect(bigquerySinkConfig.safeParse({ flush_interval: "45s" }).success).toBe(false);
+    // $GOOGLE_APPLICATION_CREDENTIALS names the key file when the config does not.
+    const fromEnv = tokenSource({}, { GOOGLE_APPLICATION_CREDENTIALS: keyFile() });
+    expect(fromEnv).toBeInstanceOf(ServiceAccountTokens);
+    expect(fromEnv.projectId).toBe("demo-project");
+    expect(await fromEnv.token()).toStartWith("ya29.test-");
   });
 });

@@ -156,6 +156,19 @@ describe("mysql sink (MariaDB)", () => {
     expect(off.lsn).toBe("50");
   });
 
+  test("unchanged TOAST columns are left alone; a truncate empties the table in the batch's transaction", async () => {
+    const db = newDb();
+    const t = table("docs", [col("id", OID.int4, { key: true }), col("body", OID.text), col("v", OID.int4)], ["id"]);
+    const s = sinkFor(db);
+    await s.open(context("m"));
+    await s.write(batch("p", [rec(t, "upsert", { id: 1, body: "x".repeat(100_000), v: 1 }, 10n)]));
+    await s.write(batch("p", [rec(t, "upsert", { id: 1, v: 2 }, 20n, 0, { unchangedToast: ["body"] })]));
+    expect(await rows(db, "SELECT id, LENGTH(body) AS len, v FROM $db.docs")).toEqual([{ id: 1, len: 100_000, v: 2 }]);
+    await s.write(batch("p", [rec(t, "truncate", {}, 30n), rec(t, "upsert", { id: 7, body: "after", v: 7 }, 30n, 1)]));
+    await s.close();
+    expect(await rows(db, "SELECT id, body, v FROM $db.docs")).toEqual([{ id: 7, body: "after", v: 7 }]);
+  });
+
   test("a value the target cannot hold goes to the DLQ, the rest of the batch is written; dlq replay resends it", async () => {
     const db = newDb();
     const t = table("narrow", [col("id", OID.int4, { key: true }), col("code", OID.varchar, { typeMod: varcharMod(3) }), col("n", OID.numeric, { typeMod: numericMod(4, 1) }), col("at", OID.timestamptz)], ["id"]);
