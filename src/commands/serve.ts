@@ -35,7 +35,7 @@ export const serveCommand: Command = {
     if (warn) log.warn(warn);
 
     const runtime = await startRuntime(config, log, { resnapshot: args.values.resnapshot === true });
-    const api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime, token: resolveApiToken(config.api.token), log: log.child({ component: "api" }) }), listen) : null;
+    const api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime, token: resolveApiToken(config.api.token), log: log.child({ component: "api" }) }), listen, log) : null;
     if (api) log.info({ url: api.url }, "api listening");
 
     let stopping = false;
