@@ -42,7 +42,7 @@ export function generateOptions(values: Record<string, unknown>, env: Record<str
   const burst = num(v.burst, "burst", 1) ?? (burstEnv ? parseCount("BURST_COUNT", env.BURST_COUNT || "100000", 1) : undefined);
   let rate: number | undefined;
   if (typeof v.rate === "string") rate = rateFromText(v.rate, "--rate");
-  else if (env.GENERATION_RATE && burst === undefined) rate = rateFromText(`${env.GENERATION_RATE}/min`, "GENERATION_RATE");
+  else if (env.GENERATION_RATE && burst === undefined && dataset !== "relational") rate = rateFromText(`${env.GENERATION_RATE}/min`, "GENERATION_RATE");
   const method = str(v.method);
   if (method && !["auto", "insert", "copy"].includes(method)) throw usageError("generate.flag", `--method '${method}' is not one of auto, insert, copy`);
   const progress = str(v.progress);

@@ -56,6 +56,8 @@ function checkOptions(o: GeneratorOptions): void {
   if (o.fromOlist && o.dataset !== "ecommerce") throw usageError("generate.flag", `--from-olist loads the ecommerce dataset, not ${o.dataset}`);
   if (o.replaySpeed !== undefined && !o.fromOlist) throw usageError("generate.flag", `--replay-speed needs --from-olist DIR`);
   if ((o.invalid || o.dirty) && o.dataset !== "orders") throw usageError("generate.flag", `--invalid and --dirty apply to the orders dataset only`);
+  if (o.dataset === "relational" && (o.rate !== undefined || o.burst !== undefined)) throw usageError("generate.flag", `the relational dataset writes whole runs (--users/--transactions/--details) every --interval; --rate and --burst do not apply`);
+  if (o.dataset !== "relational" && (o.continuous || o.runs !== undefined || o.users !== undefined || o.transactions !== undefined || o.details !== undefined)) throw usageError("generate.flag", `--continuous, --runs, --users, --transactions and --details apply to the relational dataset only`);
   if (!o.url) throw usageError("generate.url", `no database: give --url or set DATABASE_URL / PG_URL`);
 }
 
