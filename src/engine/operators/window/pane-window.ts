@@ -28,6 +28,7 @@ interface Contribution {
 }
 
 const SEP = "\u0001";
+const NO_WEIGHTS: unknown[] = [];
 
 /**
  * Tumbling and sliding (hop) windows by panes, and plain GROUP BY aggregates (kind "none").
@@ -70,7 +71,9 @@ export class PaneWindows {
 
   setPlan(plan: WindowPlan): void {
     this.plan = plan;
+    this.weighted = plan.aggs.some((a) => a.weight);
   }
+  private weighted = false;
   hasPlan(): boolean {
     return this.plan !== undefined;
   }
@@ -95,7 +98,7 @@ export class PaneWindows {
     if (!pane) return; // purged: its windows are final at the sink
     pane.rows--;
     const aggs = this.plan.aggs;
-    for (let i = 0; i < aggs.length; i++) accAdd(aggs[i], pane.accs[i], old.vals[i], -1, old.ws[i]);
+    for (let i = 0; i < aggs.length; i++) accAdd(aggs[i], pane.accs[i], old.vals[i], -1, old.ws[i] ?? null);
     if (pane.rows === 0) old.g.panes.delete(old.ps);
     this.markDirty(old.g, old.ps);
   }
@@ -146,14 +149,16 @@ export class PaneWindows {
     pane.rows++;
     const aggs = plan.aggs;
     const vals = new Array(aggs.length);
-    const ws = new Array(aggs.length);
+    const ws = this.weighted ? new Array(aggs.length) : NO_WEIGHTS;
     for (let i = 0; i < aggs.length; i++) {
       const a = aggs[i];
       const v = a.arg ? a.arg.fn(row) : null;
-      const w = a.weight ? a.weight.fn(row) : null;
       vals[i] = v;
-      ws[i] = w;
-      accAdd(a, pane.accs[i], v, 1, w);
+      if (a.weight) {
+        const w = a.weight.fn(row);
+        ws[i] = w;
+        accAdd(a, pane.accs[i], v, 1, w);
+      } else accAdd(a, pane.accs[i], v, 1);
     }
     this.contrib.set(id, { g, ps, vals, ws });
     this.markDirty(g, ps);
@@ -316,7 +321,7 @@ export class PaneWindows {
       max: fin(this.maxEventUs),
       purged: fin(this.purgedBelowUs),
       groups,
-      contrib: [...this.contrib].map(([id, c]) => [encodeValue(id), ids.get(c.g)!, c.ps, c.vals.map(encodeValue), c.ws.map(encodeValue)]),
+      contrib: [...this.contrib].map(([id, c]) => [encodeValue(id), ids.get(c.g)!, c.ps, c.vals.map(encodeValue), c.ws === NO_WEIGHTS ? [] : c.ws.map(encodeValue)]),
       dirty: this.dirtyEnds.map((e) => [e, [...this.dirty.get(e)!].map((g) => ids.get(g)!)]),
     };
   }
@@ -338,7 +343,7 @@ export class PaneWindows {
       };
     });
     this.groups = new Map(list.map((g) => [g.mk, g]));
-    this.contrib = new Map((s.contrib as [unknown, number, number, unknown[], unknown[]][]).map(([id, gi, ps, vals, ws]) => [decodeValue(id) as RowId, { g: list[gi], ps, vals: vals.map(decodeValue), ws: ws.map(decodeValue) }]));
+    this.contrib = new Map((s.contrib as [unknown, number, number, unknown[], unknown[]][]).map(([id, gi, ps, vals, ws]) => [decodeValue(id) as RowId, { g: list[gi], ps, vals: vals.map(decodeValue), ws: ws.length ? ws.map(decodeValue) : NO_WEIGHTS }]));
     this.dirtyEnds = (s.dirty as [number, number[]][]).map(([e]) => e);
     this.dirty = new Map((s.dirty as [number, number[]][]).map(([e, gi]) => [e, new Set(gi.map((i) => list[i]))]));
     this.lastDirtySet = null;
