@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import Redis, { Cluster, type RedisOptions } from "ioredis";
 import type { RedisSinkConfig } from "./config.ts";
 
@@ -17,7 +18,8 @@ export function createRedis(config: RedisSinkConfig, opts: { reconnect?: boolean
         cert: config.tls?.cert ? readFileSync(config.tls.cert) : undefined,
         key: config.tls?.key ? readFileSync(config.tls.key) : undefined,
         rejectUnauthorized: config.tls?.reject_unauthorized ?? true,
-        servername: u.hostname,
+        // SNI takes host names only; with an IP the certificate is checked against its IP SANs.
+        servername: isIP(u.hostname.replace(/^\[|\]$/g, "")) ? undefined : u.hostname,
       }
     : undefined;
   const base: RedisOptions = {
