@@ -1,0 +1,53 @@
+import { describe, expect, test } from "bun:test";
+import { build, del, ins, relation, txn, upd } from "./harness.ts";
+
+const O = relation("public.orders", [["order_id", 20, "bigint", true], ["customer_id", 23, "integer"], ["amount", 1700, "numeric(10,2)"], ["created_at", 1184]]);
+const C = relation("public.customers", [["id", 23, "integer", true], ["name", 25], ["segment", 25]]);
+
+describe("joins: qualified names and prefixes", () => {
+  test("content.title style references and a prefix for clashing names", async () => {
+    const h = await build({
+      from: "public.orders",
+      join: [{ table: "public.customers", as: "c", on: "customer_id = c.id", prefix: "customer_", wait: "0s" }],
+      select: ["order_id", "c.name AS who", "customers.segment AS seg", "customer_name || '!' AS shout"],
+      to: { sink: "x", key: ["order_id"] },
+    });
+    h.run(txn("2024-05-01T10:00:00Z", [ins(C, { id: 7, name: "Ada", segment: "gold" }), ins(O, { order_id: 1n, customer_id: 7, amount: "1.00", created_at: "2024-05-01 10:00:00+00" })]));
+    expect(h.sink.sorted()).toEqual([{ order_id: 1n, who: "Ada", seg: "gold", shout: "Ada!" }]);
+  });
+});
+
+describe("windows: key expressions, commit time, key changes", () => {
+  test("window.key as an expression; commit_time as the time", async () => {
+    const h = await build({
+      from: "public.orders",
+      window: { type: "tumbling", size: "1h", key: ["customer_id % 2 AS parity"], emit: "change" },
+      aggregate: { total: "SUM(amount)", n: "COUNT(*)" },
+    });
+    h.run(txn("2024-05-01T10:59:59Z", [ins(O, { order_id: 1n, customer_id: 1, amount: "1.10", created_at: "2000-01-01 00:00:00+00" }), ins(O, { order_id: 2n, customer_id: 3, amount: "2.20", created_at: "2000-01-01 00:00:00+00" })]));
+    h.run(txn("2024-05-01T11:00:00Z", [ins(O, { order_id: 3n, customer_id: 2, amount: "0.01", created_at: "2000-01-01 00:00:00+00" })]));
+    expect(h.sink.sorted().map((r) => [r.parity, r.window_start, r.total, r.n])).toEqual([
+      [0, "2024-05-01 11:00:00+00", "0.01", 1n],
+      [1, "2024-05-01 10:00:00+00", "3.30", 2n],
+    ]);
+  });
+
+  test("a primary-key change retracts under the old key", async () => {
+    const h = await build({ from: "public.orders", window: { type: "tumbling", size: "1m", time: "created_at", key: ["customer_id"], emit: "change" }, aggregate: { n: "COUNT(*)", total: "SUM(amount)" } });
+    const at = "2024-05-01 10:00:10+00";
+    h.run(txn(at.replace(" ", "T").replace("+00", "Z"), [ins(O, { order_id: 1n, customer_id: 1, amount: "5.00", created_at: at })]));
+    h.run(txn(at.replace(" ", "T").replace("+00", "Z"), [upd(O, { order_id: 10n, customer_id: 1, amount: "6.00", created_at: at }, { order_id: 1n })]));
+    expect(h.sink.sorted().map((r) => [r.n, r.total])).toEqual([[1n, "6.00"]]);
+    h.run(txn(at.replace(" ", "T").replace("+00", "Z"), [del(O, { order_id: 10n })]));
+    expect(h.sink.rows.size).toBe(0);
+  });
+
+  test("truncate of the source empties every window", async () => {
+    const h = await build({ from: "public.orders", window: { type: "tumbling", size: "1m", time: "created_at", emit: "change" }, aggregate: { n: "COUNT(*)" } });
+    const at = "2024-05-01 10:00:10+00";
+    h.run(txn(at.replace(" ", "T").replace("+00", "Z"), [ins(O, { order_id: 1n, customer_id: 1, amount: "5.00", created_at: at })]));
+    expect(h.sink.rows.size).toBe(1);
+    h.run(txn(at.replace(" ", "T").replace("+00", "Z"), [{ op: "truncate", table: O.table, relation: O }]));
+    expect(h.sink.rows.size).toBe(0);
+  });
+});
