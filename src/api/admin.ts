@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context, Hono } from "hono";
 import type { Runtime } from "../engine/runtime-types.ts";
 import { CdcError } from "../errors.ts";
-import { adminRequests, pipelinePaused } from "../metrics/metrics.ts";
+import { adminRequests, dlqReplayedRows, pipelinePaused } from "../metrics/metrics.ts";
 import { redactString, redactValue } from "./redact.ts";
 import type { Logger } from "../log.ts";
 
@@ -81,7 +81,11 @@ export function mountAdmin(app: Hono, deps: { token?: string; runtime?: Runtime;
   app.post("/admin/checkpoint", (c) => run(c, "checkpoint", runtime?.checkpoint && (() => runtime.checkpoint!())));
   app.post("/admin/dlq/replay", async (c) => {
     const pipeline = c.req.query("pipeline") || undefined;
-    return run(c, "dlq_replay", runtime?.replayDlq && (() => runtime.replayDlq!(pipeline)), pipeline);
+    return run(c, "dlq_replay", runtime?.replayDlq && (async () => {
+      const result = await runtime.replayDlq!(pipeline);
+      if (result.replayed > 0) dlqReplayedRows.inc({ pipeline: pipeline ?? "all" }, result.replayed);
+      return result;
+    }), pipeline);
   });
   app.all("/admin/*", (c) => c.json({ error: "unknown admin endpoint (POST only)" }, 404));
 }

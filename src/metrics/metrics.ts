@@ -51,8 +51,6 @@ export const checkpointSeconds = new Histogram({
 });
 export const checkpointAgeSeconds = new Gauge({ name: "cdc_engine_checkpoint_age_seconds", help: "Seconds since the last checkpoint", ...reg });
 export const checkpointLsn = new Gauge({ name: "cdc_engine_checkpoint_lsn", help: "LSN of the last checkpoint (as a number; precise up to 2^53)", ...reg });
-export const checkpointsTotal = new Counter({ name: "cdc_engine_checkpoints_total", help: "Checkpoints written", labelNames: ["trigger"], ...reg });
-
 export const snapshotRows = new Counter({ name: "cdc_engine_snapshot_rows_total", help: "Rows read by the initial snapshot", labelNames: ["table"], ...reg });
 export const dlqPendingRows = new Gauge({ name: "cdc_engine_dlq_pending_rows", help: "Rows waiting in the dead-letter queue (not replayed yet)", labelNames: ["pipeline"], ...reg });
 export const dlqReplayedRows = new Counter({ name: "cdc_engine_dlq_replayed_rows_total", help: "Dead-letter rows replayed into their pipeline", labelNames: ["pipeline"], ...reg });

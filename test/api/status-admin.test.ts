@@ -81,6 +81,7 @@ describe("admin endpoints", () => {
     const metrics = await (await app.request("/metrics")).text();
     expect(metrics).toMatch(/cdc_engine_admin_requests_total\{action="pause",status="200"\} [1-9]/);
     expect(metrics).toContain('cdc_engine_pipeline_paused{pipeline="orders"} 0');
+    expect(metrics).toContain('cdc_engine_dlq_replayed_rows_total{pipeline="events"} 2');
   });
 
   test("unknown pipeline is 404, GET is 404, a runtime without the feature is 501", async () => {
