@@ -20,11 +20,14 @@ interface Group {
   emitted: Set<number>;
 }
 /** What one source row added, so an update or delete can take it back (the source sends no old row). */
-interface Contribution {
-  g: Group;
-  ps: number;
-  vals: unknown[];
-  ws: unknown[];
+class Contribution {
+  constructor(
+    readonly g: Group,
+    readonly ps: number,
+    /** the aggregate arguments: the value itself when only one aggregate takes one (no array per row) */
+    readonly v: unknown,
+    readonly ws: unknown[],
+  ) {}
 }
 
 const SEP = "\u0001";
@@ -72,7 +75,11 @@ export class PaneWindows {
   setPlan(plan: WindowPlan): void {
     this.plan = plan;
     this.weighted = plan.aggs.some((a) => a.weight);
+    const withArg = plan.aggs.map((a, i) => (a.arg ? i : -1)).filter((i) => i >= 0);
+    this.single = withArg.length === 1 ? withArg[0] : -1;
   }
+  /** index of the only aggregate with an argument, or -1 */
+  private single = -1;
   private weighted = false;
   hasPlan(): boolean {
     return this.plan !== undefined;
@@ -98,7 +105,8 @@ export class PaneWindows {
     if (!pane) return; // purged: its windows are final at the sink
     pane.rows--;
     const aggs = this.plan.aggs;
-    for (let i = 0; i < aggs.length; i++) accAdd(aggs[i], pane.accs[i], old.vals[i], -1, old.ws[i] ?? null);
+    const vals = this.single >= 0 ? null : (old.v as unknown[]);
+    for (let i = 0; i < aggs.length; i++) accAdd(aggs[i], pane.accs[i], vals ? vals[i] : i === this.single ? old.v : null, -1, old.ws[i] ?? null);
     if (pane.rows === 0) old.g.panes.delete(old.ps);
     this.markDirty(old.g, old.ps);
   }
@@ -148,19 +156,22 @@ export class PaneWindows {
     }
     pane.rows++;
     const aggs = plan.aggs;
-    const vals = new Array(aggs.length);
+    const single = this.single;
+    const vals = single >= 0 ? null : new Array(aggs.length);
+    let one: unknown = null;
     const ws = this.weighted ? new Array(aggs.length) : NO_WEIGHTS;
     for (let i = 0; i < aggs.length; i++) {
       const a = aggs[i];
       const v = a.arg ? a.arg.fn(row) : null;
-      vals[i] = v;
+      if (vals) vals[i] = v;
+      else if (i === single) one = v;
       if (a.weight) {
         const w = a.weight.fn(row);
         ws[i] = w;
         accAdd(a, pane.accs[i], v, 1, w);
       } else accAdd(a, pane.accs[i], v, 1);
     }
-    this.contrib.set(id, { g, ps, vals, ws });
+    this.contrib.set(id, new Contribution(g, ps, vals ?? one, ws));
     this.markDirty(g, ps);
   }
 
@@ -308,6 +319,14 @@ export class PaneWindows {
     return { panes, rows: this.contrib.size, groups: this.groups.size };
   }
 
+  private valsOf(c: Contribution): unknown[] {
+    if (this.single < 0) return c.v as unknown[];
+    return this.plan.aggs.map((_a, i) => (i === this.single ? c.v : null));
+  }
+  private contribution(g: Group, ps: number, vals: unknown[], ws: unknown[]): Contribution {
+    return new Contribution(g, ps, this.single >= 0 ? vals[this.single] : vals, ws);
+  }
+
   snapshot(): unknown {
     const aggs = this.plan?.aggs ?? [];
     const ids = new Map<Group, number>();
@@ -321,7 +340,7 @@ export class PaneWindows {
       max: fin(this.maxEventUs),
       purged: fin(this.purgedBelowUs),
       groups,
-      contrib: [...this.contrib].map(([id, c]) => [encodeValue(id), ids.get(c.g)!, c.ps, c.vals.map(encodeValue), c.ws === NO_WEIGHTS ? [] : c.ws.map(encodeValue)]),
+      contrib: [...this.contrib].map(([id, c]) => [encodeValue(id), ids.get(c.g)!, c.ps, this.valsOf(c).map(encodeValue), c.ws === NO_WEIGHTS ? [] : c.ws.map(encodeValue)]),
       dirty: this.dirtyEnds.map((e) => [e, [...this.dirty.get(e)!].map((g) => ids.get(g)!)]),
     };
   }
@@ -343,7 +362,7 @@ export class PaneWindows {
       };
     });
     this.groups = new Map(list.map((g) => [g.mk, g]));
-    this.contrib = new Map((s.contrib as [unknown, number, number, unknown[], unknown[]][]).map(([id, gi, ps, vals, ws]) => [decodeValue(id) as RowId, { g: list[gi], ps, vals: vals.map(decodeValue), ws: ws.length ? ws.map(decodeValue) : NO_WEIGHTS }]));
+    this.contrib = new Map((s.contrib as [unknown, number, number, unknown[], unknown[]][]).map(([id, gi, ps, vals, ws]) => [decodeValue(id) as RowId, this.contribution(list[gi], ps, vals.map(decodeValue), ws.length ? ws.map(decodeValue) : NO_WEIGHTS)]));
     this.dirtyEnds = (s.dirty as [number, number[]][]).map(([e]) => e);
     this.dirty = new Map((s.dirty as [number, number[]][]).map(([e, gi]) => [e, new Set(gi.map((i) => list[i]))]));
     this.lastDirtySet = null;
