@@ -30,7 +30,9 @@ export const healthcheckCommand: Command = {
       console.error(`unhealthy: ${url} answered ${res.status} ${summarize(text)}`);
       return 1;
     } catch (e) {
-      const msg = e instanceof Error ? (e.name === "TimeoutError" ? `no answer within ${timeout}s` : e.message) : String(e);
+      const code = (e as { code?: string }).code;
+      const msg =
+        e instanceof Error && e.name === "TimeoutError" ? `no answer within ${timeout}s` : code === "ECONNREFUSED" ? "connection refused" : code ?? (e instanceof Error ? e.message : String(e));
       console.error(`unhealthy: ${url}: ${msg}`);
       return 1;
     }

@@ -86,7 +86,7 @@ describe("healthcheck command", () => {
     }
     const gone = await runBinary(["healthcheck", "--url", `http://127.0.0.1:${server.port}/health`, "--timeout", "2"]);
     expect(gone.code).toBe(1);
-    expect(gone.stderr).toContain("unhealthy:");
+    expect(gone.stderr.trim()).toBe(`unhealthy: http://127.0.0.1:${server.port}/health: connection refused`);
     const usage = await runBinary(["healthcheck", "--url", "ftp://x"]);
     expect(usage.code).toBe(2);
   });
