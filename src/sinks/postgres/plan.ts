@@ -1,5 +1,8 @@
 import type { OutputRecord, OutputTable } from "../sink.ts";
-import { qi, qualified, toPgText } from "./values.ts";
+import { arrayLiteral, qi, qualified, toPgText } from "./values.ts";
+
+/** Column name → type as the sink table has it (format_type), per "schema.table". */
+export type SinkTypes = (table: string) => Map<string, string> | undefined;
 
 export interface Statement {
   text: string;
@@ -26,7 +29,7 @@ interface Group {
  * per table (long runs); tables with foreign keys keep the batch's exact order among
  * themselves, so constraints hold after every statement.
  */
-export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaultSchema: string): Statement[] {
+export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaultSchema: string, types: SinkTypes = () => undefined): Statement[] {
   const free = new Map<string, OutputRecord[]>();
   const ordered: OutputRecord[] = [];
   for (const r of records) {
@@ -39,7 +42,14 @@ export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaul
     }
   }
   const out: Statement[] = [];
-  for (const seq of [...free.values(), ordered]) for (const g of groupRuns(seq)) out.push(...statements(g, defaultSchema));
+  for (const seq of [...free.values(), ordered]) {
+    for (const g of groupRuns(seq)) {
+      const t = types(g.table.name.includes(".") ? g.table.name : `${defaultSchema}.${g.table.name}`);
+      const u = g.op !== "truncate" && g.records.length > 1 && t ? unnestStatement(g, defaultSchema, t) : null;
+      if (u) out.push(u);
+      else out.push(...statements(g, defaultSchema));
+    }
+  }
   return out;
 }
 
@@ -128,4 +138,35 @@ function statements(g: Group, schema: string): Statement[] {
 
 function sameTable(a: OutputTable, b: OutputTable): boolean {
   return a.name === b.name && a.columns.length === b.columns.length && a.columns.every((c, i) => c.name === b.columns[i].name);
+}
+
+/**
+ * One statement per run with one array parameter per column (`unnest($1::int8[], ...)`): the
+ * text depends only on table, columns and operation, so it is prepared once and reused, and
+ * the server parses one literal per column instead of thousands of parameters (bench/apply.ts).
+ * Not for tables with array columns (unnest would flatten them): those use multi-row VALUES.
+ */
+function unnestStatement(g: Group, schema: string, types: Map<string, string>): Statement | null {
+  const t = g.table;
+  const target = qualified(t.name, schema);
+  const cols = g.op === "delete" ? t.key : t.columns.map((c) => c.name).filter((c) => !(g.records[0].unchangedToast ?? []).includes(c));
+  const colTypes: string[] = [];
+  for (const c of cols) {
+    const ty = types.get(c);
+    if (!ty || ty.endsWith("]")) return null;
+    colTypes.push(ty);
+  }
+  const params = cols.map((c) => arrayLiteral(g.records.map((r) => r.row[c] ?? null)));
+  const arrays = colTypes.map((ty, i) => `$${i + 1}::${ty}[]`).join(", ");
+  const alias = `u(${cols.map(qi).join(", ")})`;
+  if (g.op === "delete") {
+    const lhs = `(${cols.map(qi).join(", ")})`;
+    return { text: `delete from ${target} where ${lhs} in (select ${cols.map((c) => `u.${qi(c)}`).join(", ")} from unnest(${arrays}) as ${alias})`, params, rows: g.records.length };
+  }
+  let conflict = "";
+  if (t.key.length) {
+    const set = cols.filter((c) => !t.key.includes(c));
+    conflict = ` on conflict (${t.key.map(qi).join(", ")}) do ` + (set.length ? `update set ${set.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(", ")}` : "nothing");
+  }
+  return { text: `insert into ${target} (${cols.map(qi).join(", ")}) select * from unnest(${arrays}) as ${alias}${conflict}`, params, rows: g.records.length };
 }

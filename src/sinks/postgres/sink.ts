@@ -22,6 +22,8 @@ export class PostgresSink implements Sink {
   private ready = new WeakMap<OutputTable, true>();
   private readyNames = new Set<string>();
   private fkTables = new Set<string>();
+  /** "schema.table" → column types as the sink has them. */
+  private types = new Map<string, Map<string, string>>();
   private ddl: Promise<unknown> = Promise.resolve();
 
   constructor(private config: PostgresSinkConfig) {}
@@ -47,9 +49,9 @@ export class PostgresSink implements Sink {
 
   async write(batch: OutputBatch): Promise<void> {
     await this.prepareTables(batch);
-    const stmts = planBatch(batch.records, this.fkTables, this.config.schema);
+    const stmts = planBatch(batch.records, this.fkTables, this.config.schema, (t) => this.types.get(t));
     await this.sql.begin(async (tx) => {
-      for (const s of stmts) await tx.unsafe(s.text, s.params as never[]);
+      for (const s of stmts) await tx.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") });
       await tx.unsafe(
         `insert into ${qi(this.config.schema)}.${OFFSETS_TABLE} (pipeline, sink, lsn, updated_at) values ($1, $2, $3, now())
          on conflict (pipeline, sink) do update set lsn = excluded.lsn, updated_at = excluded.updated_at`,
@@ -76,7 +78,8 @@ export class PostgresSink implements Sink {
     const job = this.ddl.then(async () => {
       try {
         for (const t of todo) {
-          await ensureTable(this.sql, t, this.config.schema);
+          const info = await ensureTable(this.sql, t, this.config.schema);
+          this.types.set(t.name.includes(".") ? t.name : `${this.config.schema}.${t.name}`, info.columns);
           this.readyNames.add(t.name + "\u0000" + t.columns.map((c) => c.name).join("\u0000"));
         }
         this.fkTables = await foreignKeyTables(this.sql);
