@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { binaryPath, createDatabase, freePort, sharedPg } from "../helpers/index.ts";
+import { binaryPath, createDatabase, freePort, runBinary, sharedPg } from "../helpers/index.ts";
 
 /**
  * The compiled binary as an operator runs it: a config whose source URL holds a password,
@@ -97,6 +97,12 @@ describe("the compiled binary under serve", () => {
     const body = (await res.json()) as { status: string; components: Record<string, { status: string }> };
     expect(body.status).toBe("up");
     expect(body.components.source.status).toBe("up");
+  });
+
+  test("`cdc-engine healthcheck` (the Docker HEALTHCHECK) exits 0 against it", async () => {
+    const r = await runBinary(["healthcheck", "--url", `${base}/health`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(`ok ${base}/health`);
   });
 
   test("/metrics counters move while rows flow", async () => {
