@@ -162,6 +162,8 @@ class PostgresSource implements Source {
       consistentPoint = known?.consistentPoint ?? slot!.confirmedFlushLsn!;
       if (!known) state.resetSlot(c.slot, consistentPoint, false);
     }
+    // Never report less than the slot already has (a snapshot's position is consistent point - 1).
+    this.confirmed = recreate ? consistentPoint : (slot?.confirmedFlushLsn ?? consistentPoint);
     const wanted = state.slot(c.slot)!.snapshotWanted;
     if (wanted) {
       this.healthNow = { status: "up", reason: "snapshot" };
@@ -216,7 +218,7 @@ class PostgresSource implements Source {
       } catch (e) {
         this.reader?.reset();
         if (this.stopped) break;
-        const fatal = await this.diagnose(e);
+        const fatal = this.reader?.engineError ?? (await this.diagnose(e));
         if (fatal) {
           this.log.error({ err: errorMessage(fatal) }, errorMessage(fatal));
           this.healthNow = { status: "down", reason: errorMessage(fatal) };

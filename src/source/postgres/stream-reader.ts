@@ -48,12 +48,17 @@ export class StreamReader {
   private lastHandover = 0;
   private lastCommitTime = 0n;
   lastLsn: Lsn | null = null;
-  /** Raw bytes kept in memory per transaction before spilling (decoded objects are ~4x larger). */
+  /** Set when onTxn threw: the source ends with this error instead of reconnecting. */
+  engineError: Error | null = null;
+  /** Raw bytes kept in memory per transaction before spilling: decoded rows are ~10x their wire size. */
   private rawBudget: number;
+  /** Estimated decoded bytes per part handed over from a spilled transaction. */
+  private partBudget: number;
 
   constructor(private o: StreamReaderOptions) {
     this.decoder = new DataDecoder(o.types);
-    this.rawBudget = Math.max(1024, Math.floor(o.memoryBudget / 4));
+    this.rawBudget = Math.max(1024, Math.floor(o.memoryBudget / 16));
+    this.partBudget = Math.max(64 * 1024, Math.floor(o.memoryBudget / 4));
   }
 
   lagSeconds(): number {
@@ -165,12 +170,15 @@ export class StreamReader {
         const changed = await this.noteRelation(r.relation);
         if (changed) (schemaChanges ??= []).push(changed);
       }
-      partBytes += m.length;
-      if (big && partBytes > this.rawBudget) {
+      // Estimated decoded size: JS objects per row and per value cost far more than the wire bytes.
+      partBytes += m.length * 8 + 256;
+      if (big && partBytes > this.partBudget) {
         await this.handover({ ...head, changes, ...(schemaChanges ? { schemaChanges } : {}), part: { index: part++, last: false } });
         changes = [];
         schemaChanges = undefined;
         partBytes = 0;
+        // The part just handed over is garbage now: a GC hint keeps RSS flat on huge transactions.
+        Bun.gc(false);
       }
     }
     if (!changes.length && !schemaChanges && part === 0) return this.idle(head.lsn, head.endLsn);
@@ -200,6 +208,12 @@ export class StreamReader {
         changesRead.inc({ table, op }, n);
       }
     }
-    await this.o.onTxn(txn);
+    try {
+      await this.o.onTxn(txn);
+    } catch (e) {
+      // The engine failed: not a stream problem, so no reconnect (see PostgresSource.streamLoop).
+      this.engineError = e instanceof Error ? e : new Error(String(e));
+      throw this.engineError;
+    }
   }
 }
