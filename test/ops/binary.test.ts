@@ -149,11 +149,24 @@ describe("the compiled binary under serve", () => {
     expect((await fetch(`${base}/admin/checkpoint`, { method: "POST", headers: { Authorization: "Bearer nope-nope-nope" } })).status).toBe(403);
   });
 
-  test("SIGTERM: exit 0 within 2 s", async () => {
+  test("SIGTERM while rows flow: exit 0 within 2 s", async () => {
+    // Keep writing while the signal arrives, so there are in-flight batches to finish.
+    let writing = true;
+    let next = 10_000;
+    const writer = (async () => {
+      while (writing) {
+        await sql.unsafe(`insert into items select g, 'late ' || g, 1 from generate_series(${next}, ${next + 49}) g`);
+        next += 50;
+        await Bun.sleep(10);
+      }
+    })();
+    await Bun.sleep(700);
     const t0 = performance.now();
     proc.kill("SIGTERM");
     const code = await proc.exited;
     const ms = performance.now() - t0;
+    writing = false;
+    await writer;
     await Promise.all(pumps);
     console.log(`serve stopped on SIGTERM in ${ms.toFixed(0)} ms`);
     expect(code).toBe(0);
