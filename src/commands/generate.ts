@@ -20,7 +20,7 @@ const USAGE = `cdc-engine generate --dataset NAME [--url URL] [--init] [--rate N
   --dirty P             orders: fraction of rows with untrimmed / miscased status
   --batch N             rows per transaction (default: rate/10, at most 1000; 2000 unpaced)
   --seed S              the same seed gives the same data (timestamps from a fixed virtual clock)
-  --concurrency N       parallel writer connections (default 1)
+  --concurrency N       parallel writer connections (default 2 for unpaced inserts, else 1)
   --method M            auto | insert | copy (default auto: COPY from 1000 rows per statement)
   --from-olist DIR      ecommerce: load the real Olist CSV files from DIR
   --replay-speed N      with --from-olist: replay orders at their purchase times, N times faster

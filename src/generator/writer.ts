@@ -20,14 +20,11 @@ export async function writeBatch(sql: Pg, batch: Batch, method: InsertMethod): P
   await sql.begin(async (tx) => {
     for (let i = 0; i < batch.ops.length; i++) {
       const op = batch.ops[i];
-      if (op.rows.length === 0) continue;
-      if (op.kind === "insert") {
-        const ids = await insert(tx as unknown as Pg, op, method);
-        if (ids) returned.set(i, ids);
-      } else {
-        await changeRows(tx as unknown as Pg, op);
-      }
+      if (op.kind !== "insert" || op.rows.length === 0) continue;
+      const ids = await insert(tx as unknown as Pg, op, method);
+      if (ids) returned.set(i, ids);
     }
+    await changeRows(tx as unknown as Pg, batch.ops.filter((op): op is Exclude<Op, InsertOp> => op.kind !== "insert"));
   });
   return returned;
 }
@@ -71,13 +68,23 @@ async function copyRows(tx: Pg, op: InsertOp): Promise<void> {
   await pipeline(Readable.from([lines.join("\n") + "\n"]), stream);
 }
 
-/** Updates and deletes, one statement per row, pipelined inside the transaction. */
-async function changeRows(tx: Pg, op: Exclude<Op, InsertOp>): Promise<void> {
-  const where = op.key.map((k, i) => `"${k}" = $${i + 1 + (op.kind === "update" ? op.set.length : 0)}`).join(" and ");
-  const text =
-    op.kind === "update"
-      ? `update "${op.table}" set ${op.set.map((c, i) => `"${c}" = $${i + 1}`).join(", ")} where ${where}`
-      : `delete from "${op.table}" where ${where}`;
-  const cols = op.kind === "update" ? [...op.set, ...op.key] : op.key;
-  await Promise.all(op.rows.map((r) => tx.unsafe(text, cols.map((c) => r[c] as never))));
+/**
+ * Updates and deletes, one statement per row, pipelined inside the transaction, in key order
+ * (then table): concurrent writers then lock existing rows in the same order and cannot deadlock.
+ * The sort is stable, so two changes of one row keep their order.
+ */
+async function changeRows(tx: Pg, ops: Exclude<Op, InsertOp>[]): Promise<void> {
+  const changes: { text: string; params: unknown[]; sortKey: string }[] = [];
+  for (const op of ops) {
+    if (op.rows.length === 0) continue;
+    const where = op.key.map((k, i) => `"${k}" = $${i + 1 + (op.kind === "update" ? op.set.length : 0)}`).join(" and ");
+    const text =
+      op.kind === "update"
+        ? `update "${op.table}" set ${op.set.map((c, i) => `"${c}" = $${i + 1}`).join(", ")} where ${where}`
+        : `delete from "${op.table}" where ${where}`;
+    const cols = op.kind === "update" ? [...op.set, ...op.key] : op.key;
+    for (const r of op.rows) changes.push({ text, params: cols.map((c) => r[c]), sortKey: `${op.key.map((k) => String(r[k])).join("\u0000")}\u0001${op.table}` });
+  }
+  changes.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+  await Promise.all(changes.map((c) => tx.unsafe(c.text, c.params as never[])));
 }
