@@ -21,7 +21,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "cdc-rcluster-"));
   for (let i = 0; i < 3; i++) ports.push(await freePort());
   for (const p of ports) {
-    const r = Bun.spawnSync(["redis-server", "--port", String(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${p}.conf`), "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "yes", "--logfile", join(dir, `${p}.log`)]);
+    // The cluster bus defaults to port + 10000, which may be taken or past 65535: give it a free port too.
+    const bus = await freePort();
+    const r = Bun.spawnSync(["redis-server", "--port", String(p), "--cluster-port", String(bus), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${p}.conf`), "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "yes", "--logfile", join(dir, `${p}.log`)]);
     if (r.exitCode !== 0) throw new Error(`redis-server --port ${p} failed: ${r.stderr}`);
   }
   for (const p of ports) for (let i = 0; i < 50 && cli("-p", String(p), "ping").trim() !== "PONG"; i++) await Bun.sleep(50);
