@@ -7,6 +7,7 @@ import { createApp } from "../api/app.ts";
 import { resolveApiToken } from "../api/admin.ts";
 import { startApiServer } from "../api/server.ts";
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 
 /** Run the pipelines until SIGINT/SIGTERM; then finish in-flight batches, checkpoint, exit 0. */
 export const serveCommand: Command = {
@@ -34,7 +35,7 @@ export const serveCommand: Command = {
     const warn = configPermissionWarning(path, readFileSync(path, "utf8"));
     if (warn) log.warn(warn);
 
-    const runtime = await startRuntime(config, log, { resnapshot: args.values.resnapshot === true });
+    const runtime = await startRuntime(config, log, { resnapshot: args.values.resnapshot === true, configDir: dirname(resolve(path)) });
     const api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime, token: resolveApiToken(config.api.token), log: log.child({ component: "api" }) }), listen, log) : null;
     if (api) log.info({ url: api.url }, "api listening");
 

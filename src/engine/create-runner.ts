@@ -1,12 +1,29 @@
 import type { PipelineConfig } from "../config/pipeline-schema.ts";
 import type { Config } from "../config/schema.ts";
 import type { RejectedRow } from "./operators/operator.ts";
-import { CdcError } from "../errors.ts";
-import { isMirrorPipeline, mirrorRunner, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
+import { compilePipeline, isMirror } from "./operators/index.ts";
+import { lateRows, joinMisses } from "../metrics/metrics.ts";
+import { mirrorRunner, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
+import { operatorRunner } from "./operator-runner.ts";
 
 /** The runner for a pipeline: mirrors map changes directly; the rest compile an operator chain. */
-export async function createRunner(p: PipelineConfig, _config: Config, _ctx: { reject(r: RejectedRow): void }): Promise<PipelineRunner> {
+export async function createRunner(
+  p: PipelineConfig,
+  config: Config,
+  ctx: { reject(r: RejectedRow): void; configDir: string },
+): Promise<PipelineRunner> {
   const targets = targetsOf(p);
-  if (isMirrorPipeline(p)) return mirrorRunner(p, targets.length === 1 ? targets[0] : undefined);
-  throw new CdcError("not_implemented", `pipeline '${p.name}': transforms are not available in this build yet`, { component: `pipeline:${p.name}` });
+  if (isMirror(p)) return mirrorRunner(p, targets.length === 1 ? targets[0] : undefined);
+  const compiled = await compilePipeline(p, {
+    pipeline: p.name,
+    reject: ctx.reject,
+    count: (metric, n = 1) => {
+      if (metric === "late_rows") lateRows.inc({ pipeline: p.name, policy: p.window?.late ?? "update" }, n);
+      else if (metric === "join_misses") joinMisses.inc({ pipeline: p.name }, n);
+      // rejected_rows are counted by the dead-letter store
+    },
+    maps: config.maps,
+    configDir: ctx.configDir,
+  });
+  return operatorRunner(p, compiled, targets[0]);
 }

@@ -1,11 +1,5 @@
-import type { PipelineConfig } from "../config/pipeline-schema.ts";
 import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
 import type { Change, Relation, Row, Txn } from "../types.ts";
-
-/** A pipeline that copies its tables unchanged: `to:` and nothing else. */
-export function isMirrorPipeline(p: PipelineConfig): boolean {
-  return !p.where && !p.select && !p.join && !p.window && !p.aggregate && !p.transform && !p.validate;
-}
 
 /**
  * Turns source changes into sink records for a mirror: the sink table has the source's

@@ -1,7 +1,7 @@
 import type { PipelineConfig, TargetConfig } from "../config/pipeline-schema.ts";
 import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
 import type { Txn } from "../types.ts";
-import { MirrorMapper, isMirrorPipeline } from "./mirror.ts";
+import { MirrorMapper } from "./mirror.ts";
 
 /** A pipeline's target: which sink, and the `to:` options for it. */
 export interface Target {
@@ -68,5 +68,3 @@ export function mirrorRunner(p: PipelineConfig, singleTarget?: Target): Pipeline
     restore: () => {},
   };
 }
-
-export { isMirrorPipeline };

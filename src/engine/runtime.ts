@@ -3,17 +3,19 @@ import { join, resolve } from "node:path";
 import type { Config } from "../config/schema.ts";
 import type { Runtime } from "./runtime-types.ts";
 import type { HealthComponent } from "../api/health.ts";
-import type { Sink, OutputRecord } from "../sinks/sink.ts";
+import type { Sink, OutputRecord, OutputTable } from "../sinks/sink.ts";
 import type { Source } from "../source/source.ts";
 import type { Lsn, Relation, Txn } from "../types.ts";
 import type { DeadLetters } from "../dlq/dead-letters.ts";
 import { formatLsn } from "../types.ts";
 import { sinkFactory } from "../sinks/index.ts";
 import { CdcError, errorMessage } from "../errors.ts";
-import { checkpointAgeSeconds, checkpointLsn as checkpointLsnGauge, checkpointSeconds, dlqRows } from "../metrics/metrics.ts";
+import { checkpointAgeSeconds, checkpointLsn as checkpointLsnGauge, checkpointSeconds } from "../metrics/metrics.ts";
+import { DlqStore } from "../dlq/store.ts";
 import { CheckpointStore, type Checkpoint } from "./checkpoint-store.ts";
 import { SinkWriter } from "./sink-writer.ts";
-import { targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
+import { qualify, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
+import type { PipelineConfig } from "../config/pipeline-schema.ts";
 import { createRunner } from "./create-runner.ts";
 import { createSource } from "./source-factory.ts";
 import { Serial } from "./serial.ts";
@@ -28,6 +30,8 @@ export interface RuntimeOptions {
   maxQueueBytes?: number;
   /** Idle tick that advances watermarks (ms). */
   tickMs?: number;
+  /** Directory the config was read from (transform modules and maps are relative to it). */
+  configDir?: string;
 }
 
 const POSITION_SINKS = new Set(["postgres", "sqlite", "mysql"]);
@@ -35,6 +39,8 @@ const POSITION_SINKS = new Set(["postgres", "sqlite", "mysql"]);
 interface PipelineState {
   runner: PipelineRunner;
   writers: SinkWriter[];
+  /** Per writer: renames records for a target whose `table` differs from the runner's output. */
+  renames: (((r: OutputRecord[]) => OutputRecord[]) | null)[];
   paused: boolean;
   processedLsn: Lsn | null;
 }
@@ -48,6 +54,8 @@ interface PipelineState {
 export async function startRuntime(config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   const stateDir = resolve(config.state.dir);
   const store = new CheckpointStore(stateDir, config.state.keep_checkpoints);
+  const ownDlq = opts.deadLetters ? null : new DlqStore(stateDir);
+  const dlq: DeadLetters = opts.deadLetters ?? ownDlq!;
   let checkpoint: Checkpoint | null = store.latest();
   const errors: { at: string; message: string }[] = [];
   const noteError = (message: string) => {
@@ -73,9 +81,12 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
           stateDir,
           log: log.child({ component: `sink:${t.sink}` }),
           deadLetter: (record, error) => {
-            dlqRows.inc({ pipeline: record.source ? "" : "", stage: t.sink });
-            opts.deadLetters?.put({ pipeline: "", stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
-            log.warn({ sink: t.sink, table: record.table.name, error }, "record sent to the dead-letter queue");
+            // The pipeline: one writing to this sink that reads the record's source table.
+            const writers = config.pipelines.filter((q) => targetsOf(q).some((x) => x.sink === t.sink));
+            const pipeline = (writers.find((q) => pipelineReads(q, record.source.table)) ?? writers[0])?.name ?? "";
+            if (ownDlq) ownDlq.putRecord(pipeline, t.sink, record, error);
+            else dlq.put({ pipeline, stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
+            log.warn({ sink: t.sink, pipeline, table: record.table.name, error }, "record sent to the dead-letter queue");
           },
         });
         sinks.set(t.sink, sink);
@@ -98,6 +109,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   };
 
   let lastConfirmed: Lsn | null = null;
+  let currentLsn: Lsn | null = null;
   let source: Source | null = null;
   const confirm = () => {
     if (!source) return;
@@ -122,10 +134,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   for (const p of config.pipelines) {
     const targets = targetsOf(p);
     const runner = await createRunner(p, config, {
-      reject: (r) => {
-        dlqRows.inc({ pipeline: p.name, stage: "operator" });
-        opts.deadLetters?.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: 0n });
-      },
+      configDir: opts.configDir ?? process.cwd(),
+      reject: (r) => dlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n }),
     });
     const saved = checkpoint?.state[p.name];
     if (saved && runner.stateful) runner.restore(saved);
@@ -148,7 +158,18 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         confirm,
       );
     });
-    pipelines.push({ runner, writers, paused: p.paused, processedLsn: checkpoint?.lsn ?? null });
+    const renames = targets.map((t, i) => {
+      if (i === 0 || !t.table || t.table === targets[0].table) return null;
+      const cache = new WeakMap<OutputTable, OutputTable>();
+      const name = t.table;
+      return (recs: OutputRecord[]) =>
+        recs.map((r) => {
+          let tb = cache.get(r.table);
+          if (!tb) cache.set(r.table, (tb = { ...r.table, name }));
+          return { ...r, table: tb };
+        });
+    });
+    pipelines.push({ runner, writers, renames, paused: p.paused, processedLsn: checkpoint?.lsn ?? null });
   }
 
   const serial = new Serial();
@@ -161,7 +182,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
 
   const route = async (ps: PipelineState, records: OutputRecord[], lsn: Lsn, snapshot: boolean, complete = true) => {
     if (ps.writers.length === 1) return ps.writers[0].add(records, lsn, snapshot, complete);
-    await Promise.all(ps.writers.map((w) => w.add(records, lsn, snapshot, complete)));
+    await Promise.all(ps.writers.map((w, i) => w.add(ps.renames[i] ? ps.renames[i]!(records) : records, lsn, snapshot, complete)));
   };
   // Record indexes keep counting across the parts of one large transaction (a stable identity per LSN).
   const partOffset = new Map<string, number>();
@@ -183,6 +204,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const onTxn = (txn: Txn) =>
     serial.run(async () => {
       lastTxnAt = Date.now();
+      currentLsn = txn.lsn;
       txnCount++;
       const tables = txn.changes.length ? new Set(txn.changes.map((c) => c.table)) : null;
       for (const ps of pipelines) {
@@ -256,6 +278,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       }
       await Promise.all([...sinks.values()].map((s) => s.close().catch(() => {})));
       store.close();
+      ownDlq?.close();
       log.info({ checkpoint: checkpoint ? formatLsn(checkpoint.lsn) : null }, reason ? "runtime stopped after an error" : "runtime stopped");
       finish(reason);
     })());
@@ -325,6 +348,10 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     stop: () => shutdown(null),
     done,
   };
+}
+
+function pipelineReads(p: PipelineConfig, table: string): boolean {
+  return (Array.isArray(p.from) ? p.from : [p.from]).map(qualify).some((f) => f === table || (f.endsWith(".*") && table.startsWith(f.slice(0, -1))));
 }
 
 function jsonSafe(v: unknown): unknown {

@@ -5,7 +5,8 @@ import type { PostgresSinkConfig } from "../sinks/postgres/config.ts";
 import { openSinkPg } from "../sinks/postgres/connect.ts";
 import { qi, qualified } from "../sinks/postgres/values.ts";
 import { usageError } from "../errors.ts";
-import { isMirrorPipeline, qualify, targetsOf } from "./pipeline-runner.ts";
+import { qualify, targetsOf } from "./pipeline-runner.ts";
+import { isMirror } from "./operators/index.ts";
 
 export interface TableResult {
   pipeline: string;
@@ -44,7 +45,7 @@ export async function verifyConfig(config: Config, opts: VerifyOptions = {}): Pr
   try {
     await session(src);
     for (const p of pipelines) {
-      if (!isMirrorPipeline(p)) {
+      if (!isMirror(p)) {
         if (opts.pipeline) throw usageError("verify_not_mirror", `${config.file}: pipeline '${p.name}' transforms its rows; verify compares mirror pipelines only`);
         continue;
       }

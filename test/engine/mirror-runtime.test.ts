@@ -104,4 +104,38 @@ describe("mirror runtime into postgres (fake source)", () => {
     expect((db.query('select count(*) as n from "sales.hist"').get() as { n: bigint }).n).toBe(2n);
     db.close();
   }, 120_000);
+
+  test("operator pipeline (where + select) through the runtime into sqlite, checkpointed", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "cdc-state-"));
+    const file = join(stateDir, "wh.sqlite");
+    const acc = relation("public.accounts", [col("id", "integer", 23, true), col("balance", "numeric(20,6)", 1700), col("owner", "text", 25)]);
+    const cfg = parseConfig(
+      `source: { url: "postgres://x@127.0.0.1:1/x" }
+state: { dir: "${stateDir}", checkpoint_interval: 100ms }
+sinks:
+  wh: { type: sqlite, path: "${file}", batch_delay: 10ms }
+pipelines:
+  - name: rich
+    from: public.accounts
+    where: "balance >= 100"
+    select: ["id", "UPPER(owner) AS owner", "balance * 2 AS doubled"]
+    to: { sink: wh, table: rich_accounts }
+`,
+      "test.yaml",
+      {},
+    );
+    const txns: Txn[] = [
+      txn([ins(acc, { id: 1, balance: "150.50", owner: "ann" }), ins(acc, { id: 2, balance: "5", owner: "bob" })]),
+      txn([upd(acc, { id: 2, balance: "100", owner: "bob" }), ins(acc, { id: 3, balance: "1000.000001", owner: "cy" })]),
+    ];
+    await runOnce(cfg, txns);
+    const { Database } = await import("bun:sqlite");
+    const db = new Database(file);
+    expect(db.query("select id, owner, doubled from rich_accounts order by id").all()).toEqual([
+      { id: 1, owner: "ANN", doubled: "301.00" },
+      { id: 2, owner: "BOB", doubled: "200" },
+      { id: 3, owner: "CY", doubled: "2000.000002" },
+    ]);
+    db.close();
+  }, 120_000);
 });

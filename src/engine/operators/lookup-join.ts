@@ -38,6 +38,9 @@ export class LookupJoin {
   /** source row id → pending items for it */
   private waitingIds = new Map<RowId, number>();
   private version = 0;
+  private tracking = false;
+  private needFull = false;
+  private touchedKeys = new Set<string>();
 
   constructor(
     readonly spec: JoinSpec,
@@ -57,12 +60,17 @@ export class LookupJoin {
     }
     if (ch.op === "truncate") {
       this.rows.clear();
+      this.needFull = true;
       return false;
     }
     const col = this.spec.rightColumn;
     if (ch.op === "delete" || ch.op === "update") {
       const old = ch.before ?? ch.key ?? null;
-      if (old && old[col] !== undefined && (ch.op === "delete" || (ch.after && valueKey(ch.after[col]) !== valueKey(old[col])))) this.rows.delete(valueKey(old[col]));
+      if (old && old[col] !== undefined && (ch.op === "delete" || (ch.after && valueKey(ch.after[col]) !== valueKey(old[col])))) {
+        const k = valueKey(old[col]);
+        this.rows.delete(k);
+        if (this.tracking) this.touchedKeys.add(k);
+      }
     }
     if ((ch.op === "insert" || ch.op === "update" || ch.op === "read") && ch.after) {
       const v = ch.after[col];
@@ -70,6 +78,7 @@ export class LookupJoin {
       const kept = this.project(ch.after);
       const k = valueKey(v);
       this.rows.set(k, kept);
+      if (this.tracking) this.touchedKeys.add(k);
       return this.queue.length > 0;
     }
     return false;
@@ -163,6 +172,31 @@ export class LookupJoin {
         rc: { after: encodeRow(p.rc.after), id: encodeValue(p.rc.id), prevId: encodeValue(p.rc.prevId), commitUs: p.rc.commitUs, source: { ...p.rc.source, before: encodeRow(p.rc.source.before), after: encodeRow(p.rc.source.after), key: encodeRow(p.rc.source.key) } },
       })),
     };
+  }
+
+  /** Incremental checkpoint: full the first time, then only the join rows changed since (plus the small waiting queue). */
+  snapshotDelta(): { full: unknown } | { delta: unknown } {
+    if (!this.tracking || this.needFull) {
+      this.tracking = true;
+      this.needFull = false;
+      this.touchedKeys.clear();
+      return { full: this.snapshot() };
+    }
+    const full = this.snapshot() as { relation: unknown; queue: unknown };
+    const rows = [...this.touchedKeys].map((k) => [k, this.rows.has(k) ? encodeRow(this.rows.get(k)!) : null]);
+    this.touchedKeys.clear();
+    return { delta: { rows, relation: this.relation, queue: full.queue } };
+  }
+
+  applyDelta(delta: unknown): void {
+    const d = delta as { rows: [string, unknown][]; relation: Relation | null; queue: unknown[] };
+    for (const [k, r] of d.rows) {
+      if (r === null) this.rows.delete(k);
+      else this.rows.set(k, decodeRow(r)!);
+    }
+    const rows = this.rows;
+    this.restore({ rows: [], relation: d.relation, queue: d.queue });
+    this.rows = rows;
   }
 
   restore(state: unknown): void {

@@ -212,7 +212,29 @@ export class PipelineOperator implements Operator {
     return { v: 1, joins: this.p.joins.map((j) => j.snapshot()), windows: this.windows?.snapshot() ?? null };
   }
 
+  /**
+   * Incremental checkpoint: each part (join tables, windows) is either {full} or {delta}.
+   * Restore by calling restore() with the last full snapshot or delta chain in order.
+   */
+  snapshotDelta(): unknown {
+    return { v: 1, inc: true, joins: this.p.joins.map((j) => j.snapshotDelta()), windows: this.windows?.snapshotDelta() ?? null };
+  }
+
   restore(state: unknown): void {
+    const inc = state as { inc?: boolean; joins: ({ full?: unknown; delta?: unknown })[]; windows: { full?: unknown; delta?: unknown } | null };
+    if (inc.inc) {
+      this.p.joins.forEach((j, i) => {
+        const part = inc.joins[i];
+        if (part?.full !== undefined) j.restore(part.full);
+        else if (part?.delta !== undefined) j.applyDelta(part.delta);
+      });
+      if (this.windows && inc.windows) {
+        if (!this.windows.hasPlan()) this.windows.setPlan(this.compileShape(null, this.p.joins.map(() => 0)).plan!);
+        if (inc.windows.full !== undefined) this.windows.restore(inc.windows.full);
+        else this.windows.applyDelta(inc.windows.delta);
+      }
+      return;
+    }
     const s = state as { joins: unknown[]; windows: unknown };
     this.p.joins.forEach((j, i) => s.joins[i] && j.restore(s.joins[i]));
     if (this.windows && s.windows) {

@@ -58,6 +58,13 @@ export class PaneWindows {
   private sawEvents = false;
   private lastActiveWallMs: number | null = null;
   private plan!: WindowPlan;
+  // incremental checkpoints: change tracking starts with the first snapshotDelta()
+  private tracking = false;
+  private needFull = false;
+  /** group → pane starts changed since the last delta */
+  private touchedGroups = new Map<Group, Set<number>>();
+  private touchedRows = new Set<RowId>();
+  private removedGroups = new Set<string>();
 
   constructor(
     private readonly s: WindowSettings,
@@ -101,6 +108,10 @@ export class PaneWindows {
     const old = this.contrib.get(id);
     if (!old) return;
     this.contrib.delete(id);
+    if (this.tracking) {
+      this.touchedRows.add(id);
+      this.touchPane(old.g, old.ps);
+    }
     const pane = old.g.panes.get(old.ps);
     if (!pane) return; // purged: its windows are final at the sink
     pane.rows--;
@@ -172,6 +183,10 @@ export class PaneWindows {
       } else accAdd(a, pane.accs[i], v, 1);
     }
     this.contrib.set(id, new Contribution(g, ps, vals ?? one, ws));
+    if (this.tracking) {
+      this.touchedRows.add(id);
+      this.touchPane(g, ps);
+    }
     this.markDirty(g, ps);
   }
 
@@ -269,10 +284,14 @@ export class PaneWindows {
       keyRow.window_end = formatTimestamp(end, this.s.timeKind === "timestamptz");
     }
     if (rows === 0 || !parts) {
-      if (g.emitted.delete(start)) emit({ op: "delete", row: keyRow });
+      if (g.emitted.delete(start)) {
+        if (this.tracking) this.touchPane(g, null);
+        emit({ op: "delete", row: keyRow });
+      }
       return;
     }
     for (let i = 0; i < aggs.length; i++) keyRow[aggs[i].name] = accResultPanes(aggs[i], parts[i], rows);
+    if (this.tracking && !g.emitted.has(start)) this.touchPane(g, null);
     g.emitted.add(start);
     emit({ op: "upsert", row: keyRow });
   }
@@ -289,18 +308,35 @@ export class PaneWindows {
     if (this.sweptAtUs !== -Infinity && this.purgedBelowUs - this.sweptAtUs < this.s.sizeUs) return;
     this.sweptAtUs = this.purgedBelowUs;
     const cut = this.purgedBelowUs;
+    const track = this.tracking;
     for (const g of this.groups.values()) {
-      for (const ps of g.panes.keys()) if (ps + this.paneUs <= cut) g.panes.delete(ps);
-      for (const ws of g.emitted) if (ws + this.s.sizeUs <= cut) g.emitted.delete(ws);
+      for (const ps of g.panes.keys()) if (ps + this.paneUs <= cut) {
+        g.panes.delete(ps);
+        if (track) this.touchPane(g, ps);
+      }
+      for (const ws of g.emitted) if (ws + this.s.sizeUs <= cut) {
+        g.emitted.delete(ws);
+        if (track) this.touchPane(g, null);
+      }
     }
-    for (const [id, c] of this.contrib) if (c.ps + this.paneUs <= cut) this.contrib.delete(id);
+    for (const [id, c] of this.contrib) if (c.ps + this.paneUs <= cut) {
+      this.contrib.delete(id);
+      if (track) this.touchedRows.add(id);
+    }
     const live = new Set<Group>();
     for (const set of this.dirty.values()) for (const g of set) live.add(g);
-    for (const [mk, g] of this.groups) if (g.panes.size === 0 && g.emitted.size === 0 && !live.has(g)) this.groups.delete(mk);
+    for (const [mk, g] of this.groups) if (g.panes.size === 0 && g.emitted.size === 0 && !live.has(g)) {
+      this.groups.delete(mk);
+      if (track) {
+        this.removedGroups.add(g.gk);
+        this.touchedGroups.delete(g);
+      }
+    }
   }
 
   /** Source TRUNCATE: every window empties (deletes for what was emitted). */
   truncate(emit: Emit): void {
+    this.needFull = true;
     for (const id of [...this.contrib.keys()]) this.retract(id);
     for (const g of this.groups.values()) g.panes.clear();
     this.flushAll(emit);
@@ -327,6 +363,103 @@ export class PaneWindows {
     return new Contribution(g, ps, this.single >= 0 ? vals[this.single] : vals, ws);
   }
 
+  private touchPane(g: Group, ps: number | null): void {
+    let set = this.touchedGroups.get(g);
+    if (!set) this.touchedGroups.set(g, (set = new Set()));
+    if (ps !== null) set.add(ps);
+  }
+
+  private saveGroup(g: Group, only?: Set<number>): unknown[] {
+    const aggs = this.plan?.aggs ?? [];
+    const panes: [number, number, unknown[]][] | [number][] = only
+      ? [...only].map((ps) => {
+          const p = g.panes.get(ps);
+          return p ? [ps, p.rows, p.accs.map((a, j) => saveAcc(aggs[j], a))] : [ps];
+        }) as [number, number, unknown[]][]
+      : [...g.panes].map(([ps, p]) => [ps, p.rows, p.accs.map((a, j) => saveAcc(aggs[j], a))]);
+    return [g.gk, g.keys.map(encodeValue), panes, [...g.emitted]];
+  }
+
+  private loadGroup([gk, encKeys, panes, emitted]: [string, unknown[], [number, number, unknown[]][], number[]], into?: Group): Group {
+    const aggs = this.plan.aggs;
+    const keys = encKeys.map(decodeValue);
+    const g: Group = into ?? { gk, mk: keys.length === 1 && typeof keys[0] === "number" ? keys[0] : gk, keys, panes: new Map(), emitted: new Set() };
+    if (!into) g.panes = new Map();
+    // a delta lists changed panes only: [ps] alone means the pane is gone
+    for (const e of panes as unknown[][]) {
+      if (e.length === 1) g.panes.delete(e[0] as number);
+      else g.panes.set(e[0] as number, { rows: e[1] as number, accs: (e[2] as unknown[]).map((a, i) => loadAcc(aggs[i], a)) });
+    }
+    g.emitted = new Set(emitted);
+    return g;
+  }
+
+  /**
+   * Incremental checkpoint: the first call (and the first after a TRUNCATE) gives the full
+   * state; later calls give only the groups and rows changed since the previous call, plus
+   * the small global parts (watermark, pending windows). restore(full) then applyDelta(d1),
+   * applyDelta(d2)... rebuilds the state. Tracking costs a set insert per row, so it only
+   * starts once this is used.
+   */
+  snapshotDelta(): { full: unknown } | { delta: unknown } {
+    if (!this.tracking || this.needFull) {
+      this.tracking = true;
+      this.needFull = false;
+      this.touchedGroups.clear();
+      this.touchedRows.clear();
+      this.removedGroups.clear();
+      return { full: this.snapshot() };
+    }
+    const delta = {
+      wm: fin(this.watermarkUs),
+      max: fin(this.maxEventUs),
+      purged: fin(this.purgedBelowUs),
+      removed: [...this.removedGroups],
+      groups: [...this.touchedGroups].filter(([g]) => this.groups.get(g.mk) === g).map(([g, panes]) => this.saveGroup(g, panes)),
+      rows: [...this.touchedRows].map((id) => {
+        const c = this.contrib.get(id);
+        return c ? [encodeValue(id), c.g.gk, c.ps, this.valsOf(c).map(encodeValue), c.ws === NO_WEIGHTS ? [] : c.ws.map(encodeValue)] : [encodeValue(id)];
+      }),
+      dirty: this.dirtyEnds.map((e) => [e, [...this.dirty.get(e)!].map((g) => g.gk)]),
+    };
+    this.touchedGroups.clear();
+    this.touchedRows.clear();
+    this.removedGroups.clear();
+    return { delta };
+  }
+
+  applyDelta(delta: unknown): void {
+    const d = delta as Record<string, any>;
+    this.watermarkUs = unfin(d.wm);
+    this.maxEventUs = unfin(d.max);
+    this.purgedBelowUs = unfin(d.purged);
+    const byGk = new Map<string, Group>();
+    for (const g of this.groups.values()) byGk.set(g.gk, g);
+    for (const gk of d.removed as string[]) {
+      const g = byGk.get(gk);
+      if (g) {
+        this.groups.delete(g.mk);
+        byGk.delete(gk);
+      }
+    }
+    for (const enc of d.groups as [string, unknown[], [number, number, unknown[]][], number[]][]) {
+      const existing = byGk.get(enc[0]);
+      const g = this.loadGroup(enc, existing);
+      if (!existing) {
+        this.groups.set(g.mk, g);
+        byGk.set(g.gk, g);
+      }
+    }
+    for (const r of d.rows as [unknown, string?, number?, unknown[]?, unknown[]?][]) {
+      const id = decodeValue(r[0]) as RowId;
+      if (r.length === 1) this.contrib.delete(id);
+      else this.contrib.set(id, this.contribution(byGk.get(r[1]!)!, r[2]!, r[3]!.map(decodeValue), r[4]!.length ? r[4]!.map(decodeValue) : NO_WEIGHTS));
+    }
+    this.dirtyEnds = (d.dirty as [number, string[]][]).map(([e]) => e);
+    this.dirty = new Map((d.dirty as [number, string[]][]).map(([e, gks]) => [e, new Set(gks.map((k) => byGk.get(k)!).filter(Boolean))]));
+    this.lastDirtySet = null;
+  }
+
   snapshot(): unknown {
     const aggs = this.plan?.aggs ?? [];
     const ids = new Map<Group, number>();
@@ -351,16 +484,7 @@ export class PaneWindows {
     this.watermarkUs = unfin(s.wm);
     this.maxEventUs = unfin(s.max);
     this.purgedBelowUs = unfin(s.purged);
-    const list: Group[] = (s.groups as [string, unknown[], [number, number, unknown[]][], number[]][]).map(([gk, encKeys, panes, emitted]) => {
-      const keys = encKeys.map(decodeValue);
-      return {
-      gk,
-      mk: keys.length === 1 && typeof keys[0] === "number" ? keys[0] : gk,
-      keys,
-      panes: new Map(panes.map(([ps, rows, accs]) => [ps, { rows, accs: accs.map((a, i) => loadAcc(aggs[i], a)) }])),
-      emitted: new Set(emitted),
-      };
-    });
+    const list: Group[] = (s.groups as [string, unknown[], [number, number, unknown[]][], number[]][]).map((enc) => this.loadGroup(enc));
     this.groups = new Map(list.map((g) => [g.mk, g]));
     this.contrib = new Map((s.contrib as [unknown, number, number, unknown[], unknown[]][]).map(([id, gi, ps, vals, ws]) => [decodeValue(id) as RowId, this.contribution(list[gi], ps, vals.map(decodeValue), ws.length ? ws.map(decodeValue) : NO_WEIGHTS)]));
     this.dirtyEnds = (s.dirty as [number, number[]][]).map(([e]) => e);

@@ -206,6 +206,14 @@ export class SessionWindows {
     };
   }
 
+  /** Sessions are re-derived from their events, so each checkpoint is a full one here. */
+  snapshotDelta(): { full: unknown } {
+    return { full: this.snapshot() };
+  }
+  applyDelta(_delta: unknown): void {
+    throw new Error("session windows checkpoint in full");
+  }
+
   restore(state: unknown): void {
     const s = state as { wm: number | null; max: number | null; pending: string[]; groups: [string, unknown[], [unknown, number, unknown[], unknown[]][], [string, string][]][] };
     this.watermarkUs = s.wm ?? -Infinity;

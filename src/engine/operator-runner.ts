@@ -1,0 +1,84 @@
+import type { PipelineConfig } from "../config/pipeline-schema.ts";
+import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
+import type { Relation, Txn } from "../types.ts";
+import type { EmittedRow, Operator } from "./operators/operator.ts";
+import type { CompiledPipeline } from "./operators/index.ts";
+import type { PipelineRunner, Target } from "./pipeline-runner.ts";
+
+/**
+ * Drives a compiled operator chain (src/engine/operators/) for one pipeline: each operator's
+ * emitted rows go to the next; the last one's rows become sink records for the pipeline's
+ * output table (`to.table`, else the pipeline name), with the compiled key and columns.
+ */
+export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, target: Target | undefined): PipelineRunner {
+  const tables = new Set(compiled.tables);
+  const relations = new Map<string, Relation>();
+  let table: OutputTable | null = null;
+  let lastLsn = 0n;
+  let lastCommit = 0n;
+  const name = target?.table ?? p.name;
+
+  const outputTable = (): OutputTable => {
+    if (!table) {
+      const columns = compiled.outputColumns(relations);
+      const key = compiled.key.length ? compiled.key : columns.filter((c) => c.isKey).map((c) => c.name);
+      table = { name, columns, key };
+    }
+    return table;
+  };
+
+  const toRecords = (rows: EmittedRow[], lsn: bigint, commitTime: bigint, xid: number): OutputRecord[] => {
+    if (!rows.length) return [];
+    const t = outputTable();
+    return rows.map((r, index) => ({
+      op: r.op,
+      table: t,
+      row: r.row,
+      before: r.before ?? null,
+      unchangedToast: r.unchangedToast,
+      truncate: r.op === "truncate" ? (r.source?.truncate ?? { cascade: false, restartIdentity: false }) : undefined,
+      lsn,
+      index,
+      commitTime,
+      source: { table: r.source?.table ?? "", op: r.source?.op ?? "watermark", xid },
+    }));
+  };
+
+  /** Runs the chain: operator i's output rows are handed to operator i+1 as one transaction. */
+  const run = async (ops: Operator[], txn: Txn): Promise<EmittedRow[]> => {
+    let out: EmittedRow[] = [];
+    let input: Txn = txn;
+    for (let i = 0; i < ops.length; i++) {
+      out = [];
+      await ops[i].process(input, (r) => out.push(r));
+      if (i < ops.length - 1) input = { ...txn, changes: out.map((r) => ({ op: r.op === "delete" ? "delete" : r.op === "truncate" ? "truncate" : "insert", table: p.name, relation: r.source!.relation, after: r.row, before: r.before ?? null })) };
+    }
+    return out;
+  };
+
+  return {
+    name: p.name,
+    stateful: true,
+    reads: (t) => tables.has(t),
+    async process(txn) {
+      for (const c of txn.changes) {
+        const prev = relations.get(c.table);
+        if (prev !== c.relation) {
+          relations.set(c.table, c.relation);
+          if (prev && (prev.columns.length !== c.relation.columns.length || prev.columns.some((x, i) => x.name !== c.relation.columns[i].name || x.typeOid !== c.relation.columns[i].typeOid))) table = null;
+        }
+      }
+      lastLsn = txn.lsn;
+      lastCommit = txn.commitTime;
+      const rows = await run(compiled.operators, txn);
+      return toRecords(rows, txn.lsn, txn.commitTime, txn.xid);
+    },
+    onWatermark(nowMs) {
+      const rows: EmittedRow[] = [];
+      for (const op of compiled.operators) op.onWatermark?.(nowMs, (r) => rows.push(r));
+      return toRecords(rows, lastLsn, lastCommit, 0);
+    },
+    snapshot: () => compiled.operators.map((o) => o.snapshot()),
+    restore: (state) => compiled.operators.forEach((o, i) => state[i] !== undefined && o.restore(state[i])),
+  };
+}
