@@ -121,4 +121,23 @@ describe.each(pgFlavors())("slot lifecycle (%s)", (flavor) => {
       await db.end();
     }
   }, 60_000);
+  test("failover slots: created as such on PostgreSQL 17+, a usage error before", async () => {
+    const db = await testDb(flavor);
+    await db.sql.unsafe(`create table t (id int primary key)`);
+    const cfg = sourceConfig(db.url, { snapshot: "never", failover: true });
+    if (db.server.major >= 17) {
+      const { source } = await startSource(cfg, ["public.t"]);
+      try {
+        const [r] = await db.sql`select failover from pg_replication_slots where slot_name = ${cfg.slot}`;
+        expect(r.failover).toBe(true);
+      } finally {
+        await source.stop();
+      }
+    } else {
+      const err = await startSource(cfg, ["public.t"]).catch((e) => e);
+      expect((err as CdcError).code).toBe("slot_failover");
+      expect((err as CdcError).message).toContain("failover slots need PostgreSQL 17 or later");
+    }
+    await db.end();
+  }, 60_000);
 });
