@@ -99,3 +99,16 @@ describe.each(pgFlavors())("reconnects and bad input (%s)", (flavor) => {
     }
   }, 60_000);
 });
+
+test("wal_level below logical: a clear error naming the fix", async () => {
+  const server = await startPgServer("system", ["wal_level=replica"]);
+  try {
+    const db = await createDatabase(server, "wl");
+    const err = await startSource(sourceConfig(server.url(db)), ["public.t"]).catch((e) => e);
+    expect((err as CdcError).code).toBe("source_wal_level");
+    expect((err as CdcError).message).toContain("wal_level is 'replica'");
+    expect((err as CdcError).message).toContain("ALTER SYSTEM SET wal_level = logical");
+  } finally {
+    await server.destroy();
+  }
+}, 60_000);
