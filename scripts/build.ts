@@ -31,6 +31,18 @@ for (const target of targets) {
   const mb = (statSync(outfile).size / 1024 / 1024).toFixed(1);
   console.log(`built ${outfile} (${commit}, ${mb} MiB, ${((performance.now() - started) / 1000).toFixed(1)} s)`);
 }
+if (all) {
+  // Checksums for whoever downloads the release files.
+  const lines: string[] = [];
+  for (const t of targets) {
+    const f = `dist/cdc-engine-${t!.replace(/^bun-/, "")}`;
+    if (failed.includes(t!)) continue;
+    const hash = new Bun.CryptoHasher("sha256").update(await Bun.file(f).arrayBuffer()).digest("hex");
+    lines.push(`${hash}  ${f.slice("dist/".length)}`);
+  }
+  await Bun.write("dist/SHA256SUMS", lines.join("\n") + "\n");
+  console.log("wrote dist/SHA256SUMS");
+}
 if (failed.length) {
   console.error(`${failed.length} of ${targets.length} target(s) failed: ${failed.join(", ")}`);
   process.exit(1);

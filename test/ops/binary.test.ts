@@ -103,7 +103,7 @@ describe("the compiled binary under serve", () => {
     const r = await runBinary(["healthcheck", "--url", `${base}/health`]);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(`ok ${base}/health`);
-  });
+  }, 30_000);
 
   test("/metrics counters move while rows flow", async () => {
     const scrape = async () => (await fetch(`${base}/metrics`)).text();
@@ -130,7 +130,7 @@ describe("the compiled binary under serve", () => {
       return metric(t, "cdc_engine_source_changes_total") >= changes0 + 250 ? t : null;
     });
     expect(later).toMatch(/cdc_engine_source_changes_total\{table="public\.items",op="update"\} 50/);
-  });
+  }, 60_000);
 
   test("the password in the source URL is in no log line, nor /status, /health or /metrics", async () => {
     const status = await (await fetch(`${base}/status`)).text();
@@ -173,5 +173,5 @@ describe("the compiled binary under serve", () => {
     expect(ms).toBeLessThan(2000);
     // The last log line is written before exit (synchronous logging), not lost in a buffer.
     expect(stdout.trimEnd().split("\n").at(-1)).toContain('"msg":"stopped"');
-  });
+  }, 30_000);
 });

@@ -20,7 +20,7 @@ describe("systemd unit", () => {
     const problems = out.split("\n").filter((l) => l.trim() && !/sysinit\.target not found/.test(l));
     expect(problems).toEqual([]);
     expect(p.exitCode).toBe(0);
-  });
+  }, 60_000);
 
   test("the unit carries the sandboxing and restart policy the docs promise", () => {
     const unit = read("deploy/cdc-engine.service");
@@ -89,7 +89,7 @@ describe("healthcheck command", () => {
     expect(gone.stderr.trim()).toBe(`unhealthy: http://127.0.0.1:${server.port}/health: connection refused`);
     const usage = await runBinary(["healthcheck", "--url", "ftp://x"]);
     expect(usage.code).toBe(2);
-  });
+  }, 60_000);
 });
 
 describe("bun run build", () => {
