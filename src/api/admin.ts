@@ -1,14 +1,17 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context, Hono } from "hono";
 import type { Runtime } from "../engine/runtime-types.ts";
-import { CdcError } from "../errors.ts";
+import { CdcError, usageError } from "../errors.ts";
 import { adminRequests, dlqReplayedRows, pipelinePaused } from "../metrics/metrics.ts";
 import { redactString, redactValue } from "./redact.ts";
 import type { Logger } from "../log.ts";
 
 /** The admin token: CDC_API_TOKEN beats api.token (flags > env > file); none = admin API off. */
 export function resolveApiToken(configToken: string | undefined, env: Record<string, string | undefined> = process.env): string | undefined {
-  const t = env.CDC_API_TOKEN || configToken;
+  const fromEnv = env.CDC_API_TOKEN;
+  // Same rule as api.token in the config schema.
+  if (fromEnv && fromEnv.length < 8) throw usageError("api_token", "CDC_API_TOKEN: must be at least 8 characters");
+  const t = fromEnv || configToken;
   return t && t.length > 0 ? t : undefined;
 }
 

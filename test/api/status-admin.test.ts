@@ -98,6 +98,7 @@ describe("admin endpoints", () => {
     expect(resolveApiToken("from-file-123", { CDC_API_TOKEN: "from-env-123" })).toBe("from-env-123");
     expect(resolveApiToken("from-file-123", {})).toBe("from-file-123");
     expect(resolveApiToken(undefined, { CDC_API_TOKEN: "" })).toBeUndefined();
+    expect(() => resolveApiToken(undefined, { CDC_API_TOKEN: "short" })).toThrow("CDC_API_TOKEN: must be at least 8 characters");
     expect(tokenMatches("abc", "abc")).toBe(true);
     expect(tokenMatches("abc", "abcd")).toBe(false);
   });
