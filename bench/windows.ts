@@ -1,14 +1,14 @@
 /**
  * Window microbenchmark: events/s on one core through the full pipeline operator
  * (row identity, expression evaluation, pane update, retraction bookkeeping, emission).
- *   bun bench/windows.ts [events=1000000] [keys=1000]
+ *   bun bench/windows.ts [events=500000] [keys=1000]
  * Events arrive in event-time order, 100 changes per transaction, 1 ms of event time apart.
  */
 import { compilePipeline } from "../src/engine/operators/index.ts";
 import { pipelineSchema } from "../src/config/pipeline-schema.ts";
 import type { Change, Relation, Txn } from "../src/types.ts";
 
-const N = Number(process.argv[2] ?? 1_000_000);
+const N = Number(process.argv[2] ?? 500_000);
 const KEYS = Number(process.argv[3] ?? 1000);
 const BATCH = 100;
 

@@ -7,8 +7,12 @@
  * for the pipeline's target. Inside, the stages chain by direct calls per row:
  *   lookup joins → WHERE → VALIDATE (→ ctx.reject) → SELECT → transform module → window/aggregate
  * Call `onWatermark(wallClockMs, emit)` on idle ticks (releases waiting join rows, closes
- * windows on an idle source). `snapshot()` is JSON-safe (bigint/decimals as strings) apart
- * from nothing; `restore()` takes it back (call before the first process()).
+ * windows on an idle source). `snapshot()` is the full state, JSON-safe (bigints and decimals
+ * as strings); `restore()` takes it back (call before the first process()).
+ * Incremental checkpoints: `(op as PipelineOperator).snapshotDelta()` gives the full state the
+ * first time, then only what changed since the previous call (touched window panes, the rows
+ * that fed them, changed join rows); restore by calling `restore()` with the last full one and
+ * every later delta, in order. Store a new full one now and then to bound the chain.
  * `outputColumns(relations)` compiles against the real column types and throws a usage error
  * (exit 2) for an unknown column; call it at start once relations are known.
  * `key`: output key columns; [] means "the source table's primary key" (no aggregation).
