@@ -37,7 +37,9 @@ export async function replayDeadLetters(config: Config, store: DlqStore, entries
       result.skipped.push({ id: e.id, reason: sink ? "rejected before a sink (no target table recorded)" : `stage '${e.stage}' is not a sink in this config` });
       continue;
     }
-    bySink.set(e.stage, [...(bySink.get(e.stage) ?? []), e]);
+    const list = bySink.get(e.stage);
+    if (list) list.push(e);
+    else bySink.set(e.stage, [e]);
   }
   const log = createLogger({ level: "warn" });
   for (const [name, list] of bySink) {

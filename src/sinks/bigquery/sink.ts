@@ -88,7 +88,11 @@ export class BigquerySink implements Sink {
     // insertAll appends: every upsert/delete becomes a row (with _cdc_op when metadata columns are on).
     const records = batch.records.filter((r) => r.op !== "truncate" && (replay || pos === null || r.lsn > pos));
     const byTable = new Map<OutputTable["name"], OutputRecord[]>();
-    for (const r of records) byTable.set(r.table.name, [...(byTable.get(r.table.name) ?? []), r]);
+    for (const r of records) {
+      const list = byTable.get(r.table.name);
+      if (list) list.push(r);
+      else byTable.set(r.table.name, [r]);
+    }
     for (const [, recs] of byTable) {
       const dead = await this.retry.execute(() => this.insert(batch.pipeline, target, recs), this.abort.signal);
       for (const [r, reason] of dead) this.ctx.deadLetter(r, reason);

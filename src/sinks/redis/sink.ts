@@ -148,14 +148,25 @@ export class RedisSink implements Sink {
       if (pos !== null && pos >= lsn) return [];
     }
     const failures: [number, string][] = [];
-    // Commands to one key go to one node over one connection, so their order is kept.
+    // Keys in parallel; the commands of one key in order (ioredis does not promise order while
+    // a node connection is being set up or slots are refreshed).
+    const byKey = new Map<string, number[]>();
+    ops.forEach((o, i) => {
+      const k = String(o.args[0]);
+      const list = byKey.get(k);
+      if (list) list.push(i);
+      else byKey.set(k, [i]);
+    });
     await Promise.all(
-      ops.map((o, i) =>
-        (client as unknown as Redis).call(o.cmd, ...o.args).catch((e: Error) => {
-          if (!/ERR|WRONGTYPE/.test(e.message) || /CLUSTERDOWN|TRYAGAIN|LOADING/.test(e.message)) throw e;
-          if (!(o.cmd === "XADD" && e.message.includes("equal or smaller"))) failures.push([i, e.message]);
-        }),
-      ),
+      [...byKey.values()].map(async (idxs) => {
+        for (const i of idxs) {
+          const o = ops[i];
+          await (client as unknown as Redis).call(o.cmd, ...o.args).catch((e: Error) => {
+            if (!/ERR|WRONGTYPE/.test(e.message) || /CLUSTERDOWN|TRYAGAIN|LOADING/.test(e.message)) throw e;
+            if (!(o.cmd === "XADD" && e.message.includes("equal or smaller"))) failures.push([i, e.message]);
+          });
+        }
+      }),
     );
     if (lsn) await client.set(this.posKey(pipeline), lsn);
     return failures;
