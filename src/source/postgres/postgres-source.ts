@@ -322,6 +322,7 @@ class PostgresSource implements Source {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.reader?.halt();
     this.healthNow = { status: "down", reason: "stopped" };
     await this.shutdown();
     this.resolveDone(null);

@@ -74,11 +74,17 @@ export class StreamReader {
     this.streams.clear();
   }
 
+  /** No hand-over after this (the source is stopping). */
+  halt(): void {
+    this.halted = true;
+  }
+  private halted = false;
+
   async consume(src: MessageSource): Promise<void> {
     let inStream: number | null = null;
     for (;;) {
       const m = await src.next();
-      if (!m) return;
+      if (!m || this.halted) return;
       if (isDataMessage(m[0])) {
         if (inStream !== null) this.streams.get(inStream)!.add(m);
         else if (this.open) this.open.buf.add(m);
@@ -193,6 +199,7 @@ export class StreamReader {
   }
 
   private async handover(txn: Txn): Promise<void> {
+    if (this.halted) return;
     this.lastHandover = Date.now();
     this.lastLsn = txn.lsn;
     this.lastCommitTime = txn.commitTime;
