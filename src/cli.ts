@@ -3,6 +3,7 @@ import { commands } from "./commands/index.ts";
 import { parseCommandArgs } from "./commands/command.ts";
 import { CdcError, isUsageError, errorMessage } from "./errors.ts";
 import { VERSION, GIT_COMMIT } from "./version.ts";
+import { redactString } from "./api/redact.ts";
 
 const USAGE = "usage: cdc-engine <command> [flags]   (cdc-engine --help lists the commands)";
 
@@ -47,11 +48,11 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(args);
   } catch (e) {
     if (isUsageError(e)) {
-      console.error(`cdc-engine: ${e.message}`);
+      console.error(`cdc-engine: ${redactString(e.message)}`);
       return 2;
     }
-    console.error(`cdc-engine: ${errorMessage(e)}`);
-    if (process.env.CDC_DEBUG && e instanceof Error) console.error(e.stack);
+    console.error(`cdc-engine: ${redactString(errorMessage(e))}`);
+    if (process.env.CDC_DEBUG && e instanceof Error) console.error(redactString(e.stack ?? ""));
     return e instanceof CdcError && e.kind === "usage" ? 2 : 1;
   }
 }
