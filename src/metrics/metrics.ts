@@ -42,6 +42,7 @@ export const sinkUp = new Gauge({ name: "cdc_engine_sink_up", help: "1 when the 
 export const dlqRows = new Counter({ name: "cdc_engine_dlq_rows_total", help: "Rows sent to the dead-letter queue", labelNames: ["pipeline", "stage"], ...reg });
 export const lateRows = new Counter({ name: "cdc_engine_late_rows_total", help: "Rows behind the watermark", labelNames: ["pipeline", "policy"], ...reg });
 export const joinMisses = new Counter({ name: "cdc_engine_join_misses_total", help: "Rows that went on with NULL enrichment after waiting for a join match", labelNames: ["pipeline"], ...reg });
+export const operatorState = new Gauge({ name: "cdc_engine_operator_state_entries", help: "Entries held in operator state (window_rows, window_panes, window_groups, join_rows, join_waiting)", labelNames: ["pipeline", "kind"], ...reg });
 
 export const checkpointSeconds = new Histogram({
   name: "cdc_engine_checkpoint_duration_seconds",
