@@ -70,3 +70,16 @@ describe("join state in incremental checkpoints", () => {
     expect(h2.sink.sorted().map((r) => r.name)).toEqual(["Ada", "Bobby", null]);
   });
 });
+
+describe("state size metric", () => {
+  test("onWatermark publishes cdc_engine_operator_state_entries", async () => {
+    const { registry } = await import("../../src/metrics/metrics.ts");
+    const h = await build({ from: "public.orders", window: { type: "tumbling", size: "1m", time: "created_at", key: ["customer_id"] }, aggregate: { n: "COUNT(*)" } });
+    const at = "2024-05-01 10:00:10+00";
+    h.run(txn("2024-05-01T10:00:10Z", [ins(O, { order_id: 1n, customer_id: 1, amount: "5.00", created_at: at }), ins(O, { order_id: 2n, customer_id: 2, amount: "5.00", created_at: at })]));
+    h.op.onWatermark!(Date.parse("2024-05-01T10:00:11Z"), h.sink.emit);
+    const text = await registry.metrics();
+    expect(text).toContain('cdc_engine_operator_state_entries{pipeline="test",kind="window_rows"} 2');
+    expect(text).toContain('cdc_engine_operator_state_entries{pipeline="test",kind="window_groups"} 2');
+  });
+});

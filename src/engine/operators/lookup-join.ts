@@ -158,6 +158,10 @@ export class LookupJoin {
     this.queue = keep;
   }
 
+  get size(): number {
+    return this.rows.size;
+  }
+
   get waiting(): number {
     return this.queue.length;
   }

@@ -8,6 +8,7 @@ import { SessionWindows } from "./window/session-window.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./window/types.ts";
 import { compileAggregates, type ParsedAggregates } from "./aggregate-plan.ts";
 import { usageError } from "../../errors.ts";
+import { operatorState } from "../../metrics/metrics.ts";
 import { encodeRow } from "./row-codec.ts";
 
 export type TransformFn = (row: Row, ctx: { op: "upsert" | "delete"; table: string; pipeline: string }) => Row | null | undefined;
@@ -136,6 +137,20 @@ export class PipelineOperator implements Operator {
     this.emit = emit;
     for (const j of this.p.joins) this.releaseJoin(j, wallClockMs * 1000);
     this.windows?.onWallClock(wallClockMs, emit);
+    this.publishStats();
+  }
+
+  /** Sizes of the state, for memory watching (cdc_engine_operator_state_entries). */
+  stats(): Record<string, number> {
+    const w = this.windows?.stats();
+    const out: Record<string, number> = {};
+    if (w) Object.assign(out, { window_rows: w.rows, window_panes: w.panes, window_groups: w.groups });
+    if (this.p.joins.length) Object.assign(out, { join_rows: this.p.joins.reduce((a, j) => a + j.size, 0), join_waiting: this.p.joins.reduce((a, j) => a + j.waiting, 0) });
+    return out;
+  }
+
+  private publishStats(): void {
+    for (const [kind, n] of Object.entries(this.stats())) operatorState.set({ pipeline: this.p.name, kind }, n);
   }
 
   private releaseJoin(j: LookupJoin, nowUs: number): void {

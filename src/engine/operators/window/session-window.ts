@@ -206,6 +206,12 @@ export class SessionWindows {
     };
   }
 
+  stats(): { panes: number; rows: number; groups: number } {
+    let sessions = 0;
+    for (const g of this.groups.values()) sessions += g.emitted.size;
+    return { panes: sessions, rows: this.where.size, groups: this.groups.size };
+  }
+
   /** Sessions are re-derived from their events, so each checkpoint is a full one here. */
   snapshotDelta(): { full: unknown } {
     return { full: this.snapshot() };
