@@ -196,6 +196,15 @@ describe("mysql sink (MariaDB)", () => {
     expect(ctx.dead.find((d) => d.record.row.id === 3)!.error).toMatch(/out of range/i);
     expect(ctx.dead.find((d) => d.record.row.id === 4)!.error).toMatch(/DATETIME/);
     expect(store.count("p")).toBe(3);
+    // A row larger than max_allowed_packet is refused before sending (it would drop the connection).
+    const s2 = sinkFor(db);
+    const ctx2 = context("m");
+    await s2.open(ctx2);
+    await s2.write(batch("p", [rec(t, "upsert", { id: 8, code: "x".repeat(17 * 1024 * 1024), n: "1", at: null }, 20n), rec(t, "upsert", { id: 9, code: "ok", n: "1", at: null }, 20n, 1)]));
+    await s2.close();
+    expect(ctx2.dead.map((d) => d.record.row.id)).toEqual([8]);
+    expect(ctx2.dead[0].error).toMatch(/^row is 178258\d\d bytes, more than the server's max_allowed_packet \(16777216\)$/);
+    await admin.query(`DELETE FROM \`${db}\`.narrow WHERE id = 9`);
 
     // Widen the column; replay sends the rows again and removes the ones now accepted.
     await admin.query(`ALTER TABLE \`${db}\`.narrow MODIFY code VARCHAR(20), MODIFY n DECIMAL(10,1)`);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration } from "../../config/fields.ts";
+import { byteSize, duration } from "../../config/fields.ts";
 
 export const mysqlSinkConfig = z.strictObject({
   /** mysql://user:password@host:3306[/database] (MySQL, MariaDB, or StarRocks' FE query port). */
@@ -19,6 +19,8 @@ export const mysqlSinkConfig = z.strictObject({
   pool: z.number().int().min(1).max(64).default(4),
   /** Rows per multi-row INSERT statement. */
   batch_size: z.number().int().min(1).max(20_000).default(1000),
+  /** Largest multi-row statement (keep under the server's max_allowed_packet). */
+  max_statement_bytes: byteSize.default(4 * 1024 * 1024),
   /** Longest wait between retries while the server is unreachable (retries go on until it returns). */
   max_backoff: duration.default(30_000),
   connect_timeout: duration.default(10_000),

@@ -21,6 +21,8 @@ interface Prepared {
   keyValues: Param[];
   /** Rows in one group share table, op and column list. */
   group: string;
+  /** Rough size of the row in the SQL text. */
+  bytes: number;
 }
 type Queryable = Pick<mysql.Connection, "query">;
 
@@ -40,6 +42,9 @@ export class MysqlSink implements Sink {
   private readonly retry: RetryPolicy;
   private state: Health = { status: "up" };
   private database = "";
+  /** The server's max_allowed_packet: a larger row is refused before it is sent (it would drop the connection). */
+  private maxPacket = 16 * 1024 * 1024;
+  private maxStatement = 0;
 
   constructor(private readonly config: MysqlSinkConfig) {
     this.retry = retry(handleWhen(isTransient), {
@@ -82,6 +87,11 @@ export class MysqlSink implements Sink {
           () => {},
         );
       });
+      try {
+        const [mp] = await this.pool.query("SELECT @@max_allowed_packet AS m");
+        this.maxPacket = Number((mp as { m: string }[])[0].m) || this.maxPacket;
+      } catch {}
+      this.maxStatement = Math.min(this.config.max_statement_bytes, Math.floor(this.maxPacket / 2));
       await this.pool.query(offsetsTableSql(this.ddlOpts()));
       const [rows] = await this.pool.query(`SELECT pipeline, lsn FROM ${OFFSETS_TABLE} WHERE sink = ?`, [ctx.name]);
       for (const r of rows as { pipeline: string; lsn: string }[]) this.positions.set(r.pipeline, BigInt(r.lsn));
@@ -166,17 +176,19 @@ export class MysqlSink implements Sink {
   private prepare(rec: OutputRecord): Prepared {
     const table = targetTableName(rec.table.name);
     const byName = new Map(rec.table.columns.map((c) => [c.name, c]));
-    if (rec.op === "truncate") return { rec, table, op: "truncate", columns: [], values: [], key: [], keyValues: [], group: `${table}|truncate` };
+    if (rec.op === "truncate") return { rec, table, op: "truncate", columns: [], values: [], key: [], keyValues: [], group: `${table}|truncate`, bytes: 0 };
     const key = rec.table.key;
     const keyValues = key.map((k) => toParam(rec.row[k], byName.get(k)));
     if (rec.op === "delete") {
       if (!key.length) throw new ValueError(`delete on ${table}, which has no key`);
-      return { rec, table, op: "delete", columns: [], values: [], key, keyValues, group: `${table}|delete` };
+      return { rec, table, op: "delete", columns: [], values: [], key, keyValues, group: `${table}|delete`, bytes: paramBytes(keyValues) };
     }
     const skip = new Set(rec.unchangedToast ?? []);
     const columns = rec.table.columns.map((c) => c.name).filter((n) => !skip.has(n));
     const values = columns.map((n) => toParam(rec.row[n], byName.get(n)));
-    return { rec, table, op: "upsert", columns, values, key, keyValues, group: `${table}|upsert|${columns.join(",")}` };
+    const size = rawBytes(values);
+    if (size > this.maxPacket - 4096) throw new ValueError(`row is ${size} bytes, more than the server's max_allowed_packet (${this.maxPacket})`);
+    return { rec, table, op: "upsert", columns, values, key, keyValues, group: `${table}|upsert|${columns.join(",")}`, bytes: paramBytes(values) };
   }
 
   /** Consecutive records of the same table, op and columns go in one statement (order kept). */
@@ -184,7 +196,12 @@ export class MysqlSink implements Sink {
     let i = 0;
     while (i < prepared.length) {
       let j = i + 1;
-      while (j < prepared.length && j - i < this.config.batch_size && prepared[j].group === prepared[i].group) j++;
+      let bytes = prepared[i].bytes;
+      // Also cut by size: one statement must stay under the server's max_allowed_packet.
+      while (j < prepared.length && j - i < this.config.batch_size && prepared[j].group === prepared[i].group && bytes + prepared[j].bytes <= this.maxStatement) {
+        bytes += prepared[j].bytes;
+        j++;
+      }
       await this.applyGroup(c, prepared.slice(i, j));
       i = j;
     }
@@ -267,4 +284,17 @@ export class MysqlSink implements Sink {
     await this.pool?.end().catch(() => {});
     this.pool = null;
   }
+}
+
+function paramBytes(values: Param[]): number {
+  let n = 8;
+  // Escaped text can grow (quotes, backslashes; bytes as hex): count generously.
+  for (const v of values) n += v === null ? 4 : typeof v === "string" ? v.length * 2 + 4 : Buffer.isBuffer(v) ? v.length * 2 + 4 : 24;
+  return n;
+}
+
+function rawBytes(values: Param[]): number {
+  let n = 0;
+  for (const v of values) n += typeof v === "string" ? Buffer.byteLength(v) : Buffer.isBuffer(v) ? v.length * 2 : 8;
+  return n;
 }
