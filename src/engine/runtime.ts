@@ -137,8 +137,10 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       configDir: opts.configDir ?? process.cwd(),
       reject: (r) => dlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n }),
     });
-    const saved = checkpoint?.state[p.name];
-    if (saved && runner.stateful) runner.restore(saved);
+    // A pipeline's own position can be behind the checkpoint's (paused in config, or not stateful).
+    const saved = checkpoint?.state[p.name] as { lsn: string | null; ops: unknown[] } | undefined;
+    if (saved && runner.stateful) runner.restore(saved.ops);
+    const startLsn = saved ? (saved.lsn === null ? null : BigInt(saved.lsn)) : (checkpoint?.lsn ?? null);
     const writers = targets.map((t) => {
       const o = config.sinks[t.sink].options as { batch_size?: number; batch_delay?: number };
       const batchSize = o.batch_size ?? 5000;
@@ -169,7 +171,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
           return { ...r, table: tb };
         });
     });
-    pipelines.push({ runner, writers, renames, paused: p.paused, processedLsn: checkpoint?.lsn ?? null });
+    pipelines.push({ runner, writers, renames, paused: p.paused, processedLsn: startLsn });
   }
 
   const serial = new Serial();
@@ -188,12 +190,15 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const partOffset = new Map<string, number>();
 
   const takeCheckpoint = async () => {
+    if (midTxn) return; // operator state mid-way through a multi-part transaction is no consistent cut
     checkpointDue = false;
     if (lastLsn === null) return;
     const t0 = performance.now();
     await Promise.all(pipelines.flatMap((ps) => ps.writers.map((w) => w.flush())));
     const state: Record<string, unknown[]> = {};
-    for (const ps of pipelines) if (ps.runner.stateful) state[ps.runner.name] = ps.runner.snapshot();
+    for (const ps of pipelines) {
+      if (ps.runner.stateful) state[ps.runner.name] = { lsn: ps.processedLsn?.toString() ?? null, ops: ps.runner.snapshot() } as unknown as unknown[];
+    }
     checkpoint = store.save(lastLsn, state);
     checkpointSeconds.observe((performance.now() - t0) / 1000);
     checkpointLsnGauge.set(Number(checkpoint.lsn));
@@ -210,7 +215,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       for (const ps of pipelines) {
         if (ps.paused) continue;
         // Operators already saw everything up to the checkpoint; sinks skip by their own position.
-        if (ps.runner.stateful && !txn.snapshot && checkpoint && txn.lsn <= checkpoint.lsn) continue;
+        if (ps.runner.stateful && !txn.snapshot && ps.processedLsn !== null && txn.lsn <= ps.processedLsn) continue;
         const touches = tables !== null && [...tables].some((t) => ps.runner.reads(t));
         let records = touches ? await ps.runner.process(txn) : [];
         const complete = !txn.part || txn.part.last;
@@ -347,6 +352,11 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     }),
     stop: () => shutdown(null),
     done,
+    checkpoint: async () => {
+      const t0 = performance.now();
+      await serial.run(takeCheckpoint);
+      return { lsn: checkpoint ? formatLsn(checkpoint.lsn) : undefined, durationMs: Math.round(performance.now() - t0) };
+    },
   };
 }
 
