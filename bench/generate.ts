@@ -38,14 +38,13 @@ async function throughput(label: string, o: Partial<GeneratorOptions>) {
 }
 
 try {
-  // 1. Inserts as fast as possible: multi-row INSERT against COPY, by rows per transaction.
-  for (const [method, batch] of [["insert", 500], ["insert", 2000], ["copy", 2000], ["copy", 5000], ["auto", 2000]] as const) {
-    await throughput(`engagement ${method} batch=${batch}`, { dataset: "engagement", method, batch, count: 100_000 });
+  // 1. Inserts as fast as possible: multi-row INSERT against COPY by rows per transaction (one
+  // writer), then the defaults (auto method, two writers) per dataset.
+  for (const [method, batch] of [["insert", 500], ["insert", 2000], ["copy", 2000], ["copy", 5000]] as const) {
+    await throughput(`orders ${method} batch=${batch} concurrency=1`, { dataset: "orders", method, batch, count: 100_000, concurrency: 1 });
   }
-  await throughput("orders auto batch=2000", { dataset: "orders", count: 100_000 });
-  await throughput("ecommerce auto batch=2000", { dataset: "ecommerce", count: 100_000 });
+  for (const ds of ["orders", "engagement", "ecommerce"]) await throughput(`${ds} defaults (auto, batch=2000, concurrency=2)`, { dataset: ds, count: 100_000 });
   await throughput("orders simulate (20% updates, 5% deletes) batch=2000", { dataset: "orders", count: 50_000, updates: 0.2, deletes: 0.05 });
-  await throughput("engagement auto batch=2000 concurrency=2", { dataset: "engagement", count: 100_000, concurrency: 2 });
 
   // 2. A requested rate over a minute: per-second windows from the stats lines, and the total.
   const seconds = Number(process.env.BENCH_RATE_SECONDS ?? 60);

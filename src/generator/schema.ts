@@ -51,13 +51,19 @@ async function expectedColumns(sql: Pg, ds: Dataset): Promise<Columns> {
  * nothing written. Returns the tables created.
  */
 export async function prepareSchema(sql: Pg, ds: Dataset, schema: string, init: boolean): Promise<string[]> {
-  const expected = await expectedColumns(sql, ds);
+  let expected: Columns | null = null;
+  try {
+    expected = await expectedColumns(sql, ds);
+  } catch (e) {
+    // No CREATE on the database (42501): the probe is impossible; check that the tables exist only.
+    if ((e as { code?: string }).code !== "42501") throw e;
+  }
   const actual = await readColumns(sql, schema, ds.tables);
   const problems: string[] = [];
   for (const table of ds.tables) {
-    const want = expected.get(table)!;
+    const want = expected?.get(table);
     const have = actual.get(table);
-    if (!have) continue;
+    if (!have || !want) continue;
     const missing = [...want.keys()].filter((c) => !have.has(c));
     const extra = [...have.keys()].filter((c) => !want.has(c));
     const retyped = [...want].filter(([c, t]) => have.has(c) && have.get(c) !== t).map(([c, t]) => `${c} is ${have.get(c)}, expected ${t}`);

@@ -18,7 +18,7 @@ const RUNS: Record<string, Partial<GeneratorOptions>> = {
   orders: { count: 2000, updates: 0.2, deletes: 0.05, batch: 100 },
   engagement: { count: 3000, updates: 0.05, deletes: 0.05, batch: 500 },
   relational: { continuous: true, runs: 2, intervalMs: 10, updates: 0.3, deletes: 0.1 },
-  ecommerce: { count: 3000, updates: 0.3, deletes: 0.02, batch: 250 },
+  ecommerce: { count: 4000, updates: 0.6, deletes: 0.02, batch: 100 },
 };
 
 async function seededDump(dataset: string, seed: string): Promise<Record<string, string[]>> {
