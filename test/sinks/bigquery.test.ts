@@ -136,6 +136,21 @@ describe("bigquery sink (local REST server)", () => {
     ]);
   });
 
+  test("requests stay under the 10 MB insertAll limit; a row larger than that goes to the DLQ", async () => {
+    const cfg = bigquerySinkConfig.parse({ access_token: "test-token", project: "demo-project", api_endpoint: server.endpoint, dataset: "analytics" });
+    const s = new BigquerySink(cfg);
+    const ctx = context("bq", [{ pipeline: "eng", options: { table: "big_events" } }]);
+    await s.open(ctx);
+    const t = { ...events, name: "big_events" };
+    const mb = (n: number) => "x".repeat(n * 1024 * 1024);
+    await s.write(batch("eng", [1, 2, 3].map((i) => rec(t, "upsert", { ...row(BigInt(i)), content_type: mb(4) }, 10n, i)).concat([rec(t, "upsert", { ...row(4n), content_type: mb(10) }, 10n, 4)])));
+    await s.close();
+    expect(server.requests.filter((r) => r.path.endsWith("big_events/insertAll")).length).toBe(2);
+    expect(server.table("analytics", "big_events")!.rows.map((r) => r.id)).toEqual(["1", "2", "3"]);
+    expect(ctx.dead.map((d) => d.record.row.id)).toEqual([4n]);
+    expect(ctx.dead[0].error).toMatch(/^row is \d+ bytes; an insertAll request holds at most 9437184$/);
+  }, 30_000);
+
   test("bad key or no credentials: one clear line at check and at open", async () => {
     const other = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
     const bad = bigquerySinkConfig.parse({ credentials_file: keyFile(other), api_endpoint: server.endpoint, dataset: "analytics" });

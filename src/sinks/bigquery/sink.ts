@@ -11,6 +11,9 @@ import { tokenSource } from "./auth.ts";
 import { BigQueryRest, BqError, type TableResource } from "./rest.ts";
 import { bqRow, tableFields } from "./schema.ts";
 
+/** BigQuery's insertAll request limit is 10 MB; leave room for the envelope. */
+const MAX_REQUEST_BYTES = 9 * 1024 * 1024;
+
 interface TableState {
   dataset: string;
   table: string;
@@ -107,20 +110,11 @@ export class BigquerySink implements Sink {
   private async insert(pipeline: string, target: BigqueryTarget, recs: OutputRecord[]): Promise<[OutputRecord, string][]> {
     const t = await this.ensureTable(target, recs);
     const dead: [OutputRecord, string][] = [];
-    for (let i = 0; i < recs.length; i += this.config.rows_per_request) {
-      const chunk: OutputRecord[] = [];
-      const rows: string[] = [];
-      for (const r of recs.slice(i, i + this.config.rows_per_request)) {
-        try {
-          const json = bqRow(r, t.types, target, this.config.metadata_columns);
-          rows.push(`{"insertId":${JSON.stringify(`${pipeline}:${r.lsn}:${r.index}`)},"json":${JSON.stringify(json)}}`);
-          chunk.push(r);
-        } catch (e) {
-          if (!(e instanceof ValueError)) throw e;
-          dead.push([r, e.message]);
-        }
-      }
-      if (!rows.length) continue;
+    let chunk: OutputRecord[] = [];
+    let rows: string[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (!rows.length) return;
       const body = `{"kind":"bigquery#tableDataInsertAllRequest","skipInvalidRows":true,"ignoreUnknownValues":false,"rows":[${rows.join(",")}]}`;
       const res = await this.rest.insertAll(t.dataset, t.table, body);
       for (const e of res.insertErrors ?? []) {
@@ -129,7 +123,31 @@ export class BigquerySink implements Sink {
         if (!r || e.errors.every((x) => x.reason === "stopped")) continue;
         dead.push([r, e.errors.map((x) => `${x.reason ?? "invalid"}${x.location ? ` (${x.location})` : ""}: ${x.message ?? ""}`).join("; ")]);
       }
+      chunk = [];
+      rows = [];
+      bytes = 0;
+    };
+    for (const r of recs) {
+      let text: string;
+      try {
+        const json = bqRow(r, t.types, target, this.config.metadata_columns);
+        text = `{"insertId":${JSON.stringify(`${pipeline}:${r.lsn}:${r.index}`)},"json":${JSON.stringify(json)}}`;
+      } catch (e) {
+        if (!(e instanceof ValueError)) throw e;
+        dead.push([r, e.message]);
+        continue;
+      }
+      const size = Buffer.byteLength(text);
+      if (size > MAX_REQUEST_BYTES) {
+        dead.push([r, `row is ${size} bytes; an insertAll request holds at most ${MAX_REQUEST_BYTES}`]);
+        continue;
+      }
+      if (rows.length >= this.config.rows_per_request || bytes + size > MAX_REQUEST_BYTES) await flush();
+      rows.push(text);
+      chunk.push(r);
+      bytes += size + 1;
     }
+    await flush();
     return dead;
   }
 
