@@ -138,6 +138,23 @@ describe("session windows", () => {
   });
 });
 
+describe("state is dropped after retention", () => {
+  test.each(["session", "tumbling"])("%s windows", async (type) => {
+    const h = await build({ from: "public.orders", window: { type, gap: "1m", size: "1m", time: "created_at", key: ["customer_id"], retention: "0s" }, aggregate: { n: "COUNT(*)" } });
+    const op = h.op as unknown as { stats(): Record<string, number> };
+    for (let i = 0; i < 50; i++) {
+      const at = new Date(Date.parse("2024-05-01T10:00:00Z") + i * 20_000).toISOString().replace("T", " ").replace(".000Z", "+00");
+      h.run(txn(at.replace(" ", "T").replace("+00", "Z"), [ins(R, { order_id: BigInt(i), customer_id: i % 3, price: "1.00", status: "n", created_at: at })]));
+    }
+    expect(op.stats().window_rows).toBeGreaterThan(0);
+    expect(op.stats().window_rows).toBeLessThan(50); // older windows already dropped while running
+    h.closeAll();
+    h.closeAll();
+    expect(op.stats().window_rows).toBe(0);
+    expect(h.sink.rows.size).toBeGreaterThan(0); // results stay at the sink
+  });
+});
+
 describe("TOP_K and emit on change", () => {
   test("a live leaderboard over a sliding window, retracting updates", async () => {
     const E = relation("public.events", [["id", 20, "bigint", true], ["content_id", 25], ["secs", 1700, "numeric"], ["ts", 1184]]);

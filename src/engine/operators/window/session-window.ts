@@ -29,6 +29,10 @@ export class SessionWindows {
   private groups = new Map<string, Group>();
   private where = new Map<RowId, string>();
   private pending = new Set<string>();
+  /** groups changed since the last flush; the others are only revisited when a session may close */
+  private changed = new Set<string>();
+  private nextClose = new Map<string, number>();
+  private sweptAtUs = -Infinity;
   private maxEventUs = -Infinity;
   private watermarkUs = -Infinity;
   private sawEvents = false;
@@ -55,6 +59,7 @@ export class SessionWindows {
         this.where.delete(prev);
         this.groups.get(gk)?.events.delete(prev);
         this.pending.add(gk);
+        this.changed.add(gk);
       }
     }
     if (!c.after || c.id === null) return;
@@ -84,6 +89,7 @@ export class SessionWindows {
     g.events.set(c.id, { t, vals, ws });
     this.where.set(c.id, gk);
     this.pending.add(gk);
+    this.changed.add(gk);
   }
 
   endTxn(emit: Emit): void {
@@ -101,7 +107,6 @@ export class SessionWindows {
       const wm = (nowMs - this.s.idleTimeoutMs) * 1000 - this.s.latenessUs;
       if (wm > this.watermarkUs) {
         this.watermarkUs = wm;
-        for (const gk of this.groups.keys()) this.pending.add(gk);
         this.flush(emit);
       }
     }
@@ -130,6 +135,7 @@ export class SessionWindows {
         this.pending.delete(gk);
         continue;
       }
+      if (!this.changed.has(gk) && (this.nextClose.get(gk) ?? -Infinity) > this.watermarkUs) continue;
       const keyRow = (start: number, end: number): Row => {
         const r: Row = {};
         plan.keys.forEach((k, i) => (r[k.name] = keyOut(k.fn.type.kind, g.keys[i])));
@@ -147,10 +153,12 @@ export class SessionWindows {
         }
       }
       let open = false;
+      let firstOpenEnd = Infinity;
       for (const x of current) {
         const key = `${x.start}|${x.end}`;
         if (this.s.emit === "close" && x.end > this.watermarkUs) {
           open = true;
+          if (x.end < firstOpenEnd) firstOpenEnd = x.end;
           continue;
         }
         const row = keyRow(x.start, x.end);
@@ -165,8 +173,17 @@ export class SessionWindows {
           emit({ op: "upsert", row });
         }
       }
-      if (!open) this.pending.delete(gk);
+      if (!open) {
+        this.pending.delete(gk);
+        this.nextClose.delete(gk);
+      } else this.nextClose.set(gk, firstOpenEnd);
       this.purgeGroup(gk, g, current);
+    }
+    this.changed.clear();
+    // closed, emitted sessions of quiet keys: drop them after retention (checked now and then)
+    if (this.watermarkUs - this.sweptAtUs >= Math.max(this.s.gapUs, 60_000_000)) {
+      this.sweptAtUs = this.watermarkUs;
+      for (const [gk, g] of [...this.groups]) if (!this.pending.has(gk)) this.purgeGroup(gk, g, this.sessions(g));
     }
   }
 
@@ -188,7 +205,10 @@ export class SessionWindows {
   truncate(emit: Emit): void {
     for (const g of this.groups.values()) g.events.clear();
     this.where.clear();
-    for (const gk of this.groups.keys()) this.pending.add(gk);
+    for (const gk of this.groups.keys()) {
+      this.pending.add(gk);
+      this.changed.add(gk);
+    }
     const saved = this.s.emit;
     (this.s as { emit: string }).emit = "change";
     this.flush(emit);
@@ -225,6 +245,8 @@ export class SessionWindows {
     this.watermarkUs = s.wm ?? -Infinity;
     this.maxEventUs = s.max ?? -Infinity;
     this.pending = new Set(s.pending);
+    this.changed = new Set(s.pending);
+    this.nextClose = new Map();
     this.groups = new Map();
     this.where = new Map();
     for (const [gk, keys, evs, emitted] of s.groups) {
