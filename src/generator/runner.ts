@@ -172,7 +172,7 @@ async function loop(ds: Dataset, ctx: DatasetContext, opts: GeneratorOptions, p:
       elapsed_s: Math.round(elapsed * 1000) / 1000,
       ...totals,
       rate: event === "generate.summary" ? (elapsed > 0 ? totals.rows / elapsed : 0) : (totals.rows - lastRows) / Math.max(0.001, (now - lastAt) / 1000),
-      target_rate: p.rate > 0 && !unitMode ? p.rate : null,
+      target_rate: p.rate > 0 && !unitMode ? Math.round(p.rate * 1000) / 1000 : null,
     };
     s.rate = Math.round(s.rate * 10) / 10;
     lastRows = totals.rows;
