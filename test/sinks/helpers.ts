@@ -31,12 +31,12 @@ export function batch(pipeline: string, records: OutputRecord[], lsn?: bigint): 
 }
 
 export interface TestContext extends SinkContext {
-  dead: { record: OutputRecord; error: string }[];
+  dead: { record: OutputRecord; error: string; pipeline?: string }[];
 }
 
 export function context(name: string, targets: SinkContext["targets"] = [], stateDir = mkdtempSync(join(tmpdir(), "cdc-sink-"))): TestContext {
   const dead: TestContext["dead"] = [];
-  return { name, targets, stateDir, log: pino({ level: "silent" }), deadLetter: (record, error) => dead.push({ record, error }), dead };
+  return { name, targets, stateDir, log: pino({ level: "silent" }), deadLetter: ((record: OutputRecord, error: string, pipeline?: string) => dead.push({ record, error, pipeline })) as SinkContext["deadLetter"], dead };
 }
 
 export function uniq(prefix: string): string {

@@ -84,7 +84,7 @@ describe("http sink", () => {
       ["hook:1000:2", "rejected"],
       ["hook:1000:3", "stored"],
     ]);
-    expect(ctx.dead.map((d) => [d.record.row.id, d.error])).toEqual([[3n, `POST ${rx.url}: HTTP 422: no`]]);
+    expect(ctx.dead.map((d) => [d.record.row.id, d.error, d.pipeline])).toEqual([[3n, `POST ${rx.url}: HTTP 422: no`, "hook"]]);
     expect(s.position("hook")).toBe(1000n);
     await s.close();
   });

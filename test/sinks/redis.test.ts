@@ -133,6 +133,7 @@ describe("redis sink", () => {
     await s.close();
     expect(await r.hget(`${p}content_stats:${A}`, "title")).toBe("ok");
     expect(await r.zrange(`${p}top_engagement:10min`, "0", "-1", "WITHSCORES")).toEqual([B, "4"]);
+    expect(ctx.dead.map((d) => d.pipeline)).toEqual(["stats", "stats", "top"]);
     expect(ctx.dead.map((d) => [d.record.row.title ?? d.record.row.score, d.error.replace(/^(\S+ \S+).*$/s, "$1")])).toEqual([
       ["no key", "key template"],
       ["wrongtype", "HSET: WRONGTYPE"],

@@ -4,6 +4,7 @@ import type { Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { ValueError } from "../mysql/types.ts";
 import { LocalPositions } from "../http/local-positions.ts";
 import { bigqueryTargetSchema, type BigquerySinkConfig, type BigqueryTarget } from "./config.ts";
@@ -98,7 +99,7 @@ export class BigquerySink implements Sink {
     }
     for (const [, recs] of byTable) {
       const dead = await this.retry.execute(() => this.insert(batch.pipeline, target, recs), this.abort.signal);
-      for (const [r, reason] of dead) this.ctx.deadLetter(r, reason);
+      for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
     }
     if (this.state.status !== "up") this.ctx.log.info("bigquery reachable again");
     this.state = { status: "up" };

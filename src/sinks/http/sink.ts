@@ -5,6 +5,7 @@ import type { Lsn } from "../../types.ts";
 import { toJsonText } from "../json.ts";
 import { breakerState, sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { HttpSinkConfig } from "./config.ts";
 import { HttpSendError, parseRetryAfter } from "./errors.ts";
 import { idempotencyKey, payloadOf } from "./payload.ts";
@@ -97,7 +98,7 @@ export class HttpSink implements Sink {
         return;
       }
       if (!(e instanceof HttpSendError) && !(e instanceof BrokenCircuitError)) throw e;
-      for (const r of chunk) this.ctx.deadLetter(r, `${msg}${e instanceof HttpSendError && e.retryable ? ` (after ${this.config.retry.max_attempts} attempts)` : ""}`);
+      for (const r of chunk) sinkDeadLetter(this.ctx, pipeline, r, `${msg}${e instanceof HttpSendError && e.retryable ? ` (after ${this.config.retry.max_attempts} attempts)` : ""}`);
     }
   }
 

@@ -5,6 +5,7 @@ import type { Column, Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { MysqlSinkConfig } from "./config.ts";
 import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
 import { addColumnSql, createTableSql, deleteSql, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q, targetTableName, upsertSql } from "./ddl.ts";
@@ -118,7 +119,7 @@ export class MysqlSink implements Sink {
     sinkUp.set({ sink: this.ctx.name }, 1);
     if (!replay) this.positions.set(batch.pipeline, batch.lsn);
     // Rows written, batch sizes and commit-to-sink latency are counted by the engine's SinkWriter.
-    for (const [rec, reason] of dead) this.ctx.deadLetter(rec, reason);
+    for (const [rec, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, rec, reason);
   }
 
   /** One attempt: DDL, then the rows and the position. Returns the rows rejected for their values. */

@@ -5,6 +5,7 @@ import type { Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { redisTargetSchema, type RedisSinkConfig, type RedisTarget } from "./config.ts";
 import { connectRedis, createRedis, describeRedisError, isAuthError, type RedisClient } from "./connect.ts";
 import { FENCE_SCRIPT, padLsn } from "./fence.ts";
@@ -112,7 +113,7 @@ export class RedisSink implements Sink {
     this.state = { status: "up" };
     sinkUp.set({ sink: this.ctx.name }, 1);
     if (!replay) this.positions.set(batch.pipeline, batch.lsn);
-    for (const [r, reason] of dead) this.ctx.deadLetter(r, reason);
+    for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
   }
 
   /** Returns [op index, error] for commands Redis refused (e.g. WRONGTYPE). */
