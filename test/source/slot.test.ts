@@ -116,6 +116,12 @@ describe.each(pgFlavors())("slot lifecycle (%s)", (flavor) => {
       // Within a few heartbeats of the busy table's WAL position.
       expect(Number(parseLsn(String(now)) - moved)).toBeLessThan(2_000_000);
       expect(source.stats().confirmedLsn).toBe(collector.txns.at(-1)!.lsn);
+      // Lag stats from the slot (refreshed every second here): bytes behind and WAL retained.
+      const st = source.stats();
+      expect(st.slotRetainedBytes).toBeGreaterThan(0);
+      expect(st.lagBytes).toBeGreaterThanOrEqual(0);
+      expect(st.lagBytes).toBeLessThan(2_000_000);
+      expect(st.lagSeconds).toBeLessThan(5);
     } finally {
       await source.stop();
       await db.end();
