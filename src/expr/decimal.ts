@@ -21,6 +21,18 @@ export class Dec {
   ) {}
 
   static parse(text: string): Dec {
+    // fast path for what Postgres sends ("-123.45"): one BigInt, no regex
+    const last = text.charCodeAt(text.length - 1);
+    const first = text.charCodeAt(0);
+    if (last >= 48 && last <= 57 && ((first >= 48 && first <= 57) || first === 45)) {
+      const dot = text.indexOf(".");
+      try {
+        if (dot < 0) return new Dec(BigInt(text), 0);
+        if (dot > 0 && (dot > 1 || first !== 45)) return new Dec(BigInt(text.slice(0, dot) + text.slice(dot + 1)), text.length - dot - 1);
+      } catch {
+        // exponents and the like: the general parser below
+      }
+    }
     const m = NUM_RE.exec(text);
     if (!m || (m[2] === "" && (m[3] === undefined || m[3] === ""))) throw new RangeError(`invalid numeric '${text}'`);
     const frac = m[3] ?? "";
