@@ -6,6 +6,7 @@ import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { ValueError } from "../mysql/types.ts";
+import { targetTableName } from "../mysql/ddl.ts";
 import { LocalPositions } from "../http/local-positions.ts";
 import { bigqueryTargetSchema, type BigquerySinkConfig, type BigqueryTarget } from "./config.ts";
 import { tokenSource } from "./auth.ts";
@@ -166,7 +167,7 @@ export class BigquerySink implements Sink {
   private async ensureTable(target: BigqueryTarget, recs: OutputRecord[]): Promise<TableState> {
     const out = recs[0].table;
     const dataset = target.dataset ?? this.config.dataset!;
-    const table = out.name.includes(".") ? out.name.replace(".", "_") : out.name;
+    const table = targetTableName(out.name); // "public.x" → "x", "sales.x" → "sales_x"
     const id = `${dataset}.${table}`;
     let state = this.tables.get(id);
     const sample = recs.find((r) => r.op === "upsert")?.row;
