@@ -116,8 +116,9 @@ export class PipelineOperator implements Operator {
     this.emit = emit;
     const commitUs = Number(txn.commitTime);
     let joinsChanged = false;
+    const hasJoins = this.joinByTable.size > 0;
     for (const ch of txn.changes) {
-      const j = this.joinByTable.get(ch.table);
+      const j = hasJoins ? this.joinByTable.get(ch.table) : undefined;
       if (j) {
         if (j.applyTableChange(ch)) joinsChanged = true;
         if (!this.own.has(ch.table)) continue;
@@ -171,13 +172,16 @@ export class PipelineOperator implements Operator {
     const shape = this.shapeFor(rc.source.relation);
     let out: Row | null = null;
     if (rc.after) {
-      const r = shape.stage.apply(rc.after);
-      if ("rejected" in r) {
-        this.ctx.reject({ row: rc.after, reason: r.rejected, source: rc.source });
-        if (this.windows) this.windows.apply({ ...rc, after: null, id: null });
-        return;
+      if (shape.stage.identity) out = rc.after;
+      else {
+        const r = shape.stage.apply(rc.after);
+        if ("rejected" in r) {
+          this.ctx.reject({ row: rc.after, reason: r.rejected, source: rc.source });
+          if (this.windows) this.windows.apply({ ...rc, after: null, id: null });
+          return;
+        }
+        if ("row" in r) out = r.row;
       }
-      if ("row" in r) out = r.row;
       if (out && this.p.transform) {
         try {
           out = this.p.transform(out, { op: "upsert", table: rc.source.table, pipeline: this.p.name }) ?? null;

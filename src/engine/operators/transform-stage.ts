@@ -19,6 +19,8 @@ export type StageResult = { row: Row } | { dropped: true } | { rejected: string 
 /** The stateless part compiled for one set of input column types. */
 export interface RowStage {
   apply(row: Row): StageResult;
+  /** True when the stage passes rows through untouched (no where/validate/select). */
+  identity: boolean;
   /** SELECT only, for a delete's (often key-only) old row: a failing item gives NULL. */
   projectOnly(row: Row): Row;
   /** Output columns in order (null entries of a `*` whose columns are not known yet). */
@@ -110,6 +112,7 @@ export function compileRowStage(parsed: ParsedStages, scope: Scope, inputColumns
 
   return {
     columns,
+    identity: !where && rules.length === 0 && !items,
     projectOnly: projectSafe,
     apply(row) {
       let stage = "where";
