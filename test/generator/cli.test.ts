@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { freePort, runBinary } from "../helpers/index.ts";
+import { binaryPath, freePort, runBinary } from "../helpers/index.ts";
 import { freshDb } from "./helpers.ts";
 
 /** One line on stderr, prefixed, no stack trace (flag mistakes add the usage line). */
@@ -83,6 +83,30 @@ describe("cdc-engine generate (the compiled binary)", () => {
       expect(lines.at(-1)).toMatchObject({ event: "generate.summary", rows: 200, target_rate: 200, stopped_by: "count" });
       expect(lines.filter((l) => l.event === "generate.stats").length).toBeGreaterThanOrEqual(1);
       expect(secs).toBeGreaterThan(0.9); // 200 rows at 12,000/min = 200/s
+    } finally {
+      await db.end();
+    }
+  }, 180_000);
+
+  test("SIGTERM stops an open-ended run cleanly: exit 0, in-flight rows committed, a summary line", async () => {
+    const db = await freshDb("cli");
+    try {
+      const p = Bun.spawn([await binaryPath(), "generate", "--dataset", "orders", "--init", "--url", db.url, "--rate", "500"], { stdout: "pipe", stderr: "pipe" });
+      const deadline = Date.now() + 30_000;
+      // Wait until rows arrive, then stop it as systemd or Ctrl-C would.
+      for (;;) {
+        const [r] = await db.sql`select count(*)::int n from pg_tables where tablename = 'orders'`.catch(() => [{ n: 0 }]);
+        if (r.n && (await db.sql`select count(*)::int n from orders`)[0].n > 200) break;
+        if (Date.now() > deadline) throw new Error("no rows within 30 s");
+        await Bun.sleep(100);
+      }
+      p.kill("SIGTERM");
+      const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+      expect(code).toBe(0);
+      const summary = JSON.parse(out.trim().split("\n").at(-1)!);
+      expect(summary).toMatchObject({ event: "generate.summary", stopped_by: "signal", target_rate: 500 });
+      const [r] = await db.sql`select count(*)::int n from orders`;
+      expect(r.n).toBe(summary.inserted);
     } finally {
       await db.end();
     }
