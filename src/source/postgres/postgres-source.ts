@@ -72,7 +72,7 @@ class PostgresSource implements Source {
     private config: SourceConfig,
     private deps: SourceDeps,
   ) {
-    this.log = deps.log.child({ component: "source" });
+    this.log = deps.log.bindings().component ? deps.log : deps.log.child({ component: "source" });
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
