@@ -158,9 +158,10 @@ async function backlog() {
   // The engine's slot: first start on the empty table, then stop (SIGTERM).
   const dir = mkdtempSync(join(tmpdir(), "cdc-bench-"));
   const cfg = join(dir, "cdc.yaml");
+  const apiPort = await freePort();
   writeFileSync(cfg, `source: { url: "${source.url(srcDb)}", slot: bench_engine, publication: bench_engine, heartbeat_interval: 1s }
 state: { dir: "${join(dir, "state")}", checkpoint_interval: 5s }
-api: { listen: "127.0.0.1:${await freePort()}" }
+api: { listen: "127.0.0.1:${apiPort}" }
 log: { level: warn }
 sinks: { wh: { type: postgres, url: "${sink.url(engDb)}" } }
 pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
@@ -190,12 +191,23 @@ pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
     // engine
     let t0 = performance.now();
     p = spawn();
+    // Where the time goes: rows queued toward the sink (near the bound = sink-bound, near 0 = source-bound).
+    const queued: number[] = [];
+    const sampler = setInterval(async () => {
+      try {
+        const st = (await (await fetch(`http://127.0.0.1:${apiPort}/status`)).json()) as { pipelines?: { sinks: { queued: number }[] }[] };
+        const q = st.pipelines?.[0]?.sinks?.[0]?.queued;
+        if (typeof q === "number") queued.push(q);
+      } catch {}
+    }, 500);
     await waitFor(async () => {
       const r = await eng`select lsn::text from cdc_engine_offsets where pipeline = 'mirror'`;
       return r.length > 0 && BigInt(r[0].lsn) >= target - 4096n && (await sumN(eng)) === expectSum;
     }, 600_000, 100);
     const engineS = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(p.pid);
+    clearInterval(sampler);
+    const avgQ = queued.length ? Math.round(queued.reduce((a, b) => a + b, 0) / queued.length) : -1;
     p.kill("SIGTERM");
     await p.exited;
     // CREATE SUBSCRIPTION
@@ -204,7 +216,7 @@ pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
     await waitFor(async () => (await sumN(sub)) === expectSum, 600_000, 100);
     const subS = (performance.now() - t0) / 1000;
     await sub.unsafe("alter subscription bench_sub disable");
-    console.log(`${label}: cdc-engine ${engineS.toFixed(1)} s = ${Math.round(ROWS / engineS)} rows/s (engine process CPU ${cpu.toFixed(1)} s);  CREATE SUBSCRIPTION ${subS.toFixed(1)} s = ${Math.round(ROWS / subS)} rows/s`);
+    console.log(`${label}: cdc-engine ${engineS.toFixed(1)} s = ${Math.round(ROWS / engineS)} rows/s (engine process CPU ${cpu.toFixed(1)} s, avg rows queued to the sink ${avgQ});  CREATE SUBSCRIPTION ${subS.toFixed(1)} s = ${Math.round(ROWS / subS)} rows/s`);
   };
 
   const sumN = async (sql: postgres.Sql) => BigInt((await sql`select coalesce(sum(n), 0)::text as s from bench_rows`)[0].s);

@@ -8,7 +8,12 @@ export interface Statement {
   text: string;
   params: (string | null)[];
   rows: number;
+  /** COPY these text-format lines into the staging table first (`copy.create` makes it), then run `text`. */
+  copy?: { create: string; into: string; data: string };
 }
+
+/** Runs of at least this many upserts go through COPY into a staging table (bench/apply.ts: faster than unnest for big runs). */
+export const COPY_MIN_ROWS = 1000;
 
 /** Bind parameters per statement stay well under Postgres' limit of 65535. */
 const MAX_PARAMS = 30_000;
@@ -45,7 +50,12 @@ export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaul
   for (const seq of [...free.values(), ordered]) {
     for (const g of groupRuns(seq)) {
       const t = types(g.table.name.includes(".") ? g.table.name : `${defaultSchema}.${g.table.name}`);
-      const u = g.op !== "truncate" && g.records.length > 1 && t ? unnestStatement(g, defaultSchema, t) : null;
+      const u =
+        g.op === "upsert" && g.records.length >= COPY_MIN_ROWS && t
+          ? copyStatement(g, defaultSchema, t)
+          : g.op !== "truncate" && g.records.length > 1 && t
+            ? unnestStatement(g, defaultSchema, t)
+            : null;
       if (u) out.push(u);
       else out.push(...statements(g, defaultSchema));
     }
@@ -169,4 +179,52 @@ function unnestStatement(g: Group, schema: string, types: Map<string, string>): 
     conflict = ` on conflict (${t.key.map(qi).join(", ")}) do ` + (set.length ? `update set ${set.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(", ")}` : "nothing");
   }
   return { text: `insert into ${target} (${cols.map(qi).join(", ")}) select * from unnest(${arrays}) as ${alias}${conflict}`, params, rows: g.records.length };
+}
+
+/**
+ * A big run of upserts: COPY (text format) into a temp staging table shaped like the written
+ * columns (ON COMMIT DELETE ROWS, so it is empty for the next batch), then one
+ * INSERT ... SELECT ... ON CONFLICT from it, in the batch's transaction.
+ */
+function copyStatement(g: Group, schema: string, types: Map<string, string>): Statement | null {
+  const t = g.table;
+  const skip = new Set(g.records[0].unchangedToast ?? []);
+  const cols = t.columns.map((c) => c.name).filter((c) => !skip.has(c));
+  if (cols.some((c) => !types.has(c))) return null;
+  const target = qualified(t.name, schema);
+  const stg = qi(`cdc_stage_${stageId(t.name + "\u0000" + cols.join("\u0000"))}`);
+  const colList = cols.map(qi).join(", ");
+  let data = "";
+  for (const r of g.records) {
+    for (let i = 0; i < cols.length; i++) data += (i ? "\t" : "") + copyText(toPgText(r.row[cols[i]] ?? null));
+    data += "\n";
+  }
+  let conflict = "";
+  if (t.key.length) {
+    const set = cols.filter((c) => !t.key.includes(c));
+    conflict = ` on conflict (${t.key.map(qi).join(", ")}) do ` + (set.length ? `update set ${set.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(", ")}` : "nothing");
+  }
+  return {
+    text: `insert into ${target} (${colList}) select ${colList} from pg_temp.${stg}${conflict}`,
+    params: [],
+    rows: g.records.length,
+    copy: {
+      create: `create temp table if not exists ${stg} on commit delete rows as select ${colList} from ${target} with no data`,
+      into: `copy pg_temp.${stg} (${colList}) from stdin`,
+      data,
+    },
+  };
+}
+
+const stageIds = new Map<string, number>();
+function stageId(sig: string): number {
+  let id = stageIds.get(sig);
+  if (id === undefined) stageIds.set(sig, (id = stageIds.size + 1));
+  return id;
+}
+
+/** COPY text format: backslash, tab, newline and carriage return escaped; NULL is \N. */
+function copyText(v: string | null): string {
+  if (v === null) return "\\N";
+  return v.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n").replace(/\r/g, "\\r");
 }

@@ -51,7 +51,18 @@ export class PostgresSink implements Sink {
     await this.prepareTables(batch);
     const stmts = planBatch(batch.records, this.fkTables, this.config.schema, (t) => this.types.get(t));
     await this.sql.begin(async (tx) => {
-      for (const s of stmts) await tx.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") });
+      for (const s of stmts) {
+        if (s.copy) {
+          await tx.unsafe(s.copy.create);
+          const w = await tx.unsafe(s.copy.into).writable();
+          await new Promise<void>((resolve, reject) => {
+            w.on("error", reject);
+            w.on("finish", resolve);
+            w.end(s.copy!.data);
+          });
+        }
+        await tx.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") });
+      }
       await tx.unsafe(
         `insert into ${qi(this.config.schema)}.${OFFSETS_TABLE} (pipeline, sink, lsn, updated_at) values ($1, $2, $3, now())
          on conflict (pipeline, sink) do update set lsn = excluded.lsn, updated_at = excluded.updated_at`,
