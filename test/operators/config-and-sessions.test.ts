@@ -30,6 +30,7 @@ describe("config-load errors name the pipeline and the expression", () => {
     expect((await usage({ from: "public.orders", window: { type: "tumbling", size: "1m", time: "created_at" }, aggregate: { x: "MEDIAN(price)" } })).message).toContain("unknown aggregate MEDIAN()");
     expect((await usage({ from: "public.orders", window: { type: "tumbling", time: "created_at" }, aggregate: { n: "COUNT(*)" } })).message).toContain("window.size is required");
     expect((await usage({ from: "public.orders", select: ["price * 2"] })).message).toContain("needs a name");
+    expect((await usage({ from: "public.*", where: "price > 0" })).message).toContain("mirror pipelines only");
   });
   test("isMirror", () => {
     expect(isMirror(pipelineSchema.parse({ name: "m", from: "public.orders", to: "pg" }))).toBe(true);

@@ -156,6 +156,8 @@ export async function compilePipeline(
   ctx: OperatorContext & { maps: Record<string, string>; configDir: string; relations?: Map<string, Relation> },
 ): Promise<CompiledPipeline> {
   const from = (Array.isArray(p.from) ? p.from : [p.from]).map(qualify);
+  const wild = from.find((t) => t.endsWith(".*"));
+  if (wild) throw usageError("config_expression", `pipeline '${p.name}': from: ${wild} works for mirror pipelines only; name the tables a transform reads`);
   const maps = loadMaps(ctx.maps, ctx.configDir);
   const joins = (p.join ?? []).map((j) => new LookupJoin(joinSpec(p, j), ctx));
   const stages = parseStages(p);
