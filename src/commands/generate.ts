@@ -18,6 +18,8 @@ const USAGE = `cdc-engine generate --dataset NAME [--url URL] [--init] [--rate N
   --deletes P           fraction of operations deleting existing rows
   --invalid P           orders: fraction of invalid rows (NULL customer_id or negative price)
   --dirty P             orders: fraction of rows with untrimmed / miscased status
+  --late P              orders/engagement: fraction of late rows (event time in the past, out of order)
+  --late-by D           how far back a late row may be (default 2m)
   --batch N             rows per transaction (default: rate/10, at most 1000; 2000 unpaced)
   --seed S              the same seed gives the same data (timestamps from a fixed virtual clock)
   --concurrency N       parallel writer connections (default 2 for unpaced inserts, else 1)
@@ -63,6 +65,8 @@ export function generateOptions(values: Record<string, unknown>, env: Record<str
     deletes: typeof v.deletes === "string" ? parseFraction("deletes", v.deletes) : undefined,
     invalid: typeof v.invalid === "string" ? parseFraction("invalid", v.invalid) : undefined,
     dirty: typeof v.dirty === "string" ? parseFraction("dirty", v.dirty) : undefined,
+    late: typeof v.late === "string" ? parseFraction("late", v.late) : undefined,
+    lateByMs: typeof v["late-by"] === "string" ? parseDurationFlag("late-by", v["late-by"]) : undefined,
     batch: num(v.batch, "batch", 1),
     seed: str(v.seed),
     concurrency: num(v.concurrency, "concurrency", 1),
@@ -98,6 +102,8 @@ export const generateCommand: Command = {
     deletes: { type: "string" },
     invalid: { type: "string" },
     dirty: { type: "string" },
+    late: { type: "string" },
+    "late-by": { type: "string" },
     batch: { type: "string" },
     seed: { type: "string" },
     concurrency: { type: "string" },

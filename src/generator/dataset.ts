@@ -52,6 +52,9 @@ export interface DatasetContext {
   deletes: number;
   invalid: number;
   dirty: number;
+  /** orders/engagement: fraction of rows whose event time lies up to `lateByUs` in the past (late, out of order). */
+  late: number;
+  lateByUs: number;
   /** Dataset-specific counts (relational: users, transactions, details per run). */
   counts: Record<string, number>;
 }

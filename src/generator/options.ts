@@ -23,6 +23,9 @@ export interface GeneratorOptions {
   invalid?: number;
   /** orders: fraction of rows with untrimmed / miscased status. */
   dirty?: number;
+  /** orders/engagement: fraction of late rows (event time up to lateByMs in the past; default 2 min). */
+  late?: number;
+  lateByMs?: number;
   /** Rows per transaction. */
   batch?: number;
   seed?: string;

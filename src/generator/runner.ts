@@ -70,6 +70,8 @@ function checkOptions(o: GeneratorOptions): void {
   frac("deletes", o.deletes);
   frac("invalid", o.invalid);
   frac("dirty", o.dirty);
+  frac("late", o.late);
+  if (o.late && o.dataset !== "orders" && o.dataset !== "engagement") throw usageError("generate.flag", `--late applies to the orders and engagement datasets only`);
   if ((o.updates ?? 0) + (o.deletes ?? 0) > 1) throw usageError("generate.flag", `--updates plus --deletes is more than 1`);
   if (o.rate !== undefined && !(o.rate >= 0 && Number.isFinite(o.rate))) throw usageError("generate.flag", `--rate ${o.rate} is not a rate`);
   if (o.fromOlist && o.dataset !== "ecommerce") throw usageError("generate.flag", `--from-olist loads the ecommerce dataset, not ${o.dataset}`);
@@ -123,6 +125,8 @@ export async function runGenerator(opts: GeneratorOptions): Promise<GeneratorSta
       deletes: opts.deletes ?? 0,
       invalid: opts.invalid ?? 0,
       dirty: opts.dirty ?? 0,
+      late: opts.late ?? 0,
+      lateByUs: (opts.lateByMs ?? 120_000) * 1000,
       counts: { ...(opts.users !== undefined && { users: opts.users }), ...(opts.transactions !== undefined && { transactions: opts.transactions }), ...(opts.details !== undefined && { details: opts.details }) },
     };
     const setupRows = await ds.setup(ctx);

@@ -37,6 +37,24 @@ describe("generate: every dataset's constraints hold, with inserts, updates and 
     }
   }, 120_000);
 
+  test("orders --late: a fraction of rows carry an event time in the past (out of order), within --late-by", async () => {
+    const db = await freshDb();
+    try {
+      const s = await runGenerator({ ...base, url: db.url, dataset: "orders", init: true, count: 2000, late: 0.2, lateByMs: 60_000 });
+      expect(s.inserted).toBe(2000);
+      const [r] = await db.sql`select count(*) filter (where created_at < now() - interval '2 seconds')::int late,
+        count(*) filter (where created_at < now() - interval '70 seconds')::int too_late,
+        count(*) filter (where created_at < prev)::int out_of_order
+        from (select created_at, lag(created_at) over (order by order_id) prev from orders) t`;
+      expect(r.late).toBeGreaterThan(300);
+      expect(r.late).toBeLessThan(500);
+      expect(r.too_late).toBe(0);
+      expect(r.out_of_order).toBeGreaterThan(100);
+    } finally {
+      await db.end();
+    }
+  }, 120_000);
+
   test("orders with 3 concurrent writers, updates and deletes: deadlocks between writers are retried, counts add up", async () => {
     const db = await freshDb();
     try {

@@ -137,7 +137,7 @@ export function engagementDataset(): Dataset {
           contentRows.push(newContent(ctx, now));
           i++;
         }
-        const e = event(ctx, now);
+        const e = event(ctx, ctx.late > 0 && rng.chance(ctx.late) ? now - rng.int(1, ctx.lateByUs) : now);
         rows.push(e);
         lens.push(lengthMs.get(e.content_id as string) ?? 600_000);
       }

@@ -54,7 +54,8 @@ export function ordersDataset(): Dataset {
       const inserts: Row[] = [];
       const updates: Row[] = [];
       const deletes: Row[] = [];
-      const withTs = ctx.clock.virtual;
+      // created_at is explicit when seeded (virtual clock) or when late rows are asked for.
+      const withTs = ctx.clock.virtual || ctx.late > 0;
       for (let i = 0; i < n; i++) {
         const r = rng.float();
         const id = r < ctx.updates ? active.pick(rng) : undefined;
@@ -85,7 +86,7 @@ export function ordersDataset(): Dataset {
           else row.price = cents(-rng.int(100, 9_999));
         }
         // Unseeded: created_at is the database's now() (its DEFAULT); seeded: the virtual clock.
-        if (withTs) row.created_at = tsTz(ctx.clock.nowMicros());
+        if (withTs) row.created_at = tsTz(ctx.clock.nowMicros() - (ctx.late > 0 && rng.chance(ctx.late) ? rng.int(1, ctx.lateByUs) : 0));
         inserts.push(row);
       }
       const simulate = ctx.updates + ctx.deletes > 0;
