@@ -83,3 +83,14 @@ describe("state size metric", () => {
     expect(text).toContain('cdc_engine_operator_state_entries{pipeline="test",kind="window_groups"} 2');
   });
 });
+
+describe("join column clashes", () => {
+  test("all columns joined: the row keeps its own; a listed clashing column needs a prefix", async () => {
+    const h = await build({ from: "public.orders", join: [{ table: "public.customers", on: "customer_id = customers.id", wait: "0s" }], to: { sink: "x", key: ["order_id"] } }, { relations: new Map([[O.table, O], [C.table, C]]) });
+    h.run(txn("2024-05-01T10:00:00Z", [ins(C, { id: 7, name: "Ada", segment: "gold" }), ins(O, { order_id: 1n, customer_id: 7, amount: "1.00", created_at: "2024-05-01 10:00:00+00" })]));
+    expect(h.sink.sorted()).toEqual([{ order_id: 1n, customer_id: 7, amount: "1.00", created_at: "2024-05-01 10:00:00+00", id: 7, name: "Ada", segment: "gold" }]);
+    const O2 = relation("public.orders", [["id", 20, "bigint", true], ["customer_id", 23, "integer"]]);
+    const err = await build({ from: "public.orders", join: [{ table: "public.customers", on: "customer_id = customers.id", columns: ["id", "name"] }] }, { relations: new Map([[O2.table, O2], [C.table, C]]) }).catch((e) => e);
+    expect(String(err.message)).toContain("column 'id' clashes with a column of public.orders; set join.prefix");
+  });
+});

@@ -94,7 +94,12 @@ export class LookupJoin {
   private merge(row: Row, match: Row | null): Row {
     const out: Row = { ...row };
     const cols = this.spec.columns ?? (match ? Object.keys(match) : (this.relation?.columns.map((c) => c.name) ?? []));
-    for (const c of cols) out[this.spec.prefix + c] = match ? (match[c] ?? null) : null;
+    for (const c of cols) {
+      const name = this.spec.prefix + c;
+      // with all columns joined, the row's own columns win (its key, usually)
+      if (!this.spec.columns && name in row) continue;
+      out[name] = match ? (match[c] ?? null) : null;
+    }
     return out;
   }
 

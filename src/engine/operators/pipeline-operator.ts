@@ -90,6 +90,13 @@ export class PipelineOperator implements Operator {
           cols.set(c, hit);
         }
       } else if (!all && j.spec.columns) cols = new Map(j.spec.columns.map((c) => [c, { name: j.spec.prefix + c, type: { kind: "unknown", oid: 25, typeName: "text" } }]));
+      if (cols && own.columns) {
+        for (const [c, col] of [...cols]) {
+          if (!own.columns.has(col.name)) continue;
+          if (j.spec.columns) throw usageError("config_expression", `pipeline '${this.p.name}': join ${j.spec.table}: column '${c}' clashes with a column of ${this.p.tables[0]}; set join.prefix`);
+          cols.delete(c); // all columns joined: the row's own column wins
+        }
+      }
       tables.push({ qualifiers: j.spec.qualifiers, columns: cols });
       // unqualified names find joined columns under their row names
       if (cols) for (const c of cols.values()) own.columns?.set(c.name, c);
