@@ -106,14 +106,17 @@ describe("redis sink", () => {
     expect((await snapshot(p)).top).toEqual([B, "7.25", A, "30"]); // not doubled
   });
 
-  test("a replace leaderboard is swapped atomically per batch", async () => {
+  test("a replace leaderboard is swapped atomically per source transaction", async () => {
     const p = prefix();
     const s = new RedisSink(redisSinkConfig.parse({ url, key_prefix: p }));
     await s.open(context("cache", [{ pipeline: "lb", options: { type: "zset", key_template: "lb", member: "content_id", score: "score", replace: true } }]));
     await s.write(batch("lb", [rec(top, "upsert", { content_id: A, score: "3" }, 10n), rec(top, "upsert", { content_id: B, score: "2" }, 10n, 1)]));
     await s.write(batch("lb", [rec(top, "upsert", { content_id: B, score: "5" }, 20n)]));
-    await s.close();
     expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([B, "5"]);
+    // Two rankings (two source transactions) in one batch: the later one is the set.
+    await s.write(batch("lb", [rec(top, "upsert", { content_id: A, score: "1" }, 30n), rec(top, "upsert", { content_id: B, score: "2" }, 30n, 1), rec(top, "upsert", { content_id: B, score: "9" }, 40n)], 40n));
+    await s.close();
+    expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([B, "9"]);
   });
 
   test("records Redis refuses go to the DLQ; the rest of the batch is written", async () => {

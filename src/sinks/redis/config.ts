@@ -44,7 +44,7 @@ export const redisTargetSchema = z
     /** zset: the member and score columns. */
     member: z.string().min(1).optional(),
     score: z.string().min(1).optional(),
-    /** zset: each batch replaces the whole set at the key (a full leaderboard per batch). */
+    /** zset: each source transaction's records replace the whole set at the key (a full leaderboard each time). */
     replace: z.boolean().default(false),
     /** string: column holding the value (default: the row as JSON). */
     value: z.string().min(1).optional(),

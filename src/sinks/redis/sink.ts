@@ -91,20 +91,22 @@ export class RedisSink implements Sink {
     const dead = new Map<OutputRecord, string>();
     const ops: Op[] = [];
     for (const t of targets) {
-      const before = ops.length;
+      // replace: each source transaction's records for a zset key are the whole set.
+      const replacedAt = new Map<string, Lsn>();
       for (const r of batch.records) {
         if (!replay && pos !== null && r.lsn <= pos) continue;
         try {
-          ops.push(...recordOps(r, t, this.config.key_prefix));
+          const recOps = recordOps(r, t, this.config.key_prefix);
+          if (t.type === "zset" && t.replace && r.op !== "delete") {
+            const key = recOps[0].args[0] as string;
+            if (replacedAt.get(key) !== r.lsn) ops.push({ cmd: "DEL", args: [key], record: r });
+            replacedAt.set(key, r.lsn);
+          }
+          ops.push(...recOps);
         } catch (e) {
           if (!(e instanceof RecordError)) throw e;
           dead.set(r, e.message);
         }
-      }
-      if (t.type === "zset" && t.replace) {
-        // A full leaderboard per batch: clear each key first, inside the same script.
-        const keys = [...new Set(ops.slice(before).map((o) => o.args[0] as string))];
-        ops.splice(before, 0, ...keys.map((k) => ({ cmd: "DEL", args: [k], record: ops[before].record })));
       }
     }
     const failures = await this.retry.execute(() => this.apply(batch, ops, replay), this.abort.signal);
