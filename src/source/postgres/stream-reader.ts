@@ -183,8 +183,9 @@ export class StreamReader {
         changes = [];
         schemaChanges = undefined;
         partBytes = 0;
-        // The part just handed over is garbage now: a GC hint keeps RSS flat on huge transactions.
-        Bun.gc(false);
+        // The parts handed over are garbage now: a GC hint every few parts keeps RSS flat on huge
+        // transactions (every part: ~45% slower; never: RSS grows with the transaction).
+        if (part % 4 === 0) Bun.gc(false);
       }
     }
     if (!changes.length && !schemaChanges && part === 0) return this.idle(head.lsn, head.endLsn);
