@@ -18,6 +18,12 @@ export function sinkTargets(config: Config, sinkName: string): SinkContext["targ
   return out;
 }
 
+/**
+ * Sink types that write a REPLAY_LSN batch outside their position fence. Others would store
+ * position 0 (moving it backwards), so their dead letters are not replayed.
+ */
+const REPLAYABLE_TYPES = new Set(["mysql", "redis", "http", "bigquery"]);
+
 export interface ReplayResult {
   replayed: number;
   failed: { id: number; error: string }[];
@@ -33,6 +39,10 @@ export async function replayDeadLetters(config: Config, store: DlqStore, entries
   const bySink = new Map<string, StoredDeadLetter[]>();
   for (const e of entries) {
     const sink = config.sinks[e.stage];
+    if (sink && !REPLAYABLE_TYPES.has(sink.type)) {
+      result.skipped.push({ id: e.id, reason: `sink type ${sink.type} does not take DLQ replays` });
+      continue;
+    }
     if (!sink || !e.target || (e.op !== "upsert" && e.op !== "delete")) {
       result.skipped.push({ id: e.id, reason: sink ? "rejected before a sink (no target table recorded)" : `stage '${e.stage}' is not a sink in this config` });
       continue;
