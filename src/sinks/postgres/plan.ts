@@ -34,7 +34,7 @@ interface Group {
  * per table (long runs); tables with foreign keys keep the batch's exact order among
  * themselves, so constraints hold after every statement.
  */
-export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaultSchema: string, types: SinkTypes = () => undefined): Statement[] {
+export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaultSchema: string, types: SinkTypes = () => undefined, copyMinRows = COPY_MIN_ROWS): Statement[] {
   const free = new Map<string, OutputRecord[]>();
   const ordered: OutputRecord[] = [];
   for (const r of records) {
@@ -51,7 +51,7 @@ export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaul
     for (const g of groupRuns(seq)) {
       const t = types(g.table.name.includes(".") ? g.table.name : `${defaultSchema}.${g.table.name}`);
       const u =
-        g.op === "upsert" && g.records.length >= COPY_MIN_ROWS && t
+        g.op === "upsert" && g.records.length >= copyMinRows && t
           ? copyStatement(g, defaultSchema, t)
           : g.op !== "truncate" && g.records.length > 1 && t
             ? unnestStatement(g, defaultSchema, t)
