@@ -43,8 +43,8 @@ try {
   for (const [method, batch] of [["insert", 500], ["insert", 2000], ["copy", 2000], ["copy", 5000]] as const) {
     await throughput(`orders ${method} batch=${batch} concurrency=1`, { dataset: "orders", method, batch, count: 100_000, concurrency: 1 });
   }
-  for (const ds of ["orders", "engagement", "ecommerce"]) await throughput(`${ds} defaults (auto, batch=2000, concurrency=2)`, { dataset: ds, count: 100_000 });
-  await throughput("orders simulate (20% updates, 5% deletes) batch=2000", { dataset: "orders", count: 50_000, updates: 0.2, deletes: 0.05 });
+  for (const ds of ["orders", "engagement", "ecommerce"]) await throughput(`${ds} defaults (auto, batch=5000, concurrency=2)`, { dataset: ds, count: 100_000 });
+  await throughput("orders simulate (20% updates, 5% deletes) batch=5000", { dataset: "orders", count: 50_000, updates: 0.2, deletes: 0.05 });
 
   // 2. A requested rate over a minute: per-second windows from the stats lines, and the total.
   const seconds = Number(process.env.BENCH_RATE_SECONDS ?? 60);

@@ -20,7 +20,7 @@ const USAGE = `cdc-engine generate --dataset NAME [--url URL] [--init] [--rate N
   --dirty P             orders: fraction of rows with untrimmed / miscased status
   --late P              orders/engagement: fraction of late rows (event time in the past, out of order)
   --late-by D           how far back a late row may be (default 2m)
-  --batch N             rows per transaction (default: rate/10, at most 1000; 2000 unpaced)
+  --batch N             rows per transaction (default: rate/10, at most 1000; 5000 unpaced)
   --seed S              the same seed gives the same data (timestamps from a fixed virtual clock)
   --concurrency N       parallel writer connections (default 2 for unpaced inserts, else 1)
   --method M            auto | insert | copy (default auto: COPY from 1000 rows per statement)

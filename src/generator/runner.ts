@@ -154,7 +154,7 @@ async function loop(ds: Dataset, ctx: DatasetContext, opts: GeneratorOptions, p:
   const burst = opts.burst ?? 0;
   // After a burst: stop, unless a rate was asked for explicitly (then resume at it).
   const afterBurstStops = burst > 0 && opts.rate === undefined;
-  const batchSize = (paced: boolean) => opts.batch ?? (paced && p.rate > 0 ? Math.min(1000, Math.max(1, Math.ceil(p.rate / 10))) : 2000);
+  const batchSize = (paced: boolean) => opts.batch ?? (paced && p.rate > 0 ? Math.min(1000, Math.max(1, Math.ceil(p.rate / 10))) : 5000);
   const expected = Number.isFinite(count) ? count : unitMode && Number.isFinite(runs) ? runs * ds.unitRows!(ctx) : afterBurstStops ? burst : opts.durationMs && p.rate ? Math.round((p.rate * opts.durationMs) / 1000) : null;
   const reporter = createReporter(opts.progress ?? "json", p.out, opts.onStats);
   reporter.start(expected);
