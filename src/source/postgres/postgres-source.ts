@@ -151,10 +151,12 @@ class PostgresSource implements Source {
     let snapshotName: string | null = null;
     let consistentPoint: Lsn;
     if (recreate) {
+      // --resnapshot after lost changes reads the tables again even with `snapshot: never`.
+      const snap = c.snapshot === "initial" || (opts.resnapshot && opts.checkpointLsn !== null);
       if (slotExists) await dropSlot(sql, c.slot);
-      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: c.snapshot === "initial" });
+      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap });
       this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
-      state.resetSlot(c.slot, created.consistentPoint, c.snapshot === "initial");
+      state.resetSlot(c.slot, created.consistentPoint, snap);
       snapshotName = created.snapshotName;
       consistentPoint = created.consistentPoint;
     } else {
