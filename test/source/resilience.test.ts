@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { CdcError } from "../../src/errors.ts";
 import { createDatabase, pgFlavors, startPgServer, type PgServer } from "../helpers/index.ts";
-import { sourceConfig, startSource, testDb } from "./source-helpers.ts";
+import { memoryLog, sourceConfig, startSource, testDb } from "./source-helpers.ts";
 
 describe.each(pgFlavors())("reconnects and bad input (%s)", (flavor) => {
   let own: PgServer | null = null;
@@ -112,3 +112,30 @@ test("wal_level below logical: a clear error naming the fix", async () => {
     await server.destroy();
   }
 }, 60_000);
+
+test("WAL retained near max_slot_wal_keep_size warns; an invalidated slot is refused as lost", async () => {
+  const server = await startPgServer("system", ["max_slot_wal_keep_size=1MB", "min_wal_size=32MB", "max_wal_size=64MB"]);
+  try {
+    const dbName = await createDatabase(server, "keep");
+    const sql = postgres(server.url(dbName), { max: 1, onnotice: () => {} });
+    await sql.unsafe(`create table t (id int primary key, v text)`);
+    const { log, lines } = memoryLog();
+    const cfg = sourceConfig(server.url(dbName), { snapshot: "never", heartbeat_interval: "1s", slot_lag_warn_ratio: 0.01 });
+    const first = await startSource(cfg, ["public.t"], { log });
+    await sql`insert into t select g, repeat('y', 100) from generate_series(-1000, -1) g`;
+    await first.collector.waitFor(() => lines.some((l) => l.msg.includes("near max_slot_wal_keep_size")), "the retained-WAL warning", 20_000);
+    const lsn = first.source.stats().confirmedLsn!;
+    await first.source.stop();
+    // Far more WAL than the slot may keep, then a checkpoint: Postgres invalidates the slot.
+    for (let i = 0; i < 4; i++) await sql`insert into t select g, repeat('x', 1000) from generate_series(${i * 20000 + 1}::int, ${(i + 1) * 20000}::int) g`;
+    await sql`checkpoint`;
+    const [r] = await sql`select wal_status from pg_replication_slots where slot_name = ${cfg.slot}`;
+    expect(r.wal_status).toBe("lost");
+    const err = await startSource(cfg, ["public.t"], { checkpointLsn: lsn, stateDir: first.stateDir }).catch((e) => e);
+    expect((err as CdcError).code).toBe("slot_lost");
+    expect((err as CdcError).message).toContain("--resnapshot");
+    await sql.end();
+  } finally {
+    await server.destroy();
+  }
+}, 90_000);
