@@ -6,6 +6,7 @@
  *
  *   BENCH_RATE_SECONDS=60   length of the rate-holding run
  *   BENCH_RATE=200000/min   the rate it asks for
+ *   BENCH_ONLY=rate         skip the throughput part
  */
 import postgres from "postgres";
 import { startPgServer } from "../test/helpers/postgres-server.ts";
@@ -40,11 +41,13 @@ async function throughput(label: string, o: Partial<GeneratorOptions>) {
 try {
   // 1. Inserts as fast as possible: multi-row INSERT against COPY by rows per transaction (one
   // writer), then the defaults (auto method, two writers) per dataset.
-  for (const [method, batch] of [["insert", 500], ["insert", 2000], ["copy", 2000], ["copy", 5000]] as const) {
+  for (const [method, batch] of process.env.BENCH_ONLY === "rate" ? [] :  [["insert", 500], ["insert", 2000], ["copy", 2000], ["copy", 5000]] as const) {
     await throughput(`orders ${method} batch=${batch} concurrency=1`, { dataset: "orders", method, batch, count: 100_000, concurrency: 1 });
   }
-  for (const ds of ["orders", "engagement", "ecommerce"]) await throughput(`${ds} defaults (auto, batch=5000, concurrency=2)`, { dataset: ds, count: 100_000 });
-  await throughput("orders simulate (20% updates, 5% deletes) batch=5000", { dataset: "orders", count: 50_000, updates: 0.2, deletes: 0.05 });
+  if (process.env.BENCH_ONLY !== "rate") {
+    for (const ds of ["orders", "engagement", "ecommerce"]) await throughput(`${ds} defaults (auto, batch=5000, concurrency=2)`, { dataset: ds, count: 100_000 });
+    await throughput("orders simulate (20% updates, 5% deletes) batch=5000", { dataset: "orders", count: 50_000, updates: 0.2, deletes: 0.05 });
+  }
 
   // 2. A requested rate over a minute: per-second windows from the stats lines, and the total.
   const seconds = Number(process.env.BENCH_RATE_SECONDS ?? 60);
