@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { CdcError } from "../../src/errors.ts";
 import { pgFlavors } from "../helpers/index.ts";
 import { memoryLog, sourceConfig, startSource, testDb } from "./source-helpers.ts";
 
@@ -89,6 +90,32 @@ describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
     try {
       const warn = lines.find((l) => l.level === 40 && l.msg.includes("public.nokey"));
       expect(warn?.msg).toContain(`ALTER TABLE "public"."nokey" REPLICA IDENTITY FULL`);
+    } finally {
+      await source.stop();
+      await db.end();
+    }
+  }, 60_000);
+  test.each([1, 2, 3, 4])("pgoutput protocol version %d (where the server has it) decodes the same changes", async (proto) => {
+    const db = await testDb(flavor);
+    await db.sql.unsafe(`create table t (id int8 primary key, v numeric)`);
+    const max = db.server.major >= 16 ? 4 : db.server.major >= 15 ? 3 : db.server.major >= 14 ? 2 : 1;
+    const cfg = sourceConfig(db.url, { snapshot: "never", protocol_version: proto });
+    if (proto > max) {
+      const err = await startSource(cfg, ["public.t"]).catch((e) => e);
+      expect((err as CdcError).code).toBe("source_protocol");
+      expect((err as CdcError).kind).toBe("usage");
+      await db.end();
+      return;
+    }
+    const { source, collector } = await startSource(cfg, ["public.t"]);
+    try {
+      await db.sql.unsafe(`insert into t values (1, 1.10); update t set v = 2.20; delete from t`);
+      await collector.waitFor(() => collector.changes.length === 3, "3 changes");
+      expect(collector.changes.map((c) => [c.op, c.key, c.after ?? null])).toEqual([
+        ["insert", { id: 1n }, { id: 1n, v: "1.10" }],
+        ["update", { id: 1n }, { id: 1n, v: "2.20" }],
+        ["delete", { id: 1n }, null],
+      ]);
     } finally {
       await source.stop();
       await db.end();
