@@ -1,0 +1,98 @@
+/**
+ * Runs an example config (examples/X.yaml) with the compiled binary, as a user would:
+ * URLs and names come from the environment variables the example documents.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { binaryPath, freePort, runBinary } from "../helpers/index.ts";
+
+export const examplesDir = join(import.meta.dir, "../../examples");
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 60_000, logs?: () => string): Promise<T> {
+  const until = Date.now() + ms;
+  let last: unknown = null;
+  while (Date.now() < until) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await Bun.sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}${logs ? `\nlogs: ${logs().slice(-3000)}` : ""}`);
+}
+
+export class Serve {
+  proc: ReturnType<typeof Bun.spawn> | null = null;
+  logs = "";
+  port = 0;
+  readonly dir = mkdtempSync(join(tmpdir(), "cdc-e2e-"));
+  constructor(
+    readonly example: string,
+    readonly env: Record<string, string>,
+  ) {}
+
+  get config(): string {
+    return join(examplesDir, `${this.example}.yaml`);
+  }
+
+  fullEnv(): Record<string, string> {
+    const tag = `e2e_${Math.random().toString(36).slice(2, 8)}`;
+    this.env.CDC_SLOT ??= tag;
+    this.env.CDC_PUBLICATION ??= tag;
+    this.env.CDC_STATE_DIR ??= join(this.dir, "state");
+    this.env.CDC_LISTEN = `127.0.0.1:${this.port}`;
+    return { ...(process.env as Record<string, string>), CDC_LOG_LEVEL: "warn", ...this.env };
+  }
+
+  async start(): Promise<void> {
+    this.port ||= await freePort();
+    const env = this.fullEnv();
+    this.proc = Bun.spawn([await binaryPath(), "serve", "--config", this.config], { cwd: this.dir, env, stdout: "pipe", stderr: "pipe" });
+    for (const s of [this.proc.stdout, this.proc.stderr] as ReadableStream<Uint8Array>[]) {
+      void (async () => {
+        const dec = new TextDecoder();
+        for await (const c of s) this.logs += dec.decode(c, { stream: true });
+      })();
+    }
+    await waitFor("/health answers", async () => {
+      if (this.proc?.exitCode != null) throw new Error(`serve exited ${this.proc.exitCode}: ${this.logs.slice(-2000)}`);
+      return (await fetch(`http://127.0.0.1:${this.port}/health`)).status > 0;
+    }, 60_000, () => this.logs);
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    return (await (await fetch(`http://127.0.0.1:${this.port}/status`)).json()) as Record<string, unknown>;
+  }
+
+  /** SIGTERM; resolves with the exit code. */
+  async stop(): Promise<number> {
+    const p = this.proc;
+    this.proc = null;
+    if (!p) return 0;
+    p.kill("SIGTERM");
+    const t = setTimeout(() => p.kill("SIGKILL"), 30_000);
+    const code = await p.exited;
+    clearTimeout(t);
+    return code;
+  }
+
+  kill(): void {
+    this.proc?.kill("SIGKILL");
+    this.proc = null;
+  }
+
+  /** Another subcommand (verify, dlq list, check) with the same config and environment. */
+  run(args: string[], timeoutMs = 90_000) {
+    return runBinary([...args, "--config", this.config], { cwd: this.dir, env: this.fullEnv(), timeoutMs });
+  }
+}
+
+/** `cdc-engine generate ...` against a source URL; throws with its output unless it exits 0. */
+export async function generate(url: string, args: string[], timeoutMs = 90_000): Promise<string> {
+  const r = await runBinary(["generate", "--url", url, "--progress", "none", ...args], { timeoutMs });
+  if (r.code !== 0) throw new Error(`generate ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
