@@ -121,4 +121,27 @@ describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
       await db.end();
     }
   }, 60_000);
+  test("a partitioned table: snapshot and changes arrive under the table the pipeline names", async () => {
+    const db = await testDb(flavor);
+    await db.sql.unsafe(`
+      create table m (id int, day date, v text, primary key (id, day)) partition by range (day);
+      create table m_2024 partition of m for values from ('2024-01-01') to ('2025-01-01');
+      create table m_2025 partition of m for values from ('2025-01-01') to ('2026-01-01');
+      insert into m values (1, '2024-05-01', 'old'), (2, '2025-05-01', 'new')`);
+    const { source, collector } = await startSource(sourceConfig(db.url), ["public.*"]);
+    try {
+      await db.sql`insert into m values (3, '2025-06-01', 'streamed')`;
+      await db.sql`update m set v = 'upd' where id = 1`;
+      await collector.waitFor(() => collector.changes.length === 4, "2 read + insert + update");
+      expect(collector.changes.map((c) => [c.op, c.table, c.after!.id, c.after!.v])).toEqual([
+        ["read", "public.m", 1, "old"],
+        ["read", "public.m", 2, "new"],
+        ["insert", "public.m", 3, "streamed"],
+        ["update", "public.m", 1, "upd"],
+      ]);
+    } finally {
+      await source.stop();
+      await db.end();
+    }
+  }, 60_000);
 });

@@ -94,14 +94,18 @@ export function warnReplicaIdentity(relations: Map<string, Relation>, log: Logge
 }
 
 /** Create the publication or alter it so it covers exactly `tables`. */
-export async function ensurePublication(sql: Pg, name: string, tables: string[], log: Logger): Promise<void> {
+export async function ensurePublication(sql: Pg, name: string, tables: string[], log: Logger, serverVersion = 130000): Promise<void> {
   const list = tables.map(quoteTable).join(", ");
-  const [pub] = await sql`select puballtables from pg_publication where pubname = ${name}`;
+  // Changes of a partitioned table's partitions arrive under the table the pipelines name (PG 13+).
+  const viaRoot = serverVersion >= 130000;
+  const [pub] = await sql`select puballtables, ${viaRoot ? sql`to_jsonb(p) ->> 'pubviaroot'` : sql`null`} as via_root from pg_publication p where pubname = ${name}`;
   if (!pub) {
-    await sql.unsafe(tables.length ? `create publication ${quoteIdent(name)} for table ${list}` : `create publication ${quoteIdent(name)}`);
+    const withRoot = viaRoot ? ` with (publish_via_partition_root = true)` : "";
+    await sql.unsafe(tables.length ? `create publication ${quoteIdent(name)} for table ${list}${withRoot}` : `create publication ${quoteIdent(name)}${withRoot}`);
     log.info({ publication: name, tables }, `created publication ${name}`);
     return;
   }
+  if (viaRoot && pub.via_root !== "true") await sql.unsafe(`alter publication ${quoteIdent(name)} set (publish_via_partition_root = true)`);
   if (pub.puballtables) {
     log.warn({ publication: name }, `publication ${name} is FOR ALL TABLES; leaving it as it is`);
     return;

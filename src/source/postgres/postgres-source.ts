@@ -102,7 +102,7 @@ class PostgresSource implements Source {
     const tables = await resolveTables(sql, opts.tables);
     const relations = await loadRelations(sql, tables);
     warnReplicaIdentity(relations, this.log);
-    await ensurePublication(sql, c.publication, tables, this.log);
+    await ensurePublication(sql, c.publication, tables, this.log, info.version);
     const types = new TypeDecoders(await loadTypes(sql));
     const spillDir = join(this.deps.stateDir, "spill");
     cleanSpill(spillDir);
