@@ -64,13 +64,14 @@ describe.each(pgFlavors())("large transactions (%s)", (flavor) => {
       expect(rows.every((c) => c.after!.v === "kept")).toBe(true);
       expect(rows.map((c) => c.after!.id)).toEqual(Array.from({ length: 6000 }, (_, i) => i + 1));
       expect(new Set(collector.txns.filter((t) => t.changes.length).map((t) => t.lsn)).size).toBe(1);
-      // Postgres did stream them (the stats are flushed asynchronously: poll).
+      // Postgres did stream the committed one (the stats are flushed asynchronously: poll). The aborted
+      // one is streamed too on PG 15; PG 17+ may notice the abort first and skip it.
       let streamed = 0;
       for (let i = 0; i < 50 && !streamed; i++, await Bun.sleep(100)) {
         const [r] = await db.sql`select stream_txns::int as n from pg_stat_replication_slots where slot_name = ${cfg.slot}`;
         streamed = r?.n ?? 0;
       }
-      expect(streamed).toBeGreaterThanOrEqual(2);
+      expect(streamed).toBeGreaterThanOrEqual(db.server.major < 17 ? 2 : 1);
     } finally {
       await source.stop();
       await db.end();

@@ -16,6 +16,7 @@ import { ensurePublication, loadRelations, loadTypes, resolveTables, warnReplica
 import { checkSource, inspectSource } from "./check.ts";
 import { ReplicationSession, type StartOptions } from "./replication.ts";
 import { createSlot, dropSlot, getSlot, type SlotInfo } from "./slot.ts";
+import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
 import { SnapshotState, type TableProgress } from "./snapshot-state.ts";
 import { StreamReader } from "./stream-reader.ts";
@@ -119,33 +120,15 @@ class PostgresSource implements Source {
     }
     const slotExists = slot !== null;
     if (slot?.walStatus === "lost") slot = null; // invalidated: WAL is gone, same as missing
-    const ours = state.slot(c.slot);
-    let recreate = false;
-    if (opts.checkpointLsn !== null) {
-      const cp = opts.checkpointLsn;
-      // +1: a snapshot's position is consistent point - 1 while the slot sits at the consistent point.
-      const lost = !slot || slot.confirmedFlushLsn === null || slot.confirmedFlushLsn > cp + 1n;
-      if (lost) {
-        const why = !slot
-          ? `replication slot ${c.slot} is missing (dropped or invalidated)`
-          : `replication slot ${c.slot} is at ${formatLsn(slot.confirmedFlushLsn!)}, past the checkpoint ${formatLsn(cp)} (recreated or advanced by someone else)`;
-        if (!opts.resnapshot) {
-          throw new CdcError("slot_lost", `${why}: changes in between are lost. Start with --resnapshot to recreate the slot and snapshot the tables again`, { component: "source" });
-        }
-        this.log.warn({ slot: c.slot }, `${why}; --resnapshot: recreating the slot and snapshotting again`);
-        recreate = true;
-      } else if (opts.resnapshot) {
-        this.log.info({ slot: c.slot }, `slot ${c.slot} is intact at ${formatLsn(slot!.confirmedFlushLsn!)}; --resnapshot not needed, streaming on`);
-      }
-    } else if (slot) {
-      // First start for the engine. Reuse a slot this state dir created (crash before the
-      // first checkpoint); a slot we know nothing of cannot give a consistent snapshot.
-      const known = ours && slot.confirmedFlushLsn !== null && slot.confirmedFlushLsn <= ours.consistentPoint;
-      if (!known && c.snapshot === "initial") {
-        this.log.warn({ slot: c.slot }, `replication slot ${c.slot} exists without a checkpoint; recreating it for a consistent initial snapshot`);
-        recreate = true;
-      }
-    } else recreate = true;
+    const recreate = mustRecreateSlot({
+      slotName: c.slot,
+      slot,
+      checkpointLsn: opts.checkpointLsn,
+      resnapshot: opts.resnapshot,
+      ours: state.slot(c.slot)?.consistentPoint ?? null,
+      snapshot: c.snapshot,
+      log: this.log,
+    });
 
     const repl = (this.repl = openReplicationPg(c));
     let snapshotName: string | null = null;
