@@ -8,14 +8,14 @@ import type { Logger } from "pino";
 import type { SourceConfig } from "../../config/schema.ts";
 import { openPg, redactUrl, type Pg } from "../../db/postgres-client.ts";
 import { CdcError, errorMessage } from "../../errors.ts";
-import { slotRetainedBytes, sourceLagBytes, sourceLagSeconds } from "../../metrics/metrics.ts";
 import type { Health } from "../../sinks/sink.ts";
 import { formatLsn, type Lsn, type Relation } from "../../types.ts";
 import type { Source, SourceStartOptions, SourceStats } from "../source.ts";
 import { ensurePublication, loadRelations, loadTypes, resolveTables, warnReplicaIdentity } from "./catalog.ts";
 import { checkSource, inspectSource } from "./check.ts";
 import { ReplicationSession, type StartOptions } from "./replication.ts";
-import { createSlot, dropSlot, getSlot, type SlotInfo } from "./slot.ts";
+import { createSlot, dropSlot, getSlot } from "./slot.ts";
+import { SlotMonitor } from "./slot-monitor.ts";
 import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
 import { SnapshotState, type TableProgress } from "./snapshot-state.ts";
@@ -61,12 +61,11 @@ class PostgresSource implements Source {
   private confirmed = 0n;
   private lastStatusAt = 0;
   private statusTimer: ReturnType<typeof setTimeout> | null = null;
-  private timers: ReturnType<typeof setInterval>[] = [];
+  private monitor: SlotMonitor | null = null;
   private healthNow: Health = { status: "down", reason: "not started" };
   private resolveDone!: (e: Error | null) => void;
   private reader: StreamReader | null = null;
   private snapshotProgress = new Map<string, TableProgress>();
-  private slotInfo: SlotInfo | null = null;
   readonly done: Promise<Error | null>;
 
   constructor(
@@ -182,7 +181,16 @@ class PostgresSource implements Source {
       onSchemaChange: opts.onSchemaChange,
       refreshTypes: async () => types.load(await loadTypes(sql)),
     });
-    this.startTimers(info.version);
+    this.monitor = new SlotMonitor({
+      sql: () => this.sql,
+      slot: c.slot,
+      heartbeatMs: c.heartbeat_interval,
+      serverVersion: info.version,
+      warnRatio: c.slot_lag_warn_ratio,
+      lagSeconds: () => this.reader?.lagSeconds() ?? 0,
+      log: this.log,
+    });
+    this.monitor.start();
     this.startOptions = { slot: c.slot, publication: c.publication, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary: false };
   }
 
@@ -241,39 +249,6 @@ class PostgresSource implements Source {
     return null;
   }
 
-  private startTimers(serverVersion: number): void {
-    const c = this.config;
-    if (c.heartbeat_interval > 0 && serverVersion >= 140000) {
-      // Non-transactional message: decoded by every slot of the database without a commit, so an
-      // idle slot advances even when the captured tables see no writes.
-      this.timers.push(
-        setInterval(() => {
-          const sql = this.sql;
-          if (!sql) return;
-          sql`select pg_logical_emit_message(false, 'cdc-engine-heartbeat', ${c.slot})`.catch((e: unknown) => this.log.debug({ err: errorMessage(e) }, "heartbeat failed"));
-        }, c.heartbeat_interval),
-      );
-    }
-    const lagEvery = Math.max(1000, Math.min(c.heartbeat_interval || 10_000, 10_000));
-    this.timers.push(setInterval(() => void this.refreshLag(), lagEvery));
-  }
-
-  private async refreshLag(): Promise<void> {
-    try {
-      const s = await getSlot(this.sql!, this.config.slot);
-      this.slotInfo = s;
-      if (!s) return;
-      sourceLagBytes.set(s.lagBytes ?? 0);
-      slotRetainedBytes.set(s.retainedBytes ?? 0);
-      sourceLagSeconds.set(this.reader?.lagSeconds() ?? 0);
-      if (s.maxKeepBytes && s.retainedBytes && s.retainedBytes > s.maxKeepBytes * this.config.slot_lag_warn_ratio) {
-        this.log.warn({ slot: s.name, retainedBytes: s.retainedBytes, maxSlotWalKeepSize: s.maxKeepBytes }, `slot ${s.name} retains ${s.retainedBytes} bytes of WAL, near max_slot_wal_keep_size: the slot will be invalidated if the engine does not catch up`);
-      }
-    } catch (e) {
-      this.log.debug({ err: errorMessage(e) }, "lag query failed");
-    }
-  }
-
   confirm(lsn: Lsn): void {
     if (lsn <= this.confirmed) return;
     this.confirmed = lsn;
@@ -292,7 +267,7 @@ class PostgresSource implements Source {
   }
 
   stats(): SourceStats {
-    const s = this.slotInfo;
+    const s = this.monitor?.info ?? null;
     const snap = [...this.snapshotProgress.values()].map((p) => ({ table: p.table, rowsDone: p.rowsDone, rowsTotal: p.rowsTotal, done: p.done }));
     return {
       receivedLsn: this.reader?.lastLsn ?? null,
@@ -314,8 +289,7 @@ class PostgresSource implements Source {
   }
 
   private async shutdown(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
+    this.monitor?.stop();
     if (this.statusTimer) clearTimeout(this.statusTimer);
     this.statusTimer = null;
     await this.session?.close().catch(() => {});
