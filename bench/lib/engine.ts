@@ -1,0 +1,78 @@
+/** The compiled cdc-engine run as a user runs it (`serve --config`), for the benches. */
+import { mkdtempSync, openSync, closeSync, writeFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { binaryPath } from "../../test/helpers/binary.ts";
+import { freePort } from "../../test/helpers/postgres-server.ts";
+import { vmHwm } from "./proc.ts";
+
+export interface Engine {
+  proc: Subprocess;
+  port: number;
+  dir: string;
+  /** Peak RSS (VmHWM) seen so far; sampled every 250 ms and just before stop. */
+  peak(): number | null;
+  /** Sum of cdc_engine_sink_rows_written_total from /metrics. */
+  rowsWritten(): Promise<number>;
+  stop(): Promise<void>;
+  log(): string;
+}
+
+/** `body` is the YAML config without `api:` and `state:` (added here). */
+export async function startEngine(body: string, opts: { stdout?: "null" | "log" } = {}): Promise<Engine> {
+  const dir = mkdtempSync(join(tmpdir(), "cdc-bench-engine-"));
+  const port = await freePort();
+  const cfg = join(dir, "cdc.yaml");
+  writeFileSync(cfg, `state: { dir: "${join(dir, "state")}", checkpoint_interval: 10s }\napi: { listen: "127.0.0.1:${port}" }\n${body}`);
+  const bin = await binaryPath();
+  const logPath = join(dir, "engine.log");
+  const logFd = openSync(logPath, "a");
+  const proc = Bun.spawn([bin, "serve", "--config", cfg], { cwd: dir, stdout: opts.stdout === "null" ? "ignore" : logFd, stderr: logFd });
+  let peak: number | null = null;
+  const sample = () => {
+    const h = vmHwm(proc.pid);
+    if (h != null) peak = Math.max(peak ?? 0, h);
+  };
+  const timer = setInterval(sample, 250);
+  const engine: Engine = {
+    proc,
+    port,
+    dir,
+    peak: () => (sample(), peak),
+    async rowsWritten() {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      let n = 0;
+      for (const m of text.matchAll(/^cdc_engine_sink_rows_written_total\{[^}]*\} (\S+)$/gm)) n += Number(m[1]);
+      return n;
+    },
+    async stop() {
+      sample();
+      clearInterval(timer);
+      proc.kill("SIGTERM");
+      await proc.exited;
+      closeSync(logFd);
+    },
+    log: () => readFileSync(logPath, "utf8"),
+  };
+  // Wait for the API (it listens once the runtime started: source connected, sinks opened).
+  const until = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`cdc-engine exited ${proc.exitCode}: ${engine.log().slice(-2000)}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health`)).status > 0) break;
+    } catch {}
+    if (Date.now() > until) throw new Error(`cdc-engine did not answer /health: ${engine.log().slice(-2000)}`);
+    await Bun.sleep(50);
+  }
+  return engine;
+}
+
+export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 100): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > until) return false;
+    await Bun.sleep(everyMs);
+  }
+  return true;
+}

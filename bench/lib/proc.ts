@@ -1,0 +1,64 @@
+/** Process memory from /proc: peak RSS (VmHWM) of a process and of the cdc-engine processes below a parent. */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+
+export function vmHwm(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** pids below `root` whose executable is named cdc-engine (the compiled binary). */
+export function engineDescendants(root: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const pid = Number(d);
+    let exe = "";
+    try {
+      exe = readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      continue;
+    }
+    if (!/\/cdc-engine( \(deleted\))?$/.test(exe)) continue;
+    for (let p: number | null = parentOf(pid), hops = 0; p && p > 1 && hops < 6; p = parentOf(p), hops++) {
+      if (p === root) {
+        out.push(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Samples the peak RSS of cdc-engine processes below `root` (VmHWM is read before they exit). */
+export function watchEnginePeak(root: number, everyMs = 250): { stop(): number | null } {
+  let peak: number | null = null;
+  const tick = () => {
+    for (const pid of engineDescendants(root)) {
+      const h = vmHwm(pid);
+      if (h != null) peak = Math.max(peak ?? 0, h);
+    }
+  };
+  const timer = setInterval(tick, everyMs);
+  return {
+    stop() {
+      tick();
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
+export const mib = (n: number | null | undefined): string => (n == null ? "-" : `${Math.round(n / 2 ** 20)} MiB`);

@@ -1,0 +1,63 @@
+/**
+ * Memory: peak RSS (VmHWM from /proc/PID/status) of the compiled engine while it takes one huge
+ * transaction (N rows inserted by one INSERT ... SELECT generate_series) from PostgreSQL and
+ * writes it to a stdout sink sent to /dev/null (decode + spill + pipeline + sink, the whole engine).
+ * Default state.memory_budget; the source spills what is above it.
+ *
+ *   bun bench/memory.ts [--rows 5000000]
+ *
+ * (bench/decode.ts --rss N measures the source alone, in-process.) The peak RSS of the engine during
+ * decode/apply/latency is collected by bench/run.ts from those parts.
+ */
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { createDatabase, startPgServer } from "../test/helpers/postgres-server.ts";
+import { startEngine, waitFor } from "./lib/engine.ts";
+import { cpuSeconds } from "./lib/decode-peers.ts";
+
+export interface MemoryResult {
+  rows: number;
+  peak: number | null;
+  idlePeak: number | null;
+  seconds: number;
+}
+
+export async function bigTransaction(rows: number, log: (s: string) => void = console.log): Promise<MemoryResult> {
+  const server = await startPgServer("system", ["max_wal_size=8GB", "checkpoint_timeout=30min"]);
+  try {
+    const db = await createDatabase(server, "mem");
+    const url = server.url(db);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    await sql.unsafe(`create table bench (id int8 primary key, n int4, v text, ts timestamptz, amount numeric(12,2))`);
+    const body = `source: { url: "${url}", slot: mem, publication: mem, heartbeat_interval: 10s }
+log: { level: warn }
+sinks: { out: { type: stdout } }
+pipelines: [{ name: drain, from: public.bench, to: out }]
+`;
+    let engine = await startEngine(body, { stdout: "null" });
+    await Bun.sleep(1000);
+    await engine.stop();
+    let t = performance.now();
+    await sql.unsafe(`insert into bench select g, g % 1000, 'value ' || g, now(), g * 0.01 from generate_series(1, ${rows}) g`);
+    log(`memory: ${rows} rows inserted in one transaction in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    t = performance.now();
+    engine = await startEngine(body, { stdout: "null" });
+    const idlePeak = engine.peak();
+    const ok = await waitFor(async () => (await engine.rowsWritten()) >= rows, 900_000, 200);
+    const seconds = (performance.now() - t) / 1000;
+    const peak = engine.peak();
+    const cpu = cpuSeconds(engine.proc.pid);
+    await engine.stop();
+    await sql.end();
+    if (!ok) throw new Error("the engine did not write the transaction in 15 minutes");
+    log(`  cdc-engine: ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / seconds)} rows/s, CPU ${cpu.toFixed(1)} s), VmHWM ${Math.round((peak ?? 0) / 2 ** 20)} MiB (at /health: ${Math.round((idlePeak ?? 0) / 2 ** 20)} MiB)`);
+    return { rows, peak, idlePeak, seconds };
+  } finally {
+    await server.destroy();
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { rows: { type: "string" } } });
+  for (const n of (values.rows ?? "5000000").split(",").map(Number)) await bigTransaction(n);
+}
