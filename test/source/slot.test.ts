@@ -110,17 +110,18 @@ describe.each(pgFlavors())("slot lifecycle (%s)", (flavor) => {
       expect(collector.txns.every((t) => t.changes.length === 0)).toBe(true);
       // Coalesced: about two per interval at most, not one per busy commit.
       expect(collector.txns.length).toBeLessThan(40);
-      await Bun.sleep(1500);
-      const moved = (await confirmedFlush(db.sql, cfg.slot))!;
+      // The slot catches up to within a few heartbeats of the busy table's WAL position (poll: the
+      // walsender first decodes all the busy WAL, slower on a loaded machine).
+      let moved = start;
+      for (let i = 0; i < 150 && Number(parseLsn(String(now)) - moved) >= 2_000_000; i++, await Bun.sleep(100)) moved = (await confirmedFlush(db.sql, cfg.slot))!;
       expect(moved > start).toBe(true);
-      // Within a few heartbeats of the busy table's WAL position.
       expect(Number(parseLsn(String(now)) - moved)).toBeLessThan(2_000_000);
+      await Bun.sleep(1200);
       expect(source.stats().confirmedLsn).toBe(collector.txns.at(-1)!.lsn);
-      // Lag stats from the slot (refreshed every second here): bytes behind and WAL retained.
+      // Lag stats from the slot (refreshed every second here): once idle, bytes behind drop to a few heartbeats.
+      await collector.waitFor(() => source.stats().lagBytes > 0 && source.stats().lagBytes < 2_000_000, "lag bytes to drop", 15_000);
       const st = source.stats();
       expect(st.slotRetainedBytes).toBeGreaterThan(0);
-      expect(st.lagBytes).toBeGreaterThanOrEqual(0);
-      expect(st.lagBytes).toBeLessThan(2_000_000);
       expect(st.lagSeconds).toBeLessThan(5);
     } finally {
       await source.stop();
