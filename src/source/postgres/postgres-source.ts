@@ -81,6 +81,7 @@ class PostgresSource implements Source {
       await this.prepare(opts);
     } catch (e) {
       await this.shutdown();
+      if (this.stopped) return; // stop() during start-up (e.g. mid-snapshot): not a failure
       this.healthNow = { status: "down", reason: errorMessage(e) };
       this.resolveDone(e as Error);
       throw e;
