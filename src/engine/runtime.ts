@@ -208,6 +208,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
 
   const onTxn = (txn: Txn) =>
     serial.run(async () => {
+      if (stopping) return;
       lastTxnAt = Date.now();
       currentLsn = txn.lsn;
       txnCount++;
@@ -267,7 +268,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       stopping = true;
       clearInterval(checkpointTimer);
       clearInterval(tick);
-      await source?.stop().catch((e) => log.warn({ err: errorMessage(e) }, "source stop failed"));
+      // The source stays connected until the final checkpoint is confirmed to it (onTxn ignores
+      // what arrives meanwhile: it was never confirmed, so the slot sends it again after a restart).
       // A sink that stays down must not hold the stop forever.
       const giveUp = setTimeout(() => pipelines.forEach((ps) => ps.writers.forEach((w) => w.giveUp())), 15_000);
       try {
@@ -281,6 +283,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       } finally {
         clearTimeout(giveUp);
       }
+      await source?.stop().catch((e) => log.warn({ err: errorMessage(e) }, "source stop failed"));
       await Promise.all([...sinks.values()].map((s) => s.close().catch(() => {})));
       store.close();
       ownDlq?.close();
