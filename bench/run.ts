@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { appendResults, describeMachine, fmtInt, printTable, ratio, type Row } from "./lib/report.ts";
 import { mib, watchEnginePeak } from "./lib/proc.ts";
 import { decodePeers } from "./lib/decode-peers.ts";
-import { latency } from "./latency.ts";
+import { latency, ms } from "./latency.ts";
 import { bigTransaction } from "./memory.ts";
 import { start } from "./start.ts";
 
@@ -132,7 +132,7 @@ async function partLatency() {
       rows.push({
         part: "3 latency",
         figure: `commit→visible in ${sink} at ${fmtInt(x.rate)} rows/s (${fmtInt(x.achievedRate)} achieved) for ${x.seconds} s: p50 / p99 / max${s.lost ? `, ${s.lost} of ${x.markers} markers not visible` : ""}`,
-        engine: `${s.p50.toFixed(0)} / ${s.p99.toFixed(0)} / ${s.max.toFixed(0)} ms`,
+        engine: `${ms(s.p50)} / ${ms(s.p99)} / ${ms(s.max)}`,
         peer: "-",
         ratio: "-",
         target: `p99 < ${limit} ms`,

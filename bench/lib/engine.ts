@@ -28,7 +28,10 @@ export async function startEngine(body: string, opts: { stdout?: "null" | "log" 
   const bin = await binaryPath();
   const logPath = join(dir, "engine.log");
   const logFd = openSync(logPath, "a");
-  const proc = Bun.spawn([bin, "serve", "--config", cfg], { cwd: dir, stdout: opts.stdout === "null" ? "ignore" : logFd, stderr: logFd });
+  // BENCH_ENGINE_PROFILE=DIR: the engine writes a CPU profile there when it stops (Bun's --cpu-prof).
+  const prof = process.env.BENCH_ENGINE_PROFILE;
+  const env = prof ? { ...process.env, BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } : process.env;
+  const proc = Bun.spawn([bin, "serve", "--config", cfg], { cwd: dir, env, stdout: opts.stdout === "null" ? "ignore" : logFd, stderr: logFd });
   let peak: number | null = null;
   const sample = () => {
     const h = vmHwm(proc.pid);

@@ -61,4 +61,5 @@ export function watchEnginePeak(root: number, everyMs = 250): { stop(): number |
   };
 }
 
-export const mib = (n: number | null | undefined): string => (n == null ? "-" : `${Math.round(n / 2 ** 20)} MiB`);
+/** "273 MiB (286 MB)": VmHWM in MiB, with the decimal MB the targets are written in. */
+export const mib = (n: number | null | undefined): string => (n == null ? "-" : `${Math.round(n / 2 ** 20)} MiB (${Math.round(n / 1e6)} MB)`);
