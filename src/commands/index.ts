@@ -6,6 +6,7 @@ import { healthcheckCommand } from "./healthcheck.ts";
 import { verifyCommand } from "./verify.ts";
 import { generateCommand } from "./generate.ts";
 import { slotCommand } from "./slot.ts";
+import { demoCommand } from "./demo.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand, verifyCommand, generateCommand, slotCommand];
+export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand, verifyCommand, generateCommand, slotCommand, demoCommand];
