@@ -27,7 +27,7 @@ export function openPg(url: string, opts: PgOptions = {}): Pg {
     },
     connection: { application_name: "cdc-engine" },
     ...(opts.extra ?? {}),
-  }) as Pg;
+  }) as unknown as Pg;
 }
 
 function sslOption(opts: PgOptions): boolean | "prefer" | "require" | object {

@@ -56,7 +56,7 @@ test("postgres sink: big runs (COPY to staging), small runs (unnest) and array t
         f: r.f,
       };
     });
-  expect(got.map((r) => ({ ...r }))).toEqual(expected);
+  expect(got.map((r) => ({ ...r }))).toEqual(expected as unknown as typeof got);
   const a = await sql`select id, a::text from arr order by id`;
   expect(a.map((r) => [r.id, r.a])).toEqual([[1, '{x,NULL,"q\\"\\\\","t\tb"}'], [2, "{}"]]);
   const [{ lsn }] = await sql`select lsn::text from cdc_engine_offsets where pipeline = 'p' and sink = 'wh'`;
