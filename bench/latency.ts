@@ -2,7 +2,9 @@
  * Live latency: commit → visible in Postgres and in Redis while the generator writes orders at a
  * fixed rate (default 5,000 and 20,000 rows/s for 60 s each).
  *
- *   bun bench/latency.ts [--rates 5000,20000] [--seconds 60]
+ *   bun bench/latency.ts [--rates 5000,20000] [--seconds 60] [--batch-delay 10ms]
+ *
+ * --batch-delay sets both sinks' batch_delay (defaults: postgres 100ms, redis 50ms: part of the latency by design).
  *
  * Method: one cdc-engine (the compiled binary) runs one pipeline public.orders → [Postgres table,
  * Redis hash per order]. `cdc-engine generate --dataset orders --rate R/s` (the binary) writes the
@@ -52,7 +54,7 @@ function stats(samples: number[], lost: number): Stats {
 
 export const ms = (x: number): string => (x === Infinity ? "not seen" : `${x.toFixed(0)} ms`);
 
-export async function latency(rates: number[], seconds: number, log: (s: string) => void = console.log): Promise<{ results: LatencyResult[]; enginePeak: number | null }> {
+export async function latency(rates: number[], seconds: number, log: (s: string) => void = console.log, batchDelay?: string): Promise<{ results: LatencyResult[]; enginePeak: number | null }> {
   const server = await startPgServer("system", ["max_wal_size=4GB", "checkpoint_timeout=30min"]);
   const prefix = `bench:lat:${process.pid}:`;
   const redis = new Redis(redisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -67,8 +69,8 @@ export async function latency(rates: number[], seconds: number, log: (s: string)
     engine = await startEngine(`source: { url: "${server.url(srcDb)}", slot: lat, publication: lat, heartbeat_interval: 1s }
 log: { level: warn }
 sinks:
-  pg: { type: postgres, url: "${server.url(sinkDb)}" }
-  cache: { type: redis, url: "${redisUrl()}", key_prefix: "${prefix}" }
+  pg: { type: postgres, url: "${server.url(sinkDb)}"${batchDelay ? `, batch_delay: ${batchDelay}` : ""} }
+  cache: { type: redis, url: "${redisUrl()}", key_prefix: "${prefix}"${batchDelay ? `, batch_delay: ${batchDelay}` : ""} }
 pipelines:
   - name: orders_mirror
     from: public.orders
@@ -156,8 +158,8 @@ pipelines:
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { rates: { type: "string" }, seconds: { type: "string" } } });
+  const { values } = parseArgs({ options: { rates: { type: "string" }, seconds: { type: "string" }, "batch-delay": { type: "string" } } });
   const rates = (values.rates ?? "5000,20000").split(",").map(Number);
-  const r = await latency(rates, Number(values.seconds ?? 60));
+  const r = await latency(rates, Number(values.seconds ?? 60), console.log, values["batch-delay"]);
   console.log(JSON.stringify(r, null, 1));
 }

@@ -29,8 +29,10 @@ export async function startEngine(body: string, opts: { stdout?: "null" | "log" 
   const logPath = join(dir, "engine.log");
   const logFd = openSync(logPath, "a");
   // BENCH_ENGINE_PROFILE=DIR: the engine writes a CPU profile there when it stops (Bun's --cpu-prof).
+  // BENCH_ENGINE_BUN_OPTIONS: extra Bun runtime flags for the engine only (e.g. --smol).
   const prof = process.env.BENCH_ENGINE_PROFILE;
-  const env = prof ? { ...process.env, BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } : process.env;
+  const bunOptions = [prof ? `--cpu-prof --cpu-prof-dir=${prof}` : "", process.env.BENCH_ENGINE_BUN_OPTIONS ?? ""].join(" ").trim();
+  const env = bunOptions ? { ...process.env, BUN_OPTIONS: bunOptions } : process.env;
   const proc = Bun.spawn([bin, "serve", "--config", cfg], { cwd: dir, env, stdout: opts.stdout === "null" ? "ignore" : logFd, stderr: logFd });
   let peak: number | null = null;
   const sample = () => {
