@@ -55,6 +55,27 @@ describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
     }
   }, 60_000);
 
+  test("REPLICA IDENTITY FULL with a primary key: the key is the primary key, the old row is whole", async () => {
+    const db = await testDb(flavor);
+    await db.sql.unsafe(`create table ord (id int primary key, status text, price numeric(10,2)); alter table ord replica identity full;`);
+    const { source, collector } = await startSource(sourceConfig(db.url, { snapshot: "never" }), ["public.ord"]);
+    try {
+      await db.sql.unsafe(`insert into ord values (7, 'pending', 10.50); update ord set status = 'shipped' where id = 7; delete from ord where id = 7`);
+      await collector.waitFor(() => collector.changes.length >= 3, "3 changes");
+      const [ins, upd, del] = collector.changes;
+      expect(ins.key).toEqual({ id: 7 });
+      expect(upd.key).toEqual({ id: 7 });
+      expect(upd.before).toEqual({ id: 7, status: "pending", price: "10.50" });
+      expect(upd.after).toEqual({ id: 7, status: "shipped", price: "10.50" });
+      expect(upd.relation.columns.map((c) => [c.name, c.isKey])).toEqual([["id", true], ["status", false], ["price", false]]);
+      expect(del.key).toEqual({ id: 7 });
+      expect(del.before).toEqual({ id: 7, status: "shipped", price: "10.50" });
+    } finally {
+      await source.stop();
+      await db.end();
+    }
+  }, 60_000);
+
   test("ADD COLUMN and DROP COLUMN mid-stream are surfaced and applied to the rows after them", async () => {
     const db = await testDb(flavor);
     await db.sql.unsafe(`create table t (id int primary key, a text)`);

@@ -49,7 +49,8 @@ export async function loadRelations(sql: Pg, tables: string[]): Promise<Map<stri
            format_type(a.atttypid, a.atttypmod) as type_name,
            exists (select 1 from pg_index i where i.indrelid = c.oid and a.attnum = any(i.indkey::int2[]) and
                case c.relreplident when 'i' then i.indisreplident else i.indisprimary end)
-             or c.relreplident = 'f' as is_key
+             -- FULL: the primary key is still the row's key; without one the whole row is.
+             or (c.relreplident = 'f' and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary)) as is_key
     from pg_class c
     join pg_namespace n on n.oid = c.relnamespace
     join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''

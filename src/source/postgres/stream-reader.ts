@@ -151,6 +151,10 @@ export class StreamReader {
     if (this.o.refreshTypes && rel.columns.some((c) => !this.o.types.has(c.typeOid))) await this.o.refreshTypes();
     const prev = this.o.known.get(rel.id);
     if (prev) for (const c of rel.columns) c.typeName = prev.columns.find((p) => p.name === c.name && p.typeOid === c.typeOid && p.typeMod === c.typeMod)?.typeName;
+    // REPLICA IDENTITY FULL flags every column as identity; the row's key is still its primary key
+    // (otherwise every update looks like a key change). Without a primary key the whole row stays the identity.
+    const pk = prev && rel.replicaIdentity === "f" ? new Set(prev.columns.filter((c) => c.isKey).map((c) => c.name)) : null;
+    if (pk && pk.size && pk.size < rel.columns.length) for (const c of rel.columns) c.isKey = pk.has(c.name);
     const changed = relationChanged(prev, rel);
     this.o.known.set(rel.id, rel);
     if (!changed) return null;
