@@ -14,7 +14,6 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
   const tables = new Set(compiled.tables);
   const relations = new Map<string, Relation>();
   let table: OutputTable | null = null;
-  let lastLsn = 0n;
   let lastCommit = 0n;
   const name = target?.table ?? p.name;
 
@@ -68,15 +67,14 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
           if (prev && (prev.columns.length !== c.relation.columns.length || prev.columns.some((x, i) => x.name !== c.relation.columns[i].name || x.typeOid !== c.relation.columns[i].typeOid))) table = null;
         }
       }
-      lastLsn = txn.lsn;
       lastCommit = txn.commitTime;
       const rows = await run(compiled.operators, txn);
       return toRecords(rows, txn.lsn, txn.commitTime, txn.xid);
     },
-    onWatermark(nowMs) {
+    onWatermark(nowMs, lsn) {
       const rows: EmittedRow[] = [];
       for (const op of compiled.operators) op.onWatermark?.(nowMs, (r) => rows.push(r));
-      return toRecords(rows, lastLsn, lastCommit, 0);
+      return toRecords(rows, lsn, lastCommit, 0);
     },
     snapshot: () => compiled.operators.map((o) => o.snapshot()),
     restore: (state) => compiled.operators.forEach((o, i) => state[i] !== undefined && o.restore(state[i])),

@@ -1,6 +1,6 @@
 import type { PipelineConfig, TargetConfig } from "../config/pipeline-schema.ts";
 import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
-import type { Txn } from "../types.ts";
+import type { Lsn, Txn } from "../types.ts";
 import { MirrorMapper } from "./mirror.ts";
 
 /** A pipeline's target: which sink, and the `to:` options for it. */
@@ -35,7 +35,8 @@ export interface PipelineRunner {
   stateful: boolean;
   reads(table: string): boolean;
   process(txn: Txn): Promise<OutputRecord[]>;
-  onWatermark(nowMs: number): OutputRecord[];
+  /** Output due at wall-clock `nowMs` on an idle source, stamped with position `lsn` (see runtime's tick). */
+  onWatermark(nowMs: number, lsn: Lsn): OutputRecord[];
   snapshot(): unknown[];
   restore(state: unknown[]): void;
 }

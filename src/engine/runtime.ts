@@ -43,7 +43,17 @@ interface PipelineState {
   renames: (((r: OutputRecord[]) => OutputRecord[]) | null)[];
   paused: boolean;
   processedLsn: Lsn | null;
+  /** Idle-tick outputs already stamped above processedLsn (see the tick below). */
+  ticks: { after: Lsn; n: number };
 }
+
+/**
+ * Output emitted on an idle tick (windows closing, join rows released) has no source transaction
+ * of its own. It is stamped processedLsn + n: above everything the sinks hold, so their position
+ * fences accept it, and still below the next commit LSN (a WAL record is longer than the few
+ * bytes used here). Past MAX_TICKS_PER_LSN the output waits for the next transaction or heartbeat.
+ */
+const MAX_TICKS_PER_LSN = 16;
 
 /**
  * The engine: source → per-pipeline operators → per-sink batch writers, a checkpoint
@@ -171,7 +181,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
           return { ...r, table: tb };
         });
     });
-    pipelines.push({ runner, writers, renames, paused: p.paused, processedLsn: startLsn });
+    pipelines.push({ runner, writers, renames, paused: p.paused, processedLsn: startLsn, ticks: { after: -1n, n: 0 } });
   }
 
   const serial = new Serial();
@@ -248,8 +258,14 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       .run(async () => {
         for (const ps of pipelines) {
           if (ps.paused) continue;
-          const recs = ps.runner.onWatermark(Date.now());
-          if (recs.length && ps.processedLsn !== null) await route(ps, recs, ps.processedLsn, true);
+          if (ps.processedLsn === null) continue;
+          if (ps.ticks.after !== ps.processedLsn) ps.ticks = { after: ps.processedLsn, n: 0 };
+          if (ps.ticks.n >= MAX_TICKS_PER_LSN) continue;
+          const lsn = ps.processedLsn + BigInt(ps.ticks.n + 1);
+          const recs = ps.runner.onWatermark(Date.now(), lsn);
+          if (!recs.length) continue;
+          ps.ticks.n++;
+          await route(ps, recs, lsn, true);
         }
       })
       .catch(fail);

@@ -100,3 +100,46 @@ pipelines:
     expect(await redis.get(`${prefix}cdc_engine:position:cache:accounts_cache`)).toBe(more.at(-1)!.lsn.toString().padStart(20, "0"));
   }, 60_000);
 });
+
+describe("engine → redis: output of idle ticks", () => {
+  test("a window closed by the idle watermark reaches a sink that fences by position", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "cdc-tick-"));
+    const cfg = parseConfig(
+      `source: { url: "postgres://x@127.0.0.1:1/x" }
+state: { dir: "${stateDir}", checkpoint_interval: 200ms }
+sinks:
+  cache: { type: redis, url: "${redisUrl}", key_prefix: "${prefix}", batch_delay: 20ms }
+pipelines:
+  - name: win_cache
+    from: public.sales
+    window: { type: tumbling, size: 1m, time: ts, key: [shop], idle_timeout: 200ms }
+    aggregate: { total: SUM(amount), n: COUNT(*) }
+    to: { sink: cache, type: hash, key_template: "win:{shop}" }
+`,
+      "test.yaml",
+      {},
+    );
+    const sales = relation("public.sales", [col("id", "integer", 23, true), col("shop", "text", 25), col("amount", "numeric(10,2)", 1700), col("ts", "timestamp with time zone", 1184)], "d", 7);
+    const txns: Txn[] = [
+      txn([ins(sales, { id: 1, shop: "a", amount: "1.10", ts: "2024-01-02 03:04:05.000001+00" }), ins(sales, { id: 2, shop: "b", amount: "5.00", ts: "2024-01-02 03:04:30+00" })]),
+      txn([ins(sales, { id: 3, shop: "a", amount: "2.20", ts: "2024-01-02 03:04:59.999999+00" })]),
+    ];
+    const source = new FakeSource(txns);
+    const rt = await startRuntime(cfg, log, { source });
+    try {
+      let a: Record<string, string> = {};
+      // The window closes only on an idle tick (no later event time ever arrives).
+      for (let i = 0; i < 200 && !a.total; i++) {
+        await Bun.sleep(50);
+        a = await redis.hgetall(`${prefix}win:a`);
+      }
+      expect(a.total).toBe("3.30");
+      expect(a.n).toBe("2");
+      const b = await redis.hgetall(`${prefix}win:b`);
+      expect(b.total).toBe("5.00");
+    } finally {
+      await rt.stop();
+    }
+    expect(await rt.done).toBeNull();
+  });
+});
