@@ -59,6 +59,7 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
     name: p.name,
     stateful: true,
     reads: (t) => tables.has(t),
+    extraTables: [...tables],
     async process(txn) {
       for (const c of txn.changes) {
         const prev = relations.get(c.table);

@@ -34,6 +34,8 @@ export interface PipelineRunner {
   /** True when operators hold state (checkpointed; replays below the checkpoint are dropped). */
   stateful: boolean;
   reads(table: string): boolean;
+  /** Tables read beyond `from` (lookup-join tables): captured too. */
+  extraTables?: string[];
   process(txn: Txn): Promise<OutputRecord[]>;
   /** Output due at wall-clock `nowMs` on an idle source, stamped with position `lsn` (see runtime's tick). */
   onWatermark(nowMs: number, lsn: Lsn): OutputRecord[];

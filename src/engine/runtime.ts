@@ -313,7 +313,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     await shutdown(e as Error);
     throw e;
   }
-  const tables = [...new Set(config.pipelines.flatMap((p) => (Array.isArray(p.from) ? p.from : [p.from]).map((t) => (t.includes(".") ? t : `public.${t}`))))];
+  const fromTables = config.pipelines.flatMap((p) => (Array.isArray(p.from) ? p.from : [p.from]).map((t) => (t.includes(".") ? t : `public.${t}`)));
+  // Lookup-join tables are captured too: their rows are the join state.
+  const tables = [...new Set([...fromTables, ...pipelines.flatMap((ps) => ps.runner.extraTables ?? [])])];
   source.done.then((e) => {
     if (e && !stopping) fail(e);
   });
