@@ -2,7 +2,8 @@
  * `bun run bench` — every part against its peer in one run, a table (figure, cdc-engine, peer,
  * ratio, target, met?) on stdout, appended with the machine and commit to bench/RESULTS.md.
  *
- *   bun bench/run.ts [part ...]     parts: decode apply latency windows memory start (default: all)
+ *   bun bench/run.ts [part ...]     parts: decode apply latency windows memory start (default: these six)
+ *                                   and generate (the generator's bench/generate.ts, only when named)
  *   --rows N          decode/apply backlog (default 1000000, as in the issue; 300000 for a quicker run)
  *   --mem-rows N      rows in the one big transaction of `memory` (default 5000000)
  *   --seconds S       seconds per latency rate (default 60)   --rates 5000,20000
@@ -25,7 +26,9 @@ import { bigTransaction } from "./memory.ts";
 import { start } from "./start.ts";
 
 const PARTS = ["decode", "apply", "latency", "windows", "memory", "start"] as const;
-type Part = (typeof PARTS)[number];
+/** Not in the default run (not one of the issue's six parts): the generator's own bench, ~100 s. */
+const EXTRA = ["generate"] as const;
+type Part = (typeof PARTS)[number] | (typeof EXTRA)[number];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -38,11 +41,11 @@ const { values, positionals } = parseArgs({
     "no-append": { type: "boolean" },
   },
 });
-for (const p of positionals) if (!PARTS.includes(p as Part)) {
-  console.error(`bench: unknown part "${p}" (parts: ${PARTS.join(", ")})`);
+for (const p of positionals) if (![...PARTS, ...EXTRA].includes(p as never)) {
+  console.error(`bench: unknown part "${p}" (parts: ${[...PARTS, ...EXTRA].join(", ")})`);
   process.exit(2);
 }
-const parts = (positionals.length ? positionals : PARTS) as Part[];
+const parts = (positionals.length ? positionals : [...PARTS]) as Part[];
 const ROWS = Number(values.rows ?? 1_000_000);
 const MEM_ROWS = Number(values["mem-rows"] ?? 5_000_000);
 const SECONDS = Number(values.seconds ?? 60);
@@ -208,7 +211,19 @@ async function partStart() {
   }
 }
 
-const run: Record<Part, () => Promise<void>> = { decode: partDecode, apply: partApply, latency: partLatency, windows: partWindows, memory: partMemory, start: partStart };
+async function partGenerate() {
+  const cmd = "bun bench/generate.ts";
+  const r = await child(["bun", "bench/generate.ts"]);
+  for (const line of r.out.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const j = JSON.parse(line) as Record<string, unknown>;
+    if (j.bench === "throughput") rows.push({ part: "generator", figure: `${j.label}, ${fmtInt(j.rows as number)} rows`, engine: rate(j.rows_per_s as number), peer: "-", ratio: "-", target: "-", met: "-", command: cmd });
+    if (j.bench === "rate") rows.push({ part: "generator", figure: `holding ${j.requested} for ${j.seconds} s (per-second ${j.per_second_min}–${j.per_second_max})`, engine: rate(j.achieved_rows_per_s as number), peer: "-", ratio: "-", target: `${j.requested_rows_per_s}/s`, met: met(Math.abs(j.deviation_pct as number) <= 1), command: cmd });
+  }
+  if (r.code !== 0) notes.push(`generate.ts exited ${r.code}`);
+}
+
+const run: Record<Part, () => Promise<void>> = { decode: partDecode, apply: partApply, latency: partLatency, windows: partWindows, memory: partMemory, start: partStart, generate: partGenerate };
 const t0 = performance.now();
 for (const p of parts) {
   try {
