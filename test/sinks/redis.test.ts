@@ -119,6 +119,23 @@ describe("redis sink", () => {
     expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([B, "9"]);
   });
 
+  test("a replace leaderboard fed by a window shows the newest closed window: late corrections and deletes of older windows leave it alone", async () => {
+    const p = prefix();
+    const C = "cccccccc-0000-0000-0000-000000000003";
+    const s = new RedisSink(redisSinkConfig.parse({ url, key_prefix: p }));
+    await s.open(context("cache", [{ pipeline: "lb", options: { type: "zset", key_template: "lb", member: "content_id", score: "score", replace: true } }]));
+    const w = (end: string, id: string, score: string, lsn: bigint, i = 0, op: "upsert" | "delete" = "upsert") =>
+      rec(top, op, { content_id: id, score, window_start: "x", window_end: end }, lsn, i);
+    await s.write(batch("lb", [w("2026-01-01 10:02:00+00", A, "3", 10n), w("2026-01-01 10:02:00+00", B, "2", 10n, 1)]));
+    // A late correction of the older window and a delete from it: the board still shows 10:02.
+    await s.write(batch("lb", [w("2026-01-01 10:01:00+00", C, "99", 20n), w("2026-01-01 10:01:00+00", A, "3", 20n, 1, "delete")]));
+    expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([B, "2", A, "3"]);
+    // Two windows closing in one batch: the newer one is the board.
+    await s.write(batch("lb", [w("2026-01-01 10:03:00+00", A, "1", 30n), w("2026-01-01 10:04:00+00", C, "4", 30n, 1), w("2026-01-01 10:04:00+00", B, "5", 30n, 2)]));
+    await s.close();
+    expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([C, "4", B, "5"]);
+  });
+
   test("records Redis refuses go to the DLQ; the rest of the batch is written", async () => {
     const p = prefix();
     await r.set(`${p}content_stats:${B}`, "a string, not a hash");

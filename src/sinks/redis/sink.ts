@@ -28,6 +28,8 @@ export class RedisSink implements Sink {
   private ctx!: SinkContext;
   private readonly positions = new Map<string, Lsn>();
   private readonly targets = new Map<string, RedisTarget[]>();
+  /** Per replaced zset (by key template): window_end of the ranking it shows now. */
+  private readonly shownWindow = new Map<string, string>();
   private readonly abort = new AbortController();
   private readonly retry: RetryPolicy;
   private state: Health = { status: "up" };
@@ -93,8 +95,10 @@ export class RedisSink implements Sink {
     for (const t of targets) {
       // replace: each source transaction's records for a zset key are the whole set.
       const replacedAt = new Map<string, Lsn>();
+      const latest = t.type === "zset" && t.replace ? this.latestWindow(batch.records, t) : null;
       for (const r of batch.records) {
         if (!replay && pos !== null && r.lsn <= pos) continue;
+        if (latest && !latest.has(r)) continue;
         try {
           const recOps = recordOps(r, t, this.config.key_prefix);
           if (t.type === "zset" && t.replace && r.op !== "delete") {
@@ -116,6 +120,27 @@ export class RedisSink implements Sink {
     sinkUp.set({ sink: this.ctx.name }, 1);
     if (!replay) this.positions.set(batch.pipeline, batch.lsn);
     for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
+  }
+
+  /**
+   * A replaced leaderboard fed by a window (rows carry window_end) shows the most recent closed
+   * window only: a batch's rows of that window replace the set; rows of older windows (late
+   * corrections) and deletes (a window emptied or expired) must not touch it. Null: no windows.
+   */
+  private latestWindow(records: OutputRecord[], t: RedisTarget): Set<OutputRecord> | null {
+    let newest: string | null = null;
+    for (const r of records) {
+      const end = r.row.window_end;
+      if (end === undefined) return null;
+      if (r.op === "upsert" && end !== null && (newest === null || String(end) > newest)) newest = String(end);
+    }
+    const k = t.key_template;
+    const shown = this.shownWindow.get(k);
+    const keep = new Set<OutputRecord>();
+    if (newest === null || (shown !== undefined && newest < shown)) return keep;
+    this.shownWindow.set(k, newest);
+    for (const r of records) if (r.op === "upsert" && String(r.row.window_end) === newest) keep.add(r);
+    return keep;
   }
 
   /** Returns [op index, error] for commands Redis refused (e.g. WRONGTYPE). */
