@@ -4,11 +4,11 @@
  * writes it to a stdout sink sent to /dev/null (decode + spill + pipeline + sink, the whole engine).
  * Default state.memory_budget; the source spills what is above it.
  *
- *   bun bench/memory.ts [--rows 5000000] [--mode backlog|live]
+ *   bun bench/memory.ts [--rows 1000000] [--mode backlog|live]
  *
  * backlog: the engine is stopped while the transaction is written, then drains it; live: the engine
  * runs while it is written (PostgreSQL streams the transaction in progress). Careful with --mode live
- * and millions of rows: at 23:58 UTC one live 1M-row transaction peaked at 1.7 GB.
+ * (or backlog) and millions of rows: at 00:05 UTC one 1M-row transaction peaked at 1.65 GB.
  *
  * (bench/decode.ts --rss N measures the source alone, in-process.) The peak RSS of the engine during
  * decode/apply/latency is collected by bench/run.ts from those parts.
@@ -16,7 +16,7 @@
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { createDatabase, startPgServer } from "../test/helpers/postgres-server.ts";
-import { startEngine, waitFor } from "./lib/engine.ts";
+import { primeEngine, startEngine, waitFor } from "./lib/engine.ts";
 import { cpuSeconds } from "./lib/decode-peers.ts";
 
 export interface MemoryResult {
@@ -39,7 +39,7 @@ export async function bigTransaction(rows: number, log: (s: string) => void = co
     const url = server.url(db);
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     await sql.unsafe(`create table bench (id int8 primary key, n int4, v text, ts timestamptz, amount numeric(12,2))`);
-    const body = `source: { url: "${url}", slot: mem, publication: mem, heartbeat_interval: 10s }
+    const body = `source: { url: "${url}", slot: mem, publication: mem, heartbeat_interval: 10s, snapshot: never }
 log: { level: warn }
 sinks: { out: { type: stdout } }
 pipelines: [{ name: drain, from: public.bench, to: out }]
@@ -48,8 +48,8 @@ pipelines: [{ name: drain, from: public.bench, to: out }]
     let idlePeak: number | null = null;
     let t = performance.now();
     if (mode === "backlog") {
-      await Bun.sleep(1000);
       await engine.stop();
+      await primeEngine(body, async () => (await sql`select 1 from pg_replication_slots where slot_name = 'mem'`).length === 1);
       await sql.unsafe(`insert into bench select g, g % 1000, 'value ' || g, now(), g * 0.01 from generate_series(1, ${rows}) g`);
       log(`memory (backlog): ${rows} rows inserted in one transaction in ${((performance.now() - t) / 1000).toFixed(1)} s while the engine was stopped`);
       t = performance.now();
@@ -65,9 +65,11 @@ pipelines: [{ name: drain, from: public.bench, to: out }]
     const seconds = (performance.now() - t) / 1000;
     const peak = engine.peak();
     const cpu = cpuSeconds(engine.proc.pid);
+    const snap = await engine.snapshotRows().catch(() => 0);
     await engine.stop();
     await sql.end();
     if (!ok) throw new Error("the engine did not write the transaction in 15 minutes");
+    if (snap > 1) throw new Error(`the engine snapshotted ${snap} rows instead of decoding the transaction from the WAL`);
     log(`  cdc-engine (${mode}): ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / seconds)} rows/s, CPU ${cpu.toFixed(1)} s), VmHWM ${Math.round((peak ?? 0) / 2 ** 20)} MiB (at /health: ${Math.round((idlePeak ?? 0) / 2 ** 20)} MiB)`);
     return { rows, peak, idlePeak, seconds };
   } finally {
@@ -79,5 +81,5 @@ if (import.meta.main) {
   const { values } = parseArgs({ options: { rows: { type: "string" }, mode: { type: "string" } } });
   const mode = (values.mode ?? "backlog") as MemoryMode;
   if (mode !== "backlog" && mode !== "live") throw new Error("--mode backlog|live");
-  for (const n of (values.rows ?? "5000000").split(",").map(Number)) await bigTransaction(n, console.log, mode);
+  for (const n of (values.rows ?? "1000000").split(",").map(Number)) await bigTransaction(n, console.log, mode);
 }

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { LogicalReplicationService, PgoutputPlugin } from "pg-logical-replication";
 import { createDatabase, startPgServer } from "../../test/helpers/postgres-server.ts";
-import { startEngine, waitFor } from "./engine.ts";
+import { primeEngine, startEngine, waitFor } from "./engine.ts";
 
 export interface DecodePeers {
   rows: number;
@@ -30,13 +30,12 @@ export async function decodePeers(rows: number, log: (s: string) => void = conso
     await sql.unsafe(`create publication bench for table bench`);
     for (const s of ["recv", "npm"]) await sql`select pg_create_logical_replication_slot(${s}, 'pgoutput')`;
     // the engine creates its own slot and publication on first start (before the backlog)
-    const body = `source: { url: "${url}", slot: eng, publication: eng, heartbeat_interval: 10s }
+    const body = `source: { url: "${url}", slot: eng, publication: eng, heartbeat_interval: 10s, snapshot: never }
 log: { level: warn }
 sinks: { out: { type: stdout } }
 pipelines: [{ name: drain, from: public.bench, to: out }]
 `;
-    let engine = await startEngine(body, { stdout: "null" });
-    await engine.stop();
+    await primeEngine(body, async () => (await sql`select 1 from pg_replication_slots where slot_name = 'eng'`).length === 1);
 
     let t = performance.now();
     await sql.unsafe(`do $$ begin for i in 0..${rows / 10 - 1} loop
@@ -73,12 +72,15 @@ pipelines: [{ name: drain, from: public.bench, to: out }]
     log(`  pg-logical-replication: ${Math.round(npmRate)} rows/s`);
 
     t = performance.now();
-    engine = await startEngine(body, { stdout: "null" });
+    const engine = await startEngine(body, { stdout: "null" });
     const ok = await waitFor(async () => (await engine.rowsWritten()) >= rows, 600_000, 50);
     const engineRate = rows / ((performance.now() - t) / 1000);
     const cpu = cpuSeconds(engine.proc.pid);
     const enginePeak = engine.peak();
+    const snap = engine.snapshotRows();
+    await snap.catch(() => 0);
     await engine.stop();
+    if ((await snap) > 1) throw new Error(`the engine snapshotted ${await snap} rows instead of decoding the WAL`);
     if (!ok) throw new Error("cdc-engine did not drain the backlog in 10 minutes");
     log(`  cdc-engine binary (stdout sink to /dev/null, from process start): ${Math.round(engineRate)} rows/s, CPU ${cpu.toFixed(1)} s, peak RSS ${Math.round((enginePeak ?? 0) / 2 ** 20)} MiB`);
     await sql.end();

@@ -17,6 +17,8 @@ export interface Engine {
   rowsWritten(): Promise<number>;
   stop(): Promise<void>;
   log(): string;
+  /** Rows the source read by snapshot in this process (from /status). */
+  snapshotRows(): Promise<number>;
 }
 
 /** `body` is the YAML config without `api:` and `state:` (added here). */
@@ -61,6 +63,10 @@ export async function startEngine(body: string, opts: { stdout?: "null" | "log" 
       closeSync(logFd);
     },
     log: () => readFileSync(logPath, "utf8"),
+    async snapshotRows() {
+      const st = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { source?: { snapshot?: { rowsDone: number }[] } };
+      return (st.source?.snapshot ?? []).reduce((a, x) => a + (x.rowsDone ?? 0), 0);
+    },
   };
   // Wait for the API (it listens once the runtime started: source connected, sinks opened).
   const until = Date.now() + 60_000;
@@ -82,4 +88,25 @@ export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: n
     await Bun.sleep(everyMs);
   }
   return true;
+}
+
+/**
+ * First start of an engine: creates its slot and publication, then stops. The drain configs use
+ * `snapshot: never`: a restarted engine whose only sink keeps no position (stdout) has no
+ * checkpoint to resume from and would otherwise snapshot the table again, so a "drain the backlog"
+ * figure would measure a snapshot (COPY) instead of decoding the WAL.
+ */
+export async function primeEngine(body: string, slotExists: () => Promise<boolean>): Promise<void> {
+  const e = await startEngine(body, { stdout: "null" });
+  try {
+    if (!(await waitFor(slotExists, 60_000, 50))) throw new Error(`engine did not create its slot: ${e.log().slice(-1000)}`);
+  } finally {
+    await e.stop();
+  }
+}
+
+/** Throws when the engine took its rows from a snapshot instead of the WAL (the bench would be void). */
+export async function assertNoSnapshot(e: Engine): Promise<void> {
+  const n = await e.snapshotRows();
+  if (n > 1) throw new Error(`the engine snapshotted ${n} rows instead of streaming the WAL: the figure would be a snapshot's`);
 }
