@@ -9,4 +9,4 @@ import { slotCommand } from "./slot.ts";
 import { demoCommand } from "./demo.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const commands: Command[] = [serveCommand, checkCommand, dlqCommand, healthcheckCommand, verifyCommand, generateCommand, slotCommand, demoCommand];
+export const commands: Command[] = [serveCommand, checkCommand, verifyCommand, generateCommand, demoCommand, slotCommand, dlqCommand, healthcheckCommand];
