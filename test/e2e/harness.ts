@@ -6,23 +6,11 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binaryPath, freePort, runBinary } from "../helpers/index.ts";
+import { waitUntil } from "../helpers/wait-for.ts";
 
 export const examplesDir = join(import.meta.dir, "../../examples");
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 60_000, logs?: () => string): Promise<T> {
-  const until = Date.now() + ms;
-  let last: unknown = null;
-  while (Date.now() < until) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await Bun.sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}${logs ? `\nlogs: ${logs().slice(-3000)}` : ""}`);
-}
+export const waitFor = <T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 60_000, logs?: () => string) => waitUntil(what, fn, ms, logs, 200);
 
 export class Serve {
   proc: ReturnType<typeof Bun.spawn> | null = null;

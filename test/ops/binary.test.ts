@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { binaryPath, createDatabase, freePort, runBinary, sharedPg } from "../helpers/index.ts";
+import { waitUntil } from "../helpers/wait-for.ts";
 
 /**
  * The compiled binary as an operator runs it: a config whose source URL holds a password,
@@ -32,20 +33,7 @@ function metric(text: string, name: string): number {
   return total;
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  let last: unknown = null;
-  while (Date.now() < until) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}\nstderr: ${stderr.slice(-2000)}\nstdout: ${stdout.slice(-2000)}`);
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000) => waitUntil(what, fn, ms, () => `stderr: ${stderr.slice(-2000)}\nstdout: ${stdout.slice(-2000)}`, 100);
 
 beforeAll(async () => {
   const pg = await sharedPg("system");

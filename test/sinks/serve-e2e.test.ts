@@ -13,6 +13,7 @@ import Redis from "ioredis";
 import { binaryPath, createDatabase, freePort, requireMysql, requireRedis, sharedPg } from "../helpers/index.ts";
 import { HttpReceiver } from "../helpers/http-receiver.ts";
 import { uniq } from "./helpers.ts";
+import { waitUntil } from "../helpers/wait-for.ts";
 
 let sql: postgres.Sql;
 let my: mysql.Connection;
@@ -26,20 +27,7 @@ const prefix = uniq("serve") + ":";
 let proc: ReturnType<typeof Bun.spawn> | null = null;
 let logs = "";
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  let last: unknown = null;
-  while (Date.now() < until) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await Bun.sleep(150);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}\nlogs: ${logs.slice(-3000)}`);
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000) => waitUntil(what, fn, ms, () => logs);
 
 async function start(): Promise<void> {
   proc = Bun.spawn([await binaryPath(), "serve", "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe" });
