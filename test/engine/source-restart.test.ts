@@ -45,7 +45,7 @@ describe("source restarted mid-run (compiled binary)", () => {
       const writers = [writer(source.url(src), () => stopping, s.dir)];
       await Bun.sleep(4000);
       // A crash-restart: "fast" shutdown waits for the walsender, which waits for the engine to
-      // confirm the shutdown checkpoint (a source-side gap, see docs/readme/engine.md).
+      // confirm the shutdown checkpoint (a source-side gap, see README, Engine).
       await source.stop("immediate");
       await Bun.sleep(1000);
       await source.start();
