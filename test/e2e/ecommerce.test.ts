@@ -12,7 +12,8 @@ import mysql from "mysql2/promise";
 import { createDatabase, requireMysql, sharedPg } from "../helpers/index.ts";
 import { examplesDir, generate, Serve, waitFor } from "./harness.ts";
 
-const OLIST = process.env.OLIST_DIR ?? "/work/shared/data/olist";
+// shared/ sits beside the repository (as in CI); OLIST_DIR points elsewhere.
+const OLIST = process.env.OLIST_DIR ?? join(import.meta.dir, "../../../shared/data/olist");
 let src: postgres.Sql;
 let my: mysql.Connection;
 let serve: Serve;
