@@ -23,10 +23,7 @@ beforeAll(async () => {
   src = postgres(srcUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
   wh = postgres(whUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
   await generate(srcUrl, ["--dataset", "orders", "--init", "--count", "1", "--seed", "5"]);
-  // Workaround (reported): with REPLICA IDENTITY FULL every column is flagged as key, so the
-  // operators see a status update as a key change and delete the updated row from fact_orders.
-  // The operators keep each row's own contribution, so the summary does not need the old row.
-  await src.unsafe("alter table orders replica identity default");
+  // generate --init leaves orders at REPLICA IDENTITY FULL: updates carry the whole old row and the key is still order_id.
   serve = new Serve("warehouse", { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
   await serve.start();
 });
