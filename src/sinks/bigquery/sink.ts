@@ -3,7 +3,7 @@ import type { Health, OutputBatch, OutputRecord, OutputTable, Sink, SinkContext 
 import type { Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
-import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { ValueError } from "../mysql/types.ts";
 import { targetTableName } from "../mysql/ddl.ts";
@@ -86,12 +86,12 @@ export class BigquerySink implements Sink {
   }
 
   async write(batch: OutputBatch): Promise<void> {
-    const replay = batch.lsn === REPLAY_LSN;
-    const pos = this.positions.get(batch.pipeline);
-    if (!replay && pos !== null && batch.lsn <= pos) return;
+    const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
+    if (!unseen) return;
+    const { replay } = unseen;
     const target = this.targets.get(batch.pipeline) ?? {};
     // insertAll appends: every upsert/delete becomes a row (with _cdc_op when metadata columns are on).
-    const records = batch.records.filter((r) => r.op !== "truncate" && (replay || pos === null || r.lsn > pos));
+    const records = unseen.records.filter((r) => r.op !== "truncate");
     const byTable = new Map<OutputTable["name"], OutputRecord[]>();
     for (const r of records) {
       const list = byTable.get(r.table.name);

@@ -4,7 +4,7 @@ import type { Health, OutputBatch, OutputRecord, Sink, SinkContext } from "../si
 import type { Lsn } from "../../types.ts";
 import { toJsonText } from "../json.ts";
 import { breakerState, sinkRetries, sinkUp } from "../../metrics/metrics.ts";
-import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { HttpSinkConfig } from "./config.ts";
 import { HttpSendError, parseRetryAfter } from "./errors.ts";
@@ -74,10 +74,10 @@ export class HttpSink implements Sink {
   }
 
   async write(batch: OutputBatch): Promise<void> {
-    const replay = batch.lsn === REPLAY_LSN;
-    const pos = this.positions.get(batch.pipeline);
-    if (!replay && pos !== null && batch.lsn <= pos) return;
-    const records = batch.records.filter((r) => r.op !== "truncate" && (replay || pos === null || r.lsn > pos));
+    const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
+    if (!unseen) return;
+    const { replay } = unseen;
+    const records = unseen.records.filter((r) => r.op !== "truncate");
     for (let i = 0; i < records.length; i += this.config.batch_size) {
       await this.deliver(batch.pipeline, records.slice(i, i + this.config.batch_size));
     }

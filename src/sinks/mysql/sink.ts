@@ -4,7 +4,7 @@ import type { Health, OutputBatch, OutputRecord, OutputTable, Sink, SinkContext 
 import type { Column, Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
-import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { MysqlSinkConfig } from "./config.ts";
 import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
@@ -109,10 +109,9 @@ export class MysqlSink implements Sink {
   }
 
   async write(batch: OutputBatch): Promise<void> {
-    const replay = batch.lsn === REPLAY_LSN;
-    const pos = this.positions.get(batch.pipeline) ?? null;
-    if (!replay && pos !== null && batch.lsn <= pos) return;
-    const records = replay || pos === null ? batch.records : batch.records.filter((r) => r.lsn > pos);
+    const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
+    if (!unseen) return;
+    const { replay, records } = unseen;
     const dead = await this.retry.execute(() => this.apply(batch, records, replay), this.abort.signal);
     if (this.state.status !== "up") this.ctx.log.info("sink reachable again");
     this.state = { status: "up" };

@@ -4,7 +4,7 @@ import type { Health, OutputBatch, OutputRecord, Sink, SinkContext } from "../si
 import type { Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
-import { REPLAY_LSN } from "../../dlq/replay-lsn.ts";
+import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { redisTargetSchema, type RedisSinkConfig, type RedisTarget } from "./config.ts";
 import { connectRedis, createRedis, describeRedisError, isAuthError, type RedisClient } from "./connect.ts";
@@ -85,9 +85,9 @@ export class RedisSink implements Sink {
   }
 
   async write(batch: OutputBatch): Promise<void> {
-    const replay = batch.lsn === REPLAY_LSN;
-    const pos = this.positions.get(batch.pipeline) ?? null;
-    if (!replay && pos !== null && batch.lsn <= pos) return;
+    const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
+    if (!unseen) return;
+    const { replay, records } = unseen;
     const targets = this.targets.get(batch.pipeline) ?? [];
     if (!targets.length) throw new CdcError("sink_config", `pipeline ${batch.pipeline} has no redis target options`, { component: `sink:${this.ctx.name}` });
     const dead = new Map<OutputRecord, string>();
@@ -95,9 +95,8 @@ export class RedisSink implements Sink {
     for (const t of targets) {
       // replace: each source transaction's records for a zset key are the whole set.
       const replacedAt = new Map<string, Lsn>();
-      const latest = t.type === "zset" && t.replace ? this.latestWindow(batch.records, t) : null;
-      for (const r of batch.records) {
-        if (!replay && pos !== null && r.lsn <= pos) continue;
+      const latest = t.type === "zset" && t.replace ? this.latestWindow(records, t) : null;
+      for (const r of records) {
         if (latest && !latest.has(r)) continue;
         try {
           const recOps = recordOps(r, t, this.config.key_prefix);

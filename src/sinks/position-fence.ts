@@ -1,0 +1,15 @@
+import type { Lsn } from "../types.ts";
+import type { OutputBatch, OutputRecord } from "./sink.ts";
+import { REPLAY_LSN } from "../dlq/replay-lsn.ts";
+
+/**
+ * The part of a batch a sink that keeps its own position still has to write: null when it
+ * already holds all of it (a replay after a restart), else the records above its position.
+ * A DLQ replay (REPLAY_LSN) bypasses the fence and must not move the position.
+ */
+export function unseenRecords(batch: OutputBatch, position: Lsn | null | undefined): { replay: boolean; records: OutputRecord[] } | null {
+  const replay = batch.lsn === REPLAY_LSN;
+  const pos = position ?? null;
+  if (!replay && pos !== null && batch.lsn <= pos) return null;
+  return { replay, records: replay || pos === null ? batch.records : batch.records.filter((r) => r.lsn > pos) };
+}
