@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CdcError, usageError } from "../errors.ts";
 import type { Batch, Dataset, Op, Row } from "./dataset.ts";
-import { ecommerceDataset } from "./datasets/ecommerce.ts";
+import { COLS, ecommerceDataset } from "./datasets/ecommerce.ts";
 
 /**
  * `generate --dataset ecommerce --from-olist DIR`: the real Olist CSV export into the ecommerce
@@ -59,13 +59,7 @@ export function readOlist(dir: string): Table[] {
 /** Column lists of the ecommerce tables, as the Olist files name them. */
 const ecommerceColumns: Record<string, string[]> = {
   product_category_name_translation: ["product_category_name", "product_category_name_english"],
-  customers: ["customer_id", "customer_unique_id", "customer_zip_code_prefix", "customer_city", "customer_state"],
-  sellers: ["seller_id", "seller_zip_code_prefix", "seller_city", "seller_state"],
-  products: ["product_id", "product_category_name", "product_name_lenght", "product_description_lenght", "product_photos_qty", "product_weight_g", "product_length_cm", "product_height_cm", "product_width_cm"],
-  orders: ["order_id", "customer_id", "order_status", "order_purchase_timestamp", "order_approved_at", "order_delivered_carrier_date", "order_delivered_customer_date", "order_estimated_delivery_date"],
-  order_items: ["order_id", "order_item_id", "product_id", "seller_id", "shipping_limit_date", "price", "freight_value"],
-  order_payments: ["order_id", "payment_sequential", "payment_type", "payment_installments", "payment_value"],
-  order_reviews: ["review_id", "order_id", "review_score", "review_comment_title", "review_comment_message", "review_creation_date", "review_answer_timestamp"],
+  ...COLS,
 };
 
 interface Unit {

@@ -25,7 +25,8 @@ const PROGRESS: Record<string, [string, number][]> = {
   shipped: [["delivered", 1]],
 };
 const PAYMENT: [string, number][] = [["credit_card", 74], ["boleto", 19], ["voucher", 5], ["debit_card", 2]];
-const COLS = {
+/** Column lists of the generated Olist tables (insert order: parents first). */
+export const COLS = {
   customers: ["customer_id", "customer_unique_id", "customer_zip_code_prefix", "customer_city", "customer_state"],
   sellers: ["seller_id", "seller_zip_code_prefix", "seller_city", "seller_state"],
   products: ["product_id", "product_category_name", "product_name_lenght", "product_description_lenght", "product_photos_qty", "product_weight_g", "product_length_cm", "product_height_cm", "product_width_cm"],
