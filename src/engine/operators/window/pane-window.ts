@@ -4,6 +4,7 @@ import { formatTimestamp } from "../../../expr/time.ts";
 import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
 import { type Acc, accAdd, accResultPanes, loadAcc, newAcc, saveAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
+import { IdleClock } from "./idle-clock.ts";
 
 interface Pane {
   rows: number;
@@ -55,8 +56,7 @@ export class PaneWindows {
   private watermarkUs = -Infinity;
   private purgedBelowUs = -Infinity;
   private sweptAtUs = -Infinity;
-  private sawEvents = false;
-  private lastActiveWallMs: number | null = null;
+  private readonly idle: IdleClock;
   private plan!: WindowPlan;
   // incremental checkpoints: change tracking starts with the first snapshotDelta()
   private tracking = false;
@@ -70,6 +70,7 @@ export class PaneWindows {
     private readonly s: WindowSettings,
     private readonly ctx: OperatorContext,
   ) {
+    this.idle = new IdleClock(s.idleTimeoutMs, s.latenessUs);
     if (s.kind === "none") {
       this.paneUs = 1;
       this.perWindow = 1;
@@ -133,7 +134,7 @@ export class PaneWindows {
       }
       t = tv as number;
       if (t > this.maxEventUs) this.maxEventUs = t;
-      this.sawEvents = true;
+      this.idle.event();
       if (t < this.watermarkUs) {
         this.ctx.count("late_rows");
         if (this.s.late === "dlq") {
@@ -225,17 +226,10 @@ export class PaneWindows {
   /** Idle source: the wall clock moves the watermark once no event arrived for idle_timeout. */
   onWallClock(nowMs: number, emit: Emit): void {
     if (this.s.kind === "none") return;
-    if (this.sawEvents || this.lastActiveWallMs === null) {
-      this.sawEvents = false;
-      this.lastActiveWallMs = nowMs;
-      return;
-    }
-    if (nowMs - this.lastActiveWallMs >= this.s.idleTimeoutMs) {
-      const wm = (nowMs - this.s.idleTimeoutMs) * 1000 - this.s.latenessUs;
-      if (wm > this.watermarkUs) {
-        this.watermarkUs = wm;
-        this.flush(emit);
-      }
+    const wm = this.idle.watermark(nowMs);
+    if (wm !== null && wm > this.watermarkUs) {
+      this.watermarkUs = wm;
+      this.flush(emit);
     }
   }
 

@@ -4,6 +4,7 @@ import { formatTimestamp } from "../../../expr/time.ts";
 import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
 import { accAdd, accResult, newAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
+import { IdleClock } from "./idle-clock.ts";
 
 interface Ev {
   t: number;
@@ -35,14 +36,15 @@ export class SessionWindows {
   private sweptAtUs = -Infinity;
   private maxEventUs = -Infinity;
   private watermarkUs = -Infinity;
-  private sawEvents = false;
-  private lastActiveWallMs: number | null = null;
+  private readonly idle: IdleClock;
   private plan: WindowPlan | null = null;
 
   constructor(
     private readonly s: WindowSettings,
     private readonly ctx: OperatorContext,
-  ) {}
+  ) {
+    this.idle = new IdleClock(s.idleTimeoutMs, s.latenessUs);
+  }
 
   setPlan(plan: WindowPlan): void {
     this.plan = plan;
@@ -72,7 +74,7 @@ export class SessionWindows {
     }
     const t = tv as number;
     if (t > this.maxEventUs) this.maxEventUs = t;
-    this.sawEvents = true;
+    this.idle.event();
     if (t < this.watermarkUs) {
       this.ctx.count("late_rows");
       if (this.s.late === "dlq") {
@@ -98,17 +100,10 @@ export class SessionWindows {
   }
 
   onWallClock(nowMs: number, emit: Emit): void {
-    if (this.sawEvents || this.lastActiveWallMs === null) {
-      this.sawEvents = false;
-      this.lastActiveWallMs = nowMs;
-      return;
-    }
-    if (nowMs - this.lastActiveWallMs >= this.s.idleTimeoutMs) {
-      const wm = (nowMs - this.s.idleTimeoutMs) * 1000 - this.s.latenessUs;
-      if (wm > this.watermarkUs) {
-        this.watermarkUs = wm;
-        this.flush(emit);
-      }
+    const wm = this.idle.watermark(nowMs);
+    if (wm !== null && wm > this.watermarkUs) {
+      this.watermarkUs = wm;
+      this.flush(emit);
     }
   }
 
