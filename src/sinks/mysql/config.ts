@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { byteSize, duration } from "../../config/fields.ts";
+import { byteSize, duration, tls } from "../../config/fields.ts";
 
 export const mysqlSinkConfig = z.strictObject({
   /** mysql://user:password@host:3306[/database] (MySQL, MariaDB, or StarRocks' FE query port). */
@@ -8,14 +8,7 @@ export const mysqlSinkConfig = z.strictObject({
   /** Target database; overrides the URL's; created when missing unless create_database is false. */
   database: z.string().regex(/^[A-Za-z0-9_$]{1,64}$/, "letters, digits, _ or $ (at most 64)").optional(),
   create_database: z.boolean().default(true),
-  tls: z
-    .strictObject({
-      ca: z.string().optional(),
-      cert: z.string().optional(),
-      key: z.string().optional(),
-      reject_unauthorized: z.boolean().default(true),
-    })
-    .optional(),
+  tls,
   pool: z.number().int().min(1).max(64).default(4),
   /** Rows per multi-row INSERT statement. */
   batch_size: z.number().int().min(1).max(20_000).default(1000),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration } from "../../config/fields.ts";
+import { duration, tls } from "../../config/fields.ts";
 
 const redisUrl = z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL");
 
@@ -12,14 +12,7 @@ export const redisSinkConfig = z.strictObject({
   /** Redis Cluster through ioredis' Cluster client; `nodes` are the seed nodes (default: url). */
   cluster: z.boolean().default(false),
   nodes: z.array(redisUrl).min(1).optional(),
-  tls: z
-    .strictObject({
-      ca: z.string().optional(),
-      cert: z.string().optional(),
-      key: z.string().optional(),
-      reject_unauthorized: z.boolean().default(true),
-    })
-    .optional(),
+  tls,
   /** Prepended to every key this sink writes, including its position keys. */
   key_prefix: z.string().default(""),
   /** Longest wait between retries while Redis is unreachable (retries go on until it returns). */
