@@ -178,6 +178,7 @@ class PostgresSource implements Source {
       memoryBudget: c.memory_budget,
       heartbeatMs: c.heartbeat_interval,
       log: this.log,
+      startLsn: this.confirmed,
       onTxn: opts.onTxn,
       onSchemaChange: opts.onSchemaChange,
       refreshTypes: async () => types.load(await loadTypes(sql)),
@@ -251,8 +252,10 @@ class PostgresSource implements Source {
   }
 
   confirm(lsn: Lsn): void {
-    if (lsn <= this.confirmed) return;
-    this.confirmed = lsn;
+    // An idle-progress LSN stands for the server's sent position just after it (see StreamReader.keepalive).
+    const flush = this.reader ? this.reader.flushPositionFor(lsn) : lsn;
+    if (flush <= this.confirmed) return;
+    this.confirmed = flush;
     // Throttled: at most one status update per second on top of the 10 s ones.
     if (this.statusTimer) return;
     const wait = Math.max(0, 1000 - (Date.now() - this.lastStatusAt));

@@ -3,7 +3,9 @@
  * Hands XLogData payloads to the reader one at a time; pauses the socket when the reader
  * falls behind (TCP backpressure holds the walsender). Answers keepalives that request a
  * reply at once and sends a standby status update every 10 s, always reporting the LSN the
- * engine confirmed (write = flush = apply), never the received one.
+ * engine confirmed (write = flush = apply), never the received one. Keepalives also go into
+ * the message queue (tag 'k', which pgoutput never uses), in order with the data, so the
+ * reader knows the server's sent position exactly after the messages before it.
  */
 import type { Duplex } from "node:stream";
 import type { Pg } from "../../db/postgres-client.ts";
@@ -13,6 +15,8 @@ import { slotError } from "./slot.ts";
 
 const STATUS_INTERVAL_MS = 10_000;
 const HIGH_WATER = 512;
+/** Queue tag of a keepalive (the primary keepalive message as received: 'k', walEnd, time, reply flag). */
+export const KEEPALIVE = 0x6b;
 
 export interface StartOptions {
   slot: string;
@@ -73,10 +77,12 @@ export class ReplicationSession {
       this.queue.push(x.subarray(25));
       if (this.queue.length - this.head > HIGH_WATER) this.stream.pause();
       this.wake?.();
-    } else if (x[0] === 0x6b /* k */) {
+    } else if (x[0] === KEEPALIVE) {
       const end = x.readBigUInt64BE(1);
       if (end > this.serverWalEnd) this.serverWalEnd = end;
       if (x[17]) this.sendStatus(false);
+      this.queue.push(Buffer.from(x.subarray(0, 18)));
+      this.wake?.();
     }
   }
 
@@ -133,6 +139,7 @@ export class ReplicationSession {
     }
   }
 
+  /** Final status (the confirmed position), then CopyDone; waits for the server to end the stream. */
   async close(): Promise<void> {
     if (this.ended) return;
     clearInterval(this.timer);

@@ -4,17 +4,23 @@
  * transactions on disk until Stream Commit (dropped on Stream Abort), decodes at commit in
  * order, and hands over transactions larger than the budget in parts. Idle progress: a
  * heartbeat message or an empty commit becomes an empty Txn, at most about twice per
- * heartbeat interval.
+ * heartbeat interval; so does a keepalive whose WAL end is past the last hand-over when no
+ * transaction is in flight (see keepalive()).
  */
 import type { Logger } from "pino";
 import { changesRead, spilledTxns, txnsRead } from "../../metrics/metrics.ts";
 import type { Change, Lsn, Relation, Txn } from "../../types.ts";
 import { relationChanged } from "./catalog.ts";
 import { DataDecoder, decodeControl, isDataMessage, streamedXid } from "./pgoutput.ts";
+import { KEEPALIVE } from "./replication.ts";
 import { TxnBuffer } from "./txn-buffer.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
 
 export const HEARTBEAT_PREFIX = "cdc-engine-heartbeat";
+/** Keepalives that do not ask for a reply (the walsender sends one each time it waits for WAL) become idle progress at most this often. */
+const KEEPALIVE_PROGRESS_MS = 1000;
+/** Idle-progress LSNs remembered for confirm(); older ones report the LSN itself (merely conservative). */
+const MAX_PROGRESS_LSNS = 1024;
 
 /** Something that yields pgoutput messages (a ReplicationSession, or a test/bench feeder). */
 export interface MessageSource {
@@ -29,6 +35,8 @@ export interface StreamReaderOptions {
   memoryBudget: number;
   heartbeatMs: number;
   log: Logger;
+  /** Where the stream starts (the slot's confirmed position): no idle progress at or below it. */
+  startLsn?: Lsn;
   onTxn(txn: Txn): Promise<void>;
   onSchemaChange?(relation: Relation): void;
   /** Re-read pg_type (a Relation message names a type created after start). */
@@ -48,6 +56,8 @@ export class StreamReader {
   private lastHandover = 0;
   private lastCommitTime = 0n;
   lastLsn: Lsn | null = null;
+  /** LSNs of empty Txns made from keepalives (server's sent position - 1), oldest first; see flushPositionFor(). */
+  private progressLsns: Lsn[] = [];
   /** Set when onTxn threw: the source ends with this error instead of reconnecting. */
   engineError: Error | null = null;
   /** Raw bytes kept in memory per transaction before spilling: decoded rows are ~10x their wire size. */
@@ -85,6 +95,10 @@ export class StreamReader {
     for (;;) {
       const m = await src.next();
       if (!m || this.halted) return;
+      if (m[0] === KEEPALIVE) {
+        await this.keepalive(m.readBigUInt64BE(1), m[17] === 1);
+        continue;
+      }
       if (isDataMessage(m[0])) {
         if (inStream !== null) this.streams.get(inStream)!.add(m);
         else if (this.open) this.open.buf.add(m);
@@ -194,6 +208,43 @@ export class StreamReader {
     }
     if (!changes.length && !schemaChanges && part === 0) return this.idle(head.lsn, head.endLsn);
     await this.handover({ ...head, changes, ...(schemaChanges ? { schemaChanges } : {}), ...(part ? { part: { index: part, last: true } } : {}) });
+  }
+
+  /**
+   * A keepalive reports the server's sent position (walEnd): every transaction that commits
+   * before it was sent ahead of it, every later one commits at or after it. When nothing is in
+   * flight, an empty Txn at walEnd - 1 lets the engine confirm up to there (flushPositionFor
+   * reports walEnd for it). Without this the slot's flush position stays at the last commit we
+   * received, and a smart/fast shutdown of the server waits for it to reach the sent position
+   * forever. walEnd - 1, not walEnd: a commit record may start exactly at walEnd, and a
+   * position stored at a commit's own LSN would skip that commit on replay.
+   */
+  private async keepalive(walEnd: Lsn, replyRequested: boolean): Promise<void> {
+    if (this.open || this.streams.size) return; // a transaction is in flight: its commit confirms
+    const lsn = walEnd - 1n;
+    const floor = this.lastLsn ?? this.o.startLsn ?? -1n;
+    if (lsn <= floor) return;
+    // The walsender asks for a reply when it waits for us (shutdown, timeout): answer at once.
+    if (!replyRequested && Date.now() - this.lastHandover < KEEPALIVE_PROGRESS_MS) return;
+    this.progressLsns.push(lsn);
+    if (this.progressLsns.length > MAX_PROGRESS_LSNS) this.progressLsns.shift();
+    await this.handover({ lsn, endLsn: walEnd, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: [] });
+  }
+
+  /**
+   * The flush position to report when the engine confirms `lsn`: one past a keepalive's empty
+   * Txn (the server's sent position, which nothing commits before), else the LSN itself.
+   * Forgets progress LSNs up to `lsn`.
+   */
+  flushPositionFor(lsn: Lsn): Lsn {
+    let out = lsn;
+    let n = 0;
+    while (n < this.progressLsns.length && this.progressLsns[n] <= lsn) {
+      if (this.progressLsns[n] === lsn) out = lsn + 1n;
+      n++;
+    }
+    if (n) this.progressLsns.splice(0, n);
+    return out;
   }
 
   /** Empty Txn for idle progress, coalesced to about two per heartbeat interval. */
