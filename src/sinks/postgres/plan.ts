@@ -1,5 +1,5 @@
 import type { OutputRecord, OutputTable } from "../sink.ts";
-import { arrayLiteral, qi, qualified, toPgText } from "./values.ts";
+import { arrayLiteral, copyData, qi, qualified, toPgText } from "./values.ts";
 
 /** Column name → type as the sink table has it (format_type), per "schema.table". */
 export type SinkTypes = (table: string) => Map<string, string> | undefined;
@@ -9,7 +9,7 @@ export interface Statement {
   params: (string | null)[];
   rows: number;
   /** COPY these text-format lines into the staging table first (`copy.create` makes it), then run `text`. */
-  copy?: { create: string; into: string; data: string };
+  copy?: { create: string; into: string; data: Buffer };
 }
 
 /** Runs of at least this many upserts go through COPY into a staging table (bench/apply.ts: faster than unnest for big runs). */
@@ -37,14 +37,20 @@ interface Group {
 export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaultSchema: string, types: SinkTypes = () => undefined, copyMinRows = COPY_MIN_ROWS): Statement[] {
   const free = new Map<string, OutputRecord[]>();
   const ordered: OutputRecord[] = [];
+  // Consecutive records mostly share one OutputTable object: resolve its name once per change of table.
+  let lastTable: OutputTable | null = null;
+  let lastList: OutputRecord[] | null = null;
   for (const r of records) {
-    const name = r.table.name.includes(".") ? r.table.name : `${defaultSchema}.${r.table.name}`;
-    if (fkTables.has(name)) ordered.push(r);
-    else {
-      let l = free.get(name);
-      if (!l) free.set(name, (l = []));
-      l.push(r);
+    if (r.table !== lastTable) {
+      lastTable = r.table;
+      const name = r.table.name.includes(".") ? r.table.name : `${defaultSchema}.${r.table.name}`;
+      if (fkTables.has(name)) lastList = ordered;
+      else {
+        lastList = free.get(name) ?? null;
+        if (!lastList) free.set(name, (lastList = []));
+      }
     }
+    lastList!.push(r);
   }
   const out: Statement[] = [];
   for (const seq of [...free.values(), ordered]) {
@@ -64,7 +70,10 @@ export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaul
 }
 
 function keyOf(r: OutputRecord): string {
-  return r.table.key.map((k) => toPgText(r.row[k]) ?? "\u0001null").join("\u0000");
+  const key = r.table.key;
+  // One key column (the common case): its text is the identity, no array or join per record.
+  if (key.length === 1) return toPgText(r.row[key[0]]) ?? "\u0001null";
+  return key.map((k) => toPgText(r.row[k]) ?? "\u0001null").join("\u0000");
 }
 
 function groupRuns(seq: OutputRecord[]): Group[] {
@@ -194,11 +203,7 @@ function copyStatement(g: Group, schema: string, types: Map<string, string>): St
   const target = qualified(t.name, schema);
   const stg = qi(`cdc_stage_${stageId(t.name + "\u0000" + cols.join("\u0000"))}`);
   const colList = cols.map(qi).join(", ");
-  let data = "";
-  for (const r of g.records) {
-    for (let i = 0; i < cols.length; i++) data += (i ? "\t" : "") + copyText(toPgText(r.row[cols[i]] ?? null));
-    data += "\n";
-  }
+  const data = copyData(g.records, cols);
   let conflict = "";
   if (t.key.length) {
     const set = cols.filter((c) => !t.key.includes(c));
@@ -221,10 +226,4 @@ function stageId(sig: string): number {
   let id = stageIds.get(sig);
   if (id === undefined) stageIds.set(sig, (id = stageIds.size + 1));
   return id;
-}
-
-/** COPY text format: backslash, tab, newline and carriage return escaped; NULL is \N. */
-function copyText(v: string | null): string {
-  if (v === null) return "\\N";
-  return v.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n").replace(/\r/g, "\\r");
 }
