@@ -1,6 +1,6 @@
-import { ExponentialBackoff, handleAll, retry } from "cockatiel";
+import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import type { Logger } from "pino";
-import type { Health, OutputBatch, OutputRecord, Sink } from "../sinks/sink.ts";
+import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type Sink } from "../sinks/sink.ts";
 import type { Lsn } from "../types.ts";
 import { batchRows, rowsWritten, sinkRetries, sinkUp, commitToSinkSeconds } from "../metrics/metrics.ts";
 
@@ -22,6 +22,8 @@ export interface WriterOptions {
  * the sink may store. One write in flight at a time (keeps commit order); add() waits while
  * the queue is over its bound, which holds the engine and through it the source reader.
  * Failed writes are retried with exponential backoff until they succeed or stop() gives up.
+ * A transaction larger than the source's memory budget arrives in parts: those are streamed to
+ * the sink part by part (OutputBatch.part), never gathered, so memory stays flat.
  */
 export class SinkWriter {
   private pending: OutputRecord[] = [];
@@ -47,6 +49,8 @@ export class SinkWriter {
   written = 0;
   private lastWriteAt = 0;
   private fatal: Error | null = null;
+  /** The large transaction being streamed in parts: its LSN and how many parts the sink got. */
+  private parts: { lsn: Lsn; sent: number } | null = null;
 
   constructor(
     readonly sinkName: string,
@@ -66,15 +70,7 @@ export class SinkWriter {
     if (this.fatal) throw this.fatal;
     // Replay after a restart: the sink already has this transaction. Snapshot chunks are upserts, never skipped.
     if (!snapshot && this.startPosition !== null && lsn <= this.startPosition) return;
-    if (!complete) {
-      // A part of a transaction larger than the memory budget: held until its last part, never cut into a batch.
-      for (const r of records) {
-        this.pending.push(r);
-        this.pendingBytes += estimateBytes(r);
-      }
-      if (this.boundary === 0 && this.pendingLsn === null) this.firstPendingAt = Date.now();
-      return;
-    }
+    if (!complete || this.parts?.lsn === lsn) return this.addPart(records, lsn, complete);
     const at = this.seen !== null && this.seen > lsn ? this.seen : lsn;
     this.seen = at;
     if (records.length === 0 && this.pending.length === 0 && !this.inflight) {
@@ -102,6 +98,36 @@ export class SinkWriter {
       await new Promise<void>((r) => this.waiters.push(r));
       if (this.fatal) throw this.fatal;
     }
+  }
+
+  /**
+   * One part of a transaction larger than the memory budget (the last one has last=true). The
+   * first part sends what is queued first, on its own; then each part is written as it comes,
+   * one in flight while the engine decodes the next. Empty parts are not sent; a transaction
+   * whose only records are in its last part is an ordinary one.
+   */
+  private async addPart(records: OutputRecord[], lsn: Lsn, last: boolean): Promise<void> {
+    if (this.parts?.lsn !== lsn) {
+      await this.flush();
+      this.parts = { lsn, sent: 0 };
+    }
+    const p = this.parts;
+    if (!last && records.length === 0) return;
+    if (last && p.sent === 0) {
+      this.parts = null;
+      return this.add(records, lsn);
+    }
+    while (this.inflight) await this.inflight;
+    if (this.fatal) throw this.fatal;
+    if (last) {
+      this.parts = null;
+      if (this.seen === null || lsn > this.seen) this.seen = lsn;
+    }
+    let bytes = 0;
+    for (const r of records) bytes += estimateBytes(r);
+    // Not awaited, the last part included: with a sink transaction shared by several pipelines
+    // (sqlite), its commit may wait for another pipeline's parts of this same transaction.
+    this.launch({ pipeline: this.pipeline, records, lsn, part: { index: p.sent++, last } }, bytes);
   }
 
   /** LSN up to which this writer has nothing outstanding. */
@@ -160,24 +186,30 @@ export class SinkWriter {
       bytes -= rest;
       this.pendingBytes = rest;
     } else this.pendingBytes = 0;
-    this.inflightRows = records.length;
-    this.inflightBytes = bytes;
     this.pendingLsn = null;
     this.boundary = 0;
-    const batch: OutputBatch = { pipeline: this.pipeline, records, lsn };
+    this.launch({ pipeline: this.pipeline, records, lsn }, bytes);
+  }
+
+  /** Write one batch (with retries) as the one in flight. */
+  private launch(batch: OutputBatch, bytes: number): void {
+    const { records, lsn } = batch;
+    const partial = batch.part !== undefined && !batch.part.last;
+    this.inflightRows = records.length;
+    this.inflightBytes = bytes;
     this.inflight = this.writeWithRetry(batch)
       .then(() => {
-        this.durable = lsn;
         this.lastWriteAt = Date.now();
         this.written += records.length;
         if (records.length) {
           batchRows.observe({ sink: this.sinkName }, records.length);
-          const last = records[records.length - 1];
-          commitToSinkSeconds.observe({ sink: this.sinkName }, Math.max(0, Date.now() / 1000 - Number(last.commitTime) / 1e6));
           const byOp: Record<string, number> = {};
           for (const r of records) byOp[r.op] = (byOp[r.op] ?? 0) + 1;
           for (const [op, n] of Object.entries(byOp)) rowsWritten.inc({ sink: this.sinkName, pipeline: this.pipeline, op }, n);
         }
+        if (partial) return; // nothing durable before the last part
+        this.durable = lsn;
+        if (records.length) commitToSinkSeconds.observe({ sink: this.sinkName }, Math.max(0, Date.now() / 1000 - Number(records[records.length - 1].commitTime) / 1e6));
         this.onDurable();
       })
       .catch((e: Error) => {
@@ -195,7 +227,8 @@ export class SinkWriter {
   }
 
   private async writeWithRetry(batch: OutputBatch): Promise<void> {
-    const policy = retry(handleAll, {
+    // A lost open transaction cannot be retried part by part: the engine stops, the restart replays it.
+    const policy = retry(handleWhen((e) => !(e instanceof PartsLostError)), {
       maxAttempts: Number.MAX_SAFE_INTEGER,
       backoff: new ExponentialBackoff({ initialDelay: this.opts.retryInitialMs ?? 200, maxDelay: this.opts.retryMaxMs ?? 5000 }),
     });

@@ -5,11 +5,15 @@ import { REPLAY_LSN } from "../dlq/replay-lsn.ts";
 /**
  * The part of a batch a sink that keeps its own position still has to write: null when it
  * already holds all of it (a replay after a restart), else the records above its position.
- * A DLQ replay (REPLAY_LSN) bypasses the fence and must not move the position.
+ * A DLQ replay (REPLAY_LSN) bypasses the fence and must not move the position. `store` says
+ * whether the write may store batch.lsn as the position: not for a DLQ replay, nor for a part
+ * of a large transaction before its last (a crash there replays the whole transaction, whose
+ * parts must not be skipped).
  */
-export function unseenRecords(batch: OutputBatch, position: Lsn | null | undefined): { replay: boolean; records: OutputRecord[] } | null {
+export function unseenRecords(batch: OutputBatch, position: Lsn | null | undefined): { replay: boolean; store: boolean; records: OutputRecord[] } | null {
   const replay = batch.lsn === REPLAY_LSN;
   const pos = position ?? null;
   if (!replay && pos !== null && batch.lsn <= pos) return null;
-  return { replay, records: replay || pos === null ? batch.records : batch.records.filter((r) => r.lsn > pos) };
+  const store = !replay && (!batch.part || batch.part.last);
+  return { replay, store, records: replay || pos === null ? batch.records : batch.records.filter((r) => r.lsn > pos) };
 }

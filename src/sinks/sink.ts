@@ -1,11 +1,12 @@
 import type { z } from "zod";
 import type { Logger } from "pino";
 import type { Lsn, Row, Column } from "../types.ts";
+import { formatLsn } from "../types.ts";
 
 /**
  * The contract between the engine and every sink (see DESIGN.md, "Exactly-once").
- * A batch always ends on a source-transaction boundary, so `batch.lsn` is a position the
- * sink may store. Transactional sinks store it in the same transaction as the rows;
+ * A batch always ends on a source-transaction boundary (or is a part of one large transaction,
+ * see OutputBatch.part), so `batch.lsn` is a position the sink may store. Transactional sinks store it in the same transaction as the rows;
  * the others fence idempotent writes with it. `position(pipeline)` is read back at start
  * so that a replay skips what is at or below it.
  */
@@ -42,6 +43,28 @@ export interface OutputBatch {
   records: OutputRecord[];
   /** Commit LSN of the last source transaction fully contained in this batch. */
   lsn: Lsn;
+  /**
+   * Set when the batch is one part of ONE source transaction larger than the memory budget
+   * (Txn.part): it holds only that transaction's records and `lsn` is its commit LSN; `index`
+   * counts the parts this sink was sent (0 = the first). A part with last=false must not store
+   * the position. A transactional sink (postgres, sqlite, mysql) opens one database transaction
+   * at the first part, writes each part into it, and stores the position and commits only with
+   * the last one, so no reader sees half a source transaction and a crash in between rolls it
+   * all back (the replay re-sends the whole transaction). Once that open transaction is lost,
+   * writing a later part throws PartsLostError: the engine stops rather than commit a half.
+   * Other sinks write each part like a batch (idempotent per lsn+index) and store the position
+   * only with the last.
+   */
+  part?: { index: number; last: boolean };
+}
+
+/** The open transaction holding earlier parts of a multi-part batch is gone (see OutputBatch.part). */
+export class PartsLostError extends Error {
+  readonly code = "sink_parts_lost";
+  constructor(sink: string, pipeline: string, lsn: Lsn, cause?: unknown) {
+    super(`[sink:${sink}] the open transaction holding the earlier parts of the transaction at LSN ${formatLsn(lsn)} (pipeline ${pipeline}) was rolled back${cause ? ` (${(cause as Error).message ?? cause})` : ""}; the engine stops so that a restart replays the whole transaction`, { cause });
+    this.name = "PartsLostError";
+  }
 }
 
 export type HealthStatus = "up" | "down" | "degraded";

@@ -88,7 +88,6 @@ export class BigquerySink implements Sink {
   async write(batch: OutputBatch): Promise<void> {
     const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
     if (!unseen) return;
-    const { replay } = unseen;
     const target = this.targets.get(batch.pipeline) ?? {};
     // insertAll appends: every upsert/delete becomes a row (with _cdc_op when metadata columns are on).
     const records = unseen.records.filter((r) => r.op !== "truncate");
@@ -105,7 +104,7 @@ export class BigquerySink implements Sink {
     if (this.state.status !== "up") this.ctx.log.info("bigquery reachable again");
     this.state = { status: "up" };
     sinkUp.set({ sink: this.ctx.name }, 1);
-    if (!replay) this.positions.set(batch.pipeline, batch.lsn);
+    if (unseen.store) this.positions.set(batch.pipeline, batch.lsn);
   }
 
   /** One attempt at a table's records; returns the rows BigQuery (or the conversion) refused. */

@@ -76,12 +76,11 @@ export class HttpSink implements Sink {
   async write(batch: OutputBatch): Promise<void> {
     const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
     if (!unseen) return;
-    const { replay } = unseen;
     const records = unseen.records.filter((r) => r.op !== "truncate");
     for (let i = 0; i < records.length; i += this.config.batch_size) {
       await this.deliver(batch.pipeline, records.slice(i, i + this.config.batch_size));
     }
-    if (!replay) this.positions.set(batch.pipeline, batch.lsn);
+    if (unseen.store) this.positions.set(batch.pipeline, batch.lsn);
   }
 
   private async deliver(pipeline: string, chunk: OutputRecord[]): Promise<void> {

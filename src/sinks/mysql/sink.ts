@@ -1,6 +1,6 @@
 import mysql from "mysql2/promise";
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from "cockatiel";
-import type { Health, OutputBatch, OutputRecord, OutputTable, Sink, SinkContext } from "../sink.ts";
+import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type OutputTable, type Sink, type SinkContext } from "../sink.ts";
 import type { Column, Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
@@ -46,6 +46,8 @@ export class MysqlSink implements Sink {
   /** The server's max_allowed_packet: a larger row is refused before it is sent (it would drop the connection). */
   private maxPacket = 16 * 1024 * 1024;
   private maxStatement = 0;
+  /** Per pipeline (mysql dialect): the connection whose open transaction holds the parts of a large transaction written so far. */
+  private readonly openParts = new Map<string, { conn: mysql.PoolConnection; dead: [OutputRecord, string][] }>();
 
   constructor(private readonly config: MysqlSinkConfig) {
     this.retry = retry(handleWhen(isTransient), {
@@ -111,18 +113,77 @@ export class MysqlSink implements Sink {
   async write(batch: OutputBatch): Promise<void> {
     const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
     if (!unseen) return;
-    const { replay, records } = unseen;
-    const dead = await this.retry.execute(() => this.apply(batch, records, replay), this.abort.signal);
+    const { store, records } = unseen;
+    if (batch.part && this.config.dialect === "mysql") return this.writePart(batch, records);
+    const dead = await this.retry.execute(() => this.apply(batch, records, store), this.abort.signal);
     if (this.state.status !== "up") this.ctx.log.info("sink reachable again");
     this.state = { status: "up" };
     sinkUp.set({ sink: this.ctx.name }, 1);
-    if (!replay) this.positions.set(batch.pipeline, batch.lsn);
+    if (store) this.positions.set(batch.pipeline, batch.lsn);
     // Rows written, batch sizes and commit-to-sink latency are counted by the engine's SinkWriter.
     for (const [rec, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, rec, reason);
   }
 
-  /** One attempt: DDL, then the rows and the position. Returns the rows rejected for their values. */
-  private async apply(batch: OutputBatch, records: OutputRecord[], replay: boolean): Promise<[OutputRecord, string][]> {
+  /**
+   * One part of a large transaction (mysql dialect): into the pipeline's open transaction on a
+   * connection held from the first part to the last, which stores the position and commits.
+   * Table DDL runs on another connection (in MySQL it would commit the open transaction).
+   */
+  private async writePart(batch: OutputBatch, records: OutputRecord[]): Promise<void> {
+    const pool = this.pool;
+    if (!pool) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
+    const part = batch.part!;
+    let open = this.openParts.get(batch.pipeline);
+    if (part.index > 0 && !open) throw new PartsLostError(this.ctx.name, batch.pipeline, batch.lsn);
+    if (!open) {
+      const conn = await pool.getConnection();
+      try {
+        await conn.query("START TRANSACTION");
+      } catch (e) {
+        conn.destroy();
+        throw e;
+      }
+      this.openParts.set(batch.pipeline, (open = { conn, dead: [] }));
+    }
+    const { conn, dead } = open;
+    try {
+      await this.ensureTables(pool, records);
+      const prepared: Prepared[] = [];
+      for (const rec of records) {
+        try {
+          prepared.push(this.prepare(rec));
+        } catch (e) {
+          if (!(e instanceof ValueError)) throw e;
+          dead.push([rec, e.message]);
+        }
+      }
+      // Earlier parts stay: a refused row rolls back to this savepoint only.
+      await conn.query("SAVEPOINT cdc_part");
+      try {
+        await this.applyGroups(conn, prepared);
+      } catch (e) {
+        if (!isDataError(e)) throw e;
+        await conn.query("ROLLBACK TO SAVEPOINT cdc_part");
+        await this.applyOneByOne(conn, prepared, dead, true);
+      }
+      await conn.query("RELEASE SAVEPOINT cdc_part");
+      if (!part.last) return;
+      await conn.query(offsetUpsertSql(this.config.dialect), [batch.pipeline, this.ctx.name, batch.lsn.toString()]);
+      await conn.query("COMMIT");
+    } catch (e) {
+      this.openParts.delete(batch.pipeline);
+      await conn.query("ROLLBACK").catch(() => {});
+      conn.destroy();
+      throw e;
+    }
+    this.openParts.delete(batch.pipeline);
+    conn.release();
+    this.positions.set(batch.pipeline, batch.lsn);
+    for (const [rec, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, rec, reason);
+  }
+
+  /** One attempt: DDL, then the rows and the position (unless !store). Returns the rows rejected for their values. */
+  private async apply(batch: OutputBatch, records: OutputRecord[], store: boolean): Promise<[OutputRecord, string][]> {
     const pool = this.pool;
     if (!pool) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
     await this.ensureTables(pool, records);
@@ -136,7 +197,7 @@ export class MysqlSink implements Sink {
         dead.push([rec, e.message]);
       }
     }
-    const offset = (c: Queryable) => (replay ? Promise.resolve() : c.query(offsetUpsertSql(this.config.dialect), [batch.pipeline, this.ctx.name, batch.lsn.toString()]));
+    const offset = (c: Queryable) => (!store ? Promise.resolve() : c.query(offsetUpsertSql(this.config.dialect), [batch.pipeline, this.ctx.name, batch.lsn.toString()]));
 
     if (this.config.dialect === "starrocks") {
       try {
@@ -281,6 +342,11 @@ export class MysqlSink implements Sink {
 
   async close(): Promise<void> {
     this.abort.abort();
+    for (const { conn } of this.openParts.values()) {
+      await conn.query("ROLLBACK").catch(() => {});
+      conn.destroy();
+    }
+    this.openParts.clear();
     await this.pool?.end().catch(() => {});
     this.pool = null;
   }

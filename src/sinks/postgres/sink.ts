@@ -1,25 +1,36 @@
 import type { Logger } from "pino";
-import type { Health, OutputBatch, OutputTable, Sink, SinkContext } from "../sink.ts";
+import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type OutputTable, type Sink, type SinkContext } from "../sink.ts";
 import type { Lsn } from "../../types.ts";
 import type { PostgresSinkConfig } from "./config.ts";
 import { redactUrl, type Pg } from "../../db/postgres-client.ts";
 import { openSinkPg } from "./connect.ts";
 import { CdcError } from "../../errors.ts";
 import { ensureOffsets, ensureTable, foreignKeyTables, OFFSETS_TABLE } from "./ddl.ts";
-import { planBatch } from "./plan.ts";
+import { planBatch, type Statement } from "./plan.ts";
+import { describePgError, isPgDataError } from "./errors.ts";
+import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { qi } from "./values.ts";
 
 /**
  * The Postgres sink: each batch and the pipeline's position go in one transaction (rows +
  * `cdc_engine_offsets`), so a replay after a crash skips exactly what is already there.
  * Tables are created or widened from the output table before the batch transaction.
+ *
+ * A batch the server refuses for its data (isPgDataError: constraint, out of range, encoding)
+ * is written again in halves under savepoints until the refused records are found: those go
+ * to the dead-letter queue with the server's reason, the rest is written with the position.
+ * The parts of a large source transaction (OutputBatch.part) go into one open transaction on
+ * a reserved connection per pipeline, committed with the position at the last part.
  */
 export class PostgresSink implements Sink {
   private sql!: Pg;
   private name = "postgres";
   private log!: Logger;
+  private ctx!: SinkContext;
   private positions = new Map<string, Lsn>();
   private ready = new WeakMap<OutputTable, true>();
+  /** Per pipeline: the reserved connection whose open transaction holds the parts written so far. */
+  private openParts = new Map<string, { conn: Pg & { release(): void }; dead: [OutputRecord, string][] }>();
   private readyNames = new Set<string>();
   private fkTables = new Set<string>();
   /** "schema.table" → column types as the sink has them. */
@@ -31,6 +42,7 @@ export class PostgresSink implements Sink {
   async open(ctx: SinkContext): Promise<void> {
     this.name = ctx.name;
     this.log = ctx.log;
+    this.ctx = ctx;
     this.sql = openSinkPg(this.config);
     try {
       await ensureOffsets(this.sql, this.config.schema);
@@ -48,32 +60,125 @@ export class PostgresSink implements Sink {
   }
 
   async write(batch: OutputBatch): Promise<void> {
+    if (batch.part) return this.writePart(batch);
     await this.prepareTables(batch);
-    const stmts = planBatch(batch.records, this.fkTables, this.config.schema, (t) => this.types.get(t));
-    await this.sql.begin(async (tx) => {
-      for (const s of stmts) {
-        if (s.copy) {
-          await tx.unsafe(s.copy.create);
-          const w = await tx.unsafe(s.copy.into).writable();
-          await new Promise<void>((resolve, reject) => {
-            w.on("error", reject);
-            w.on("finish", resolve);
-            w.end(s.copy!.data);
-          });
-        }
-        await tx.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") });
-      }
-      await tx.unsafe(
-        `insert into ${qi(this.config.schema)}.${OFFSETS_TABLE} (pipeline, sink, lsn, updated_at) values ($1, $2, $3, now())
-         on conflict (pipeline, sink) do update set lsn = excluded.lsn, updated_at = excluded.updated_at`,
-        [batch.pipeline, this.name, batch.lsn.toString()],
-      );
-    });
+    const dead: [OutputRecord, string][] = [];
+    try {
+      // The common case in one go, without savepoints.
+      const stmts = planBatch(batch.records, this.fkTables, this.config.schema, (t) => this.types.get(t));
+      await this.sql.begin(async (tx) => {
+        await this.run(tx, stmts);
+        await this.storePosition(tx, batch);
+      });
+    } catch (e) {
+      if (!isPgDataError(e)) throw e;
+      await this.sql.begin(async (tx) => {
+        await this.applyNarrowing(tx, batch.records, dead);
+        await this.storePosition(tx, batch);
+      });
+    }
     this.positions.set(batch.pipeline, batch.lsn);
+    for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
   }
 
-  /** Create or widen every table the batch writes to (outside the data transaction; idempotent). */
-  private async prepareTables(batch: OutputBatch): Promise<void> {
+  /** One part of a large transaction: into the pipeline's open transaction; the last part commits it. */
+  private async writePart(batch: OutputBatch): Promise<void> {
+    const part = batch.part!;
+    let open = this.openParts.get(batch.pipeline);
+    if (part.index > 0 && !open) throw new PartsLostError(this.name, batch.pipeline, batch.lsn);
+    if (!open) {
+      const conn = (await this.sql.reserve()) as unknown as Pg & { release(): void };
+      try {
+        await conn.unsafe("begin");
+      } catch (e) {
+        conn.release();
+        throw e;
+      }
+      this.openParts.set(batch.pipeline, (open = { conn, dead: [] }));
+    }
+    try {
+      // DDL goes into the open transaction: from another connection it would wait for this one's locks.
+      await this.prepareTables(batch, open.conn);
+      await this.applyNarrowing(open.conn, batch.records, open.dead);
+      if (!part.last) return;
+      await this.storePosition(open.conn, batch);
+      await open.conn.unsafe("commit");
+    } catch (e) {
+      this.openParts.delete(batch.pipeline);
+      await open.conn.unsafe("rollback").catch(() => {});
+      open.conn.release();
+      // Tables created in the rolled-back transaction are gone again.
+      this.forgetTables();
+      throw e;
+    }
+    this.openParts.delete(batch.pipeline);
+    open.conn.release();
+    this.positions.set(batch.pipeline, batch.lsn);
+    for (const [r, reason] of open.dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
+  }
+
+  /**
+   * Apply records in order under a savepoint; when the server refuses them for their data, apply
+   * each half the same way, down to single records, which go to `dead` (O(k log n) statements
+   * for k bad records among n).
+   */
+  private async applyNarrowing(tx: Tx, records: OutputRecord[], dead: [OutputRecord, string][]): Promise<void> {
+    if (!records.length) return;
+    await tx.unsafe("savepoint cdc_apply");
+    try {
+      await this.run(tx, planBatch(records, this.fkTables, this.config.schema, (t) => this.types.get(t)));
+      await tx.unsafe("release savepoint cdc_apply");
+      return;
+    } catch (e) {
+      if (!isPgDataError(e)) throw e;
+      await tx.unsafe("rollback to savepoint cdc_apply");
+      await tx.unsafe("release savepoint cdc_apply");
+      if (records.length === 1) {
+        dead.push([records[0], describePgError(e)]);
+        return;
+      }
+    }
+    const mid = records.length >> 1;
+    await this.applyNarrowing(tx, records.slice(0, mid), dead);
+    await this.applyNarrowing(tx, records.slice(mid), dead);
+  }
+
+  private async run(tx: Tx, stmts: Statement[]): Promise<void> {
+    for (const s of stmts) {
+      if (s.copy) {
+        await tx.unsafe(s.copy.create);
+        const w = await tx.unsafe(s.copy.into).writable();
+        await new Promise<void>((resolve, reject) => {
+          w.on("error", reject);
+          w.on("finish", resolve);
+          w.end(s.copy!.data);
+        });
+      }
+      await tx.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") });
+      // The staging table only empties at commit: a later COPY run in this transaction must not
+      // insert these rows again (a row deleted in between would come back).
+      if (s.copy) await tx.unsafe(`truncate ${stagingTable(s.copy.into)}`);
+    }
+  }
+
+  private async storePosition(tx: Tx, batch: OutputBatch): Promise<void> {
+    await tx.unsafe(
+      `insert into ${qi(this.config.schema)}.${OFFSETS_TABLE} (pipeline, sink, lsn, updated_at) values ($1, $2, $3, now())
+       on conflict (pipeline, sink) do update set lsn = excluded.lsn, updated_at = excluded.updated_at`,
+      [batch.pipeline, this.name, batch.lsn.toString()],
+    );
+  }
+
+  private forgetTables(): void {
+    this.ready = new WeakMap();
+    this.readyNames.clear();
+  }
+
+  /**
+   * Create or widen every table the batch writes to (idempotent): outside the data transaction,
+   * or inside `inTx` (the open transaction of a large source transaction's parts).
+   */
+  private async prepareTables(batch: OutputBatch, inTx?: Pg): Promise<void> {
     const todo: OutputTable[] = [];
     for (const r of batch.records) {
       if (this.ready.has(r.table)) continue;
@@ -86,19 +191,22 @@ export class PostgresSink implements Sink {
       this.ready.set(r.table, true);
     }
     if (!todo.length) return;
-    const job = this.ddl.then(async () => {
+    const sql = inTx ?? this.sql;
+    const ddl = async () => {
       try {
         for (const t of todo) {
-          const info = await ensureTable(this.sql, t, this.config.schema);
+          const info = await ensureTable(sql, t, this.config.schema);
           this.types.set(t.name.includes(".") ? t.name : `${this.config.schema}.${t.name}`, info.columns);
           this.readyNames.add(t.name + "\u0000" + t.columns.map((c) => c.name).join("\u0000"));
         }
-        this.fkTables = await foreignKeyTables(this.sql);
+        this.fkTables = await foreignKeyTables(sql);
       } catch (e) {
         for (const t of todo) this.ready.delete(t);
         throw e;
       }
-    });
+    };
+    if (inTx) return ddl();
+    const job = this.ddl.then(ddl);
     this.ddl = job.catch(() => {});
     await job;
   }
@@ -113,6 +221,21 @@ export class PostgresSink implements Sink {
   }
 
   async close(): Promise<void> {
+    for (const open of this.openParts.values()) {
+      await open.conn.unsafe("rollback").catch(() => {});
+      open.conn.release();
+    }
+    this.openParts.clear();
     await this.sql?.end({ timeout: 5 }).catch(() => {});
   }
+}
+
+/** A connection in a transaction: postgres.js' TransactionSql or a reserved connection after BEGIN. */
+type Tx = Pick<Pg, "unsafe">;
+
+/** `copy pg_temp."cdc_stage_1" (...) from stdin` → `pg_temp."cdc_stage_1"` (plan.ts names it). */
+function stagingTable(copyInto: string): string {
+  const m = /^copy (pg_temp\.(?:"(?:[^"]|"")*"|\S+)) /.exec(copyInto);
+  if (!m) throw new Error(`unexpected COPY statement: ${copyInto.slice(0, 80)}`);
+  return m[1];
 }

@@ -112,12 +112,12 @@ export class RedisSink implements Sink {
         }
       }
     }
-    const failures = await this.retry.execute(() => this.apply(batch, ops, replay), this.abort.signal);
+    const failures = await this.retry.execute(() => this.apply(batch, ops, replay, unseen.store), this.abort.signal);
     for (const [i, msg] of failures) if (!dead.has(ops[i].record)) dead.set(ops[i].record, `${ops[i].cmd}: ${msg}`);
     if (this.state.status !== "up") this.ctx.log.info("redis reachable again");
     this.state = { status: "up" };
     sinkUp.set({ sink: this.ctx.name }, 1);
-    if (!replay) this.positions.set(batch.pipeline, batch.lsn);
+    if (unseen.store) this.positions.set(batch.pipeline, batch.lsn);
     for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
   }
 
@@ -143,14 +143,15 @@ export class RedisSink implements Sink {
   }
 
   /** Returns [op index, error] for commands Redis refused (e.g. WRONGTYPE). */
-  private async apply(batch: OutputBatch, ops: Op[], replay: boolean): Promise<[number, string][]> {
+  private async apply(batch: OutputBatch, ops: Op[], replay: boolean, store: boolean): Promise<[number, string][]> {
     const client = this.client;
     if (!client) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
     const lsn = replay ? "" : padLsn(batch.lsn);
-    return this.config.cluster ? this.applyCluster(client, batch.pipeline, lsn, ops) : this.applyFenced(client, batch.pipeline, lsn, ops);
+    return this.config.cluster ? this.applyCluster(client, batch.pipeline, lsn, ops, store) : this.applyFenced(client, batch.pipeline, lsn, ops, store);
   }
 
-  private async applyFenced(client: FenceClient, pipeline: string, lsn: string, ops: Op[]): Promise<[number, string][]> {
+  /** `store`: set the position with the last chunk (not for a part of a large transaction before its last). */
+  private async applyFenced(client: FenceClient, pipeline: string, lsn: string, ops: Op[], store: boolean): Promise<[number, string][]> {
     const failures: [number, string][] = [];
     let start = 0;
     do {
@@ -161,7 +162,7 @@ export class RedisSink implements Sink {
         end++;
       }
       const last = end >= ops.length;
-      const out = await client.cdcFence(this.posKey(pipeline), lsn, String(end - start), last ? "1" : "0", ...argv);
+      const out = await client.cdcFence(this.posKey(pipeline), lsn, String(end - start), last && store ? "1" : "0", ...argv);
       if (out[0] === 0) return []; // already at or past this position: a replay
       for (let i = 1; i < out.length; i += 2) failures.push([start + Number(out[i]), String(out[i + 1])]);
       start = end;
@@ -169,7 +170,7 @@ export class RedisSink implements Sink {
     return failures;
   }
 
-  private async applyCluster(client: FenceClient, pipeline: string, lsn: string, ops: Op[]): Promise<[number, string][]> {
+  private async applyCluster(client: FenceClient, pipeline: string, lsn: string, ops: Op[], store: boolean): Promise<[number, string][]> {
     if (lsn) {
       const pos = await client.get(this.posKey(pipeline));
       if (pos !== null && pos >= lsn) return [];
@@ -195,7 +196,7 @@ export class RedisSink implements Sink {
         }
       }),
     );
-    if (lsn) await client.set(this.posKey(pipeline), lsn);
+    if (lsn && store) await client.set(this.posKey(pipeline), lsn);
     return failures;
   }
 

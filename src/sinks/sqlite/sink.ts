@@ -1,11 +1,13 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import type { Health, OutputBatch, OutputRecord, OutputTable, Sink, SinkContext } from "../sink.ts";
+import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type OutputTable, type Sink, type SinkContext } from "../sink.ts";
 import type { Column, Lsn } from "../../types.ts";
 import type { SqliteSinkConfig } from "./config.ts";
 import { CdcError } from "../../errors.ts";
 import { toSqliteValue, sqliteType } from "./values.ts";
+import { isSqliteDataError } from "./errors.ts";
+import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 
 const q = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 
@@ -17,7 +19,14 @@ export function sqliteTableName(name: string): string {
 /**
  * The SQLite sink: a local warehouse file (WAL mode). Each batch is applied in one SQLite
  * transaction, record by record in commit order with cached prepared statements, together
- * with the pipeline's position in `cdc_engine_offsets`.
+ * with the pipeline's position in `cdc_engine_offsets`. A record SQLite refuses for its values
+ * (constraint, datatype mismatch) goes to the dead-letter queue and the rest is written.
+ *
+ * The parts of a large source transaction (OutputBatch.part) go into one open SQLite
+ * transaction committed with the last part. SQLite has one writer per file, so that open
+ * transaction is shared: whatever else is written meanwhile (other pipelines' batches and
+ * parts) joins it, and their write() resolves when it commits, once no pipeline is between
+ * parts any more.
  */
 export class SqliteSink implements Sink {
   private db!: Database;
@@ -25,11 +34,15 @@ export class SqliteSink implements Sink {
   private positions = new Map<string, Lsn>();
   private tables = new Map<string, Set<string>>();
   private stmts = new Map<string, Statement>();
+  private ctx!: SinkContext;
+  /** The open SQLite transaction while some pipeline is between the parts of a large transaction. */
+  private openTxn: OpenTxn | null = null;
 
   constructor(private config: SqliteSinkConfig) {}
 
   async open(ctx: SinkContext): Promise<void> {
     this.name = ctx.name;
+    this.ctx = ctx;
     const path = resolve(this.config.path);
     try {
       mkdirSync(dirname(path), { recursive: true });
@@ -51,13 +64,66 @@ export class SqliteSink implements Sink {
   }
 
   async write(batch: OutputBatch): Promise<void> {
-    const apply = this.db.transaction(() => {
-      for (const r of batch.records) this.apply(r);
-      this.stmt("offsets", "insert into cdc_engine_offsets (pipeline, sink, lsn, updated_at) values (?, ?, ?, ?) on conflict (pipeline, sink) do update set lsn = excluded.lsn, updated_at = excluded.updated_at")
-        .run(batch.pipeline, this.name, batch.lsn.toString(), new Date().toISOString());
-    });
-    apply.immediate();
-    this.positions.set(batch.pipeline, batch.lsn);
+    const partial = batch.part !== undefined && !batch.part.last;
+    if (batch.part && batch.part.index > 0 && !this.openTxn?.between.has(batch.pipeline)) throw new PartsLostError(this.name, batch.pipeline, batch.lsn);
+    if (!this.openTxn) {
+      this.db.run("begin immediate");
+      this.openTxn = { between: new Set(), positions: new Map(), dead: [], waiters: [] };
+    }
+    const tx = this.openTxn;
+    try {
+      for (const r of batch.records) {
+        try {
+          this.apply(r);
+        } catch (e) {
+          // A failed statement is backed out alone (ON CONFLICT ABORT): the transaction goes on.
+          if (!isSqliteDataError(e)) throw e;
+          tx.dead.push([batch.pipeline, r, (e as Error).message]);
+        }
+      }
+      if (!partial) {
+        this.stmt("offsets", "insert into cdc_engine_offsets (pipeline, sink, lsn, updated_at) values (?, ?, ?, ?) on conflict (pipeline, sink) do update set lsn = excluded.lsn, updated_at = excluded.updated_at")
+          .run(batch.pipeline, this.name, batch.lsn.toString(), new Date().toISOString());
+      }
+    } catch (e) {
+      this.rollback(e);
+      throw e;
+    }
+    if (partial) {
+      tx.between.add(batch.pipeline);
+      return;
+    }
+    tx.between.delete(batch.pipeline);
+    tx.positions.set(batch.pipeline, batch.lsn);
+    if (tx.between.size > 0) return new Promise<void>((resolve, reject) => tx.waiters.push({ resolve, reject }));
+    this.commit();
+  }
+
+  private commit(): void {
+    const tx = this.openTxn!;
+    try {
+      this.db.run("commit");
+    } catch (e) {
+      this.rollback(e);
+      throw e;
+    }
+    this.openTxn = null;
+    for (const [p, l] of tx.positions) this.positions.set(p, l);
+    for (const [p, r, reason] of tx.dead) sinkDeadLetter(this.ctx, p, r, reason);
+    for (const w of tx.waiters) w.resolve();
+  }
+
+  /** Undo the open transaction: the writes that joined it fail (and are retried by their writers). */
+  private rollback(cause: unknown): void {
+    const tx = this.openTxn;
+    this.openTxn = null;
+    try {
+      if (this.db.inTransaction) this.db.run("rollback");
+    } catch {}
+    // Tables created in the transaction are gone again.
+    this.tables.clear();
+    this.stmts.clear();
+    for (const w of tx?.waiters ?? []) w.reject(cause instanceof Error ? cause : new Error(String(cause)));
   }
 
   private apply(r: OutputRecord): void {
@@ -123,6 +189,18 @@ export class SqliteSink implements Sink {
   }
 
   async close(): Promise<void> {
+    if (this.openTxn) this.rollback(new Error("sink closed"));
     this.db?.close();
   }
+}
+
+interface OpenTxn {
+  /** Pipelines that wrote a part of a large transaction and not yet its last part. */
+  between: Set<string>;
+  /** Positions written in this transaction, applied to `positions` at commit. */
+  positions: Map<string, Lsn>;
+  /** Records refused for their values: sent to the dead-letter queue once the transaction commits. */
+  dead: [string, OutputRecord, string][];
+  /** Writes that finished and wait for the commit. */
+  waiters: { resolve: () => void; reject: (e: Error) => void }[];
 }
