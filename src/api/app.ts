@@ -34,7 +34,7 @@ export function createApp(deps: ApiDeps): Hono {
     const comp = deps.components().find((x) => x.name === name);
     if (!comp) return c.json({ error: `unknown component '${name}'` }, 404);
     const h = await healthOf(comp);
-    return c.json(redactValue({ component: name, ...h }) as Record<string, unknown>, h.status === "down" ? 503 : 200);
+    return c.json(redactValue({ component: name, ...h }) as Record<string, unknown>, h.status === "up" ? 200 : 503);
   });
 
   app.get("/metrics", async (c) => {

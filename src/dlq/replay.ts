@@ -1,5 +1,6 @@
 import type { Config } from "../config/schema.ts";
-import type { OutputRecord, SinkContext } from "../sinks/sink.ts";
+import type { OutputRecord, Sink, SinkContext } from "../sinks/sink.ts";
+import type { Lsn } from "../types.ts";
 import { sinkFactory } from "../sinks/index.ts";
 import { createLogger } from "../log.ts";
 import type { DlqStore, StoredDeadLetter } from "./store.ts";
@@ -19,10 +20,17 @@ export function sinkTargets(config: Config, sinkName: string): SinkContext["targ
 }
 
 /**
- * Sink types that write a REPLAY_LSN batch outside their position fence. Others would store
- * position 0 (moving it backwards), so their dead letters are not replayed.
+ * Sink types that write a REPLAY_LSN batch outside their position fence without moving the
+ * stored position (mysql, redis, http, bigquery).
  */
-const REPLAYABLE_TYPES = new Set(["mysql", "redis", "http", "bigquery"]);
+const FENCED_TYPES = new Set(["mysql", "redis", "http", "bigquery"]);
+/**
+ * Sink types that store the batch LSN in the same transaction as the rows and have no fence
+ * of their own (postgres, sqlite): a replay is written with the position they already hold,
+ * so the stored position is rewritten unchanged. The caller makes sure no other write to the
+ * sink runs meanwhile (the runtime flushes its writers; the CLI is meant for a stopped engine).
+ */
+const SAME_POSITION_TYPES = new Set(["postgres", "sqlite"]);
 
 export interface ReplayResult {
   replayed: number;
@@ -30,16 +38,12 @@ export interface ReplayResult {
   skipped: { id: number; reason: string }[];
 }
 
-/**
- * Re-send dead letters to the sink that rejected them, one record per batch so a failure
- * belongs to one row; an entry is removed only once its sink accepted it.
- */
-export async function replayDeadLetters(config: Config, store: DlqStore, entries: StoredDeadLetter[]): Promise<ReplayResult> {
-  const result: ReplayResult = { replayed: 0, failed: [], skipped: [] };
+/** Dead letters grouped by the sink they go back to; what cannot be replayed is listed in `skipped`. */
+export function groupBySink(config: Config, entries: StoredDeadLetter[], result: ReplayResult): Map<string, StoredDeadLetter[]> {
   const bySink = new Map<string, StoredDeadLetter[]>();
   for (const e of entries) {
     const sink = config.sinks[e.stage];
-    if (sink && !REPLAYABLE_TYPES.has(sink.type)) {
+    if (sink && !FENCED_TYPES.has(sink.type) && !SAME_POSITION_TYPES.has(sink.type)) {
       result.skipped.push({ id: e.id, reason: `sink type ${sink.type} does not take DLQ replays` });
       continue;
     }
@@ -51,6 +55,61 @@ export async function replayDeadLetters(config: Config, store: DlqStore, entries
     if (list) list.push(e);
     else bySink.set(e.stage, [e]);
   }
+  return bySink;
+}
+
+/**
+ * Send dead letters to an open sink, one record per batch so a failure belongs to one row;
+ * an entry is removed only once the sink accepted it. `rejection()` returns what the sink's
+ * deadLetter callback received during the last write (a sink that rejects a row per record
+ * reports it there instead of throwing).
+ */
+export async function replayIntoSink(
+  sink: Sink,
+  sinkType: string,
+  entries: StoredDeadLetter[],
+  store: DlqStore,
+  result: ReplayResult,
+  rejection: { take(): string | null },
+): Promise<void> {
+  for (const e of entries) {
+    rejection.take();
+    const record: OutputRecord = {
+      op: e.op as "upsert" | "delete",
+      table: e.target!,
+      row: e.row,
+      lsn: e.lsn,
+      index: 0,
+      commitTime: 0n,
+      source: { table: e.table, op: e.op!, xid: 0 },
+    };
+    let error: string | null = null;
+    try {
+      await sink.write({ pipeline: e.pipeline, records: [record], lsn: replayLsn(sink, sinkType, e.pipeline) });
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    error ??= rejection.take();
+    if (error === null) {
+      store.remove([e.id]);
+      result.replayed++;
+    } else result.failed.push({ id: e.id, error });
+  }
+}
+
+function replayLsn(sink: Sink, sinkType: string, pipeline: string): Lsn {
+  // No position yet: 0 stays below every real commit LSN, so nothing the engine sends is skipped.
+  return SAME_POSITION_TYPES.has(sinkType) ? (sink.position(pipeline) ?? REPLAY_LSN) : REPLAY_LSN;
+}
+
+/**
+ * `cdc-engine dlq replay`: open each sink on its own and re-send its dead letters. Meant for a
+ * stopped engine; with the engine running use POST /admin/dlq/replay, which goes through the
+ * engine's own sinks between batches.
+ */
+export async function replayDeadLetters(config: Config, store: DlqStore, entries: StoredDeadLetter[]): Promise<ReplayResult> {
+  const result: ReplayResult = { replayed: 0, failed: [], skipped: [] };
+  const bySink = groupBySink(config, entries, result);
   const log = createLogger({ level: "warn" });
   for (const [name, list] of bySink) {
     const cfg = config.sinks[name];
@@ -65,28 +124,15 @@ export async function replayDeadLetters(config: Config, store: DlqStore, entries
         rejected = error;
       },
     });
-    try {
-      for (const e of list) {
+    const rejection = {
+      take: () => {
+        const r = rejected;
         rejected = null;
-        const record: OutputRecord = {
-          op: e.op as "upsert" | "delete",
-          table: e.target!,
-          row: e.row,
-          lsn: e.lsn,
-          index: 0,
-          commitTime: 0n,
-          source: { table: e.table, op: e.op!, xid: 0 },
-        };
-        try {
-          await sink.write({ pipeline: e.pipeline, records: [record], lsn: REPLAY_LSN });
-        } catch (err) {
-          rejected = (err as Error).message;
-        }
-        if (rejected === null) {
-          store.remove([e.id]);
-          result.replayed++;
-        } else result.failed.push({ id: e.id, error: rejected });
-      }
+        return r;
+      },
+    };
+    try {
+      await replayIntoSink(sink, cfg.type, list, store, result, rejection);
     } finally {
       await sink.close();
     }

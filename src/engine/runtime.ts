@@ -10,8 +10,10 @@ import type { DeadLetters } from "../dlq/dead-letters.ts";
 import { formatLsn } from "../types.ts";
 import { sinkFactory } from "../sinks/index.ts";
 import { CdcError, errorMessage } from "../errors.ts";
-import { checkpointAgeSeconds, checkpointLsn as checkpointLsnGauge, checkpointSeconds } from "../metrics/metrics.ts";
+import { checkpointAgeSeconds, checkpointLsn as checkpointLsnGauge, checkpointSeconds, dlqPendingRows, pipelinePaused, snapshotRows } from "../metrics/metrics.ts";
 import { DlqStore } from "../dlq/store.ts";
+import { groupBySink, replayIntoSink, type ReplayResult } from "../dlq/replay.ts";
+import { PauseHold } from "./pause-hold.ts";
 import { CheckpointStore, type Checkpoint } from "./checkpoint-store.ts";
 import { SinkWriter } from "./sink-writer.ts";
 import { qualify, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
@@ -32,6 +34,9 @@ export interface RuntimeOptions {
   tickMs?: number;
   /** Directory the config was read from (transform modules and maps are relative to it). */
   configDir?: string;
+  /** Bound of what a paused pipeline holds back (source changes and estimated bytes); default 100 000 changes, 64 MiB. */
+  maxPausedChanges?: number;
+  maxPausedBytes?: number;
 }
 
 const POSITION_SINKS = new Set(["postgres", "sqlite", "mysql"]);
@@ -41,7 +46,12 @@ interface PipelineState {
   writers: SinkWriter[];
   /** Per writer: renames records for a target whose `table` differs from the runner's output. */
   renames: (((r: OutputRecord[]) => OutputRecord[]) | null)[];
-  paused: boolean;
+  /** "config": `paused: true` in the config (skipped, caught up at the next start without it); "admin": held back (see PauseHold). */
+  paused: "config" | "admin" | null;
+  /** Transactions an admin-paused pipeline has not processed yet, in commit order. */
+  hold: PauseHold;
+  /** The pipeline is between the parts of one large transaction: a pause waits for its last part. */
+  inPart: boolean;
   processedLsn: Lsn | null;
   /** Idle-tick outputs already stamped above processedLsn (see the tick below). */
   ticks: { after: Lsn; n: number };
@@ -54,6 +64,9 @@ interface PipelineState {
  * bytes used here). Past MAX_TICKS_PER_LSN the output waits for the next transaction or heartbeat.
  */
 const MAX_TICKS_PER_LSN = 16;
+
+/** /health/checkpoint is down once the last checkpoint is older than this many checkpoint intervals. */
+const STALE_CHECKPOINTS = 3;
 
 /**
  * The engine: source → per-pipeline operators → per-sink batch writers, a checkpoint
@@ -73,6 +86,10 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     if (errors.length > 20) errors.shift();
   };
 
+  /** While a DLQ replay writes to this sink, its deadLetter callback reports here instead of queueing. */
+  let replaying: string | null = null;
+  let replayRejection: string | null = null;
+
   // Sinks that some pipeline writes to.
   const sinks = new Map<string, Sink>();
   const openOrder: string[] = [];
@@ -91,11 +108,16 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
           stateDir,
           log: log.child({ component: `sink:${t.sink}` }),
           deadLetter: (record, error) => {
+            if (replaying === t.sink) {
+              replayRejection = error; // a replayed record rejected again: it keeps its queue entry
+              return;
+            }
             // The pipeline: one writing to this sink that reads the record's source table.
             const writers = config.pipelines.filter((q) => targetsOf(q).some((x) => x.sink === t.sink));
             const pipeline = (writers.find((q) => pipelineReads(q, record.source.table)) ?? writers[0])?.name ?? "";
             if (ownDlq) ownDlq.putRecord(pipeline, t.sink, record, error);
             else dlq.put({ pipeline, stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
+            dlqPendingRows.inc({ pipeline });
             log.warn({ sink: t.sink, pipeline, table: record.table.name, error }, "record sent to the dead-letter queue");
           },
         });
@@ -145,7 +167,10 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     const targets = targetsOf(p);
     const runner = await createRunner(p, config, {
       configDir: opts.configDir ?? process.cwd(),
-      reject: (r) => dlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n }),
+      reject: (r) => {
+        dlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n });
+        dlqPendingRows.inc({ pipeline: p.name });
+      },
     });
     // A pipeline's own position can be behind the checkpoint's (paused in config, or not stateful).
     const saved = checkpoint?.state[p.name] as { lsn: string | null; ops: unknown[] } | undefined;
@@ -181,8 +206,25 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
           return { ...r, table: tb };
         });
     });
-    pipelines.push({ runner, writers, renames, paused: p.paused, processedLsn: startLsn, ticks: { after: -1n, n: 0 } });
+    const hold = new PauseHold(opts.maxPausedChanges ?? 100_000, opts.maxPausedBytes ?? 64 * 1024 * 1024);
+    pipelines.push({ runner, writers, renames, paused: p.paused ? "config" : null, hold, inPart: false, processedLsn: startLsn, ticks: { after: -1n, n: 0 } });
+    pipelinePaused.set({ pipeline: p.name }, p.paused ? 1 : 0);
   }
+
+  /** cdc_engine_dlq_pending_rows from the store (puts increment it in between; `dlq purge` from the CLI shows up here). */
+  const refreshDlqPending = () => {
+    try {
+      for (const p of config.pipelines) dlqPendingRows.set({ pipeline: p.name }, dlq.count(p.name));
+    } catch (e) {
+      log.warn({ err: errorMessage(e) }, "cannot count dead letters");
+    }
+  };
+  refreshDlqPending();
+  const countSnapshotRows = (txn: Txn) => {
+    const byTable = new Map<string, number>();
+    for (const c of txn.changes) byTable.set(c.table, (byTable.get(c.table) ?? 0) + 1);
+    for (const [table, n] of byTable) snapshotRows.inc({ table }, n);
+  };
 
   const serial = new Serial();
   let lastTxnAt = Date.now();
@@ -216,33 +258,52 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     confirm();
   };
 
-  const onTxn = (txn: Txn) =>
-    serial.run(async () => {
+  /** One transaction (or part) through one pipeline's operators to its writers. */
+  const processTxn = async (ps: PipelineState, txn: Txn) => {
+    // Operators already saw everything up to the checkpoint; sinks skip by their own position.
+    if (ps.runner.stateful && !txn.snapshot && ps.processedLsn !== null && txn.lsn <= ps.processedLsn) return;
+    const touches = txn.changes.some((c) => ps.runner.reads(c.table));
+    let records = touches ? await ps.runner.process(txn) : [];
+    const complete = !txn.part || txn.part.last;
+    ps.inPart = !complete;
+    if (txn.part) {
+      const off = txn.part.index === 0 ? 0 : (partOffset.get(ps.runner.name) ?? 0);
+      if (off) records = records.map((r) => ({ ...r, index: r.index + off }));
+      partOffset.set(ps.runner.name, off + records.length);
+    }
+    await route(ps, records, txn.lsn, txn.snapshot === true, complete);
+    if (complete && (ps.processedLsn === null || txn.lsn > ps.processedLsn)) ps.processedLsn = txn.lsn;
+  };
+
+  const fullHold = () => pipelines.find((ps) => ps.paused === "admin" && ps.hold.full());
+  const onTxn = async (txn: Txn) => {
+    // A paused pipeline whose hold is full: take nothing more from the source until it is resumed
+    // (the source awaits onTxn, so TCP backpressure holds the walsender). Waited outside the
+    // serial queue so that resume, checkpoints and stop still run.
+    for (let full = fullHold(); full && !stopping; full = fullHold()) {
+      log.warn({ pipeline: full.runner.name, heldChanges: full.hold.changes, heldBytes: full.hold.bytes }, "paused pipeline's hold is full: the source is held until it is resumed");
+      await full.hold.waitForRelease();
+    }
+    return serial.run(async () => {
       if (stopping) return;
       lastTxnAt = Date.now();
       currentLsn = txn.lsn;
       txnCount++;
-      const tables = txn.changes.length ? new Set(txn.changes.map((c) => c.table)) : null;
+      if (txn.snapshot) countSnapshotRows(txn);
       for (const ps of pipelines) {
-        if (ps.paused) continue;
-        // Operators already saw everything up to the checkpoint; sinks skip by their own position.
-        if (ps.runner.stateful && !txn.snapshot && ps.processedLsn !== null && txn.lsn <= ps.processedLsn) continue;
-        const touches = tables !== null && [...tables].some((t) => ps.runner.reads(t));
-        let records = touches ? await ps.runner.process(txn) : [];
-        const complete = !txn.part || txn.part.last;
-        if (txn.part) {
-          const off = txn.part.index === 0 ? 0 : (partOffset.get(ps.runner.name) ?? 0);
-          if (off) records = records.map((r) => ({ ...r, index: r.index + off }));
-          partOffset.set(ps.runner.name, off + records.length);
+        if (ps.paused === "config") continue;
+        if (ps.paused === "admin" && !ps.inPart) {
+          ps.hold.add(txn);
+          continue;
         }
-        await route(ps, records, txn.lsn, txn.snapshot === true, complete);
-        if (complete && (ps.processedLsn === null || txn.lsn > ps.processedLsn)) ps.processedLsn = txn.lsn;
+        await processTxn(ps, txn);
       }
       midTxn = !!txn.part && !txn.part.last;
       if (midTxn) return; // checkpoints only between whole transactions
       if (lastLsn === null || txn.lsn > lastLsn) lastLsn = txn.lsn;
       if (checkpointDue) await takeCheckpoint();
     });
+  };
 
   const onSchemaChange = (rel: Relation) => log.info({ table: rel.table, columns: rel.columns.map((c) => c.name) }, "source table changed");
 
@@ -251,8 +312,13 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     if (serial.idle() && !midTxn) void serial.run(takeCheckpoint).catch(fail);
   }, config.state.checkpoint_interval);
   const tickMs = opts.tickMs ?? 1000;
+  let lastDlqRefresh = Date.now();
   const tick = setInterval(() => {
     checkpointAgeSeconds.set(checkpoint ? (Date.now() - checkpoint.createdAt) / 1000 : 0);
+    if (Date.now() - lastDlqRefresh >= 10_000) {
+      lastDlqRefresh = Date.now();
+      refreshDlqPending();
+    }
     if (Date.now() - lastTxnAt < tickMs || !serial.idle() || midTxn) return;
     void serial
       .run(async () => {
@@ -271,6 +337,82 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       .catch(fail);
   }, tickMs);
 
+  const pipelineNamed = (name: string): PipelineState => {
+    const ps = pipelines.find((x) => x.runner.name === name);
+    if (!ps) throw new CdcError("unknown_pipeline", `unknown pipeline '${name}'`);
+    return ps;
+  };
+
+  /** Hold a pipeline back from the next transaction boundary (see PauseHold). */
+  const pause = async (name: string) => {
+    const ps = pipelineNamed(name);
+    await serial.run(async () => {
+      if (ps.paused) throw new CdcError("already_paused", `pipeline '${name}' is already paused${ps.paused === "config" ? " (paused: true in the config)" : ""}`);
+      ps.paused = "admin";
+      pipelinePaused.set({ pipeline: name }, 1);
+      log.info({ pipeline: name, lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null }, "pipeline paused");
+    });
+  };
+
+  /** Process what the pipeline held back, in order, then let it take transactions again. */
+  const resume = async (name: string) => {
+    const ps = pipelineNamed(name);
+    await serial.run(async () => {
+      if (ps.paused === "config") throw new CdcError("conflict", `pipeline '${name}' is paused in the config: set paused: false and restart (it catches up from the slot)`);
+      if (!ps.paused) throw new CdcError("not_paused", `pipeline '${name}' is not paused`);
+      const held = ps.hold.drain();
+      for (const txn of held) await processTxn(ps, txn);
+      ps.paused = null;
+      pipelinePaused.set({ pipeline: name }, 0);
+      ps.hold.release();
+      log.info({ pipeline: name, caughtUp: held.length }, "pipeline resumed");
+    });
+  };
+
+  /**
+   * DLQ replay through the engine's own sinks, between transactions: every writer of the sink
+   * is flushed first, so postgres and sqlite (which rewrite the position they hold) race with
+   * no batch of the engine. A record the sink rejects again stays in the queue (not a new row).
+   */
+  const replayDlq = async (pipeline?: string): Promise<{ replayed: number; failed: ReplayResult["failed"]; skipped: ReplayResult["skipped"] }> => {
+    if (pipeline !== undefined) pipelineNamed(pipeline);
+    if (!ownDlq) throw new CdcError("conflict", "this runtime's dead letters are not kept in the DLQ store");
+    return serial.run(async () => {
+      const result: ReplayResult = { replayed: 0, failed: [], skipped: [] };
+      const bySink = groupBySink(config, ownDlq.list({ pipeline }), result);
+      for (const [name, entries] of bySink) {
+        const sink = sinks.get(name);
+        if (!sink) {
+          for (const e of entries) result.skipped.push({ id: e.id, reason: `no pipeline writes to sink '${name}' now` });
+          continue;
+        }
+        const writers = pipelines.flatMap((ps) => ps.writers.filter((w) => w.sinkName === name));
+        const failing = writers.map((w) => w.health()).find((h) => h);
+        if (failing) {
+          for (const e of entries) result.failed.push({ id: e.id, error: `sink ${name} is failing (${failing.reason}); replay once it is back` });
+          continue;
+        }
+        await Promise.all(writers.map((w) => w.flush()));
+        replaying = name;
+        try {
+          await replayIntoSink(sink, config.sinks[name].type, entries, ownDlq, result, {
+            take: () => {
+              const r = replayRejection;
+              replayRejection = null;
+              return r;
+            },
+          });
+        } finally {
+          replaying = null;
+          replayRejection = null;
+        }
+      }
+      refreshDlqPending();
+      log.info({ pipeline, replayed: result.replayed, failed: result.failed.length, skipped: result.skipped.length }, "dead letters replayed");
+      return result;
+    });
+  };
+
   function fail(e: unknown) {
     const err = e instanceof Error ? e : new Error(String(e));
     noteError(err.message);
@@ -282,6 +424,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const shutdown = (reason: Error | null): Promise<void> =>
     (stopped ??= (async () => {
       stopping = true;
+      for (const ps of pipelines) ps.hold.release(); // a source held by a full pause hold lets go
       clearInterval(checkpointTimer);
       clearInterval(tick);
       // The source stays connected until the final checkpoint is confirmed to it (onTxn ignores
@@ -327,6 +470,19 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   log.info({ pipelines: pipelines.map((p) => p.runner.name), checkpoint: checkpoint ? formatLsn(checkpoint.lsn) : null, sinks: openOrder }, "runtime started");
 
   const src = source;
+  const startedAt = Date.now();
+  /** Down once the last checkpoint is older than STALE_CHECKPOINTS intervals (none yet: since start, once there is something to checkpoint). */
+  const checkpointHealth = () => {
+    const interval = config.state.checkpoint_interval;
+    const limitMs = STALE_CHECKPOINTS * interval;
+    const ageMs = checkpoint ? Date.now() - checkpoint.createdAt : Date.now() - startedAt;
+    const details = { lsn: checkpoint ? formatLsn(checkpoint.lsn) : null, ageSeconds: checkpoint ? Math.round(ageMs / 1000) : null, intervalSeconds: interval / 1000, file: join(stateDir, "checkpoints.db") };
+    if (ageMs > limitMs && (checkpoint !== null || lastLsn !== null)) {
+      const what = checkpoint ? `last checkpoint ${Math.round(ageMs / 1000)} s ago` : `no checkpoint in ${Math.round(ageMs / 1000)} s`;
+      return { status: "down" as const, reason: `${what}, more than ${STALE_CHECKPOINTS}× the ${interval / 1000} s interval (engine stuck behind a sink or a held source?)`, details };
+    }
+    return { status: "up" as const, details };
+  };
   const components = (): HealthComponent[] => [
     { name: "source", health: () => src.health() },
     ...openOrder.map((name) => ({
@@ -339,19 +495,15 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         return sinks.get(name)!.health();
       },
     })),
-    {
-      name: "checkpoint",
-      health: () => ({
-        status: "up" as const,
-        details: { lsn: checkpoint ? formatLsn(checkpoint.lsn) : null, ageSeconds: checkpoint ? Math.round((Date.now() - checkpoint.createdAt) / 1000) : null, file: join(stateDir, "checkpoints.db") },
-      }),
-    },
+    { name: "checkpoint", health: checkpointHealth },
     ...pipelines.map((ps) => ({
       name: `pipeline:${ps.runner.name}`,
       health: () => {
         const failing = ps.writers.map((w) => w.health()).find((h) => h);
         if (failing) return { status: "degraded" as const, reason: `sink ${failing.reason}` };
-        return { status: "up" as const, details: { paused: ps.paused, lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null } };
+        const details = { paused: ps.paused !== null, ...(ps.paused ? { pausedBy: ps.paused, heldTransactions: ps.hold.length } : {}), lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null };
+        if (ps.paused === "admin" && ps.hold.full()) return { status: "degraded" as const, reason: "paused and its hold is full: the source is held for every pipeline until it is resumed", details };
+        return { status: "up" as const, details };
       },
     })),
   ];
@@ -365,7 +517,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       checkpoint: checkpoint ? { lsn: formatLsn(checkpoint.lsn), at: new Date(checkpoint.createdAt).toISOString() } : null,
       pipelines: pipelines.map((ps) => ({
         name: ps.runner.name,
-        paused: ps.paused,
+        paused: ps.paused !== null,
+        ...(ps.paused ? { pausedBy: ps.paused, held: { transactions: ps.hold.length, changes: ps.hold.changes, bytes: ps.hold.bytes } } : {}),
         lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null,
         sinks: ps.writers.map((w) => ({ sink: w.sinkName, position: w.durable !== null ? formatLsn(w.durable) : null, queued: w.queued(), written: w.written, error: w.lastError })),
       })),
@@ -373,6 +526,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     }),
     stop: () => shutdown(null),
     done,
+    pause,
+    resume,
+    replayDlq,
     checkpoint: async () => {
       const t0 = performance.now();
       await serial.run(takeCheckpoint);
