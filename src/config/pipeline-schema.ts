@@ -49,8 +49,16 @@ export const pipelineSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, _ or -"),
   from: z.union([tableRef, z.array(tableRef).min(1)]),
   to: z.union([z.string().min(1), targetSchema, z.array(z.union([z.string().min(1), targetSchema])).min(1)]),
-  /** Apply each source transaction atomically and in commit order (default for mirrors). */
-  transactional: z.boolean().optional(),
+  /**
+   * Apply each source transaction atomically and in commit order: always the case, so only
+   * `true` is accepted. `false` would let a batch end inside a source transaction; the stored
+   * position (a commit LSN) could then not say which of its rows a sink holds, and a replay
+   * would duplicate rows of tables without a key. Larger batches come from the sink's batch_size.
+   */
+  transactional: z
+    .boolean()
+    .optional()
+    .refine((v) => v !== false, "false is not supported: every batch ends on a source-transaction boundary (that is how exactly-once holds); for larger batches raise the sink's batch_size"),
   where: z.string().min(1).optional(),
   select: z.array(z.string().min(1)).min(1).optional(),
   join: z.array(joinSchema).optional(),
