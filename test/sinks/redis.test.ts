@@ -136,6 +136,32 @@ describe("redis sink", () => {
     expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([C, "4", B, "5"]);
   });
 
+  test("a window leaderboard takes corrections of the window it shows member by member, says which window it holds, and keeps it across a restart", async () => {
+    const p = prefix();
+    const C = "cccccccc-0000-0000-0000-000000000003";
+    const targets = [{ pipeline: "lb", options: { type: "zset", key_template: "lb", member: "content_id", score: "score", replace: true } }];
+    const w = (end: string, id: string, score: string, lsn: bigint, i = 0, op: "upsert" | "delete" = "upsert") =>
+      rec(top, op, { content_id: id, score, window_start: "x", window_end: end }, lsn, i);
+    const s = new RedisSink(redisSinkConfig.parse({ url, key_prefix: p }));
+    await s.open(context("cache", targets));
+    await s.write(batch("lb", [w("2026-01-01 10:02:00+00", A, "3", 10n), w("2026-01-01 10:02:00+00", B, "2", 10n, 1)]));
+    // a late row (C) and an update (B) in the shown window: the other members stay
+    await s.write(batch("lb", [w("2026-01-01 10:02:00+00", C, "7", 20n), w("2026-01-01 10:02:00+00", B, "4", 20n, 1)]));
+    expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([A, "3", B, "4", C, "7"]);
+    expect(await r.hget(`${p}cdc_engine:shown_window:cache`, `${p}lb`)).toBe("2026-01-01 10:02:00+00");
+    await s.close();
+    // after a restart: A's window emptied (all its events deleted) → ZREM, the rest stays
+    const s2 = new RedisSink(redisSinkConfig.parse({ url, key_prefix: p }));
+    await s2.open(context("cache", targets));
+    await s2.write(batch("lb", [w("2026-01-01 10:02:00+00", A, "3", 30n, 0, "delete")]));
+    expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([B, "4", C, "7"]);
+    // the next window replaces the set
+    await s2.write(batch("lb", [w("2026-01-01 10:03:00+00", A, "1", 40n)]));
+    await s2.close();
+    expect(await r.zrange(`${p}lb`, "0", "-1", "WITHSCORES")).toEqual([A, "1"]);
+    expect(await r.hget(`${p}cdc_engine:shown_window:cache`, `${p}lb`)).toBe("2026-01-01 10:03:00+00");
+  });
+
   test("records Redis refuses go to the DLQ; the rest of the batch is written", async () => {
     const p = prefix();
     await r.set(`${p}content_stats:${B}`, "a string, not a hash");

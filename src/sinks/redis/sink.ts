@@ -28,7 +28,7 @@ export class RedisSink implements Sink {
   private ctx!: SinkContext;
   private readonly positions = new Map<string, Lsn>();
   private readonly targets = new Map<string, RedisTarget[]>();
-  /** Per replaced zset (by key template): window_end of the ranking it shows now. */
+  /** Per replaced zset key fed by a window: window_end of the ranking it shows (kept in Redis too, see shownKey). */
   private readonly shownWindow = new Map<string, string>();
   private readonly abort = new AbortController();
   private readonly retry: RetryPolicy;
@@ -52,6 +52,11 @@ export class RedisSink implements Sink {
     return `${this.config.key_prefix}cdc_engine:position:${this.ctx.name}:${pipeline}`;
   }
 
+  /** Hash: replaced zset key → window_end of the window it holds (readers and restarts need it). */
+  private shownKey(): string {
+    return `${this.config.key_prefix}cdc_engine:shown_window:${this.ctx.name}`;
+  }
+
   async open(ctx: SinkContext): Promise<void> {
     this.ctx = ctx;
     for (const t of ctx.targets) {
@@ -72,6 +77,7 @@ export class RedisSink implements Sink {
         const v = await client.get(this.posKey(t.pipeline));
         if (v !== null) this.positions.set(t.pipeline, BigInt(v));
       }
+      for (const [k, end] of Object.entries(await client.hgetall(this.shownKey()))) this.shownWindow.set(k, end);
     } catch (e) {
       client.disconnect();
       throw new CdcError("sink_connect", describeRedisError(e, this.config), { component: `sink:${ctx.name}`, cause: e });
@@ -92,12 +98,15 @@ export class RedisSink implements Sink {
     if (!targets.length) throw new CdcError("sink_config", `pipeline ${batch.pipeline} has no redis target options`, { component: `sink:${this.ctx.name}` });
     const dead = new Map<OutputRecord, string>();
     const ops: Op[] = [];
+    const shown = new Map<string, string>();
     for (const t of targets) {
+      if (t.type === "zset" && t.replace && records.length > 0 && records[0].row.window_end !== undefined) {
+        this.windowBoardOps(records, t, ops, dead, shown);
+        continue;
+      }
       // replace: each source transaction's records for a zset key are the whole set.
       const replacedAt = new Map<string, Lsn>();
-      const latest = t.type === "zset" && t.replace ? this.latestWindow(records, t) : null;
       for (const r of records) {
-        if (latest && !latest.has(r)) continue;
         try {
           const recOps = recordOps(r, t, this.config.key_prefix);
           if (t.type === "zset" && t.replace && r.op !== "delete") {
@@ -118,28 +127,46 @@ export class RedisSink implements Sink {
     this.state = { status: "up" };
     sinkUp.set({ sink: this.ctx.name }, 1);
     if (unseen.store) this.positions.set(batch.pipeline, batch.lsn);
+    for (const [k, end] of shown) this.shownWindow.set(k, end);
     for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
   }
 
   /**
-   * A replaced leaderboard fed by a window (rows carry window_end) shows the most recent closed
-   * window only: a batch's rows of that window replace the set; rows of older windows (late
-   * corrections) and deletes (a window emptied or expired) must not touch it. Null: no windows.
+   * A replaced leaderboard fed by a window (rows carry window_end) shows one window per key:
+   * rows of a window newer than the one shown replace the set (DEL, then that window's rows; a
+   * window is emitted whole when it closes); rows of the shown window (late rows, updates and
+   * deletes of its events, a member whose window emptied) change their members one by one;
+   * rows of older windows leave it alone. The shown window_end goes into the shownKey hash in
+   * the same fenced write, so a reader knows which window the set is and a restart continues it.
    */
-  private latestWindow(records: OutputRecord[], t: RedisTarget): Set<OutputRecord> | null {
-    let newest: string | null = null;
+  private windowBoardOps(records: OutputRecord[], t: RedisTarget, ops: Op[], dead: Map<OutputRecord, string>, shown: Map<string, string>): void {
+    const byKey = new Map<string, { r: OutputRecord; ops: Op[] }[]>();
     for (const r of records) {
-      const end = r.row.window_end;
-      if (end === undefined) return null;
-      if (r.op === "upsert" && end !== null && (newest === null || String(end) > newest)) newest = String(end);
+      try {
+        const recOps = recordOps(r, t, this.config.key_prefix);
+        const key = recOps[0].args[0] as string;
+        const list = byKey.get(key);
+        if (list) list.push({ r, ops: recOps });
+        else byKey.set(key, [{ r, ops: recOps }]);
+      } catch (e) {
+        if (!(e instanceof RecordError)) throw e;
+        dead.set(r, e.message);
+      }
     }
-    const k = t.key_template;
-    const shown = this.shownWindow.get(k);
-    const keep = new Set<OutputRecord>();
-    if (newest === null || (shown !== undefined && newest < shown)) return keep;
-    this.shownWindow.set(k, newest);
-    for (const r of records) if (r.op === "upsert" && String(r.row.window_end) === newest) keep.add(r);
-    return keep;
+    for (const [key, list] of byKey) {
+      let end = shown.get(key) ?? this.shownWindow.get(key);
+      let replace = false;
+      for (const { r } of list) {
+        const e = String(r.row.window_end);
+        if (r.op === "upsert" && (end === undefined || e > end)) [end, replace] = [e, true];
+      }
+      if (end === undefined) continue;
+      if (replace) {
+        ops.push({ cmd: "DEL", args: [key], record: list[0].r }, { cmd: "HSET", args: [this.shownKey(), key, end], record: list[0].r });
+        shown.set(key, end);
+      }
+      for (const x of list) if (String(x.r.row.window_end) === end) ops.push(...x.ops);
+    }
   }
 
   /** Returns [op index, error] for commands Redis refused (e.g. WRONGTYPE). */
