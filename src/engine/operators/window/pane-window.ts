@@ -5,6 +5,7 @@ import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
 import { type Acc, accAdd, accResultPanes, loadAcc, newAcc, saveAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
+import { admitLate } from "./late-rows.ts";
 
 interface Pane {
   rows: number;
@@ -135,13 +136,7 @@ export class PaneWindows {
       t = tv as number;
       if (t > this.maxEventUs) this.maxEventUs = t;
       this.idle.event();
-      if (t < this.watermarkUs) {
-        this.ctx.count("late_rows");
-        if (this.s.late === "dlq") {
-          this.ctx.reject({ row, reason: `late row: event time ${formatTimestamp(t, true)} is behind the watermark ${formatTimestamp(this.watermarkUs, true)}`, source: c.source });
-          return;
-        }
-      }
+      if (t < this.watermarkUs && !admitLate(t, this.watermarkUs, this.s, this.ctx, row, c.source)) return;
     }
     const ps = this.s.kind === "none" ? 0 : Math.floor(t / this.paneUs) * this.paneUs;
     if (ps + this.paneUs <= this.purgedBelowUs) {

@@ -5,6 +5,7 @@ import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
 import { accAdd, accResult, newAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
+import { admitLate } from "./late-rows.ts";
 
 interface Ev {
   t: number;
@@ -75,13 +76,7 @@ export class SessionWindows {
     const t = tv as number;
     if (t > this.maxEventUs) this.maxEventUs = t;
     this.idle.event();
-    if (t < this.watermarkUs) {
-      this.ctx.count("late_rows");
-      if (this.s.late === "dlq") {
-        this.ctx.reject({ row, reason: `late row: event time ${formatTimestamp(t, true)} is behind the watermark ${formatTimestamp(this.watermarkUs, true)}`, source: c.source });
-        return;
-      }
-    }
+    if (!admitLate(t, this.watermarkUs, this.s, this.ctx, row, c.source)) return;
     const kv = plan.keys.map((k) => k.fn.fn(row));
     const gk = kv.map(valueKey).join(SEP);
     let g = this.groups.get(gk);
