@@ -1,3 +1,4 @@
+import type { Pg } from "../../db/postgres-client.ts";
 import type { OutputRecord, OutputTable } from "../sink.ts";
 import { arrayLiteral, copyData, qi, qualified, toPgText } from "./values.ts";
 
@@ -8,8 +9,12 @@ export interface Statement {
   text: string;
   params: (string | null)[];
   rows: number;
-  /** COPY these text-format lines into the staging table first (`copy.create` makes it), then run `text`. */
-  copy?: { create: string; into: string; data: Buffer };
+  /**
+   * COPY these text-format lines into the staging table first (`copy.create` makes it), then run
+   * `text`. `direct`: a run of source inserts, tried first as a COPY straight into the target
+   * (copyDirect); the staging path only runs when the server refuses that.
+   */
+  copy?: { create: string; into: string; data: Buffer; direct?: string; table?: string };
 }
 
 /** Runs of at least this many upserts go through COPY into a staging table (bench/apply.ts: faster than unnest for big runs). */
@@ -209,6 +214,7 @@ function copyStatement(g: Group, schema: string, types: Map<string, string>): St
     const set = cols.filter((c) => !t.key.includes(c));
     conflict = ` on conflict (${t.key.map(qi).join(", ")}) do ` + (set.length ? `update set ${set.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(", ")}` : "nothing");
   }
+  const inserts = skip.size === 0 && !directRefused(target) && g.records.every((r) => r.source?.op === "insert");
   return {
     text: `insert into ${target} (${colList}) select ${colList} from pg_temp.${stg}${conflict}`,
     params: [],
@@ -217,8 +223,71 @@ function copyStatement(g: Group, schema: string, types: Map<string, string>): St
       create: `create temp table if not exists ${stg} on commit delete rows as select ${colList} from ${target} with no data`,
       into: `copy pg_temp.${stg} (${colList}) from stdin`,
       data,
+      ...(inserts ? { direct: `copy ${target} (${colList}) from stdin`, table: target } : {}),
     },
   };
+}
+
+/**
+ * COPY `data` (text format) with the statement `copyFrom` (`copy ... from stdin`); rejects with
+ * the server's error when it refuses the data. postgres.js resolves the query with the stream at
+ * CopyInResponse and, once the stream has ended, hands a later ErrorResponse only to the
+ * query's (already settled) reject, never to the stream: waiting for "finish" alone then hangs
+ * for good. So the query's reject is wrapped to fail this COPY too.
+ */
+export async function copyIn(tx: Pick<Pg, "unsafe">, copyFrom: string, data: Buffer): Promise<void> {
+  const q = tx.unsafe(copyFrom) as unknown as { reject?: (e: unknown) => void; writable(): Promise<NodeJS.WritableStream> };
+  let fail: ((e: unknown) => void) | null = null;
+  const settled = q.reject;
+  if (typeof settled === "function") {
+    q.reject = (e: unknown) => {
+      fail?.(e);
+      settled(e);
+    };
+  }
+  const w = await q.writable();
+  await new Promise<void>((resolve, reject) => {
+    fail = reject;
+    w.on("error", reject);
+    w.on("finish", resolve);
+    w.end(data);
+  });
+}
+
+/** Target → when the server last refused a direct COPY into it (a key already there). */
+const refusedAt = new Map<string, number>();
+/** After a refusal, the table takes the staging path for this long (a refused COPY is wasted work). */
+const REFUSED_MS = 60_000;
+function directRefused(target: string): boolean {
+  const at = refusedAt.get(target);
+  return at !== undefined && Date.now() - at < REFUSED_MS;
+}
+
+/**
+ * A run of source inserts (statement.copy.direct): COPY straight into the target under a
+ * savepoint. The server's work for staging COPY + INSERT ... SELECT ... ON CONFLICT is about
+ * three times a plain COPY (sink server log in bench/lib/apply-wal.ts), and a source insert
+ * rarely finds its key in the sink. When it does (a table filled before, a second writer) or
+ * the server refuses the data for another reason, the COPY is rolled back to the savepoint and
+ * false is returned: the caller then takes the staging path, which upserts (or reports the
+ * record error as before).
+ */
+export async function copyDirect(tx: Pick<Pg, "unsafe">, copy: NonNullable<Statement["copy"]>): Promise<boolean> {
+  if (!copy.direct) return false;
+  await tx.unsafe("savepoint cdc_copy_direct");
+  try {
+    await copyIn(tx, copy.direct, copy.data);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    // Only the server's refusal of this data (SQLSTATE class 22/23) falls back; anything else is the caller's to handle.
+    if ((e as { name?: unknown }).name !== "PostgresError" || typeof code !== "string" || !/^2[23]/.test(code)) throw e;
+    await tx.unsafe("rollback to savepoint cdc_copy_direct");
+    await tx.unsafe("release savepoint cdc_copy_direct");
+    refusedAt.set(copy.table ?? copy.direct, Date.now());
+    return false;
+  }
+  await tx.unsafe("release savepoint cdc_copy_direct");
+  return true;
 }
 
 const stageIds = new Map<string, number>();
