@@ -6,7 +6,7 @@ import { redactUrl, type Pg } from "../../db/postgres-client.ts";
 import { openSinkPg } from "./connect.ts";
 import { CdcError } from "../../errors.ts";
 import { ensureOffsets, ensureTable, foreignKeyTables, OFFSETS_TABLE } from "./ddl.ts";
-import { planBatch, type Statement } from "./plan.ts";
+import { copyDirect, copyIn, planBatch, type Statement } from "./plan.ts";
 import { describePgError, isPgDataError } from "./errors.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { qi } from "./values.ts";
@@ -146,13 +146,9 @@ export class PostgresSink implements Sink {
   private async run(tx: Tx, stmts: Statement[]): Promise<void> {
     for (const s of stmts) {
       if (s.copy) {
+        if (await copyDirect(tx, s.copy)) continue; // a run of source inserts: COPY straight into the table
         await tx.unsafe(s.copy.create);
-        const w = await tx.unsafe(s.copy.into).writable();
-        await new Promise<void>((resolve, reject) => {
-          w.on("error", reject);
-          w.on("finish", resolve);
-          w.end(s.copy!.data);
-        });
+        await copyIn(tx, s.copy.into, s.copy.data);
       }
       await tx.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") });
       // The staging table only empties at commit: a later COPY run in this transaction must not
