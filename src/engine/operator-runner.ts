@@ -5,6 +5,18 @@ import type { EmittedRow, Operator } from "./operators/operator.ts";
 import type { CompiledPipeline } from "./operators/index.ts";
 import type { PipelineRunner, Target } from "./pipeline-runner.ts";
 
+/** A full state every this many checkpoints bounds the delta chain a restore replays. */
+const FULL_EVERY = 50;
+
+/**
+ * An incremental operator's part of a checkpoint: the checkpoint store keeps the chain of links
+ * since the last full one and hands the whole chain back (`$chain: [state, ...]`) on restore.
+ */
+export interface ChainLink {
+  $chain: "full" | "delta";
+  state: unknown;
+}
+
 /**
  * Drives a compiled operator chain (src/engine/operators/) for one pipeline: each operator's
  * emitted rows go to the next; the last one's rows become sink records for the pipeline's
@@ -15,6 +27,8 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
   const relations = new Map<string, Relation>();
   let table: OutputTable | null = null;
   let lastCommit = 0n;
+  /** per operator: incremental checkpoints since its last full one */
+  const sinceFull: number[] = [];
   const name = target?.table ?? p.name;
 
   const outputTable = (): OutputTable => {
@@ -77,7 +91,21 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
       for (const op of compiled.operators) op.onWatermark?.(nowMs, (r) => rows.push(r));
       return toRecords(rows, lsn, lastCommit, 0);
     },
-    snapshot: () => compiled.operators.map((o) => o.snapshot()),
-    restore: (state) => compiled.operators.forEach((o, i) => state[i] !== undefined && o.restore(state[i])),
+    snapshot: () => compiled.operators.map((o, i) => {
+      if (!o.snapshotDelta) return o.snapshot();
+      // a chain link for the checkpoint store: it keeps a full one and the deltas after it
+      const full = sinceFull[i] === undefined || sinceFull[i] >= FULL_EVERY;
+      if (full && sinceFull[i] !== undefined) o.fullNext?.();
+      sinceFull[i] = full ? 0 : sinceFull[i] + 1;
+      return { $chain: full ? "full" : "delta", state: o.snapshotDelta() } satisfies ChainLink;
+    }),
+    restore: (state) =>
+      compiled.operators.forEach((o, i) => {
+        const s = state[i] as Partial<ChainLink> & { $chain?: unknown[] | string } | undefined;
+        if (s === undefined) return;
+        if (Array.isArray(s.$chain)) for (const link of s.$chain) o.restore(link);
+        else if (typeof s.$chain === "string") o.restore(s.state);
+        else o.restore(s);
+      }),
   };
 }

@@ -183,6 +183,11 @@ export class LookupJoin {
     };
   }
 
+  /** The next snapshotDelta() is a full one (the checkpoint store starts a new chain with it). */
+  fullNext(): void {
+    this.needFull = true;
+  }
+
   /** Incremental checkpoint: full the first time, then only the join rows changed since (plus the small waiting queue). */
   snapshotDelta(): { full: unknown } | { delta: unknown } {
     if (!this.tracking || this.needFull) {

@@ -41,6 +41,12 @@ export interface Operator {
   onWatermark?(watermarkMs: number, emit: Emit): void;
   snapshot(): unknown;
   restore(state: unknown): void;
+  /**
+   * Incremental checkpoints: full the first time (and after fullNext()), then what changed since
+   * the previous call. restore() takes the full one and then each later one, in order.
+   */
+  snapshotDelta?(): unknown;
+  fullNext?(): void;
 }
 
 export type { Lsn };

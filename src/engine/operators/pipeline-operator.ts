@@ -246,6 +246,12 @@ export class PipelineOperator implements Operator {
     return { v: 1, inc: true, joins: this.p.joins.map((j) => j.snapshotDelta()), windows: this.windows?.snapshotDelta() ?? null };
   }
 
+  /** The next snapshotDelta() is full in every part: a chain of deltas may start over from it. */
+  fullNext(): void {
+    for (const j of this.p.joins) j.fullNext();
+    this.windows?.fullNext();
+  }
+
   restore(state: unknown): void {
     const inc = state as { inc?: boolean; joins: ({ full?: unknown; delta?: unknown })[]; windows: { full?: unknown; delta?: unknown } | null };
     if (inc.inc) {

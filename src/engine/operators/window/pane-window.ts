@@ -65,6 +65,11 @@ export class PaneWindows {
   /** group → pane starts changed since the last delta */
   private touchedGroups = new Map<Group, Set<number>>();
   private touchedRows = new Set<RowId>();
+  /** since the last delta: groups added to each pending window's set, and windows emitted (set dropped) */
+  private dirtyAdded = new Map<number, Set<Group>>();
+  private dirtyDropped = new Set<number>();
+  private lastAddedEnd = NaN;
+  private lastAddedSet: Set<Group> | null = null;
   private removedGroups = new Set<string>();
 
   constructor(
@@ -194,7 +199,18 @@ export class PaneWindows {
     for (let ws = last; ws > ps - this.s.sizeUs; ws -= slide) this.dirtyAt(ws + this.s.sizeUs, gk);
   }
 
+  private trackDirty(end: number, g: Group): void {
+    if (end !== this.lastAddedEnd || !this.lastAddedSet) {
+      let set = this.dirtyAdded.get(end);
+      if (!set) this.dirtyAdded.set(end, (set = new Set()));
+      this.lastAddedEnd = end;
+      this.lastAddedSet = set;
+    }
+    this.lastAddedSet.add(g);
+  }
+
   private dirtyAt(end: number, gk: Group): void {
+    if (this.tracking) this.trackDirty(end, gk);
     if (end === this.lastDirtyEnd && this.lastDirtySet) {
       this.lastDirtySet.add(gk);
       return;
@@ -236,6 +252,11 @@ export class PaneWindows {
       const end = ends[n++];
       const set = this.dirty.get(end)!;
       this.dirty.delete(end);
+      if (this.tracking) {
+        this.dirtyDropped.add(end);
+        this.dirtyAdded.delete(end);
+        if (end === this.lastAddedEnd) this.lastAddedSet = null;
+      }
       if (end === this.lastDirtyEnd) this.lastDirtySet = null;
       for (const g of set) this.emitWindow(g, end, emit);
     }
@@ -383,6 +404,17 @@ export class PaneWindows {
     return g;
   }
 
+  private clearDirtyTracking(): void {
+    this.dirtyAdded.clear();
+    this.dirtyDropped.clear();
+    this.lastAddedSet = null;
+  }
+
+  /** The next snapshotDelta() is a full one (the checkpoint store starts a new chain with it). */
+  fullNext(): void {
+    this.needFull = true;
+  }
+
   /**
    * Incremental checkpoint: the first call (and the first after a TRUNCATE) gives the full
    * state; later calls give only the groups and rows changed since the previous call, plus
@@ -397,6 +429,7 @@ export class PaneWindows {
       this.touchedGroups.clear();
       this.touchedRows.clear();
       this.removedGroups.clear();
+      this.clearDirtyTracking();
       return { full: this.snapshot() };
     }
     const delta = {
@@ -409,8 +442,10 @@ export class PaneWindows {
         const c = this.contrib.get(id);
         return c ? [encodeValue(id), c.g.gk, c.ps, this.valsOf(c).map(encodeValue), c.ws === NO_WEIGHTS ? [] : c.ws.map(encodeValue)] : [encodeValue(id)];
       }),
-      dirty: this.dirtyEnds.map((e) => [e, [...this.dirty.get(e)!].map((g) => g.gk)]),
+      // pending windows: [end, 1 if its set was dropped (emitted) first, group keys added]
+      dirty: [...new Set([...this.dirtyDropped, ...this.dirtyAdded.keys()])].map((e) => [e, this.dirtyDropped.has(e) ? 1 : 0, [...(this.dirtyAdded.get(e) ?? [])].map((g) => g.gk)]),
     };
+    this.clearDirtyTracking();
     this.touchedGroups.clear();
     this.touchedRows.clear();
     this.removedGroups.clear();
@@ -444,8 +479,17 @@ export class PaneWindows {
       if (r.length === 1) this.contrib.delete(id);
       else this.contrib.set(id, this.contribution(byGk.get(r[1]!)!, r[2]!, r[3]!.map(decodeValue), r[4]!.length ? r[4]!.map(decodeValue) : NO_WEIGHTS));
     }
-    this.dirtyEnds = (d.dirty as [number, string[]][]).map(([e]) => e);
-    this.dirty = new Map((d.dirty as [number, string[]][]).map(([e, gks]) => [e, new Set(gks.map((k) => byGk.get(k)!).filter(Boolean))]));
+    for (const [e, dropped, gks] of d.dirty as [number, number, string[]][]) {
+      if (dropped) this.dirty.delete(e);
+      if (!gks.length) continue;
+      let set = this.dirty.get(e);
+      if (!set) this.dirty.set(e, (set = new Set()));
+      for (const k of gks) {
+        const g = byGk.get(k);
+        if (g) set.add(g);
+      }
+    }
+    this.dirtyEnds = [...this.dirty.keys()].sort((a, b) => a - b);
     this.lastDirtySet = null;
   }
 

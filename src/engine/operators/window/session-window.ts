@@ -226,6 +226,7 @@ export class SessionWindows {
   snapshotDelta(): { full: unknown } {
     return { full: this.snapshot() };
   }
+  fullNext(): void {}
   applyDelta(_delta: unknown): void {
     throw new Error("session windows checkpoint in full");
   }
