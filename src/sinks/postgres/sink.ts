@@ -72,10 +72,20 @@ export class PostgresSink implements Sink {
       });
     } catch (e) {
       if (!isPgDataError(e)) throw e;
-      await this.sql.begin(async (tx) => {
-        await this.applyNarrowing(tx, batch.records, dead);
-        await this.storePosition(tx, batch);
-      });
+      // Again on a reserved connection: sql.begin() rethrows any failed query at its end, even one
+      // rolled back to a savepoint.
+      const conn = (await this.sql.reserve()) as unknown as Pg & { release(): void };
+      try {
+        await conn.unsafe("begin");
+        await this.applyNarrowing(conn, batch.records, dead);
+        await this.storePosition(conn, batch);
+        await conn.unsafe("commit");
+      } catch (e) {
+        await conn.unsafe("rollback").catch(() => {});
+        throw e;
+      } finally {
+        conn.release();
+      }
     }
     this.positions.set(batch.pipeline, batch.lsn);
     for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
