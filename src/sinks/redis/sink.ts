@@ -8,13 +8,13 @@ import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { redisTargetSchema, type RedisSinkConfig, type RedisTarget } from "./config.ts";
 import { connectRedis, createRedis, describeRedisError, isAuthError, type RedisClient } from "./connect.ts";
-import { FENCE_SCRIPT, padLsn } from "./fence.ts";
+import { FENCE_PACKED_SCRIPT, FENCE_SCRIPT, packOps, padLsn } from "./fence.ts";
 import { RecordError, recordOps, type Op } from "./ops.ts";
 
 /** Arguments per script call; a bigger batch is split, and only its last chunk stores the position. */
 const MAX_ARGS_PER_CALL = 100_000;
 
-type FenceClient = RedisClient & { cdcFence(key: string, ...args: (string | Buffer)[]): Promise<unknown[]> };
+type FenceClient = RedisClient & { cdcFence(key: string, ...args: (string | Buffer)[]): Promise<unknown[]>; cdcFencePacked(key: string, ...args: string[]): Promise<unknown[]> };
 
 /**
  * Redis sink: hash, sorted-set, string and stream writes from key templates. Every write is
@@ -71,6 +71,7 @@ export class RedisSink implements Sink {
     const client = createRedis(this.config) as FenceClient;
     client.on("error", (e) => ctx.log.debug({ err: e.message }, "redis connection error"));
     client.defineCommand("cdcFence", { numberOfKeys: 1, lua: FENCE_SCRIPT });
+    client.defineCommand("cdcFencePacked", { numberOfKeys: 1, lua: FENCE_PACKED_SCRIPT });
     try {
       await connectRedis(client);
       for (const t of ctx.targets) {
@@ -182,14 +183,18 @@ export class RedisSink implements Sink {
     const failures: [number, string][] = [];
     let start = 0;
     do {
-      const argv: (string | Buffer)[] = [];
       let end = start;
-      while (end < ops.length && (end === start || argv.length + ops[end].args.length + 2 <= MAX_ARGS_PER_CALL)) {
-        argv.push(ops[end].cmd, String(ops[end].args.length), ...ops[end].args);
-        end++;
-      }
+      for (let n = 0; end < ops.length && (end === start || n + ops[end].args.length + 2 <= MAX_ARGS_PER_CALL); end++) n += ops[end].args.length + 2;
       const last = end >= ops.length;
-      const out = await client.cdcFence(this.posKey(pipeline), lsn, String(end - start), last && store ? "1" : "0", ...argv);
+      const head = [this.posKey(pipeline), lsn, String(end - start), last && store ? "1" : "0"] as const;
+      const packed = packOps(ops, start, end);
+      let out: unknown[];
+      if (packed !== null) out = await client.cdcFencePacked(...head, packed);
+      else {
+        const argv: (string | Buffer)[] = [];
+        for (let i = start; i < end; i++) argv.push(ops[i].cmd, String(ops[i].args.length), ...ops[i].args);
+        out = await client.cdcFence(...head, ...argv);
+      }
       if (out[0] === 0) return []; // already at or past this position: a replay
       for (let i = 1; i < out.length; i += 2) failures.push([start + Number(out[i]), String(out[i + 1])]);
       start = end;
