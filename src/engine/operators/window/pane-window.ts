@@ -20,6 +20,9 @@ interface Group {
   panes: Map<number, Pane>;
   /** window starts whose result the sink holds */
   emitted: Set<number>;
+  /** pane whose windows this group was last marked dirty in, and the dirty epoch it was then */
+  markPs: number;
+  markEpoch: number;
 }
 /** What one source row added, so an update or delete can take it back (the source sends no old row). */
 class Contribution {
@@ -51,6 +54,8 @@ export class PaneWindows {
   /** window end → group keys whose window ending there needs (re-)emitting */
   private dirty = new Map<number, Set<Group>>();
   private lastDirtyEnd = NaN;
+  /** bumped whenever dirty sets are dropped (emitted, restored): a group's dirty mark is stale then */
+  private dirtyEpoch = 0;
   private lastDirtySet: Set<Group> | null = null;
   private dirtyEnds: number[] = [];
   private maxEventUs = -Infinity;
@@ -154,12 +159,12 @@ export class PaneWindows {
       const v = keys[0].fn.fn(row);
       const mk = typeof v === "number" ? v : valueKey(v);
       g = this.groups.get(mk);
-      if (!g) this.groups.set(mk, (g = { gk: valueKey(v), mk, keys: [v], panes: new Map(), emitted: new Set() }));
+      if (!g) this.groups.set(mk, (g = { gk: valueKey(v), mk, keys: [v], panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 }));
     } else {
       const vals = keys.map((k) => k.fn.fn(row));
       const gk = vals.map(valueKey).join(SEP);
       g = this.groups.get(gk);
-      if (!g) this.groups.set(gk, (g = { gk, mk: gk, keys: vals, panes: new Map(), emitted: new Set() }));
+      if (!g) this.groups.set(gk, (g = { gk, mk: gk, keys: vals, panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 }));
     }
     let pane = g.panes.get(ps);
     if (!pane) {
@@ -192,6 +197,10 @@ export class PaneWindows {
   }
 
   private markDirty(gk: Group, ps: number): void {
+    // already in the dirty set of every window holding this pane, and none of them emitted since
+    if (gk.markPs === ps && gk.markEpoch === this.dirtyEpoch) return;
+    gk.markPs = ps;
+    gk.markEpoch = this.dirtyEpoch;
     if (this.s.kind === "none") return this.dirtyAt(0, gk);
     // windows containing pane ps start at aligned slide steps in (ps - size, ps]
     const slide = this.s.slideUs;
@@ -260,7 +269,10 @@ export class PaneWindows {
       if (end === this.lastDirtyEnd) this.lastDirtySet = null;
       for (const g of set) this.emitWindow(g, end, emit);
     }
-    if (n > 0) ends.splice(0, n);
+    if (n > 0) {
+      ends.splice(0, n);
+      this.dirtyEpoch++;
+    }
     this.purge();
   }
 
@@ -353,6 +365,7 @@ export class PaneWindows {
   }
 
   private flushAll(emit: Emit): void {
+    this.dirtyEpoch++;
     for (const end of this.dirtyEnds) for (const g of this.dirty.get(end)!) this.emitWindow(g, end, emit);
     this.dirty.clear();
     this.lastDirtySet = null;
@@ -393,7 +406,7 @@ export class PaneWindows {
   private loadGroup([gk, encKeys, panes, emitted]: [string, unknown[], [number, number, unknown[]][], number[]], into?: Group): Group {
     const aggs = this.plan.aggs;
     const keys = encKeys.map(decodeValue);
-    const g: Group = into ?? { gk, mk: keys.length === 1 && typeof keys[0] === "number" ? keys[0] : gk, keys, panes: new Map(), emitted: new Set() };
+    const g: Group = into ?? { gk, mk: keys.length === 1 && typeof keys[0] === "number" ? keys[0] : gk, keys, panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 };
     if (!into) g.panes = new Map();
     // a delta lists changed panes only: [ps] alone means the pane is gone
     for (const e of panes as unknown[][]) {
@@ -491,6 +504,7 @@ export class PaneWindows {
     }
     this.dirtyEnds = [...this.dirty.keys()].sort((a, b) => a - b);
     this.lastDirtySet = null;
+    this.dirtyEpoch++;
   }
 
   snapshot(): unknown {
@@ -523,6 +537,7 @@ export class PaneWindows {
     this.dirtyEnds = (s.dirty as [number, number[]][]).map(([e]) => e);
     this.dirty = new Map((s.dirty as [number, number[]][]).map(([e, gi]) => [e, new Set(gi.map((i) => list[i]))]));
     this.lastDirtySet = null;
+    this.dirtyEpoch++;
   }
 }
 
