@@ -14,6 +14,8 @@ export const sourceSchema = z.strictObject({
   /** pgoutput protocol version; default: the highest the server supports. */
   protocol_version: z.number().int().min(1).max(4).optional(),
   binary: z.boolean().default(false),
+  /** Two-phase decoding (PostgreSQL 15+): prepared transactions are emitted at COMMIT PREPARED. */
+  two_phase: z.boolean().default(false),
   heartbeat_interval: duration.default(10_000),
   memory_budget: byteSize.default(64 * 1024 * 1024),
   failover: z.boolean().default(false),

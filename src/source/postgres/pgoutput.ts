@@ -1,6 +1,7 @@
 /**
  * pgoutput protocol (versions 1-4) message decoding. Control messages (Begin, Commit, Stream
- * Start/Stop/Commit/Abort, Message, Origin) are read when they arrive; data messages
+ * Start/Stop/Commit/Abort, Message, Origin, and with two_phase Begin Prepare, Prepare, Commit
+ * Prepared, Rollback Prepared, Stream Prepare) are read when they arrive; data messages
  * (Relation, Type, Insert, Update, Delete, Truncate) are kept raw in the transaction buffer
  * and decoded at commit, in order, so a Relation message mid-transaction applies exactly to
  * the changes after it and an aborted streamed transaction is never decoded at all.
@@ -19,7 +20,12 @@ export type ControlMessage =
   | { type: "stream_stop" }
   | { type: "stream_commit"; xid: number; commitLsn: bigint; endLsn: bigint; commitTime: bigint }
   | { type: "stream_abort"; xid: number; subxid: number }
-  | { type: "origin"; lsn: bigint; name: string };
+  | { type: "origin"; lsn: bigint; name: string }
+  | { type: "begin_prepare"; prepareLsn: bigint; endLsn: bigint; prepareTime: bigint; xid: number; gid: string }
+  /** Prepare and Stream Prepare (`streamed`: the changes came in stream blocks). */
+  | { type: "prepare"; prepareLsn: bigint; endLsn: bigint; prepareTime: bigint; xid: number; gid: string; streamed: boolean }
+  | { type: "commit_prepared"; commitLsn: bigint; endLsn: bigint; commitTime: bigint; xid: number; gid: string }
+  | { type: "rollback_prepared"; prepareEndLsn: bigint; rollbackEndLsn: bigint; xid: number; gid: string };
 
 /** Data messages: kept raw until commit. */
 export function isDataMessage(b: number): boolean {
@@ -65,6 +71,23 @@ export function decodeControl(buf: Buffer, inStream: boolean): ControlMessage | 
       return { type: "stream_abort", xid: buf.readUInt32BE(1), subxid: buf.readUInt32BE(5) };
     case 0x4f: // O
       return { type: "origin", lsn: buf.readBigUInt64BE(1), name: cstr(buf, 9)[0] };
+    case 0x62: // b: prepare lsn, end lsn, prepare ts, xid, gid
+      return { type: "begin_prepare", prepareLsn: buf.readBigUInt64BE(1), endLsn: buf.readBigUInt64BE(9), prepareTime: buf.readBigInt64BE(17) + PG_EPOCH_MICROS, xid: buf.readUInt32BE(25), gid: cstr(buf, 29)[0] };
+    case 0x50: // P: flags, prepare lsn, end lsn, prepare ts, xid, gid
+    case 0x70: // p (Stream Prepare): same layout
+      return {
+        type: "prepare",
+        prepareLsn: buf.readBigUInt64BE(2),
+        endLsn: buf.readBigUInt64BE(10),
+        prepareTime: buf.readBigInt64BE(18) + PG_EPOCH_MICROS,
+        xid: buf.readUInt32BE(26),
+        gid: cstr(buf, 30)[0],
+        streamed: buf[0] === 0x70,
+      };
+    case 0x4b: // K: flags, commit lsn, end lsn, commit ts, xid, gid
+      return { type: "commit_prepared", commitLsn: buf.readBigUInt64BE(2), endLsn: buf.readBigUInt64BE(10), commitTime: buf.readBigInt64BE(18) + PG_EPOCH_MICROS, xid: buf.readUInt32BE(26), gid: cstr(buf, 30)[0] };
+    case 0x72: // r: flags, prepare end lsn, rollback end lsn, prepare ts, rollback ts, xid, gid
+      return { type: "rollback_prepared", prepareEndLsn: buf.readBigUInt64BE(2), rollbackEndLsn: buf.readBigUInt64BE(10), xid: buf.readUInt32BE(34), gid: cstr(buf, 38)[0] };
     default:
       return null;
   }

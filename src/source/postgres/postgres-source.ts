@@ -98,6 +98,9 @@ class PostgresSource implements Source {
     if (proto > maxProto) {
       throw new CdcError("source_protocol", `source.protocol_version ${proto} needs a newer server: PostgreSQL ${info.versionText} supports pgoutput up to ${maxProto}`, { kind: "usage", component: "source" });
     }
+    if (c.two_phase && (info.version < 150000 || proto < 3)) {
+      throw new CdcError("source_two_phase", `source.two_phase needs PostgreSQL 15 or later and protocol_version 3 or more (server ${info.versionText}, protocol ${proto})`, { kind: "usage", component: "source" });
+    }
     if (c.binary) this.log.warn("source.binary: binary pgoutput mode is not implemented; decoding the text format (same values)");
     const sql = (this.sql = openSourcePg(c));
     const tables = await resolveTables(sql, opts.tables);
@@ -137,7 +140,7 @@ class PostgresSource implements Source {
       // --resnapshot after lost changes reads the tables again even with `snapshot: never`.
       const snap = c.snapshot === "initial" || (opts.resnapshot && opts.checkpointLsn !== null);
       if (slotExists) await dropSlot(sql, c.slot);
-      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap });
+      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase });
       this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
       state.resetSlot(c.slot, created.consistentPoint, snap);
       snapshotName = created.snapshotName;
@@ -193,7 +196,7 @@ class PostgresSource implements Source {
       log: this.log,
     });
     this.monitor.start();
-    this.startOptions = { slot: c.slot, publication: c.publication, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary: false };
+    this.startOptions = { slot: c.slot, publication: c.publication, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary: false, twoPhase: c.two_phase };
   }
 
   private startOptions: StartOptions | null = null;
@@ -253,7 +256,10 @@ class PostgresSource implements Source {
 
   confirm(lsn: Lsn): void {
     // An idle-progress LSN stands for the server's sent position just after it (see StreamReader.keepalive).
-    const flush = this.reader ? this.reader.flushPositionFor(lsn) : lsn;
+    let flush = this.reader ? this.reader.flushPositionFor(lsn) : lsn;
+    // Never past an open PREPARE: the server would not send its changes again (StreamReader.oldestPreparedLsn).
+    const prepared = this.reader?.oldestPreparedLsn() ?? null;
+    if (prepared !== null && prepared < flush) flush = prepared;
     if (flush <= this.confirmed) return;
     this.confirmed = flush;
     // Throttled: at most one status update per second on top of the 10 s ones.

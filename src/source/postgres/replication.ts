@@ -25,6 +25,8 @@ export interface StartOptions {
   messages: boolean;
   streaming: boolean;
   binary: boolean;
+  /** Two-phase decoding (pgoutput proto 3+, PostgreSQL 15+): prepared transactions arrive at PREPARE. */
+  twoPhase?: boolean;
 }
 
 export function startCommand(o: StartOptions, from: Lsn = 0n): string {
@@ -32,6 +34,7 @@ export function startCommand(o: StartOptions, from: Lsn = 0n): string {
   if (o.messages) opts.push(`messages 'true'`);
   if (o.streaming && o.protoVersion >= 2) opts.push(`streaming 'on'`);
   if (o.binary) opts.push(`binary 'true'`);
+  if (o.twoPhase) opts.push(`two_phase 'on'`);
   return `START_REPLICATION SLOT ${quoteIdent(o.slot)} LOGICAL ${formatLsn(from)} (${opts.join(", ")})`;
 }
 

@@ -60,10 +60,11 @@ export interface CreatedSlot {
 }
 
 /** CREATE_REPLICATION_SLOT on a replication connection: permanent, pgoutput, exporting a snapshot. */
-export async function createSlot(repl: Pg, name: string, opts: { serverVersion: number; failover: boolean; exportSnapshot: boolean }): Promise<CreatedSlot> {
+export async function createSlot(repl: Pg, name: string, opts: { serverVersion: number; failover: boolean; exportSnapshot: boolean; twoPhase?: boolean }): Promise<CreatedSlot> {
   let cmd: string;
   if (opts.serverVersion >= 150000) {
     const o = [`SNAPSHOT '${opts.exportSnapshot ? "export" : "nothing"}'`];
+    if (opts.twoPhase) o.push("TWO_PHASE true");
     if (opts.failover) {
       if (opts.serverVersion < 170000) throw new CdcError("slot_failover", `failover slots need PostgreSQL 17 or later; remove source.failover`, { kind: "usage", component: "source" });
       o.push("FAILOVER true");

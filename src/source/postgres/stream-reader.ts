@@ -5,9 +5,12 @@
  * order, and hands over transactions larger than the budget in parts. Idle progress: a
  * heartbeat message or an empty commit becomes an empty Txn, at most about twice per
  * heartbeat interval; so does a keepalive whose WAL end is past the last hand-over when no
- * transaction is in flight (see keepalive()).
+ * transaction is in flight (see keepalive()). Two-phase: a prepared transaction's changes are
+ * kept (spilled like any large one) from PREPARE until COMMIT PREPARED, when they are handed
+ * over at the commit's position, or dropped at ROLLBACK PREPARED.
  */
 import type { Logger } from "pino";
+import { CdcError } from "../../errors.ts";
 import { changesRead, spilledTxns, txnsRead } from "../../metrics/metrics.ts";
 import type { Change, Lsn, Relation, Txn } from "../../types.ts";
 import { relationChanged } from "./catalog.ts";
@@ -47,12 +50,26 @@ interface OpenTxn {
   xid: number;
   commitTime: bigint;
   buf: TxnBuffer;
+  /** Set between Begin Prepare and Prepare: schema changes its Relation messages made. */
+  prepared?: Relation[];
+}
+
+/** A transaction prepared for two-phase commit, waiting for COMMIT/ROLLBACK PREPARED. */
+interface PreparedTxn {
+  gid: string;
+  /** LSN of the PREPARE record: the slot must not be confirmed past it (see oldestPreparedLsn). */
+  prepareLsn: Lsn;
+  buf: TxnBuffer;
+  /** Its changes came in stream blocks (each data message carries the xid). */
+  streamed: boolean;
+  schemaChanges: Relation[];
 }
 
 export class StreamReader {
   private decoder: DataDecoder;
   private open: OpenTxn | null = null;
   private streams = new Map<number, TxnBuffer>();
+  private prepared = new Map<number, PreparedTxn>();
   private lastHandover = 0;
   private lastCommitTime = 0n;
   lastLsn: Lsn | null = null;
@@ -82,6 +99,20 @@ export class StreamReader {
     this.open = null;
     for (const b of this.streams.values()) b.discard();
     this.streams.clear();
+    for (const p of this.prepared.values()) p.buf.discard();
+    this.prepared.clear();
+  }
+
+  /**
+   * PREPARE LSN of the oldest transaction still waiting for COMMIT/ROLLBACK PREPARED. A slot
+   * confirmed past a PREPARE never sends that transaction's changes again (after a restart the
+   * server sends only COMMIT PREPARED), and we hold them in memory or a spill file only, so the
+   * flush position stays at this LSN until the transaction is finished.
+   */
+  oldestPreparedLsn(): Lsn | null {
+    let min: Lsn | null = null;
+    for (const p of this.prepared.values()) if (min === null || p.prepareLsn < min) min = p.prepareLsn;
+    return min;
   }
 
   /** No hand-over after this (the source is stopping). */
@@ -101,7 +132,13 @@ export class StreamReader {
       }
       if (isDataMessage(m[0])) {
         if (inStream !== null) this.streams.get(inStream)!.add(m);
-        else if (this.open) this.open.buf.add(m);
+        else if (this.open?.prepared && (m[0] === 0x52 || m[0] === 0x59)) {
+          // pgoutput sends a Relation once per session (outside streams): the transactions that
+          // commit before this prepared one use it too, so it applies now, not at COMMIT PREPARED.
+          // The prepared transaction's tables are locked until then, so their columns stay as they are.
+          const changed = await this.decodeLoose(m);
+          if (changed) this.open.prepared.push(changed);
+        } else if (this.open) this.open.buf.add(m);
         else await this.decodeLoose(m);
         continue;
       }
@@ -148,6 +185,49 @@ export class StreamReader {
           } else b.abortedSubxids.add(c.subxid);
           break;
         }
+        case "begin_prepare":
+          this.open = { xid: c.xid, commitTime: c.prepareTime, buf: new TxnBuffer(this.o.spillDir, `prepared-${c.xid}`, this.rawBudget), prepared: [] };
+          break;
+        case "prepare": {
+          let buf: TxnBuffer | undefined;
+          let schemaChanges: Relation[] = [];
+          if (c.streamed) {
+            buf = this.streams.get(c.xid);
+            this.streams.delete(c.xid);
+            // The server counts the Relation messages of a streamed transaction as sent once it is
+            // prepared (as at Stream Commit): later transactions rely on them, so they apply now.
+            if (buf) for (const m of buf.messages()) if (m[0] === 0x52 || m[0] === 0x59) {
+              const r = this.decoder.decode(m, true);
+              const changed = r?.kind === "relation" ? await this.noteRelation(r.relation) : null;
+              if (changed) schemaChanges.push(changed);
+            }
+          } else {
+            buf = this.open?.buf;
+            schemaChanges = this.open?.prepared ?? [];
+            this.open = null;
+          }
+          buf ??= new TxnBuffer(this.o.spillDir, `prepared-${c.xid}`, this.rawBudget);
+          this.prepared.set(c.xid, { gid: c.gid, prepareLsn: c.prepareLsn, buf, streamed: c.streamed, schemaChanges });
+          break;
+        }
+        case "commit_prepared": {
+          const p = this.prepared.get(c.xid);
+          if (!p) {
+            // We hold the slot at every open PREPARE, so the server always sends the changes again: this is a bug or a slot someone else advanced.
+            throw new CdcError("prepared_lost", `COMMIT PREPARED '${c.gid}' (xid ${c.xid}) arrived without its PREPARE: its changes are lost. Start with --resnapshot`, { component: "source" });
+          }
+          this.prepared.delete(c.xid);
+          try {
+            await this.deliver(p.buf, { lsn: c.commitLsn, endLsn: c.endLsn, xid: c.xid, commitTime: c.commitTime }, p.streamed, p.schemaChanges);
+          } finally {
+            p.buf.discard();
+          }
+          break;
+        }
+        case "rollback_prepared":
+          this.prepared.get(c.xid)?.buf.discard();
+          this.prepared.delete(c.xid);
+          break;
         case "message":
           if (!c.transactional && c.prefix.startsWith(HEARTBEAT_PREFIX)) await this.idle(c.lsn);
           break;
@@ -155,10 +235,10 @@ export class StreamReader {
     }
   }
 
-  /** A Relation/Type message outside a transaction. */
-  private async decodeLoose(m: Buffer): Promise<void> {
+  /** A Relation/Type message outside a transaction (or in a prepared one); the relation when it changed. */
+  private async decodeLoose(m: Buffer): Promise<Relation | null> {
     const r = this.decoder.decode(m, false);
-    if (r?.kind === "relation") await this.noteRelation(r.relation);
+    return r?.kind === "relation" ? this.noteRelation(r.relation) : null;
   }
 
   private async noteRelation(rel: Relation): Promise<Relation | null> {
@@ -177,11 +257,11 @@ export class StreamReader {
     return rel;
   }
 
-  private async deliver(buf: TxnBuffer, head: { lsn: Lsn; endLsn: Lsn; xid: number; commitTime: bigint }, streamed: boolean): Promise<void> {
+  private async deliver(buf: TxnBuffer, head: { lsn: Lsn; endLsn: Lsn; xid: number; commitTime: bigint }, streamed: boolean, applied: Relation[] = []): Promise<void> {
     const big = streamed || buf.spilled;
     if (buf.spilled) spilledTxns.inc();
     let changes: Change[] = [];
-    let schemaChanges: Relation[] | undefined;
+    let schemaChanges: Relation[] | undefined = applied.length ? [...applied] : undefined;
     let partBytes = 0;
     let part = 0;
     for (const m of buf.messages()) {
