@@ -25,12 +25,15 @@ import { createDatabase, startPgServer } from "../test/helpers/postgres-server.t
 import { binaryPath } from "../test/helpers/binary.ts";
 import { redisUrl } from "../test/helpers/services.ts";
 import { startEngine, waitFor } from "./lib/engine.ts";
+import { cpuSeconds } from "./lib/decode-peers.ts";
 
 export interface LatencyResult {
   rate: number;
   seconds: number;
   achievedRate: number;
   markers: number;
+  /** Engine CPU seconds (user + system) from load start until every marker was seen: less load-sensitive than the latencies on a shared machine. */
+  engineCpuS: number;
   pg: Stats;
   redis: Stats;
 }
@@ -119,6 +122,7 @@ pipelines:
           await Bun.sleep(5);
         }
       })();
+      const cpu0 = cpuSeconds(engine.proc.pid);
       const gen = Bun.spawn([bin, "generate", "--dataset", "orders", "--url", server.url(srcDb), "--rate", `${rate}/s`, "--duration", `${seconds}s`, "--progress", "json", "--stats-interval", "10s"], { stdout: "pipe", stderr: "pipe" });
       const genOut = new Response(gen.stdout).text();
       let markers = 0;
@@ -134,12 +138,13 @@ pipelines:
       drainUntil = Date.now() + DRAIN_MS;
       polling = false;
       await poller;
+      const engineCpuS = cpuSeconds(engine.proc.pid) - cpu0;
       const lostPg = markers - seen.pg.length;
       const lostRedis = markers - seen.redis.length;
-      const r: LatencyResult = { rate, seconds, achievedRate: summary.rows && summary.elapsed_s ? summary.rows / summary.elapsed_s : NaN, markers, pg: stats(seen.pg, lostPg), redis: stats(seen.redis, lostRedis) };
+      const r: LatencyResult = { rate, seconds, achievedRate: summary.rows && summary.elapsed_s ? summary.rows / summary.elapsed_s : NaN, markers, engineCpuS, pg: stats(seen.pg, lostPg), redis: stats(seen.redis, lostRedis) };
       results.push(r);
       const f = (s: Stats) => `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, max ${ms(s.max)}${s.lost ? `, ${s.lost} not visible ${DRAIN_MS / 1000} s after the load stopped` : ""}`;
-      log(`latency at ${rate} rows/s requested (${Math.round(r.achievedRate)} achieved, ${markers} markers): Postgres ${f(r.pg)}; Redis ${f(r.redis)}; engine peak RSS so far ${Math.round((engine.peak() ?? 0) / 2 ** 20)} MiB`);
+      log(`latency at ${rate} rows/s requested (${Math.round(r.achievedRate)} achieved, ${markers} markers): Postgres ${f(r.pg)}; Redis ${f(r.redis)}; engine CPU ${engineCpuS.toFixed(1)} s; engine peak RSS so far ${Math.round((engine.peak() ?? 0) / 2 ** 20)} MiB`);
       // let the engine catch up fully before the next rate
       await Bun.sleep(2000);
     }

@@ -141,7 +141,7 @@ async function partLatency() {
       for (const [sink, s] of [["Postgres", x.pg], ["Redis", x.redis]] as const) {
         rows.push({
           part: "3 latency",
-          figure: `commit→visible in ${sink} at ${fmtInt(x.rate)} rows/s (${fmtInt(x.achievedRate)} achieved) for ${x.seconds} s, ${run.delay ? `batch_delay ${run.delay}` : "default batch_delay"}: p50 / p99 / max${s.lost ? `, ${s.lost} of ${x.markers} markers not visible` : ""}`,
+          figure: `commit→visible in ${sink} at ${fmtInt(x.rate)} rows/s (${fmtInt(x.achievedRate)} achieved) for ${x.seconds} s, ${run.delay ? `batch_delay ${run.delay}` : "default batch_delay"} (engine CPU ${x.engineCpuS.toFixed(1)} s for both sinks): p50 / p99 / max${s.lost ? `, ${s.lost} of ${x.markers} markers not visible` : ""}`,
           engine: `${ms(s.p50)} / ${ms(s.p99)} / ${ms(s.max)}`,
           peer: "-",
           ratio: "-",
