@@ -22,6 +22,18 @@ describe("GET /health", () => {
     expect(body.components["sink:wh"]).toEqual({ status: "down", reason: "connection refused" });
   });
 
+  test("a degraded component (source reconnecting) is not up: 503 with the reasons in one line", async () => {
+    const app = createApp({ components: () => [{ name: "source", health: () => ({ status: "degraded", reason: "reconnecting: connection refused" }) }, up("sink:wh")] });
+    const res = await app.request("/health");
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({
+      status: "down",
+      reason: "source: reconnecting: connection refused",
+      components: { source: { status: "degraded", reason: "reconnecting: connection refused" }, "sink:wh": { status: "up" } },
+    });
+    expect((await app.request("/health/source")).status).toBe(503);
+  });
+
   test("a component that throws counts as down", async () => {
     const app = createApp({ components: () => [{ name: "source", health: () => Promise.reject(new Error("boom")) }] });
     const res = await app.request("/health");
