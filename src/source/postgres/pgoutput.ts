@@ -7,6 +7,8 @@
  * the changes after it and an aborted streamed transaction is never decoded at all.
  */
 import type { Change, Column, Relation, Row } from "../../types.ts";
+import { CdcError } from "../../errors.ts";
+import type { BinaryDecoder } from "./binary-decoders.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
 
 /** Microseconds between the Unix epoch and the Postgres epoch (2000-01-01). */
@@ -93,6 +95,21 @@ export function decodeControl(buf: Buffer, inStream: boolean): ControlMessage | 
   }
 }
 
+/** Table name and column type OIDs of a Relation message, without touching the relation map. */
+export function relationTypes(buf: Buffer, hasXid: boolean): { table: string; columns: { name: string; typeOid: number }[] } {
+  const [schema, n] = cstr(buf, (hasXid ? 5 : 1) + 4);
+  const [name, n2] = cstr(buf, n);
+  const ncols = buf.readUInt16BE(n2 + 1);
+  let p = n2 + 3;
+  const columns: { name: string; typeOid: number }[] = [];
+  for (let c = 0; c < ncols; c++) {
+    const [colName, q] = cstr(buf, p + 1);
+    columns.push({ name: colName, typeOid: buf.readUInt32BE(q) });
+    p = q + 8;
+  }
+  return { table: `${schema || "pg_catalog"}.${name}`, columns };
+}
+
 /** The xid a data message carries when it was sent inside a stream block. */
 export function streamedXid(buf: Buffer): number {
   return buf.readUInt32BE(1);
@@ -107,8 +124,9 @@ export type DataResult =
 /** Decodes data messages against the relation map (which Relation messages update). */
 export class DataDecoder {
   readonly relations = new Map<number, Relation>();
-  /** Column decoders per relation, built when its Relation message arrives. */
+  /** Column decoders per relation (text and binary format), built when its Relation message arrives. */
   private decoders = new WeakMap<Relation, ((t: string) => unknown)[]>();
+  private binDecoders = new WeakMap<Relation, (BinaryDecoder | null)[]>();
 
   constructor(private types: TypeDecoders) {}
 
@@ -224,8 +242,16 @@ export class DataDecoder {
       } else if (kind === 0x6e /* n */) row[col.name] = null;
       else if (kind === 0x75 /* u */) (unchanged ??= []).push(col.name);
       else if (kind === 0x62 /* b */) {
+        let bin = this.binDecoders.get(rel);
+        if (!bin) {
+          bin = cols.map((c) => this.types.binaryDecoder(c.typeOid));
+          this.binDecoders.set(rel, bin);
+        }
         const len = buf.readUInt32BE(i);
-        row[col.name] = new Uint8Array(buf.subarray(i + 4, i + 4 + len));
+        const d = bin[c];
+        // The source asks for binary only when every column has a decoder (StreamReader checks each Relation).
+        if (!d) throw new CdcError("source_binary_unsupported", `column ${rel.table}.${col.name} (type oid ${col.typeOid}) has no binary decoder`, { component: "source" });
+        row[col.name] = d(buf, i + 4, i + 4 + len);
         i += 4 + len;
       }
     }

@@ -101,13 +101,13 @@ class PostgresSource implements Source {
     if (c.two_phase && (info.version < 150000 || proto < 3)) {
       throw new CdcError("source_two_phase", `source.two_phase needs PostgreSQL 15 or later and protocol_version 3 or more (server ${info.versionText}, protocol ${proto})`, { kind: "usage", component: "source" });
     }
-    if (c.binary) this.log.warn("source.binary: binary pgoutput mode is not implemented; decoding the text format (same values)");
     const sql = (this.sql = openSourcePg(c));
     const tables = await resolveTables(sql, opts.tables);
     const relations = await loadRelations(sql, tables);
     warnReplicaIdentity(relations, this.log);
     await ensurePublication(sql, c.publication, tables, this.log, info.version);
     const types = new TypeDecoders(await loadTypes(sql));
+    const binary = c.binary && binaryUsable(relations, types, info.version, this.log);
     const spillDir = join(this.deps.stateDir, "spill");
     cleanSpill(spillDir);
     const state = (this.state = new SnapshotState(this.deps.stateDir));
@@ -185,6 +185,7 @@ class PostgresSource implements Source {
       onTxn: opts.onTxn,
       onSchemaChange: opts.onSchemaChange,
       refreshTypes: async () => types.load(await loadTypes(sql)),
+      binary: () => this.startOptions?.binary === true,
     });
     this.monitor = new SlotMonitor({
       sql: () => this.sql,
@@ -196,7 +197,7 @@ class PostgresSource implements Source {
       log: this.log,
     });
     this.monitor.start();
-    this.startOptions = { slot: c.slot, publication: c.publication, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary: false, twoPhase: c.two_phase };
+    this.startOptions = { slot: c.slot, publication: c.publication, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary, twoPhase: c.two_phase };
   }
 
   private startOptions: StartOptions | null = null;
@@ -216,6 +217,16 @@ class PostgresSource implements Source {
       } catch (e) {
         this.reader?.reset();
         if (this.stopped) break;
+        if (e instanceof CdcError && e.code === "source_binary_unsupported" && this.startOptions.binary) {
+          // Nothing of the transaction with that table was handed over: the server sends it again, as text.
+          this.log.warn({ err: e.message }, `source.binary: ${e.message}; streaming in text format from here on (same values)`);
+          this.startOptions = { ...this.startOptions, binary: false };
+          await this.session?.close().catch(() => {});
+          this.session = null;
+          await this.repl?.end({ timeout: 1 }).catch(() => {});
+          this.repl = null;
+          continue;
+        }
         const fatal = this.reader?.engineError ?? (await this.diagnose(e));
         if (fatal) {
           this.log.error({ err: errorMessage(fatal) }, errorMessage(fatal));
@@ -312,6 +323,25 @@ class PostgresSource implements Source {
     this.state?.close();
     this.state = null;
   }
+}
+
+/**
+ * source.binary: binary values need PostgreSQL 14+ and a binary decoder for every captured
+ * column (pgoutput sends every column in binary then). Otherwise text, with a warning naming why.
+ */
+function binaryUsable(relations: Map<string, Relation>, types: TypeDecoders, serverVersion: number, log: Logger): boolean {
+  if (serverVersion < 140000) {
+    log.warn("source.binary: binary pgoutput values need PostgreSQL 14 or later; decoding the text format (same values)");
+    return false;
+  }
+  for (const rel of relations.values()) {
+    const bad = rel.columns.find((col) => !types.hasBinary(col.typeOid));
+    if (bad) {
+      log.warn({ table: rel.table, column: bad.name, type: bad.typeName }, `source.binary: column ${rel.table}.${bad.name} (${bad.typeName}) has no binary decoder; decoding the text format (same values)`);
+      return false;
+    }
+  }
+  return true;
 }
 
 function cleanSpill(dir: string): void {

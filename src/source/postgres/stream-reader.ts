@@ -14,7 +14,7 @@ import { CdcError } from "../../errors.ts";
 import { changesRead, spilledTxns, txnsRead } from "../../metrics/metrics.ts";
 import type { Change, Lsn, Relation, Txn } from "../../types.ts";
 import { relationChanged } from "./catalog.ts";
-import { DataDecoder, decodeControl, isDataMessage, streamedXid } from "./pgoutput.ts";
+import { DataDecoder, decodeControl, isDataMessage, relationTypes, streamedXid } from "./pgoutput.ts";
 import { KEEPALIVE } from "./replication.ts";
 import { TxnBuffer } from "./txn-buffer.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
@@ -44,6 +44,8 @@ export interface StreamReaderOptions {
   onSchemaChange?(relation: Relation): void;
   /** Re-read pg_type (a Relation message names a type created after start). */
   refreshTypes?(): Promise<void>;
+  /** The stream carries binary values: a Relation with a column we cannot decode in binary stops it (source_binary_unsupported). */
+  binary?(): boolean;
 }
 
 interface OpenTxn {
@@ -131,6 +133,7 @@ export class StreamReader {
         continue;
       }
       if (isDataMessage(m[0])) {
+        if (m[0] === 0x52 && this.o.binary?.()) await this.checkBinary(m, inStream !== null);
         if (inStream !== null) this.streams.get(inStream)!.add(m);
         else if (this.open?.prepared && (m[0] === 0x52 || m[0] === 0x59)) {
           // pgoutput sends a Relation once per session (outside streams): the transactions that
@@ -232,6 +235,20 @@ export class StreamReader {
           if (!c.transactional && c.prefix.startsWith(HEARTBEAT_PREFIX)) await this.idle(c.lsn);
           break;
       }
+    }
+  }
+
+  /**
+   * In binary mode every column of a table must have a binary decoder. Checked when the Relation
+   * message arrives, before anything of its transaction is handed over, so the source can
+   * reconnect in text mode and the server sends that transaction again.
+   */
+  private async checkBinary(m: Buffer, hasXid: boolean): Promise<void> {
+    const rel = relationTypes(m, hasXid);
+    if (this.o.refreshTypes && rel.columns.some((c) => !this.o.types.has(c.typeOid))) await this.o.refreshTypes();
+    const bad = rel.columns.find((c) => !this.o.types.hasBinary(c.typeOid));
+    if (bad) {
+      throw new CdcError("source_binary_unsupported", `column ${rel.table}.${bad.name} (type oid ${bad.typeOid}) has no binary decoder`, { component: "source" });
     }
   }
 

@@ -4,6 +4,8 @@
  * tuples) and the snapshot (columns read as ::text) both go through here, so a value looks
  * the same whichever path delivered it.
  */
+import { BINARY_SCALAR, binaryArray, binaryText, type BinaryDecoder } from "./binary-decoders.ts";
+
 export type Decoder = (text: string) => unknown;
 
 const asText: Decoder = (t) => t;
@@ -67,6 +69,7 @@ export interface PgTypeInfo {
  */
 export class TypeDecoders {
   private cache = new Map<number, Decoder>();
+  private binCache = new Map<number, BinaryDecoder | null>();
   private info = new Map<number, PgTypeInfo>();
 
   constructor(types: PgTypeInfo[] = []) {
@@ -76,6 +79,37 @@ export class TypeDecoders {
   load(types: PgTypeInfo[]): void {
     for (const t of types) this.info.set(t.oid, t);
     this.cache.clear();
+    this.binCache.clear();
+  }
+
+  /** Whether pgoutput's binary mode gives a value we decode (it sends every column in binary, composites too). */
+  hasBinary(oid: number): boolean {
+    return this.binaryDecoder(oid) !== null;
+  }
+
+  /** Binary-format decoder for the type, or null when only the text format is decoded. */
+  binaryDecoder(oid: number): BinaryDecoder | null {
+    let d = this.binCache.get(oid);
+    if (d === undefined) {
+      d = this.buildBinary(oid, 0);
+      this.binCache.set(oid, d);
+    }
+    return d;
+  }
+
+  private buildBinary(oid: number, depth: number): BinaryDecoder | null {
+    if (depth > 10) return null;
+    const scalar = BINARY_SCALAR[oid];
+    if (scalar) return scalar;
+    const builtinElem = BUILTIN_ARRAYS[oid];
+    const t = this.info.get(oid);
+    if (builtinElem !== undefined || (t && t.elem && t.typtype === "b" && t.name.startsWith("_"))) {
+      const elem = this.buildBinary(builtinElem ?? t!.elem, depth + 1);
+      return elem && binaryArray(elem);
+    }
+    if (t?.typtype === "e") return binaryText; // enum_send: the label
+    if (t?.typtype === "d" && t.base) return this.buildBinary(t.base, depth + 1);
+    return null;
   }
 
   has(oid: number): boolean {
