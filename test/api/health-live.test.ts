@@ -66,6 +66,8 @@ pipelines:
     srcProxy.cut();
     const reconnecting = await waitUntil("source reconnecting", async () => {
       const h = await health();
+      // (the runtime ended: say why instead of waiting for a reconnect that cannot come)
+      if (h.body.components.source.reason === "stopped") throw new Error(`runtime ended: ${JSON.stringify(rt!.status().errors)}`);
       return h.code === 503 && h.body.components.source.status !== "up" ? h : null;
     });
     expect(reconnecting.body.status).toBe("down");
