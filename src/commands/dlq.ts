@@ -4,6 +4,7 @@ import { loadConfig } from "../config/load.ts";
 import { usageError } from "../errors.ts";
 import { DlqStore, rowText } from "../dlq/store.ts";
 import { replayDeadLetters } from "../dlq/replay.ts";
+import { redactString } from "../api/redact.ts";
 
 const USAGE = [
   "cdc-engine dlq list|replay|purge --config FILE [--pipeline P] [--limit N] [--json]",
@@ -47,9 +48,9 @@ export const dlqCommand: Command = {
         const entries = store.list({ pipeline, limit });
         for (const e of entries) {
           if (args.values.json) {
-            console.log(`{"id":${e.id},"pipeline":${JSON.stringify(e.pipeline)},"stage":${JSON.stringify(e.stage)},"table":${JSON.stringify(e.table)},"lsn":"${e.lsn}","created_at":"${e.createdAt}","error":${JSON.stringify(e.error)},"row":${rowText(e)}}`);
+            console.log(`{"id":${e.id},"pipeline":${JSON.stringify(e.pipeline)},"stage":${JSON.stringify(e.stage)},"table":${JSON.stringify(e.table)},"lsn":"${e.lsn}","created_at":"${e.createdAt}","error":${JSON.stringify(redactString(e.error))},"row":${rowText(e)}}`);
           } else {
-            console.log(`#${e.id} ${e.createdAt} ${e.pipeline} -> ${e.stage} ${e.table} lsn=${e.lsn}: ${e.error}\n    ${rowText(e)}`);
+            console.log(`#${e.id} ${e.createdAt} ${e.pipeline} -> ${e.stage} ${e.table} lsn=${e.lsn}: ${redactString(e.error)}\n    ${rowText(e)}`);
           }
         }
         if (!args.values.json) console.log(`${entries.length} of ${store.count(pipeline)} dead letter(s)`);
@@ -60,7 +61,8 @@ export const dlqCommand: Command = {
         return 0;
       }
       const r = await replayDeadLetters(config, store, store.list({ pipeline, limit }));
-      for (const f of r.failed) console.log(`#${f.id} still rejected: ${f.error}`);
+      // A sink error can quote its connection URL: masked like every log line.
+      for (const f of r.failed) console.log(`#${f.id} still rejected: ${redactString(f.error)}`);
       for (const s of r.skipped) console.log(`#${s.id} skipped: ${s.reason}`);
       console.log(`replayed ${r.replayed}, still failing ${r.failed.length}, skipped ${r.skipped.length}`);
       return r.failed.length > 0 ? 1 : 0;

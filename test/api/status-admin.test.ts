@@ -3,6 +3,7 @@ import { createApp } from "../../src/api/app.ts";
 import { resolveApiToken, tokenMatches } from "../../src/api/admin.ts";
 import { redactString, redactValue } from "../../src/api/redact.ts";
 import { fakeRuntime } from "./fake-runtime.ts";
+import { createLogger } from "../../src/log.ts";
 
 const SECRETS = ["s3cr3t-pw", "r3d1s-pw", "hunter2", "tok_abcdefgh123", "my-pw"];
 const TOKEN = "admin-token-0123456789";
@@ -92,6 +93,25 @@ describe("admin endpoints", () => {
     const res = await post(bare, "/admin/checkpoint", TOKEN);
     expect(res.status).toBe(501);
     expect(((await res.json()) as any).error).toContain("does not support checkpoint");
+  });
+
+  test("admin errors and results carry no password: not in the answer, not in the log", async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: "info", destination: { write: (l: string) => lines.push(l) } as unknown as NodeJS.WritableStream, env: {} });
+    const runtime = fakeRuntime({ admin: true });
+    runtime.checkpoint = async () => {
+      throw new Error("checkpoint failed: cannot reach postgres://cdc:s3cr3t-pw@db.internal:5432/shop (password=hunter2)");
+    };
+    runtime.replayDlq = async () => ({ replayed: 0, failed: [{ id: 1, error: "connect failed: mysql://root:my-pw@mysql:3306/db refused" }] });
+    const app = createApp({ components: () => runtime.components(), runtime, token: TOKEN, log });
+    const cp = await post(app, "/admin/checkpoint", TOKEN);
+    expect(cp.status).toBe(500);
+    const cpText = await cp.text();
+    expect(cpText).toContain("checkpoint failed: cannot reach postgres://cdc:");
+    const replay = await (await post(app, "/admin/dlq/replay", TOKEN)).text();
+    expect(replay).toContain("connect failed: mysql://root:");
+    for (const text of [cpText, replay, lines.join("\n")]) for (const secret of SECRETS) expect(text.includes(secret)).toBe(false);
+    expect(lines.some((l) => l.includes("admin checkpoint failed"))).toBe(true);
   });
 
   test("token: CDC_API_TOKEN beats api.token; compare is exact", () => {
