@@ -81,18 +81,53 @@ export class SumAcc {
 /** Multiset of values: key → [value, count or weight]. */
 export class Bag {
   m = new Map<string, [unknown, number, Dec | null]>();
+  /**
+   * MIN (-1) / MAX (1): the extreme of the values present, kept as rows arrive, so a result is
+   * O(1) instead of a scan of every distinct value (MAX(event_ts) of a busy group emitted per
+   * transaction was quadratic). Retracting the extreme itself forgets it; the next result rescans.
+   */
+  private best: unknown = undefined;
+  private bestKey: string | null = null;
+  constructor(
+    readonly extreme: 0 | 1 | -1 = 0,
+    readonly kind: Kind = "int",
+  ) {}
   add(v: unknown, sign: 1 | -1, w: Dec | null = null): void {
     const k = valueKey(v);
     const e = this.m.get(k);
     const dw = w ? (sign === 1 ? w : w.neg()) : null;
+    let n: number;
     if (e) {
-      e[1] += sign;
+      n = e[1] += sign;
       if (dw) e[2] = e[2] ? e[2].add(dw) : dw;
-      if (e[1] === 0) this.m.delete(k);
-    } else if (sign === 1) this.m.set(k, [v, 1, dw]);
-    else this.m.set(k, [v, -1, dw]); // a retraction before its add (out of order): kept, nets to 0
+      if (n === 0) this.m.delete(k);
+    } else if (sign === 1) this.m.set(k, [v, (n = 1), dw]);
+    else this.m.set(k, [v, (n = -1), dw]); // a retraction before its add (out of order): kept, nets to 0
+    if (this.extreme === 0 || this.best === undefined) return;
+    if (n <= 0) {
+      if (k === this.bestKey) this.best = undefined;
+    } else if (this.best === null || compareValues(this.kind, v, this.best) * this.extreme > 0) {
+      this.best = v;
+      this.bestKey = k;
+    }
+  }
+  /** MIN/MAX: the extreme value present (null when none). */
+  extremeValue(): unknown {
+    if (this.best !== undefined) return this.best;
+    let best: unknown = null;
+    let bestKey: string | null = null;
+    for (const [k, [v, n]] of this.m) {
+      if (n > 0 && (best === null || compareValues(this.kind, v, best) * this.extreme > 0)) {
+        best = v;
+        bestKey = k;
+      }
+    }
+    this.best = best;
+    this.bestKey = bestKey;
+    return best;
   }
   merge(o: Bag): void {
+    this.best = undefined;
     for (const [k, [v, n, w]] of o.m) {
       const e = this.m.get(k);
       if (e) {
@@ -105,8 +140,8 @@ export class Bag {
   save(): unknown[] {
     return [...this.m.values()].map(([v, n, w]) => [encodeValue(v), n, w ? w.toString() : null]);
   }
-  static load(s: unknown[]): Bag {
-    const b = new Bag();
+  static load(s: unknown[], extreme: 0 | 1 | -1 = 0, kind: Kind = "int"): Bag {
+    const b = new Bag(extreme, kind);
     for (const [v, n, w] of s as [unknown, number, string | null][]) {
       const val = decodeValue(v);
       b.m.set(valueKey(val), [val, n, w === null ? null : Dec.parse(w)]);
@@ -123,6 +158,8 @@ export function newAcc(spec: AggSpec): Acc {
       return null;
     case "sum": case "avg": case "count":
       return new SumAcc();
+    case "min": case "max":
+      return new Bag(spec.kind === "min" ? -1 : 1, spec.arg?.type.kind ?? "int");
     default:
       return new Bag();
   }
@@ -153,7 +190,10 @@ export function accResultPanes(spec: AggSpec, accs: Acc[], rows: number): unknow
     case "min": case "max": {
       let best: unknown = null;
       const sign = spec.kind === "min" ? -1 : 1;
-      for (const a of accs) for (const [v, n] of (a as Bag).m.values()) if (n > 0 && (best === null || compareValues(argKind, v, best) * sign > 0)) best = v;
+      for (const a of accs) {
+        const v = (a as Bag).extremeValue();
+        if (v !== null && (best === null || compareValues(argKind, v, best) * sign > 0)) best = v;
+      }
       return toRow(argKind, best);
     }
     case "count_distinct": {
@@ -190,13 +230,8 @@ export function accResult(spec: AggSpec, acc: Acc, rows: number): unknown {
       if (argKind === "float") return (s.total("float") as number) / s.n;
       return (toDec(s.total("numeric")).div(new Dec(BigInt(s.n), 0))).toString();
     }
-    case "min": case "max": {
-      const bag = acc as Bag;
-      let best: unknown = null;
-      const sign = spec.kind === "min" ? -1 : 1;
-      for (const [v, n] of bag.m.values()) if (n > 0 && (best === null || compareValues(argKind, v, best) * sign > 0)) best = v;
-      return toRow(argKind, best);
-    }
+    case "min": case "max":
+      return toRow(argKind, (acc as Bag).extremeValue());
     case "count_distinct": {
       let n = 0n;
       for (const [, c] of (acc as Bag).m.values()) if (c > 0) n++;
@@ -236,5 +271,6 @@ export function saveAcc(spec: AggSpec, acc: Acc): unknown {
 export function loadAcc(spec: AggSpec, s: unknown): Acc {
   if (s === null) return null;
   if (spec.kind === "sum" || spec.kind === "avg" || spec.kind === "count") return SumAcc.load(s as unknown[]);
+  if (spec.kind === "min" || spec.kind === "max") return Bag.load(s as unknown[], spec.kind === "min" ? -1 : 1, spec.arg?.type.kind ?? "int");
   return Bag.load(s as unknown[]);
 }
