@@ -4,7 +4,7 @@
  * writes it to a stdout sink sent to /dev/null (decode + spill + pipeline + sink, the whole engine).
  * Default state.memory_budget; the source spills what is above it.
  *
- *   bun bench/memory.ts [--rows 1000000] [--mode backlog|live] [--sink stdout|postgres]
+ *   bun bench/memory.ts [--rows 1000000] [--mode backlog|live] [--sink stdout|postgres] [--budget 64MB]
  *
  * --sink postgres mirrors the table into a second database on the same server instead (the
  * transaction streamed part by part into one open sink transaction; the row count is checked).
@@ -37,7 +37,7 @@ export type MemoryMode = "backlog" | "live";
 
 export type MemorySink = "stdout" | "postgres";
 
-export async function bigTransaction(rows: number, log: (s: string) => void = console.log, mode: MemoryMode = "backlog", sinkType: MemorySink = "stdout"): Promise<MemoryResult> {
+export async function bigTransaction(rows: number, log: (s: string) => void = console.log, mode: MemoryMode = "backlog", sinkType: MemorySink = "stdout", budget?: string): Promise<MemoryResult> {
   const server = await startPgServer("system", ["max_wal_size=8GB", "checkpoint_timeout=30min"]);
   try {
     const db = await createDatabase(server, "mem");
@@ -46,7 +46,7 @@ export async function bigTransaction(rows: number, log: (s: string) => void = co
     await sql.unsafe(`create table bench (id int8 primary key, n int4, v text, ts timestamptz, amount numeric(12,2))`);
     const sinkUrl = sinkType === "postgres" ? server.url(await createDatabase(server, "mem_sink")) : null;
     const sinkYaml = sinkUrl ? `{ type: postgres, url: "${sinkUrl}" }` : "{ type: stdout }";
-    const body = `source: { url: "${url}", slot: mem, publication: mem, heartbeat_interval: 10s, snapshot: never }
+    const body = `source: { url: "${url}", slot: mem, publication: mem, heartbeat_interval: 10s, snapshot: never${budget ? `, memory_budget: ${budget}` : ""} }
 log: { level: warn }
 sinks: { out: ${sinkYaml} }
 pipelines: [{ name: drain, from: public.bench, to: out }]
@@ -83,7 +83,7 @@ pipelines: [{ name: drain, from: public.bench, to: out }]
     }
     if (!ok) throw new Error("the engine did not write the transaction in 15 minutes");
     if (snap > 1) throw new Error(`the engine snapshotted ${snap} rows instead of decoding the transaction from the WAL`);
-    log(`  cdc-engine (${mode}, ${sinkType} sink): ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / seconds)} rows/s, CPU ${cpu.toFixed(1)} s), VmHWM ${Math.round((peak ?? 0) / 2 ** 20)} MiB (at /health: ${Math.round((idlePeak ?? 0) / 2 ** 20)} MiB)`);
+    log(`  cdc-engine (${mode}, ${sinkType} sink${budget ? `, memory_budget ${budget}` : ""}): ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / seconds)} rows/s, CPU ${cpu.toFixed(1)} s), VmHWM ${Math.round((peak ?? 0) / 2 ** 20)} MiB (at /health: ${Math.round((idlePeak ?? 0) / 2 ** 20)} MiB)`);
     return { rows, peak, idlePeak, seconds };
   } finally {
     await server.destroy();
@@ -91,10 +91,10 @@ pipelines: [{ name: drain, from: public.bench, to: out }]
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { rows: { type: "string" }, mode: { type: "string" }, sink: { type: "string" } } });
+  const { values } = parseArgs({ options: { rows: { type: "string" }, mode: { type: "string" }, sink: { type: "string" }, budget: { type: "string" } } });
   const mode = (values.mode ?? "backlog") as MemoryMode;
   if (mode !== "backlog" && mode !== "live") throw new Error("--mode backlog|live");
   const sinkType = (values.sink ?? "stdout") as MemorySink;
   if (sinkType !== "stdout" && sinkType !== "postgres") throw new Error("--sink stdout|postgres");
-  for (const n of (values.rows ?? "1000000").split(",").map(Number)) await bigTransaction(n, console.log, mode, sinkType);
+  for (const n of (values.rows ?? "1000000").split(",").map(Number)) await bigTransaction(n, console.log, mode, sinkType, values.budget);
 }
