@@ -12,7 +12,11 @@ export interface Runtime {
 
   // Optional, used by the admin API and the dashboard (src/api/). A missing member makes the
   // matching endpoint answer 501. Throw CdcError("unknown_pipeline", ...) for a name not configured.
-  /** Stop feeding a pipeline at the next transaction boundary (its slot position is held). */
+  /**
+   * Hold a pipeline back from the next transaction boundary: its transactions wait in a bounded
+   * hold (the source is held once it is full), its sinks and the slot stay at the pause point;
+   * resume processes the hold in order. CdcError codes: unknown_pipeline, already_paused, not_paused, conflict.
+   */
   pause?(pipeline: string): Promise<void> | void;
   resume?(pipeline: string): Promise<void> | void;
   /** Take a checkpoint now; resolves with what was written. */
