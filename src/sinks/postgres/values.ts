@@ -66,8 +66,11 @@ export function copyData(records: { row: Record<string, unknown> }[], cols: stri
     const row = r.row;
     let line = "";
     for (let i = 0; i <= last; i++) {
-      const t = toPgText(row[cols[i]]);
-      line += (t === null ? "\\N" : COPY_SPECIAL.test(t) ? t.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]) : t) + (i === last ? "\n" : "\t");
+      const v = row[cols[i]];
+      const t = typeof v === "string" ? v : toPgText(v);
+      // Numbers, bigints and booleans print no character COPY escapes: only text is tested.
+      const plain = t === null ? "\\N" : typeof v === "number" || typeof v === "bigint" || typeof v === "boolean" || !COPY_SPECIAL.test(t) ? t : t.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]);
+      line += plain + (i === last ? "\n" : "\t");
     }
     data += line;
   }
