@@ -42,6 +42,10 @@ export interface ReplayResult {
 export function groupBySink(config: Config, entries: StoredDeadLetter[], result: ReplayResult): Map<string, StoredDeadLetter[]> {
   const bySink = new Map<string, StoredDeadLetter[]>();
   for (const e of entries) {
+    if (e.stage === "operator" && !config.sinks[e.stage]) {
+      result.skipped.push({ id: e.id, reason: "rejected by an operator: POST /admin/dlq/replay on the running engine runs it through the pipeline again" });
+      continue;
+    }
     const sink = config.sinks[e.stage];
     if (sink && !FENCED_TYPES.has(sink.type) && !SAME_POSITION_TYPES.has(sink.type)) {
       result.skipped.push({ id: e.id, reason: `sink type ${sink.type} does not take DLQ replays` });
@@ -85,7 +89,7 @@ export async function replayIntoSink(
     };
     let error: string | null = null;
     try {
-      await sink.write({ pipeline: e.pipeline, records: [record], lsn: replayLsn(sink, sinkType, e.pipeline) });
+      await writeReplay(sink, sinkType, e.pipeline, [record]);
     } catch (err) {
       error = (err as Error).message;
     }
@@ -95,6 +99,11 @@ export async function replayIntoSink(
       result.replayed++;
     } else result.failed.push({ id: e.id, error });
   }
+}
+
+/** Write records out of band (DLQ replay): REPLAY_LSN for fenced sinks, the held position for postgres and sqlite. */
+export function writeReplay(sink: Sink, sinkType: string, pipeline: string, records: OutputRecord[]): Promise<void> {
+  return sink.write({ pipeline, records, lsn: replayLsn(sink, sinkType, pipeline) });
 }
 
 function replayLsn(sink: Sink, sinkType: string, pipeline: string): Lsn {

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DeadLetter, DeadLetters } from "./dead-letters.ts";
 import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
-import type { Lsn } from "../types.ts";
+import type { Change, Lsn } from "../types.ts";
 import { dlqRows } from "../metrics/metrics.ts";
 import { decodeRow, encodeRow } from "./row-codec.ts";
 import { toJsonText } from "../sinks/json.ts";
@@ -15,12 +15,15 @@ export interface StoredDeadLetter extends DeadLetter {
   op: string | null;
   /** Target table shape (columns with type OIDs, key) when a sink rejected the row. */
   target: OutputTable | null;
+  /** The source change an operator (transform, validate) rejected, so a replay can run it through the pipeline again. */
+  source: Change | null;
   createdAt: string;
 }
 
 export interface DeadLetterExtra {
   op?: string;
   target?: OutputTable;
+  source?: Change;
 }
 
 /**
@@ -47,12 +50,15 @@ export class DlqStore implements DeadLetters {
       created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     )`);
     this.db.exec("CREATE INDEX IF NOT EXISTS dead_letters_pipeline ON dead_letters (pipeline, id)");
+    // Added later: a queue written by an older version gets the column (NULL = no source change kept).
+    const cols = this.db.query("PRAGMA table_info(dead_letters)").all() as { name: string }[];
+    if (!cols.some((c) => c.name === "source_json")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN source_json TEXT");
   }
 
   put(entry: DeadLetter & DeadLetterExtra): void {
     this.db
-      .query("INSERT INTO dead_letters (pipeline, stage, table_name, op, row_json, target_json, error, lsn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, encodeRow(entry.row), entry.target ? toJsonText(entry.target) : null, entry.error, entry.lsn.toString());
+      .query("INSERT INTO dead_letters (pipeline, stage, table_name, op, row_json, target_json, error, lsn, source_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, encodeRow(entry.row), entry.target ? toJsonText(entry.target) : null, entry.error, entry.lsn.toString(), entry.source ? encodeChange(entry.source) : null);
     dlqRows.inc({ pipeline: entry.pipeline, stage: entry.stage });
   }
 
@@ -107,6 +113,7 @@ interface DbRow {
   error: string;
   lsn: string;
   created_at: string;
+  source_json: string | null;
 }
 
 function fromDb(r: DbRow): StoredDeadLetter {
@@ -122,6 +129,34 @@ function fromDb(r: DbRow): StoredDeadLetter {
     error: r.error,
     lsn: BigInt(r.lsn) as Lsn,
     createdAt: r.created_at,
+    source: r.source_json ? decodeChange(r.source_json) : null,
+  };
+}
+
+/** A source change as text: its rows as exact row JSON (bigint digits, bytea base64) inside plain JSON. */
+function encodeChange(c: Change): string {
+  return JSON.stringify({
+    op: c.op,
+    table: c.table,
+    relation: c.relation,
+    key: c.key ? encodeRow(c.key) : null,
+    before: c.before ? encodeRow(c.before) : null,
+    after: c.after ? encodeRow(c.after) : null,
+    unchangedToast: c.unchangedToast ?? null,
+  });
+}
+
+function decodeChange(text: string): Change {
+  const j = JSON.parse(text) as { op: Change["op"]; table: string; relation: Change["relation"]; key: string | null; before: string | null; after: string | null; unchangedToast: string[] | null };
+  const cols = j.relation.columns;
+  return {
+    op: j.op,
+    table: j.table,
+    relation: j.relation,
+    ...(j.key ? { key: decodeRow(j.key, cols) } : {}),
+    before: j.before ? decodeRow(j.before, cols) : null,
+    after: j.after ? decodeRow(j.after, cols) : null,
+    ...(j.unchangedToast ? { unchangedToast: j.unchangedToast } : {}),
   };
 }
 

@@ -12,7 +12,8 @@ import { sinkFactory } from "../sinks/index.ts";
 import { CdcError, errorMessage } from "../errors.ts";
 import { checkpointAgeSeconds, checkpointLsn as checkpointLsnGauge, checkpointSeconds, dlqPendingRows, pipelinePaused, snapshotRows } from "../metrics/metrics.ts";
 import { DlqStore } from "../dlq/store.ts";
-import { groupBySink, replayIntoSink, type ReplayResult } from "../dlq/replay.ts";
+import { groupBySink, replayIntoSink, writeReplay, type ReplayResult } from "../dlq/replay.ts";
+import type { StoredDeadLetter } from "../dlq/store.ts";
 import { PauseHold } from "./pause-hold.ts";
 import { CheckpointStore, type Checkpoint } from "./checkpoint-store.ts";
 import { SinkWriter } from "./sink-writer.ts";
@@ -168,7 +169,12 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     const runner = await createRunner(p, config, {
       configDir: opts.configDir ?? process.cwd(),
       reject: (r) => {
-        dlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n });
+        if (replaying === `pipeline:${p.name}`) {
+          replayRejection = r.reason; // a replayed row rejected again: it keeps its queue entry
+          return;
+        }
+        if (ownDlq) ownDlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n, ...(r.source ? { source: r.source } : {}) });
+        else dlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n });
         dlqPendingRows.inc({ pipeline: p.name });
       },
     });
@@ -379,7 +385,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     if (!ownDlq) throw new CdcError("conflict", "this runtime's dead letters are not kept in the DLQ store");
     return serial.run(async () => {
       const result: ReplayResult = { replayed: 0, failed: [], skipped: [] };
-      const bySink = groupBySink(config, ownDlq.list({ pipeline }), result);
+      const all = ownDlq.list({ pipeline });
+      for (const e of all) if (e.stage === "operator") await replayThroughPipeline(e, result);
+      const bySink = groupBySink(config, all.filter((e) => e.stage !== "operator"), result);
       for (const [name, entries] of bySink) {
         const sink = sinks.get(name);
         if (!sink) {
@@ -412,6 +420,41 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       return result;
     });
   };
+
+  /**
+   * A row an operator rejected (transform, validate) goes through its pipeline again, as the
+   * source change it was (after a fixed rule and a restart, it passes now), and the output is
+   * written out of band to every sink of the pipeline. Stateful pipelines (windows, joins) are
+   * skipped: feeding their state a row out of commit order would not survive a restart.
+   */
+  async function replayThroughPipeline(e: StoredDeadLetter, result: ReplayResult): Promise<void> {
+    const ps = pipelines.find((x) => x.runner.name === e.pipeline);
+    if (!ps) return void result.skipped.push({ id: e.id, reason: `pipeline '${e.pipeline}' is not in this config` });
+    if (!e.source) return void result.skipped.push({ id: e.id, reason: "no source change kept (queued by an older version)" });
+    const pc = config.pipelines.find((x) => x.name === e.pipeline)!;
+    if (pc.window || pc.join?.length || pc.aggregate || pc.group_by) return void result.skipped.push({ id: e.id, reason: "the pipeline keeps state (windows or joins): a replayed row would change it out of commit order" });
+    if (ps.paused) return void result.failed.push({ id: e.id, error: `pipeline '${e.pipeline}' is paused; replay after resume` });
+    const failing = ps.writers.map((w) => w.health()).find((h) => h);
+    if (failing) return void result.failed.push({ id: e.id, error: `a sink of '${e.pipeline}' is failing (${failing.reason}); replay once it is back` });
+    replaying = `pipeline:${e.pipeline}`;
+    replayRejection = null;
+    try {
+      const records = await ps.runner.process({ lsn: e.lsn, endLsn: e.lsn, xid: 0, commitTime: 0n, changes: [e.source] });
+      if (replayRejection !== null) return void result.failed.push({ id: e.id, error: replayRejection });
+      await Promise.all(ps.writers.map((w) => w.flush()));
+      for (const [i, w] of ps.writers.entries()) {
+        const recs = ps.renames[i] ? ps.renames[i]!(records) : records;
+        if (recs.length) await writeReplay(sinks.get(w.sinkName)!, config.sinks[w.sinkName].type, e.pipeline, recs);
+      }
+      ownDlq!.remove([e.id]);
+      result.replayed++;
+    } catch (err) {
+      result.failed.push({ id: e.id, error: errorMessage(err) });
+    } finally {
+      replaying = null;
+      replayRejection = null;
+    }
+  }
 
   function fail(e: unknown) {
     const err = e instanceof Error ? e : new Error(String(e));

@@ -94,7 +94,7 @@ pipelines:
     await waitUntil("all back", async () => (await health()).code === 200, 60_000);
     const dst = postgres(pg.url(sinkDb), { max: 1, onnotice: () => {} });
     try {
-      expect(await dst.unsafe("select id, v from public.items")).toEqual([{ id: 1, v: "one" }]);
+      expect([...(await dst.unsafe("select id, v from public.items"))] as unknown[]).toEqual([{ id: 1, v: "one" }]);
     } finally {
       await dst.end();
     }
