@@ -92,6 +92,8 @@ try {
       `commit→Redis p50 ${q(0.5).toFixed(0)} ms, p99 ${q(0.99).toFixed(0)} ms, max ${q(1).toFixed(0)} ms over ${commits.length} markers${lost ? `, ${lost} not seen` : ""}; ` +
       `last marker visible ${((caughtUp - genEnd) / 1000).toFixed(1)} s after the load stopped; webhook ${hooked}/${total} rows, BigQuery ${bqRows}/${total} rows`,
   );
+  // for bench/run.ts
+  console.log(JSON.stringify({ bench: "engagement", rate, seconds, achieved, events: total, p50_ms: Math.round(q(0.5)), p99_ms: Math.round(q(0.99)), max_ms: Math.round(q(1)), markers: commits.length, lost, caught_up_s: (caughtUp - genEnd) / 1000, webhook: hooked, bigquery: bqRows }));
   await src.end();
 } finally {
   await serve?.stop();

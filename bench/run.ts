@@ -3,7 +3,8 @@
  * ratio, target, met?) on stdout, appended with the machine and commit to bench/RESULTS.md.
  *
  *   bun bench/run.ts [part ...]     parts: decode apply latency windows memory start (default: these six)
- *                                   and generate (the generator's bench/generate.ts, only when named)
+ *                                   and generate (the generator's bench/generate.ts) and engagement (scenario 2 at
+ *                                   3,333 rows/s, bench/engagement.ts), only when named
  *   --rows N          decode/apply backlog (default 1000000, as in the issue; 300000 for a quicker run)
  *   --mem-rows N      rows in the one big transaction of `memory` (default 1000000: the engine's peak grows
  *                     with the transaction, ~1.6 GB at 1M, so the issue's 5M would take ~8 GB of a shared host)
@@ -28,8 +29,8 @@ import { bigTransaction } from "./memory.ts";
 import { start } from "./start.ts";
 
 const PARTS = ["decode", "apply", "latency", "windows", "memory", "start"] as const;
-/** Not in the default run (not one of the issue's six parts): the generator's own bench, ~100 s. */
-const EXTRA = ["generate"] as const;
+/** Not in the default run (not one of the issue's six parts): the generator's own bench (~100 s) and scenario 2 at 3,333 rows/s (~2.5 min). */
+const EXTRA = ["generate", "engagement"] as const;
 type Part = (typeof PARTS)[number] | (typeof EXTRA)[number];
 
 const { values, positionals } = parseArgs({
@@ -225,7 +226,28 @@ async function partGenerate() {
   if (r.code !== 0) notes.push(`generate.ts exited ${r.code}`);
 }
 
-const run: Record<Part, () => Promise<void>> = { decode: partDecode, apply: partApply, latency: partLatency, windows: partWindows, memory: partMemory, start: partStart, generate: partGenerate };
+async function partEngagement() {
+  const cmd = "bun bench/engagement.ts";
+  const r = await child(["bun", "bench/engagement.ts"]);
+  for (const line of r.out.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const j = JSON.parse(line) as Record<string, number>;
+    if (j.bench as unknown !== "engagement") continue;
+    rows.push({
+      part: "engagement",
+      figure: `examples/engagement.yaml, ${j.achieved} rows/s for ${j.seconds} s: commit → Redis content_stats p50 ${j.p50_ms} ms, max ${j.max_ms} ms over ${j.markers} markers${j.lost ? ` (${j.lost} not seen)` : ""}; webhook ${j.webhook}/${j.events}, BigQuery ${j.bigquery}/${j.events} rows`,
+      engine: `p99 ${fmtInt(j.p99_ms)} ms`,
+      peer: "-",
+      ratio: "-",
+      target: "p99 < 5 s",
+      met: met(j.p99_ms < 5000 && !j.lost),
+      command: cmd,
+    });
+  }
+  if (r.code !== 0) notes.push(`engagement.ts exited ${r.code}`);
+}
+
+const run: Record<Part, () => Promise<void>> = { decode: partDecode, apply: partApply, latency: partLatency, windows: partWindows, memory: partMemory, start: partStart, generate: partGenerate, engagement: partEngagement };
 const t0 = performance.now();
 for (const p of parts) {
   try {
