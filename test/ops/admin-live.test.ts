@@ -264,7 +264,7 @@ describe("admin API of a running serve", () => {
     const cli = await runBinary(["dlq", "replay", "--config", join(dir, "cdc.yaml")]);
     expect(cli.stdout).toContain("replayed 2, still failing 0, skipped 0");
     expect(cli.code).toBe(0);
-    expect((await dst.unsafe("select name, price::text from public.items where id = 77777"))[0]).toEqual({ name: "cli replay", price: "1.10" });
+    expect((await dst.unsafe("select name, price::text from public.items where id = 77777"))[0] as unknown).toEqual({ name: "cli replay", price: "1.10" });
     expect(lite.query("select name from items where id = 77777").get()).toEqual({ name: "cli replay" });
     expect((await dst.unsafe("select lsn::text as lsn from cdc_engine_offsets where pipeline = 'to_pg'"))[0].lsn).toBe(pgPos);
 

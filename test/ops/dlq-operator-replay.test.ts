@@ -74,7 +74,7 @@ describe("DLQ replay of operator rejects", () => {
       const r = await rt2.replayDlq!();
       expect(r.replayed).toBe(1);
       expect(r.failed).toEqual([]);
-      expect(r.skipped.map((s) => s.reason)).toEqual(["the pipeline keeps state (windows or joins): a replayed row would change it out of commit order"]);
+      expect((r.skipped as { reason: string }[]).map((s) => s.reason)).toEqual(["the pipeline keeps state (windows or joins): a replayed row would change it out of commit order"]);
       expect(rows(join(dir, "lite.db"))).toEqual([
         { id: 1n, v: "ok", big: "9007199254740993" },
         { id: 2n, v: "much too long", big: "9223372036854775807" },
