@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, tableRef } from "./fields.ts";
+import { byteSize, duration, tableRef } from "./fields.ts";
 
 /**
  * One pipeline: which tables it reads (`from`), what it does to them (filter, projection,
@@ -68,6 +68,8 @@ export const pipelineSchema = z.strictObject({
   group_by: z.array(z.string().min(1)).min(1).optional(),
   /** Path of a TypeScript/JavaScript module exporting `transform(row, ctx)`. */
   transform: z.string().min(1).optional(),
+  /** Memory budget for this pipeline's operator state (windows, join tables): a warning and a gauge when over it. */
+  state_budget: byteSize.optional(),
   /** Rows failing any of these go to the dead-letter queue with the rule's message. */
   validate: z.array(z.strictObject({ rule: z.string().min(1), message: z.string().optional() })).optional(),
   paused: z.boolean().default(false),
