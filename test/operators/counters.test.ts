@@ -58,3 +58,15 @@ test("a row whose join match never came is counted as a join miss once, after it
   expect(released.map((x) => [x.row.order_id, x.row.name])).toEqual([[2n, null]]);
   expect(await counter("cdc_engine_join_misses_total", { pipeline: w.name })).toBe(1);
 });
+
+test("state_budget: the state's estimated bytes and the budget are published; crossing it is reported once", async () => {
+  const { name, r } = await runner({ from: "public.orders", window: { type: "tumbling", size: "1m", time: "created_at", key: ["customer_id"] }, aggregate: { n: "COUNT(*)" }, state_budget: "10kb" });
+  await r.process(txn("2024-05-01T10:00:00Z", Array.from({ length: 20 }, (_, i) => order(i + 1, i % 4, "2024-05-01 10:00:00+00"))));
+  r.onWatermark(Date.now(), 1n);
+  const under = await counter("cdc_engine_operator_state_entries", { pipeline: name, kind: "estimated_bytes" });
+  expect(under).toBe(20 * 160 + 4 * 250 + 4 * 300); // 20 rows, 4 panes, 4 groups
+  expect(await counter("cdc_engine_operator_state_entries", { pipeline: name, kind: "budget_bytes" })).toBe(10_000);
+  await r.process(txn("2024-05-01T10:00:01Z", Array.from({ length: 100 }, (_, i) => order(i + 100, i % 4, "2024-05-01 10:00:01+00"))));
+  r.onWatermark(Date.now(), 2n);
+  expect(await counter("cdc_engine_operator_state_entries", { pipeline: name, kind: "estimated_bytes" })).toBe(120 * 160 + 4 * 250 + 4 * 300);
+});

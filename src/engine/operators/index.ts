@@ -169,7 +169,7 @@ export async function compilePipeline(
   if (p.group_by && !p.aggregate) throw usageError("config_window", `pipeline '${p.name}': group_by needs aggregate:`);
   const transform = p.transform ? await loadTransform(p, ctx.configDir) : null;
   const short = from.map((t) => t.split(".").pop()!);
-  const plan: PipelinePlan = { name: p.name, tables: from, qualifiers: [...from, ...short], joins, stages, transform, aggregates, window, maps };
+  const plan: PipelinePlan = { name: p.name, tables: from, qualifiers: [...from, ...short], joins, stages, transform, aggregates, window, maps, stateBudget: p.state_budget ?? null };
   const op = new PipelineOperator(plan, ctx);
 
   const findRel = (rels: Map<string, Relation>, t: string) => rels.get(t) ?? [...rels.values()].find((r) => r.table === t) ?? null;

@@ -10,6 +10,7 @@ import { compileAggregates, type ParsedAggregates } from "./aggregate-plan.ts";
 import { usageError } from "../../errors.ts";
 import { operatorState } from "../../metrics/metrics.ts";
 import { encodeRow } from "./row-codec.ts";
+import { StateBudget } from "./state-budget.ts";
 
 export type TransformFn = (row: Row, ctx: { op: "upsert" | "delete"; table: string; pipeline: string }) => Row | null | undefined;
 
@@ -23,6 +24,8 @@ export interface PipelinePlan {
   aggregates: ParsedAggregates | null;
   window: WindowSettings | null;
   maps: Record<string, Map<string, string>>;
+  /** state_budget in bytes, or null */
+  stateBudget?: number | null;
 }
 
 interface Shape {
@@ -45,12 +48,14 @@ export class PipelineOperator implements Operator {
   private shapes = new Map<Relation, Shape>();
   private readonly windows: PaneWindows | SessionWindows | null;
   private emit: Emit = () => {};
+  private readonly budget: StateBudget;
 
   constructor(
     private readonly p: PipelinePlan,
     private readonly ctx: OperatorContext,
   ) {
     this.own = new Set(p.tables);
+    this.budget = new StateBudget(p.name, p.stateBudget ?? null);
     for (const j of p.joins) this.joinByTable.set(j.spec.table, j);
     if (p.aggregates) {
       const s = p.window ?? noWindow();
@@ -158,7 +163,9 @@ export class PipelineOperator implements Operator {
   }
 
   private publishStats(): void {
-    for (const [kind, n] of Object.entries(this.stats())) operatorState.set({ pipeline: this.p.name, kind }, n);
+    const stats = this.stats();
+    for (const [kind, n] of Object.entries(stats)) operatorState.set({ pipeline: this.p.name, kind }, n);
+    this.budget.check(stats);
   }
 
   private releaseJoin(j: LookupJoin, nowUs: number): void {
