@@ -78,9 +78,9 @@ describe("/metrics of a real serve", () => {
   test("snapshot, change, sink, batch, latency, checkpoint, slot, DLQ and process metrics all move", async () => {
     const snap = await waitFor("snapshot rows counted", async () => {
       const t = await scrape();
-      return sample(t, 'cdc_engine_snapshot_rows_total{table="public.items"}') === 120 ? t : null;
+      return sample(t, 'cdc_engine_sink_rows_written_total{sink="lite",pipeline="items",op="upsert"}') === 120 ? t : null;
     });
-    expect(sample(snap, 'cdc_engine_sink_rows_written_total{sink="lite",pipeline="items",op="upsert"}')).toBe(120);
+    expect(sample(snap, 'cdc_engine_snapshot_rows_total{table="public.items"}')).toBe(120);
 
     await sql.unsafe("insert into items select g, 'new ' || g from generate_series(121, 150) g");
     await sql.unsafe("update items set name = name || '!' where id <= 10");
