@@ -78,3 +78,17 @@ test("a value the server refuses inside a COPY run (direct or staging) ends in t
     expect(sink.position(name)).toBe(20n);
   }
 });
+
+test("a target COPY cannot write (a view with an INSTEAD OF trigger, no key): the run falls back to INSERT as before", async () => {
+  await sql.unsafe(`create table view_base (id bigint, n integer, t text);
+    create view via_view as select * from view_base;
+    create function via_view_ins() returns trigger language plpgsql as $$ begin insert into view_base values (new.id, new.n, new.t); return new; end $$;
+    create trigger via_view_ins instead of insert on via_view for each row execute function via_view_ins();`);
+  ctx.dead.length = 0;
+  const t: OutputTable = { ...table("public.via_view"), key: [] };
+  await sink.write({ pipeline: "v", lsn: 30n, records: range(0, 1100).map((i) => rec(t, i, i, "insert", 30n)) });
+  const [{ c, s }] = await sql`select count(*)::int as c, sum(n)::int as s from view_base`;
+  expect([c, s]).toEqual([1100, (1099 * 1100) / 2]);
+  expect(ctx.dead).toEqual([]);
+  expect(sink.position("v")).toBe(30n);
+});

@@ -268,9 +268,9 @@ function directRefused(target: string): boolean {
  * savepoint. The server's work for staging COPY + INSERT ... SELECT ... ON CONFLICT is about
  * three times a plain COPY (sink server log in bench/lib/apply-wal.ts), and a source insert
  * rarely finds its key in the sink. When it does (a table filled before, a second writer) or
- * the server refuses the data for another reason, the COPY is rolled back to the savepoint and
- * false is returned: the caller then takes the staging path, which upserts (or reports the
- * record error as before).
+ * the server refuses the COPY for another reason, it is rolled back to the savepoint and false
+ * is returned: the caller then takes the staging path, which upserts (or reports the record
+ * error as before).
  */
 export async function copyDirect(tx: Pick<Pg, "unsafe">, copy: NonNullable<Statement["copy"]>): Promise<boolean> {
   if (!copy.direct) return false;
@@ -278,9 +278,10 @@ export async function copyDirect(tx: Pick<Pg, "unsafe">, copy: NonNullable<State
   try {
     await copyIn(tx, copy.direct, copy.data);
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    // Only the server's refusal of this data (SQLSTATE class 22/23) falls back; anything else is the caller's to handle.
-    if ((e as { name?: unknown }).name !== "PostgresError" || typeof code !== "string" || !/^2[23]/.test(code)) throw e;
+    // Any refusal by the server (a key already there, bad data, a target COPY cannot write such as
+    // a view) falls back to the staging path, which then behaves exactly as before this path
+    // existed; client-side errors (connection lost) are the caller's.
+    if ((e as { name?: unknown }).name !== "PostgresError") throw e;
     await tx.unsafe("rollback to savepoint cdc_copy_direct");
     await tx.unsafe("release savepoint cdc_copy_direct");
     refusedAt.set(copy.table ?? copy.direct, Date.now());
