@@ -90,8 +90,15 @@ pipelines:
     expect((await app.request("/health/checkpoint")).status).toBe(503);
     expect((await app.request("/health/sink:pg")).status).toBe(503);
 
+    // The outage shows in the metrics too: retries counted, the sink marked down.
+    const during = await (await app.request("/metrics")).text();
+    expect(Number(/^cdc_engine_sink_retries_total\{sink="pg"\} (\d+)$/m.exec(during)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(during).toMatch(/^cdc_engine_sink_up\{sink="pg"\} 0$/m);
+    expect(Number(/^cdc_engine_checkpoint_age_seconds (\S+)$/m.exec(during)?.[1] ?? 0)).toBeGreaterThan(0.5);
+
     sinkProxy.start();
     await waitUntil("all back", async () => (await health()).code === 200, 60_000);
+    expect(await (await app.request("/metrics")).text()).toMatch(/^cdc_engine_sink_up\{sink="pg"\} 1$/m);
     const dst = postgres(pg.url(sinkDb), { max: 1, onnotice: () => {} });
     try {
       expect([...(await dst.unsafe("select id, v from public.items"))] as unknown[]).toEqual([{ id: 1, v: "one" }]);
