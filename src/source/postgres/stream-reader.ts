@@ -298,9 +298,10 @@ export class StreamReader {
         changes = [];
         schemaChanges = undefined;
         partBytes = 0;
-        // The parts handed over are garbage now: a GC hint every few parts keeps RSS flat on huge
-        // transactions (every part: ~45% slower; never: RSS grows with the transaction).
-        if (part % 4 === 0) Bun.gc(false);
+        // The parts handed over are garbage now: a full collection every second part keeps RSS flat
+        // on huge transactions (a 3M-row synthetic run: 130 MiB, vs 213 MiB with a non-blocking hint
+        // every 4th part, and no slower: the live heap is small, the garbage is what costs).
+        if (part % 2 === 0) Bun.gc(true);
       }
     }
     if (!changes.length && !schemaChanges && part === 0) return this.idle(head.lsn, head.endLsn);
