@@ -3,11 +3,11 @@ import Redis from "ioredis";
 import { requireRedis } from "../helpers/index.ts";
 import { RedisSink } from "../../src/sinks/redis/index.ts";
 import { redisSinkConfig } from "../../src/sinks/redis/config.ts";
-import { packOps } from "../../src/sinks/redis/fence.ts";
+import { opsAsJson } from "../../src/sinks/redis/fence.ts";
 import { batch, col, context, OID, rec, table, uniq } from "./helpers.ts";
 
-// A batch's commands go to the fence script packed into one argument (`<argc>|` then
-// `<byte length>:<bytes>` items); a batch with a bytes value goes as one argument per item.
+// A batch's commands go to the fence script as one JSON argument (decoded by Redis' cjson); a
+// batch with a bytes value, or text that is not valid UTF-8, goes as one argument per item.
 
 let url: string;
 let r: Redis;
@@ -22,12 +22,13 @@ afterAll(async () => {
   r.disconnect();
 });
 
-test("packOps: lengths in bytes (counted again when the text is not ASCII); null when an argument is bytes", () => {
+test("opsAsJson: one JSON array of commands; null when an argument is bytes or text holds a lone surrogate", () => {
   const op = (cmd: string, ...args: (string | Buffer)[]) => ({ cmd, args });
-  expect(packOps([op("HSET", "k", "f", "1:2|3"), op("DEL", "")], 0, 2)).toBe("4|4:HSET1:k1:f5:1:2|32|3:DEL0:");
-  expect(packOps([op("SET", "k", "ü✓")], 0, 1)).toBe("3|3:SET1:k5:ü✓");
-  expect(packOps([op("SET", "a", "b"), op("SET", "k", Buffer.from([0]))], 0, 2)).toBeNull();
-  expect(packOps([op("SET", "a", "b"), op("SET", "k", Buffer.from([0]))], 0, 1)).toBe("3|3:SET1:a1:b");
+  expect(opsAsJson([op("HSET", "k", "f", "1:2|3"), op("DEL", "")], 0, 2)).toBe('[["HSET","k","f","1:2|3"],["DEL",""]]');
+  expect(JSON.parse(opsAsJson([op("SET", "k", 'ü✓"\\\n\u0000')], 0, 1)!)).toEqual([["SET", "k", 'ü✓"\\\n\u0000']]);
+  expect(opsAsJson([op("SET", "a", "b"), op("SET", "k", Buffer.from([0]))], 0, 2)).toBeNull();
+  expect(opsAsJson([op("SET", "a", "b"), op("SET", "k", Buffer.from([0]))], 0, 1)).toBe('[["SET","a","b"]]');
+  expect(opsAsJson([op("SET", "k", "\ud800")], 0, 1)).toBeNull();
 });
 
 test("values with separators, digits, non-ASCII text and bytes arrive exactly; a refused command goes to the DLQ by its index", async () => {
@@ -36,7 +37,7 @@ test("values with separators, digits, non-ASCII text and bytes arrive exactly; a
   const s = new RedisSink(redisSinkConfig.parse({ url, key_prefix: prefix }));
   await s.open(ctx);
   try {
-    const tricky = ["12:34|5", "ünïcødé ✓ 𝄞", "", "line\nbreak\r\0", "9:" + "x".repeat(20)];
+    const tricky = ["12:34|5", "ünïcødé ✓ 𝄞", "", "line\nbreak\r\0 \u0001", '"quoted" \\ back[slash]', "9:" + "x".repeat(20)];
     await r.set(`${prefix}h:wrongtype`, "a string, not a hash");
     const text = tricky.map((a, i) => rec(t, "upsert", { id: `k${i}:|`, a, b: null, n: 9007199254740993n + BigInt(i) }, 10n, i));
     await s.write(batch("p", [...text, rec(t, "upsert", { id: "wrongtype", a: "x", b: null, n: 1n }, 10n, 9)]));

@@ -8,13 +8,13 @@ import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { redisTargetSchema, type RedisSinkConfig, type RedisTarget } from "./config.ts";
 import { connectRedis, createRedis, describeRedisError, isAuthError, type RedisClient } from "./connect.ts";
-import { FENCE_PACKED_SCRIPT, FENCE_SCRIPT, packOps, padLsn } from "./fence.ts";
+import { FENCE_JSON_SCRIPT, FENCE_SCRIPT, opsAsJson, padLsn } from "./fence.ts";
 import { RecordError, recordOps, type Op } from "./ops.ts";
 
 /** Arguments per script call; a bigger batch is split, and only its last chunk stores the position. */
 const MAX_ARGS_PER_CALL = 100_000;
 
-type FenceClient = RedisClient & { cdcFence(key: string, ...args: (string | Buffer)[]): Promise<unknown[]>; cdcFencePacked(key: string, ...args: string[]): Promise<unknown[]> };
+type FenceClient = RedisClient & { cdcFence(key: string, ...args: (string | Buffer)[]): Promise<unknown[]>; cdcFenceJson(key: string, ...args: string[]): Promise<unknown[]> };
 
 /**
  * Redis sink: hash, sorted-set, string and stream writes from key templates. Every write is
@@ -71,7 +71,7 @@ export class RedisSink implements Sink {
     const client = createRedis(this.config) as FenceClient;
     client.on("error", (e) => ctx.log.debug({ err: e.message }, "redis connection error"));
     client.defineCommand("cdcFence", { numberOfKeys: 1, lua: FENCE_SCRIPT });
-    client.defineCommand("cdcFencePacked", { numberOfKeys: 1, lua: FENCE_PACKED_SCRIPT });
+    client.defineCommand("cdcFenceJson", { numberOfKeys: 1, lua: FENCE_JSON_SCRIPT });
     try {
       await connectRedis(client);
       for (const t of ctx.targets) {
@@ -187,9 +187,9 @@ export class RedisSink implements Sink {
       for (let n = 0; end < ops.length && (end === start || n + ops[end].args.length + 2 <= MAX_ARGS_PER_CALL); end++) n += ops[end].args.length + 2;
       const last = end >= ops.length;
       const head = [this.posKey(pipeline), lsn, String(end - start), last && store ? "1" : "0"] as const;
-      const packed = packOps(ops, start, end);
+      const json = opsAsJson(ops, start, end);
       let out: unknown[];
-      if (packed !== null) out = await client.cdcFencePacked(...head, packed);
+      if (json !== null) out = await client.cdcFenceJson(...head, json);
       else {
         const argv: (string | Buffer)[] = [];
         for (let i = start; i < end; i++) argv.push(ops[i].cmd, String(ops[i].args.length), ...ops[i].args);
