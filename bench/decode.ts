@@ -1,8 +1,9 @@
 /**
  * Decoder throughput and memory of the Postgres source.
  *
- *   bun bench/decode.ts                 1M-row backlog (10-row transactions): our source (pgoutput v1 and
- *                                       the server's highest version) next to pg_recvlogical draining the same backlog
+ *   bun bench/decode.ts                 1M-row backlog (10-row transactions): our source (pgoutput v1, the
+ *                                       server's highest version, and binary values) next to pg_recvlogical
+ *                                       draining the same backlog; then the decoder alone, text and binary
  *   bun bench/decode.ts --rss 5000000   one 5M-row transaction: peak RSS (VmHWM) while it is spilled and handed over
  *   --rows N  --flavor system|embedded  (defaults 1000000, system = the machine's PostgreSQL)
  *
@@ -44,8 +45,8 @@ async function slot(name: string): Promise<bigint> {
 }
 
 /** Drain `slotName` with our source until `rows` changes arrived; returns seconds. */
-async function drainOurs(slotName: string, start: bigint, rows: number, protocol?: number, onTxnExtra?: () => void): Promise<number> {
-  const config = sourceSchema.parse({ url, slot: slotName, publication: "bench", snapshot: "never", heartbeat_interval: "10s", ...(protocol ? { protocol_version: protocol } : {}) });
+async function drainOurs(slotName: string, start: bigint, rows: number, protocol?: number, onTxnExtra?: () => void, binary = false): Promise<number> {
+  const config = sourceSchema.parse({ url, slot: slotName, publication: "bench", snapshot: "never", heartbeat_interval: "10s", binary, ...(protocol ? { protocol_version: protocol } : {}) });
   const source = createPostgresSource(config, { stateDir: mkdtempSync(join(tmpdir(), "cdc-bench-")), log });
   let seen = 0;
   let done!: () => void;
@@ -84,7 +85,7 @@ try {
     console.log(`RSS before ${mib(before)}, peak RSS during hand-over ${mib(peak)}, VmHWM (process peak) ${mib(vm("VmHWM"))}`);
   } else {
     const rows = Number(values.rows ?? 1_000_000);
-    const starts = { recv: await slot("recv"), v1: await slot("ours_v1"), vmax: await slot("ours_max"), rec: await slot("rec") };
+    const starts = { recv: await slot("recv"), v1: await slot("ours_v1"), vmax: await slot("ours_max"), vbin: await slot("ours_bin"), rec: await slot("rec"), recBin: await slot("rec_bin") };
     let t = performance.now();
     await sql.unsafe(`do $$ begin for i in 0..${rows / 10 - 1} loop
         insert into bench select g, g % 1000, 'value ' || g, now(), g * 0.01 from generate_series(i * 10 + 1, i * 10 + 10) g;
@@ -105,34 +106,46 @@ try {
     console.log(`cdc-engine source (proto 1, decoded to Txn objects): ${v1.toFixed(2)} s, ${Math.round(rows / v1)} rows/s`);
     const vmax = await drainOurs("ours_max", starts.vmax, rows);
     console.log(`cdc-engine source (highest proto, decoded to Txn objects): ${vmax.toFixed(2)} s, ${Math.round(rows / vmax)} rows/s`);
+    const vbin = await drainOurs("ours_bin", starts.vbin, rows, undefined, undefined, true);
+    console.log(`cdc-engine source (highest proto, binary values, decoded to Txn objects): ${vbin.toFixed(2)} s, ${Math.round(rows / vbin)} rows/s`);
 
     // Decoder alone: record the raw pgoutput messages once, then time StreamReader on them in memory.
-    const repl = openReplicationPg(sourceSchema.parse({ url }));
-    const session = await ReplicationSession.start(repl, { slot: "rec", publication: "bench", protoVersion: 1, messages: false, streaming: false, binary: false }, () => starts.rec);
-    const recorded: Buffer[] = [];
-    let commits = 0;
-    while (commits < rows / 10) {
-      const m = (await session.next())!;
-      recorded.push(Buffer.from(m));
-      if (m[0] === 0x43) commits++;
+    const types = new TypeDecoders(await loadTypes(sql as never));
+    for (const binary of [false, true]) {
+      const repl = openReplicationPg(sourceSchema.parse({ url }));
+      const name = binary ? "rec_bin" : "rec";
+      const session = await ReplicationSession.start(repl, { slot: name, publication: "bench", protoVersion: 1, messages: false, streaming: false, binary }, () => (binary ? starts.recBin : starts.rec));
+      const recorded: Buffer[] = [];
+      let commits = 0;
+      let bytes = 0;
+      while (commits < rows / 10) {
+        const m = (await session.next())!;
+        recorded.push(Buffer.from(m));
+        bytes += m.length;
+        if (m[0] === 0x43) commits++;
+      }
+      await session.close();
+      await repl.end({ timeout: 1 });
+      let best = Infinity;
+      for (let run = 0; run < 3; run++) {
+        let i = 0;
+        let decoded = 0;
+        const reader = new StreamReader({
+          types,
+          known: new Map(),
+          spillDir: mkdtempSync(join(tmpdir(), "cdc-bench-")),
+          memoryBudget: 64 << 20,
+          heartbeatMs: 10_000,
+          log,
+          onTxn: async (t) => void (decoded += t.changes.length),
+        });
+        t = performance.now();
+        await reader.consume({ next: async () => recorded[i++] ?? null });
+        best = Math.min(best, (performance.now() - t) / 1000);
+        if (decoded !== rows) throw new Error(`decoded ${decoded} of ${rows} rows`);
+      }
+      console.log(`decoder alone, ${binary ? "binary" : "text"} values (${recorded.length} recorded messages, ${mib(bytes)}, in memory, best of 3): ${best.toFixed(2)} s, ${Math.round(rows / best)} rows/s`);
     }
-    await session.close();
-    await repl.end({ timeout: 1 });
-    let i = 0;
-    let decoded = 0;
-    const reader = new StreamReader({
-      types: new TypeDecoders(await loadTypes(sql as never)),
-      known: new Map(),
-      spillDir: mkdtempSync(join(tmpdir(), "cdc-bench-")),
-      memoryBudget: 64 << 20,
-      heartbeatMs: 10_000,
-      log,
-      onTxn: async (t) => void (decoded += t.changes.length),
-    });
-    t = performance.now();
-    await reader.consume({ next: async () => recorded[i++] ?? null });
-    const decSecs = (performance.now() - t) / 1000;
-    console.log(`decoder alone (${recorded.length} recorded messages, in memory): ${decSecs.toFixed(2)} s, ${Math.round(decoded / decSecs)} rows/s`);
     console.log(`peak RSS of this process: ${mib(vm("VmHWM"))}`);
   }
 } finally {
