@@ -66,6 +66,11 @@ export interface Txn {
    * ONE transaction: apply/checkpoint/confirm only after the part with last=true.
    */
   part?: { index: number; last: boolean };
+  /**
+   * Idle progress the server is waiting on (a keepalive that asked for a reply: the walsender is
+   * shutting down or nearing wal_sender_timeout). The engine checkpoints soon so the slot follows.
+   */
+  awaited?: boolean;
 }
 
 export function formatLsn(lsn: Lsn): string {

@@ -307,6 +307,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       midTxn = !!txn.part && !txn.part.last;
       if (midTxn) return; // checkpoints only between whole transactions
       if (lastLsn === null || txn.lsn > lastLsn) lastLsn = txn.lsn;
+      // The server waits for the slot to reach this position (e.g. a fast shutdown): checkpoint
+      // now rather than at the next interval, at most once a second.
+      if (txn.awaited && (!checkpoint || (txn.lsn > checkpoint.lsn && Date.now() - checkpoint.createdAt >= 1000))) checkpointDue = true;
       if (checkpointDue) await takeCheckpoint();
     });
   };

@@ -66,3 +66,44 @@ describe("source restarted mid-run (compiled binary)", () => {
     }
   }, 300_000);
 });
+
+describe("source fast shutdown while the engine streams (compiled binary)", () => {
+  test("pg_ctl stop -m fast completes in seconds with the default 30 s checkpoint interval; nothing lost after the restart", async () => {
+    const source = await startPgServer("system");
+    const pg = await sharedPg("system");
+    let engine: Engine | null = null;
+    try {
+      const src = await createDatabase(source, "fs_src");
+      const dst = await createDatabase(pg, "fs_dst");
+      const admin = postgres(source.url(src), { max: 1, onnotice: () => {} });
+      await admin`create table items (id bigint primary key, qty int not null, note text)`;
+      await admin.end();
+      const s = await mirrorConfig(source.url(src), pg.url(dst), ["public.items"]);
+      // The walsender waits for the slot to reach what it sent; the engine must not make it wait for a 30 s checkpoint.
+      writeFileSync(s.config, (await Bun.file(s.config).text()).replace("checkpoint_interval: 1s", "checkpoint_interval: 30s").replace("heartbeat_interval: 1s", "heartbeat_interval: 1h"));
+      engine = new Engine(s);
+      await engine.start();
+      await engine.snapshotDone(["public.items"]);
+      let stopping = false;
+      const writers = [writer(source.url(src), () => stopping, s.dir)];
+      await Bun.sleep(4000);
+      const t0 = performance.now();
+      await source.stop("fast");
+      const stopSeconds = (performance.now() - t0) / 1000;
+      console.log(`source fast shutdown with the engine connected: ${stopSeconds.toFixed(1)} s`);
+      expect(stopSeconds).toBeLessThan(10);
+      await source.start();
+      await Bun.sleep(3000);
+      stopping = true;
+      expect((await Promise.all(writers))[0]).toBeGreaterThan(50);
+      await waitCaughtUp(source.url(src), pg.url(dst), 120_000);
+      const v = await verify(s.config);
+      expect(v.stdout).toContain("all 1 table(s) equal");
+      expect(v.code).toBe(0);
+      expect(await engine.kill("SIGTERM")).toBe(0);
+    } finally {
+      if (engine?.proc) await engine.kill();
+      await source.destroy();
+    }
+  }, 300_000);
+});

@@ -321,12 +321,14 @@ export class StreamReader {
     if (this.open || this.streams.size) return; // a transaction is in flight: its commit confirms
     const lsn = walEnd - 1n;
     const floor = this.lastLsn ?? this.o.startLsn ?? -1n;
-    if (lsn <= floor) return;
+    // Already handed over as idle progress, but now the server waits for it (shutdown): say so again, at most once a second.
+    const again = replyRequested && lsn === this.lastLsn && this.progressLsns.at(-1) === lsn && Date.now() - this.lastHandover >= KEEPALIVE_PROGRESS_MS;
+    if (lsn <= floor && !again) return;
     // The walsender asks for a reply when it waits for us (shutdown, timeout): answer at once.
     if (!replyRequested && Date.now() - this.lastHandover < KEEPALIVE_PROGRESS_MS) return;
-    this.progressLsns.push(lsn);
+    if (!again) this.progressLsns.push(lsn);
     if (this.progressLsns.length > MAX_PROGRESS_LSNS) this.progressLsns.shift();
-    await this.handover({ lsn, endLsn: walEnd, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: [] });
+    await this.handover({ lsn, endLsn: walEnd, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: [], ...(replyRequested ? { awaited: true } : {}) });
   }
 
   /**
