@@ -10,7 +10,7 @@ const asText = (x: unknown) => (x === null || x === undefined ? x : String(x));
  * timestamp string into a Date (losing microseconds), JSON text into a JSON string, and
  * 't' into false. Array serializers are never fetched (fetch_types off) for the same reason.
  */
-export function openSinkPg(config: PostgresSinkConfig, max = config.pool): Pg {
+export function openSinkPg(config: PostgresSinkConfig, max = config.pool, options: Record<string, unknown> = {}): Pg {
   const pass = (to: number, from: number[]) => ({ to, from, serialize: asText, parse: (x: string) => x });
   return openPg(config.url, {
     sslmode: config.sslmode,
@@ -25,6 +25,7 @@ export function openSinkPg(config: PostgresSinkConfig, max = config.pool): Pg {
         boolean: { to: 16, from: [16], serialize: asText, parse: (x: string) => x === "t" },
         bytea: pass(17, [17]),
       },
+      ...options,
     },
   });
 }

@@ -30,7 +30,7 @@ export class PostgresSink implements Sink {
   private positions = new Map<string, Lsn>();
   private ready = new WeakMap<OutputTable, true>();
   /** Per pipeline: the reserved connection whose open transaction holds the parts written so far. */
-  private openParts = new Map<string, { conn: Pg & { release(): void }; dead: [OutputRecord, string][] }>();
+  private openParts = new Map<string, { conn: Reserved; dead: [OutputRecord, string][] }>();
   private readyNames = new Set<string>();
   private fkTables = new Set<string>();
   /** "schema.table" → column types as the sink has them. */
@@ -74,7 +74,7 @@ export class PostgresSink implements Sink {
       if (!isPgDataError(e)) throw e;
       // Again on a reserved connection: sql.begin() rethrows any failed query at its end, even one
       // rolled back to a savepoint.
-      const conn = (await this.sql.reserve()) as unknown as Pg & { release(): void };
+      const conn = await this.reserve();
       try {
         await conn.unsafe("begin");
         await this.applyNarrowing(conn, batch.records, dead);
@@ -97,7 +97,7 @@ export class PostgresSink implements Sink {
     let open = this.openParts.get(batch.pipeline);
     if (part.index > 0 && !open) throw new PartsLostError(this.name, batch.pipeline, batch.lsn);
     if (!open) {
-      const conn = (await this.sql.reserve()) as unknown as Pg & { release(): void };
+      const conn = await this.reserve();
       try {
         await conn.unsafe("begin");
       } catch (e) {
@@ -107,6 +107,12 @@ export class PostgresSink implements Sink {
       this.openParts.set(batch.pipeline, (open = { conn, dead: [] }));
     }
     try {
+      // postgres.js reconnects a dropped reserved connection on its next query, outside any
+      // transaction: SAVEPOINT fails there (25P01), so a later part never runs (or commits) alone.
+      if (part.index > 0) {
+        await open.conn.unsafe("savepoint cdc_part");
+        await open.conn.unsafe("release savepoint cdc_part");
+      }
       // DDL goes into the open transaction: from another connection it would wait for this one's locks.
       await this.prepareTables(batch, open.conn);
       await this.applyNarrowing(open.conn, batch.records, open.dead);
@@ -165,6 +171,25 @@ export class PostgresSink implements Sink {
       // insert these rows again (a row deleted in between would come back).
       if (s.copy) await tx.unsafe(`truncate ${stagingTable(s.copy.into)}`);
     }
+  }
+
+  /**
+   * A connection of our own for BEGIN ... COMMIT across calls: a one-connection client, ended
+   * after. Not the pool's reserve(): postgres.js 3.4.9 never settles it when it has to open a
+   * connection with fetch_types off (porsager/postgres #751, #1195; seen after idle_timeout had
+   * closed the pool during a long spill), and a reserved connection the server dropped crashes
+   * the process on its next query (socket.write on null). No idle timeout: the transaction stays
+   * open while the source decodes the next part.
+   */
+  private async reserve(): Promise<Reserved> {
+    const client = openSinkPg(this.config, 1, { idle_timeout: 0 });
+    try {
+      await client`select 1`;
+    } catch (e) {
+      await client.end({ timeout: 1 }).catch(() => {});
+      throw e;
+    }
+    return Object.assign(client, { release: () => void client.end({ timeout: 5 }).catch(() => {}) }) as Reserved;
   }
 
   private async storePosition(tx: Tx, batch: OutputBatch): Promise<void> {
@@ -235,6 +260,8 @@ export class PostgresSink implements Sink {
     await this.sql?.end({ timeout: 5 }).catch(() => {});
   }
 }
+
+type Reserved = Pg & { release(): void };
 
 /** A connection in a transaction: postgres.js' TransactionSql or a reserved connection after BEGIN. */
 type Tx = Pick<Pg, "unsafe">;
