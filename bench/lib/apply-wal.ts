@@ -51,7 +51,12 @@ pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
 
     t = performance.now();
     await sub.unsafe("alter subscription bench_sub enable");
-    await waitFor(async () => (await count(sub)) === rows, 600_000, 100);
+    // max(id) is an index lookup; count(*) every 100 ms would scan the growing table on the same
+    // cores as the apply worker (until 02:20 UTC on 2026-11-22 it did, slowing the peer). The
+    // subscription applies transactions in commit order and ids rise with them, so the last id
+    // means all are there; one count confirms it.
+    const maxId = async () => Number((await sub`select coalesce(max(id), -1)::int8::text as m from bench_rows`)[0].m);
+    await waitFor(async () => (await maxId()) === rows - 1 && (await count(sub)) === rows, 600_000, 100);
     const subS = (performance.now() - t) / 1000;
     await sub.unsafe("alter subscription bench_sub disable");
     await sub.unsafe("alter subscription bench_sub set (slot_name = none)").catch(() => {});
