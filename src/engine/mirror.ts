@@ -3,18 +3,22 @@ import type { Change, Relation, Row, Txn } from "../types.ts";
 
 /**
  * Turns source changes into sink records for a mirror: the sink table has the source's
- * schema.table, columns and key. Tables whose replica identity is not a key (no primary key,
- * or REPLICA IDENTITY FULL/NOTHING) are append-only: inserts append, updates and deletes are
- * not applied (they cannot be addressed without a key).
+ * schema.table, columns and key (the primary key, also under REPLICA IDENTITY FULL, or the
+ * replica identity index; `keyOverride` when the pipeline's `to:` names one). Tables without
+ * a key (no primary key, REPLICA IDENTITY NOTHING) are append-only: inserts append, updates and
+ * deletes are not applied (they cannot be addressed without a key).
  */
 export class MirrorMapper {
   private tables = new WeakMap<Relation, OutputTable>();
 
+  constructor(private keyOverride: string[] | null = null) {}
+
   tableFor(rel: Relation): OutputTable {
     let t = this.tables.get(rel);
     if (!t) {
-      const keyed = rel.replicaIdentity === "d" || rel.replicaIdentity === "i";
-      t = { name: rel.table, columns: rel.columns, key: keyed ? rel.columns.filter((c) => c.isKey).map((c) => c.name) : [] };
+      const keyed = rel.replicaIdentity !== "n";
+      const key = this.keyOverride ?? (keyed ? rel.columns.filter((c) => c.isKey).map((c) => c.name) : []);
+      t = { name: rel.table, columns: rel.columns, key };
       this.tables.set(rel, t);
     }
     return t;

@@ -49,9 +49,11 @@ export function mirrorRunner(p: PipelineConfig, singleTarget?: Target): Pipeline
   const exact = new Set(from.filter((f) => !f.endsWith(".*")));
   const schemas = from.filter((f) => f.endsWith(".*")).map((f) => f.slice(0, -1));
   const reads = (t: string) => exact.has(t) || schemas.some((s) => t.startsWith(s));
-  const mapper = new MirrorMapper();
+  const oneTable = exact.size === 1 && schemas.length === 0;
+  // `to: {key: [...]}` gives the key of a single-table mirror (a source table without a primary key).
+  const mapper = new MirrorMapper(singleTarget?.key && oneTable ? singleTarget.key : null);
   // `to: {table: x}` renames the one table of a single-table mirror.
-  const rename = singleTarget?.table && exact.size === 1 && schemas.length === 0 ? singleTarget.table : null;
+  const rename = singleTarget?.table && oneTable ? singleTarget.table : null;
   const renamed = new WeakMap<OutputTable, OutputTable>();
   return {
     name: p.name,

@@ -36,10 +36,12 @@ describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
       expect(del.key).toEqual({ id: 1n });
       expect(del.before).toEqual({ id: 1n });
       expect(del.after).toBeNull();
-      // REPLICA IDENTITY FULL: whole old row, the row is its own key.
+      // REPLICA IDENTITY FULL without a primary key: whole old row, and no key.
       expect(fUpd.before).toEqual({ a: 1, b: "x" });
       expect(fUpd.after).toEqual({ a: 1, b: "y" });
       expect(fDel.before).toEqual({ a: 1, b: "y" });
+      expect(fDel.key).toEqual({ a: 1, b: "y" });
+      expect(fDel.relation.columns.some((c) => c.isKey)).toBe(false);
       expect(fIns.op).toBe("insert");
       const truncs = collector.changes.filter((c) => c.op === "truncate");
       expect(truncs.map((c) => c.table).sort()).toEqual(["public.child", "public.parent"]);

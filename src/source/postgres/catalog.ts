@@ -48,9 +48,9 @@ export async function loadRelations(sql: Pg, tables: string[]): Promise<Map<stri
            a.attname::text as col, a.atttypid::int as typ, a.atttypmod::int as typmod,
            format_type(a.atttypid, a.atttypmod) as type_name,
            exists (select 1 from pg_index i where i.indrelid = c.oid and a.attnum = any(i.indkey::int2[]) and
-               case c.relreplident when 'i' then i.indisreplident else i.indisprimary end)
-             -- FULL: the primary key is still the row's key; without one the whole row is.
-             or (c.relreplident = 'f' and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary)) as is_key
+               case c.relreplident when 'i' then i.indisreplident else i.indisprimary end) as is_key
+             -- FULL: the primary key is still the row's key; without one the row has no key (keyless:
+             -- mirrors append, operators identify the row by all its values from the old row).
     from pg_class c
     join pg_namespace n on n.oid = c.relnamespace
     join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''

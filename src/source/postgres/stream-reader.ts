@@ -265,7 +265,8 @@ export class StreamReader {
     // REPLICA IDENTITY FULL flags every column as identity; the row's key is still its primary key
     // (otherwise every update looks like a key change). Without a primary key the whole row stays the identity.
     const pk = prev && rel.replicaIdentity === "f" ? new Set(prev.columns.filter((c) => c.isKey).map((c) => c.name)) : null;
-    if (pk && pk.size && pk.size < rel.columns.length) for (const c of rel.columns) c.isKey = pk.has(c.name);
+    // No primary key (pk empty): the row has no key at all; sinks treat the table as keyless and `before` carries the whole old row.
+    if (pk && pk.size < rel.columns.length) for (const c of rel.columns) c.isKey = pk.has(c.name);
     const changed = relationChanged(prev, rel);
     this.o.known.set(rel.id, rel);
     if (!changed) return null;
