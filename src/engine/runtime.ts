@@ -299,7 +299,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       for (const ps of pipelines) {
         if (ps.paused === "config") continue;
         if (ps.paused === "admin" && !ps.inPart) {
-          ps.hold.add(txn);
+          // Only what the pipeline reads: other tables' transactions and idle progress would fill the hold for nothing.
+          if (txn.changes.some((c) => ps.runner.reads(c.table))) ps.hold.add(txn);
           continue;
         }
         await processTxn(ps, txn);
