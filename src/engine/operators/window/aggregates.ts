@@ -88,6 +88,13 @@ export class Bag {
    */
   private best: unknown = undefined;
   private bestKey: string | null = null;
+  /**
+   * Keys changed since the last incremental checkpoint of this bag (saveAccDelta), or null before
+   * the first one: the next save is then whole. A group without a window (content_stats:
+   * MAX(event_ts)) keeps every distinct value it ever saw; writing only what changed keeps a
+   * checkpoint proportional to the rows since the previous one instead of to the whole run.
+   */
+  changed: Set<string> | null = null;
   constructor(
     readonly extreme: 0 | 1 | -1 = 0,
     readonly kind: Kind = "int",
@@ -103,6 +110,7 @@ export class Bag {
       if (n === 0) this.m.delete(k);
     } else if (sign === 1) this.m.set(k, [v, (n = 1), dw]);
     else this.m.set(k, [v, (n = -1), dw]); // a retraction before its add (out of order): kept, nets to 0
+    if (this.changed) this.changed.add(k);
     if (this.extreme === 0 || this.best === undefined) return;
     if (n <= 0) {
       if (k === this.bestKey) this.best = undefined;
@@ -129,6 +137,7 @@ export class Bag {
   merge(o: Bag): void {
     this.best = undefined;
     for (const [k, [v, n, w]] of o.m) {
+      if (this.changed) this.changed.add(k);
       const e = this.m.get(k);
       if (e) {
         e[1] += n;
@@ -139,6 +148,36 @@ export class Bag {
   }
   save(): unknown[] {
     return [...this.m.values()].map(([v, n, w]) => [encodeValue(v), n, w ? w.toString() : null]);
+  }
+  /**
+   * What changed since the previous call (or everything, the first time): `{ d: entries, r: keys
+   * removed }`, entries as in save(). From then on changes are tracked (a Set insert per add).
+   */
+  saveDelta(): unknown[] | { d: unknown[]; r: string[] } {
+    const changed = this.changed;
+    this.changed = new Set();
+    if (!changed) return this.save();
+    const d: unknown[] = [];
+    const r: string[] = [];
+    for (const k of changed) {
+      const e = this.m.get(k);
+      if (e) d.push([encodeValue(e[0]), e[1], e[2] ? e[2].toString() : null]);
+      else r.push(k);
+    }
+    return { d, r };
+  }
+  /** Apply a saveDelta() result (restore replays a checkpoint chain). */
+  applyDelta(s: { d: unknown[]; r: string[] }): void {
+    this.best = undefined;
+    for (const k of s.r) this.m.delete(k);
+    for (const [v, n, w] of s.d as [unknown, number, string | null][]) {
+      const val = decodeValue(v);
+      this.m.set(valueKey(val), [val, n, w === null ? null : Dec.parse(w)]);
+    }
+  }
+  /** Track changes from now on, as if saveDelta() had just been called (after a whole checkpoint). */
+  resetChanges(): void {
+    this.changed = new Set();
   }
   static load(s: unknown[], extreme: 0 | 1 | -1 = 0, kind: Kind = "int"): Bag {
     const b = new Bag(extreme, kind);
@@ -266,6 +305,23 @@ export function saveAcc(spec: AggSpec, acc: Acc): unknown {
   if (acc === null) return null;
   if (acc instanceof SumAcc) return acc.save();
   return acc.save();
+}
+
+/**
+ * For an incremental checkpoint: a multiset (MIN/MAX/COUNT DISTINCT/TOP_K) as only what changed
+ * since its previous saveAccDelta(); the small SUM/COUNT/AVG state whole.
+ */
+export function saveAccDelta(spec: AggSpec, acc: Acc): unknown {
+  if (acc instanceof Bag) return acc.saveDelta();
+  return saveAcc(spec, acc);
+}
+
+/** Load a saveAccDelta() result: whole, or a change applied to `prev` (the same pane's accumulator). */
+export function loadAccDelta(spec: AggSpec, s: unknown, prev: Acc | undefined): Acc {
+  if (s === null || Array.isArray(s)) return loadAcc(spec, s);
+  if (!(prev instanceof Bag)) throw new Error(`checkpoint chain: a change to the ${spec.name} accumulator of a pane that is not there`);
+  prev.applyDelta(s as { d: unknown[]; r: string[] });
+  return prev;
 }
 
 export function loadAcc(spec: AggSpec, s: unknown): Acc {

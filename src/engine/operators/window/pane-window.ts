@@ -2,7 +2,7 @@ import type { Row } from "../../../types.ts";
 import type { Emit, OperatorContext } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
-import { type Acc, accAdd, accResultPanes, loadAcc, newAcc, saveAcc } from "./aggregates.ts";
+import { type Acc, Bag, accAdd, accResultPanes, loadAccDelta, newAcc, saveAcc, saveAccDelta } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
 import { admitLate } from "./late-rows.ts";
@@ -392,14 +392,13 @@ export class PaneWindows {
     if (ps !== null) set.add(ps);
   }
 
-  private saveGroup(g: Group, only?: Set<number>): unknown[] {
+  /** A group's changed panes for a delta; a multiset accumulator gives only its changed values. */
+  private saveGroupDelta(g: Group, only: Set<number>): unknown[] {
     const aggs = this.plan?.aggs ?? [];
-    const panes: [number, number, unknown[]][] | [number][] = only
-      ? [...only].map((ps) => {
-          const p = g.panes.get(ps);
-          return p ? [ps, p.rows, p.accs.map((a, j) => saveAcc(aggs[j], a))] : [ps];
-        }) as [number, number, unknown[]][]
-      : [...g.panes].map(([ps, p]) => [ps, p.rows, p.accs.map((a, j) => saveAcc(aggs[j], a))]);
+    const panes = [...only].map((ps) => {
+      const p = g.panes.get(ps);
+      return p ? [ps, p.rows, p.accs.map((a, j) => saveAccDelta(aggs[j], a))] : [ps];
+    });
     return [g.gk, g.keys.map(encodeValue), panes, [...g.emitted]];
   }
 
@@ -408,10 +407,15 @@ export class PaneWindows {
     const keys = encKeys.map(decodeValue);
     const g: Group = into ?? { gk, mk: keys.length === 1 && typeof keys[0] === "number" ? keys[0] : gk, keys, panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 };
     if (!into) g.panes = new Map();
-    // a delta lists changed panes only: [ps] alone means the pane is gone
+    // a delta lists changed panes only: [ps] alone means the pane is gone; a multiset accumulator
+    // may be a change to the pane's current one (see saveAccDelta)
     for (const e of panes as unknown[][]) {
-      if (e.length === 1) g.panes.delete(e[0] as number);
-      else g.panes.set(e[0] as number, { rows: e[1] as number, accs: (e[2] as unknown[]).map((a, i) => loadAcc(aggs[i], a)) });
+      const ps = e[0] as number;
+      if (e.length === 1) g.panes.delete(ps);
+      else {
+        const prev = g.panes.get(ps);
+        g.panes.set(ps, { rows: e[1] as number, accs: (e[2] as unknown[]).map((a, i) => loadAccDelta(aggs[i], a, prev?.accs[i])) });
+      }
     }
     g.emitted = new Set(emitted);
     return g;
@@ -443,14 +447,17 @@ export class PaneWindows {
       this.touchedRows.clear();
       this.removedGroups.clear();
       this.clearDirtyTracking();
-      return { full: this.snapshot() };
+      const full = this.snapshot();
+      // the next delta gives each multiset's changes since this whole state
+      for (const g of this.groups.values()) for (const p of g.panes.values()) for (const a of p.accs) if (a instanceof Bag) a.resetChanges();
+      return { full };
     }
     const delta = {
       wm: fin(this.watermarkUs),
       max: fin(this.maxEventUs),
       purged: fin(this.purgedBelowUs),
       removed: [...this.removedGroups],
-      groups: [...this.touchedGroups].filter(([g]) => this.groups.get(g.mk) === g).map(([g, panes]) => this.saveGroup(g, panes)),
+      groups: [...this.touchedGroups].filter(([g]) => this.groups.get(g.mk) === g).map(([g, panes]) => this.saveGroupDelta(g, panes)),
       rows: [...this.touchedRows].map((id) => {
         const c = this.contrib.get(id);
         return c ? [encodeValue(id), c.g.gk, c.ps, this.valsOf(c).map(encodeValue), c.ws === NO_WEIGHTS ? [] : c.ws.map(encodeValue)] : [encodeValue(id)];
