@@ -73,6 +73,10 @@ export const pipelineSchema = z.strictObject({
   /** Rows failing any of these go to the dead-letter queue with the rule's message. */
   validate: z.array(z.strictObject({ rule: z.string().min(1), message: z.string().optional() })).optional(),
   paused: z.boolean().default(false),
+  /** Show this pipeline's output as the dashboard's leaderboard (default: the first pipeline into a Redis zset). */
+  leaderboard: z
+    .strictObject({ member: z.string().min(1), score: z.string().min(1), label: z.string().min(1).optional(), top: z.number().int().min(1).max(100).default(10) })
+    .optional(),
 });
 export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type TargetConfig = z.infer<typeof targetSchema>;

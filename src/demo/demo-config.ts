@@ -98,6 +98,7 @@ pipelines:
     window: {type: sliding, size: 10m, slide: 1m, time: event_ts, key: [content_id], lateness: 5s, idle_timeout: 5s}
     aggregate: {total_engagement_seconds: SUM(engagement_seconds)}
     to: {sink: engagement, table: top_engagement_10min, key: [content_id, window_start]}
+    leaderboard: {member: content_id, score: total_engagement_seconds}
   # 3. orders: 1-minute tumbling windows per customer
   - name: order_agg
     from: orders.orders

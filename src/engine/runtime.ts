@@ -15,6 +15,7 @@ import { DlqStore } from "../dlq/store.ts";
 import { groupBySink, replayIntoSink, writeReplay, type ReplayResult } from "../dlq/replay.ts";
 import type { StoredDeadLetter } from "../dlq/store.ts";
 import { PauseHold } from "./pause-hold.ts";
+import { LeaderboardTap, leaderboardSpec } from "./leaderboard-tap.ts";
 import { CheckpointStore, type Checkpoint } from "./checkpoint-store.ts";
 import { SinkWriter } from "./sink-writer.ts";
 import { qualify, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
@@ -240,7 +241,10 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   let stopping = false;
   let txnCount = 0;
 
+  const board = leaderboardSpec(config.pipelines);
+  const tap = board ? new LeaderboardTap(board) : null;
   const route = async (ps: PipelineState, records: OutputRecord[], lsn: Lsn, snapshot: boolean, complete = true) => {
+    if (tap && records.length && ps.runner.name === tap.spec.pipeline) tap.add(records);
     if (ps.writers.length === 1) return ps.writers[0].add(records, lsn, snapshot, complete);
     await Promise.all(ps.writers.map((w, i) => w.add(ps.renames[i] ? ps.renames[i]!(records) : records, lsn, snapshot, complete)));
   };
@@ -572,6 +576,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       errors: [...errors],
     }),
     stop: () => shutdown(null),
+    ...(tap ? { leaderboard: () => tap.top() } : {}),
     done,
     pause,
     resume,
