@@ -85,12 +85,12 @@ pipelines:
     const [w] = await src`insert into orders (customer_id, product_id, quantity, price, status) values (0, 0, 0, 0, 'warmup') returning order_id`;
     const warm = await waitFor(async () => (await redis.exists(`${prefix}o:${w.order_id}`)) === 1 && (await dst`select 1 from orders where order_id = ${w.order_id}`.catch(() => [])).length === 1, 20_000, 200);
     if (!warm) throw new Error(`warm-up marker ${w.order_id} never arrived: ${await (await fetch(`http://127.0.0.1:${engine.port}/status`)).text()} ${await redis.keys(`${prefix}*`)} ${engine.log().slice(-2000)}`);
-    // orders is REPLICA IDENTITY FULL, so the mirror writes it append-only and the sink table has no
-    // key (src/engine/mirror.ts): without an index every poll below is a sequential scan of a table
+    // Until commit b132002 a REPLICA IDENTITY FULL table (orders) was mirrored append-only into a sink
+    // table without a key: without an index every poll below was a sequential scan of a table
     // growing by 20k rows/s. Until 02:15 UTC on 2026-11-22 that was the case: the poller cost the
     // sink server ~20 s of CPU per 30-s run at 20k rows/s (its statement log), on the engine's 2
     // shared cores, and each Postgres sample carried up to 170 ms of its own query. The index is
-    // the instrument's, not the engine's (a non-unique index changes nothing the engine does).
+    // the instrument's, not the engine's (now the table has its primary key and this is a no-op twin).
     await dst`create index if not exists bench_latency_order_id on orders (order_id)`;
 
     const bin = await binaryPath();
