@@ -148,15 +148,7 @@ export class MysqlSink implements Sink {
     const { conn, dead } = open;
     try {
       await this.ensureTables(pool, records);
-      const prepared: Prepared[] = [];
-      for (const rec of records) {
-        try {
-          prepared.push(this.prepare(rec));
-        } catch (e) {
-          if (!(e instanceof ValueError)) throw e;
-          dead.push([rec, e.message]);
-        }
-      }
+      const prepared = this.prepareAll(records, dead);
       // Earlier parts stay: a refused row rolls back to this savepoint only.
       await conn.query("SAVEPOINT cdc_part");
       try {
@@ -188,15 +180,7 @@ export class MysqlSink implements Sink {
     if (!pool) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
     await this.ensureTables(pool, records);
     const dead: [OutputRecord, string][] = [];
-    const prepared: Prepared[] = [];
-    for (const rec of records) {
-      try {
-        prepared.push(this.prepare(rec));
-      } catch (e) {
-        if (!(e instanceof ValueError)) throw e;
-        dead.push([rec, e.message]);
-      }
-    }
+    const prepared = this.prepareAll(records, dead);
     const offset = (c: Queryable) => (!store ? Promise.resolve() : c.query(offsetUpsertSql(this.config.dialect), [batch.pipeline, this.ctx.name, batch.lsn.toString()]));
 
     if (this.config.dialect === "starrocks") {
@@ -232,6 +216,20 @@ export class MysqlSink implements Sink {
     } finally {
       conn.release();
     }
+  }
+
+  /** Prepared statements of the records whose values fit; the others go to `dead` with the reason. */
+  private prepareAll(records: OutputRecord[], dead: [OutputRecord, string][]): Prepared[] {
+    const prepared: Prepared[] = [];
+    for (const rec of records) {
+      try {
+        prepared.push(this.prepare(rec));
+      } catch (e) {
+        if (!(e instanceof ValueError)) throw e;
+        dead.push([rec, e.message]);
+      }
+    }
+    return prepared;
   }
 
   private prepare(rec: OutputRecord): Prepared {
