@@ -26,31 +26,33 @@ export class MirrorMapper {
 
   map(txn: Txn, tables: Set<string> | null): OutputRecord[] {
     const out: OutputRecord[] = [];
-    const base = (c: Change) => ({ lsn: txn.lsn, commitTime: txn.commitTime, source: { table: c.table, op: c.op, xid: txn.xid } });
+    const { lsn, commitTime, xid } = txn;
+    // One object literal per record (the apply bench profiled spreads of partial records at ~4 % of the engine's CPU).
+    const push = (c: Change, op: OutputRecord["op"], table: OutputTable, row: Row, before?: Row | null, extra?: Partial<OutputRecord>) =>
+      out.push({ op, table, row, ...(before !== undefined ? { before } : {}), ...extra, lsn, index: out.length, commitTime, source: { table: c.table, op: c.op, xid } });
     for (const c of txn.changes) {
       if (tables && !tables.has(c.table)) continue;
       const table = this.tableFor(c.relation);
-      const push = (r: Omit<OutputRecord, "index" | "lsn" | "commitTime" | "source">) => out.push({ ...r, ...base(c), index: out.length });
       switch (c.op) {
         case "insert":
         case "read":
-          if (c.after) push({ op: "upsert", table, row: c.after });
+          if (c.after) out.push({ op: "upsert", table, row: c.after, lsn, index: out.length, commitTime, source: { table: c.table, op: c.op, xid } });
           break;
         case "update": {
           if (!c.after || table.key.length === 0) break;
           // A changed primary key: the old row goes away first.
-          if (c.before && keyChanged(table.key, c.before, c.after)) push({ op: "delete", table, row: pick(table.key, c.before), before: c.before });
-          push({ op: "upsert", table, row: c.after, before: c.before ?? null, unchangedToast: c.unchangedToast?.length ? c.unchangedToast : undefined });
+          if (c.before && keyChanged(table.key, c.before, c.after)) push(c, "delete", table, pick(table.key, c.before), c.before);
+          push(c, "upsert", table, c.after, c.before ?? null, c.unchangedToast?.length ? { unchangedToast: c.unchangedToast } : undefined);
           break;
         }
         case "delete": {
           if (table.key.length === 0) break;
           const row = c.key ?? c.before;
-          if (row) push({ op: "delete", table, row: pick(table.key, row), before: c.before ?? null });
+          if (row) push(c, "delete", table, pick(table.key, row), c.before ?? null);
           break;
         }
         case "truncate":
-          push({ op: "truncate", table, row: {}, truncate: c.truncate ?? { cascade: false, restartIdentity: false } });
+          push(c, "truncate", table, {}, undefined, { truncate: c.truncate ?? { cascade: false, restartIdentity: false } });
           break;
       }
     }
