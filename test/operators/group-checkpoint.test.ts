@@ -111,7 +111,7 @@ test("GROUP BY without a window: deltas hold the changed MIN/MAX/DISTINCT values
   const oldest = c0[0]!;
   rows.delete(newest.id as bigint);
   rows.delete(oldest.id as bigint);
-  const moved = { ...c0[5]!, content_id: "c7" };
+  const moved: Row = { ...c0[5]!, content_id: "c7" };
   rows.set(moved.id as bigint, moved);
   const dup = event("c3", c0[9]!.event_ts);
   await step([del(E, { id: newest.id }), del(E, { id: oldest.id }), upd(E, moved), ins(E, dup)]);

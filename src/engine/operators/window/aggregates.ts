@@ -1,7 +1,8 @@
 import { Dec } from "../../../expr/decimal.ts";
 import type { Compiled } from "../../../expr/compile.ts";
 import { type Kind, type XType, T, toRow } from "../../../expr/types.ts";
-import { compareValues, decodeValue, encodeValue, toDec, valueKey } from "../../../expr/values.ts";
+import { compareValues, decodeValue, toDec, valueKey } from "../../../expr/values.ts";
+import { encodeCell } from "./state-json.ts";
 
 /**
  * Retractable aggregate accumulators. Every accumulator supports add and remove (an update
@@ -147,7 +148,7 @@ export class Bag {
     }
   }
   save(): unknown[] {
-    return [...this.m.values()].map(([v, n, w]) => [encodeValue(v), n, w ? w.toString() : null]);
+    return [...this.m.values()].map(([v, n, w]) => [encodeCell(v), n, w ? w.toString() : null]);
   }
   /**
    * What changed since the previous call (or everything, the first time): `{ d: entries, r: keys
@@ -161,7 +162,7 @@ export class Bag {
     const r: string[] = [];
     for (const k of changed) {
       const e = this.m.get(k);
-      if (e) d.push([encodeValue(e[0]), e[1], e[2] ? e[2].toString() : null]);
+      if (e) d.push([encodeCell(e[0]), e[1], e[2] ? e[2].toString() : null]);
       else r.push(k);
     }
     return { d, r };
