@@ -68,8 +68,8 @@ const SCORE_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
  * The absolute-value commands for one record: never INCR, so applying them twice gives the
  * same state (the position fence makes a replay a no-op anyway).
  */
-export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string): Op[] {
-  const key = prefix + renderKey(t.key_template, record);
+export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string, rendered?: string): Op[] {
+  const key = rendered ?? prefix + renderKey(t.key_template, record);
   const ops: Op[] = [];
   const push = (cmd: string, ...args: (string | Buffer)[]) => ops.push({ cmd, args: [key, ...args], record });
   const row = record.row;

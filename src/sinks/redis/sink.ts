@@ -9,7 +9,8 @@ import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { redisTargetSchema, type RedisSinkConfig, type RedisTarget } from "./config.ts";
 import { connectRedis, createRedis, describeRedisError, isAuthError, type RedisClient } from "./connect.ts";
 import { FENCE_JSON_SCRIPT, FENCE_SCRIPT, opsAsJson, padLsn } from "./fence.ts";
-import { RecordError, recordOps, type Op } from "./ops.ts";
+import { RecordError, recordOps, renderKey, type Op } from "./ops.ts";
+import { lastWrites } from "./last-write.ts";
 
 /** Arguments per script call; a bigger batch is split, and only its last chunk stores the position. */
 const MAX_ARGS_PER_CALL = 100_000;
@@ -107,9 +108,22 @@ export class RedisSink implements Sink {
       }
       // replace: each source transaction's records for a zset key are the whole set.
       const replacedAt = new Map<string, Lsn>();
-      for (const r of records) {
+      // hash and string keys: only the records whose writes the batch's later records do not override
+      const keys = new Map<OutputRecord, string>();
+      const prefix = this.config.key_prefix;
+      const kept = lastWrites(records, t, (r) => {
         try {
-          const recOps = recordOps(r, t, this.config.key_prefix);
+          const k = prefix + renderKey(t.key_template, r);
+          keys.set(r, k);
+          return k;
+        } catch (e) {
+          if (e instanceof RecordError) return null;
+          throw e;
+        }
+      });
+      for (const r of kept) {
+        try {
+          const recOps = recordOps(r, t, prefix, keys.get(r));
           if (t.type === "zset" && t.replace && r.op !== "delete") {
             const key = recOps[0].args[0] as string;
             if (replacedAt.get(key) !== r.lsn) ops.push({ cmd: "DEL", args: [key], record: r });
