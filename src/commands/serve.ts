@@ -3,6 +3,7 @@ import { configPath, str } from "./command.ts";
 import { loadConfig, configPermissionWarning } from "../config/load.ts";
 import { createLogger } from "../log.ts";
 import { startRuntime } from "../engine/runtime.ts";
+import { startGcGovernor } from "../engine/gc-governor.ts";
 import { createApp } from "../api/app.ts";
 import { resolveApiToken } from "../api/admin.ts";
 import { startApiServer } from "../api/server.ts";
@@ -35,6 +36,7 @@ export const serveCommand: Command = {
     const warn = configPermissionWarning(path, readFileSync(path, "utf8"));
     if (warn) log.warn(warn);
 
+    startGcGovernor(config.state.gc_above, log);
     const runtime = await startRuntime(config, log, { resnapshot: args.values.resnapshot === true, configDir: dirname(resolve(path)) });
     const api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime, token: resolveApiToken(config.api.token), log: log.child({ component: "api" }) }), listen, log) : null;
     if (api) log.info({ url: api.url }, "api listening");

@@ -29,6 +29,8 @@ export const stateSchema = z
     checkpoint_interval: duration.default(30_000),
     /** Checkpoints kept after pruning. */
     keep_checkpoints: z.number().int().min(1).default(3),
+    /** RSS above which the engine runs a full garbage collection (see engine/gc-governor.ts); 0 = off. */
+    gc_above: byteSize.default(160 * 1024 * 1024),
   })
   .prefault({});
 

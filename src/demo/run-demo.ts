@@ -12,6 +12,7 @@ import groupsCsv from "../../examples/category_groups.csv" with { type: "text" }
 import { parseConfig } from "../config/load.ts";
 import { createLogger } from "../log.ts";
 import { startRuntime } from "../engine/runtime.ts";
+import { startGcGovernor } from "../engine/gc-governor.ts";
 import { createApp } from "../api/app.ts";
 import { startApiServer } from "../api/server.ts";
 import { runGenerator } from "../generator/index.ts";
@@ -54,6 +55,7 @@ export async function runDemo(o: RunDemoOptions): Promise<number> {
       {},
     );
     const log = createLogger({ level: cfg.log.level, format: cfg.log.format });
+    startGcGovernor(cfg.state.gc_above, log);
     runtime = await startRuntime(cfg, log, { configDir: dir });
     api = startApiServer(createApp({ components: () => runtime!.components(), runtime, log: log.child({ component: "api" }) }), o.listen, log);
 

@@ -86,5 +86,6 @@ export const dlqReplayedRows = new Counter({ name: "cdc_engine_dlq_replayed_rows
 export const pipelinePaused = new Gauge({ name: "cdc_engine_pipeline_paused", help: "1 while a pipeline is paused by the admin API", labelNames: ["pipeline"], ...reg });
 export const adminRequests = new Counter({ name: "cdc_engine_admin_requests_total", help: "Admin API requests by action and HTTP status", labelNames: ["action", "status"], ...reg });
 
+export const gcRuns = new Counter({ name: "cdc_engine_gc_runs_total", help: "Full garbage collections run because RSS passed state.gc_above", ...reg });
 export const buildInfo = new Gauge({ name: "cdc_engine_build_info", help: "Always 1; labels carry the version and git commit", labelNames: ["version", "commit"], ...reg });
 buildInfo.set({ version: VERSION, commit: GIT_COMMIT }, 1);
