@@ -13,13 +13,17 @@
  * process of its own (this file with --probe), on a fixed 100-ms schedule: this process also
  * serves the BigQuery stand-in and the webhook, and while it parsed a big insert it used to stop
  * committing markers, just when the engine was busiest (a checkpoint flushes BigQuery first), so
- * the markers missed exactly the pauses they are there to see.
+ * the markers missed exactly the pauses they are there to see. The marker content row is inserted
+ * once the generator has read the content table: before, the generator took it for one of its own
+ * items and sent it plays too, so `plays` ran ahead of the markers and they all looked visible at
+ * once (every figure before 03:00 UTC 2026-11-22 is void). The end checks plays == markers.
  *
  * Flat over time? Per 20-s slice of the run it also prints the markers' p50/p99/max, the engine's
  * CPU (utime+stime from /proc, % of one core) and RSS, and at the end the checkpoints' count,
  * total and mean time from /metrics (scraped once, after the load).
  * BENCH_ENGINE_PROFILE=DIR: the engine writes a CPU profile there when it stops (Bun's --cpu-prof).
- * BENCH_ENGINE_LOG=FILE: the engine's stdout and stderr are written there when it stops.
+ * BENCH_ENGINE_LOG=FILE: the engine's stdout and stderr are written there when it stops (and FILE.markers.json:
+ * each marker's commit time and latency).
  * BENCH_CONFIG=FILE: run this config instead of examples/engagement.yaml (same environment variables),
  * e.g. the example with one setting changed.
  */
@@ -107,7 +111,6 @@ try {
   const src = postgres(url, { max: 2, onnotice: () => {} });
   await src.unsafe(await Bun.file(join(import.meta.dir, "../sql/engagement.sql")).text());
   const marker = randomUUID();
-  await src`insert into content values (${marker}, ${"marker-" + marker}, 'latency marker', 'podcast', 3600, now())`;
   const keyPath = join(mkdtempSync(join(tmpdir(), "cdc-bench-bq-")), "sa.json");
   writeFileSync(keyPath, JSON.stringify({ type: "service_account", project_id: "bench-project", client_email: "b@bench-project.iam.gserviceaccount.com", private_key: privateKey.export({ type: "pkcs8", format: "pem" }), private_key_id: "k1", token_uri: bq.tokenUri }));
   const prof = process.env.BENCH_ENGINE_PROFILE;
@@ -139,6 +142,11 @@ try {
   const cpuTimer = setInterval(sampleCpu, SLICE_S * 1000);
   const gen = Bun.spawn([bin, "generate", "--dataset", "engagement", "--url", url, "--rate", `${rate}/s`, "--duration", `${seconds}s`, "--progress", "json", "--stats-interval", "10s"], { stdout: "pipe", stderr: "pipe" });
   const genOut = new Response(gen.stdout).text();
+  // the generator's setup reads the content table (and fills it to 200 rows): the marker content comes after, so it is not one of its items
+  while ((await src`select count(*)::int n from content`)[0]!.n < 200) await Bun.sleep(50);
+  await Bun.sleep(500);
+  await src`insert into content values (${marker}, ${"marker-" + marker}, 'latency marker', 'podcast', 3600, now())`;
+  await Bun.sleep(200); // the join knows the content row before the first marker (else it waits for it, up to 5 s)
   const probeArgs = { url, redis: redisUrl(), key: `${prefix}content_stats:${marker}`, marker, seconds };
   const markers = Bun.spawn([process.execPath, import.meta.path, "--probe", JSON.stringify(probeArgs)], { stdout: "pipe", stderr: "inherit" });
   const markersOut = new Response(markers.stdout).text();
@@ -150,6 +158,8 @@ try {
   const summary = (await genOut).trim().split("\n").map((l) => { try { return JSON.parse(l); } catch { return {}; } }).find((j) => j.event === "generate.summary") ?? {};
   await markers.exited;
   const { commits, seen, caughtUp } = JSON.parse((await markersOut).trim().split("\n").pop()!) as { commits: number[]; seen: number[]; caughtUp: number };
+  const markerPlays = Number((await redis.hget(`${prefix}content_stats:${marker}`, "plays")) ?? 0);
+  if (markerPlays !== commits.length) console.log(`WARNING: content_stats plays of the marker is ${markerPlays}, not the ${commits.length} markers: the latency figures are not valid`);
   const total = Number((await src`select count(*)::int n from engagement_events`)[0]!.n);
   // every event once at the webhook (BigQuery flushes every 10 s: give it that long)
   const until = Date.now() + 30_000;
@@ -181,10 +191,13 @@ try {
     for (const { t, q } of queued) if (t >= from && t < to) for (const [k, n] of Object.entries(q)) maxQueued[k] = Math.max(maxQueued[k] ?? 0, n);
     slices.push({ from_s: Math.round((from - t0) / 1000), p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: pick(1), cpu_pct: Math.round(((cpuAt[i]!.ticks - cpuAt[i - 1]!.ticks) / 100 / ((to - from) / 1000)) * 100), rss_mib: Math.round(cpuAt[i]!.rss / 2 ** 20), max_queued: maxQueued });
   }
+  if (process.env.BENCH_ENGINE_LOG) writeFileSync(`${process.env.BENCH_ENGINE_LOG}.markers.json`, JSON.stringify({ commits, seen }));
+  const worst = commits.map((c, k) => [c, seen[k] ?? Infinity] as const).sort((a, b) => b[1] - a[1]).slice(0, 8);
+  console.log(`  worst markers (s into the run: ms): ${worst.map(([c, l]) => `${((c - t0) / 1000).toFixed(1)}: ${Math.round(l)}`).join(", ")}`);
   for (const x of slices) console.log(`  from ${String(x.from_s).padStart(3)} s: p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms; engine CPU ${x.cpu_pct} % of a core, RSS ${x.rss_mib} MiB; most queued ${Object.entries(x.max_queued).map(([k, n]) => `${k} ${n}`).join(", ")}`);
   console.log(`  checkpoints: ${checkpoints.n}, ${(checkpoints.s * 1000).toFixed(0)} ms in all, mean ${((checkpoints.s / checkpoints.n) * 1000).toFixed(0)} ms, ${checkpoints.over500ms} over 0.5 s, ${checkpoints.over1s} over 1 s (the engine takes no transaction meanwhile; load average at the end ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`);
   // for bench/run.ts
-  console.log(JSON.stringify({ bench: "engagement", rate, seconds, achieved, events: total, p50_ms: Math.round(q(0.5)), p99_ms: Math.round(q(0.99)), max_ms: Math.round(q(1)), markers: commits.length, lost, caught_up_s: (caughtUp - genEnd) / 1000, webhook: hooked, bigquery: bqRows, checkpoints: checkpoints.n, checkpoint_mean_ms: Math.round((checkpoints.s / checkpoints.n) * 1000), checkpoints_over_500ms: checkpoints.over500ms, checkpoints_over_1s: checkpoints.over1s, slices }));
+  console.log(JSON.stringify({ bench: "engagement", rate, seconds, achieved, events: total, p50_ms: Math.round(q(0.5)), p99_ms: Math.round(q(0.99)), max_ms: Math.round(q(1)), markers: commits.length, lost, caught_up_s: (caughtUp - genEnd) / 1000, webhook: hooked, bigquery: bqRows, checkpoints: checkpoints.n, checkpoint_mean_ms: Math.round((checkpoints.s / checkpoints.n) * 1000), checkpoints_over_500ms: checkpoints.over500ms, checkpoints_over_1s: checkpoints.over1s, worst: worst.map(([c, l]) => [c, Math.round(l)]), slices }));
   await src.end();
 } finally {
   await serve?.stop();
