@@ -113,7 +113,7 @@ test("Redis hashes equal SQL; every enriched row once at BigQuery and the webhoo
 
   // leaderboard: the zset equals SQL over the window the sink says it holds (read atomically with it)
   const board = async () => {
-    const [[, end], [, flat]] = (await redis.multi().hget(`${prefix}cdc_engine:shown_window:cache`, `${prefix}top_engagement:10min`).zrange(`${prefix}top_engagement:10min`, 0, -1, "WITHSCORES").exec()) as [unknown, unknown][];
+    const [[, end], [, flat]] = (await redis.multi().hget(`${prefix}cdc_engine:shown_window:cache`, `${prefix}top_engagement:10min`).zrange(`${prefix}top_engagement:10min`, "0", "-1", "WITHSCORES").exec()) as [unknown, unknown][];
     const got = new Map<string, number>();
     const list = flat as string[];
     for (let i = 0; i < list.length; i += 2) got.set(list[i]!, Number(list[i + 1]));
