@@ -72,6 +72,12 @@ export const pipelineSchema = z.strictObject({
   state_budget: byteSize.optional(),
   /** Rows failing any of these go to the dead-letter queue with the rule's message. */
   validate: z.array(z.strictObject({ rule: z.string().min(1), message: z.string().optional() })).optional(),
+  /**
+   * The source rows are never updated or deleted (events): aggregates keep no per-row state (and
+   * MIN/MAX only their extreme), so a GROUP BY without a window stays small; an update or delete
+   * goes to the dead-letter queue instead of being retracted.
+   */
+  append_only: z.boolean().default(false),
   paused: z.boolean().default(false),
   /** Show this pipeline's output as the dashboard's leaderboard (default: the first pipeline into a Redis zset). */
   leaderboard: z

@@ -135,6 +135,7 @@ function windowSettings(p: PipelineConfig): WindowSettings | null {
     retentionUs: ms(w.retention),
     idleTimeoutMs: w.idle_timeout,
     timeKind: "timestamptz",
+    appendOnly: p.append_only,
   };
 }
 
@@ -162,6 +163,8 @@ export async function compilePipeline(
   const joins = (p.join ?? []).map((j) => new LookupJoin(joinSpec(p, j), ctx));
   const stages = parseStages(p);
   const window = windowSettings(p);
+  if (p.append_only && !p.aggregate) throw usageError("config_window", `pipeline '${p.name}': append_only applies to aggregates (window or group_by)`);
+  if (p.append_only && window?.kind === "session") throw usageError("config_window", `pipeline '${p.name}': append_only is not supported with session windows`);
   if (window && !p.aggregate) throw usageError("config_window", `pipeline '${p.name}': a window needs aggregate:`);
   if (p.aggregate && p.group_by && window) throw usageError("config_window", `pipeline '${p.name}': use window.key for the group of a windowed aggregate, not group_by`);
   const keys = window ? (p.window!.key ?? []) : (p.group_by ?? []);
@@ -169,7 +172,7 @@ export async function compilePipeline(
   if (p.group_by && !p.aggregate) throw usageError("config_window", `pipeline '${p.name}': group_by needs aggregate:`);
   const transform = p.transform ? await loadTransform(p, ctx.configDir) : null;
   const short = from.map((t) => t.split(".").pop()!);
-  const plan: PipelinePlan = { name: p.name, tables: from, qualifiers: [...from, ...short], joins, stages, transform, aggregates, window, maps, stateBudget: p.state_budget ?? null };
+  const plan: PipelinePlan = { name: p.name, tables: from, qualifiers: [...from, ...short], joins, stages, transform, aggregates, window, maps, stateBudget: p.state_budget ?? null, appendOnly: p.append_only };
   const op = new PipelineOperator(plan, ctx);
 
   const findRel = (rels: Map<string, Relation>, t: string) => rels.get(t) ?? [...rels.values()].find((r) => r.table === t) ?? null;

@@ -26,6 +26,8 @@ export interface PipelinePlan {
   maps: Record<string, Map<string, string>>;
   /** state_budget in bytes, or null */
   stateBudget?: number | null;
+  /** append_only: aggregates keep no per-row state; source updates/deletes go to the DLQ */
+  appendOnly?: boolean;
 }
 
 interface Shape {
@@ -58,7 +60,7 @@ export class PipelineOperator implements Operator {
     this.budget = new StateBudget(p.name, p.stateBudget ?? null);
     for (const j of p.joins) this.joinByTable.set(j.spec.table, j);
     if (p.aggregates) {
-      const s = p.window ?? noWindow();
+      const s = p.window ?? noWindow(p.appendOnly === true);
       this.windows = s.kind === "session" ? new SessionWindows(s, ctx) : new PaneWindows(s, ctx);
     } else this.windows = null;
   }
@@ -283,8 +285,8 @@ export class PipelineOperator implements Operator {
   }
 }
 
-function noWindow(): WindowSettings {
-  return { kind: "none", sizeUs: 1, slideUs: 1, gapUs: 0, latenessUs: 0, late: "update", emit: "change", retentionUs: 0, idleTimeoutMs: 0, timeKind: "timestamptz" };
+function noWindow(appendOnly = false): WindowSettings {
+  return { kind: "none", sizeUs: 1, slideUs: 1, gapUs: 0, latenessUs: 0, late: "update", emit: "change", retentionUs: 0, idleTimeoutMs: 0, timeKind: "timestamptz", appendOnly };
 }
 
 const KEY_COLS = new WeakMap<Relation, { name: string }[]>();

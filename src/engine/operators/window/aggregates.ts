@@ -99,8 +99,19 @@ export class Bag {
   constructor(
     readonly extreme: 0 | 1 | -1 = 0,
     readonly kind: Kind = "int",
+    /** MIN/MAX of an append_only pipeline: nothing is ever retracted, so only the extreme is kept. */
+    readonly extremeOnly = false,
   ) {}
   add(v: unknown, sign: 1 | -1, w: Dec | null = null): void {
+    if (this.extremeOnly && sign === 1) {
+      const cur = this.extremeValue();
+      if (cur !== null) {
+        if (compareValues(this.kind, v, cur) * this.extreme <= 0) return; // cannot become the extreme
+        for (const old of this.m.keys()) this.changed?.add(old);
+        this.m.clear();
+        this.best = undefined;
+      }
+    }
     const k = valueKey(v);
     const e = this.m.get(k);
     const dw = w ? (sign === 1 ? w : w.neg()) : null;
@@ -180,8 +191,8 @@ export class Bag {
   resetChanges(): void {
     this.changed = new Set();
   }
-  static load(s: unknown[], extreme: 0 | 1 | -1 = 0, kind: Kind = "int"): Bag {
-    const b = new Bag(extreme, kind);
+  static load(s: unknown[], extreme: 0 | 1 | -1 = 0, kind: Kind = "int", extremeOnly = false): Bag {
+    const b = new Bag(extreme, kind, extremeOnly);
     for (const [v, n, w] of s as [unknown, number, string | null][]) {
       const val = decodeValue(v);
       b.m.set(valueKey(val), [val, n, w === null ? null : Dec.parse(w)]);
@@ -192,14 +203,14 @@ export class Bag {
 
 export type Acc = SumAcc | Bag | null;
 
-export function newAcc(spec: AggSpec): Acc {
+export function newAcc(spec: AggSpec, appendOnly = false): Acc {
   switch (spec.kind) {
     case "count_star":
       return null;
     case "sum": case "avg": case "count":
       return new SumAcc();
     case "min": case "max":
-      return new Bag(spec.kind === "min" ? -1 : 1, spec.arg?.type.kind ?? "int");
+      return new Bag(spec.kind === "min" ? -1 : 1, spec.arg?.type.kind ?? "int", appendOnly);
     default:
       return new Bag();
   }
@@ -318,16 +329,16 @@ export function saveAccDelta(spec: AggSpec, acc: Acc): unknown {
 }
 
 /** Load a saveAccDelta() result: whole, or a change applied to `prev` (the same pane's accumulator). */
-export function loadAccDelta(spec: AggSpec, s: unknown, prev: Acc | undefined): Acc {
-  if (s === null || Array.isArray(s)) return loadAcc(spec, s);
+export function loadAccDelta(spec: AggSpec, s: unknown, prev: Acc | undefined, appendOnly = false): Acc {
+  if (s === null || Array.isArray(s)) return loadAcc(spec, s, appendOnly);
   if (!(prev instanceof Bag)) throw new Error(`checkpoint chain: a change to the ${spec.name} accumulator of a pane that is not there`);
   prev.applyDelta(s as { d: unknown[]; r: string[] });
   return prev;
 }
 
-export function loadAcc(spec: AggSpec, s: unknown): Acc {
+export function loadAcc(spec: AggSpec, s: unknown, appendOnly = false): Acc {
   if (s === null) return null;
   if (spec.kind === "sum" || spec.kind === "avg" || spec.kind === "count") return SumAcc.load(s as unknown[]);
-  if (spec.kind === "min" || spec.kind === "max") return Bag.load(s as unknown[], spec.kind === "min" ? -1 : 1, spec.arg?.type.kind ?? "int");
+  if (spec.kind === "min" || spec.kind === "max") return Bag.load(s as unknown[], spec.kind === "min" ? -1 : 1, spec.arg?.type.kind ?? "int", appendOnly);
   return Bag.load(s as unknown[]);
 }

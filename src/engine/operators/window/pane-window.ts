@@ -119,6 +119,11 @@ export class PaneWindows {
 
   apply(c: RowChange): void {
     const op = c.source.op;
+    if (this.s.appendOnly && (op === "update" || op === "delete")) {
+      // Nothing to take the old row back with: the change is kept in the DLQ instead of counted twice.
+      this.ctx.reject({ row: c.after ?? c.source.before ?? c.source.key ?? {}, reason: `append_only pipeline: a source ${op} cannot be applied (no per-row state to retract it)`, source: c.source });
+      return;
+    }
     // an insert has nothing to take back (a re-inserted key was deleted first)
     const prev = op === "insert" || op === "read" ? null : (c.prevId ?? c.id);
     if (prev !== null) this.retract(prev);
@@ -177,7 +182,7 @@ export class PaneWindows {
     }
     let pane = g.panes.get(ps);
     if (!pane) {
-      pane = { rows: 0, accs: plan.aggs.map(newAcc) };
+      pane = { rows: 0, accs: plan.aggs.map((a) => newAcc(a, this.s.appendOnly === true)) };
       g.panes.set(ps, pane);
     }
     pane.rows++;
@@ -197,11 +202,15 @@ export class PaneWindows {
         accAdd(a, pane.accs[i], v, 1, w);
       } else accAdd(a, pane.accs[i], v, 1);
     }
-    const added = new Contribution(g, ps, vals ?? one, ws);
-    this.contrib.set(id, added);
-    if (this.tracking) {
-      this.rowLog.push(this.rowText(id, added));
-      this.touchPane(g, ps);
+    if (this.s.appendOnly) {
+      if (this.tracking) this.touchPane(g, ps);
+    } else {
+      const added = new Contribution(g, ps, vals ?? one, ws);
+      this.contrib.set(id, added);
+      if (this.tracking) {
+        this.rowLog.push(this.rowText(id, added));
+        this.touchPane(g, ps);
+      }
     }
     this.markDirty(g, ps);
   }
@@ -439,7 +448,7 @@ export class PaneWindows {
       if (e.length === 1) g.panes.delete(ps);
       else {
         const prev = g.panes.get(ps);
-        g.panes.set(ps, { rows: e[1] as number, accs: (e[2] as unknown[]).map((a, i) => loadAccDelta(aggs[i], a, prev?.accs[i])) });
+        g.panes.set(ps, { rows: e[1] as number, accs: (e[2] as unknown[]).map((a, i) => loadAccDelta(aggs[i], a, prev?.accs[i], this.s.appendOnly === true)) });
       }
     }
     g.emitted = new Set(emitted);

@@ -39,4 +39,6 @@ export interface WindowSettings {
   idleTimeoutMs: number;
   /** Output column types of window_start/window_end. */
   timeKind: "timestamptz" | "timestamp";
+  /** `append_only: true`: source rows are never updated or deleted; no per-row state is kept. */
+  appendOnly?: boolean;
 }
