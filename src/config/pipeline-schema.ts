@@ -68,7 +68,7 @@ export const pipelineSchema = z.strictObject({
   group_by: z.array(z.string().min(1)).min(1).optional(),
   /** Path of a TypeScript/JavaScript module exporting `transform(row, ctx)`. */
   transform: z.string().min(1).optional(),
-  /** Memory budget for this pipeline's operator state (windows, join tables): a warning and a gauge when over it. */
+  /** Memory budget for this pipeline's operator state (windows, join tables): past it, cold state moves to state.dir (default: a share of state.memory_budget). */
   state_budget: byteSize.optional(),
   /** Rows failing any of these go to the dead-letter queue with the rule's message. */
   validate: z.array(z.strictObject({ rule: z.string().min(1), message: z.string().optional() })).optional(),

@@ -31,6 +31,21 @@ export const stateSchema = z
     keep_checkpoints: z.number().int().min(1).default(3),
     /** RSS above which the engine runs a full garbage collection (see engine/gc-governor.ts); 0 = off. */
     gc_above: byteSize.default(160 * 1024 * 1024),
+    /**
+     * Operator state (windows, joins) the pipelines without their own state_budget share; past its
+     * share a pipeline moves cold state to state.dir/operator-state/. "auto": a quarter of the
+     * host's memory (or of the container's limit); 0: no bound.
+     */
+    memory_budget: z
+      .union([z.string(), z.number()])
+      .transform((v, ctx): number | "auto" => {
+        if (v === "auto") return v;
+        const r = byteSize.safeParse(v);
+        if (r.success) return r.data;
+        ctx.addIssue({ code: "custom", message: `bad size '${v}' (use e.g. 512MiB, 2GiB, auto, or 0 for no bound)` });
+        return z.NEVER;
+      })
+      .default("auto"),
   })
   .prefault({});
 

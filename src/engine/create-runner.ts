@@ -5,6 +5,7 @@ import { compilePipeline, isMirror } from "./operators/index.ts";
 import { lateRows, joinMisses } from "../metrics/metrics.ts";
 import { mirrorRunner, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
 import { operatorRunner } from "./operator-runner.ts";
+import { stateBudgetOf } from "./operators/memory-budget.ts";
 
 /** The runner for a pipeline: mirrors map changes directly; the rest compile an operator chain. */
 export async function createRunner(
@@ -24,6 +25,9 @@ export async function createRunner(
     },
     maps: config.maps,
     configDir: ctx.configDir,
+    // over its budget, a pipeline's cold operator state spills to state.dir/operator-state/
+    stateDir: config.state?.dir ?? null,
+    stateBudget: stateBudgetOf(p, config.pipelines ?? [p], config.state?.memory_budget),
   });
   return operatorRunner(p, compiled, targets[0]);
 }

@@ -56,10 +56,10 @@ export class KeyedSink {
   }
 }
 
-export async function build(config: Record<string, unknown>, opts: { maps?: Record<string, string>; configDir?: string; relations?: Map<string, Relation> } = {}) {
+export async function build(config: Record<string, unknown>, opts: { maps?: Record<string, string>; configDir?: string; relations?: Map<string, Relation>; stateDir?: string } = {}) {
   const p = pipelineSchema.parse({ name: "test", to: "out", ...config });
   const ctx = new Recorder();
-  const compiled: CompiledPipeline = await compilePipeline(p, { ...ctx, reject: (r) => ctx.reject(r), count: (m, n) => ctx.count(m, n), maps: opts.maps ?? {}, configDir: opts.configDir ?? process.cwd(), relations: opts.relations });
+  const compiled: CompiledPipeline = await compilePipeline(p, { ...ctx, reject: (r) => ctx.reject(r), count: (m, n) => ctx.count(m, n), maps: opts.maps ?? {}, configDir: opts.configDir ?? process.cwd(), relations: opts.relations, stateDir: opts.stateDir });
   const sink = new KeyedSink(compiled.key.length ? compiled.key : ["__all"]);
   const op = compiled.operators[0];
   return {

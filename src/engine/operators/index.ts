@@ -16,6 +16,9 @@
  * `outputColumns(relations)` compiles against the real column types and throws a usage error
  * (exit 2) for an unknown column; call it at start once relations are known.
  * `key`: output key columns; [] means "the source table's primary key" (no aggregation).
+ * With `stateDir` and a state budget, cold state (old windows' row contributions, least recently
+ * used join rows) moves to a SQLite file when the state is over the budget; `snapshotDelta()`
+ * seals that file's epoch into the checkpoint (spill/spill-store.ts).
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -154,7 +157,15 @@ async function loadTransform(p: PipelineConfig, configDir: string): Promise<Tran
 
 export async function compilePipeline(
   p: PipelineConfig,
-  ctx: OperatorContext & { maps: Record<string, string>; configDir: string; relations?: Map<string, Relation> },
+  ctx: OperatorContext & {
+    maps: Record<string, string>;
+    configDir: string;
+    relations?: Map<string, Relation>;
+    /** state.dir: cold state spills to state.dir/operator-state/<pipeline>.db (none: never spills) */
+    stateDir?: string | null;
+    /** the pipeline's state budget in bytes (see memory-budget.ts); default: its state_budget */
+    stateBudget?: number | null;
+  },
 ): Promise<CompiledPipeline> {
   const from = (Array.isArray(p.from) ? p.from : [p.from]).map(qualify);
   const wild = from.find((t) => t.endsWith(".*"));
@@ -172,7 +183,7 @@ export async function compilePipeline(
   if (p.group_by && !p.aggregate) throw usageError("config_window", `pipeline '${p.name}': group_by needs aggregate:`);
   const transform = p.transform ? await loadTransform(p, ctx.configDir) : null;
   const short = from.map((t) => t.split(".").pop()!);
-  const plan: PipelinePlan = { name: p.name, tables: from, qualifiers: [...from, ...short], joins, stages, transform, aggregates, window, maps, stateBudget: p.state_budget ?? null, appendOnly: p.append_only };
+  const plan: PipelinePlan = { name: p.name, tables: from, qualifiers: [...from, ...short], joins, stages, transform, aggregates, window, maps, stateBudget: ctx.stateBudget !== undefined ? ctx.stateBudget : (p.state_budget ?? null), stateDir: ctx.stateDir ?? null, appendOnly: p.append_only };
   const op = new PipelineOperator(plan, ctx);
 
   const findRel = (rels: Map<string, Relation>, t: string) => rels.get(t) ?? [...rels.values()].find((r) => r.table === t) ?? null;

@@ -3,6 +3,8 @@ import type { OperatorContext } from "./operator.ts";
 import type { RowChange, RowId } from "./window/types.ts";
 import { decodeValue, encodeValue, valueKey } from "../../expr/values.ts";
 import { decodeRow, encodeRow } from "./row-codec.ts";
+import { decodeState, encodeState } from "../state-codec.ts";
+import type { SpillStore } from "./spill/spill-store.ts";
 
 export interface JoinSpec {
   /** "schema.table" of the joined table */
@@ -22,6 +24,8 @@ interface Pending {
   rc: RowChange;
   deadline: number;
   key: string | null;
+  /** eviction round when the spill file was last searched for its key (rows only get there by eviction) */
+  coldRound: number;
 }
 
 /**
@@ -41,11 +45,22 @@ export class LookupJoin {
   private tracking = false;
   private needFull = false;
   private touchedKeys = new Set<string>();
+  /** rows moved to disk when over the state budget (null: never spills), and this join's index there */
+  private cold: SpillStore | null = null;
+  private coldIndex = 0;
+  /** rows read back from disk and unchanged since: the file's copy is still theirs */
+  private clean = new Set<string>();
+  private evictRound = 0;
 
   constructor(
     readonly spec: JoinSpec,
     private readonly ctx: OperatorContext,
   ) {}
+
+  setCold(store: SpillStore | null, index: number): void {
+    this.cold = store;
+    this.coldIndex = index;
+  }
 
   /** Bumped when the joined table's relation changes (column types for the compiler). */
   get shapeVersion(): number {
@@ -60,6 +75,8 @@ export class LookupJoin {
     }
     if (ch.op === "truncate") {
       this.rows.clear();
+      this.clean.clear();
+      this.cold?.dropAllJoinRows(this.coldIndex);
       this.needFull = true;
       return false;
     }
@@ -69,6 +86,8 @@ export class LookupJoin {
       if (old && old[col] !== undefined && (ch.op === "delete" || (ch.after && valueKey(ch.after[col]) !== valueKey(old[col])))) {
         const k = valueKey(old[col]);
         this.rows.delete(k);
+        this.clean.delete(k);
+        this.cold?.killJoinRow(this.coldIndex, k);
         if (this.tracking) this.touchedKeys.add(k);
       }
     }
@@ -77,6 +96,8 @@ export class LookupJoin {
       if (v === null || v === undefined) return false;
       const kept = this.project(ch.after);
       const k = valueKey(v);
+      // a row that can be spilled again keeps least-recently-used order: a change is a use
+      if (this.clean.delete(k) || this.spilling()) this.rows.delete(k);
       this.rows.set(k, kept);
       if (this.tracking) this.touchedKeys.add(k);
       return this.queue.length > 0;
@@ -111,7 +132,7 @@ export class LookupJoin {
     const v = rc.after[this.spec.leftColumn];
     if (v === null || v === undefined) return next({ ...rc, after: this.merge(rc.after, null) });
     const k = valueKey(v);
-    const m = this.rows.get(k);
+    const m = this.lookup(k, null);
     if (m) return next({ ...rc, after: this.merge(rc.after, m) });
     if (this.spec.waitUs <= 0) {
       this.ctx.count("join_misses");
@@ -122,7 +143,8 @@ export class LookupJoin {
 
   private park(rc: RowChange, key: string | null): void {
     const k = key ?? (rc.after ? valueKey(rc.after[this.spec.leftColumn]) : null);
-    this.queue.push({ rc, deadline: rc.commitUs + this.spec.waitUs, key: k });
+    // with a key, accept() has just searched the spill file for it; a row queued behind another has not
+    this.queue.push({ rc, deadline: rc.commitUs + this.spec.waitUs, key: k, coldRound: key !== null ? this.evictRound : -1 });
     for (const id of ids(rc)) this.waitingIds.set(id, (this.waitingIds.get(id) ?? 0) + 1);
   }
 
@@ -141,7 +163,7 @@ export class LookupJoin {
       if (!p.rc.after) out = p.rc;
       else {
         const v = p.rc.after[this.spec.leftColumn];
-        const m = v === null || v === undefined ? null : this.rows.get(valueKey(v));
+        const m = v === null || v === undefined ? null : this.lookup(valueKey(v), p);
         if (m || v === null || v === undefined) out = { ...p.rc, after: this.merge(p.rc.after, m ?? null) };
         else if (p.deadline <= nowUs) {
           this.ctx.count("join_misses");
@@ -161,6 +183,63 @@ export class LookupJoin {
       }
     }
     this.queue = keep;
+  }
+
+  private spilling(): boolean {
+    return this.cold !== null && this.cold.joinRows > 0;
+  }
+
+  /**
+   * The joined row for a key: from memory, else (once rows were spilled) from the spill file,
+   * kept in memory again as a clean copy. A waiting row searches the file once per eviction round.
+   */
+  private lookup(k: string, p: Pending | null): Row | undefined {
+    let m = this.rows.get(k);
+    if (m !== undefined) {
+      if (this.cold !== null && this.cold.joinRows > 0) {
+        this.rows.delete(k); // most recently used last: eviction takes from the front
+        this.rows.set(k, m);
+      }
+      return m;
+    }
+    const cold = this.cold;
+    if (cold === null || cold.joinRows === 0) return undefined;
+    if (p) {
+      if (p.coldRound === this.evictRound) return undefined;
+      p.coldRound = this.evictRound;
+    }
+    const data = cold.getJoinRow(this.coldIndex, k);
+    if (data === null) return undefined;
+    m = decodeRow(decodeState(data))!;
+    this.rows.set(k, m);
+    this.clean.add(k);
+    return m;
+  }
+
+  /**
+   * Over the state budget: move the `n` least recently used rows to the spill file. A clean copy
+   * (read back and unchanged) is only dropped; a changed one replaces the file's and is logged
+   * for the next checkpoint as gone from memory.
+   */
+  evictRows(n: number): number {
+    const cold = this.cold;
+    if (!cold || n <= 0 || this.rows.size === 0) return 0;
+    const keys: string[] = [];
+    for (const k of this.rows.keys()) {
+      if (keys.length >= n) break;
+      keys.push(k);
+    }
+    const out: [string, string][] = [];
+    for (const k of keys) {
+      const r = this.rows.get(k)!;
+      this.rows.delete(k);
+      if (this.clean.delete(k)) continue;
+      out.push([k, encodeState(encodeRow(r))]);
+      if (this.tracking) this.touchedKeys.add(k);
+    }
+    if (out.length) cold.putJoinRows(this.coldIndex, out);
+    this.evictRound++;
+    return keys.length;
   }
 
   get size(): number {
@@ -216,11 +295,13 @@ export class LookupJoin {
   restore(state: unknown): void {
     const s = state as { rows: [string, unknown][]; relation: Relation | null; queue: { deadline: number; key: string | null; rc: any }[] };
     this.rows = new Map(s.rows.map(([k, r]) => [k, decodeRow(r)!]));
+    this.clean.clear();
     this.relation = s.relation;
     this.version++;
     this.queue = s.queue.map((p) => ({
       deadline: p.deadline,
       key: p.key,
+      coldRound: -1,
       rc: { ...p.rc, id: decodeValue(p.rc.id), prevId: decodeValue(p.rc.prevId), after: decodeRow(p.rc.after), source: { ...p.rc.source, before: decodeRow(p.rc.source.before), after: decodeRow(p.rc.source.after), key: decodeRow(p.rc.source.key) ?? undefined } },
     }));
     this.waitingIds.clear();

@@ -7,10 +7,10 @@ import { PaneWindows } from "./window/pane-window.ts";
 import { SessionWindows } from "./window/session-window.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./window/types.ts";
 import { compileAggregates, type ParsedAggregates } from "./aggregate-plan.ts";
-import { usageError } from "../../errors.ts";
-import { operatorState } from "../../metrics/metrics.ts";
+import { CdcError, usageError } from "../../errors.ts";
 import { encodeRow } from "./row-codec.ts";
-import { StateBudget } from "./state-budget.ts";
+import type { SpillInfo } from "./spill/spill-store.ts";
+import { StateKeeper } from "./spill/state-keeper.ts";
 
 export type TransformFn = (row: Row, ctx: { op: "upsert" | "delete"; table: string; pipeline: string }) => Row | null | undefined;
 
@@ -24,8 +24,10 @@ export interface PipelinePlan {
   aggregates: ParsedAggregates | null;
   window: WindowSettings | null;
   maps: Record<string, Map<string, string>>;
-  /** state_budget in bytes, or null */
+  /** state budget in bytes (state_budget, or its share of state.memory_budget), or null */
   stateBudget?: number | null;
+  /** state.dir: over the budget, cold state moves to state.dir/operator-state/<pipeline>.db (none: never) */
+  stateDir?: string | null;
   /** append_only: aggregates keep no per-row state; source updates/deletes go to the DLQ */
   appendOnly?: boolean;
 }
@@ -50,19 +52,19 @@ export class PipelineOperator implements Operator {
   private shapes = new Map<Relation, Shape>();
   private readonly windows: PaneWindows | SessionWindows | null;
   private emit: Emit = () => {};
-  private readonly budget: StateBudget;
+  private readonly state: StateKeeper;
 
   constructor(
     private readonly p: PipelinePlan,
     private readonly ctx: OperatorContext,
   ) {
     this.own = new Set(p.tables);
-    this.budget = new StateBudget(p.name, p.stateBudget ?? null);
     for (const j of p.joins) this.joinByTable.set(j.spec.table, j);
     if (p.aggregates) {
       const s = p.window ?? noWindow(p.appendOnly === true);
       this.windows = s.kind === "session" ? new SessionWindows(s, ctx) : new PaneWindows(s, ctx);
     } else this.windows = null;
+    this.state = new StateKeeper(p.name, p.stateBudget ?? null, p.stateDir, this.windows, p.joins);
   }
 
   /** Compile (or reuse) the stages for a source relation and the joined tables' current relations. */
@@ -146,28 +148,24 @@ export class PipelineOperator implements Operator {
     }
     if (joinsChanged || this.p.joins.length) for (const j of this.p.joins) this.releaseJoin(j, commitUs);
     this.windows?.endTxn(emit);
+    this.state.afterTxn();
   }
 
   onWatermark(wallClockMs: number, emit: Emit): void {
     this.emit = emit;
     for (const j of this.p.joins) this.releaseJoin(j, wallClockMs * 1000);
     this.windows?.onWallClock(wallClockMs, emit);
-    this.publishStats();
+    this.state.onIdle();
   }
 
-  /** Sizes of the state, for memory watching (cdc_engine_operator_state_entries). */
+  /** Sizes of the state, for memory watching (cdc_engine_operator_state_entries): in memory, and moved to disk. */
   stats(): Record<string, number> {
-    const w = this.windows?.stats();
-    const out: Record<string, number> = {};
-    if (w) Object.assign(out, { window_rows: w.rows, window_panes: w.panes, window_groups: w.groups });
-    if (this.p.joins.length) Object.assign(out, { join_rows: this.p.joins.reduce((a, j) => a + j.size, 0), join_waiting: this.p.joins.reduce((a, j) => a + j.waiting, 0) });
-    return out;
+    return this.state.stats();
   }
 
-  private publishStats(): void {
-    const stats = this.stats();
-    for (const [kind, n] of Object.entries(stats)) operatorState.set({ pipeline: this.p.name, kind }, n);
-    this.budget.check(stats);
+  /** Close the spill file (the engine's exit closes it too; SQLite's WAL makes either safe). */
+  close(): void {
+    this.state.close();
   }
 
   private releaseJoin(j: LookupJoin, nowUs: number): void {
@@ -243,8 +241,10 @@ export class PipelineOperator implements Operator {
     else emit({ op: "truncate", row: {}, source: ch });
   }
 
+  /** The state in memory, whole. Rows spilled to disk are not in it: only snapshotDelta() is a checkpoint then. */
   snapshot(): unknown {
-    return { v: 1, joins: this.p.joins.map((j) => j.snapshot()), windows: this.windows?.snapshot() ?? null };
+    const spilled = this.state.spill ? this.state.spill.contribs + this.state.spill.joinRows : 0;
+    return { v: 1, joins: this.p.joins.map((j) => j.snapshot()), windows: this.windows?.snapshot() ?? null, ...(spilled ? { spilled } : {}) };
   }
 
   /**
@@ -252,7 +252,10 @@ export class PipelineOperator implements Operator {
    * Restore by calling restore() with the last full snapshot or delta chain in order.
    */
   snapshotDelta(): unknown {
-    return { v: 1, inc: true, joins: this.p.joins.map((j) => j.snapshotDelta()), windows: this.windows?.snapshotDelta() ?? null };
+    const joins = this.p.joins.map((j) => j.snapshotDelta());
+    const windows = this.windows?.snapshotDelta() ?? null;
+    // the spill file's epoch of this cut: what it holds now is made durable before the checkpoint commits
+    return { v: 1, inc: true, joins, windows, spill: this.state.seal() };
   }
 
   /** The next snapshotDelta() is full in every part: a chain of deltas may start over from it. */
@@ -262,7 +265,10 @@ export class PipelineOperator implements Operator {
   }
 
   restore(state: unknown): void {
-    const inc = state as { inc?: boolean; joins: ({ full?: unknown; delta?: unknown })[]; windows: { full?: unknown; delta?: unknown } | null };
+    const inc = state as { inc?: boolean; joins: ({ full?: unknown; delta?: unknown })[]; windows: { full?: unknown; delta?: unknown } | null; spill?: SpillInfo | null; spilled?: number };
+    if (inc.spilled) throw new CdcError("state_spill_mismatch", `pipeline '${this.p.name}': a whole snapshot() does not hold the ${inc.spilled} entries spilled to disk; restore from the checkpoint chain (snapshotDelta)`, { component: "state" });
+    // each link of a chain names the spill file's epoch; the last one wins, applied on first use
+    this.state.restoreFrom(inc.spill);
     if (inc.inc) {
       this.p.joins.forEach((j, i) => {
         const part = inc.joins[i];

@@ -2,11 +2,13 @@ import type { Row } from "../../../types.ts";
 import type { Emit, OperatorContext } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { decodeValue, valueKey } from "../../../expr/values.ts";
-import { cellText, encodeCell, stateToJson, unwrapState } from "./state-json.ts";
+import { cellText, encodeCell, stateFromJson, stateToJson, unwrapState } from "./state-json.ts";
 import { type Acc, Bag, accAdd, accResultPanes, loadAccDelta, newAcc, saveAcc, saveAccDelta } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
 import { admitLate } from "./late-rows.ts";
+import { type ColdPlan, groupFromRef, groupRef, planColdest, takeColdest } from "./cold-contribs.ts";
+import type { SpillStore } from "../spill/spill-store.ts";
 
 interface Pane {
   rows: number;
@@ -85,6 +87,11 @@ export class PaneWindows {
   private lastAddedEnd = NaN;
   private lastAddedSet: Set<Group> | null = null;
   private removedGroups = new Set<string>();
+  /** contributions moved to disk when over the state budget (null: never spills) */
+  private cold: SpillStore | null = null;
+  /** panes over all groups, kept as they come and go: the budget check reads it per transaction */
+  private paneCount = 0;
+  private coldPlan: ColdPlan | null = null;
 
   constructor(
     private readonly s: WindowSettings,
@@ -112,6 +119,9 @@ export class PaneWindows {
   hasPlan(): boolean {
     return this.plan !== undefined;
   }
+  setCold(store: SpillStore | null): void {
+    this.cold = store;
+  }
 
   get watermark(): number {
     return this.watermarkUs;
@@ -131,9 +141,13 @@ export class PaneWindows {
   }
 
   private retract(id: RowId): void {
-    const old = this.contrib.get(id);
-    if (!old) return;
-    this.contrib.delete(id);
+    let old = this.contrib.get(id);
+    if (old) this.contrib.delete(id);
+    else if (this.cold !== null && this.cold.contribs > 0) {
+      // not in memory: moved to disk (or never kept); only an update or delete gets here
+      old = this.takeCold(id);
+      if (!old) return;
+    } else return;
     if (this.tracking) {
       this.rowLog.push(`[${cellText(id)}]`);
       this.touchPane(old.g, old.ps);
@@ -144,7 +158,10 @@ export class PaneWindows {
     const aggs = this.plan.aggs;
     const vals = this.single >= 0 ? null : (old.v as unknown[]);
     for (let i = 0; i < aggs.length; i++) accAdd(aggs[i], pane.accs[i], vals ? vals[i] : i === this.single ? old.v : null, -1, old.ws[i] ?? null);
-    if (pane.rows === 0) old.g.panes.delete(old.ps);
+    if (pane.rows === 0) {
+      old.g.panes.delete(old.ps);
+      this.paneCount--;
+    }
     this.markDirty(old.g, old.ps);
   }
 
@@ -184,6 +201,7 @@ export class PaneWindows {
     if (!pane) {
       pane = { rows: 0, accs: plan.aggs.map((a) => newAcc(a, this.s.appendOnly === true)) };
       g.panes.set(ps, pane);
+      this.paneCount++;
     }
     pane.rows++;
     const aggs = plan.aggs;
@@ -353,6 +371,7 @@ export class PaneWindows {
     for (const g of this.groups.values()) {
       for (const ps of g.panes.keys()) if (ps + this.paneUs <= cut) {
         g.panes.delete(ps);
+        this.paneCount--;
         if (track) this.touchPane(g, ps);
       }
       for (const ws of g.emitted) if (ws + this.s.sizeUs <= cut) {
@@ -364,6 +383,8 @@ export class PaneWindows {
       this.contrib.delete(id);
       if (track) this.rowLog.push(`[${cellText(id)}]`);
     }
+    // on disk: versioned by checkpoint epoch there, so nothing to log for the checkpoint here
+    this.cold?.purgeContribs(cut - this.paneUs);
     const live = new Set<Group>();
     for (const set of this.dirty.values()) for (const g of set) live.add(g);
     for (const [mk, g] of this.groups) if (g.panes.size === 0 && g.emitted.size === 0 && !live.has(g)) {
@@ -379,7 +400,9 @@ export class PaneWindows {
   truncate(emit: Emit): void {
     this.needFull = true;
     for (const id of [...this.contrib.keys()]) this.retract(id);
+    this.cold?.dropAllContribs(); // their panes are cleared below
     for (const g of this.groups.values()) g.panes.clear();
+    this.paneCount = 0;
     this.flushAll(emit);
   }
 
@@ -391,14 +414,60 @@ export class PaneWindows {
     this.dirtyEnds = [];
   }
 
+  /** Entry counts in memory, O(1) (rows on disk: the spill store counts them). */
   stats(): { panes: number; rows: number; groups: number } {
+    return { panes: this.paneCount, rows: this.contrib.size, groups: this.groups.size };
+  }
+
+  private countPanes(): void {
     let panes = 0;
     for (const g of this.groups.values()) panes += g.panes.size;
-    return { panes, rows: this.contrib.size, groups: this.groups.size };
+    this.paneCount = panes;
+  }
+
+  /**
+   * Over the state budget: of the `want` coldest contributions (oldest panes first), move up to
+   * `n` to the spill file now (the rest at the next calls). The checkpoint's row log records them
+   * as gone from memory; the file, versioned by checkpoint epoch, holds them (see SpillStore).
+   */
+  evictRows(n: number, want: number): number {
+    const cold = this.cold;
+    if (!cold || n <= 0 || this.contrib.size === 0) return 0;
+    if (!this.coldPlan || this.coldPlan.left <= 0) this.coldPlan = planColdest(this.contrib, want);
+    const ids = takeColdest(this.contrib, this.coldPlan, n);
+    if (!ids.length) return 0;
+    const rows: [unknown, number, string, string][] = new Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const c = this.contrib.get(id)!;
+      rows[i] = [id, c.ps, groupRef(c.g.mk), `[[${this.valsText(c)}],[${this.wsText(c)}]]`];
+      this.contrib.delete(id);
+      if (this.tracking) this.rowLog.push(`[${cellText(id)}]`);
+    }
+    cold.putContribs(rows);
+    return ids.length;
+  }
+
+  /** A contribution read back from disk (and removed there), or undefined when its group is gone. */
+  private takeCold(id: RowId): Contribution | undefined {
+    const r = this.cold!.takeContrib(id);
+    if (!r) return undefined;
+    const g = this.groups.get(groupFromRef(r.g));
+    if (!g) return undefined; // its panes were dropped after retention
+    const [vals, ws] = stateFromJson(r.data) as [unknown[], unknown[]];
+    return this.contribution(g, r.ps, vals.map(decodeValue), ws.length ? ws.map(decodeValue) : NO_WEIGHTS);
   }
 
   /** A contribution as a delta row, JSON text: [id, group key, pane, values, weights]. */
   private rowText(id: RowId, c: Contribution): string {
+    return `[${cellText(id)},${(c.g.gkJson ??= JSON.stringify(c.g.gk))},${c.ps},[${this.valsText(c)}],[${this.wsText(c)}]]`;
+  }
+
+  private wsText(c: Contribution): string {
+    return c.ws === NO_WEIGHTS ? "" : c.ws.map(cellText).join(",");
+  }
+
+  private valsText(c: Contribution): string {
     let vals: string;
     if (this.single < 0) {
       const v = c.v as unknown[];
@@ -408,8 +477,7 @@ export class PaneWindows {
       vals = "";
       for (let i = 0; i < this.plan.aggs.length; i++) vals += (i ? "," : "") + (i === this.single ? cellText(c.v) : "null");
     }
-    const ws = c.ws === NO_WEIGHTS ? "" : c.ws.map(cellText).join(",");
-    return `[${cellText(id)},${(c.g.gkJson ??= JSON.stringify(c.g.gk))},${c.ps},[${vals}],[${ws}]]`;
+    return vals;
   }
 
   private valsOf(c: Contribution): unknown[] {
@@ -545,6 +613,7 @@ export class PaneWindows {
     this.dirtyEnds = [...this.dirty.keys()].sort((a, b) => a - b);
     this.lastDirtySet = null;
     this.dirtyEpoch++;
+    this.countPanes();
   }
 
   snapshot(): unknown {
@@ -578,6 +647,7 @@ export class PaneWindows {
     this.dirty = new Map((s.dirty as [number, number[]][]).map(([e, gi]) => [e, new Set(gi.map((i) => list[i]))]));
     this.lastDirtySet = null;
     this.dirtyEpoch++;
+    this.countPanes();
   }
 }
 

@@ -1,23 +1,13 @@
 import type { Row } from "../../../types.ts";
 import type { Emit, OperatorContext } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
-import { decodeValue, encodeValue, valueKey } from "../../../expr/values.ts";
+import { decodeValue, valueKey } from "../../../expr/values.ts";
 import { accAdd, accResult, newAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
 import { admitLate } from "./late-rows.ts";
-
-interface Ev {
-  t: number;
-  vals: unknown[];
-  ws: unknown[];
-}
-interface Group {
-  keys: unknown[];
-  events: Map<RowId, Ev>;
-  /** "start|end" → signature of what the sink holds */
-  emitted: Map<string, string>;
-}
+import { applySessionDelta, SessionLog, type SessionEv as Ev, type SessionGroup as Group } from "./session-delta.ts";
+import { encodeCell, stateToJson, unwrapState } from "./state-json.ts";
 
 const SEP = "\u0001";
 
@@ -26,11 +16,13 @@ const SEP = "\u0001";
  * Sessions are derived from the key's events each time the key changes, so a retraction can
  * split a session and an update can merge two; sessions that disappear are emitted as deletes
  * (the output key holds window_start and window_end). Closed sessions beyond retention are dropped.
+ * Checkpoints are incremental like pane windows': whole the first time, then what changed (SessionLog).
  */
 export class SessionWindows {
-  private groups = new Map<string, Group>();
-  private where = new Map<RowId, string>();
-  private pending = new Set<string>();
+  /** public for applySessionDelta (SessionState); nothing else touches them */
+  groups = new Map<string, Group>();
+  where = new Map<RowId, string>();
+  pending = new Set<string>();
   /** groups changed since the last flush; the others are only revisited when a session may close */
   private changed = new Set<string>();
   private nextClose = new Map<string, number>();
@@ -39,6 +31,12 @@ export class SessionWindows {
   private watermarkUs = -Infinity;
   private readonly idle: IdleClock;
   private plan: WindowPlan | null = null;
+  /** emitted sessions over all groups, kept as they come and go (stats() is read per transaction) */
+  private sessionCount = 0;
+  // incremental checkpoints: change tracking starts with the first snapshotDelta()
+  private tracking = false;
+  private needFull = false;
+  private log = new SessionLog();
 
   constructor(
     private readonly s: WindowSettings,
@@ -63,6 +61,10 @@ export class SessionWindows {
         this.groups.get(gk)?.events.delete(prev);
         this.pending.add(gk);
         this.changed.add(gk);
+        if (this.tracking) {
+          this.log.removed(prev);
+          this.log.pendingChanged(gk);
+        }
       }
     }
     if (!c.after || c.id === null) return;
@@ -80,13 +82,32 @@ export class SessionWindows {
     const kv = plan.keys.map((k) => k.fn.fn(row));
     const gk = kv.map(valueKey).join(SEP);
     let g = this.groups.get(gk);
-    if (!g) this.groups.set(gk, (g = { keys: kv, events: new Map(), emitted: new Map() }));
+    if (!g) {
+      this.groups.set(gk, (g = { keys: kv, events: new Map(), emitted: new Map() }));
+      if (this.tracking) this.log.group(gk);
+    }
     const vals = plan.aggs.map((a) => (a.arg ? a.arg.fn(row) : null));
     const ws = plan.aggs.map((a) => (a.weight ? a.weight.fn(row) : null));
-    g.events.set(c.id, { t, vals, ws });
+    const ev = { t, vals, ws };
+    g.events.set(c.id, ev);
     this.where.set(c.id, gk);
     this.pending.add(gk);
     this.changed.add(gk);
+    if (this.tracking) {
+      this.log.added(c.id, gk, ev);
+      this.log.pendingChanged(gk);
+    }
+  }
+
+  private setEmitted(gk: string, g: Group, key: string, sig: string | null): void {
+    if (sig === null) {
+      if (!g.emitted.delete(key)) return;
+      this.sessionCount--;
+    } else {
+      if (!g.emitted.has(key)) this.sessionCount++;
+      g.emitted.set(key, sig);
+    }
+    if (this.tracking) this.log.emitted(gk, key);
   }
 
   endTxn(emit: Emit): void {
@@ -123,6 +144,7 @@ export class SessionWindows {
       const g = this.groups.get(gk);
       if (!g) {
         this.pending.delete(gk);
+        if (this.tracking) this.log.pendingChanged(gk);
         continue;
       }
       if (!this.changed.has(gk) && (this.nextClose.get(gk) ?? -Infinity) > this.watermarkUs) continue;
@@ -139,7 +161,7 @@ export class SessionWindows {
         if (!live.has(key)) {
           const [a, b] = key.split("|").map(Number);
           emit({ op: "delete", row: keyRow(a, b) });
-          g.emitted.delete(key);
+          this.setEmitted(gk, g, key, null);
         }
       }
       let open = false;
@@ -159,13 +181,14 @@ export class SessionWindows {
         });
         const sig = JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
         if (g.emitted.get(key) !== sig) {
-          g.emitted.set(key, sig);
+          this.setEmitted(gk, g, key, sig);
           emit({ op: "upsert", row });
         }
       }
       if (!open) {
         this.pending.delete(gk);
         this.nextClose.delete(gk);
+        if (this.tracking) this.log.pendingChanged(gk);
       } else this.nextClose.set(gk, firstOpenEnd);
       this.purgeGroup(gk, g, current);
     }
@@ -185,14 +208,19 @@ export class SessionWindows {
         if (e.t >= x.start && e.t < x.end) {
           g.events.delete(id);
           this.where.delete(id);
+          if (this.tracking) this.log.removed(id);
         }
       }
-      g.emitted.delete(`${x.start}|${x.end}`);
+      this.setEmitted(gk, g, `${x.start}|${x.end}`, null);
     }
-    if (g.events.size === 0 && g.emitted.size === 0) this.groups.delete(gk);
+    if (g.events.size === 0 && g.emitted.size === 0) {
+      this.groups.delete(gk);
+      if (this.tracking) this.log.group(gk);
+    }
   }
 
   truncate(emit: Emit): void {
+    this.needFull = true;
     for (const g of this.groups.values()) g.events.clear();
     this.where.clear();
     for (const gk of this.groups.keys()) {
@@ -212,27 +240,53 @@ export class SessionWindows {
       wm: Number.isFinite(this.watermarkUs) ? this.watermarkUs : null,
       max: Number.isFinite(this.maxEventUs) ? this.maxEventUs : null,
       pending: [...this.pending],
-      groups: [...this.groups].map(([gk, g]) => [gk, g.keys.map(encodeValue), [...g.events].map(([id, e]) => [encodeValue(id), e.t, e.vals.map(encodeValue), e.ws.map(encodeValue)]), [...g.emitted]]),
+      groups: [...this.groups].map(([gk, g]) => [gk, g.keys.map(encodeCell), [...g.events].map(([id, e]) => [encodeCell(id), e.t, e.vals.map(encodeCell), e.ws.map(encodeCell)]), [...g.emitted]]),
     };
   }
 
+  /** Entry counts, O(1): sessions emitted ("panes"), events, keys. */
   stats(): { panes: number; rows: number; groups: number } {
-    let sessions = 0;
-    for (const g of this.groups.values()) sessions += g.emitted.size;
-    return { panes: sessions, rows: this.where.size, groups: this.groups.size };
+    return { panes: this.sessionCount, rows: this.where.size, groups: this.groups.size };
   }
 
-  /** Sessions are re-derived from their events, so each checkpoint is a full one here. */
-  snapshotDelta(): { full: unknown } {
-    return { full: this.snapshot() };
+  /** The next snapshotDelta() is a full one (the checkpoint store starts a new chain with it). */
+  fullNext(): void {
+    this.needFull = true;
   }
-  fullNext(): void {}
-  applyDelta(_delta: unknown): void {
-    throw new Error("session windows checkpoint in full");
+
+  /**
+   * Incremental checkpoint: the whole state the first time (and after fullNext() or a TRUNCATE),
+   * then only the events, sessions and pending keys changed since the previous call.
+   */
+  snapshotDelta(): { full: unknown } | { delta: unknown } {
+    if (!this.tracking || this.needFull) {
+      this.tracking = true;
+      this.needFull = false;
+      this.log.clear();
+      return { full: { json: stateToJson(this.snapshot()) } };
+    }
+    const fin = (n: number) => (Number.isFinite(n) ? n : null);
+    return { delta: { json: this.log.take(fin(this.watermarkUs), fin(this.maxEventUs), this) } };
+  }
+
+  applyDelta(delta: unknown): void {
+    const { wm, max } = applySessionDelta(delta, this);
+    this.watermarkUs = wm ?? -Infinity;
+    this.maxEventUs = max ?? -Infinity;
+    // as after restore(): every pending key's sessions are derived again at the next flush
+    this.changed = new Set(this.pending);
+    this.nextClose = new Map();
+    this.countSessions();
+  }
+
+  private countSessions(): void {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.emitted.size;
+    this.sessionCount = n;
   }
 
   restore(state: unknown): void {
-    const s = state as { wm: number | null; max: number | null; pending: string[]; groups: [string, unknown[], [unknown, number, unknown[], unknown[]][], [string, string][]][] };
+    const s = unwrapState(state) as { wm: number | null; max: number | null; pending: string[]; groups: [string, unknown[], [unknown, number, unknown[], unknown[]][], [string, string][]][] };
     this.watermarkUs = s.wm ?? -Infinity;
     this.maxEventUs = s.max ?? -Infinity;
     this.pending = new Set(s.pending);
@@ -249,6 +303,7 @@ export class SessionWindows {
       }
       this.groups.set(gk, g);
     }
+    this.countSessions();
   }
 }
 
