@@ -3,6 +3,7 @@ import { configPath, str } from "./command.ts";
 import { loadConfig, configPermissionWarning } from "../config/load.ts";
 import { createLogger } from "../log.ts";
 import { startRuntime } from "../engine/runtime.ts";
+import { supervise } from "../engine/supervisor.ts";
 import { startGcGovernor } from "../engine/gc-governor.ts";
 import { createApp } from "../api/app.ts";
 import { resolveApiToken } from "../api/admin.ts";
@@ -10,7 +11,10 @@ import { startApiServer } from "../api/server.ts";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 
-/** Run the pipelines until SIGINT/SIGTERM; then finish in-flight batches, checkpoint, exit 0. */
+/**
+ * Run the pipelines until SIGINT/SIGTERM; then finish in-flight batches, checkpoint, exit 0.
+ * A runtime that fails recoverably is restarted in-process (engine/supervisor.ts); the API stays up.
+ */
 export const serveCommand: Command = {
   name: "serve",
   summary: "run the pipelines of a config until stopped",
@@ -37,7 +41,10 @@ export const serveCommand: Command = {
     if (warn) log.warn(warn);
 
     startGcGovernor(config.state.gc_above, log);
-    const runtime = await startRuntime(config, log, { resnapshot: args.values.resnapshot === true, configDir: dirname(resolve(path)) });
+    const configDir = dirname(resolve(path));
+    // A recoverable failure (a sink lost a large transaction's open transaction) restarts the
+    // runtime here, from the last checkpoint; a restart resumes, it never re-snapshots.
+    const runtime = await supervise({ log, start: (restart) => startRuntime(config, log, { resnapshot: !restart && args.values.resnapshot === true, configDir }) });
     const api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime, token: resolveApiToken(config.api.token), log: log.child({ component: "api" }) }), listen, log) : null;
     if (api) log.info({ url: api.url }, "api listening");
 

@@ -4,14 +4,14 @@ import { loadConfig } from "../config/load.ts";
 import { usageError } from "../errors.ts";
 import { verifyConfig } from "../engine/verify.ts";
 
-/** Reconciliation: compare mirror pipelines' source and sink tables; exit 0 equal, 1 not. */
+/** Reconciliation: compare mirror pipelines' source and sink tables (postgres, sqlite, mysql sinks); exit 0 equal, 1 not. */
 export const verifyCommand: Command = {
   name: "verify",
   summary: "compare mirrored tables in source and sink (row count + checksum per key range)",
   usage: [
     "cdc-engine verify --config FILE [--pipeline NAME] [--max-diffs N] [--chunk-rows N] [--wait SECONDS]",
     "  --config FILE      the YAML config (or $CDC_CONFIG)",
-    "  --pipeline NAME    only this pipeline (default: every mirror pipeline)",
+    "  --pipeline NAME    only this pipeline (default: every mirror pipeline; postgres, sqlite and mysql sinks)",
     "  --max-diffs N      differing keys to print per table (default 10)",
     "  --chunk-rows N     rows per compared key range (default 50000)",
     "  --wait SECONDS     how long the sink may take to reach the source's position (default 30)",

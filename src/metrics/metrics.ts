@@ -70,7 +70,7 @@ export const sinkUp = new Gauge({ name: "cdc_engine_sink_up", help: "1 when the 
 export const dlqRows = new Counter({ name: "cdc_engine_dlq_rows_total", help: "Rows sent to the dead-letter queue", labelNames: ["pipeline", "stage"], ...reg });
 export const lateRows = new Counter({ name: "cdc_engine_late_rows_total", help: "Rows behind the watermark", labelNames: ["pipeline", "policy"], ...reg });
 export const joinMisses = new Counter({ name: "cdc_engine_join_misses_total", help: "Rows that went on with NULL enrichment after waiting for a join match", labelNames: ["pipeline"], ...reg });
-export const operatorState = new Gauge({ name: "cdc_engine_operator_state_entries", help: "Entries held in operator state (window_rows, window_panes, window_groups, join_rows, join_waiting)", labelNames: ["pipeline", "kind"], ...reg });
+export const operatorState = new Gauge({ name: "cdc_engine_operator_state_entries", help: "Entries held in operator state (window_rows, window_panes, window_groups, join_rows, join_waiting in memory; window_rows_spilled, join_rows_spilled, spilled_bytes on disk; estimated_bytes, budget_bytes)", labelNames: ["pipeline", "kind"], ...reg });
 
 export const checkpointSeconds = new Histogram({
   name: "cdc_engine_checkpoint_duration_seconds",
@@ -86,6 +86,7 @@ export const dlqReplayedRows = new Counter({ name: "cdc_engine_dlq_replayed_rows
 export const pipelinePaused = new Gauge({ name: "cdc_engine_pipeline_paused", help: "1 while a pipeline is paused by the admin API", labelNames: ["pipeline"], ...reg });
 export const adminRequests = new Counter({ name: "cdc_engine_admin_requests_total", help: "Admin API requests by action and HTTP status", labelNames: ["action", "status"], ...reg });
 
+export const runtimeRestarts = new Counter({ name: "cdc_engine_runtime_restarts_total", help: "Times serve restarted the engine in-process after a recoverable failure (e.g. a sink lost a large transaction)", ...reg });
 export const gcRuns = new Counter({ name: "cdc_engine_gc_runs_total", help: "Full garbage collections run because RSS passed state.gc_above", ...reg });
 export const buildInfo = new Gauge({ name: "cdc_engine_build_info", help: "Always 1; labels carry the version and git commit", labelNames: ["version", "commit"], ...reg });
 buildInfo.set({ version: VERSION, commit: GIT_COMMIT }, 1);

@@ -51,7 +51,8 @@ export interface OutputBatch {
    * at the first part, writes each part into it, and stores the position and commits only with
    * the last one, so no reader sees half a source transaction and a crash in between rolls it
    * all back (the replay re-sends the whole transaction). Once that open transaction is lost,
-   * writing a later part throws PartsLostError: the engine stops rather than commit a half.
+   * writing a later part throws PartsLostError: the runtime ends rather than commit a half, and
+   * serve starts a new one from the last checkpoint (engine/supervisor.ts), which replays it whole.
    * Other sinks write each part like a batch (idempotent per lsn+index) and store the position
    * only with the last.
    */
@@ -62,7 +63,7 @@ export interface OutputBatch {
 export class PartsLostError extends Error {
   readonly code = "sink_parts_lost";
   constructor(sink: string, pipeline: string, lsn: Lsn, cause?: unknown) {
-    super(`[sink:${sink}] the open transaction holding the earlier parts of the transaction at LSN ${formatLsn(lsn)} (pipeline ${pipeline}) was rolled back${cause ? ` (${(cause as Error).message ?? cause})` : ""}; the engine stops so that a restart replays the whole transaction`, { cause });
+    super(`[sink:${sink}] the open transaction holding the earlier parts of the transaction at LSN ${formatLsn(lsn)} (pipeline ${pipeline}) was rolled back${cause ? ` (${(cause as Error).message ?? cause})` : ""}; the engine restarts from the last checkpoint so that the slot replays the whole transaction`, { cause });
     this.name = "PartsLostError";
   }
 }

@@ -1,0 +1,71 @@
+import type { Column, Relation } from "../../types.ts";
+
+export interface TableResult {
+  pipeline: string;
+  sink: string;
+  table: string;
+  target: string;
+  sourceRows: number;
+  sinkRows: number;
+  equal: boolean;
+  /** First differing keys (or whole rows for tables without a key), as text. */
+  diffs: string[];
+  note?: string;
+}
+
+export interface VerifyOptions {
+  pipeline?: string;
+  chunkRows?: number;
+  maxDiffs?: number;
+  /** How long to wait for the sink to reach the source's current LSN, and to re-check a differing chunk. */
+  waitMs?: number;
+  onProgress?(msg: string): void;
+}
+
+/** A key range of the source table, bounds as the source prints them (::text): lo exclusive, hi inclusive. */
+export interface Range {
+  lo: string[] | null;
+  hi: string[] | null;
+}
+
+export interface ChunkSum {
+  n: number;
+  /** Order-independent checksum of the rows (a decimal number as text). */
+  sum: string;
+}
+
+/** One side (source or sink) of a table's comparison, chunk by chunk. */
+export interface ChunkSide {
+  sum(r: Range): Promise<ChunkSum>;
+  /** "identity\u0000row hash" → how many rows have it; identity is the key (or the row) as text. */
+  rows(r: Range): Promise<Map<string, number>>;
+}
+
+/** What is compared for one source table. */
+export interface TablePlan {
+  /** Source "schema.table". */
+  table: string;
+  /** The sink's table, as the pipeline names it ("schema.table"; each sink maps it to its own name). */
+  target: string;
+  /** Source columns with their types (as the stream describes them). */
+  rel: Relation;
+  /** Source primary key; chunked by it when `ranged`. */
+  key: string[];
+  /** Key ranges select the same rows on both sides (key types that order alike); else one pass over the table. */
+  ranged: boolean;
+}
+
+/** A sink database as verify sees it: its stored positions and its copy of each table. */
+export interface SinkSide {
+  /** Text keys ordered bytewise (the source's ranges then use COLLATE "C"), as SQLite and MySQL's utf8mb4_bin do. */
+  readonly bytewiseKeys: boolean;
+  /** The position stored for (pipeline, sink) in the sink's cdc_engine_offsets, or null. */
+  position(pipeline: string, sink: string): Promise<bigint | null>;
+  /** Column names of the sink's table, or null when it does not exist. */
+  columns(target: string): Promise<string[] | null>;
+  /** Whether ranges over keys of these types hold the same rows in source and sink. */
+  rangeSafe(key: Column[]): boolean;
+  /** The two sides of a table, computed the same way so that their checksums compare. */
+  sides(plan: TablePlan, sinkColumns: string[]): { source: ChunkSide; sink: ChunkSide };
+  close(): Promise<void>;
+}
