@@ -28,7 +28,7 @@ interface Group {
   table: OutputTable;
   toast: string;
   records: OutputRecord[];
-  byKey: Map<string, number>;
+  byKey: Map<unknown, number>;
 }
 
 /**
@@ -74,12 +74,19 @@ export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaul
   return out;
 }
 
-function keyOf(r: OutputRecord): string {
+function keyOf(r: OutputRecord): unknown {
   const key = r.table.key;
-  // One key column (the common case): its text is the identity, no array or join per record.
-  if (key.length === 1) return toPgText(r.row[key[0]]) ?? "\u0001null";
-  return key.map((k) => toPgText(r.row[k]) ?? "\u0001null").join("\u0000");
+  if (key.length === 1) {
+    // One key column (the common case): a primitive is its own identity (a Map compares bigints
+    // and strings by value), with no text made per record; the column's values all have one type.
+    const v = r.row[key[0]];
+    const t = typeof v;
+    if (t === "bigint" || t === "string" || t === "number" || t === "boolean") return v;
+    return toPgText(v) ?? NULL_KEY;
+  }
+  return key.map((k) => toPgText(r.row[k]) ?? NULL_KEY).join("\u0000");
 }
+const NULL_KEY = "\u0001null";
 
 function groupRuns(seq: OutputRecord[]): Group[] {
   const groups: Group[] = [];
@@ -258,9 +265,12 @@ export async function copyIn(tx: Pick<Pg, "unsafe">, copyFrom: string, data: Buf
 const refusedAt = new Map<string, number>();
 /** After a refusal, the table takes the staging path for this long (a refused COPY is wasted work). */
 const REFUSED_MS = 60_000;
-function directRefused(target: string): boolean {
+export function directRefused(target: string): boolean {
   const at = refusedAt.get(target);
   return at !== undefined && Date.now() - at < REFUSED_MS;
+}
+export function markDirectRefused(target: string): void {
+  refusedAt.set(target, Date.now());
 }
 
 /**
@@ -284,7 +294,7 @@ export async function copyDirect(tx: Pick<Pg, "unsafe">, copy: NonNullable<State
     if ((e as { name?: unknown }).name !== "PostgresError") throw e;
     await tx.unsafe("rollback to savepoint cdc_copy_direct");
     await tx.unsafe("release savepoint cdc_copy_direct");
-    refusedAt.set(copy.table ?? copy.direct, Date.now());
+    markDirectRefused(copy.table ?? copy.direct);
     return false;
   }
   await tx.unsafe("release savepoint cdc_copy_direct");

@@ -1,0 +1,60 @@
+import type { Pg } from "../../db/postgres-client.ts";
+import { copyIn, directRefused, markDirectRefused, type Statement } from "./plan.ts";
+
+/** A statement the pipelined path cannot take (a staging COPY): the caller uses the savepoint path. */
+export function pipelinable(stmts: Statement[]): boolean {
+  return stmts.every((s) => !s.copy || (s.copy.direct !== undefined && !directRefused(s.copy.table ?? s.copy.direct)));
+}
+
+export type PipelinedResult = "written" | "refused";
+
+/**
+ * One batch in one transaction with as few round trips as the protocol allows: BEGIN, the
+ * position and every statement up to the first COPY go out back to back (postgres.js pipelines
+ * queries issued without awaiting on one connection), each COPY waits only for its
+ * CopyInResponse, and COMMIT follows the last one. The savepoint path (PostgresSink.run) costs
+ * seven round trips a batch, each waiting for a turn of the engine's event loop, which is busy
+ * decoding the next transactions: the sink server sat idle between them (bench/lib/apply-wal.ts).
+ *
+ * `conn` must be a connection of this writer alone (a one-connection client): pipelined
+ * statements of two writers would interleave. Any refusal by the server (a key already there for
+ * a direct COPY, bad data) rolls the whole batch back and returns "refused", with the direct-COPY
+ * targets marked so that the caller's savepoint path, which finds the bad records, takes the
+ * staging path for them. Connection errors are thrown (the writer retries the batch).
+ */
+export async function writePipelined(conn: Pg, stmts: Statement[], position: { text: string; params: string[] }): Promise<PipelinedResult> {
+  const pending: Promise<unknown>[] = [];
+  let refused: unknown = null;
+  const track = (p: Promise<unknown>) => {
+    // Every pipelined query is awaited below; a rejection is noted here, so none is unhandled.
+    pending.push(p.catch((e) => (refused ??= e)));
+  };
+  track(conn.unsafe("begin"));
+  track(conn.unsafe(position.text, position.params as never[]));
+  for (const s of stmts) {
+    if (s.copy?.direct) {
+      // COPY waits for what was pipelined before it; nothing may be sent while its data flows.
+      await Promise.all(pending);
+      if (refused) break;
+      try {
+        await copyIn(conn, s.copy.direct, s.copy.data);
+      } catch (e) {
+        refused = e;
+        if ((e as { name?: unknown }).name === "PostgresError") markDirectRefused(s.copy.table ?? s.copy.direct);
+        break;
+      }
+      continue;
+    }
+    track(conn.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") }));
+  }
+  await Promise.all(pending);
+  if (refused) {
+    // Not the server's answer (connection lost): the caller drops this connection and the writer retries.
+    if ((refused as { name?: unknown }).name !== "PostgresError") throw refused;
+    // COMMIT of a failed transaction would only roll it back; say so explicitly.
+    await conn.unsafe("rollback");
+    return "refused";
+  }
+  await conn.unsafe("commit");
+  return "written";
+}
