@@ -23,6 +23,7 @@ import type { PipelineConfig } from "../config/pipeline-schema.ts";
 import { createRunner } from "./create-runner.ts";
 import { createSource } from "./source-factory.ts";
 import { Serial } from "./serial.ts";
+import { PendingCut } from "./checkpoint-cut.ts";
 
 export interface RuntimeOptions {
   resnapshot?: boolean;
@@ -142,10 +143,12 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     resolveDone(e);
   };
 
+  const cut = new PendingCut();
   let lastConfirmed: Lsn | null = null;
   let currentLsn: Lsn | null = null;
   let source: Source | null = null;
   const confirm = () => {
+    cut.progress();
     if (!source) return;
     let min: Lsn | null = null;
     for (const ps of pipelines) {
@@ -251,21 +254,40 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   // Record indexes keep counting across the parts of one large transaction (a stable identity per LSN).
   const partOffset = new Map<string, number>();
 
-  const takeCheckpoint = async () => {
+  /**
+   * Cut a checkpoint at this transaction boundary (operator state + LSN) and store it once every
+   * writer holds that LSN (see PendingCut). `flush`: write out what the writers queue and wait
+   * until the cut is stored (shutdown, the admin endpoint, a server waiting for the slot).
+   */
+  const takeCheckpoint = async (flush = false) => {
     if (midTxn) return; // operator state mid-way through a multi-part transaction is no consistent cut
+    if (cut.busy) {
+      if (!flush) return; // checkpointDue stays set: the next boundary after this cut is stored takes it
+      await cut.settled();
+    }
     checkpointDue = false;
     if (lastLsn === null) return;
     const t0 = performance.now();
-    await Promise.all(pipelines.flatMap((ps) => ps.writers.map((w) => w.flush())));
+    const lsn = lastLsn;
     const state: Record<string, unknown[]> = {};
     for (const ps of pipelines) {
       if (ps.runner.stateful) state[ps.runner.name] = { lsn: ps.processedLsn?.toString() ?? null, ops: ps.runner.snapshot() } as unknown as unknown[];
     }
-    checkpoint = store.save(lastLsn, state);
-    checkpointSeconds.observe((performance.now() - t0) / 1000);
-    checkpointLsnGauge.set(Number(checkpoint.lsn));
-    log.debug({ lsn: formatLsn(checkpoint.lsn) }, "checkpoint");
-    confirm();
+    const writers = pipelines.flatMap((ps) => ps.writers);
+    const stored = cut.start(
+      () => writers.every((w) => w.holds(lsn)),
+      () => {
+        checkpoint = store.save(lsn, state);
+        checkpointSeconds.observe((performance.now() - t0) / 1000);
+        checkpointLsnGauge.set(Number(checkpoint.lsn));
+        log.debug({ lsn: formatLsn(checkpoint.lsn) }, "checkpoint");
+        confirm();
+      },
+    );
+    if (flush) {
+      await Promise.all(writers.map((w) => w.flush()));
+      await stored;
+    } else void stored.catch(fail);
   };
 
   /** One transaction (or part) through one pipeline's operators to its writers. */
@@ -315,7 +337,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       // The server waits for the slot to reach this position (e.g. a fast shutdown): checkpoint
       // now rather than at the next interval, at most once a second.
       if (txn.awaited && (!checkpoint || (txn.lsn > checkpoint.lsn && Date.now() - checkpoint.createdAt >= 1000))) checkpointDue = true;
-      if (checkpointDue) await takeCheckpoint();
+      if (checkpointDue) await takeCheckpoint(txn.awaited === true);
     });
   };
 
@@ -323,7 +345,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
 
   const checkpointTimer = setInterval(() => {
     checkpointDue = true;
-    if (serial.idle() && !midTxn) void serial.run(takeCheckpoint).catch(fail);
+    if (serial.idle() && !midTxn) void serial.run(() => takeCheckpoint()).catch(fail);
   }, config.state.checkpoint_interval);
   const tickMs = opts.tickMs ?? 1000;
   let lastDlqRefresh = Date.now();
@@ -481,10 +503,13 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       // The source stays connected until the final checkpoint is confirmed to it (onTxn ignores
       // what arrives meanwhile: it was never confirmed, so the slot sends it again after a restart).
       // A sink that stays down must not hold the stop forever.
-      const giveUp = setTimeout(() => pipelines.forEach((ps) => ps.writers.forEach((w) => w.giveUp())), 15_000);
+      const giveUp = setTimeout(() => {
+        pipelines.forEach((ps) => ps.writers.forEach((w) => w.giveUp()));
+        cut.abandon();
+      }, 15_000);
       try {
         await serial.run(async () => {
-          if (reason === null) await takeCheckpoint();
+          if (reason === null) await takeCheckpoint(true);
           else await Promise.all(pipelines.flatMap((ps) => ps.writers.map((w) => w.flush().catch(() => {}))));
         });
       } catch (e) {
@@ -583,7 +608,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     replayDlq,
     checkpoint: async () => {
       const t0 = performance.now();
-      await serial.run(takeCheckpoint);
+      await serial.run(() => takeCheckpoint(true));
       return { lsn: checkpoint ? formatLsn(checkpoint.lsn) : undefined, durationMs: Math.round(performance.now() - t0) };
     },
   };

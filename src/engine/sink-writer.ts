@@ -135,6 +135,12 @@ export class SinkWriter {
     if (this.fatal) throw this.fatal;
   }
 
+  /** Everything this writer was given up to `lsn` is durable in the sink. */
+  holds(lsn: Lsn): boolean {
+    if (this.pending.length === 0 && !this.inflight) return true;
+    return this.durable !== null && this.durable >= lsn;
+  }
+
   /** LSN up to which this writer has nothing outstanding. */
   confirmable(): Lsn | null {
     return this.pending.length > 0 || this.inflight ? this.durable : this.seen;
