@@ -253,6 +253,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   };
   // Record indexes keep counting across the parts of one large transaction (a stable identity per LSN).
   const partOffset = new Map<string, number>();
+  const snapshotOffset = new Map<string, number>();
 
   /**
    * Cut a checkpoint at this transaction boundary (operator state + LSN) and store it once every
@@ -274,8 +275,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       if (ps.runner.stateful) state[ps.runner.name] = { lsn: ps.processedLsn?.toString() ?? null, ops: ps.runner.snapshot() } as unknown as unknown[];
     }
     const writers = pipelines.flatMap((ps) => ps.writers);
+    const marks = writers.map((w) => w.mark());
     const stored = cut.start(
-      () => writers.every((w) => w.holds(lsn)),
+      () => writers.every((w, i) => w.holds(marks[i])),
       () => {
         checkpoint = store.save(lsn, state);
         checkpointSeconds.observe((performance.now() - t0) / 1000);
@@ -302,6 +304,12 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       const off = txn.part.index === 0 ? 0 : (partOffset.get(ps.runner.name) ?? 0);
       if (off) records = records.map((r) => ({ ...r, index: r.index + off }));
       partOffset.set(ps.runner.name, off + records.length);
+    } else if (txn.snapshot) {
+      // Every snapshot chunk has the same LSN: indexes keep counting across chunks, so (lsn, index)
+      // stays one record's identity (HTTP Idempotency-Key, BigQuery insertId).
+      const off = snapshotOffset.get(ps.runner.name) ?? 0;
+      if (off) records = records.map((r) => ({ ...r, index: r.index + off }));
+      snapshotOffset.set(ps.runner.name, off + records.length);
     }
     await route(ps, records, txn.lsn, txn.snapshot === true, complete);
     if (complete && (ps.processedLsn === null || txn.lsn > ps.processedLsn)) ps.processedLsn = txn.lsn;

@@ -29,6 +29,11 @@ export class SinkWriter {
   private pending: OutputRecord[] = [];
   private pendingBytes = 0;
   private pendingLsn: Lsn | null = null;
+  /** add() calls so far, and how many of them are durable in the sink (see holds()). */
+  private given = 0;
+  private durableGiven = 0;
+  /** The queued records are snapshot chunks (or idle-tick output): see OutputBatch.snapshot. */
+  private pendingSnapshot = false;
   /** pending[0, boundary) are whole transactions up to pendingLsn; the rest is an unfinished one. */
   private boundary = 0;
   private firstPendingAt = 0;
@@ -68,6 +73,7 @@ export class SinkWriter {
   /** Queue one source transaction's records (possibly none). Resolves when there is room again. */
   async add(records: OutputRecord[], lsn: Lsn, snapshot = false, complete = true): Promise<void> {
     if (this.fatal) throw this.fatal;
+    this.given++;
     // Replay after a restart: the sink already has this transaction. Snapshot chunks are upserts, never skipped.
     if (!snapshot && this.startPosition !== null && lsn <= this.startPosition) return;
     if (!complete || this.parts?.lsn === lsn) return this.addPart(records, lsn, complete);
@@ -82,9 +88,15 @@ export class SinkWriter {
         return;
       }
       this.durable = at; // nothing of ours is outstanding: this position costs no write
+      this.durableGiven = this.given;
       this.onDurable();
       return;
     }
+    if (records.length && this.pending.length && this.pendingSnapshot !== snapshot) {
+      // A batch is all snapshot chunks or all streamed transactions (OutputBatch.snapshot): the queued kind goes first.
+      await this.flush();
+    }
+    if (records.length) this.pendingSnapshot = snapshot;
     if (this.pending.length === 0) this.firstPendingAt = Date.now();
     for (const r of records) {
       this.pending.push(r);
@@ -135,10 +147,17 @@ export class SinkWriter {
     if (this.fatal) throw this.fatal;
   }
 
-  /** Everything this writer was given up to `lsn` is durable in the sink. */
-  holds(lsn: Lsn): boolean {
-    if (this.pending.length === 0 && !this.inflight) return true;
-    return this.durable !== null && this.durable >= lsn;
+  /** A mark of what add() was given so far, for holds(). */
+  mark(): number {
+    return this.given;
+  }
+
+  /**
+   * Everything add() was given up to `mark` is durable in the sink. Counted, not by LSN: all
+   * chunks of a snapshot share one LSN, so a durable first chunk says nothing about the others.
+   */
+  holds(mark: number): boolean {
+    return (this.pending.length === 0 && !this.inflight) || this.durableGiven >= mark;
   }
 
   /** LSN up to which this writer has nothing outstanding. */
@@ -199,11 +218,13 @@ export class SinkWriter {
     } else this.pendingBytes = 0;
     this.pendingLsn = null;
     this.boundary = 0;
-    this.launch({ pipeline: this.pipeline, records, lsn }, bytes);
+    this.launch({ pipeline: this.pipeline, records, lsn, ...(this.pendingSnapshot ? { snapshot: true } : {}) }, bytes);
   }
 
   /** Write one batch (with retries) as the one in flight. */
   private launch(batch: OutputBatch, bytes: number): void {
+    // Everything given so far is in this batch or an earlier one (a batch takes all that is queued).
+    const given = this.given;
     const { records, lsn } = batch;
     const partial = batch.part !== undefined && !batch.part.last;
     this.inflightRows = records.length;
@@ -220,6 +241,7 @@ export class SinkWriter {
         }
         if (partial) return; // nothing durable before the last part
         this.durable = lsn;
+        this.durableGiven = given;
         if (records.length) commitToSinkSeconds.observe({ sink: this.sinkName }, Math.max(0, Date.now() / 1000 - Number(records[records.length - 1].commitTime) / 1e6));
         this.onDurable();
       })

@@ -8,11 +8,16 @@ import { REPLAY_LSN } from "../dlq/replay-lsn.ts";
  * A DLQ replay (REPLAY_LSN) bypasses the fence and must not move the position. `store` says
  * whether the write may store batch.lsn as the position: not for a DLQ replay, nor for a part
  * of a large transaction before its last (a crash there replays the whole transaction, whose
- * parts must not be skipped).
+ * parts must not be skipped). Snapshot batches (OutputBatch.snapshot) are skipped only once the
+ * position is past their LSN.
  */
 export function unseenRecords(batch: OutputBatch, position: Lsn | null | undefined): { replay: boolean; store: boolean; records: OutputRecord[] } | null {
   const replay = batch.lsn === REPLAY_LSN;
   const pos = position ?? null;
+  if (!replay && batch.snapshot) {
+    // All snapshot chunks share one LSN: a position equal to it says nothing about this chunk (upserts make it harmless again).
+    return pos !== null && batch.lsn < pos ? null : { replay: false, store: true, records: batch.records };
+  }
   if (!replay && pos !== null && batch.lsn <= pos) return null;
   const store = !replay && (!batch.part || batch.part.last);
   return { replay, store, records: replay || pos === null ? batch.records : batch.records.filter((r) => r.lsn > pos) };

@@ -57,6 +57,14 @@ export interface OutputBatch {
    * only with the last.
    */
   part?: { index: number; last: boolean };
+  /**
+   * The records are initial-snapshot chunks (or output of an idle tick, stamped between
+   * transactions). Every chunk of a snapshot carries the same LSN (the slot's consistent point),
+   * so a stored position equal to it does not mean the sink has this chunk: a sink that fences
+   * by position writes such a batch unless its position is already past batch.lsn. The writer
+   * never mixes them with streamed transactions in one batch.
+   */
+  snapshot?: boolean;
 }
 
 /** The open transaction holding earlier parts of a multi-part batch is gone (see OutputBatch.part). */

@@ -12,6 +12,8 @@ export const mysqlSinkConfig = z.strictObject({
   pool: z.number().int().min(1).max(64).default(4),
   /** Rows per multi-row INSERT statement. */
   batch_size: z.number().int().min(1).max(20_000).default(1000),
+  /** Longest wait before a partly filled batch is written (the engine's writer reads it, as for the other sinks). */
+  batch_delay: duration.default(100),
   /** Largest multi-row statement (keep under the server's max_allowed_packet). */
   max_statement_bytes: byteSize.default(4 * 1024 * 1024),
   /** Longest wait between retries while the server is unreachable (retries go on until it returns). */

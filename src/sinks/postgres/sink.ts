@@ -76,7 +76,8 @@ export class PostgresSink implements Sink {
     if (this.unsure.has(batch.pipeline)) {
       const stored = await this.storedPosition(batch.pipeline);
       this.unsure.delete(batch.pipeline);
-      if (stored !== null && stored >= batch.lsn) {
+      // A snapshot chunk shares its LSN with every other chunk: only a position past it tells.
+      if (stored !== null && stored >= batch.lsn + (batch.snapshot ? 1n : 0n)) {
         this.log.warn({ pipeline: batch.pipeline, lsn: batch.lsn.toString() }, "the batch was committed before the connection was lost; not written again");
         this.positions.set(batch.pipeline, stored);
         return;

@@ -3,7 +3,8 @@
  * atomically, unless the stored position is already at or past it (a replay). LSNs are
  * compared as 20-digit zero-padded strings because Lua numbers are doubles.
  *
- * KEYS[1] position key; ARGV[1] padded LSN ("" = unfenced DLQ replay); ARGV[2] number of
+ * KEYS[1] position key; ARGV[1] padded LSN ("" = unfenced DLQ replay; "~" before it: a snapshot
+ * batch, skipped only once the position is past it, see OutputBatch.snapshot); ARGV[2] number of
  * commands; ARGV[3] "1" to store the position (the last chunk of a batch); then per command:
  * name, argc, args... Each command runs under pcall so a bad
  * record (e.g. WRONGTYPE) is reported by index and the rest still apply. Returns
@@ -11,9 +12,11 @@
  */
 export const FENCE_SCRIPT = `
 local lsn = ARGV[1]
+local past = string.sub(lsn, 1, 1) == '~'
+if past then lsn = string.sub(lsn, 2) end
 if lsn ~= '' then
   local pos = redis.call('GET', KEYS[1])
-  if pos and pos >= lsn then return {0} end
+  if pos and (pos > lsn or (pos == lsn and not past)) then return {0} end
 end
 local out = {1}
 local i = 4
@@ -50,9 +53,11 @@ export function padLsn(lsn: bigint): string {
  */
 export const FENCE_JSON_SCRIPT = `
 local lsn = ARGV[1]
+local past = string.sub(lsn, 1, 1) == '~'
+if past then lsn = string.sub(lsn, 2) end
 if lsn ~= '' then
   local pos = redis.call('GET', KEYS[1])
-  if pos and pos >= lsn then return {0} end
+  if pos and (pos > lsn or (pos == lsn and not past)) then return {0} end
 end
 local out = {1}
 local cmds = cjson.decode(ARGV[4])

@@ -188,7 +188,7 @@ export class RedisSink implements Sink {
   private async apply(batch: OutputBatch, ops: Op[], replay: boolean, store: boolean): Promise<[number, string][]> {
     const client = this.client;
     if (!client) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
-    const lsn = replay ? "" : padLsn(batch.lsn);
+    const lsn = replay ? "" : (batch.snapshot ? "~" : "") + padLsn(batch.lsn);
     return this.config.cluster ? this.applyCluster(client, batch.pipeline, lsn, ops, store) : this.applyFenced(client, batch.pipeline, lsn, ops, store);
   }
 
@@ -217,9 +217,11 @@ export class RedisSink implements Sink {
   }
 
   private async applyCluster(client: FenceClient, pipeline: string, lsn: string, ops: Op[], store: boolean): Promise<[number, string][]> {
+    const past = lsn.startsWith("~"); // a snapshot batch (see FENCE_SCRIPT)
+    if (past) lsn = lsn.slice(1);
     if (lsn) {
       const pos = await client.get(this.posKey(pipeline));
-      if (pos !== null && pos >= lsn) return [];
+      if (pos !== null && (pos > lsn || (pos === lsn && !past))) return [];
     }
     const failures: [number, string][] = [];
     // Keys in parallel; the commands of one key in order (ioredis does not promise order while
