@@ -110,14 +110,14 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
           targets,
           stateDir,
           log: log.child({ component: `sink:${t.sink}` }),
-          deadLetter: (record, error) => {
+          deadLetter: (record, error, from) => {
             if (replaying === t.sink) {
               replayRejection = error; // a replayed record rejected again: it keeps its queue entry
               return;
             }
-            // The pipeline: one writing to this sink that reads the record's source table.
+            // The pipeline whose batch held it; else (a sink that does not say) one writing to this sink that reads the record's source table.
             const writers = config.pipelines.filter((q) => targetsOf(q).some((x) => x.sink === t.sink));
-            const pipeline = (writers.find((q) => pipelineReads(q, record.source.table)) ?? writers[0])?.name ?? "";
+            const pipeline = from ?? (writers.find((q) => pipelineReads(q, record.source.table)) ?? writers[0])?.name ?? "";
             if (ownDlq) ownDlq.putRecord(pipeline, t.sink, record, error);
             else dlq.put({ pipeline, stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
             dlqPendingRows.inc({ pipeline });
@@ -276,10 +276,13 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     }
     const writers = pipelines.flatMap((ps) => ps.writers);
     const marks = writers.map((w) => w.mark());
+    // The source's own part of the cut (snapshot progress of the chunks handed over so far), kept once the cut is stored.
+    const sourceCut = source?.checkpointCut?.();
     const stored = cut.start(
       () => writers.every((w, i) => w.holds(marks[i])),
       () => {
         checkpoint = store.save(lsn, state);
+        sourceCut?.();
         checkpointSeconds.observe((performance.now() - t0) / 1000);
         checkpointLsnGauge.set(Number(checkpoint.lsn));
         log.debug({ lsn: formatLsn(checkpoint.lsn) }, "checkpoint");

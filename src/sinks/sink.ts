@@ -91,7 +91,8 @@ export interface SinkContext {
   stateDir: string;
   log: Logger;
   /** Send a record the sink rejects permanently to the dead-letter queue; the pipeline goes on. */
-  deadLetter(record: OutputRecord, error: string): void;
+  /** `pipeline`: the pipeline whose batch held the record (a sink serves several). */
+  deadLetter(record: OutputRecord, error: string, pipeline?: string): void;
 }
 
 export interface Sink {

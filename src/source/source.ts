@@ -42,6 +42,14 @@ export interface Source {
    * Reported as flush LSN in standby status updates; never moves backwards.
    */
   confirm(lsn: Lsn): void;
+  /**
+   * Called by the engine when it cuts a checkpoint at a transaction boundary: every transaction
+   * whose onTxn resolved before this call belongs to the cut. The engine calls the returned
+   * function once that checkpoint is stored (every sink holds what the cut holds). The source
+   * saves its snapshot progress as of the cut then: snapshot chunks all carry one LSN, so
+   * confirm() cannot say which of them are durable.
+   */
+  checkpointCut?(): () => void;
   /** Resolves when streaming ends: null after stop(), or the error that ended it. */
   readonly done: Promise<Error | null>;
   health(): Health;

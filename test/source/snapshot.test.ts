@@ -71,16 +71,19 @@ describe.each(pgFlavors())("initial snapshot (%s)", (flavor) => {
     }
   }, 60_000);
 
-  test("a crash mid-snapshot resumes after the last saved key", async () => {
+  test("a crash mid-snapshot resumes after the last key the engine made durable", async () => {
     const db = await testDb(flavor);
     await db.sql.unsafe(`create table t (a int, b text, v int, primary key (a, b)); insert into t select g / 10, 'k' || (g % 10), g from generate_series(1, 5000) g`);
     const cfg = sourceConfig(db.url, { snapshot_chunk_size: 400 });
     const collector = new Collector();
     const stateDir = mkdtempSync(join(tmpdir(), "cdc-src-"));
     const source = createPostgresSource(cfg, { stateDir, log: pino({ level: "silent" }) });
-    // Stop (like a crash) once three chunks were handed over.
+    // A checkpoint while the third chunk is being taken (the first two are durable), then a stop (like a crash).
     collector.after = () => {
-      if (collector.txns.length === 3) void source.stop();
+      if (collector.txns.length === 3) {
+        source.checkpointCut?.()(); // cut while the third chunk is being taken, stored at once
+        void source.stop();
+      }
     };
     await source.start({ tables: ["public.t"], checkpointLsn: null, resnapshot: false, onTxn: collector.onTxn });
     expect(await source.done).toBeNull();
@@ -95,11 +98,52 @@ describe.each(pgFlavors())("initial snapshot (%s)", (flavor) => {
       const all = [...collector.changes, ...again.changes].filter((c) => c.op === "read");
       const keys = all.map((c) => `${c.after!.a}/${c.after!.b}`);
       expect(new Set(keys).size).toBe(5000);
-      expect(keys.length).toBeLessThanOrEqual(5000 + 400); // at most the chunk in flight is read twice
+      expect(keys.length).toBe(5000 + 400); // the chunk not yet durable is read again
       expect(again.txns.every((t) => t.lsn === checkpoint)).toBe(true);
       expect(second.source.stats().snapshot![0].done).toBe(true);
     } finally {
       await second.source.stop();
+      await db.end();
+    }
+  }, 60_000);
+
+  test("a crash mid-snapshot before any checkpoint reads the chunks the engine had taken again", async () => {
+    // The engine takes chunks into its sink queues; saving the progress at hand-over meant a
+    // kill -9 lost the queued rows for good (QA: 35,000 of 300,000 rows missing in a postgres sink).
+    const db = await testDb(flavor);
+    await db.sql.unsafe(`create table t (id int primary key, v int); insert into t select g, g from generate_series(1, 3000) g`);
+    const cfg = sourceConfig(db.url, { snapshot_chunk_size: 400 });
+    const collector = new Collector();
+    const stateDir = mkdtempSync(join(tmpdir(), "cdc-src-"));
+    const source = createPostgresSource(cfg, { stateDir, log: pino({ level: "silent" }) });
+    collector.after = () => {
+      if (collector.txns.length === 3) void source.stop(); // nothing durable yet
+    };
+    await source.start({ tables: ["public.t"], checkpointLsn: null, resnapshot: false, onTxn: collector.onTxn });
+    expect(await source.done).toBeNull();
+    expect(collector.changes.length).toBeGreaterThanOrEqual(1200);
+    const checkpoint = collector.txns[0].lsn;
+
+    const again = new Collector();
+    const second = await startSource(cfg, ["public.t"], { checkpointLsn: checkpoint, stateDir, collector: again });
+    try {
+      const ids = again.changes.filter((c) => c.op === "read").map((c) => c.after!.id);
+      expect(ids.length).toBe(3000);
+      expect(new Set(ids).size).toBe(3000);
+      // Streaming after the snapshot: a checkpoint past it saves the progress (done), so a third start reads nothing again.
+      await db.sql`insert into t values (5001, 1)`;
+      await again.waitFor(() => again.changes.some((c) => c.op === "insert"), "the insert after the snapshot");
+      second.source.confirm(again.txns.at(-1)!.lsn);
+    } finally {
+      await second.source.stop();
+    }
+    const third = new Collector();
+    const last = await startSource(cfg, ["public.t"], { checkpointLsn: again.txns.at(-1)!.lsn, stateDir, collector: third });
+    try {
+      await Bun.sleep(300);
+      expect(third.changes.filter((c) => c.op === "read").length).toBe(0);
+    } finally {
+      await last.source.stop();
       await db.end();
     }
   }, 60_000);

@@ -32,7 +32,7 @@ export async function resolveTables(sql: Pg, patterns: string[]): Promise<string
       const [row] = await sql`
         select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = ${schema} and c.relname = ${name} and c.relkind in ('r', 'p')`;
-      if (!row) throw new CdcError("source_table_missing", `table ${schema}.${name} does not exist in the source database (pipelines read it: create it or fix 'from')`, { kind: "usage", component: "source" });
+      if (!row) throw new CdcError("source_table_missing", `table ${schema}.${name} does not exist in the source database (a pipeline reads it: create it or fix the pipeline's from: or join:)`, { kind: "usage", component: "source" });
       out.add(`${schema}.${name}`);
     }
   }

@@ -1,6 +1,7 @@
 import { openPg, redactUrl } from "../../db/postgres-client.ts";
 import { CdcError } from "../../errors.ts";
 import type { SourceConfig } from "../../config/schema.ts";
+import { resolveTables } from "./catalog.ts";
 
 export interface SourceCheck {
   version: number;
@@ -24,7 +25,11 @@ export async function inspectSource(config: Pick<SourceConfig, "url" | "sslmode"
   }
 }
 
-export async function checkSource(config: Pick<SourceConfig, "url" | "sslmode" | "tls">): Promise<string> {
+/**
+ * `tables`: what the pipelines read ("schema.table" or "schema.*", joined tables included); a
+ * table that does not exist is named here (a usage error, as at `serve`), not first at start-up.
+ */
+export async function checkSource(config: Pick<SourceConfig, "url" | "sslmode" | "tls">, tables: string[] = []): Promise<string> {
   const info = await inspectSource(config);
   const at = redactUrl(config.url);
   if (info.version < 100000) {
@@ -40,5 +45,14 @@ export async function checkSource(config: Pick<SourceConfig, "url" | "sslmode" |
   if (!info.canReplicate) {
     throw new CdcError("source_role", `the role in ${at} lacks REPLICATION; run: ALTER ROLE <user> WITH REPLICATION`, { component: "source" });
   }
-  return `postgres ${info.versionText} at ${at}, wal_level=logical, replication allowed`;
+  let captured = "";
+  if (tables.length) {
+    const sql = openPg(config.url, { sslmode: config.sslmode, tls: config.tls, max: 1 });
+    try {
+      captured = `, ${(await resolveTables(sql, tables)).length} table(s) to capture`;
+    } finally {
+      await sql.end({ timeout: 2 });
+    }
+  }
+  return `postgres ${info.versionText} at ${at}, wal_level=logical, replication allowed${captured}`;
 }

@@ -66,6 +66,15 @@ class PostgresSource implements Source {
   private resolveDone!: (e: Error | null) => void;
   private reader: StreamReader | null = null;
   private snapshotProgress = new Map<string, TableProgress>();
+  /** Snapshot progress the engine has taken but not yet made durable (see checkpointCut()). */
+  private snapshotUnsaved = new Map<string, TableProgress>();
+  /** What was saved last per table (saved progress never goes back). */
+  private snapshotSaved = new Map<string, TableProgress>();
+  /**
+   * A confirmed position above this proves that every snapshot chunk is durable: only a
+   * checkpoint after a streamed transaction (which comes after the snapshot) gets there.
+   */
+  private snapshotBarrier: Lsn | null = null;
   readonly done: Promise<Error | null>;
 
   constructor(
@@ -79,11 +88,14 @@ class PostgresSource implements Source {
   async start(opts: SourceStartOptions): Promise<void> {
     try {
       await this.prepare(opts);
-    } catch (e) {
+    } catch (err) {
       await this.shutdown();
       if (this.stopped) return; // stop() during start-up (e.g. mid-snapshot): not a failure
+      // A bare driver error ("connect ECONNREFUSED 127.0.0.1:1", "role ... does not exist") named
+      // neither the source nor the server: say both.
+      const e = err instanceof CdcError ? err : new CdcError("source_connect", `cannot start streaming from ${redactUrl(this.config.url)}: ${errorMessage(err)}`, { cause: err, component: "source" });
       this.healthNow = { status: "down", reason: errorMessage(e) };
-      this.resolveDone(e as Error);
+      this.resolveDone(e);
       throw e;
     }
     void this.streamLoop(opts);
@@ -155,6 +167,8 @@ class PostgresSource implements Source {
     const wanted = state.slot(c.slot)!.snapshotWanted;
     if (wanted) {
       this.healthNow = { status: "up", reason: "snapshot" };
+      const chunkLsn = consistentPoint - 1n;
+      this.snapshotBarrier = opts.checkpointLsn !== null && opts.checkpointLsn > chunkLsn ? opts.checkpointLsn : chunkLsn;
       const complete = await runSnapshot({
         sql,
         snapshotName,
@@ -167,6 +181,7 @@ class PostgresSource implements Source {
         types,
         log: this.log,
         onTxn: (t) => opts.onTxn(t),
+        handed: (p) => void this.snapshotUnsaved.set(p.table, p),
         progress: this.snapshotProgress,
         stopped: () => this.stopped,
       });
@@ -185,6 +200,10 @@ class PostgresSource implements Source {
       onTxn: opts.onTxn,
       onSchemaChange: opts.onSchemaChange,
       refreshTypes: async () => types.load(await loadTypes(sql)),
+      formatTypes: async (cols) => {
+        const rows = await sql`select format_type(o, m) as t from unnest(${cols.map((c) => c.oid)}::oid[], ${cols.map((c) => c.mod)}::int4[]) with ordinality as u(o, m, i) order by i`;
+        return rows.map((r) => String(r.t));
+      },
       binary: () => this.startOptions?.binary === true,
     });
     this.monitor = new SlotMonitor({
@@ -265,7 +284,32 @@ class PostgresSource implements Source {
     return null;
   }
 
+  /**
+   * The engine cuts a checkpoint: the chunks handed over so far belong to it, and once it is
+   * stored they are durable in every sink, so their progress can be saved. A crash before that
+   * re-reads those chunks (upserts) instead of skipping rows that never reached a sink.
+   */
+  checkpointCut(): () => void {
+    const atCut = new Map(this.snapshotUnsaved);
+    return () => this.saveSnapshotProgress(atCut);
+  }
+
+  private saveSnapshotProgress(entries: Map<string, TableProgress>): void {
+    if (!this.state) return;
+    for (const [table, p] of entries) {
+      const saved = this.snapshotSaved.get(table);
+      // Cuts are stored in order, but confirm() may have saved a later state already: never go back.
+      if (!saved || p.rowsDone > saved.rowsDone || (p.done && !saved.done)) {
+        this.state.save(this.config.slot, p);
+        this.snapshotSaved.set(table, p);
+      }
+      if (this.snapshotUnsaved.get(table) === p) this.snapshotUnsaved.delete(table); // nothing newer handed over since
+    }
+  }
+
   confirm(lsn: Lsn): void {
+    // Past the snapshot's position: a checkpoint after the snapshot, so every chunk is durable.
+    if (this.snapshotUnsaved.size && this.snapshotBarrier !== null && lsn > this.snapshotBarrier) this.saveSnapshotProgress(new Map(this.snapshotUnsaved));
     // An idle-progress LSN stands for the server's sent position just after it (see StreamReader.keepalive).
     let flush = this.reader ? this.reader.flushPositionFor(lsn) : lsn;
     // Never past an open PREPARE: the server would not send its changes again (StreamReader.oldestPreparedLsn).

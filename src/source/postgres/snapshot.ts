@@ -2,9 +2,12 @@
  * Initial snapshot: reads every captured table in key order, in chunks of `chunkSize`, inside
  * one REPEATABLE READ transaction that imports the snapshot exported when the slot was created
  * (so the rows are exactly the state at the slot's consistent point). Each chunk is handed to
- * the engine as a Txn with `snapshot: true`, op "read", lsn = consistent point - 1. Progress is
- * saved after each chunk; a resumed snapshot (the exported one is gone) reads fresh data after
- * the last key, and the stream replayed from the slot converges it (sinks upsert).
+ * the engine as a Txn with `snapshot: true`, op "read", lsn = consistent point - 1. After each
+ * chunk the engine took, its progress goes to `handed`; the source saves it only once the engine
+ * says that chunk is durable (PostgresSource.checkpointCut/confirm): the engine takes a chunk into
+ * its sink queues, so saving at hand-over lost the queued rows on a kill -9 (the resumed
+ * snapshot started after them). A resumed snapshot (the exported one is gone) reads fresh data
+ * after the last saved key, and the stream replayed from the slot converges it (sinks upsert).
  */
 import cliProgress from "cli-progress";
 import type { Logger } from "pino";
@@ -28,6 +31,8 @@ export interface SnapshotArgs {
   types: TypeDecoders;
   log: Logger;
   onTxn(txn: Txn): Promise<void>;
+  /** A copy of a table's progress once the engine has taken its chunk (saved when durable). */
+  handed(p: TableProgress): void;
   /** Live progress for stats(). */
   progress: Map<string, TableProgress>;
   stopped(): boolean;
@@ -99,13 +104,13 @@ async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgres
     await a.onTxn({ lsn: a.lsn, endLsn: a.lsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes, snapshot: true });
     p.lastKey = last.slice(rel.columns.length) as string[];
     p.rowsDone += rows.length;
-    a.state.save(a.slot, p);
+    a.handed({ ...p });
     tick(p.rowsDone);
     if (rows.length < a.chunkSize) break;
   }
   p.done = true;
   p.rowsTotal = p.rowsDone;
-  a.state.save(a.slot, p);
+  a.handed({ ...p });
   a.log.info({ table: rel.table, rows: p.rowsDone }, `snapshot of ${rel.table} done`);
   return true;
 }

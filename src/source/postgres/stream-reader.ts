@@ -44,6 +44,8 @@ export interface StreamReaderOptions {
   onSchemaChange?(relation: Relation): void;
   /** Re-read pg_type (a Relation message names a type created after start). */
   refreshTypes?(): Promise<void>;
+  /** format_type() of each (type oid, typmod): the type names of columns added or retyped while streaming. */
+  formatTypes?(cols: { oid: number; mod: number }[]): Promise<string[]>;
   /** The stream carries binary values: a Relation with a column we cannot decode in binary stops it (source_binary_unsupported). */
   binary?(): boolean;
 }
@@ -262,6 +264,18 @@ export class StreamReader {
     if (this.o.refreshTypes && rel.columns.some((c) => !this.o.types.has(c.typeOid))) await this.o.refreshTypes();
     const prev = this.o.known.get(rel.id);
     if (prev) for (const c of rel.columns) c.typeName = prev.columns.find((p) => p.name === c.name && p.typeOid === c.typeOid && p.typeMod === c.typeMod)?.typeName;
+    // A column added or retyped while streaming: its exact type, as the catalog names it. Without
+    // it a sink created numeric(10,2) as numeric, varchar(5) as varchar, and inet, enums or an
+    // int8[] as text (where the array's text then differed from the source's).
+    const unnamed = rel.columns.filter((c) => c.typeName === undefined);
+    if (unnamed.length && this.o.formatTypes) {
+      try {
+        const names = await this.o.formatTypes(unnamed.map((c) => ({ oid: c.typeOid, mod: c.typeMod })));
+        unnamed.forEach((c, i) => (c.typeName = names[i] ?? undefined));
+      } catch (e) {
+        this.o.log.warn({ table: rel.table, err: (e as Error).message }, `cannot look up the types of new columns of ${rel.table}; sinks fall back to a type by OID`);
+      }
+    }
     // REPLICA IDENTITY FULL flags every column as identity; the row's key is still its primary key
     // (otherwise every update looks like a key change). Without a primary key the whole row stays the identity.
     const pk = prev && rel.replicaIdentity === "f" ? new Set(prev.columns.filter((c) => c.isKey).map((c) => c.name)) : null;
@@ -276,6 +290,13 @@ export class StreamReader {
   }
 
   private async deliver(buf: TxnBuffer, head: { lsn: Lsn; endLsn: Lsn; xid: number; commitTime: bigint }, streamed: boolean, applied: Relation[] = []): Promise<void> {
+    // After a reconnect the server resends everything after the slot's confirmed position, which
+    // is behind what this process already handed over (the engine confirms only durable
+    // positions). Those commits are in commit order, so every one at or below the last hand-over
+    // was handed over already: passing it on again doubled rows of tables without a key.
+    // Its Relation messages are not decoded either: they are older than (or equal to) what the
+    // decoder already holds, and the server sends any later version again before using it.
+    if (this.lastLsn !== null && head.lsn <= this.lastLsn) return;
     const big = streamed || buf.spilled;
     if (buf.spilled) spilledTxns.inc();
     let changes: Change[] = [];
