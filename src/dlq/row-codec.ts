@@ -2,15 +2,22 @@ import type { Column, Row } from "../types.ts";
 import { toJsonText } from "../sinks/json.ts";
 
 /**
- * Exact JSON for rows kept outside memory (the DLQ): bigint is written as its digits and
- * read back as bigint; bytea is written as base64 and read back as bytes when the column
- * type says so. Everything else round-trips through JSON as the source decoded it.
+ * Exact JSON for rows kept outside memory (the DLQ, join state): bigint is written as its digits
+ * and read back as bigint; bytea is written as base64 and read back as bytes when the column
+ * type says so (also inside bytea[]). Floats JSON cannot hold (NaN, ±Infinity, -0) are written
+ * as the strings Postgres prints for them and read back as numbers for float columns: JSON.stringify
+ * made them null (and -0 a 0), so a dead letter replayed a NaN as NULL. Everything else
+ * round-trips through JSON as the source decoded it.
  */
 const INT8_OID = 20;
 const BYTEA_OID = 17;
+const BYTEA_ARRAY_OID = 1001;
+const FLOAT_OIDS = new Set([700, 701]);
+const FLOAT_ARRAY_OIDS = new Set([1021, 1022]);
+const SPECIAL_FLOATS: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, "-Infinity": Number.NEGATIVE_INFINITY, "-0": -0 };
 
 export function encodeRow(row: Row): string {
-  return toJsonText(row);
+  return toJsonText(hasSpecialFloat(row) ? replaceSpecialFloats(row) : row);
 }
 
 export function decodeRow(text: string, columns: Column[] = []): Row {
@@ -23,7 +30,36 @@ export function decodeRow(text: string, columns: Column[] = []): Row {
     return value;
   } as (this: unknown, key: string, value: unknown) => unknown) as Row;
   for (const [name, oid] of types) {
-    if (oid === BYTEA_OID && typeof row[name] === "string") row[name] = new Uint8Array(Buffer.from(row[name] as string, "base64"));
+    const v = row[name];
+    if (v === null || v === undefined) continue;
+    if (oid === BYTEA_OID || oid === BYTEA_ARRAY_OID) row[name] = mapLeaves(v, (x) => (typeof x === "string" ? new Uint8Array(Buffer.from(x, "base64")) : x));
+    else if (FLOAT_OIDS.has(oid) || FLOAT_ARRAY_OIDS.has(oid)) row[name] = mapLeaves(v, (x) => (typeof x === "string" && x in SPECIAL_FLOATS ? SPECIAL_FLOATS[x] : x));
   }
   return row;
+}
+
+function isSpecial(v: unknown): v is number {
+  return typeof v === "number" && (!Number.isFinite(v) || Object.is(v, -0));
+}
+
+function hasSpecialFloat(v: unknown): boolean {
+  if (isSpecial(v)) return true;
+  if (Array.isArray(v)) return v.some(hasSpecialFloat);
+  if (v !== null && typeof v === "object" && !(v instanceof Uint8Array)) return Object.values(v).some(hasSpecialFloat);
+  return false;
+}
+
+function specialText(v: number): string {
+  return Number.isNaN(v) ? "NaN" : v === Number.POSITIVE_INFINITY ? "Infinity" : v === Number.NEGATIVE_INFINITY ? "-Infinity" : "-0";
+}
+
+/** A copy with every NaN/±Infinity/-0 (also inside arrays) as its text; only rows that have one pay for it. */
+function replaceSpecialFloats(row: Row): Row {
+  const out: Row = {};
+  for (const [k, v] of Object.entries(row)) out[k] = mapLeaves(v, (x) => (isSpecial(x) ? specialText(x) : x));
+  return out;
+}
+
+function mapLeaves(v: unknown, f: (x: unknown) => unknown): unknown {
+  return Array.isArray(v) ? v.map((x) => mapLeaves(x, f)) : f(v);
 }

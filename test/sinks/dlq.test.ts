@@ -33,6 +33,22 @@ describe("dead-letter store", () => {
     // Without column types, integers beyond 2^53 still come back as bigint.
     expect(decodeRow(encodeRow({ a: 12345678901234567890n, b: 1 }))).toEqual({ a: 12345678901234567890n, b: 1 });
   });
+
+  test("floats JSON cannot hold (NaN, ±Infinity, -0) and bytea[] come back as they went in", () => {
+    // JSON.stringify turned NaN/Infinity into null and -0 into 0: a replayed dead letter wrote NULL.
+    const store = new DlqStore(mkdtempSync(join(tmpdir(), "cdc-dlq-")));
+    const t = table("f", [col("id", OID.int4, { key: true }), col("nan", OID.float8), col("inf", 700), col("ninf", OID.float8), col("nz", OID.float8), col("arr", 1022), col("ba", 1001), col("txt", OID.text)], ["id"]);
+    const row = { id: 1, nan: Number.NaN, inf: Number.POSITIVE_INFINITY, ninf: Number.NEGATIVE_INFINITY, nz: -0, arr: [[1.5, Number.NaN], [null, -0]], ba: [new Uint8Array([0, 9]), null], txt: "NaN" };
+    store.putRecord("p", "wh", rec(t, "upsert", row, 5n), "refused");
+    const [e] = store.list();
+    expect(e.row).toEqual(row);
+    expect(Object.is(e.row.nz, -0)).toBe(true);
+    expect(Object.is((e.row.arr as number[][])[1][1], -0)).toBe(true);
+    expect(e.row.txt).toBe("NaN"); // a text column keeps its text
+    // What `dlq list` shows: the values as Postgres prints them, not null.
+    expect(JSON.parse(encodeRow(row))).toMatchObject({ nan: "NaN", inf: "Infinity", ninf: "-Infinity", nz: "-0" });
+    store.close();
+  });
 });
 
 describe("cdc-engine dlq (compiled binary)", () => {

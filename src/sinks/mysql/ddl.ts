@@ -30,12 +30,20 @@ export function createTableSql(table: OutputTable, sample: Record<string, unknow
   const keyList = table.key.map(q).join(", ");
   if (o.dialect === "mysql") {
     const pk = table.key.length ? `, PRIMARY KEY (${keyList})` : "";
-    return `CREATE TABLE IF NOT EXISTS ${name} (${defs.join(", ")}${pk}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
+    return `CREATE TABLE IF NOT EXISTS ${name} (${defs.join(", ")}${pk}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin COMMENT=${MANAGED_COMMENT_SQL}`;
   }
   const dist = table.key.length ? keyList : q(cols[0].name);
   const model = table.key.length ? `PRIMARY KEY (${keyList})` : `DUPLICATE KEY (${dist})`;
   return `CREATE TABLE IF NOT EXISTS ${name} (${defs.join(", ")}) ${model} DISTRIBUTED BY HASH(${dist})${o.buckets ? ` BUCKETS ${o.buckets}` : ""}${props(o)}`;
 }
+
+/**
+ * The comment on tables the engine created: only their columns follow a source retype (see
+ * widen.ts); a table the user created keeps its types (a narrower column there is a choice, and
+ * the values it refuses go to the dead-letter queue).
+ */
+export const MANAGED_COMMENT = "created by cdc-engine";
+const MANAGED_COMMENT_SQL = `'${MANAGED_COMMENT}'`;
 
 export function addColumnSql(table: string, column: string, type: string): string {
   return `ALTER TABLE ${q(table)} ADD COLUMN ${q(column)} ${type} NULL`;

@@ -8,8 +8,9 @@ import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { MysqlSinkConfig } from "./config.ts";
 import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
-import { addColumnSql, createTableSql, deleteSql, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q, targetTableName, upsertSql } from "./ddl.ts";
+import { addColumnSql, createTableSql, deleteSql, MANAGED_COMMENT, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q, targetTableName, upsertSql } from "./ddl.ts";
 import { columnType, toParam, ValueError } from "./types.ts";
+import { mysqlWidensTo } from "./widen.ts";
 
 type Param = ReturnType<typeof toParam>;
 interface Prepared {
@@ -38,7 +39,11 @@ export class MysqlSink implements Sink {
   private pool: mysql.Pool | null = null;
   private ctx!: SinkContext;
   private readonly positions = new Map<string, Lsn>();
-  private readonly known = new Map<string, Set<string>>();
+  private readonly known = new Map<string, Map<string, string>>();
+  /** Output tables whose column types were compared with the target's (once per table shape). */
+  private readonly typesChecked = new WeakSet<OutputTable>();
+  /** Target tables the engine created (MANAGED_COMMENT): only their columns are widened. */
+  private readonly managed = new Set<string>();
   private readonly abort = new AbortController();
   private readonly retry: RetryPolicy;
   private state: Health = { status: "up" };
@@ -48,6 +53,8 @@ export class MysqlSink implements Sink {
   private maxStatement = 0;
   /** Per pipeline (mysql dialect): the connection whose open transaction holds the parts of a large transaction written so far. */
   private readonly openParts = new Map<string, { conn: mysql.PoolConnection; dead: [OutputRecord, string][] }>();
+  /** Pipelines whose last write failed without an answer: whether it committed is not known (see applyOnce). */
+  private readonly unsure = new Set<string>();
 
   constructor(private readonly config: MysqlSinkConfig) {
     this.retry = retry(handleWhen(isTransient), {
@@ -115,7 +122,7 @@ export class MysqlSink implements Sink {
     if (!unseen) return;
     const { store, records } = unseen;
     if (batch.part && this.config.dialect === "mysql") return this.writePart(batch, records);
-    const dead = await this.retry.execute(() => this.apply(batch, records, store), this.abort.signal);
+    const dead = await this.retry.execute(() => this.applyOnce(batch, records, store), this.abort.signal);
     if (this.state.status !== "up") this.ctx.log.info("sink reachable again");
     this.state = { status: "up" };
     sinkUp.set({ sink: this.ctx.name }, 1);
@@ -172,6 +179,38 @@ export class MysqlSink implements Sink {
     conn.release();
     this.positions.set(batch.pipeline, batch.lsn);
     for (const [rec, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, rec, reason);
+  }
+
+  /**
+   * An attempt after a failed one first asks the server whether the batch is there: a COMMIT can
+   * succeed while its answer is lost with the connection (the server crashed or the network broke
+   * at that moment), and writing the batch again appended the rows of a table without a key twice.
+   * The stored position says it: it commits with the rows. (Records that attempt would have sent
+   * to the dead-letter queue are not known then.)
+   */
+  private async applyOnce(batch: OutputBatch, records: OutputRecord[], store: boolean): Promise<[OutputRecord, string][]> {
+    // (A snapshot chunk shares its LSN with every other chunk: only a position past it tells.)
+    if (store && this.unsure.has(batch.pipeline) && (await this.storedPosition(batch.pipeline)) >= batch.lsn + (batch.snapshot ? 1n : 0n)) {
+      this.unsure.delete(batch.pipeline);
+      this.ctx.log.warn({ pipeline: batch.pipeline, lsn: batch.lsn.toString() }, "the batch was committed before the connection was lost; not written again");
+      return [];
+    }
+    try {
+      const dead = await this.apply(batch, records, store);
+      this.unsure.delete(batch.pipeline);
+      return dead;
+    } catch (e) {
+      if (store) this.unsure.add(batch.pipeline);
+      throw e;
+    }
+  }
+
+  /** The position stored in the sink for a pipeline (-1 when none). */
+  private async storedPosition(pipeline: string): Promise<Lsn> {
+    if (!this.pool) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
+    const [rows] = await this.pool.query(`SELECT lsn FROM ${OFFSETS_TABLE} WHERE pipeline = ? AND sink = ?`, [pipeline, this.ctx.name]);
+    const r = (rows as { lsn: string }[])[0];
+    return r ? BigInt(r.lsn) : -1n;
   }
 
   /** One attempt: DDL, then the rows and the position (unless !store). Returns the rows rejected for their values. */
@@ -310,15 +349,33 @@ export class MysqlSink implements Sink {
       for (const c of missing) {
         const sample = records.find((r) => r.table === rec.table && r.op === "upsert")?.row[c.name];
         this.ctx.log.info({ table: name, column: c.name }, "adding column");
-        await pool.query(addColumnSql(name, c.name, columnType(c, this.config.dialect, false, sample)));
-        cols.add(c.name.toLowerCase());
+        const type = columnType(c, this.config.dialect, false, sample);
+        await pool.query(addColumnSql(name, c.name, type));
+        cols.set(c.name.toLowerCase(), type);
+      }
+      if (this.config.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(rec.table)) {
+        // A source column retyped to a wider type (int → bigint): widen the target column too.
+        const keys = new Set(rec.table.key);
+        for (const c of rec.table.columns) {
+          const have = cols.get(c.name.toLowerCase());
+          if (have === undefined || c.typeOid === 0) continue;
+          const want = columnType(c, "mysql", keys.has(c.name));
+          if (!mysqlWidensTo(have, want)) continue;
+          this.ctx.log.info({ table: name, column: c.name, from: have, to: want }, "widening column (the source column was retyped)");
+          await pool.query(`ALTER TABLE ${q(name)} MODIFY COLUMN ${q(c.name)} ${want} ${keys.has(c.name) ? "NOT NULL" : "NULL"}`);
+          cols.set(c.name.toLowerCase(), want);
+        }
+        this.typesChecked.add(rec.table);
       }
     }
   }
 
-  private async loadColumns(pool: mysql.Pool, table: string): Promise<Set<string>> {
-    const [rows] = await pool.query("SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
-    return new Set((rows as { c: string }[]).map((r) => r.c.toLowerCase()));
+  /** Column name (lower case) → COLUMN_TYPE as the target has it; notes whether the engine created the table. */
+  private async loadColumns(pool: mysql.Pool, table: string): Promise<Map<string, string>> {
+    const [rows] = await pool.query("SELECT COLUMN_NAME AS c, COLUMN_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
+    const [tables] = await pool.query("SELECT TABLE_COMMENT AS c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
+    if ((tables as { c: string | Buffer | null }[]).some((r) => String(r.c ?? "") === MANAGED_COMMENT)) this.managed.add(table);
+    return new Map((rows as { c: string; t: string | Buffer }[]).map((r) => [r.c.toLowerCase(), String(r.t)]));
   }
 
   private ddlOpts(tableName?: string) {

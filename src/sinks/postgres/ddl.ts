@@ -2,12 +2,22 @@ import type { Pg } from "../../db/postgres-client.ts";
 import type { OutputTable } from "../sink.ts";
 import type { Column } from "../../types.ts";
 import { qi, qualified, splitTable } from "./values.ts";
+import { widensTo } from "./widen.ts";
 
 export interface SinkTableInfo {
   /** Column name → type as the sink has it. */
   columns: Map<string, string>;
   key: string[];
+  /** The engine created the table (MANAGED_COMMENT): its columns follow a source retype. */
+  managed: boolean;
 }
+
+/**
+ * The comment on tables the engine created. Only their columns are widened when the source
+ * widens a column; a table the user created keeps its types (a narrower column there is a
+ * choice, and the values it refuses go to the dead-letter queue).
+ */
+export const MANAGED_COMMENT = "created by cdc-engine";
 
 /** Type names for common OIDs when the source did not give format_type() text. */
 const OID_TYPES: Record<number, string> = {
@@ -19,8 +29,8 @@ const OID_TYPES: Record<number, string> = {
 /** Reads what the sink has for a table (null when the table does not exist). */
 export async function describeTable(sql: Pg, name: string, defaultSchema: string): Promise<SinkTableInfo | null> {
   const [schema, table] = splitTable(name, defaultSchema);
-  const cols = await sql<{ name: string; type: string }[]>`
-    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
+  const cols = await sql<{ name: string; type: string; managed: boolean }[]>`
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, coalesce(obj_description(c.oid, 'pg_class') = ${MANAGED_COMMENT}, false) as managed
     from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = ${schema} and c.relname = ${table} and a.attnum > 0 and not a.attisdropped order by a.attnum`;
   if (cols.length === 0) return null;
@@ -29,20 +39,26 @@ export async function describeTable(sql: Pg, name: string, defaultSchema: string
     join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
     join pg_attribute a on a.attrelid = c.oid and a.attnum = any(i.indkey)
     where n.nspname = ${schema} and c.relname = ${table} and i.indisprimary`;
-  return { columns: new Map(cols.map((c) => [c.name, c.type])), key: key.map((k) => k.name) };
+  return { columns: new Map(cols.map((c) => [c.name, c.type])), key: key.map((k) => k.name), managed: cols[0].managed === true };
 }
 
 async function typeFor(sql: Pg, c: Column): Promise<string> {
   const candidate = c.typeName ?? OID_TYPES[c.typeOid];
   if (!candidate) return "text";
-  // A user type (enum, domain) the sink does not have: keep the value as text.
+  // A user type (enum, domain) the sink does not have: keep the value as text, and an array of
+  // one as text[] (a text column got the array literal with every element quoted, so the copy's
+  // text differed from the source's and `verify` reported the row).
   const [r] = await sql<{ ok: string | null }[]>`select to_regtype(${candidate})::text as ok`;
-  return r.ok ? candidate : "text";
+  if (r.ok) return candidate;
+  const dims = /((?:\[\])+)$/.exec(candidate)?.[1];
+  return dims ? `text${dims}` : "text";
 }
 
 /**
  * Makes the sink table match the output table: created from the source's columns, types and
- * key when missing; columns the source added are added. Existing columns are left as they are.
+ * key when missing; columns the source added are added; in a table the engine created, a
+ * column the source widened (int → bigint, varchar(5) → varchar(50), see widen.ts) is widened.
+ * Other existing columns are left as they are.
  */
 export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string): Promise<SinkTableInfo> {
   const info = await describeTable(sql, t.name, defaultSchema);
@@ -53,16 +69,22 @@ export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string
     if (t.key.length) defs.push(`primary key (${t.key.map(qi).join(", ")})`);
     await sql.unsafe(`create schema if not exists ${qi(schema)}`);
     await sql.unsafe(`create table if not exists ${qualified(t.name, defaultSchema)} (${defs.join(", ")})`);
+    await sql.unsafe(`comment on table ${qualified(t.name, defaultSchema)} is '${MANAGED_COMMENT}'`);
     return (await describeTable(sql, t.name, defaultSchema))!;
   }
   const missing = t.columns.filter((c) => !info.columns.has(c.name));
-  if (missing.length) {
-    for (const c of missing) {
-      await sql.unsafe(`alter table ${qualified(t.name, defaultSchema)} add column if not exists ${qi(c.name)} ${await typeFor(sql, c)}`);
-    }
-    return (await describeTable(sql, t.name, defaultSchema))!;
+  for (const c of missing) {
+    await sql.unsafe(`alter table ${qualified(t.name, defaultSchema)} add column if not exists ${qi(c.name)} ${await typeFor(sql, c)}`);
   }
-  return info;
+  const wider = t.columns.filter((c) => {
+    const have = info.columns.get(c.name);
+    const want = c.typeName ?? OID_TYPES[c.typeOid];
+    return info.managed && have !== undefined && want !== undefined && widensTo(have, want);
+  });
+  for (const c of wider) {
+    await sql.unsafe(`alter table ${qualified(t.name, defaultSchema)} alter column ${qi(c.name)} type ${c.typeName ?? OID_TYPES[c.typeOid]}`);
+  }
+  return missing.length || wider.length ? (await describeTable(sql, t.name, defaultSchema))! : info;
 }
 
 /** Tables ("schema.table") that take part in a foreign key, as referencing or referenced side. */

@@ -275,7 +275,7 @@ export class PostgresSink implements Sink {
     const todo: OutputTable[] = [];
     for (const r of batch.records) {
       if (this.ready.has(r.table)) continue;
-      const sig = r.table.name + "\u0000" + r.table.columns.map((c) => c.name).join("\u0000");
+      const sig = tableSignature(r.table);
       if (this.readyNames.has(sig)) {
         this.ready.set(r.table, true);
         continue;
@@ -290,7 +290,7 @@ export class PostgresSink implements Sink {
         for (const t of todo) {
           const info = await ensureTable(sql, t, this.config.schema);
           this.types.set(t.name.includes(".") ? t.name : `${this.config.schema}.${t.name}`, info.columns);
-          this.readyNames.add(t.name + "\u0000" + t.columns.map((c) => c.name).join("\u0000"));
+          this.readyNames.add(tableSignature(t));
         }
         this.fkTables = await foreignKeyTables(sql);
       } catch (e) {
@@ -326,6 +326,11 @@ export class PostgresSink implements Sink {
 }
 
 type Reserved = Pg & { release(): void };
+
+/** Name, columns and their types: a retyped column (ALTER ... TYPE) makes a new shape that ensureTable sees (and widens). */
+function tableSignature(t: OutputTable): string {
+  return t.name + "\u0000" + t.columns.map((c) => `${c.name}\u0001${c.typeOid}\u0001${c.typeMod}`).join("\u0000");
+}
 
 /** A connection in a transaction: postgres.js' TransactionSql or a reserved connection after BEGIN. */
 type Tx = Pick<Pg, "unsafe">;

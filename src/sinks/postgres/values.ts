@@ -13,7 +13,8 @@ export function toPgText(v: unknown): string | null {
     case "boolean":
       return v ? "t" : "f";
     case "number":
-      return Number.isFinite(v) ? String(v) : Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
+      // String(-0) is "0": a float -0 (which Postgres keeps) would come out as 0.
+      return Number.isFinite(v) ? (Object.is(v, -0) ? "-0" : String(v)) : Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
   }
   if (v instanceof Uint8Array) return "\\x" + Buffer.from(v).toString("hex");
   if (Array.isArray(v)) return arrayLiteral(v);

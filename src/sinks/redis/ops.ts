@@ -15,7 +15,8 @@ export class RecordError extends Error {}
 /** A row value as Redis text: bigint and decimal strings exact, JSON for objects, bytes as they are. */
 export function redisValue(v: unknown): string | Buffer {
   if (typeof v === "string") return v;
-  if (typeof v === "bigint" || typeof v === "number" || typeof v === "boolean") return String(v);
+  if (typeof v === "number") return Object.is(v, -0) ? "-0" : String(v); // String(-0) is "0"
+  if (typeof v === "bigint" || typeof v === "boolean") return String(v);
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   return toJsonText(v);
 }
