@@ -7,19 +7,34 @@ export interface ApiServer {
   stop(): Promise<void>;
 }
 
-/** Serve the Hono app on HOST:PORT (port 0 picks a free one). */
-export function startApiServer(app: Hono, listen: string, log?: Logger): ApiServer {
+/**
+ * HOST:PORT checked (serve does it before the engine starts, so a mistake does not leave a slot
+ * created behind it). --listen and CDC_API_LISTEN bypass the config's check: "nonsense" or port
+ * 99999 got Bun's "options.port is out of range" and exit 1.
+ */
+export function parseListen(listen: string): { hostname: string; port: number } {
   const i = listen.lastIndexOf(":");
   const hostname = listen.slice(0, i).replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
+  const portText = listen.slice(i + 1);
+  const port = Number(portText);
+  if (i < 0 || !/^\d{1,5}$/.test(portText) || port > 65535) {
+    throw usageError("api_listen", `api.listen: '${listen}' is not HOST:PORT with a port from 0 to 65535 (from --listen, CDC_API_LISTEN or api.listen)`);
+  }
+  return { hostname, port };
+}
+
+/** Serve the Hono app on HOST:PORT (port 0 picks a free one). */
+export function startApiServer(app: Hono, listen: string, log?: Logger): ApiServer {
+  const { hostname, port } = parseListen(listen);
   const warning = exposureWarning(hostname);
   if (warning) log?.warn(warning);
-  const port = Number(listen.slice(i + 1));
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({ hostname, port, fetch: app.fetch, idleTimeout: 120 });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw usageError("api_listen", `api.listen: ${listen} is already in use`);
+    if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EACCES") throw usageError("api_listen", `api.listen: cannot listen on ${listen} (${code})`);
     throw e;
   }
   return {

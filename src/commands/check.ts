@@ -3,7 +3,7 @@ import { configPath } from "./command.ts";
 import { loadConfig } from "../config/load.ts";
 import { sinkFactory } from "../sinks/index.ts";
 import { checkSource } from "../source/postgres/check.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, isUsageError } from "../errors.ts";
 
 /** Validate the config and connect to every source and sink: one line per component. */
 export const checkCommand: Command = {
@@ -13,7 +13,9 @@ export const checkCommand: Command = {
   options: { config: { type: "string", short: "c" } },
   async run(args) {
     const config = loadConfig(configPath(args, this));
-    const checks: [string, () => Promise<string>][] = [["source", () => checkSource(config.source)]];
+    // Every table a pipeline reads, lookup-join tables included: a missing one is named by check, not first by serve.
+    const tables = [...new Set(config.pipelines.flatMap((p) => [...(Array.isArray(p.from) ? p.from : [p.from]), ...(p.join ?? []).map((j) => j.table)]))];
+    const checks: [string, () => Promise<string>][] = [["source", () => checkSource(config.source, tables)]];
     for (const sink of Object.values(config.sinks)) {
       const factory = sinkFactory(sink.type)!;
       checks.push([`sink:${sink.name}`, () => factory.check(sink.options)]);
@@ -21,15 +23,16 @@ export const checkCommand: Command = {
     const results = await Promise.all(
       checks.map(async ([name, fn]) => {
         try {
-          return { name, ok: true, text: await withTimeout(fn(), 15_000) };
+          return { name, ok: true, usage: false, text: await withTimeout(fn(), 15_000) };
         } catch (e) {
-          return { name, ok: false, text: errorMessage(e).replace(/^\[[^\]]+\] /, "") };
+          return { name, ok: false, usage: isUsageError(e), text: errorMessage(e).replace(/^\[[^\]]+\] /, "") };
         }
       }),
     );
     for (const r of results) console.log(`${r.ok ? "ok  " : "FAIL"} ${r.name.padEnd(20)} ${r.text}`);
     console.log(`config ${config.file}: ${config.pipelines.length} pipeline(s), ${Object.keys(config.sinks).length} sink(s)`);
-    return results.every((r) => r.ok) ? 0 : 1;
+    // A mistake in the config (a table that does not exist) is exit 2, as it is for serve.
+    return results.every((r) => r.ok) ? 0 : results.some((r) => r.usage) ? 2 : 1;
   },
 };
 

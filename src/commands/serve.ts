@@ -7,7 +7,7 @@ import { supervise } from "../engine/supervisor.ts";
 import { startGcGovernor } from "../engine/gc-governor.ts";
 import { createApp } from "../api/app.ts";
 import { resolveApiToken } from "../api/admin.ts";
-import { startApiServer } from "../api/server.ts";
+import { parseListen, startApiServer } from "../api/server.ts";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 
@@ -40,6 +40,7 @@ export const serveCommand: Command = {
     const warn = configPermissionWarning(path, readFileSync(path, "utf8"));
     if (warn) log.warn(warn);
 
+    if (config.api.enabled) parseListen(listen);
     startGcGovernor(config.state.gc_above, log);
     const configDir = dirname(resolve(path));
     // A recoverable failure (a sink lost a large transaction's open transaction) restarts the

@@ -25,10 +25,18 @@ export const tls = z
   })
   .optional();
 
-export const listen = z.string().regex(/^[^\s:]*:\d{1,5}$/, "must be HOST:PORT, e.g. 127.0.0.1:8080");
+export const listen = z
+  .string()
+  .regex(/^[^\s:]*:\d{1,5}$/, "must be HOST:PORT, e.g. 127.0.0.1:8080")
+  .refine((v) => Number(v.slice(v.lastIndexOf(":") + 1)) <= 65535, "the port must be from 0 to 65535");
 
-/** "schema.table" or "schema.*"; a bare name means schema public. */
-export const tableRef = z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, "must be schema.table or schema.*");
+/**
+ * "schema.table" or "schema.*"; a bare name means schema public. Split at the first dot, as
+ * everywhere else: the schema name holds no dot, the table name may hold dots and spaces (a
+ * Postgres identifier can), so `Sales Data.Orders 2024` or `public.v1.events` can be mirrored.
+ * Neither may start or end with whitespace (a stray space is a typo, not a name).
+ */
+export const tableRef = z.string().regex(/^[^.\s](?:[^.]*[^.\s])?(?:\.\S(?:.*\S)?)?$/, "must be schema.table or schema.*");
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 /** Byte sizes: "64MiB", "512kb", or a bare number of bytes. */

@@ -15,8 +15,15 @@ function describe(issue: z.core.$ZodIssue): string {
       return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
     case "invalid_value":
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
-    case "invalid_union":
+    case "invalid_union": {
+      // Every branch wanted another type (e.g. a duration given `true`): say which types fit.
+      const firsts = issue.errors.map((b) => b[0]);
+      if (firsts.length && firsts.every((b) => b?.code === "invalid_type" && b.path.length === 0)) {
+        const types = [...new Set(firsts.map((b) => String((b as { expected: string }).expected)))];
+        return `expected ${types.join(" or ")}${received(firsts[0]!.message)}`;
+      }
       return "has the wrong shape (see the README for the accepted forms)";
+    }
     case "too_small":
       if (issue.origin === "array") return issue.message.startsWith("Too small") ? `needs at least ${issue.minimum} item(s)` : issue.message;
       if (issue.origin === "string") return issue.minimum === 1 ? "must not be empty" : `must be at least ${issue.minimum} characters`;

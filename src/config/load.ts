@@ -60,21 +60,49 @@ export function validateConfig(raw: unknown, file: string): Config {
     if (seen.has(p.name)) throw fail(`pipelines.${i}.name: duplicate pipeline name '${p.name}'`);
     seen.add(p.name);
     const targets = Array.isArray(p.to) ? p.to : [p.to];
+    const used = new Map<string, number>();
     targets.forEach((t, j) => {
       const at = Array.isArray(p.to) ? `pipelines.${i}.to.${j}` : `pipelines.${i}.to`;
       const sinkName = typeof t === "string" ? t : t.sink;
       const sink = sinks[sinkName];
       if (!sink) throw fail(`${typeof t === "string" ? at : at + ".sink"}: unknown sink '${sinkName}' (defined: ${Object.keys(sinks).join(", ") || "none"})`);
+      // A sink keeps one position per pipeline. Two entries of one pipeline into the same sink were
+      // two writers sharing it: one moved it past rows the other had not written (a crash then lost
+      // them for good). The redis sink applies all of a pipeline's entries in each write, so it may.
+      const first = used.get(sinkName);
+      if (first !== undefined && sink.type !== "redis") {
+        throw fail(`${typeof t === "string" ? at : at + ".sink"}: pipeline '${p.name}' already writes to sink '${sinkName}' (to.${first}); a pipeline writes to a ${sink.type} sink once (its position there is one per pipeline): use a second pipeline for the second target`);
+      }
+      used.set(sinkName, j);
       const factory = sinkFactory(sink.type)!;
       if (typeof t !== "string" && factory.targetSchema) {
         const { sink: _s, table: _tb, key: _k, ...opts } = t;
         const r = factory.targetSchema.safeParse(opts);
         if (!r.success) throw fail(formatIssue(firstIssue(r.error), at.split(".")));
       }
+      // A mirror applies `to.key` / `to.table` only when it copies one table; with several they
+      // were ignored, silently (a keyless table stayed append-only, nothing was renamed).
+      if (typeof t !== "string" && isMirror(p)) {
+        const from = Array.isArray(p.from) ? p.from : [p.from];
+        const many = from.length > 1 || from[0].endsWith(".*");
+        for (const k of ["key", "table"] as const) {
+          if (t[k] !== undefined && many) throw fail(`${at}.${k}: only a mirror of one table can set ${k} (this one reads ${from.length > 1 ? `${from.length} table patterns` : from[0]}); give that table a pipeline of its own`);
+        }
+        // One key for every sink of a mirror: its records carry one key.
+        const first = typeof targets[0] === "string" ? undefined : targets[0].key;
+        if (t.key && JSON.stringify(t.key) !== JSON.stringify(first ?? null)) {
+          throw fail(`${at}.key: every sink of a mirror gets the same key; set the same key on each 'to' entry (the first has ${first ? `[${first.join(", ")}]` : "none"})`);
+        }
+      }
     });
   });
 
   return { ...cfg, sinks, file };
+}
+
+/** A pipeline without operators: every change is copied as it is (engine/operators isMirror). */
+function isMirror(p: Config["pipelines"][number]): boolean {
+  return !p.where && !p.select && !p.join?.length && !p.window && !p.aggregate && !p.transform && !p.validate?.length && !p.group_by;
 }
 
 function firstIssue(err: z.ZodError): z.core.$ZodIssue {

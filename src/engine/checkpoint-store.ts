@@ -43,7 +43,7 @@ export class CheckpointStore {
       mkdirSync(dir, { recursive: true });
       this.db = new Database(join(dir, "checkpoints.db"), { create: true, strict: true });
     } catch (e) {
-      throw new CdcError("checkpoint_open", `[checkpoint] cannot open ${join(dir, "checkpoints.db")}: ${(e as Error).message}`, { cause: e, component: "checkpoint" });
+      throw new CdcError("checkpoint_open", `cannot open ${join(dir, "checkpoints.db")}: ${(e as Error).message}`, { cause: e, component: "checkpoint" });
     }
     this.db.run("pragma journal_mode = wal");
     this.db.run("pragma synchronous = full");

@@ -14,7 +14,9 @@ export async function createRunner(
   ctx: { reject(r: RejectedRow): void; configDir: string },
 ): Promise<PipelineRunner> {
   const targets = targetsOf(p);
-  if (isMirror(p)) return mirrorRunner(p, targets.length === 1 ? targets[0] : undefined);
+  // The first target names the mirror's table and key (the runtime renames for the others; the
+  // config requires one key for all): with several targets, a first `table:` was ignored.
+  if (isMirror(p)) return mirrorRunner(p, targets[0]);
   const compiled = await compilePipeline(p, {
     pipeline: p.name,
     reject: ctx.reject,

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBinary } from "../helpers/binary.ts";
+import postgres from "postgres";
 import { sharedPg, createDatabase } from "../helpers/index.ts";
 
 function tmpConfig(text: string): string {
@@ -62,6 +63,9 @@ describe("the compiled binary", () => {
   test("check connects to the source and sinks: exit 0 and one line each", async () => {
     const pg = await sharedPg("system");
     const db = await createDatabase(pg);
+    const sql = postgres(pg.url(db), { max: 1, onnotice: () => {} });
+    await sql`create table t (id int primary key)`;
+    await sql.end();
     const dir = mkdtempSync(join(tmpdir(), "cdc-chk-"));
     const path = tmpConfig(
       `source:\n  url: ${pg.url(db)}\nsinks:\n  wh: { type: postgres, url: "${pg.url(db)}" }\n  local: { type: sqlite, path: ${dir}/wh.db }\npipelines:\n  - { name: m, from: public.t, to: [wh, local] }\n`,
@@ -70,16 +74,58 @@ describe("the compiled binary", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^ok\s+source\s+postgres \d+/);
+    expect(lines[0]).toMatch(/^ok\s+source\s+postgres \d+.*, 1 table\(s\) to capture$/);
     expect(lines.some((l) => /^ok\s+sink:wh\s+postgres/.test(l))).toBe(true);
     expect(lines.some((l) => /^ok\s+sink:local\s+sqlite/.test(l))).toBe(true);
   });
 
   test("check with an unreachable sink: exit 1 and a FAIL line", async () => {
     const pg = await sharedPg("system");
-    const path = tmpConfig(`source:\n  url: ${pg.url()}\nsinks:\n  wh: { type: postgres, url: "postgres://postgres@127.0.0.1:1/none" }\npipelines:\n  - { name: m, from: public.t, to: wh }\n`);
+    const db = await createDatabase(pg);
+    const sql = postgres(pg.url(db), { max: 1, onnotice: () => {} });
+    await sql`create table t (id int primary key)`;
+    await sql.end();
+    const path = tmpConfig(`source:\n  url: ${pg.url(db)}\nsinks:\n  wh: { type: postgres, url: "postgres://postgres@127.0.0.1:1/none" }\npipelines:\n  - { name: m, from: public.t, to: wh }\n`);
     const r = await runBinary(["check", "--config", path]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAIL sink:wh/);
   });
+
+  test("check names a table the pipelines read that does not exist: FAIL line, exit 2", async () => {
+    // It said "ok" and exit 0; serve then stopped at start with "table ... does not exist".
+    const pg = await sharedPg("system");
+    const db = await createDatabase(pg);
+    const sql = postgres(pg.url(db), { max: 1, onnotice: () => {} });
+    await sql`create table orders (id int primary key)`;
+    await sql`create table customers (id int primary key)`;
+    await sql.end();
+    const dir = mkdtempSync(join(tmpdir(), "cdc-chk-"));
+    const join1 = `join: [{ table: public.custs, on: customer_id = custs.id }]`;
+    const path = tmpConfig(`source:\n  url: ${pg.url(db)}\nsinks:\n  local: { type: sqlite, path: ${dir}/wh.db }\npipelines:\n  - { name: m, from: [public.orders, public.customers], to: local }\n  - { name: j, from: public.orders, ${join1}, select: [id], to: local }\n`);
+    const r = await runBinary(["check", "--config", path]);
+    expect(r.code).toBe(2);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toBe("FAIL source               table public.custs does not exist in the source database (a pipeline reads it: create it or fix the pipeline's from: or join:)");
+    expect(lines.some((l) => /^ok\s+sink:local\s+sqlite/.test(l))).toBe(true);
+    expect(r.stderr).not.toContain("    at ");
+  });
+
+  test("serve with a bad --listen or CDC_API_LISTEN: one line, exit 2", async () => {
+    // It was Bun's `The value of "options.port" is out of range. It must be an integer. Received NaN`, exit 1.
+    const pg = await sharedPg("system");
+    const db = await createDatabase(pg);
+    const sql = postgres(pg.url(db), { max: 1, onnotice: () => {} });
+    await sql`create table t (id int primary key)`;
+    await sql.end();
+    const dir = mkdtempSync(join(tmpdir(), "cdc-listen-"));
+    const slot = `l_${Math.random().toString(36).slice(2, 8)}`;
+    const path = tmpConfig(`source: { url: "${pg.url(db)}", slot: ${slot}, publication: ${slot} }\nstate: { dir: "${dir}/state" }\nsinks:\n  out: { type: stdout }\npipelines:\n  - { name: m, from: public.t, to: out }\n`);
+    const flag = await runBinary(["serve", "--config", path, "--listen", "nonsense"]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("cdc-engine: api.listen: 'nonsense' is not HOST:PORT with a port from 0 to 65535 (from --listen, CDC_API_LISTEN or api.listen)\n");
+    const env = await runBinary(["serve", "--config", path], { env: { CDC_API_LISTEN: "127.0.0.1:99999" } });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain("api.listen: '127.0.0.1:99999' is not HOST:PORT");
+    expect(env.stderr).not.toContain("options.port");
+  }, 60_000);
 });

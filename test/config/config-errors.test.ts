@@ -46,6 +46,19 @@ describe("config loading", () => {
     expect(c.sinks.wh.options.url).toBe("postgres://postgres@localhost:5432/warehouse");
   });
 
+  test("table names with spaces, dots, quotes and unicode are accepted (split at the first dot)", () => {
+    // A Postgres identifier may hold all of these; `from: ["Sales Data.*"]` was refused.
+    const from = '["Sales Data.*", "public.Odd \\"Tab\\".x", "ÜnïSchema.Tåble", "public.v1.events", orders]';
+    const c = parseConfig(BASE.replace("from: [public.orders, public.customers]", `from: ${from}`), "cdc.yaml", {});
+    expect(c.pipelines[0].from).toEqual(["Sales Data.*", 'public.Odd "Tab".x', "ÜnïSchema.Tåble", "public.v1.events", "orders"]);
+  });
+
+  test("a single-table mirror may name its key and table, also with several sinks", () => {
+    const text = BASE.replace("from: [public.orders, public.customers]", "from: public.readings").replace("to: wh", "to: [{ sink: wh, table: r1, key: [device] }, { sink: lite, table: r2 }]").replace("sinks:\n", "sinks:\n  lite: { type: sqlite, path: ./l.db }\n");
+    const c = parseConfig(text, "cdc.yaml", {});
+    expect(c.pipelines[0].to).toEqual([{ sink: "wh", table: "r1", key: ["device"] }, { sink: "lite", table: "r2" }]);
+  });
+
   test("durations parse in every unit", () => {
     const c = parseConfig(BASE + "state:\n  checkpoint_interval: 1m\n", "cdc.yaml", {});
     expect(c.state.checkpoint_interval).toBe(60_000);
@@ -66,8 +79,19 @@ describe("config loading", () => {
     ["missing source", BASE.replace(/source:\n  url: .*\n/, ""), "cdc.yaml: source: required"],
     ["invalid YAML", "source: [unclosed\n", "cdc.yaml: line"],
     ["bad listen address", BASE + "api:\n  listen: everywhere\n", "cdc.yaml: api.listen: must be HOST:PORT"],
+    ["listen port out of range", BASE + "api:\n  listen: 127.0.0.1:99999\n", "cdc.yaml: api.listen: the port must be from 0 to 65535"],
     ["bad source url", BASE.replace("url: postgres://postgres@127.0.0.1:5432/shop", "url: mysql://x"), "cdc.yaml: source.url: must be a postgres:// URL"],
     ["bad sink option type", BASE.replace("type: postgres,", "type: postgres, pool: lots,"), "cdc.yaml: sinks.wh.pool: expected number, got string"],
+    // A value of the wrong type where several forms are accepted used to say only "has the wrong shape".
+    ["wrong type for a duration", BASE + "state:\n  checkpoint_interval: true\n", "cdc.yaml: state.checkpoint_interval: expected string or number, got boolean"],
+    ["wrong type for from", BASE.replace("from: [public.orders, public.customers]", "from: 7"), "cdc.yaml: pipelines.0.from: expected string or array, got number"],
+    // to.key / to.table of a mirror of several tables were ignored without a word.
+    ["key on a mirror of several tables", BASE.replace("to: wh", "to: { sink: wh, key: [id] }"), "cdc.yaml: pipelines.0.to.key: only a mirror of one table can set key (this one reads 2 table patterns); give that table a pipeline of its own"],
+    ["table on a mirror of a schema", BASE.replace("from: [public.orders, public.customers]", "from: public.*").replace("to: wh", "to: { sink: wh, table: copy }"), "cdc.yaml: pipelines.0.to.table: only a mirror of one table can set table (this one reads public.*)"],
+    ["two keys on one mirror", BASE.replace("from: [public.orders, public.customers]", "from: public.readings").replace("to: wh", "to: [{ sink: wh, key: [device] }, { sink: lite, table: r2, key: [id] }]").replace("sinks:\n", "sinks:\n  lite: { type: sqlite, path: ./l.db }\n"), "cdc.yaml: pipelines.0.to.1.key: every sink of a mirror gets the same key"],
+    // Two writers shared the sink's one position of the pipeline: a crash lost the rows of the slower one.
+    ["one pipeline into one sql sink twice", BASE.replace("from: [public.orders, public.customers]", "from: public.orders").replace("to: wh", "to: [{ sink: wh, table: o1 }, { sink: wh, table: o2 }]"), "cdc.yaml: pipelines.0.to.1.sink: pipeline 'mirror' already writes to sink 'wh' (to.0); a pipeline writes to a postgres sink once"],
+    ["stray space in a table name", BASE.replace("from: [public.orders, public.customers]", 'from: ["public. orders"]'), "cdc.yaml: pipelines.0.from.0: must be schema.table or schema.*"],
   ];
   for (const [name, text, message] of cases) {
     test(`error: ${name}`, () => {
