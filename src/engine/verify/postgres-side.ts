@@ -15,7 +15,9 @@ export async function sourceTables(sql: Pg, p: PipelineConfig): Promise<string[]
   for (const ref of (Array.isArray(p.from) ? p.from : [p.from]).map(qualify)) {
     const [schema, name] = [ref.slice(0, ref.indexOf(".")), ref.slice(ref.indexOf(".") + 1)];
     if (name === "*") {
-      const rows = await sql<{ t: string }[]>`select table_schema || '.' || table_name as t from information_schema.tables where table_schema = ${schema} and table_type = 'BASE TABLE' order by table_name`;
+      // As the source captures them (catalog.resolveTables): partitioned parents, not their partitions.
+      const rows = await sql<{ t: string }[]>`select n.nspname || '.' || c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = ${schema} and c.relkind in ('r', 'p') and not c.relispartition order by c.relname`;
       out.push(...rows.map((r) => r.t));
     } else out.push(ref);
   }
@@ -29,9 +31,10 @@ export async function primaryKey(sql: Pg, table: string): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
+/** Columns as the stream carries them: generated columns are not sent (pgoutput before PostgreSQL 18), so the copy has none. */
 export async function pgColumns(sql: Pg, table: string): Promise<string[]> {
   const rows = await sql<{ name: string }[]>`
-    select attname as name from pg_attribute where attrelid = to_regclass(${qualified(table)}) and attnum > 0 and not attisdropped order by attnum`;
+    select attname as name from pg_attribute where attrelid = to_regclass(${qualified(table)}) and attnum > 0 and not attisdropped and attgenerated = '' order by attnum`;
   return rows.map((r) => r.name);
 }
 
