@@ -9,6 +9,7 @@ import postgres from "postgres";
 import { createDatabase, startPgServer } from "../../test/helpers/postgres-server.ts";
 import { primeEngine, startEngine, waitFor } from "./engine.ts";
 import { cpuSeconds } from "./decode-peers.ts";
+import { serverCpuSeconds } from "./proc.ts";
 
 const TABLE = "create table bench_rows (id bigint primary key, n int not null, label text, amount numeric(12,2), at timestamptz)";
 
@@ -38,17 +39,21 @@ pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
     log(`apply (WAL): backlog ${rows} inserts in 1000-row transactions written in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const count = async (sql: postgres.Sql) => Number((await sql`select count(*)::int as n from bench_rows`.catch(() => [{ n: 0 }]))[0].n);
 
+    const cpu = () => [serverCpuSeconds(`${source.dir}/data`), serverCpuSeconds(`${sink.dir}/data`)];
+    let cpu0 = cpu();
     t = performance.now();
     const engine = await startEngine(body);
     const ok = await waitFor(async () => (await engine.rowsWritten()) >= rows && (await count(eng)) === rows, 600_000, 100);
     const engineS = (performance.now() - t) / 1000;
     const engineCpuS = cpuSeconds(engine.proc.pid);
+    const engServers = cpu().map((x, i) => x - cpu0[i]);
     const enginePeak = engine.peak();
     const snap = await engine.snapshotRows().catch(() => 0);
     await engine.stop();
     if (!ok) throw new Error("the engine did not apply the backlog in 10 minutes");
     if (snap > 1) throw new Error(`the engine snapshotted ${snap} rows instead of applying the WAL`);
 
+    cpu0 = cpu();
     t = performance.now();
     await sub.unsafe("alter subscription bench_sub enable");
     // max(id) is an index lookup; count(*) every 100 ms would scan the growing table on the same
@@ -58,9 +63,11 @@ pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
     const maxId = async () => Number((await sub`select coalesce(max(id), -1)::int8::text as m from bench_rows`)[0].m);
     await waitFor(async () => (await maxId()) === rows - 1 && (await count(sub)) === rows, 600_000, 100);
     const subS = (performance.now() - t) / 1000;
+    const subServers = cpu().map((x, i) => x - cpu0[i]);
     await sub.unsafe("alter subscription bench_sub disable");
     await sub.unsafe("alter subscription bench_sub set (slot_name = none)").catch(() => {});
     log(`  cdc-engine ${engineS.toFixed(1)} s = ${Math.round(rows / engineS)} rows/s (CPU ${engineCpuS.toFixed(1)} s, peak RSS ${Math.round((enginePeak ?? 0) / 2 ** 20)} MiB); CREATE SUBSCRIPTION ${subS.toFixed(1)} s = ${Math.round(rows / subS)} rows/s`);
+    log(`  server CPU (source / sink): engine run ${engServers.map((x) => x.toFixed(1)).join(" / ")} s, subscription run ${subServers.map((x) => x.toFixed(1)).join(" / ")} s`);
     await Promise.all([src.end(), eng.end(), sub.end()]);
     return { engineRate: rows / engineS, subRate: rows / subS, engineCpuS, enginePeak };
   } finally {

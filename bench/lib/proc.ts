@@ -63,3 +63,32 @@ export function watchEnginePeak(root: number, everyMs = 250): { stop(): number |
 
 /** "273 MiB (286 MB)": VmHWM in MiB, with the decimal MB the targets are written in. */
 export const mib = (n: number | null | undefined): string => (n == null ? "-" : `${Math.round(n / 2 ** 20)} MiB (${Math.round(n / 1e6)} MB)`);
+
+/**
+ * CPU seconds (user + system) a PostgreSQL server has used so far: the postmaster, its live
+ * children (backends, walsenders, apply workers) and the children it has reaped. Read before and
+ * after a phase to see what the servers spent on it beside the engine (apply: source walsender and
+ * sink backend, or the subscription's apply worker).
+ */
+export function serverCpuSeconds(dataDir: string): number {
+  try {
+    const pm = Number(readFileSync(`${dataDir}/postmaster.pid`, "utf8").split("\n")[0]);
+    let ticks = 0;
+    for (const d of readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      const pid = Number(d);
+      let f: string[];
+      try {
+        const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+        f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      } catch {
+        continue;
+      }
+      if (pid === pm) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      else if (Number(f[1]) === pm) ticks += Number(f[11]) + Number(f[12]);
+    }
+    return ticks / 100;
+  } catch {
+    return NaN;
+  }
+}
