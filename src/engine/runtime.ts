@@ -217,6 +217,10 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         });
     });
     const hold = new PauseHold(opts.maxPausedChanges ?? 100_000, opts.maxPausedBytes ?? 64 * 1024 * 1024);
+    if (checkpoint && !saved && writers.every((w) => w.startPosition === null)) {
+      // The slot's snapshot was taken before this pipeline existed; there is no backfill of a live slot yet.
+      log.warn({ pipeline: p.name, from: p.from }, `pipeline '${p.name}' has no position in its sinks while the engine resumes from a checkpoint: if it is new, rows already in its tables are not copied, only changes from now on (a new slot and state.dir, or --resnapshot after dropping the slot, copies them)`);
+    }
     pipelines.push({ runner, writers, renames, paused: p.paused ? "config" : null, hold, inPart: false, processedLsn: startLsn, ticks: { after: -1n, n: 0 } });
     pipelinePaused.set({ pipeline: p.name }, p.paused ? 1 : 0);
   }
