@@ -40,11 +40,14 @@ export function mustRecreateSlot(i: SlotDecisionInput): boolean {
     return true;
   }
   if (!slot) return true;
-  // First start for the engine. Reuse a slot this state dir created (crash before the first
-  // checkpoint); a slot we know nothing of cannot give a consistent snapshot.
-  const known = i.ours !== null && slot.confirmedFlushLsn !== null && slot.confirmedFlushLsn <= i.ours;
-  if (!known && i.snapshot === "initial") {
-    i.log.warn({ slot: name }, `replication slot ${name} exists without a checkpoint; recreating it for a consistent initial snapshot`);
+  // No checkpoint: nothing was confirmed past the slot's start, so a new slot loses nothing.
+  // With an initial snapshot it must be new: a slot we know nothing of cannot give a consistent
+  // snapshot, and one this state dir created before a crash has lost its exported snapshot. Read
+  // fresh and then replayed from the slot's start, every change made in between was applied twice
+  // (windows and GROUP BY doubled, webhook rows sent twice, after a kill -9 in the first seconds).
+  if (i.snapshot === "initial") {
+    const ours = i.ours !== null && slot.confirmedFlushLsn !== null && slot.confirmedFlushLsn <= i.ours;
+    i.log.warn({ slot: name }, ours ? `replication slot ${name} was created by a start that ended before its first checkpoint; recreating it and taking the initial snapshot again` : `replication slot ${name} exists without a checkpoint; recreating it for a consistent initial snapshot`);
     return true;
   }
   return false;
