@@ -2,7 +2,7 @@ import type { Row } from "../types.ts";
 import { Dec } from "./decimal.ts";
 import { type Ast, stringValue } from "./parse.ts";
 import { type Kind, type XType, T, isNumericKind, isTimeKind, typeFromName } from "./types.ts";
-import { EvalError, caster, compareValues, toDec, toFloat, toInt8, toText } from "./values.ts";
+import { EvalError, caster, checkInt8, compareValues, toDec, toFloat, toInt8, toText } from "./values.ts";
 import { compileFunction } from "./functions.ts";
 import { compileJsonAccess } from "./json.ts";
 
@@ -320,16 +320,17 @@ function intOp(op: string): (x: unknown, y: unknown) => unknown {
     case "+": return (x, y) => check((x as number) + (y as number));
     case "-": return (x, y) => check((x as number) - (y as number));
     case "*": return (x, y) => check((x as number) * (y as number));
-    case "/": return (x, y) => { if (y === 0) throw new EvalError("division by zero"); return Math.trunc((x as number) / (y as number)); };
+    case "/": return (x, y) => { if (y === 0) throw new EvalError("division by zero"); return check(Math.trunc((x as number) / (y as number))); };
     default: return (x, y) => { if (y === 0) throw new EvalError("division by zero"); return (x as number) % (y as number); };
   }
 }
 function int8Op(op: string): (x: unknown, y: unknown) => unknown {
   switch (op) {
-    case "+": return (x, y) => toInt8(x) + toInt8(y);
-    case "-": return (x, y) => toInt8(x) - toInt8(y);
-    case "*": return (x, y) => toInt8(x) * toInt8(y);
-    case "/": return (x, y) => { const d = toInt8(y); if (d === 0n) throw new EvalError("division by zero"); return toInt8(x) / d; };
+    // bigint never overflows in JS: a result beyond int8 is an error, as in Postgres
+    case "+": return (x, y) => checkInt8(toInt8(x) + toInt8(y));
+    case "-": return (x, y) => checkInt8(toInt8(x) - toInt8(y));
+    case "*": return (x, y) => checkInt8(toInt8(x) * toInt8(y));
+    case "/": return (x, y) => { const d = toInt8(y); if (d === 0n) throw new EvalError("division by zero"); return checkInt8(toInt8(x) / d); };
     default: return (x, y) => { const d = toInt8(y); if (d === 0n) throw new EvalError("division by zero"); return toInt8(x) % d; };
   }
 }
@@ -369,7 +370,9 @@ function compileTimeArith(op: string, a: Compiled, b: Compiled): Compiled {
     if (x === null || x === undefined) return null;
     const y = fb(row);
     if (y === null || y === undefined) return null;
-    return g(Number(x as number), Number(y as number));
+    const out = g(Number(x as number), Number(y as number));
+    if (!Number.isFinite(out) && (Number.isFinite(x as number) && Number.isFinite(y as number) || Number.isNaN(out) || op === "-" && ka === "date" && kb === "date")) throw new EvalError("date out of range");
+    return out;
   };
   // date - date → days; date ± integer → date (as Postgres).
   if (op === "-" && ka === "date" && kb === "date") return { type: T.int, fn: guard((x, y) => Math.round((x - y) / DAY_US)) };

@@ -2,7 +2,7 @@ import type { Row } from "../types.ts";
 import { Dec } from "./decimal.ts";
 import { type Compiled, type Scope, CompileError, castCompiled, commonType, coerce, comparator, lit } from "./compile.ts";
 import { type XType, T, isNumericKind, isTimeKind } from "./types.ts";
-import { EvalError, toDec, toText, toInt } from "./values.ts";
+import { EvalError, checkInt8, finiteTime, toDec, toText, toInt } from "./values.ts";
 import { field, truncate, TRUNC_UNITS, MICROS_PER_DAY } from "./time.ts";
 
 type Fn = (args: Compiled[], scope: Scope) => Compiled;
@@ -56,7 +56,8 @@ function likeRegex(pattern: string, insensitive: boolean): RegExp {
     else if (ch === "_") re += "[\\s\\S]";
     else re += ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   }
-  return new RegExp(`^${re}$`, insensitive ? "i" : "");
+  // "u": `_` is one character (code point), as in Postgres, not half of a surrogate pair
+  return new RegExp(`^${re}$`, insensitive ? "iu" : "u");
 }
 
 function like(negate: boolean, insensitive: boolean): Fn {
@@ -71,6 +72,22 @@ function like(negate: boolean, insensitive: boolean): Fn {
   };
 }
 
+/**
+ * UPPER/LOWER one character at a time, as Postgres does (towupper): a character whose full
+ * case mapping is several characters ('ß' → 'SS', 'İ' → 'i̇') stays as it is, so the
+ * length never changes.
+ */
+function caseMap(s: string, upper: boolean): string {
+  const m = upper ? s.toUpperCase() : s.toLowerCase();
+  if (m.length === s.length && !/[\u0130\u0149\u01f0\u0390\u03b0\u0587\u1e96-\u1e9a\u1f50-\u1ffc\ufb00-\ufb17\u00df]/.test(s)) return m;
+  let out = "";
+  for (const ch of s) {
+    const c = upper ? ch.toUpperCase() : ch.toLowerCase();
+    out += [...c].length === 1 ? c : ch;
+  }
+  return out;
+}
+
 function roundLike(name: string, g: (d: Dec, digits: number) => Dec, floatG: (x: number, digits: number) => number): Fn {
   return (args) => {
     arity(name, args, 1, name === "ROUND" ? 2 : 1);
@@ -82,10 +99,19 @@ function roundLike(name: string, g: (d: Dec, digits: number) => Dec, floatG: (x:
   };
 }
 
+/**
+ * A field of ±infinity: Postgres answers ±Infinity for the unbounded ones (year, epoch, …), which
+ * an exact integer cannot hold (a row error), and NULL for the others (month, dow, hour, …).
+ */
+function infiniteField(v: number, f: string): null {
+  if (f === "year" || f === "decade" || f === "century" || f === "millennium" || f === "epoch") finiteTime(v);
+  return null;
+}
+
 function timeField(f: string): Fn {
   return (args) => {
     arity(f.toUpperCase(), args, 1);
-    return strict(T.int, [time(args[0], f)], (v) => field(v, f));
+    return strict(T.int, [time(args[0], f)], (v) => (Number.isFinite(v) ? field(v, f) : infiniteField(v, f)));
   };
 }
 
@@ -94,27 +120,28 @@ function extract(unitArg: Compiled, src: Compiled, name: string): Compiled {
   const t = time(src, name);
   switch (unit) {
     case "epoch":
-      return strict(T.numeric, [t], (v: number) => new Dec(BigInt(v), 6));
+      // a date's epoch has no fraction in Postgres; a timestamp's has six digits
+      return strict(T.numeric, [t], (v: number) => (t.type.kind === "date" ? new Dec(BigInt(finiteTime(v) / 1_000_000), 0) : new Dec(BigInt(finiteTime(v)), 6)));
     case "second":
-      return strict(T.numeric, [t], (v: number) => new Dec(BigInt(((v % 60_000_000) + 60_000_000) % 60_000_000), 6));
+      return strict(T.numeric, [t], (v: number) => (Number.isFinite(v) ? new Dec(BigInt(((v % 60_000_000) + 60_000_000) % 60_000_000), 6) : null));
     case "millisecond": case "milliseconds":
-      return strict(T.numeric, [t], (v: number) => new Dec(BigInt(((v % 60_000_000) + 60_000_000) % 60_000_000), 3));
+      return strict(T.numeric, [t], (v: number) => (Number.isFinite(v) ? new Dec(BigInt(((v % 60_000_000) + 60_000_000) % 60_000_000), 3) : null));
     case "microsecond": case "microseconds":
-      return strict(T.numeric, [t], (v: number) => new Dec(BigInt(((v % 60_000_000) + 60_000_000) % 60_000_000), 0));
+      return strict(T.numeric, [t], (v: number) => (Number.isFinite(v) ? new Dec(BigInt(((v % 60_000_000) + 60_000_000) % 60_000_000), 0) : null));
   }
   try {
     field(0, unit);
   } catch {
     throw new CompileError(`${name}(): unknown field '${unit}'`);
   }
-  return strict(T.numeric, [t], (v: number) => new Dec(BigInt(field(v, unit)), 0));
+  return strict(T.numeric, [t], (v: number) => (Number.isFinite(v) ? new Dec(BigInt(field(v, unit)), 0) : infiniteField(v, unit)));
 }
 
 const DIFF_UNITS: Record<string, number> = { day: MICROS_PER_DAY, days: MICROS_PER_DAY, hour: 3_600_000_000, hours: 3_600_000_000, minute: 60_000_000, minutes: 60_000_000, second: 1_000_000, seconds: 1_000_000, week: 7 * MICROS_PER_DAY, weeks: 7 * MICROS_PER_DAY };
 
 const FUNCTIONS: Record<string, Fn> = {
-  UPPER: (a) => (arity("UPPER", a, 1), strict(T.text, [text(a[0])], (s: string) => s.toUpperCase())),
-  LOWER: (a) => (arity("LOWER", a, 1), strict(T.text, [text(a[0])], (s: string) => s.toLowerCase())),
+  UPPER: (a) => (arity("UPPER", a, 1), strict(T.text, [text(a[0])], (s: string) => caseMap(s, true))),
+  LOWER: (a) => (arity("LOWER", a, 1), strict(T.text, [text(a[0])], (s: string) => caseMap(s, false))),
   LENGTH: (a) => (arity("LENGTH", a, 1), strict(T.int, [text(a[0])], (s: string) => [...s].length)),
   CHAR_LENGTH: (a, s) => FUNCTIONS.LENGTH(a, s),
   TRIM: (a) => {
@@ -204,7 +231,12 @@ const FUNCTIONS: Record<string, Fn> = {
     arity("ABS", a, 1);
     const x = num(a[0]);
     const k = x.type.kind;
-    return strict(x.type, [x], (v) => (k === "numeric" ? toDec(v).abs() : typeof v === "bigint" ? (v < 0n ? -v : v) : Math.abs(v)));
+    return strict(x.type, [x], (v) => {
+      if (k === "numeric") return toDec(v).abs();
+      if (typeof v === "bigint") return checkInt8(v < 0n ? -v : v);
+      if (k === "int" && v === -2147483648) throw new EvalError("integer out of range");
+      return Math.abs(v);
+    });
   },
   EXTRACT: (a) => extract(a[0], a[1], "EXTRACT"),
   DATE_PART: (a) => (arity("DATE_PART", a, 2), extract(a[0], a[1], "DATE_PART")),
@@ -228,12 +260,12 @@ const FUNCTIONS: Record<string, Fn> = {
     const unit = constText(a[0], "DATE_DIFF");
     const step = DIFF_UNITS[unit];
     if (!step) throw new CompileError(`DATE_DIFF(): unknown unit '${unit}' (day, hour, minute, second, week)`);
-    return strict(T.int8, [time(a[1], "DATE_DIFF"), time(a[2], "DATE_DIFF")], (s: number, e: number) => BigInt(Math.trunc((e - s) / step)));
+    return strict(T.int8, [time(a[1], "DATE_DIFF"), time(a[2], "DATE_DIFF")], (s: number, e: number) => BigInt(Math.trunc((finiteTime(e) - finiteTime(s)) / step)));
   },
   // DATEDIFF(end, start): calendar days between the two dates (as MySQL).
   DATEDIFF: (a) => {
     arity("DATEDIFF", a, 2);
-    return strict(T.int, [time(a[0], "DATEDIFF"), time(a[1], "DATEDIFF")], (e: number, s: number) => Math.round((truncate(e, "day") - truncate(s, "day")) / MICROS_PER_DAY));
+    return strict(T.int, [time(a[0], "DATEDIFF"), time(a[1], "DATEDIFF")], (e: number, s: number) => Math.round((truncate(finiteTime(e), "day") - truncate(finiteTime(s), "day")) / MICROS_PER_DAY));
   },
   LIKE: like(false, false),
   NOT_LIKE: like(true, false),

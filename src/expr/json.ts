@@ -11,16 +11,27 @@ import { EvalError, toText } from "./values.ts";
 const cache = new WeakMap<object, Map<string, unknown>>();
 const MISSING = Symbol("missing");
 
+type RawJson = { rawJSON: string };
+const J = JSON as unknown as {
+  parse(text: string, reviver: (key: string, value: unknown, ctx: { source?: string }) => unknown): unknown;
+  rawJSON(text: string): RawJson;
+  isRawJSON(v: unknown): v is RawJson;
+};
+/** Numbers a double would change: 16+ digits, a trailing zero after the point, an exponent, -0. */
+const INEXACT_NUMBER = /\d{16}|\.\d*0(?![\d])|\d[eE]|-0(?![.\d])/;
+/** Numbers keep their source text (1.50 stays 1.50, 12345678901234567890 every digit), as Postgres gives them. */
+const keepNumber = (_k: string, v: unknown, ctx: { source?: string }) => (typeof v === "number" && ctx?.source !== undefined ? J.rawJSON(ctx.source) : v);
+
 function parseDoc(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return INEXACT_NUMBER.test(text) ? J.parse(text, keepNumber) : JSON.parse(text);
   } catch {
     throw new EvalError(`invalid json: '${text.slice(0, 40)}'`);
   }
 }
 
 function step(doc: unknown, key: string | number): unknown {
-  if (doc === null || typeof doc !== "object") return MISSING;
+  if (doc === null || typeof doc !== "object" || J.isRawJSON(doc)) return MISSING;
   if (Array.isArray(doc)) {
     const i = typeof key === "number" ? key : /^-?\d+$/.test(key) ? Number(key) : NaN;
     if (Number.isNaN(i)) return MISSING;
@@ -58,8 +69,8 @@ export function compileJsonAccess(op: string, left: Compiled, right: Compiled): 
         const path = String(k).replace(/^\{|\}$/g, "").split(",").map((s) => s.trim().replace(/^"|"$/g, ""));
         for (const p of path) if ((v = step(v, p)) === MISSING) return null;
       } else if ((v = step(v, typeof k === "number" ? k : toText("text", k))) === MISSING) return null;
-      if (asText) return v === null ? null : typeof v === "string" ? v : JSON.stringify(v);
-      return JSON.stringify(v);
+      if (asText) return v === null ? null : typeof v === "string" ? v : J.isRawJSON(v) ? v.rawJSON : JSON.stringify(v);
+      return J.isRawJSON(v) ? v.rawJSON : JSON.stringify(v);
     },
   };
 }

@@ -1,13 +1,30 @@
 /**
- * Postgres date/time text ⇄ epoch microseconds (a JS number: exact to ±285 years around 1970
- * and well beyond, since 2^53 µs ≈ 285,000 years). The fraction is read as digits, never
- * through a Date, so microseconds survive. Zone-less values (timestamp, date) are taken as UTC;
- * timestamptz results are written in UTC (+00), the engine's session time zone.
+ * Postgres date/time text ⇄ epoch microseconds (a JS number). 2^53 µs is only ±285 years around
+ * 1970: beyond 1685..2255 a double holds every whole second (to year ~20,000) but not every
+ * microsecond, so there the fraction is floored to the nearest double below (at most 64 µs
+ * off), never rounded up: '9999-12-31 23:59:59.999999' stays in 9999 (it used to become
+ * 10000-01-01), and its second, day and year are exact. `infinity`/`-infinity` are ±Infinity.
+ * The fraction is read as digits, never through a Date. Zone-less values (timestamp, date) are
+ * taken as UTC; timestamptz results are written in UTC (+00), the engine's session time zone.
  */
 const TS_RE =
   /^\s*(\d{4,})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?\s*(Z|[+-]\d{1,2}(?::?\d{2})?(?::?\d{2})?)?\s*(BC)?\s*$/i;
 
 export const MICROS_PER_DAY = 86_400_000_000;
+
+const F64 = new Float64Array(1);
+const I64 = new BigInt64Array(F64.buffer);
+
+/** µs = seconds * 10^6 + fraction; where a double cannot hold it, the nearest double below. */
+function exactMicros(seconds: number, frac: number): number {
+  const us = seconds * 1_000_000 + frac;
+  if (Number.isSafeInteger(us) || frac === 0) return us;
+  const exact = BigInt(seconds) * 1_000_000n + BigInt(frac);
+  if (BigInt(us) <= exact) return us;
+  F64[0] = us;
+  I64[0] += us > 0 ? -1n : 1n; // the next double toward -Infinity
+  return F64[0];
+}
 
 function digitsAt(s: string, i: number, n: number): number {
   let v = 0;
@@ -67,35 +84,35 @@ function parseFast(s: string): number | null {
     off = (sign === 45 ? -1 : 1) * (oh * 3600 + om * 60);
   }
   const days = daysFromCivil(y, mo, d);
-  return (((days * 24 + h) * 60 + mi) * 60 + se - off) * 1_000_000 + frac;
+  return exactMicros(((days * 24 + h) * 60 + mi) * 60 + se - off, frac);
 }
 
+/** Epoch µs of a Postgres date/timestamp text, ±Infinity for ±infinity, null when it is not one. */
 export function parseTimestamp(text: string): number | null {
   const fast = parseFast(text);
   if (fast !== null) return fast;
   const m = TS_RE.exec(text);
-  if (!m) return null;
+  if (!m) {
+    const t = text.trim().toLowerCase();
+    if (t === "infinity" || t === "+infinity") return Infinity;
+    if (t === "-infinity") return -Infinity;
+    return null;
+  }
   let year = Number(m[1]);
   if (m[9]) year = 1 - year;
-  let ms = Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
-  if (year >= 0 && year < 100) {
-    const d = new Date(ms); // Date.UTC maps years 0..99 to 1900+
-    d.setUTCFullYear(year);
-    ms = d.getTime();
-  }
-  let micros = ms * 1000;
-  if (m[7]) micros += Number(m[7].padEnd(6, "0"));
-  if (m[8] && m[8].toUpperCase() !== "Z") micros -= offsetMicros(m[8]);
-  return micros;
+  const days = daysFromCivil(year, Number(m[2]), Number(m[3]));
+  let seconds = ((days * 24 + Number(m[4] ?? 0)) * 60 + Number(m[5] ?? 0)) * 60 + Number(m[6] ?? 0);
+  if (m[8] && m[8].toUpperCase() !== "Z") seconds -= offsetSeconds(m[8]);
+  return exactMicros(seconds, m[7] ? Number(m[7].padEnd(6, "0")) : 0);
 }
 
-function offsetMicros(tz: string): number {
+function offsetSeconds(tz: string): number {
   const sign = tz[0] === "-" ? -1 : 1;
   const body = tz.slice(1).replace(/:/g, "");
   const h = Number(body.length <= 2 ? body : body.slice(0, 2));
   const mi = body.length >= 4 ? Number(body.slice(2, 4)) : 0;
   const s = body.length >= 6 ? Number(body.slice(4, 6)) : 0;
-  return sign * (h * 3600 + mi * 60 + s) * 1_000_000;
+  return sign * (h * 3600 + mi * 60 + s);
 }
 
 function pad(n: number, w = 2): string {
@@ -103,6 +120,12 @@ function pad(n: number, w = 2): string {
 }
 
 function parts(micros: number): { d: Date; frac: number } {
+  if (!Number.isSafeInteger(micros)) {
+    // beyond 2^53 µs the division below would round: split the integer exactly
+    const b = BigInt(micros);
+    const frac = ((b % 1000n) + 1000n) % 1000n;
+    return { d: new Date(Number((b - frac) / 1000n)), frac: Number(frac) };
+  }
   const ms = Math.floor(micros / 1000);
   const frac = micros - ms * 1000; // 0..999 µs beyond the millisecond
   return { d: new Date(ms), frac };
@@ -110,6 +133,7 @@ function parts(micros: number): { d: Date; frac: number } {
 
 /** Postgres output style: fraction only when non-zero, trailing zeros trimmed. */
 export function formatTimestamp(micros: number, withZone: boolean): string {
+  if (!Number.isFinite(micros)) return micros > 0 ? "infinity" : "-infinity";
   const { d, frac } = parts(micros);
   const year = d.getUTCFullYear();
   let out = `${year <= 0 ? pad(1 - year, 4) : pad(year, 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
@@ -121,6 +145,7 @@ export function formatTimestamp(micros: number, withZone: boolean): string {
 }
 
 export function formatDate(micros: number): string {
+  if (!Number.isFinite(micros)) return micros > 0 ? "infinity" : "-infinity";
   const { d } = parts(micros);
   const year = d.getUTCFullYear();
   return `${year <= 0 ? pad(1 - year, 4) : pad(year, 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}${year <= 0 ? " BC" : ""}`;
@@ -149,7 +174,7 @@ export function field(micros: number, f: string): number {
     case "isodow":
       return d.getUTCDay() === 0 ? 7 : d.getUTCDay();
     case "doy":
-      return Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1;
+      return daysFromCivil(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()) - daysFromCivil(d.getUTCFullYear(), 1, 1) + 1;
     case "decade":
       return Math.floor(d.getUTCFullYear() / 10);
     case "century":
@@ -157,11 +182,11 @@ export function field(micros: number, f: string): number {
     case "millennium":
       return Math.ceil(d.getUTCFullYear() / 1000);
     case "week": {
-      const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
-      const day = t.getUTCDay() || 7;
-      t.setUTCDate(t.getUTCDate() + 4 - day);
-      const y0 = Date.UTC(t.getUTCFullYear(), 0, 1);
-      return Math.ceil(((t.getTime() - y0) / 86_400_000 + 1) / 7);
+      // ISO week: the week (Monday first) whose Thursday lies in the year
+      const day = d.getUTCDay() || 7;
+      const thursday = new Date((daysFromCivil(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()) + 4 - day) * 86_400_000);
+      const y0 = daysFromCivil(thursday.getUTCFullYear(), 1, 1) * 86_400_000;
+      return Math.ceil(((thursday.getTime() - y0) / 86_400_000 + 1) / 7);
     }
   }
   throw new RangeError(`unknown time field '${f}'`);
@@ -170,6 +195,7 @@ export function field(micros: number, f: string): number {
 export const TRUNC_UNITS = ["microseconds", "milliseconds", "second", "minute", "hour", "day", "week", "month", "quarter", "year", "decade", "century", "millennium"];
 
 export function truncate(micros: number, unit: string): number {
+  if (!Number.isFinite(micros)) return micros; // date_trunc of ±infinity is ±infinity
   const floorTo = (step: number) => Math.floor(micros / step) * step;
   switch (unit) {
     case "microseconds":
@@ -188,6 +214,8 @@ export function truncate(micros: number, unit: string): number {
   const { d } = parts(micros);
   const y = d.getUTCFullYear();
   const m = d.getUTCMonth();
+  // days_from_civil, not Date.UTC: Date.UTC maps years 0..99 to 1900..1999
+  const first = (year: number, month0: number) => daysFromCivil(year, month0 + 1, 1) * MICROS_PER_DAY;
   switch (unit) {
     case "week": {
       const day = floorTo(MICROS_PER_DAY);
@@ -195,17 +223,17 @@ export function truncate(micros: number, unit: string): number {
       return day - dow * MICROS_PER_DAY;
     }
     case "month":
-      return Date.UTC(y, m, 1) * 1000;
+      return first(y, m);
     case "quarter":
-      return Date.UTC(y, m - (m % 3), 1) * 1000;
+      return first(y, m - (m % 3));
     case "year":
-      return Date.UTC(y, 0, 1) * 1000;
+      return first(y, 0);
     case "decade":
-      return Date.UTC(y - (((y % 10) + 10) % 10), 0, 1) * 1000;
+      return first(y - (((y % 10) + 10) % 10), 0);
     case "century":
-      return Date.UTC(Math.floor((y - 1) / 100) * 100 + 1, 0, 1) * 1000;
+      return first(Math.floor((y - 1) / 100) * 100 + 1, 0);
     case "millennium":
-      return Date.UTC(Math.floor((y - 1) / 1000) * 1000 + 1, 0, 1) * 1000;
+      return first(Math.floor((y - 1) / 1000) * 1000 + 1, 0);
   }
   throw new RangeError(`unknown date_trunc unit '${unit}'`);
 }

@@ -1,6 +1,7 @@
 import type { Column } from "../types.ts";
 import { Dec } from "./decimal.ts";
 import { formatDate, formatTimestamp, parseTimestamp } from "./time.ts";
+import { EvalError } from "./eval-error.ts";
 
 /**
  * Static types of expressions. Inside an expression values use an evaluation form
@@ -89,13 +90,22 @@ export function fromRow(k: Kind, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   switch (k) {
     case "numeric":
-      return v instanceof Dec ? v : Dec.from(v);
+      if (v instanceof Dec) return v;
+      try {
+        return Dec.from(v);
+      } catch {
+        // NaN and ±Infinity are numeric values in Postgres, not in exact decimal arithmetic
+        throw new EvalError(`numeric value '${String(v)}' is not supported in expressions (exact decimals have no NaN or Infinity)`);
+      }
     case "int8":
       return typeof v === "bigint" ? v : BigInt(v as string);
-    case "timestamptz": case "timestamp": case "date":
+    case "timestamptz": case "timestamp": case "date": {
       if (typeof v === "number") return v;
       if (v instanceof Date) return v.getTime() * 1000;
-      return parseTimestamp(String(v));
+      const t = parseTimestamp(String(v));
+      if (t === null) throw new EvalError(`invalid input for timestamp: '${String(v)}'`);
+      return t;
+    }
     default:
       return v;
   }

@@ -2,8 +2,9 @@ import { Dec } from "./decimal.ts";
 import { type Kind, type XType, T, toRow } from "./types.ts";
 import { parseTimestamp, truncate, MICROS_PER_DAY } from "./time.ts";
 
-/** A row-level evaluation failure (bad cast, division by zero): the row goes to the DLQ. */
-export class EvalError extends Error {}
+import { EvalError } from "./eval-error.ts";
+
+export { EvalError };
 
 export function toDec(v: unknown): Dec {
   try {
@@ -13,17 +14,29 @@ export function toDec(v: unknown): Dec {
   }
 }
 
+const INT8_MIN = -(2n ** 63n);
+const INT8_MAX = 2n ** 63n - 1n;
+
+/** An int8 result, or a row error when it does not fit (as Postgres' "bigint out of range"). */
+export function checkInt8(b: bigint): bigint {
+  if (b > INT8_MAX || b < INT8_MIN) throw new EvalError("bigint out of range");
+  return b;
+}
+
 export function toInt8(v: unknown): bigint {
   if (typeof v === "bigint") return v;
   if (typeof v === "number") {
-    if (Number.isInteger(v)) return BigInt(v);
-    return BigInt(Math.round(v));
+    if (Number.isInteger(v)) return checkInt8(BigInt(v));
+    if (!Number.isFinite(v)) throw new EvalError(`bigint out of range: ${v}`);
+    // float → integer rounds half to even, as Postgres (rint)
+    const r = Math.round(v);
+    return checkInt8(BigInt(r - v === 0.5 && r % 2 !== 0 ? r - 1 : r));
   }
-  if (v instanceof Dec) return BigInt(v.round(0).toString());
+  if (v instanceof Dec) return checkInt8(BigInt(v.round(0).toString()));
   if (typeof v === "boolean") return v ? 1n : 0n;
   const s = String(v).trim();
   if (!/^[+-]?\d+$/.test(s)) throw new EvalError(`invalid input for integer: '${s}'`);
-  return BigInt(s);
+  return checkInt8(BigInt(s));
 }
 
 export function toInt(v: unknown): number {
@@ -35,8 +48,12 @@ export function toInt(v: unknown): number {
 export function toFloat(v: unknown): number {
   if (typeof v === "number") return v;
   if (typeof v === "bigint" || v instanceof Dec) return Number(v.toString());
-  const n = Number(String(v).trim());
-  if (Number.isNaN(n) && String(v).trim().toLowerCase() !== "nan") throw new EvalError(`invalid input for double precision: '${String(v)}'`);
+  const s = String(v).trim();
+  const inf = /^([+-]?)inf(inity)?$/i.exec(s); // Postgres spells them infinity, inf
+  if (inf) return inf[1] === "-" ? -Infinity : Infinity;
+  const n = s === "" ? NaN : Number(s);
+  if (Number.isNaN(n) && s.toLowerCase() !== "nan") throw new EvalError(`invalid input for double precision: '${String(v)}'`);
+  if (!Number.isFinite(n) && !Number.isNaN(n)) throw new EvalError(`'${s}' is out of range for type double precision`);
   return n;
 }
 
@@ -56,6 +73,12 @@ export function toMicros(v: unknown): number {
   const m = parseTimestamp(String(v));
   if (m === null) throw new EvalError(`invalid input for timestamp: '${String(v)}'`);
   return m;
+}
+
+/** A finite time value, for what has no answer at ±infinity (fields, differences). */
+export function finiteTime(v: number): number {
+  if (!Number.isFinite(v)) throw new EvalError(`timestamp out of range: ${v > 0 ? "infinity" : "-infinity"}`);
+  return v;
 }
 
 /** Text form of an evaluation value of kind k (what CAST(x AS text) gives). */
@@ -82,16 +105,29 @@ export function caster(from: Kind, to: XType): (v: unknown) => unknown {
     case "bool":
       return toBool;
     case "numeric": {
-      const scale = /numeric\(\d+,(\d+)\)/.exec(to.typeName)?.[1];
-      if (scale !== undefined) {
-        const s = Number(scale);
-        return (v) => toDec(v).withScale(s);
+      const ps = /numeric\((\d+),(\d+)\)/.exec(to.typeName);
+      if (ps) {
+        const s = Number(ps[2]);
+        const limit = 10n ** BigInt(Number(ps[1])); // |unscaled| must stay below 10^precision
+        return (v) => {
+          const d = toDec(v).withScale(s);
+          if ((d.u < 0n ? -d.u : d.u) >= limit) throw new EvalError(`numeric field overflow: ${d.toString()} does not fit ${to.typeName}`);
+          return d;
+        };
       }
-      return from === "float" ? (v) => toDec(String(v)) : toDec;
+      // float → numeric keeps 15 significant digits, as Postgres (DBL_DIG): 0.1 + 0.2 gives 0.3
+      return from === "float" ? (v) => toDec(typeof v === "number" && Number.isFinite(v) ? Number(v.toPrecision(15)).toString() : String(v)) : toDec;
     }
     case "text": case "unknown": {
       const len = /\((\d+)\)/.exec(to.typeName)?.[1];
-      if (len !== undefined) return (v) => toText(from, v).slice(0, Number(len));
+      if (len !== undefined) {
+        const n = Number(len);
+        // characters (code points), as Postgres counts them: never half of a surrogate pair
+        return (v) => {
+          const s = toText(from, v);
+          return s.length <= n ? s : [...s].slice(0, n).join("");
+        };
+      }
       return (v) => toText(from, v);
     }
     case "timestamptz": case "timestamp":
@@ -151,13 +187,16 @@ export function encodeValue(v: unknown): unknown {
   if (v instanceof Dec) return { d: v.toString() };
   if (typeof v === "bigint") return { b: v.toString() };
   if (v === undefined) return null;
+  // JSON has no NaN/±Infinity (a float value, an infinite timestamp): kept as text, not as null
+  if (typeof v === "number" && !Number.isFinite(v)) return { f: String(v) };
   return v;
 }
 export function decodeValue(v: unknown): unknown {
   if (v && typeof v === "object" && !Array.isArray(v)) {
-    const o = v as { d?: string; b?: string };
+    const o = v as { d?: string; b?: string; f?: string };
     if (o.d !== undefined) return Dec.parse(o.d);
     if (o.b !== undefined) return BigInt(o.b);
+    if (o.f !== undefined) return Number(o.f);
   }
   return v;
 }

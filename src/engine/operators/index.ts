@@ -152,6 +152,10 @@ async function loadTransform(p: PipelineConfig, configDir: string): Promise<Tran
   }
   const fn = (mod.transform ?? mod.default) as unknown;
   if (typeof fn !== "function") throw usageError("config_transform", `pipeline '${p.name}': transform ${path} must export a function named transform (or a default export)`);
+  // rows are transformed synchronously, in commit order: a Promise would be written as the row
+  if (fn.constructor?.name === "AsyncFunction" || fn.constructor?.name === "AsyncGeneratorFunction") {
+    throw usageError("config_transform", `pipeline '${p.name}': transform ${path}: the function must be synchronous (not async)`);
+  }
   return fn as TransformFn;
 }
 

@@ -189,19 +189,14 @@ export class PipelineOperator implements Operator {
       if (shape.stage.identity) out = rc.after;
       else {
         const r = shape.stage.apply(rc.after);
-        if ("rejected" in r) {
-          this.ctx.reject({ row: rc.after, reason: r.rejected, source: rc.source });
-          if (this.windows) this.windows.apply({ ...rc, after: null, id: null });
-          return;
-        }
+        if ("rejected" in r) return this.rejectChange(rc, shape, r.rejected);
         if ("row" in r) out = r.row;
       }
       if (out && this.p.transform) {
         try {
-          out = this.p.transform(out, { op: "upsert", table: rc.source.table, pipeline: this.p.name }) ?? null;
+          out = checkTransformResult(this.p.transform(out, { op: "upsert", table: rc.source.table, pipeline: this.p.name }));
         } catch (e) {
-          this.ctx.reject({ row: rc.after, reason: `transform failed: ${e instanceof Error ? e.message : String(e)}`, source: rc.source });
-          return;
+          return this.rejectChange(rc, shape, `transform failed: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
     }
@@ -221,6 +216,17 @@ export class PipelineOperator implements Operator {
     this.emitDelete(rc, shape);
   }
 
+  /**
+   * The new version of a row goes to the DLQ. The version it replaces is no longer the source's
+   * either: a window takes its contribution back, a keyed target loses the row (as when an update
+   * stops passing `where`), so the target holds exactly the source rows that pass.
+   */
+  private rejectChange(rc: RowChange, shape: Shape, reason: string): void {
+    this.ctx.reject({ row: rc.after!, reason, source: rc.source });
+    if (this.windows) this.windows.apply({ ...rc, after: null, id: null });
+    else if (rc.source.op === "update") this.emitDelete(rc, shape);
+  }
+
   private emitDelete(rc: RowChange, shape: Shape): void {
     const ch = rc.source;
     const before = ch.op === "delete" ? (ch.before ?? ch.key ?? null) : (ch.before ?? ch.key ?? ch.after ?? null);
@@ -228,7 +234,7 @@ export class PipelineOperator implements Operator {
     let row: Row | null = shape.stage.projectOnly(before);
     if (this.p.transform && row) {
       try {
-        row = this.p.transform(row, { op: "delete", table: ch.table, pipeline: this.p.name }) ?? null;
+        row = checkTransformResult(this.p.transform(row, { op: "delete", table: ch.table, pipeline: this.p.name }));
       } catch {
         /* the key columns are what matter for a delete */
       }
@@ -289,6 +295,14 @@ export class PipelineOperator implements Operator {
       this.windows.restore(s.windows);
     }
   }
+}
+
+/** A transform module's answer: a row object, or null/undefined to drop the row. */
+function checkTransformResult(out: unknown): Row | null {
+  if (out === null || out === undefined) return null;
+  if (typeof out !== "object" || Array.isArray(out) || out instanceof Uint8Array) throw new Error(`transform must return a row object or null, not ${Array.isArray(out) ? "an array" : typeof out}`);
+  if (typeof (out as { then?: unknown }).then === "function") throw new Error("transform returned a Promise: it must be synchronous (not async)");
+  return out as Row;
 }
 
 function noWindow(appendOnly = false): WindowSettings {

@@ -30,10 +30,18 @@ export class SumAcc {
   d: Dec | null = null;
   f = 0;
   n = 0;
+  /**
+   * Counts of NaN, +Infinity and -Infinity float values, apart from `f`: a retraction must take
+   * them back (NaN - NaN is NaN, Infinity - Infinity is NaN), so they never enter the sum.
+   */
+  odd: [number, number, number] | null = null;
   add(v: unknown, sign: 1 | -1): void {
     this.n += sign;
     if (typeof v === "number") {
-      if (Number.isInteger(v)) {
+      if (!Number.isFinite(v)) {
+        const o = (this.odd ??= [0, 0, 0]);
+        o[Number.isNaN(v) ? 0 : v > 0 ? 1 : 2] += sign;
+      } else if (Number.isInteger(v)) {
         this.i += sign * v;
         if (this.i > 4e15 || this.i < -4e15) {
           this.b += BigInt(this.i);
@@ -53,6 +61,10 @@ export class SumAcc {
     if (o.d) this.d = this.d ? this.d.add(o.d) : o.d;
     this.f += o.f;
     this.n += o.n;
+    if (o.odd) {
+      const x = (this.odd ??= [0, 0, 0]);
+      for (let k = 0; k < 3; k++) x[k] += o.odd[k];
+    }
     if (this.i > 4e15 || this.i < -4e15) {
       this.b += BigInt(this.i);
       this.i = 0;
@@ -60,13 +72,21 @@ export class SumAcc {
   }
   total(kind: Kind): unknown {
     if (this.n === 0) return null;
-    if (kind === "float") return this.f + this.i + Number(this.b) + (this.d ? this.d.toNumber() : 0);
+    if (kind === "float") {
+      const o = this.odd;
+      if (o && (o[0] > 0 || (o[1] > 0 && o[2] > 0))) return NaN;
+      if (o && o[1] > 0) return Infinity;
+      if (o && o[2] > 0) return -Infinity;
+      return this.f + this.i + Number(this.b) + (this.d ? this.d.toNumber() : 0);
+    }
     if (kind === "int") return this.b + BigInt(this.i);
     const whole = new Dec(this.b + BigInt(this.i), 0);
     return this.d ? this.d.add(whole) : whole;
   }
   save(): unknown[] {
-    return [this.i, this.b.toString(), this.d ? this.d.toString() : null, this.f, this.n];
+    const out: unknown[] = [this.i, this.b.toString(), this.d ? this.d.toString() : null, this.f, this.n];
+    if (this.odd && this.odd.some((x) => x !== 0)) out.push(this.odd);
+    return out;
   }
   static load(s: unknown[]): SumAcc {
     const a = new SumAcc();
@@ -75,6 +95,7 @@ export class SumAcc {
     a.d = s[2] === null ? null : Dec.parse(s[2] as string);
     a.f = s[3] as number;
     a.n = s[4] as number;
+    if (Array.isArray(s[5])) a.odd = [...(s[5] as [number, number, number])];
     return a;
   }
 }

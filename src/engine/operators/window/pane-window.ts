@@ -1,7 +1,7 @@
 import type { Row } from "../../../types.ts";
 import type { Emit, OperatorContext } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
-import { decodeValue, valueKey } from "../../../expr/values.ts";
+import { EvalError, decodeValue, toDec, valueKey } from "../../../expr/values.ts";
 import { cellText, encodeCell, stateFromJson, stateToJson, unwrapState } from "./state-json.ts";
 import { type Acc, Bag, accAdd, accResultPanes, loadAccDelta, newAcc, saveAcc, saveAccDelta } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
@@ -167,14 +167,50 @@ export class PaneWindows {
 
   private add(id: RowId, row: Row, commitUs: number, c: RowChange): void {
     const plan = this.plan;
+    const keys = plan.keys;
+    const aggs = plan.aggs;
+    const single = this.single;
+    const vals = single >= 0 ? null : new Array(aggs.length);
+    const ws = this.weighted ? new Array(aggs.length) : NO_WEIGHTS;
+    let one: unknown = null;
+    let tv: unknown = 0;
+    let kv: unknown = null;
+    let kvs: unknown[] | null = null;
+    // Everything is evaluated before any state changes: a row error (division by zero, a bad
+    // cast, a NaN numeric) sends the row to the DLQ and the pipeline goes on.
+    try {
+      if (this.s.kind !== "none") tv = plan.time ? plan.time.fn(row) : commitUs;
+      if (keys.length === 1) kv = keys[0].fn.fn(row);
+      else kvs = keys.map((k) => k.fn.fn(row));
+      for (let i = 0; i < aggs.length; i++) {
+        const a = aggs[i];
+        let v = a.arg ? a.arg.fn(row) : null;
+        // text into SUM/AVG, a TOP_K weight: converted here, so adding them below cannot fail
+        if (typeof v === "string" && (a.kind === "sum" || a.kind === "avg")) v = toDec(v);
+        if (vals) vals[i] = v;
+        else if (i === single) one = v;
+        if (a.weight) {
+          const w = a.weight.fn(row);
+          ws[i] = w === null || w === undefined ? null : toDec(w);
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof EvalError)) throw e;
+      this.ctx.reject({ row, reason: `window/aggregate expression failed: ${e.message}`, source: c.source });
+      return;
+    }
     let t = 0;
     if (this.s.kind !== "none") {
-      const tv = plan.time ? plan.time.fn(row) : commitUs;
       if (tv === null || tv === undefined) {
         this.ctx.reject({ row, reason: "window time column is NULL", source: c.source });
         return;
       }
       t = tv as number;
+      if (!Number.isFinite(t)) {
+        // an infinite event time would move the watermark to the end of time and close everything
+        this.ctx.reject({ row, reason: `window time is ${formatTimestamp(t, true)}`, source: c.source });
+        return;
+      }
       if (t > this.maxEventUs) this.maxEventUs = t;
       this.idle.event();
       if (t < this.watermarkUs && !admitLate(t, this.watermarkUs, this.s, this.ctx, row, c.source)) return;
@@ -184,18 +220,16 @@ export class PaneWindows {
       this.ctx.reject({ row, reason: `late row: its window's state was dropped after retention (event time ${formatTimestamp(t, true)})`, source: c.source });
       return;
     }
-    const keys = plan.keys;
     let g: Group | undefined;
-    if (keys.length === 1) {
-      const v = keys[0].fn.fn(row);
+    if (kvs === null) {
+      const v = kv;
       const mk = typeof v === "number" ? v : valueKey(v);
       g = this.groups.get(mk);
       if (!g) this.groups.set(mk, (g = { gk: valueKey(v), mk, keys: [v], panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 }));
     } else {
-      const vals = keys.map((k) => k.fn.fn(row));
-      const gk = vals.map(valueKey).join(SEP);
+      const gk = kvs.map(valueKey).join(SEP);
       g = this.groups.get(gk);
-      if (!g) this.groups.set(gk, (g = { gk, mk: gk, keys: vals, panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 }));
+      if (!g) this.groups.set(gk, (g = { gk, mk: gk, keys: kvs, panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 }));
     }
     let pane = g.panes.get(ps);
     if (!pane) {
@@ -204,21 +238,11 @@ export class PaneWindows {
       this.paneCount++;
     }
     pane.rows++;
-    const aggs = plan.aggs;
-    const single = this.single;
-    const vals = single >= 0 ? null : new Array(aggs.length);
-    let one: unknown = null;
-    const ws = this.weighted ? new Array(aggs.length) : NO_WEIGHTS;
     for (let i = 0; i < aggs.length; i++) {
       const a = aggs[i];
-      const v = a.arg ? a.arg.fn(row) : null;
-      if (vals) vals[i] = v;
-      else if (i === single) one = v;
-      if (a.weight) {
-        const w = a.weight.fn(row);
-        ws[i] = w;
-        accAdd(a, pane.accs[i], v, 1, w);
-      } else accAdd(a, pane.accs[i], v, 1);
+      const v = vals ? vals[i] : i === single ? one : null;
+      if (a.weight) accAdd(a, pane.accs[i], v, 1, ws[i]);
+      else accAdd(a, pane.accs[i], v, 1);
     }
     if (this.s.appendOnly) {
       if (this.tracking) this.touchPane(g, ps);

@@ -1,7 +1,7 @@
 import type { Row } from "../../../types.ts";
 import type { Emit, OperatorContext } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
-import { decodeValue, valueKey } from "../../../expr/values.ts";
+import { EvalError, decodeValue, toDec, valueKey } from "../../../expr/values.ts";
 import { accAdd, accResult, newAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
@@ -70,24 +70,43 @@ export class SessionWindows {
     if (!c.after || c.id === null) return;
     const plan = this.plan!;
     const row: Row = c.after;
-    const tv = plan.time ? plan.time.fn(row) : c.commitUs;
+    let tv: unknown, kv: unknown[], vals: unknown[], ws: unknown[];
+    // evaluated before any state changes: a row error sends the row to the DLQ, the pipeline goes on
+    try {
+      tv = plan.time ? plan.time.fn(row) : c.commitUs;
+      kv = plan.keys.map((k) => k.fn.fn(row));
+      vals = plan.aggs.map((a) => {
+        const v = a.arg ? a.arg.fn(row) : null;
+        return typeof v === "string" && (a.kind === "sum" || a.kind === "avg") ? toDec(v) : v;
+      });
+      ws = plan.aggs.map((a) => {
+        const w = a.weight ? a.weight.fn(row) : null;
+        return w === null || w === undefined ? null : toDec(w);
+      });
+    } catch (e) {
+      if (!(e instanceof EvalError)) throw e;
+      this.ctx.reject({ row, reason: `window/aggregate expression failed: ${e.message}`, source: c.source });
+      return;
+    }
     if (tv === null || tv === undefined) {
       this.ctx.reject({ row, reason: "window time column is NULL", source: c.source });
       return;
     }
     const t = tv as number;
+    if (!Number.isFinite(t)) {
+      // an infinite event time would move the watermark to the end of time and close everything
+      this.ctx.reject({ row, reason: `window time is ${formatTimestamp(t, true)}`, source: c.source });
+      return;
+    }
     if (t > this.maxEventUs) this.maxEventUs = t;
     this.idle.event();
     if (!admitLate(t, this.watermarkUs, this.s, this.ctx, row, c.source)) return;
-    const kv = plan.keys.map((k) => k.fn.fn(row));
     const gk = kv.map(valueKey).join(SEP);
     let g = this.groups.get(gk);
     if (!g) {
       this.groups.set(gk, (g = { keys: kv, events: new Map(), emitted: new Map() }));
       if (this.tracking) this.log.group(gk);
     }
-    const vals = plan.aggs.map((a) => (a.arg ? a.arg.fn(row) : null));
-    const ws = plan.aggs.map((a) => (a.weight ? a.weight.fn(row) : null));
     const ev = { t, vals, ws };
     g.events.set(c.id, ev);
     this.where.set(c.id, gk);

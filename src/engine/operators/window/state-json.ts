@@ -21,7 +21,7 @@ export function encodeCell(v: unknown): unknown {
 export function cellText(v: unknown): string {
   switch (typeof v) {
     case "number":
-      return Number.isFinite(v) ? String(v) : "null"; // as JSON.stringify writes it
+      return Number.isFinite(v) ? String(v) : `{"f":"${v}"}`; // as encodeValue() keeps NaN/±Infinity
     case "string":
       return JSON.stringify(v);
     case "boolean":
