@@ -83,8 +83,10 @@ export async function replayIntoSink(
       table: e.target!,
       row: e.row,
       lsn: e.lsn,
-      index: 0,
-      commitTime: 0n,
+      // the record's own index: with 0, an HTTP replay reused the Idempotency-Key (and BigQuery
+      // the insertId) of its transaction's first record, and a de-duplicating receiver dropped it
+      index: e.index ?? 0,
+      commitTime: e.commitTime ?? 0n,
       source: { table: e.table, op: e.op!, xid: 0 },
     };
     let error: string | null = null;

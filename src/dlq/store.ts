@@ -17,6 +17,13 @@ export interface StoredDeadLetter extends DeadLetter {
   target: OutputTable | null;
   /** The source change an operator (transform, validate) rejected, so a replay can run it through the pipeline again. */
   source: Change | null;
+  /**
+   * The record's index in its transaction and the commit time (µs), for a sink rejection: a
+   * replay keeps the record's identity (HTTP Idempotency-Key, BigQuery insertId, envelope
+   * source.index). Null in queues written by older versions.
+   */
+  index: number | null;
+  commitTime: bigint | null;
   createdAt: string;
 }
 
@@ -24,6 +31,8 @@ export interface DeadLetterExtra {
   op?: string;
   target?: OutputTable;
   source?: Change;
+  index?: number;
+  commitTime?: bigint;
 }
 
 /**
@@ -53,18 +62,20 @@ export class DlqStore implements DeadLetters {
     // Added later: a queue written by an older version gets the column (NULL = no source change kept).
     const cols = this.db.query("PRAGMA table_info(dead_letters)").all() as { name: string }[];
     if (!cols.some((c) => c.name === "source_json")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN source_json TEXT");
+    if (!cols.some((c) => c.name === "record_index")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN record_index INTEGER");
+    if (!cols.some((c) => c.name === "commit_time")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN commit_time TEXT");
   }
 
   put(entry: DeadLetter & DeadLetterExtra): void {
     this.db
-      .query("INSERT INTO dead_letters (pipeline, stage, table_name, op, row_json, target_json, error, lsn, source_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, encodeRow(entry.row), entry.target ? toJsonText(entry.target) : null, entry.error, entry.lsn.toString(), entry.source ? encodeChange(entry.source) : null);
+      .query("INSERT INTO dead_letters (pipeline, stage, table_name, op, row_json, target_json, error, lsn, source_json, record_index, commit_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, encodeRow(entry.row), entry.target ? toJsonText(entry.target) : null, entry.error, entry.lsn.toString(), entry.source ? encodeChange(entry.source) : null, entry.index ?? null, entry.commitTime?.toString() ?? null);
     dlqRows.inc({ pipeline: entry.pipeline, stage: entry.stage });
   }
 
   /** A record a sink rejected: keeps the op and the table shape so replay can rebuild it. */
   putRecord(pipeline: string, sink: string, record: OutputRecord, error: string): void {
-    this.put({ pipeline, stage: sink, table: record.table.name, row: record.row, error, lsn: record.lsn, op: record.op, target: record.table });
+    this.put({ pipeline, stage: sink, table: record.table.name, row: record.row, error, lsn: record.lsn, op: record.op, target: record.table, index: record.index, commitTime: record.commitTime });
   }
 
   count(pipeline?: string): number {
@@ -114,6 +125,8 @@ interface DbRow {
   lsn: string;
   created_at: string;
   source_json: string | null;
+  record_index: number | null;
+  commit_time: string | null;
 }
 
 function fromDb(r: DbRow): StoredDeadLetter {
@@ -130,6 +143,8 @@ function fromDb(r: DbRow): StoredDeadLetter {
     lsn: BigInt(r.lsn) as Lsn,
     createdAt: r.created_at,
     source: r.source_json ? decodeChange(r.source_json) : null,
+    index: r.record_index ?? null,
+    commitTime: r.commit_time === null || r.commit_time === undefined ? null : BigInt(r.commit_time),
   };
 }
 

@@ -35,6 +35,14 @@ export class BigQueryServer {
   clearFailures(): void {
     this.failures = [];
   }
+  /**
+   * The next `count` insertAll rows are refused with a row-level error of this reason (e.g.
+   * "backendError", "timeout": transient, per Google to be retried) and are not stored.
+   */
+  failRowsNext(count: number, reason = "backendError"): void {
+    this.rowFailures.push({ count, reason });
+  }
+  private rowFailures: { count: number; reason: string }[] = [];
   table(dataset: string, table: string): Table | undefined {
     return this.datasets.get(dataset)?.get(table);
   }
@@ -110,6 +118,12 @@ export class BigQueryServer {
           break;
         }
       }
+    });
+    body.rows.forEach((_r, index) => {
+      const f = this.rowFailures[0];
+      if (!f || errors.some((e) => e.index === index)) return;
+      errors.push({ index, errors: [{ reason: f.reason, location: "", message: `row-level ${f.reason}`, debugInfo: "" }] });
+      if (--f.count === 0) this.rowFailures.shift();
     });
     const badIdx = new Set(errors.map((e) => e.index));
     if (badIdx.size && !body.skipInvalidRows) {

@@ -13,6 +13,9 @@ import { tokenSource } from "./auth.ts";
 import { BigQueryRest, BqError, type TableResource } from "./rest.ts";
 import { bqRow, tableFields } from "./schema.ts";
 
+/** Row-level insertErrors reasons that say "try again" (Google: retry with the same insertId), not "bad row". */
+const TRANSIENT_ROW_REASONS = new Set(["backendError", "timeout", "internalError", "rateLimitExceeded"]);
+
 /** BigQuery's insertAll request limit is 10 MB; leave room for the envelope. */
 const MAX_REQUEST_BYTES = 9 * 1024 * 1024;
 
@@ -73,8 +76,11 @@ export class BigquerySink implements Sink {
     this.rest = new BigQueryRest(this.config.api_endpoint, project, tokens, this.config.timeout);
     this.positions = new LocalPositions(ctx.stateDir, ctx.name);
     try {
-      // Fails fast on bad credentials or a missing project, so `serve` stops with a clear line.
-      for (const t of this.targets.values()) await this.ensureDataset(t.dataset ?? this.config.dataset!);
+      // Fails fast on bad credentials or a missing project, so `serve` stops with a clear line;
+      // a 5xx/429 at that moment is BigQuery's blip, not a config error: retried a few times first.
+      const first = retry(handleWhen((e) => e instanceof BqError && e.retryable), { maxAttempts: 6, backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: Math.min(this.config.max_backoff, 5_000) }) });
+      first.onRetry((r) => ctx.log.warn({ reason: "error" in r ? (r.error as Error).message : "retry", delay_ms: Math.round(r.delay) }, "bigquery not answering at open, retrying"));
+      for (const t of this.targets.values()) await first.execute(() => this.ensureDataset(t.dataset ?? this.config.dataset!), this.abort.signal);
     } catch (e) {
       throw new CdcError("sink_connect", (e as Error).message, { component: `sink:${ctx.name}`, cause: e });
     }
@@ -118,12 +124,19 @@ export class BigquerySink implements Sink {
       if (!rows.length) return;
       const body = `{"kind":"bigquery#tableDataInsertAllRequest","skipInvalidRows":true,"ignoreUnknownValues":false,"rows":[${rows.join(",")}]}`;
       const res = await this.rest.insertAll(t.dataset, t.table, body);
+      let transient: string | null = null;
       for (const e of res.insertErrors ?? []) {
         const r = chunk[e.index];
         // "stopped" rows were not inserted only because others failed; with skipInvalidRows they do not occur.
         if (!r || e.errors.every((x) => x.reason === "stopped")) continue;
-        dead.push([r, e.errors.map((x) => `${x.reason ?? "invalid"}${x.location ? ` (${x.location})` : ""}: ${x.message ?? ""}`).join("; ")]);
+        const reason = e.errors.map((x) => `${x.reason ?? "invalid"}${x.location ? ` (${x.location})` : ""}: ${x.message ?? ""}`).join("; ");
+        // A row refused for BigQuery's own trouble (backendError, timeout) is not the row's fault.
+        if (e.errors.some((x) => x.reason !== undefined && TRANSIENT_ROW_REASONS.has(x.reason))) transient ??= reason;
+        else dead.push([r, reason]);
       }
+      // Retried like a 5xx: the table's records are sent again with the same insertIds, so rows
+      // BigQuery already took are dropped as duplicates and only the refused ones are added.
+      if (transient !== null) throw new BqError(`insertAll ${t.dataset}.${t.table}: rows refused for a transient reason: ${transient}`, null, "backendError", true);
       chunk = [];
       rows = [];
       bytes = 0;

@@ -56,7 +56,11 @@ export function renderKey(template: string, record: OutputRecord): string {
   for (let i = 0; i < columns.length; i++) {
     const name = columns[i];
     const v = record.row[name] ?? record.before?.[name];
-    if (v === null || v === undefined) throw new RecordError(`key template ${template}: column '${name}' is missing or NULL`);
+    if (v === null || v === undefined) {
+      // under REPLICA IDENTITY DEFAULT a delete carries the key columns only
+      const hint = record.op === "delete" ? " (a delete carries only the source's key columns unless the table has REPLICA IDENTITY FULL: build key templates from key columns)" : "";
+      throw new RecordError(`key template ${template}: column '${name}' is missing or NULL${hint}`);
+    }
     const s = typeof v === "string" ? v : redisValue(v);
     key += (typeof s === "string" ? s : s.toString("hex")) + texts[i + 1];
   }
@@ -97,7 +101,7 @@ export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string, 
     }
     case "zset": {
       const member = row[t.member!] ?? record.before?.[t.member!];
-      if (member === null || member === undefined) throw new RecordError(`zset member column '${t.member}' is NULL`);
+      if (member === null || member === undefined) throw new RecordError(`zset member column '${t.member}' is NULL${record.op === "delete" ? " (a delete carries only the source's key columns unless the table has REPLICA IDENTITY FULL)" : ""}`);
       if (record.op === "delete") {
         push("ZREM", redisValue(member));
         break;

@@ -141,6 +141,11 @@ export class SqliteSink implements Sink {
       );
       return;
     }
+    // SQLite lets NULL into a key (an INTEGER PRIMARY KEY even takes the next rowid), and ON
+    // CONFLICT never matches it: every upsert of that row would add one more. It is refused instead.
+    for (const k of t.key) {
+      if (r.row[k] === null || r.row[k] === undefined) throw Object.assign(new Error(`NOT NULL constraint failed: key column ${name}.${k} is NULL`), { code: "SQLITE_CONSTRAINT_NOTNULL" });
+    }
     const skip = new Set(r.unchangedToast ?? []);
     const cols = t.columns.map((c) => c.name).filter((c) => !skip.has(c));
     const sig = `u\u0000${name}\u0000${cols.join("\u0000")}\u0000${t.key.join("\u0000")}`;
