@@ -4,6 +4,9 @@ import { loadConfig } from "../config/load.ts";
 import { sinkFactory } from "../sinks/index.ts";
 import { checkSource } from "../source/postgres/check.ts";
 import { errorMessage, isUsageError } from "../errors.ts";
+import { createRunner } from "../engine/create-runner.ts";
+import { isMirror } from "../engine/operators/index.ts";
+import { dirname, resolve } from "node:path";
 
 /** Validate the config and connect to every source and sink: one line per component. */
 export const checkCommand: Command = {
@@ -12,10 +15,20 @@ export const checkCommand: Command = {
   usage: "cdc-engine check --config FILE\n  --config FILE   the YAML config (or $CDC_CONFIG)",
   options: { config: { type: "string", short: "c" } },
   async run(args) {
-    const config = loadConfig(configPath(args, this));
+    const path = configPath(args, this);
+    const config = loadConfig(path);
     // Every table a pipeline reads, lookup-join tables included: a missing one is named by check, not first by serve.
     const tables = [...new Set(config.pipelines.flatMap((p) => [...(Array.isArray(p.from) ? p.from : [p.from]), ...(p.join ?? []).map((j) => j.table)]))];
     const checks: [string, () => Promise<string>][] = [["source", () => checkSource(config.source, tables)]];
+    // Compiling a pipeline loads its transform module and maps: a module that throws at load or is async fails here as it would in serve.
+    const configDir = dirname(resolve(path));
+    for (const p of config.pipelines) {
+      if (isMirror(p)) continue;
+      checks.push([`pipeline:${p.name}`, async () => {
+        await createRunner(p, config, { configDir, reject: () => {} });
+        return "compiles";
+      }]);
+    }
     for (const sink of Object.values(config.sinks)) {
       const factory = sinkFactory(sink.type)!;
       checks.push([`sink:${sink.name}`, () => factory.check(sink.options)]);

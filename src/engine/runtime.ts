@@ -566,7 +566,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const checkpointHealth = () => {
     const interval = config.state.checkpoint_interval;
     const limitMs = STALE_CHECKPOINTS * interval;
-    const ageMs = checkpoint ? Date.now() - checkpoint.createdAt : Date.now() - startedAt;
+    // Since this start at most: a checkpoint from before a long stop is not a stuck engine.
+    const ageMs = Date.now() - Math.max(checkpoint?.createdAt ?? 0, startedAt);
     const details = { lsn: checkpoint ? formatLsn(checkpoint.lsn) : null, ageSeconds: checkpoint ? Math.round(ageMs / 1000) : null, intervalSeconds: interval / 1000, file: join(stateDir, "checkpoints.db") };
     if (ageMs > limitMs && (checkpoint !== null || lastLsn !== null)) {
       const what = checkpoint ? `last checkpoint ${Math.round(ageMs / 1000)} s ago` : `no checkpoint in ${Math.round(ageMs / 1000)} s`;

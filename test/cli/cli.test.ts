@@ -110,6 +110,24 @@ describe("the compiled binary", () => {
     expect(r.stderr).not.toContain("    at ");
   });
 
+  test("check compiles pipelines: a transform module that throws at load is a FAIL line, exit 2", async () => {
+    // check said ok (exit 0) and serve then stopped at start.
+    const pg = await sharedPg("system");
+    const db = await createDatabase(pg);
+    const sql = postgres(pg.url(db), { max: 1, onnotice: () => {} });
+    await sql`create table orders (id int primary key)`;
+    await sql.end();
+    const dir = mkdtempSync(join(tmpdir(), "cdc-chk-"));
+    writeFileSync(join(dir, "bad.ts"), `throw new Error("broken module");\nexport function transform(row: Record<string, unknown>) { return row; }\n`);
+    const path = join(dir, "cdc.yaml");
+    writeFileSync(path, `source:\n  url: ${pg.url(db)}\nsinks:\n  local: { type: sqlite, path: ${dir}/wh.db }\npipelines:\n  - { name: t, from: public.orders, transform: ./bad.ts, to: local }\n`);
+    const r = await runBinary(["check", "--config", path]);
+    expect(r.code).toBe(2);
+    const fail = r.stdout.split("\n").find((l) => l.startsWith("FAIL pipeline:t"));
+    expect(fail).toContain("broken module");
+    expect(r.stdout).toMatch(/^ok\s+source/m);
+  });
+
   test("serve with a bad --listen or CDC_API_LISTEN: one line, exit 2", async () => {
     // It was Bun's `The value of "options.port" is out of range. It must be an integer. Received NaN`, exit 1.
     const pg = await sharedPg("system");

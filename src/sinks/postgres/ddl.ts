@@ -60,6 +60,8 @@ async function typeFor(sql: Pg, c: Column): Promise<string> {
  * column the source widened (int → bigint, varchar(5) → varchar(50), see widen.ts) is widened.
  * Other existing columns are left as they are.
  */
+const CREATE_RACE = new Set(["23505", "42P07", "42P06", "42710"]);
+
 export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string): Promise<SinkTableInfo> {
   const info = await describeTable(sql, t.name, defaultSchema);
   const [schema] = splitTable(t.name, defaultSchema);
@@ -67,9 +69,21 @@ export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string
     const defs: string[] = [];
     for (const c of t.columns) defs.push(`${qi(c.name)} ${await typeFor(sql, c)}${t.key.includes(c.name) ? " not null" : ""}`);
     if (t.key.length) defs.push(`primary key (${t.key.map(qi).join(", ")})`);
-    await sql.unsafe(`create schema if not exists ${qi(schema)}`);
-    await sql.unsafe(`create table if not exists ${qualified(t.name, defaultSchema)} (${defs.join(", ")})`);
-    await sql.unsafe(`comment on table ${qualified(t.name, defaultSchema)} is '${MANAGED_COMMENT}'`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sql.unsafe(`create schema if not exists ${qi(schema)}`);
+        await sql.unsafe(`create table if not exists ${qualified(t.name, defaultSchema)} (${defs.join(", ")})`);
+        await sql.unsafe(`comment on table ${qualified(t.name, defaultSchema)} is '${MANAGED_COMMENT}'`);
+        break;
+      } catch (e) {
+        // IF NOT EXISTS races in Postgres: another engine (a second config on the same warehouse)
+        // created the schema or table at the same moment (23505 on pg_namespace/pg_type, 42P06, 42710,
+        // 42P07). Theirs will do; the next attempt sees it.
+        if (!CREATE_RACE.has(String((e as { code?: unknown }).code)) || attempt >= 3) throw e;
+        const theirs = await describeTable(sql, t.name, defaultSchema);
+        if (theirs) return theirs;
+      }
+    }
     return (await describeTable(sql, t.name, defaultSchema))!;
   }
   const missing = t.columns.filter((c) => !info.columns.has(c.name));
