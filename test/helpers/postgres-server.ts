@@ -86,8 +86,12 @@ export async function startPgServer(flavor: PgFlavor, extraConf: string[] = []):
     `-k ${dir}`,
     "-c listen_addresses=127.0.0.1",
     "-c wal_level=logical",
-    "-c max_replication_slots=40",
-    "-c max_wal_senders=40",
+    // One server serves the whole run and every test leaves its slot behind: 40 ran out once the
+    // suite had more than 40 source tests ("all replication slots are in use"). The WAL an idle
+    // slot may hold is bounded, so the run's disk use stays bounded too.
+    "-c max_replication_slots=200",
+    "-c max_wal_senders=60",
+    "-c max_slot_wal_keep_size=4GB",
     "-c max_connections=300",
     "-c fsync=off",
     "-c full_page_writes=off",
