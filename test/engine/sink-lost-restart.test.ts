@@ -83,7 +83,8 @@ async function openTransaction(admin: postgres.Sql, db: string, engine: Engine):
   return waitUntil(
     "the sink's open transaction",
     async () => {
-      const r = await admin`select pid, state from pg_stat_activity where datname = ${db} and pid <> pg_backend_pid() and backend_xid is not null order by state = 'idle in transaction' desc limit 1`;
+      // The parts' own connection (by name: the pipelined batch writer holds an xid for a moment too).
+      const r = await admin`select pid, state from pg_stat_activity where datname = ${db} and application_name = 'cdc-engine transaction parts' and backend_xid is not null limit 1`;
       return r[0] as { pid: number; state: string } | undefined;
     },
     60_000,

@@ -40,7 +40,7 @@ export async function writePipelined(conn: Pg, stmts: Statement[], position: { t
         await copyIn(conn, s.copy.direct, s.copy.data);
       } catch (e) {
         refused = e;
-        if ((e as { name?: unknown }).name === "PostgresError") markDirectRefused(s.copy.table ?? s.copy.direct);
+        if (isRefusal(e)) markDirectRefused(s.copy.table ?? s.copy.direct);
         break;
       }
       continue;
@@ -49,12 +49,22 @@ export async function writePipelined(conn: Pg, stmts: Statement[], position: { t
   }
   await Promise.all(pending);
   if (refused) {
-    // Not the server's answer (connection lost): the caller drops this connection and the writer retries.
-    if ((refused as { name?: unknown }).name !== "PostgresError") throw refused;
+    // Not a refusal of the data but a lost connection (a client error, or the server ending the
+    // session: FATAL, 57P0x admin shutdown, 08xxx): the caller drops this connection and the
+    // writer retries; a ROLLBACK here would only open a new connection.
+    if (!isRefusal(refused)) throw refused;
     // COMMIT of a failed transaction would only roll it back; say so explicitly.
     await conn.unsafe("rollback");
     return "refused";
   }
   await conn.unsafe("commit");
   return "written";
+}
+
+/** The server refused a statement (the session goes on), as opposed to losing the connection. */
+function isRefusal(e: unknown): boolean {
+  const x = e as { name?: unknown; severity?: unknown; code?: unknown };
+  if (x.name !== "PostgresError") return false;
+  const code = String(x.code ?? "");
+  return x.severity !== "FATAL" && x.severity !== "PANIC" && !code.startsWith("08") && !code.startsWith("57P");
 }

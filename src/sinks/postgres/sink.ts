@@ -226,7 +226,7 @@ export class PostgresSink implements Sink {
    * open while the source decodes the next part.
    */
   private async reserve(): Promise<Reserved> {
-    const client = openSinkPg(this.config, 1, { idle_timeout: 0 });
+    const client = openSinkPg(this.config, 1, { idle_timeout: 0, connection: { application_name: "cdc-engine transaction parts" } });
     try {
       await client`select 1`;
     } catch (e) {
@@ -252,7 +252,7 @@ export class PostgresSink implements Sink {
   /** writePipelined on the pipeline's own connection; a connection that failed mid-way is closed (it may hold an open transaction). */
   private async writeFast(batch: OutputBatch, stmts: Statement[]): Promise<"written" | "refused"> {
     let conn = this.writers.get(batch.pipeline);
-    if (!conn) this.writers.set(batch.pipeline, (conn = openSinkPg(this.config, 1)));
+    if (!conn) this.writers.set(batch.pipeline, (conn = openSinkPg(this.config, 1, { connection: { application_name: "cdc-engine writer" } })));
     try {
       return await writePipelined(conn, stmts, this.positionStatement(batch));
     } catch (e) {
