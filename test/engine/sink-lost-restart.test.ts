@@ -51,15 +51,17 @@ async function metric(port: number, name: string): Promise<number> {
 
 /** Polls /health until the engine component reports a restart; returns that reason. */
 async function sawRestarting(engine: Engine, ms: number): Promise<string> {
+  let last: unknown = null; // shown on a timeout: what /health said instead
   return waitUntil(
     "/health showing the restart",
     async () => {
       const h = await engine.health();
+      last = h;
       const e = h.body?.components?.engine;
       return h.code === 503 && e?.status === "down" && /^restarting/.test(e.reason) ? (e.reason as string) : null;
     },
     ms,
-    () => engine.log(),
+    () => `${engine.log().slice(-2500)}\nlast /health: ${JSON.stringify(last).slice(0, 1400)}`,
     25,
   );
 }

@@ -29,3 +29,25 @@ export function openSinkPg(config: PostgresSinkConfig, max = config.pool, option
     },
   });
 }
+
+/** Client-side and server-side signs that the session is gone (no ROLLBACK can reach it). */
+export function isLostConnection(e: unknown): boolean {
+  if (e === null || e === undefined) return false;
+  const x = e as { name?: unknown; severity?: unknown; code?: unknown };
+  const code = String(x.code ?? "");
+  if (x.name !== "PostgresError") return true; // ECONNRESET, CONNECTION_CLOSED, …: not an answer from the server
+  return x.severity === "FATAL" || x.severity === "PANIC" || code.startsWith("08") || code.startsWith("57P");
+}
+
+/**
+ * Rolls back the open transaction of a connection that is ended right after, bounded: after a
+ * lost connection postgres.js sends the ROLLBACK on a new one, and with the server stopping that
+ * attempt never settled (the engine hung with the sink down instead of restarting). Ending the
+ * session rolls back anyway; the explicit ROLLBACK only frees the server's locks sooner.
+ */
+export async function rollbackQuietly(conn: Pick<Pg, "unsafe">, cause: unknown): Promise<void> {
+  if (isLostConnection(cause)) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([conn.unsafe("rollback").catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+  clearTimeout(timer);
+}

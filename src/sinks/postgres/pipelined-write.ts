@@ -1,4 +1,5 @@
 import type { Pg } from "../../db/postgres-client.ts";
+import { isLostConnection } from "./connect.ts";
 import { copyIn, directRefused, markDirectRefused, type Statement } from "./plan.ts";
 
 /** A statement the pipelined path cannot take (a staging COPY): the caller uses the savepoint path. */
@@ -63,8 +64,5 @@ export async function writePipelined(conn: Pg, stmts: Statement[], position: { t
 
 /** The server refused a statement (the session goes on), as opposed to losing the connection. */
 function isRefusal(e: unknown): boolean {
-  const x = e as { name?: unknown; severity?: unknown; code?: unknown };
-  if (x.name !== "PostgresError") return false;
-  const code = String(x.code ?? "");
-  return x.severity !== "FATAL" && x.severity !== "PANIC" && !code.startsWith("08") && !code.startsWith("57P");
+  return (e as { name?: unknown })?.name === "PostgresError" && !isLostConnection(e);
 }

@@ -3,7 +3,7 @@ import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type 
 import type { Lsn } from "../../types.ts";
 import type { PostgresSinkConfig } from "./config.ts";
 import { redactUrl, type Pg } from "../../db/postgres-client.ts";
-import { openSinkPg } from "./connect.ts";
+import { openSinkPg, rollbackQuietly } from "./connect.ts";
 import { CdcError } from "../../errors.ts";
 import { ensureOffsets, ensureTable, foreignKeyTables, OFFSETS_TABLE } from "./ddl.ts";
 import { copyDirect, copyIn, planBatch, type Statement } from "./plan.ts";
@@ -125,7 +125,7 @@ export class PostgresSink implements Sink {
         await this.storePosition(conn, batch);
         await conn.unsafe("commit");
       } catch (e) {
-        await conn.unsafe("rollback").catch(() => {});
+        await rollbackQuietly(conn, e);
         throw e;
       } finally {
         conn.release();
@@ -165,7 +165,7 @@ export class PostgresSink implements Sink {
       await open.conn.unsafe("commit");
     } catch (e) {
       this.openParts.delete(batch.pipeline);
-      await open.conn.unsafe("rollback").catch(() => {});
+      await rollbackQuietly(open.conn, e);
       open.conn.release();
       // Tables created in the rolled-back transaction are gone again.
       this.forgetTables();
@@ -315,7 +315,7 @@ export class PostgresSink implements Sink {
 
   async close(): Promise<void> {
     for (const open of this.openParts.values()) {
-      await open.conn.unsafe("rollback").catch(() => {});
+      await rollbackQuietly(open.conn, null);
       open.conn.release();
     }
     this.openParts.clear();
