@@ -1,6 +1,7 @@
 import postgres from "postgres";
 import { openPg, type Pg } from "../../db/postgres-client.ts";
 import type { PostgresSinkConfig } from "./config.ts";
+import { isLostConnection } from "./errors.ts";
 
 const asText = (x: unknown) => (x === null || x === undefined ? x : String(x));
 
@@ -28,15 +29,6 @@ export function openSinkPg(config: PostgresSinkConfig, max = config.pool, option
       ...options,
     },
   });
-}
-
-/** Client-side and server-side signs that the session is gone (no ROLLBACK can reach it). */
-export function isLostConnection(e: unknown): boolean {
-  if (e === null || e === undefined) return false;
-  const x = e as { name?: unknown; severity?: unknown; code?: unknown };
-  const code = String(x.code ?? "");
-  if (x.name !== "PostgresError") return true; // ECONNRESET, CONNECTION_CLOSED, …: not an answer from the server
-  return x.severity === "FATAL" || x.severity === "PANIC" || code.startsWith("08") || code.startsWith("57P");
 }
 
 /**

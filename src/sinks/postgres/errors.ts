@@ -21,3 +21,12 @@ export function describePgError(e: unknown): string {
   const err = e as { code?: string; message?: string; detail?: string };
   return `${err.code ? err.code + " " : ""}${err.message ?? String(e)}${err.detail ? ` (${err.detail})` : ""}`;
 }
+
+/** Client-side and server-side signs that the session is gone (no ROLLBACK can reach it). */
+export function isLostConnection(e: unknown): boolean {
+  if (e === null || e === undefined) return false;
+  const x = e as { name?: unknown; severity?: unknown; code?: unknown };
+  const code = String(x.code ?? "");
+  if (x.name !== "PostgresError") return true; // ECONNRESET, CONNECTION_CLOSED, …: not an answer from the server
+  return x.severity === "FATAL" || x.severity === "PANIC" || code.startsWith("08") || code.startsWith("57P");
+}

@@ -1,5 +1,5 @@
 import type { Pg } from "../../db/postgres-client.ts";
-import { isLostConnection } from "./connect.ts";
+import { isLostConnection } from "./errors.ts";
 import { copyIn, directRefused, markDirectRefused, type Statement } from "./plan.ts";
 
 /** A statement the pipelined path cannot take (a staging COPY): the caller uses the savepoint path. */
