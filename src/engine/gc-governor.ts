@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { heapSize } from "bun:jsc";
 import { gcRuns } from "../metrics/metrics.ts";
 
-const CHECK_MS = 250;
+const CHECK_MS = 100;
 /** Collections take at most ~1/(PAUSE_SHARE+1) of the time: the next waits 5× the last one's pause. */
 const PAUSE_SHARE = 5;
 const MAX_BACKOFF_MS = 60_000;
