@@ -45,7 +45,7 @@ describe("http sink", () => {
     expect(outcomes.timeout!.length).toBeGreaterThan(3);
     expect((outcomes.duplicate?.length ?? 0) + (outcomes.timeout?.length ?? 0)).toBeGreaterThan(3);
     expect(rx.byKey.size).toBe(60);
-    expect([...rx.byKey.keys()][0]).toBe("hook:1000:0");
+    expect([...rx.byKey.keys()][0]).toBe("hook:1000:0-1000:4");
   }, 60_000);
 
   test("Debezium envelope, JSON array batches, exact numbers and an HMAC signature", async () => {
@@ -59,7 +59,7 @@ describe("http sink", () => {
     expect(rx.requests.length).toBe(1);
     const req = rx.requests[0];
     expect(req.method).toBe("PUT");
-    expect(req.headers.get("idempotency-key")).toBe(`p:${0x16b3748n}:0`);
+    expect(req.headers.get("idempotency-key")).toBe(`p:${0x16b3748n}:0-${0x16b3748n}:1`);
     expect(req.headers.get("x-team")).toBe("data");
     expect(req.headers.get("x-signature-256")).toBe("sha256=" + createHmac("sha256", "topsecret").update(req.body).digest("hex"));
     expect(req.body).toContain('"id":9007199254740993');
@@ -78,7 +78,8 @@ describe("http sink", () => {
     b.records[2].row.bad = true;
     await s.write(b);
     expect(rx.requests.map((r) => [r.key, r.outcome])).toEqual([
-      ["hook:1000:0", "rejected"],
+      ["hook:1000:0-1000:3", "rejected"],
+      // each record under a key of its own, never the refused request's
       ["hook:1000:0", "stored"],
       ["hook:1000:1", "stored"],
       ["hook:1000:2", "rejected"],
@@ -136,6 +137,6 @@ describe("http sink", () => {
     for (const b of all) await s2.write(b);
     await s2.close();
     expect(rx.requests.length).toBe(4);
-    expect([...rx.byKey.keys()]).toEqual(["hook:1000:0", "hook:1010:0", "hook:1020:0", "hook:1030:0"]);
+    expect([...rx.byKey.keys()]).toEqual(["hook:1000:0-1000:4", "hook:1010:0-1010:4", "hook:1020:0-1020:4", "hook:1030:0-1030:4"]);
   });
 });

@@ -23,7 +23,15 @@ export function payloadOf(r: OutputRecord, kind: "row" | "envelope", nowMs: numb
   };
 }
 
-/** Stable key for a request: pipeline, commit LSN and index of its first record. */
-export function idempotencyKey(pipeline: string, first: OutputRecord): string {
-  return `${pipeline}:${first.lsn}:${first.index}`;
+/**
+ * Stable key for a request, naming exactly the records it carries: `pipeline:lsn:index` of a
+ * lone record, `pipeline:lsn:index-lsn:index` of a request's first and last. A request refused
+ * with a 4xx is re-sent record by record; had its first record kept the request's key, a
+ * receiver that stores the answer per key (Stripe does, 4xx included) would answer that record
+ * with the cached refusal, or drop it as a duplicate.
+ */
+export function idempotencyKey(pipeline: string, records: OutputRecord[]): string {
+  const first = records[0];
+  const last = records[records.length - 1];
+  return records.length === 1 ? `${pipeline}:${first.lsn}:${first.index}` : `${pipeline}:${first.lsn}:${first.index}-${last.lsn}:${last.index}`;
 }

@@ -109,7 +109,7 @@ export class HttpSink implements Sink {
       "content-type": "application/json",
       "user-agent": "cdc-engine",
       ...this.config.headers,
-      [this.config.idempotency_header]: idempotencyKey(pipeline, chunk[0]),
+      [this.config.idempotency_header]: idempotencyKey(pipeline, chunk),
     };
     if (this.config.hmac_secret) headers[this.config.hmac_header] = "sha256=" + createHmac("sha256", this.config.hmac_secret).update(body).digest("hex");
     let res: Response;
