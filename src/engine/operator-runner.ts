@@ -107,5 +107,8 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
         else if (typeof s.$chain === "string") o.restore(s.state);
         else o.restore(s);
       }),
+    close: () => {
+      for (const o of compiled.operators) o.close?.();
+    },
   };
 }

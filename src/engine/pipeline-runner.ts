@@ -41,6 +41,8 @@ export interface PipelineRunner {
   onWatermark(nowMs: number, lsn: Lsn): OutputRecord[];
   snapshot(): unknown[];
   restore(state: unknown[]): void;
+  /** Release what the operators hold open (spill files): the runtime stops, or restarts in-process. */
+  close?(): void;
 }
 
 /** Mirror pipelines: no operators, records straight from the changes. */

@@ -537,6 +537,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       await Promise.all([...sinks.values()].map((s) => s.close().catch(() => {})));
       store.close();
       ownDlq?.close();
+      // spill files: a restart in-process opens them anew, so the old handles must not linger
+      for (const ps of pipelines) ps.runner.close?.();
       log.info({ checkpoint: checkpoint ? formatLsn(checkpoint.lsn) : null }, reason ? "runtime stopped after an error" : "runtime stopped");
       finish(reason);
     })());

@@ -18,7 +18,7 @@ import { pipelineSchema } from "../../src/config/pipeline-schema.ts";
 import { stateSchema, type Config } from "../../src/config/schema.ts";
 import { createRunner } from "../../src/engine/create-runner.ts";
 import { registry } from "../../src/metrics/metrics.ts";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { planColdest, takeColdest } from "../../src/engine/operators/window/cold-contribs.ts";
 
 setDefaultTimeout(120_000);
@@ -361,5 +361,17 @@ describe("budgets from config", () => {
     expect(await metric("window_rows")).toBeLessThan((8 * 1024 * 1024) / 160);
     expect(await metric("window_rows") + (await metric("window_rows_spilled"))).toBe(60_000);
     expect(await metric("spilled_bytes")).toBeGreaterThan(0);
+    // close() (the runtime's stop, also before an in-process restart) lets go of the spill file
+    const spillFds = () =>
+      readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(join(dir, "operator-state", `${name}.db`));
+        } catch {
+          return false;
+        }
+      }).length;
+    expect(spillFds()).toBeGreaterThan(0);
+    r.close?.();
+    expect(spillFds()).toBe(0);
   });
 });

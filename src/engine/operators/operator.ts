@@ -47,6 +47,8 @@ export interface Operator {
    */
   snapshotDelta?(): unknown;
   fullNext?(): void;
+  /** Release files the operator holds (its spill file); the runtime calls it when it stops. */
+  close?(): void;
 }
 
 export type { Lsn };
