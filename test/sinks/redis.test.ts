@@ -187,6 +187,38 @@ describe("redis sink", () => {
     ]);
   });
 
+  test("an update that moves a row to another key or member removes the old one (old values from REPLICA IDENTITY FULL or a key change)", async () => {
+    const p = prefix();
+    const users = table("users", [col("id", OID.int8, { key: true }), col("email", OID.text), col("region", OID.text), col("points", OID.int8)], ["id"]);
+    const s = new RedisSink(redisSinkConfig.parse({ url, key_prefix: p }));
+    await s.open(
+      context("cache", [
+        { pipeline: "by_email", options: { type: "hash", key_template: "user:{email}" } },
+        { pipeline: "email_of", options: { type: "string", key_template: "email:{email}", value: "id" } },
+        { pipeline: "board", options: { type: "zset", key_template: "board:{region}", member: "id", score: "points" } },
+      ]),
+    );
+    const u1 = { id: 1n, email: "a@x.test", region: "eu", points: 10n };
+    const u2 = { id: 2n, email: "b@x.test", region: "eu", points: 20n };
+    const moved = { id: 1n, email: "a2@x.test", region: "us", points: 11n };
+    for (const pl of ["by_email", "email_of", "board"]) {
+      await s.write(batch(pl, [rec(users, "upsert", u1, 100n), rec(users, "upsert", u2, 100n, 1)]));
+      // the update carries the old row (REPLICA IDENTITY FULL); then a second update of the new
+      // key in the same batch, which makes the first one's own writes irrelevant
+      await s.write(batch(pl, [rec(users, "upsert", moved, 200n, 0, { before: u1 }), rec(users, "upsert", { ...moved, points: 12n }, 201n, 0, { before: moved })]));
+      // no old values (REPLICA IDENTITY DEFAULT, key unchanged): nothing to remove, nothing fails
+      await s.write(batch(pl, [rec(users, "upsert", { ...u2, points: 21n }, 300n)]));
+    }
+    await s.close();
+    expect(await r.exists(`${p}user:a@x.test`)).toBe(0);
+    expect(await r.hgetall(`${p}user:a2@x.test`)).toEqual({ id: "1", email: "a2@x.test", region: "us", points: "12" });
+    expect(await r.hget(`${p}user:b@x.test`, "points")).toBe("21");
+    expect(await r.exists(`${p}email:a@x.test`)).toBe(0);
+    expect(await r.get(`${p}email:a2@x.test`)).toBe("1");
+    expect(await r.zrange(`${p}board:eu`, "0", "-1", "WITHSCORES")).toEqual(["2", "21"]);
+    expect(await r.zrange(`${p}board:us`, "0", "-1", "WITHSCORES")).toEqual(["1", "12"]);
+  });
+
   test("Redis restarted mid-run: the write waits with backoff, health is down, nothing of it is lost", async () => {
     const p = prefix();
     const s = new RedisSink(redisSinkConfig.parse({ url, key_prefix: p, max_backoff: "300ms", connect_timeout: "1s" }));

@@ -70,6 +70,31 @@ export function renderKey(template: string, record: OutputRecord): string {
 const SCORE_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 /**
+ * An update that moves a row to another key (its template columns changed) or, in a sorted set,
+ * to another member: what takes the old one away. DEL of the old hash or string key; ZREM of the
+ * old member from the old set. Needs the old values: pgoutput sends them when a key column
+ * changes, and for every column under REPLICA IDENTITY FULL; without them nothing is removed
+ * (the old key stays, as it did before). Streams keep every entry; replaced sets are rebuilt.
+ */
+export function movedOps(record: OutputRecord, t: RedisTarget, prefix: string, key: string): Op[] {
+  const before = record.before;
+  if (record.op !== "upsert" || !before || t.type === "stream" || (t.type === "zset" && t.replace)) return [];
+  let oldKey: string;
+  try {
+    oldKey = prefix + renderKey(t.key_template, { ...record, row: before, before: null });
+  } catch {
+    return []; // the old image lacks a template column: the old key is unknown
+  }
+  if (t.type !== "zset") return oldKey === key ? [] : [{ cmd: "DEL", args: [oldKey], record }];
+  const oldMember = before[t.member!];
+  const member = record.row[t.member!];
+  if (oldMember === null || oldMember === undefined) return [];
+  const was = redisValue(oldMember);
+  if (oldKey === key && member !== null && member !== undefined && Buffer.compare(Buffer.from(was), Buffer.from(redisValue(member))) === 0) return [];
+  return [{ cmd: "ZREM", args: [oldKey, was], record }];
+}
+
+/**
  * The absolute-value commands for one record: never INCR, so applying them twice gives the
  * same state (the position fence makes a replay a no-op anyway).
  */

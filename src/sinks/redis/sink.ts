@@ -9,7 +9,7 @@ import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { redisTargetSchema, type RedisSinkConfig, type RedisTarget } from "./config.ts";
 import { connectRedis, createRedis, describeRedisError, isAuthError, type RedisClient } from "./connect.ts";
 import { FENCE_JSON_SCRIPT, FENCE_SCRIPT, opsAsJson, padLsn } from "./fence.ts";
-import { RecordError, recordOps, renderKey, type Op } from "./ops.ts";
+import { movedOps, RecordError, recordOps, renderKey, type Op } from "./ops.ts";
 import { lastWrites } from "./last-write.ts";
 
 /** Arguments per script call; a bigger batch is split, and only its last chunk stores the position. */
@@ -121,9 +121,18 @@ export class RedisSink implements Sink {
           throw e;
         }
       });
-      for (const r of kept) {
+      const keptSet = kept.length === records.length ? null : new Set(kept);
+      for (const r of records) {
         try {
+          // a row moved off its key: the old key goes first, even when a later record of the new
+          // key makes this one's own writes irrelevant (lastWrites dropped it)
+          const moved = r.before && r.op === "upsert" ? movedOps(r, t, prefix, keys.get(r) ?? prefix + renderKey(t.key_template, r)) : [];
+          if (keptSet && !keptSet.has(r)) {
+            ops.push(...moved);
+            continue;
+          }
           const recOps = recordOps(r, t, prefix, keys.get(r));
+          ops.push(...moved); // only with the record's own writes: a refused record moves nothing
           if (t.type === "zset" && t.replace && r.op !== "delete") {
             const key = recOps[0].args[0] as string;
             if (replacedAt.get(key) !== r.lsn) ops.push({ cmd: "DEL", args: [key], record: r });
