@@ -49,7 +49,7 @@ test("numeric sums equal an exact decimal sum across flushes, scales, retraction
   expect((restored.total("numeric") as Dec).toString()).toBe(exact([...vals, ["0.01", 1]]));
 });
 
-test("the result scale is the largest input scale, as in Postgres; retracting every value leaves no sum", () => {
+test("the result scale is the largest scale of the rows summed now, as in Postgres, also after retractions, restores and merges", () => {
   const a = new SumAcc();
   a.add(Dec.parse("150.00"), 1);
   a.add(Dec.parse("15.5"), 1);
@@ -64,7 +64,22 @@ test("the result scale is the largest input scale, as in Postgres; retracting ev
   a.add(Dec.parse("1.10"), 1);
   a.add(Dec.parse("1.10"), -1);
   a.add(Dec.parse("2"), 1);
-  // the value is exact; its display scale may stay that of a retracted input (3 here), as it did
-  // before the double-backed sum: Postgres, recomputing, would print 2
-  expect((a.total("numeric") as Dec).key()).toBe("2");
+  // the scale is that of the rows summed now, as Postgres recomputing the SUM prints it
+  expect((a.total("numeric") as Dec).toString()).toBe("2");
+  a.add(Dec.parse("1.10"), 1);
+  a.add(Dec.parse("0.125"), 1);
+  expect((a.total("numeric") as Dec).toString()).toBe("3.225");
+  a.add(Dec.parse("0.125"), -1);
+  expect((a.total("numeric") as Dec).toString()).toBe("3.10");
+  // kept across a checkpoint, and merged panes count scales together
+  const b = SumAcc.load(a.save());
+  expect((b.total("numeric") as Dec).toString()).toBe("3.10");
+  const pane = new SumAcc();
+  pane.add(Dec.parse("0.5"), 1);
+  b.merge(pane);
+  expect((b.total("numeric") as Dec).toString()).toBe("3.60");
+  // a checkpoint from before scales were kept: the scale stays as summed, the value exact
+  const old = SumAcc.load([0, "0", "1.125", 0, 2]);
+  old.add(Dec.parse("0.125"), -1);
+  expect((old.total("numeric") as Dec).toString()).toBe("1.000");
 });
