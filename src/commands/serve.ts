@@ -37,6 +37,15 @@ export const serveCommand: Command = {
     // Precedence: flags > env > file > defaults.
     const listen = str(args.values.listen) ?? process.env.CDC_API_LISTEN ?? config.api.listen;
     const log = createLogger({ levelFlag: str(args.values["log-level"]), level: config.log.level, format: config.log.format });
+    // A throw no caller can catch (a library's timer or socket callback, a transform module's own
+    // timer) ends the process: said as one fatal log line with the error, exit 70, so systemd
+    // (Restart=on-failure) starts it again and it resumes exactly-once from the last checkpoint.
+    const fatal = (what: string) => (e: unknown) => {
+      log.fatal({ err: e }, `${what}: exiting with 70; a restart resumes from the last checkpoint`);
+      process.exit(70);
+    };
+    process.on("uncaughtException", fatal("uncaught exception"));
+    process.on("unhandledRejection", fatal("unhandled promise rejection"));
     const warn = configPermissionWarning(path, readFileSync(path, "utf8"));
     if (warn) log.warn(warn);
 
