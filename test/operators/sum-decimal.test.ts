@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { Dec } from "../../src/expr/decimal.ts";
-import { SumAcc } from "../../src/engine/operators/window/aggregates.ts";
+import { SumAcc } from "../../src/engine/operators/window/sum-acc.ts";
 
 /**
  * SUM over numeric keeps same-scale values' unscaled integers in a double (SumAcc.di) and flushes

@@ -51,14 +51,19 @@ function compileKey(template: string): CompiledKey {
  * time at 20k rows/s, bench/latency.ts).
  */
 export function renderKey(template: string, record: OutputRecord): string {
+  return renderRowKey(template, record.row, record.before, record.op);
+}
+
+/** renderKey for a row image (the new row, else the old one for a column the new lacks). */
+function renderRowKey(template: string, row: OutputRecord["row"], before: OutputRecord["before"], op: OutputRecord["op"]): string {
   const { texts, columns } = compileKey(template);
   let key = texts[0];
   for (let i = 0; i < columns.length; i++) {
     const name = columns[i];
-    const v = record.row[name] ?? record.before?.[name];
+    const v = row[name] ?? before?.[name];
     if (v === null || v === undefined) {
       // under REPLICA IDENTITY DEFAULT a delete carries the key columns only
-      const hint = record.op === "delete" ? " (a delete carries only the source's key columns unless the table has REPLICA IDENTITY FULL: build key templates from key columns)" : "";
+      const hint = op === "delete" ? " (a delete carries only the source's key columns unless the table has REPLICA IDENTITY FULL: build key templates from key columns)" : "";
       throw new RecordError(`key template ${template}: column '${name}' is missing or NULL${hint}`);
     }
     const s = typeof v === "string" ? v : redisValue(v);
@@ -81,17 +86,18 @@ export function movedOps(record: OutputRecord, t: RedisTarget, prefix: string, k
   if (record.op !== "upsert" || !before || t.type === "stream" || (t.type === "zset" && t.replace)) return [];
   let oldKey: string;
   try {
-    oldKey = prefix + renderKey(t.key_template, { ...record, row: before, before: null });
+    oldKey = prefix + renderRowKey(t.key_template, before, null, record.op);
   } catch {
     return []; // the old image lacks a template column: the old key is unknown
   }
   if (t.type !== "zset") return oldKey === key ? [] : [{ cmd: "DEL", args: [oldKey], record }];
   const oldMember = before[t.member!];
-  const member = record.row[t.member!];
   if (oldMember === null || oldMember === undefined) return [];
   const was = redisValue(oldMember);
-  if (oldKey === key && member !== null && member !== undefined && Buffer.compare(Buffer.from(was), Buffer.from(redisValue(member))) === 0) return [];
-  return [{ cmd: "ZREM", args: [oldKey, was], record }];
+  const member = record.row[t.member!];
+  const now = member === null || member === undefined ? null : redisValue(member);
+  const same = now !== null && (typeof was === "string" && typeof now === "string" ? was === now : Buffer.from(was).equals(Buffer.from(now)));
+  return oldKey === key && same ? [] : [{ cmd: "ZREM", args: [oldKey, was], record }];
 }
 
 /**

@@ -126,12 +126,13 @@ export class RedisSink implements Sink {
         try {
           // a row moved off its key: the old key goes first, even when a later record of the new
           // key makes this one's own writes irrelevant (lastWrites dropped it)
-          const moved = r.before && r.op === "upsert" ? movedOps(r, t, prefix, keys.get(r) ?? prefix + renderKey(t.key_template, r)) : [];
+          const key = keys.get(r) ?? prefix + renderKey(t.key_template, r); // rendered once for both
+          const moved = r.before && r.op === "upsert" ? movedOps(r, t, prefix, key) : [];
           if (keptSet && !keptSet.has(r)) {
             ops.push(...moved);
             continue;
           }
-          const recOps = recordOps(r, t, prefix, keys.get(r));
+          const recOps = recordOps(r, t, prefix, key);
           ops.push(...moved); // only with the record's own writes: a refused record moves nothing
           if (t.type === "zset" && t.replace && r.op !== "delete") {
             const key = recOps[0].args[0] as string;

@@ -5,8 +5,6 @@ import { compareValues, decodeValue, toDec, valueKey } from "../../../expr/value
 import { encodeCell } from "./state-json.ts";
 import { SumAcc } from "./sum-acc.ts";
 
-export { SumAcc };
-
 /**
  * Retractable aggregate accumulators. Every accumulator supports add and remove (an update
  * retracts the old row's contribution), merging (sliding windows combine panes) and an exact

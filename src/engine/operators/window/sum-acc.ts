@@ -53,15 +53,19 @@ export class SumAcc {
         const sc = (this.sc ??= []);
         sc[x.s] = (sc[x.s] ?? 0) + sign;
       }
-      if ((x.s === this.ds || this.ds < 0) && x.u < DI_MAX && x.u > -DI_MAX) {
-        this.ds = x.s;
-        this.di += sign * Number(x.u);
-        if (this.di > DI_FLUSH || this.di < -DI_FLUSH) this.flushDi();
-      } else {
-        const y = sign === 1 ? x : x.neg();
-        this.d = this.d ? this.d.add(y) : y;
-      }
+      if (x.u < DI_MAX && x.u > -DI_MAX) this.addUnscaled(sign * Number(x.u), x.s);
+      else this.addDec(sign === 1 ? x : x.neg());
     }
+  }
+  /** Adds `n` (an exact integer below 2^53) at scale `s`: into `di` when it has that scale, else into `d`. */
+  private addUnscaled(n: number, s: number): void {
+    if (this.ds >= 0 && this.ds !== s) return this.addDec(new Dec(BigInt(n), s));
+    this.ds = s;
+    this.di += n;
+    if (this.di > DI_FLUSH || this.di < -DI_FLUSH) this.flushDi();
+  }
+  private addDec(y: Dec): void {
+    this.d = this.d ? this.d.add(y) : y;
   }
   /** The exact decimal sum: `d` plus what `di` holds. */
   private dec(): Dec | null {
@@ -85,17 +89,8 @@ export class SumAcc {
   merge(o: SumAcc): void {
     this.i += o.i;
     this.b += o.b;
-    if (o.d) this.d = this.d ? this.d.add(o.d) : o.d;
-    if (o.ds >= 0) {
-      if (this.ds < 0 || this.ds === o.ds) {
-        this.ds = o.ds;
-        this.di += o.di;
-        if (this.di > DI_FLUSH || this.di < -DI_FLUSH) this.flushDi();
-      } else {
-        const y = new Dec(BigInt(o.di), o.ds);
-        this.d = this.d ? this.d.add(y) : y;
-      }
-    }
+    if (o.d) this.addDec(o.d);
+    if (o.ds >= 0) this.addUnscaled(o.di, o.ds);
     if (o.scalesLost) {
       this.scalesLost = true;
       this.sc = null;
@@ -153,4 +148,3 @@ export class SumAcc {
     return a;
   }
 }
-
