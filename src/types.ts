@@ -43,8 +43,22 @@ export interface Change {
   after?: Row | null;
   /** Columns whose TOASTed value did not change and was not sent: sinks must leave them alone. */
   unchangedToast?: string[];
+  /** The new row as pgoutput sent it, when every column came as text or NULL (see WireTuple). */
+  afterWire?: WireTuple;
   /** For truncate: the options Postgres sent. */
   truncate?: { cascade: boolean; restartIdentity: boolean };
+}
+
+/**
+ * A tuple in pgoutput's wire form: at `at` in `buf` the column count (int16), then per column
+ * 'n' or 't' + int32 length + the output function's text (in the connection's UTF-8), up to `end`.
+ * The Postgres sink copies these bytes into COPY data instead of printing decoded values again.
+ * Set only where `buf` outlives the transaction's decoding, and with the relation's columns in order.
+ */
+export interface WireTuple {
+  buf: Buffer;
+  at: number;
+  end: number;
 }
 
 export interface Txn {

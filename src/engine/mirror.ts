@@ -36,13 +36,13 @@ export class MirrorMapper {
       switch (c.op) {
         case "insert":
         case "read":
-          if (c.after) out.push({ op: "upsert", table, row: c.after, lsn, index: out.length, commitTime, source: { table: c.table, op: c.op, xid } });
+          if (c.after) out.push({ op: "upsert", table, row: c.after, wire: c.afterWire, lsn, index: out.length, commitTime, source: { table: c.table, op: c.op, xid } });
           break;
         case "update": {
           if (!c.after || table.key.length === 0) break;
           // A changed primary key: the old row goes away first.
           if (c.before && keyChanged(table.key, c.before, c.after)) push(c, "delete", table, pick(table.key, c.before), c.before);
-          push(c, "upsert", table, c.after, c.before ?? null, c.unchangedToast?.length ? { unchangedToast: c.unchangedToast } : undefined);
+          push(c, "upsert", table, c.after, c.before ?? null, c.unchangedToast?.length ? { unchangedToast: c.unchangedToast } : c.afterWire ? { wire: c.afterWire } : undefined);
           break;
         }
         case "delete": {

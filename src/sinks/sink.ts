@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { Logger } from "pino";
-import type { Lsn, Row, Column } from "../types.ts";
+import type { Lsn, Row, Column, WireTuple } from "../types.ts";
 import { formatLsn } from "../types.ts";
 
 /**
@@ -29,6 +29,11 @@ export interface OutputRecord {
   before?: Row | null;
   /** Columns to leave untouched on upsert (unchanged TOAST values). */
   unchangedToast?: string[];
+  /**
+   * `row` as the source sent it (a mirror's insert or update, every column text or NULL, in the
+   * order of table.columns): the Postgres sink copies it into COPY data without printing values.
+   */
+  wire?: WireTuple;
   truncate?: { cascade: boolean; restartIdentity: boolean };
   /** Source commit LSN and the record's index within that transaction's output: a stable identity. */
   lsn: Lsn;

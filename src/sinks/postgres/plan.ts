@@ -1,6 +1,7 @@
 import type { Pg } from "../../db/postgres-client.ts";
 import type { OutputRecord, OutputTable } from "../sink.ts";
-import { arrayLiteral, copyData, qi, qualified, toPgText } from "./values.ts";
+import { arrayLiteral, qi, qualified, toPgText } from "./values.ts";
+import { copyData } from "./copy-text.ts";
 
 /** Column name → type as the sink table has it (format_type), per "schema.table". */
 export type SinkTypes = (table: string) => Map<string, string> | undefined;

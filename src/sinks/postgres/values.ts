@@ -48,32 +48,3 @@ export function qualified(name: string, defaultSchema = "public"): string {
   const [s, t] = splitTable(name, defaultSchema);
   return `${qi(s)}.${qi(t)}`;
 }
-
-/** Characters COPY text format escapes; almost no value has one, so the test decides the path. */
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
-const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
-
-/**
- * Rows as COPY text-format bytes (tab-separated, \N for NULL, backslash/tab/newline/CR escaped).
- * One string per batch, encoded once: the old per-value chain of four replace() calls was the
- * biggest self-time of the apply profile (bench/RESULTS.md); a value with nothing to escape
- * (nearly all) now costs one regex test. Handing postgres.js bytes skips its string decoding.
- */
-export function copyData(records: { row: Record<string, unknown> }[], cols: string[]): Buffer {
-  let data = "";
-  const last = cols.length - 1;
-  for (const r of records) {
-    const row = r.row;
-    let line = "";
-    for (let i = 0; i <= last; i++) {
-      const v = row[cols[i]];
-      const t = typeof v === "string" ? v : toPgText(v);
-      // Numbers, bigints and booleans print no character COPY escapes: only text is tested.
-      const plain = t === null ? "\\N" : typeof v === "number" || typeof v === "bigint" || typeof v === "boolean" || !COPY_SPECIAL.test(t) ? t : t.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]);
-      line += plain + (i === last ? "\n" : "\t");
-    }
-    data += line;
-  }
-  return Buffer.from(data, "utf8");
-}

@@ -6,7 +6,7 @@
  * and decoded at commit, in order, so a Relation message mid-transaction applies exactly to
  * the changes after it and an aborted streamed transaction is never decoded at all.
  */
-import type { Change, Column, Relation, Row } from "../../types.ts";
+import type { Change, Column, Relation, Row, WireTuple } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import type { BinaryDecoder } from "./binary-decoders.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
@@ -127,10 +127,20 @@ export class DataDecoder {
   /** Column decoders per relation (text and binary format), built when its Relation message arrives. */
   private decoders = new WeakMap<Relation, ((t: string) => unknown)[]>();
   private binDecoders = new WeakMap<Relation, (BinaryDecoder | null)[]>();
+  /** The last tuple()'s unchanged-TOAST columns, end offset and wire form (see tuple). */
+  private unchanged: string[] | undefined;
+  private end = 0;
+  private wire: WireTuple | undefined;
+  private keepWire = false;
 
   constructor(private types: TypeDecoders) {}
 
-  decode(buf: Buffer, hasXid: boolean): DataResult | null {
+  /**
+   * `keepWire`: `buf` stays valid after this call (not a view into a reused read block), so an
+   * insert's or update's new tuple may be handed on as sent (Change.afterWire).
+   */
+  decode(buf: Buffer, hasXid: boolean, keepWire = false): DataResult | null {
+    this.keepWire = keepWire;
     const tag = buf[0];
     let i = hasXid ? 5 : 1;
     switch (tag) {
@@ -143,8 +153,9 @@ export class DataDecoder {
       }
       case 0x49: {
         const rel = this.rel(buf.readUInt32BE(i));
-        const { row, unchanged } = this.tuple(buf, i + 5, rel).value;
-        return { kind: "change", change: { op: "insert", table: rel.table, relation: rel, key: keyOf(rel, row), after: row, ...(unchanged ? { unchangedToast: unchanged } : {}) } };
+        const row = this.tuple(buf, i + 5, rel);
+        const { unchanged, wire } = this;
+        return { kind: "change", change: { op: "insert", table: rel.table, relation: rel, key: keyOf(rel, row), after: row, afterWire: wire, ...(unchanged ? { unchangedToast: unchanged } : {}) } };
       }
       case 0x55: {
         const rel = this.rel(buf.readUInt32BE(i));
@@ -152,12 +163,13 @@ export class DataDecoder {
         let before: Row | null = null;
         if (buf[i] === 0x4b /* K */ || buf[i] === 0x4f /* O */) {
           const keyOnly = buf[i] === 0x4b;
-          const t = this.tuple(buf, i + 1, rel);
-          before = keyOnly ? keyOf(rel, t.value.row) : t.value.row;
-          i = t.end;
+          const old = this.tuple(buf, i + 1, rel);
+          before = keyOnly ? keyOf(rel, old) : old;
+          i = this.end;
         }
-        const { row, unchanged } = this.tuple(buf, i + 1, rel).value;
-        let toast = unchanged;
+        const row = this.tuple(buf, i + 1, rel);
+        const wire = this.wire;
+        let toast = this.unchanged;
         if (toast && before) {
           // REPLICA IDENTITY FULL sent the old value: the unchanged column is known after all.
           toast = toast.filter((c) => {
@@ -167,13 +179,13 @@ export class DataDecoder {
           });
           if (!toast.length) toast = undefined;
         }
-        return { kind: "change", change: { op: "update", table: rel.table, relation: rel, key: keyOf(rel, row), before, after: row, ...(toast ? { unchangedToast: toast } : {}) } };
+        return { kind: "change", change: { op: "update", table: rel.table, relation: rel, key: keyOf(rel, row), before, after: row, afterWire: wire, ...(toast ? { unchangedToast: toast } : {}) } };
       }
       case 0x44: {
         const rel = this.rel(buf.readUInt32BE(i));
         i += 4;
         const keyOnly = buf[i] === 0x4b;
-        const { row } = this.tuple(buf, i + 1, rel).value;
+        const row = this.tuple(buf, i + 1, rel);
         const before = keyOnly ? keyOf(rel, row) : row;
         return { kind: "change", change: { op: "delete", table: rel.table, relation: rel, key: keyOf(rel, row), before, after: null } };
       }
@@ -221,9 +233,16 @@ export class DataDecoder {
     return relation;
   }
 
-  private tuple(buf: Buffer, i: number, rel: Relation): { value: { row: Row; unchanged?: string[] }; end: number } {
+  /**
+   * One tuple: the row, with the unchanged-TOAST columns, the end offset and whether every column
+   * came as text or NULL left in fields (no object per tuple for them). Text values of a tuple
+   * are read with one utf8 decode of its whole region when that maps byte for byte (ASCII, the
+   * common case), then cut by offset: a native decode per value was ~7 % of the apply profile.
+   */
+  private tuple(buf: Buffer, i: number, rel: Relation): Row {
     const n = buf.readUInt16BE(i);
     i += 2;
+    const start = i;
     const row: Row = {};
     let unchanged: string[] | undefined;
     const cols = rel.columns;
@@ -232,13 +251,24 @@ export class DataDecoder {
       dec = cols.map((c) => this.types.decoder(c.typeOid));
       this.decoders.set(rel, dec);
     }
+    let end = i;
+    let text = true;
+    for (let c = 0; c < n; c++) {
+      const kind = buf[end++];
+      if (kind === 0x74 /* t */) end += 4 + buf.readUInt32BE(end);
+      else if (kind === 0x62 /* b */) (end += 4 + buf.readUInt32BE(end)), (text = false);
+      else if (kind !== 0x6e /* n */) text = false;
+    }
+    const region = text ? buf.toString("utf8", start, end) : "";
+    const sliced = text && region.length === end - start;
     for (let c = 0; c < n; c++) {
       const kind = buf[i++];
       const col = cols[c];
       if (kind === 0x74 /* t */) {
         const len = buf.readUInt32BE(i);
-        row[col.name] = dec[c](buf.toString("utf8", i + 4, i + 4 + len));
-        i += 4 + len;
+        const from = i + 4;
+        row[col.name] = dec[c](sliced ? region.substring(from - start, from - start + len) : buf.toString("utf8", from, from + len));
+        i = from + len;
       } else if (kind === 0x6e /* n */) row[col.name] = null;
       else if (kind === 0x75 /* u */) (unchanged ??= []).push(col.name);
       else if (kind === 0x62 /* b */) {
@@ -255,7 +285,10 @@ export class DataDecoder {
         i += 4 + len;
       }
     }
-    return { value: { row, unchanged }, end: i };
+    this.unchanged = unchanged;
+    this.end = end;
+    this.wire = text && this.keepWire ? { buf, at: start - 2, end } : undefined;
+    return row;
   }
 }
 

@@ -305,7 +305,8 @@ export class StreamReader {
     let part = 0;
     for (const m of buf.messages()) {
       if (streamed && buf.abortedSubxids.size && m[0] !== 0x52 && m[0] !== 0x59 && buf.abortedSubxids.has(streamedXid(m))) continue;
-      const r = this.decoder.decode(m, streamed);
+      // A spilled transaction's messages are views into a reused read block: no wire tuples from those.
+      const r = this.decoder.decode(m, streamed, !buf.spilled);
       if (!r) continue;
       if (r.kind === "change") changes.push(r.change);
       else if (r.kind === "truncate") changes.push(...r.changes);
