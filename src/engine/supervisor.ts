@@ -37,16 +37,19 @@ function isTransient(e: unknown): boolean {
 }
 
 /**
- * Whether a runtime that ended with `e` is started again in-process. Always for a sink's lost
- * open transaction (PartsLostError: the restart replays the whole source transaction). While
- * restarting (the runtime before failed that way, and this one did not run settleMs), also for
- * a lost connection or a slot still held by the old walsender: the config worked before. Never
- * for a usage error, lost changes (slot_lost) or anything else: that ends the process as before.
+ * Whether a runtime that ended with `e` is started again in-process: for a sink's lost open
+ * transaction (PartsLostError: the restart replays the whole source transaction), and for a lost
+ * connection or a slot still held by the old walsender. The runtime was up, so the config works:
+ * a connection cut while it still started up or read the initial snapshot (a failover, a
+ * terminated backend) is retried with backoff from the checkpoint and the snapshot's saved
+ * progress, as Kafka Connect retries a failed task, instead of ending the process (before, only
+ * systemd's restart brought it back). Never for a usage error, lost changes (slot_lost) or
+ * anything else: that ends the process.
  */
-export function restartable(e: unknown, restarting: boolean): boolean {
+export function restartable(e: unknown): boolean {
   if (isUsageError(e)) return false;
   if (e instanceof PartsLostError || (e as { code?: unknown })?.code === "sink_parts_lost") return true;
-  return restarting && isTransient(e);
+  return isTransient(e);
 }
 
 /**
@@ -99,7 +102,7 @@ export async function supervise(opts: SupervisorOptions): Promise<Supervised> {
       if (Date.now() - since >= settleMs) backoff = null; // it ran long enough: not a restart loop
       // Back off and start again until a runtime is up, a failure is not restartable, or stop().
       for (let attempt = 1; ; attempt++) {
-        if (!restartable(failure, backoff !== null)) {
+        if (!restartable(failure)) {
           log.error({ err: errorMessage(failure) }, "runtime failed; not restartable, stopping");
           return resolveDone(failure);
         }

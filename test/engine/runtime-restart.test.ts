@@ -206,16 +206,17 @@ pipelines:
     expect(await engine.done).toBeNull();
   }, 60_000);
 
-  test("not restarted: a lost slot or a usage error ends the engine with it; a connection error only while restarting", async () => {
-    expect(restartable(new PartsLostError("wh", "m", 1n), false)).toBe(true);
-    expect(restartable(new CdcError("slot_lost", "slot was dropped"), true)).toBe(false);
-    expect(restartable(usageError("config", "bad"), true)).toBe(false);
+  test("not restarted: a lost slot or a usage error ends the engine with it; a lost connection is restarted", async () => {
+    expect(restartable(new PartsLostError("wh", "m", 1n))).toBe(true);
+    expect(restartable(new CdcError("slot_lost", "slot was dropped"))).toBe(false);
+    expect(restartable(usageError("config", "bad"))).toBe(false);
     const refused = new CdcError("sink_open", "cannot open", { cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) });
-    expect(restartable(refused, false)).toBe(false);
-    expect(restartable(refused, true)).toBe(true);
-    expect(restartable(Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" }), true)).toBe(true);
-    expect(restartable(new CdcError("slot_active", "slot is active for PID 1"), true)).toBe(true);
-    expect(restartable(new Error("a transform threw"), true)).toBe(false);
+    expect(restartable(refused)).toBe(true);
+    const cut = new CdcError("source_start", "cannot start streaming", { cause: Object.assign(new Error("write CONNECTION_CLOSED"), { code: "CONNECTION_CLOSED" }) });
+    expect(restartable(cut)).toBe(true);
+    expect(restartable(Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" }))).toBe(true);
+    expect(restartable(new CdcError("slot_active", "slot is active for PID 1"))).toBe(true);
+    expect(restartable(new Error("a transform threw"))).toBe(false);
 
     const lost = new CdcError("slot_lost", "replication slot s was dropped while streaming", { component: "source" });
     let starts = 0;

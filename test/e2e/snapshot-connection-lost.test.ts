@@ -1,0 +1,93 @@
+/**
+ * The source's connections are cut while the initial snapshot is being read (a failover, a DBA's
+ * pg_terminate_backend, a network blip). The engine had started, so the config works: it starts
+ * again in-process from its checkpoint and the snapshot's saved progress, as it does after a lost
+ * sink transaction, instead of exiting and leaving the restart to systemd. Every row arrives once.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import postgres from "postgres";
+import { createDatabase, sharedPg } from "../helpers/index.ts";
+import { Serve, waitFor } from "./harness.ts";
+
+const CONFIG = `
+source: { url: "\${SOURCE_URL}", slot: "\${CDC_SLOT}", publication: "\${CDC_PUBLICATION}", snapshot_chunk_size: 1000 }
+state: { dir: "\${CDC_STATE_DIR}" }
+api: { listen: "\${CDC_LISTEN}" }
+sinks:
+  wh: { type: postgres, url: "\${WAREHOUSE_URL}", batch_delay: 10ms }
+pipelines:
+  - { name: copy, from: public.big, to: wh }
+  - name: per_k
+    from: public.big
+    group_by: [k]
+    aggregate: { n: COUNT(*), total: SUM(v) }
+    to: { sink: wh, table: per_k, key: [k] }
+`;
+
+class ConfigServe extends Serve {
+  override get config(): string {
+    return join(this.dir, "cut.yaml");
+  }
+}
+
+let src: postgres.Sql;
+let wh: postgres.Sql;
+let serve: ConfigServe;
+const ROWS = 150_000;
+
+beforeAll(async () => {
+  const pg = await sharedPg("system");
+  const srcUrl = pg.url(await createDatabase(pg, "e2e_cut_src"));
+  const whUrl = pg.url(await createDatabase(pg, "e2e_cut_wh"));
+  src = postgres(srcUrl, { max: 2, onnotice: () => {} });
+  wh = postgres(whUrl, { max: 1, onnotice: () => {} });
+  await src.unsafe(`create table big (id bigint primary key, k int not null, v int not null, pad text);
+    insert into big select g, g % 10, g % 7, repeat('x', 100) from generate_series(1, ${ROWS}) g`);
+  serve = new ConfigServe("snapshot-connection-lost", { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
+  writeFileSync(serve.config, CONFIG);
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  await src?.end();
+  await wh?.end();
+});
+
+const count = async (sql: postgres.Sql, table: string) => Number((await sql.unsafe(`select count(*)::int as n from ${table}`).catch(() => [{ n: -1 }]))[0].n);
+
+test("connections cut mid-snapshot: the engine restarts in-process, resumes, and the mirror and the GROUP BY equal the source", async () => {
+  await serve.start();
+  // Part of the table is in the sink, not all of it: the snapshot is under way.
+  await waitFor("the snapshot under way", async () => {
+    const n = await count(wh, "big");
+    return n > 0 && n < ROWS;
+  }, 60_000, () => serve.logs);
+  const cut = await src`select count(*)::int as n from (select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'cdc-engine%' and datname = current_database()) t`;
+  expect(cut[0].n).toBeGreaterThan(0);
+  await src.unsafe(`insert into big select g, g % 10, g % 7, 'late' from generate_series(${ROWS + 1}, ${ROWS + 500}) g`);
+  await src.unsafe(`update big set v = v + 100 where id % 1000 = 0`);
+  // Deleted rows are not cut here: one the first snapshot had copied stays in the sink when
+  // no checkpoint was taken yet (README, Known problems). Deletes once it streams again below.
+  await waitFor("streaming again", async () => ((await serve.status().catch(() => null)) as { source?: { receivedLsn?: string | null } } | null)?.source?.receivedLsn, 120_000, () => serve.logs);
+  await src.unsafe(`delete from big where id % 997 = 0`);
+
+  const want = (await src`select count(*)::int as n, sum(v)::int8::text as s from big`)[0];
+  await waitFor("the mirror caught up", async () => {
+    if (serve.proc?.exitCode != null) return true; // failed below, with the logs
+    const got = (await wh`select count(*)::int as n, sum(v)::int8::text as s from big`.catch(() => [{ n: -1, s: null }]))[0];
+    return got.n === want.n && got.s === want.s;
+  }, 120_000, () => serve.logs);
+  expect(serve.proc?.exitCode ?? null, serve.logs.slice(-3000)).toBeNull();
+  const groups = await src`select k, count(*)::int8::text as n, sum(v)::int8::text as total from big group by k order by k`;
+  await waitFor("the GROUP BY caught up", async () => {
+    const got = await wh`select k, n::text as n, total::text as total from per_k order by k`.catch(() => []);
+    return JSON.stringify(got) === JSON.stringify(groups);
+  }, 60_000, () => serve.logs);
+  const status = (await serve.status()) as { engine: { state: string; restarts: number } };
+  expect(status.engine.state).toBe("running");
+  expect(status.engine.restarts).toBeGreaterThanOrEqual(1);
+  expect(serve.proc?.exitCode).toBeNull();
+  expect(await serve.stop()).toBe(0);
+}, 240_000);
