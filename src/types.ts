@@ -75,6 +75,12 @@ export interface Txn {
   /** True for rows read by the initial snapshot (op "read"). */
   snapshot?: boolean;
   /**
+   * Removals (deletes, truncates) the source found in the slot of a start that ended before its
+   * first checkpoint, handed over once before that snapshot is taken again (gap-deletes.ts):
+   * stateless pipelines apply them to what their sinks may hold; stateful ones skip them.
+   */
+  cleanup?: boolean;
+  /**
    * Set only on a transaction larger than source.memory_budget, handed over in several parts
    * (same lsn/xid, index 0, 1, ...; the last has last=true) so memory stays flat. The parts form
    * ONE transaction: apply/checkpoint/confirm only after the part with last=true.

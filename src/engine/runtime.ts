@@ -303,6 +303,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const processTxn = async (ps: PipelineState, txn: Txn) => {
     // Operators already saw everything up to the checkpoint; sinks skip by their own position.
     if (ps.runner.stateful && !txn.snapshot && ps.processedLsn !== null && txn.lsn <= ps.processedLsn) return;
+    // Windows and GROUP BY rebuild their state from the new snapshot: the rows removed before it are not theirs.
+    if (ps.runner.stateful && txn.cleanup) return;
     const touches = txn.changes.some((c) => ps.runner.reads(c.table));
     let records = touches ? await ps.runner.process(txn) : [];
     const complete = !txn.part || txn.part.last;
@@ -336,7 +338,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       lastTxnAt = Date.now();
       currentLsn = txn.lsn;
       txnCount++;
-      if (txn.snapshot) countSnapshotRows(txn);
+      if (txn.snapshot && !txn.cleanup) countSnapshotRows(txn);
       for (const ps of pipelines) {
         if (ps.paused === "config") continue;
         if (ps.paused === "admin" && !ps.inPart) {

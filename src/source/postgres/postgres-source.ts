@@ -9,12 +9,13 @@ import type { SourceConfig } from "../../config/schema.ts";
 import { openPg, redactUrl, type Pg } from "../../db/postgres-client.ts";
 import { CdcError, errorMessage } from "../../errors.ts";
 import type { Health } from "../../sinks/sink.ts";
-import { formatLsn, type Lsn, type Relation } from "../../types.ts";
+import { formatLsn, type Change, type Lsn, type Relation } from "../../types.ts";
 import type { Source, SourceStartOptions, SourceStats } from "../source.ts";
 import { ensurePublication, loadRelations, loadTypes, resolveTables, warnReplicaIdentity } from "./catalog.ts";
 import { checkSource, inspectSource } from "./check.ts";
 import { ReplicationSession, type StartOptions } from "./replication.ts";
 import { createSlot, dropSlot, getSlot } from "./slot.ts";
+import { gapRemovals } from "./gap-deletes.ts";
 import { SlotMonitor } from "./slot-monitor.ts";
 import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
@@ -148,9 +149,13 @@ class PostgresSource implements Source {
     const repl = (this.repl = openReplicationPg(c));
     let snapshotName: string | null = null;
     let consistentPoint: Lsn;
+    let removals: Change[] = [];
     if (recreate) {
       // --resnapshot after lost changes reads the tables again even with `snapshot: never`.
       const snap = c.snapshot === "initial" || (opts.resnapshot && opts.checkpointLsn !== null);
+      // A slot this state dir made for a start that ended before its first checkpoint: what that
+      // start copied may since have been deleted at the source (gap-deletes.ts).
+      if (slot && snap && opts.checkpointLsn === null && state.slot(c.slot)) removals = await gapRemovals(sql, c.slot, c.publication, relations, types, this.log);
       if (slotExists) await dropSlot(sql, c.slot);
       const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase });
       this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
@@ -169,6 +174,7 @@ class PostgresSource implements Source {
       this.healthNow = { status: "up", reason: "snapshot" };
       const chunkLsn = consistentPoint - 1n;
       this.snapshotBarrier = opts.checkpointLsn !== null && opts.checkpointLsn > chunkLsn ? opts.checkpointLsn : chunkLsn;
+      if (removals.length) await opts.onTxn({ lsn: chunkLsn, endLsn: chunkLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: removals, snapshot: true, cleanup: true });
       const complete = await runSnapshot({
         sql,
         snapshotName,

@@ -1,0 +1,94 @@
+/**
+ * Before a slot created by a start that ended before its first checkpoint is dropped and made
+ * again (slot-safety.ts), read what it holds since then for the rows that went away: deletes,
+ * the old key of a key-changing update, truncates. The new snapshot cannot show them, and
+ * the new slot never sends them, yet the first attempt may already have copied those rows into
+ * a mirror's sink. They are handed over once, before the new snapshot, as a `cleanup`
+ * transaction that only stateless pipelines apply (a window or GROUP BY rebuilds its state from
+ * the new snapshot and must not see them).
+ *
+ * pg_logical_slot_peek_binary_changes decodes without moving the slot; the slot is dropped right
+ * after. A delete committed between the peek and the new slot (milliseconds) is still missed.
+ */
+import type { Logger } from "pino";
+import type { Pg } from "../../db/postgres-client.ts";
+import type { Change, Relation, Row } from "../../types.ts";
+import { DataDecoder, isDataMessage } from "./pgoutput.ts";
+import type { TypeDecoders } from "./type-decoders.ts";
+
+/** Rows read per round trip from the peek. */
+const CURSOR_ROWS = 2000;
+
+/**
+ * The removals the slot `slot` holds for the captured tables, as changes against the relations
+ * the new start loaded (`relations`, by "schema.table"): delete changes keyed by each table's
+ * key, and truncates. Tables without a key give no deletes (a mirror cannot address their rows).
+ */
+export async function gapRemovals(sql: Pg, slot: string, publication: string, relations: Map<string, Relation>, types: TypeDecoders, log: Logger): Promise<Change[]> {
+  const started = performance.now();
+  let found: { changes: Change[]; messages: number };
+  try {
+    found = await peekRemovals(sql, slot, publication, relations, types);
+  } catch (e) {
+    // Best effort: without it the start goes on as before (the rows may stay behind).
+    log.warn({ slot, err: (e as Error).message }, `cannot read the deletes held by slot ${slot} before recreating it; rows the earlier start copied and that were deleted since may stay in mirror sinks`);
+    return [];
+  }
+  const n = found.changes.length;
+  if (n) log.warn({ slot, removals: n, messages: found.messages, ms: Math.round(performance.now() - started) }, `the slot of the start that ended early holds ${n} deletes or truncates: they are applied before the snapshot is taken again, so rows that start copied do not stay behind`);
+  return found.changes;
+}
+
+async function peekRemovals(sql: Pg, slot: string, publication: string, relations: Map<string, Relation>, types: TypeDecoders): Promise<{ changes: Change[]; messages: number }> {
+  const decoder = new DataDecoder(types);
+  const changes: Change[] = [];
+  const seen = new Set<string>();
+  let messages = 0;
+  const cursor = sql`select data from pg_logical_slot_peek_binary_changes(${slot}, null, null, 'proto_version', '1', 'publication_names', ${publication})`.cursor(CURSOR_ROWS);
+  for await (const rows of cursor) {
+    for (const { data } of rows as unknown as { data: Buffer }[]) {
+      messages++;
+      if (!isDataMessage(data[0])) continue;
+      const r = decoder.decode(data, false);
+      if (r?.kind === "truncate") {
+        for (const c of r.changes) {
+          const rel = relations.get(c.table);
+          if (rel) changes.push({ ...c, relation: rel });
+        }
+        continue;
+      }
+      if (r?.kind !== "change") continue;
+      const c = r.change;
+      const rel = relations.get(c.table);
+      if (!rel || (c.op !== "delete" && c.op !== "update")) continue;
+      const keyCols = rel.columns.filter((k) => k.isKey).map((k) => k.name);
+      const old = c.op === "delete" ? (c.before ?? c.key) : c.before;
+      const key = keyCols.length && old ? pick(keyCols, old) : null;
+      // An update that kept its key removes nothing.
+      if (!key || (c.op === "update" && c.after && sameKey(keyCols, key, c.after))) continue;
+      const id = c.table + "\u0000" + keyCols.map((k) => String(key[k])).join("\u0001");
+      if (seen.has(id)) continue;
+      seen.add(id);
+      changes.push({ op: "delete", table: c.table, relation: rel, key, before: null, after: null });
+    }
+  }
+  return { changes, messages };
+}
+
+function pick(cols: string[], row: Row): Row | null {
+  const o: Row = {};
+  for (const c of cols) {
+    if (row[c] === undefined) return null;
+    o[c] = row[c];
+  }
+  return o;
+}
+
+function sameKey(cols: string[], a: Row, b: Row): boolean {
+  for (const c of cols) {
+    const x = a[c];
+    const y = b[c];
+    if (x instanceof Uint8Array && y instanceof Uint8Array ? Buffer.compare(x, y) !== 0 : x !== y) return false;
+  }
+  return true;
+}
