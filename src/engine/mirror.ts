@@ -27,16 +27,20 @@ export class MirrorMapper {
   map(txn: Txn, tables: Set<string> | null): OutputRecord[] {
     const out: OutputRecord[] = [];
     const { lsn, commitTime, xid } = txn;
+    // The records of one table and operation in a transaction share one (never modified) source
+    // object: one object less per row for the collector.
+    let last: OutputRecord["source"] = { table: "", op: "", xid };
+    const sourceOf = (c: Change) => (last.table === c.table && last.op === c.op ? last : (last = { table: c.table, op: c.op, xid }));
     // One object literal per record (the apply bench profiled spreads of partial records at ~4 % of the engine's CPU).
     const push = (c: Change, op: OutputRecord["op"], table: OutputTable, row: Row, before?: Row | null, extra?: Partial<OutputRecord>) =>
-      out.push({ op, table, row, ...(before !== undefined ? { before } : {}), ...extra, lsn, index: out.length, commitTime, source: { table: c.table, op: c.op, xid } });
+      out.push({ op, table, row, ...(before !== undefined ? { before } : {}), ...extra, lsn, index: out.length, commitTime, source: sourceOf(c) });
     for (const c of txn.changes) {
       if (tables && !tables.has(c.table)) continue;
       const table = this.tableFor(c.relation);
       switch (c.op) {
         case "insert":
         case "read":
-          if (c.after) out.push({ op: "upsert", table, row: c.after, wire: c.afterWire, lsn, index: out.length, commitTime, source: { table: c.table, op: c.op, xid } });
+          if (c.after) out.push({ op: "upsert", table, row: c.after, wire: c.afterWire, lsn, index: out.length, commitTime, source: sourceOf(c) });
           break;
         case "update": {
           if (!c.after || table.key.length === 0) break;

@@ -30,6 +30,8 @@ interface Group {
   toast: string;
   records: OutputRecord[];
   byKey: Map<unknown, number>;
+  /** Every record of the run came from a source insert (a COPY straight into the table may do). */
+  inserts: boolean;
 }
 
 /**
@@ -97,12 +99,13 @@ function groupRuns(seq: OutputRecord[]): Group[] {
     if (r.op === "truncate") {
       // Consecutive truncates become one TRUNCATE a, b (as Postgres sent them).
       if (g && g.op === "truncate") g.records.push(r);
-      else groups.push((g = { op: "truncate", table: r.table, toast: "", records: [r], byKey: new Map() }));
+      else groups.push((g = { op: "truncate", table: r.table, toast: "", records: [r], byKey: new Map(), inserts: false }));
       continue;
     }
     if (!g || g.op !== r.op || (g.table !== r.table && !sameTable(g.table, r.table)) || g.toast !== toast) {
-      groups.push((g = { op: r.op, table: r.table, toast, records: [], byKey: new Map() }));
+      groups.push((g = { op: r.op, table: r.table, toast, records: [], byKey: new Map(), inserts: true }));
     }
+    if (g.inserts && r.source?.op !== "insert") g.inserts = false;
     if (r.table.key.length === 0) {
       g.records.push(r);
       continue;
@@ -222,7 +225,7 @@ function copyStatement(g: Group, schema: string, types: Map<string, string>): St
     const set = cols.filter((c) => !t.key.includes(c));
     conflict = ` on conflict (${t.key.map(qi).join(", ")}) do ` + (set.length ? `update set ${set.map((c) => `${qi(c)} = excluded.${qi(c)}`).join(", ")}` : "nothing");
   }
-  const inserts = skip.size === 0 && !directRefused(target) && g.records.every((r) => r.source?.op === "insert");
+  const inserts = skip.size === 0 && g.inserts && !directRefused(target);
   return {
     text: `insert into ${target} (${colList}) select ${colList} from pg_temp.${stg}${conflict}`,
     params: [],
