@@ -257,7 +257,7 @@ export class LookupJoin {
       queue: this.queue.map((p) => ({
         deadline: p.deadline,
         key: p.key,
-        rc: { after: encodeRow(p.rc.after), id: encodeValue(p.rc.id), prevId: encodeValue(p.rc.prevId), commitUs: p.rc.commitUs, source: { ...p.rc.source, before: encodeRow(p.rc.source.before), after: encodeRow(p.rc.source.after), key: encodeRow(p.rc.source.key) } },
+        rc: { after: encodeRow(p.rc.after), id: encodeValue(p.rc.id), prevId: encodeValue(p.rc.prevId), commitUs: p.rc.commitUs, source: { ...p.rc.source, before: encodeRow(p.rc.source.before), after: encodeRow(p.rc.source.after), key: encodeRow(p.rc.source.key), afterWire: undefined } },
       })),
     };
   }

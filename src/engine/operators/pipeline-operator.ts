@@ -311,10 +311,15 @@ function noWindow(appendOnly = false): WindowSettings {
 
 const KEY_COLS = new WeakMap<Relation, { name: string }[]>();
 
-export function rowIdentity(rel: Relation, row: Row | null | undefined): RowId | null {
-  if (!row) return null;
+function keyColumns(rel: Relation): { name: string }[] {
   let keys = KEY_COLS.get(rel);
   if (!keys) KEY_COLS.set(rel, (keys = rel.columns.filter((c) => c.isKey)));
+  return keys;
+}
+
+export function rowIdentity(rel: Relation, row: Row | null | undefined): RowId | null {
+  if (!row) return null;
+  const keys = keyColumns(rel);
   if (keys.length === 0) return JSON.stringify(encodeRow(row));
   if (keys.length === 1) {
     const v = row[keys[0].name];
@@ -340,7 +345,8 @@ export function toRowChange(ch: Change, commitUs: number, multiTable = false): R
   const id = after ? rowIdentity(rel, after) : null;
   let prevId: RowId | null = null;
   if (ch.op === "update" || ch.op === "delete") prevId = rowIdentity(rel, ch.before ?? null) ?? rowIdentity(rel, ch.key ?? null) ?? (ch.op === "update" ? id : null);
-  if (!multiTable) return { after, id, prevId, commitUs, source: ch };
+  const keyed = keyColumns(rel).length > 0;
+  if (!multiTable) return { after, id, prevId, keyed, commitUs, source: ch };
   const table = ch.table + "\u0002";
-  return { after, id: id === null ? null : table + String(id), prevId: prevId === null ? null : table + String(prevId), commitUs, source: ch };
+  return { after, id: id === null ? null : table + String(id), prevId: prevId === null ? null : table + String(prevId), keyed, commitUs, source: ch };
 }

@@ -134,8 +134,12 @@ export class PaneWindows {
       this.ctx.reject({ row: c.after ?? c.source.before ?? c.source.key ?? {}, reason: `append_only pipeline: a source ${op} cannot be applied (no per-row state to retract it)`, source: c.source });
       return;
     }
-    // an insert has nothing to take back (a re-inserted key was deleted first)
-    const prev = op === "insert" || op === "read" ? null : (c.prevId ?? c.id);
+    // An insert has nothing to take back (a re-inserted key was deleted first), unless it is a
+    // replay of a row already counted: after a crash mid-snapshot the resumed read has the rows
+    // fresh and the stream sends their inserts since the slot's start again (they counted twice).
+    // Only contributions in memory are checked: a lookup on disk per insert would cost too much.
+    const insert = op === "insert" || op === "read";
+    const prev = insert ? (c.keyed && c.id !== null && this.contrib.has(c.id) ? c.id : null) : (c.prevId ?? c.id);
     if (prev !== null) this.retract(prev);
     if (c.after && c.id !== null) this.add(c.id, c.after, c.commitUs, c);
   }

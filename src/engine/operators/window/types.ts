@@ -14,6 +14,12 @@ export interface RowChange {
    */
   id: RowId | null;
   prevId: RowId | null;
+  /**
+   * `id` is the row's key. Then an insert of an id already held is a replay (a resumed snapshot
+   * read the row fresh, and the stream sends its insert again) and replaces it; without a key the
+   * id is the row's content, and two equal rows are two rows.
+   */
+  keyed: boolean;
   /** Commit time of the transaction, µs since epoch. */
   commitUs: number;
   source: Change;
