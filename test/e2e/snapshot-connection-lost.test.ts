@@ -7,6 +7,7 @@
  * (no checkpoint yet: the slot is made again, after its deletes are handed over; gap-deletes.ts).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -95,4 +96,8 @@ test("connections cut mid-snapshot: the engine restarts in-process, resumes, and
   expect(status.engine.restarts).toBeGreaterThanOrEqual(1);
   expect(serve.proc?.exitCode).toBeNull();
   expect(await serve.stop()).toBe(0);
+  // The removals were kept in the state dir until a checkpoint after them was stored, then dropped.
+  const state = new Database(join(serve.env.CDC_STATE_DIR!, "source-snapshot.sqlite"), { readonly: true });
+  expect(state.query("select count(*) as n from pending_removals").get()).toEqual({ n: 0 });
+  state.close();
 }, 240_000);

@@ -9,11 +9,14 @@
  *
  * pg_logical_slot_peek_binary_changes decodes without moving the slot; the slot is dropped right
  * after. A delete committed between the peek and the new slot (milliseconds) is still missed.
+ * The removals are saved in the state dir before the slot is dropped and kept until a checkpoint
+ * after their hand-over is stored, so a second crash in between hands them over again.
  */
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
 import type { Change, Relation, Row } from "../../types.ts";
 import { DataDecoder, isDataMessage } from "./pgoutput.ts";
+import { decodeRow, encodeRow } from "../../dlq/row-codec.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
 
 /** Rows read per round trip from the peek. */
@@ -91,4 +94,21 @@ function sameKey(cols: string[], a: Row, b: Row): boolean {
     if (x instanceof Uint8Array && y instanceof Uint8Array ? Buffer.compare(x, y) !== 0 : x !== y) return false;
   }
   return true;
+}
+
+/** Removals as text for SnapshotState (keys in exact row JSON: bigint digits, bytea base64). */
+export function encodeRemovals(changes: Change[]): string {
+  return JSON.stringify(changes.map((c) => (c.op === "truncate" ? { table: c.table, truncate: c.truncate ?? null } : { table: c.table, key: encodeRow(c.key ?? {}) })));
+}
+
+/** encodeRemovals' text against the relations of this start; tables no longer captured are left out. */
+export function decodeRemovals(text: string, relations: Map<string, Relation>): Change[] {
+  const out: Change[] = [];
+  for (const r of JSON.parse(text) as { table: string; key?: string; truncate?: Change["truncate"] | null }[]) {
+    const rel = relations.get(r.table);
+    if (!rel) continue;
+    if (r.key === undefined) out.push({ op: "truncate", table: r.table, relation: rel, truncate: r.truncate ?? { cascade: false, restartIdentity: false } });
+    else out.push({ op: "delete", table: r.table, relation: rel, key: decodeRow(r.key, rel.columns), before: null, after: null });
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ import { ensurePublication, loadRelations, loadTypes, resolveTables, warnReplica
 import { checkSource, inspectSource } from "./check.ts";
 import { ReplicationSession, type StartOptions } from "./replication.ts";
 import { createSlot, dropSlot, getSlot } from "./slot.ts";
-import { gapRemovals } from "./gap-deletes.ts";
+import { decodeRemovals, encodeRemovals, gapRemovals } from "./gap-deletes.ts";
 import { SlotMonitor } from "./slot-monitor.ts";
 import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
@@ -67,6 +67,8 @@ class PostgresSource implements Source {
   private resolveDone!: (e: Error | null) => void;
   private reader: StreamReader | null = null;
   private snapshotProgress = new Map<string, TableProgress>();
+  /** The slot's removals (gap-deletes.ts) went to the engine; saved until a cut after them is stored. */
+  private removalsHanded = false;
   /** Snapshot progress the engine has taken but not yet made durable (see checkpointCut()). */
   private snapshotUnsaved = new Map<string, TableProgress>();
   /** What was saved last per table (saved progress never goes back). */
@@ -155,7 +157,12 @@ class PostgresSource implements Source {
       const snap = c.snapshot === "initial" || (opts.resnapshot && opts.checkpointLsn !== null);
       // A slot this state dir made for a start that ended before its first checkpoint: what that
       // start copied may since have been deleted at the source (gap-deletes.ts).
-      if (slot && snap && opts.checkpointLsn === null && state.slot(c.slot)) removals = await gapRemovals(sql, c.slot, c.publication, relations, types, this.log);
+      if (slot && snap && opts.checkpointLsn === null && state.slot(c.slot)) {
+        const earlier = state.removals(c.slot);
+        removals = [...(earlier ? decodeRemovals(earlier, relations) : []), ...(await gapRemovals(sql, c.slot, c.publication, relations, types, this.log))];
+        // Saved before the slot (which holds them) is dropped.
+        state.setRemovals(c.slot, removals.length ? encodeRemovals(removals) : null);
+      }
       if (slotExists) await dropSlot(sql, c.slot);
       const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase });
       this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
@@ -174,7 +181,10 @@ class PostgresSource implements Source {
       this.healthNow = { status: "up", reason: "snapshot" };
       const chunkLsn = consistentPoint - 1n;
       this.snapshotBarrier = opts.checkpointLsn !== null && opts.checkpointLsn > chunkLsn ? opts.checkpointLsn : chunkLsn;
-      if (removals.length) await opts.onTxn({ lsn: chunkLsn, endLsn: chunkLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: removals, snapshot: true, cleanup: true });
+      if (removals.length) {
+        await opts.onTxn({ lsn: chunkLsn, endLsn: chunkLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: removals, snapshot: true, cleanup: true });
+        this.removalsHanded = true;
+      }
       const complete = await runSnapshot({
         sql,
         snapshotName,
@@ -297,7 +307,15 @@ class PostgresSource implements Source {
    */
   checkpointCut(): () => void {
     const atCut = new Map(this.snapshotUnsaved);
-    return () => this.saveSnapshotProgress(atCut);
+    // A cut taken after the removals were handed over holds them: once it is stored they are durable.
+    const removals = this.removalsHanded;
+    return () => {
+      this.saveSnapshotProgress(atCut);
+      if (removals && this.state) {
+        this.state.setRemovals(this.config.slot, null);
+        this.removalsHanded = false;
+      }
+    };
   }
 
   private saveSnapshotProgress(entries: Map<string, TableProgress>): void {

@@ -1,7 +1,8 @@
 /**
  * Snapshot progress in a SQLite file under the state dir (bun:sqlite): which slot we created
  * (and its consistent point), and per table the last key handed to the engine and whether it
- * is done, so a crash mid-snapshot resumes after the last key instead of starting over.
+ * is done, so a crash mid-snapshot resumes after the last key instead of starting over; and the
+ * removals found in a slot before it was recreated, until they are durable.
  */
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
@@ -24,6 +25,9 @@ export class SnapshotState {
     this.db = new Database(join(stateDir, "source-snapshot.sqlite"), { create: true });
     this.db.run("pragma journal_mode = wal");
     this.db.run(`create table if not exists slot_info (slot text primary key, consistent_point text not null, snapshot_wanted integer not null)`);
+    // Removals read from a slot before it was recreated (gap-deletes.ts), kept until a checkpoint
+    // after their hand-over is stored: a crash before that hands them over again.
+    this.db.run(`create table if not exists pending_removals (slot text primary key, changes text not null)`);
     this.db.run(`create table if not exists snapshot_progress (
       slot text not null, tbl text not null, last_key text, rows_done integer not null default 0,
       rows_total integer not null default 0, done integer not null default 0, primary key (slot, tbl))`);
@@ -47,7 +51,19 @@ export class SnapshotState {
     this.db.transaction(() => {
       this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
       this.db.run(`delete from slot_info where slot = ?`, [slot]);
+      this.db.run(`delete from pending_removals where slot = ?`, [slot]);
     })();
+  }
+
+  /** The removals not yet known durable in the sinks (gap-deletes.ts encodes them). */
+  removals(slot: string): string | null {
+    const r = this.db.query(`select changes from pending_removals where slot = ?`).get(slot) as { changes: string } | null;
+    return r?.changes ?? null;
+  }
+
+  setRemovals(slot: string, changes: string | null): void {
+    if (changes === null) this.db.run(`delete from pending_removals where slot = ?`, [slot]);
+    else this.db.run(`insert or replace into pending_removals (slot, changes) values (?, ?)`, [slot, changes]);
   }
 
   progress(slot: string): Map<string, TableProgress> {
