@@ -1,5 +1,6 @@
 import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
 import type { Change, Relation, Row, Txn } from "../types.ts";
+import { keyChanged, pick } from "../row-key.ts";
 
 /**
  * Turns source changes into sink records for a mirror: the sink table has the source's
@@ -62,22 +63,4 @@ export class MirrorMapper {
     }
     return out;
   }
-}
-
-function pick(cols: string[], row: Row): Row {
-  const o: Row = {};
-  for (const c of cols) o[c] = row[c];
-  return o;
-}
-
-function keyChanged(cols: string[], a: Row, b: Row): boolean {
-  for (const c of cols) {
-    if (!(c in a)) return false;
-    const x = a[c];
-    const y = b[c];
-    if (x instanceof Uint8Array && y instanceof Uint8Array) {
-      if (Buffer.compare(x, y) !== 0) return true;
-    } else if (x !== y) return true;
-  }
-  return false;
 }

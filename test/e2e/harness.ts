@@ -2,7 +2,7 @@
  * Runs an example config (examples/X.yaml) with the compiled binary, as a user would:
  * URLs and names come from the environment variables the example documents.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binaryPath, freePort, runBinary } from "../helpers/index.ts";
@@ -83,4 +83,16 @@ export async function generate(url: string, args: string[], timeoutMs = 90_000):
   const r = await runBinary(["generate", "--url", url, "--progress", "none", ...args], { timeoutMs });
   if (r.code !== 0) throw new Error(`generate ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
   return r.stdout;
+}
+
+/** `serve` with a config of its own (`yaml`, written into its dir as `<name>.yaml`) instead of an example. */
+export class ConfigServe extends Serve {
+  constructor(name: string, yaml: string, env: Record<string, string>) {
+    super(name, env);
+    writeFileSync(this.config, yaml);
+  }
+
+  override get config(): string {
+    return join(this.dir, `${this.example}.yaml`);
+  }
 }

@@ -8,11 +8,10 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { Serve, waitFor } from "./harness.ts";
+import { ConfigServe, waitFor } from "./harness.ts";
 
 const CONFIG = `
 source: { url: "\${SOURCE_URL}", slot: "\${CDC_SLOT}", publication: "\${CDC_PUBLICATION}", snapshot_chunk_size: 1000 }
@@ -29,12 +28,6 @@ pipelines:
     to: { sink: wh, table: per_k, key: [k] }
 `;
 
-class ConfigServe extends Serve {
-  override get config(): string {
-    return join(this.dir, "cut.yaml");
-  }
-}
-
 let src: postgres.Sql;
 let wh: postgres.Sql;
 let serve: ConfigServe;
@@ -48,8 +41,7 @@ beforeAll(async () => {
   wh = postgres(whUrl, { max: 1, onnotice: () => {} });
   await src.unsafe(`create table big (id bigint primary key, k int not null, v int not null, pad text);
     insert into big select g, g % 10, g % 7, repeat('x', 100) from generate_series(1, ${ROWS}) g`);
-  serve = new ConfigServe("snapshot-connection-lost", { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
-  writeFileSync(serve.config, CONFIG);
+  serve = new ConfigServe("snapshot-connection-lost", CONFIG, { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
 });
 
 afterAll(async () => {

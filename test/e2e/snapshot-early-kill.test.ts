@@ -6,11 +6,9 @@
  * GROUP BY equals SQL over the source.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import postgres from "postgres";
 import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { Serve, waitFor } from "./harness.ts";
+import { ConfigServe, waitFor } from "./harness.ts";
 
 const CONFIG = `
 source: { url: "\${SOURCE_URL}", slot: "\${CDC_SLOT}", publication: "\${CDC_PUBLICATION}", snapshot_chunk_size: 500 }
@@ -26,12 +24,6 @@ pipelines:
     to: { sink: pg, table: per_k, key: [k] }
 `;
 
-class ConfigServe extends Serve {
-  override get config(): string {
-    return join(this.dir, "early.yaml");
-  }
-}
-
 let src: postgres.Sql;
 let wh: postgres.Sql;
 let serve: ConfigServe;
@@ -44,8 +36,7 @@ beforeAll(async () => {
   wh = postgres(whUrl, { max: 1, onnotice: () => {} });
   await src.unsafe(`create table ev (id bigserial primary key, k int not null, v int not null);
     insert into ev (k, v) select g % 20, g % 7 from generate_series(1, 20000) g`);
-  serve = new ConfigServe("snapshot-early-kill", { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
-  writeFileSync(serve.config, CONFIG);
+  serve = new ConfigServe("snapshot-early-kill", CONFIG, { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
 });
 
 afterAll(async () => {

@@ -6,11 +6,9 @@
  * A keyed row's insert now replaces what is held for it: the GROUP BY equals SQL.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import postgres from "postgres";
 import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { Serve, waitFor } from "./harness.ts";
+import { ConfigServe, waitFor } from "./harness.ts";
 
 const CONFIG = `
 source: { url: "\${SOURCE_URL}", slot: "\${CDC_SLOT}", publication: "\${CDC_PUBLICATION}", snapshot_chunk_size: 500 }
@@ -26,12 +24,6 @@ pipelines:
     to: { sink: pg, table: per_k, key: [k] }
 `;
 
-class ConfigServe extends Serve {
-  override get config(): string {
-    return join(this.dir, "resume.yaml");
-  }
-}
-
 let src: postgres.Sql;
 let wh: postgres.Sql;
 let serve: ConfigServe;
@@ -45,8 +37,7 @@ beforeAll(async () => {
   wh = postgres(whUrl, { max: 1, onnotice: () => {} });
   await src.unsafe(`create table ev (id bigint primary key, k int not null, v int not null);
     insert into ev select g, g % 20, g % 7 from generate_series(1, ${ROWS}) g`);
-  serve = new ConfigServe("snapshot-resume-groupby", { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
-  writeFileSync(serve.config, CONFIG);
+  serve = new ConfigServe("snapshot-resume-groupby", CONFIG, { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
 });
 
 afterAll(async () => {

@@ -7,11 +7,9 @@
  * retractions come from the operator state restored from the checkpoint.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import postgres from "postgres";
 import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { Serve, waitFor } from "./harness.ts";
+import { ConfigServe, waitFor } from "./harness.ts";
 
 const CONFIG = `
 source: { url: "\${SOURCE_URL}", slot: "\${CDC_SLOT}", publication: "\${CDC_PUBLICATION}" }
@@ -32,12 +30,6 @@ pipelines:
     to: { sink: pg, table: per_3min, key: [customer_id, window_start] }
 `;
 
-class ConfigServe extends Serve {
-  override get config(): string {
-    return join(this.dir, "windows.yaml");
-  }
-}
-
 let src: postgres.Sql;
 let wh: postgres.Sql;
 let serve: ConfigServe;
@@ -49,8 +41,7 @@ beforeAll(async () => {
   src = postgres(srcUrl, { max: 2, onnotice: () => {}, connection: { TimeZone: "UTC" } });
   wh = postgres(whUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
   await src.unsafe(`create table orders (order_id bigserial primary key, customer_id int, product_id int, quantity int, price numeric(10,2), status text, created_at timestamptz default now())`);
-  serve = new ConfigServe("windows-kill9", { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
-  writeFileSync(serve.config, CONFIG);
+  serve = new ConfigServe("windows-kill9", CONFIG, { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
   await serve.start();
 });
 

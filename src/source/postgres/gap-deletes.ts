@@ -14,7 +14,8 @@
  */
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
-import type { Change, Relation, Row } from "../../types.ts";
+import type { Change, Relation } from "../../types.ts";
+import { keyChanged, pick } from "../../row-key.ts";
 import { DataDecoder, isDataMessage } from "./pgoutput.ts";
 import { decodeRow, encodeRow } from "../../dlq/row-codec.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
@@ -46,6 +47,7 @@ async function peekRemovals(sql: Pg, slot: string, publication: string, relation
   const decoder = new DataDecoder(types);
   const changes: Change[] = [];
   const seen = new Set<string>();
+  const keyNames = new Map<Relation, string[]>();
   let messages = 0;
   const cursor = sql`select data from pg_logical_slot_peek_binary_changes(${slot}, null, null, 'proto_version', '1', 'publication_names', ${publication})`.cursor(CURSOR_ROWS);
   for await (const rows of cursor) {
@@ -63,37 +65,20 @@ async function peekRemovals(sql: Pg, slot: string, publication: string, relation
       if (r?.kind !== "change") continue;
       const c = r.change;
       const rel = relations.get(c.table);
-      if (!rel || (c.op !== "delete" && c.op !== "update")) continue;
-      const keyCols = rel.columns.filter((k) => k.isKey).map((k) => k.name);
-      const old = c.op === "delete" ? (c.before ?? c.key) : c.before;
-      const key = keyCols.length && old ? pick(keyCols, old) : null;
-      // An update that kept its key removes nothing.
-      if (!key || (c.op === "update" && c.after && sameKey(keyCols, key, c.after))) continue;
-      const id = c.table + "\u0000" + keyCols.map((k) => String(key[k])).join("\u0001");
+      const old = c.op === "delete" ? (c.before ?? c.key) : c.op === "update" ? c.before : null;
+      if (!rel || !old) continue;
+      let cols = keyNames.get(rel);
+      if (!cols) keyNames.set(rel, (cols = rel.columns.filter((k) => k.isKey).map((k) => k.name)));
+      const key = pick(cols, old);
+      // No key to address the row by, or an update that kept its key: nothing is removed.
+      if (!cols.length || cols.some((k) => key[k] === undefined) || (c.op === "update" && c.after && !keyChanged(cols, key, c.after))) continue;
+      const id = c.table + "\u0000" + cols.map((k) => String(key[k])).join("\u0001");
       if (seen.has(id)) continue;
       seen.add(id);
       changes.push({ op: "delete", table: c.table, relation: rel, key, before: null, after: null });
     }
   }
   return { changes, messages };
-}
-
-function pick(cols: string[], row: Row): Row | null {
-  const o: Row = {};
-  for (const c of cols) {
-    if (row[c] === undefined) return null;
-    o[c] = row[c];
-  }
-  return o;
-}
-
-function sameKey(cols: string[], a: Row, b: Row): boolean {
-  for (const c of cols) {
-    const x = a[c];
-    const y = b[c];
-    if (x instanceof Uint8Array && y instanceof Uint8Array ? Buffer.compare(x, y) !== 0 : x !== y) return false;
-  }
-  return true;
 }
 
 /** Removals as text for SnapshotState (keys in exact row JSON: bigint digits, bytea base64). */
