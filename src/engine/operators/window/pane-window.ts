@@ -1,47 +1,20 @@
 import type { Row } from "../../../types.ts";
 import type { Emit, OperatorContext } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
-import { EvalError, decodeValue, toDec, valueKey } from "../../../expr/values.ts";
-import { cellText, encodeCell, stateFromJson, stateToJson, unwrapState } from "./state-json.ts";
-import { type Acc, Bag, accAdd, accResultPanes, loadAccDelta, newAcc, saveAcc, saveAccDelta } from "./aggregates.ts";
+import { EvalError, toDec, valueKey } from "../../../expr/values.ts";
+import { cellText } from "./state-json.ts";
+import { accAdd, newAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
 import { admitLate } from "./late-rows.ts";
-import { type ColdPlan, groupFromRef, groupRef, planColdest, takeColdest } from "./cold-contribs.ts";
+import type { ColdPlan } from "./cold-contribs.ts";
 import type { SpillStore } from "../spill/spill-store.ts";
-
-interface Pane {
-  rows: number;
-  accs: Acc[];
-}
-interface Group {
-  gk: string;
-  /** key in the groups map: the raw number for one numeric key (no string per row), else gk */
-  mk: unknown;
-  keys: unknown[];
-  /** pane start (µs) → pane */
-  panes: Map<number, Pane>;
-  /** window starts whose result the sink holds */
-  emitted: Set<number>;
-  /** pane whose windows this group was last marked dirty in, and the dirty epoch it was then */
-  markPs: number;
-  markEpoch: number;
-  /** gk as JSON text, for the rows logged for checkpoints */
-  gkJson?: string;
-}
-/** What one source row added, so an update or delete can take it back (the source sends no old row). */
-class Contribution {
-  constructor(
-    readonly g: Group,
-    readonly ps: number,
-    /** the aggregate arguments: the value itself when only one aggregate takes one (no array per row) */
-    readonly v: unknown,
-    readonly ws: unknown[],
-  ) {}
-}
+import { Contribution, type Group, NO_WEIGHTS, gcd, lowerBound } from "./pane-types.ts";
+import { evictContribs, rowText, takeCold } from "./pane-contribs.ts";
+import { flush, flushAll } from "./pane-emit.ts";
+import { applyDeltaTo, restoreTo, snapshotDeltaOf, snapshotOf } from "./pane-state.ts";
 
 const SEP = "\u0001";
-const NO_WEIGHTS: unknown[] = [];
 
 /**
  * Tumbling and sliding (hop) windows by panes, and plain GROUP BY aggregates (kind "none").
@@ -52,49 +25,51 @@ const NO_WEIGHTS: unknown[] = [];
  * whose last row was retracted is emitted as a delete.
  */
 export class PaneWindows {
-  private readonly paneUs: number;
-  private readonly perWindow: number;
-  private groups = new Map<unknown, Group>();
-  private contrib = new Map<RowId, Contribution>();
+  // The state is public for the helpers in pane-emit.ts, pane-contribs.ts and pane-state.ts
+  // (functions taking this instance, no object between on the per-row path); nothing else touches it.
+  readonly paneUs: number;
+  readonly perWindow: number;
+  groups = new Map<unknown, Group>();
+  contrib = new Map<RowId, Contribution>();
   /** window end → group keys whose window ending there needs (re-)emitting */
-  private dirty = new Map<number, Set<Group>>();
-  private lastDirtyEnd = NaN;
+  dirty = new Map<number, Set<Group>>();
+  lastDirtyEnd = NaN;
   /** bumped whenever dirty sets are dropped (emitted, restored): a group's dirty mark is stale then */
-  private dirtyEpoch = 0;
-  private lastDirtySet: Set<Group> | null = null;
-  private dirtyEnds: number[] = [];
-  private maxEventUs = -Infinity;
-  private watermarkUs = -Infinity;
-  private purgedBelowUs = -Infinity;
-  private sweptAtUs = -Infinity;
+  dirtyEpoch = 0;
+  lastDirtySet: Set<Group> | null = null;
+  dirtyEnds: number[] = [];
+  maxEventUs = -Infinity;
+  watermarkUs = -Infinity;
+  purgedBelowUs = -Infinity;
+  sweptAtUs = -Infinity;
   private readonly idle: IdleClock;
-  private plan!: WindowPlan;
+  plan!: WindowPlan;
   // incremental checkpoints: change tracking starts with the first snapshotDelta()
-  private tracking = false;
-  private needFull = false;
+  tracking = false;
+  needFull = false;
   /** group → pane starts changed since the last delta */
-  private touchedGroups = new Map<Group, Set<number>>();
+  touchedGroups = new Map<Group, Set<number>>();
   /**
    * Since the last delta, in order: each row's contribution as delta JSON text when it is added
    * (`[id, group, pane, values, weights]`), `[id]` when it is taken back or purged. Encoded as
    * rows arrive rather than all at once in the checkpoint, which the engine waits for (scenario 2:
    * ~33k rows per pipeline per 10-s checkpoint, ~0.3 s of encoding); restore replays it in order.
    */
-  private rowLog: string[] = [];
+  rowLog: string[] = [];
   /** since the last delta: groups added to each pending window's set, and windows emitted (set dropped) */
-  private dirtyAdded = new Map<number, Set<Group>>();
-  private dirtyDropped = new Set<number>();
-  private lastAddedEnd = NaN;
-  private lastAddedSet: Set<Group> | null = null;
-  private removedGroups = new Set<string>();
+  dirtyAdded = new Map<number, Set<Group>>();
+  dirtyDropped = new Set<number>();
+  lastAddedEnd = NaN;
+  lastAddedSet: Set<Group> | null = null;
+  removedGroups = new Set<string>();
   /** contributions moved to disk when over the state budget (null: never spills) */
-  private cold: SpillStore | null = null;
+  cold: SpillStore | null = null;
   /** panes over all groups, kept as they come and go: the budget check reads it per transaction */
-  private paneCount = 0;
-  private coldPlan: ColdPlan | null = null;
+  paneCount = 0;
+  coldPlan: ColdPlan | null = null;
 
   constructor(
-    private readonly s: WindowSettings,
+    readonly s: WindowSettings,
     private readonly ctx: OperatorContext,
   ) {
     this.idle = new IdleClock(s.idleTimeoutMs, s.latenessUs);
@@ -114,7 +89,7 @@ export class PaneWindows {
     this.single = withArg.length === 1 ? withArg[0] : -1;
   }
   /** index of the only aggregate with an argument, or -1 */
-  private single = -1;
+  single = -1;
   private weighted = false;
   hasPlan(): boolean {
     return this.plan !== undefined;
@@ -149,7 +124,7 @@ export class PaneWindows {
     if (old) this.contrib.delete(id);
     else if (this.cold !== null && this.cold.contribs > 0) {
       // not in memory: moved to disk (or never kept); only an update or delete gets here
-      old = this.takeCold(id);
+      old = takeCold(this, id);
       if (!old) return;
     } else return;
     if (this.tracking) {
@@ -254,7 +229,7 @@ export class PaneWindows {
       const added = new Contribution(g, ps, vals ?? one, ws);
       this.contrib.set(id, added);
       if (this.tracking) {
-        this.rowLog.push(this.rowText(id, added));
+        this.rowLog.push(rowText(this, id, added));
         this.touchPane(g, ps);
       }
     }
@@ -305,7 +280,7 @@ export class PaneWindows {
   /** After a transaction: advance the watermark from event time, emit what is due. */
   endTxn(emit: Emit): void {
     if (this.s.kind !== "none" && this.maxEventUs - this.s.latenessUs > this.watermarkUs) this.watermarkUs = this.maxEventUs - this.s.latenessUs;
-    this.flush(emit);
+    flush(this, emit);
   }
 
   /** Idle source: the wall clock moves the watermark once no event arrived for idle_timeout. */
@@ -314,113 +289,7 @@ export class PaneWindows {
     const wm = this.idle.watermark(nowMs);
     if (wm !== null && wm > this.watermarkUs) {
       this.watermarkUs = wm;
-      this.flush(emit);
-    }
-  }
-
-  private flush(emit: Emit): void {
-    const limit = this.s.kind === "none" || this.s.emit === "change" ? Infinity : this.watermarkUs;
-    const ends = this.dirtyEnds;
-    let n = 0;
-    while (n < ends.length && ends[n] <= limit) {
-      const end = ends[n++];
-      const set = this.dirty.get(end)!;
-      this.dirty.delete(end);
-      if (this.tracking) {
-        this.dirtyDropped.add(end);
-        this.dirtyAdded.delete(end);
-        if (end === this.lastAddedEnd) this.lastAddedSet = null;
-      }
-      if (end === this.lastDirtyEnd) this.lastDirtySet = null;
-      for (const g of set) this.emitWindow(g, end, emit);
-    }
-    if (n > 0) {
-      ends.splice(0, n);
-      this.dirtyEpoch++;
-    }
-    this.purge();
-  }
-
-  private emitWindow(g: Group, end: number, emit: Emit): void {
-    const start = end - this.s.sizeUs;
-    let rows = 0;
-    // per aggregate, the accumulators of the window's non-empty panes
-    let parts: Acc[][] | null = null;
-    const aggs = this.plan.aggs;
-    if (this.perWindow === 1 || this.s.kind === "none") {
-      const p = g.panes.get(this.s.kind === "none" ? 0 : start);
-      if (p) {
-        rows = p.rows;
-        parts = p.accs.map((a) => [a]);
-      }
-    } else {
-      for (let ps = start; ps < end; ps += this.paneUs) {
-        const p = g.panes.get(ps);
-        if (!p || p.rows === 0) continue;
-        if (!parts) parts = aggs.map(() => []);
-        rows += p.rows;
-        for (let i = 0; i < aggs.length; i++) parts[i].push(p.accs[i]);
-      }
-    }
-    const keyRow: Row = {};
-    const kv = g.keys;
-    const keys = this.plan.keys;
-    for (let i = 0; i < keys.length; i++) keyRow[keys[i].name] = toOut(keys[i].fn.type.kind, kv[i]);
-    if (this.s.kind !== "none") {
-      keyRow.window_start = formatTimestamp(start, this.s.timeKind === "timestamptz");
-      keyRow.window_end = formatTimestamp(end, this.s.timeKind === "timestamptz");
-    }
-    if (rows === 0 || !parts) {
-      if (g.emitted.delete(start)) {
-        if (this.tracking) this.touchPane(g, null);
-        emit({ op: "delete", row: keyRow });
-      }
-      return;
-    }
-    for (let i = 0; i < aggs.length; i++) keyRow[aggs[i].name] = accResultPanes(aggs[i], parts[i], rows);
-    if (this.tracking && !g.emitted.has(start)) this.touchPane(g, null);
-    g.emitted.add(start);
-    emit({ op: "upsert", row: keyRow });
-  }
-
-  /** Drop panes (and the rows that fed them) whose windows ended before watermark − retention. */
-  private purge(): void {
-    if (this.s.kind === "none") return;
-    const horizon = this.watermarkUs - this.s.retentionUs - this.s.sizeUs;
-    if (!(horizon > this.purgedBelowUs)) return;
-    const before = this.purgedBelowUs;
-    this.purgedBelowUs = Math.floor(horizon / this.paneUs) * this.paneUs;
-    if (this.purgedBelowUs <= before) return;
-    // sweep at most once per window size of watermark progress: O(state) each time
-    if (this.sweptAtUs !== -Infinity && this.purgedBelowUs - this.sweptAtUs < this.s.sizeUs) return;
-    this.sweptAtUs = this.purgedBelowUs;
-    const cut = this.purgedBelowUs;
-    const track = this.tracking;
-    for (const g of this.groups.values()) {
-      for (const ps of g.panes.keys()) if (ps + this.paneUs <= cut) {
-        g.panes.delete(ps);
-        this.paneCount--;
-        if (track) this.touchPane(g, ps);
-      }
-      for (const ws of g.emitted) if (ws + this.s.sizeUs <= cut) {
-        g.emitted.delete(ws);
-        if (track) this.touchPane(g, null);
-      }
-    }
-    for (const [id, c] of this.contrib) if (c.ps + this.paneUs <= cut) {
-      this.contrib.delete(id);
-      if (track) this.rowLog.push(`[${cellText(id)}]`);
-    }
-    // on disk: versioned by checkpoint epoch there, so nothing to log for the checkpoint here
-    this.cold?.purgeContribs(cut - this.paneUs);
-    const live = new Set<Group>();
-    for (const set of this.dirty.values()) for (const g of set) live.add(g);
-    for (const [mk, g] of this.groups) if (g.panes.size === 0 && g.emitted.size === 0 && !live.has(g)) {
-      this.groups.delete(mk);
-      if (track) {
-        this.removedGroups.add(g.gk);
-        this.touchedGroups.delete(g);
-      }
+      flush(this, emit);
     }
   }
 
@@ -431,15 +300,7 @@ export class PaneWindows {
     this.cold?.dropAllContribs(); // their panes are cleared below
     for (const g of this.groups.values()) g.panes.clear();
     this.paneCount = 0;
-    this.flushAll(emit);
-  }
-
-  private flushAll(emit: Emit): void {
-    this.dirtyEpoch++;
-    for (const end of this.dirtyEnds) for (const g of this.dirty.get(end)!) this.emitWindow(g, end, emit);
-    this.dirty.clear();
-    this.lastDirtySet = null;
-    this.dirtyEnds = [];
+    flushAll(this, emit);
   }
 
   /** Entry counts in memory, O(1) (rows on disk: the spill store counts them). */
@@ -447,114 +308,16 @@ export class PaneWindows {
     return { panes: this.paneCount, rows: this.contrib.size, groups: this.groups.size };
   }
 
-  private countPanes(): void {
-    let panes = 0;
-    for (const g of this.groups.values()) panes += g.panes.size;
-    this.paneCount = panes;
-  }
-
-  /**
-   * Over the state budget: of the `want` coldest contributions (oldest panes first), move up to
-   * `n` to the spill file now (the rest at the next calls). The checkpoint's row log records them
-   * as gone from memory; the file, versioned by checkpoint epoch, holds them (see SpillStore).
-   */
-  evictRows(n: number, want: number): number {
-    const cold = this.cold;
-    if (!cold || n <= 0 || this.contrib.size === 0) return 0;
-    if (!this.coldPlan || this.coldPlan.left <= 0) this.coldPlan = planColdest(this.contrib, want);
-    const ids = takeColdest(this.contrib, this.coldPlan, n);
-    if (!ids.length) return 0;
-    const rows: [unknown, number, string, string][] = new Array(ids.length);
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i];
-      const c = this.contrib.get(id)!;
-      rows[i] = [id, c.ps, groupRef(c.g.mk), `[[${this.valsText(c)}],[${this.wsText(c)}]]`];
-      this.contrib.delete(id);
-      if (this.tracking) this.rowLog.push(`[${cellText(id)}]`);
-    }
-    cold.putContribs(rows);
-    return ids.length;
-  }
-
-  /** A contribution read back from disk (and removed there), or undefined when its group is gone. */
-  private takeCold(id: RowId): Contribution | undefined {
-    const r = this.cold!.takeContrib(id);
-    if (!r) return undefined;
-    const g = this.groups.get(groupFromRef(r.g));
-    if (!g) return undefined; // its panes were dropped after retention
-    const [vals, ws] = stateFromJson(r.data) as [unknown[], unknown[]];
-    return this.contribution(g, r.ps, vals.map(decodeValue), ws.length ? ws.map(decodeValue) : NO_WEIGHTS);
-  }
-
-  /** A contribution as a delta row, JSON text: [id, group key, pane, values, weights]. */
-  private rowText(id: RowId, c: Contribution): string {
-    return `[${cellText(id)},${(c.g.gkJson ??= JSON.stringify(c.g.gk))},${c.ps},[${this.valsText(c)}],[${this.wsText(c)}]]`;
-  }
-
-  private wsText(c: Contribution): string {
-    return c.ws === NO_WEIGHTS ? "" : c.ws.map(cellText).join(",");
-  }
-
-  private valsText(c: Contribution): string {
-    let vals: string;
-    if (this.single < 0) {
-      const v = c.v as unknown[];
-      vals = v.length ? cellText(v[0]) : "";
-      for (let i = 1; i < v.length; i++) vals += "," + cellText(v[i]);
-    } else {
-      vals = "";
-      for (let i = 0; i < this.plan.aggs.length; i++) vals += (i ? "," : "") + (i === this.single ? cellText(c.v) : "null");
-    }
-    return vals;
-  }
-
-  private valsOf(c: Contribution): unknown[] {
-    if (this.single < 0) return c.v as unknown[];
-    return this.plan.aggs.map((_a, i) => (i === this.single ? c.v : null));
-  }
-  private contribution(g: Group, ps: number, vals: unknown[], ws: unknown[]): Contribution {
-    return new Contribution(g, ps, this.single >= 0 ? vals[this.single] : vals, ws);
-  }
-
-  private touchPane(g: Group, ps: number | null): void {
+  /** The group changed since the last delta: pane `ps` of it, or (null) its emitted windows. */
+  touchPane(g: Group, ps: number | null): void {
     let set = this.touchedGroups.get(g);
     if (!set) this.touchedGroups.set(g, (set = new Set()));
     if (ps !== null) set.add(ps);
   }
 
-  /** A group's changed panes for a delta; a multiset accumulator gives only its changed values. */
-  private saveGroupDelta(g: Group, only: Set<number>): unknown[] {
-    const aggs = this.plan?.aggs ?? [];
-    const panes = [...only].map((ps) => {
-      const p = g.panes.get(ps);
-      return p ? [ps, p.rows, p.accs.map((a, j) => saveAccDelta(aggs[j], a))] : [ps];
-    });
-    return [g.gk, g.keys.map(encodeCell), panes, [...g.emitted]];
-  }
-
-  private loadGroup([gk, encKeys, panes, emitted]: [string, unknown[], [number, number, unknown[]][], number[]], into?: Group): Group {
-    const aggs = this.plan.aggs;
-    const keys = encKeys.map(decodeValue);
-    const g: Group = into ?? { gk, mk: keys.length === 1 && typeof keys[0] === "number" ? keys[0] : gk, keys, panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 };
-    if (!into) g.panes = new Map();
-    // a delta lists changed panes only: [ps] alone means the pane is gone; a multiset accumulator
-    // may be a change to the pane's current one (see saveAccDelta)
-    for (const e of panes as unknown[][]) {
-      const ps = e[0] as number;
-      if (e.length === 1) g.panes.delete(ps);
-      else {
-        const prev = g.panes.get(ps);
-        g.panes.set(ps, { rows: e[1] as number, accs: (e[2] as unknown[]).map((a, i) => loadAccDelta(aggs[i], a, prev?.accs[i], this.s.appendOnly === true)) });
-      }
-    }
-    g.emitted = new Set(emitted);
-    return g;
-  }
-
-  private clearDirtyTracking(): void {
-    this.dirtyAdded.clear();
-    this.dirtyDropped.clear();
-    this.lastAddedSet = null;
+  /** Over the state budget: move up to `n` of the `want` coldest contributions to disk (pane-contribs.ts). */
+  evictRows(n: number, want: number): number {
+    return evictContribs(this, n, want);
   }
 
   /** The next snapshotDelta() is a full one (the checkpoint store starts a new chain with it). */
@@ -562,151 +325,17 @@ export class PaneWindows {
     this.needFull = true;
   }
 
-  /**
-   * Incremental checkpoint: the first call (and the first after a TRUNCATE) gives the full
-   * state; later calls give only the groups and rows changed since the previous call, plus
-   * the small global parts (watermark, pending windows). restore(full) then applyDelta(d1),
-   * applyDelta(d2)... rebuilds the state. Tracking costs a set insert per row, so it only
-   * starts once this is used.
-   */
+  // checkpoints: pane-state.ts
   snapshotDelta(): { full: unknown } | { delta: unknown } {
-    if (!this.tracking || this.needFull) {
-      this.tracking = true;
-      this.needFull = false;
-      this.touchedGroups.clear();
-      this.rowLog = [];
-      this.removedGroups.clear();
-      this.clearDirtyTracking();
-      const full = stateToJson(this.snapshot());
-      // the next delta gives each multiset's changes since this whole state
-      for (const g of this.groups.values()) for (const p of g.panes.values()) for (const a of p.accs) if (a instanceof Bag) a.resetChanges();
-      return { full: { json: full } };
-    }
-    const delta = {
-      wm: fin(this.watermarkUs),
-      max: fin(this.maxEventUs),
-      purged: fin(this.purgedBelowUs),
-      removed: [...this.removedGroups],
-      groups: [...this.touchedGroups].filter(([g]) => this.groups.get(g.mk) === g).map(([g, panes]) => this.saveGroupDelta(g, panes)),
-      // pending windows: [end, 1 if its set was dropped (emitted) first, group keys added]
-      dirty: [...new Set([...this.dirtyDropped, ...this.dirtyAdded.keys()])].map((e) => [e, this.dirtyDropped.has(e) ? 1 : 0, [...(this.dirtyAdded.get(e) ?? [])].map((g) => g.gk)]),
-    };
-    // the rows as logged: spliced into the object's text (its last character is its closing brace)
-    const head = stateToJson(delta);
-    const json = `${head.slice(0, -1)},"rows":[${this.rowLog.join(",")}]}`;
-    this.clearDirtyTracking();
-    this.touchedGroups.clear();
-    this.rowLog = [];
-    this.removedGroups.clear();
-    return { delta: { json } };
+    return snapshotDeltaOf(this);
   }
-
   applyDelta(delta: unknown): void {
-    const d = unwrapState(delta) as Record<string, any>;
-    this.watermarkUs = unfin(d.wm);
-    this.maxEventUs = unfin(d.max);
-    this.purgedBelowUs = unfin(d.purged);
-    const byGk = new Map<string, Group>();
-    for (const g of this.groups.values()) byGk.set(g.gk, g);
-    for (const gk of d.removed as string[]) {
-      const g = byGk.get(gk);
-      if (g) {
-        this.groups.delete(g.mk);
-        byGk.delete(gk);
-      }
-    }
-    for (const enc of d.groups as [string, unknown[], [number, number, unknown[]][], number[]][]) {
-      const existing = byGk.get(enc[0]);
-      const g = this.loadGroup(enc, existing);
-      if (!existing) {
-        this.groups.set(g.mk, g);
-        byGk.set(g.gk, g);
-      }
-    }
-    for (const r of d.rows as [unknown, string?, number?, unknown[]?, unknown[]?][]) {
-      const id = decodeValue(r[0]) as RowId;
-      if (r.length === 1) this.contrib.delete(id);
-      else this.contrib.set(id, this.contribution(byGk.get(r[1]!)!, r[2]!, r[3]!.map(decodeValue), r[4]!.length ? r[4]!.map(decodeValue) : NO_WEIGHTS));
-    }
-    for (const [e, dropped, gks] of d.dirty as [number, number, string[]][]) {
-      if (dropped) this.dirty.delete(e);
-      if (!gks.length) continue;
-      let set = this.dirty.get(e);
-      if (!set) this.dirty.set(e, (set = new Set()));
-      for (const k of gks) {
-        const g = byGk.get(k);
-        if (g) set.add(g);
-      }
-    }
-    this.dirtyEnds = [...this.dirty.keys()].sort((a, b) => a - b);
-    this.lastDirtySet = null;
-    this.dirtyEpoch++;
-    this.countPanes();
+    applyDeltaTo(this, delta);
   }
-
   snapshot(): unknown {
-    const aggs = this.plan?.aggs ?? [];
-    const ids = new Map<Group, number>();
-    const groups = [...this.groups.values()].map((g, i) => {
-      ids.set(g, i);
-      return [g.gk, g.keys.map(encodeCell), [...g.panes].map(([ps, p]) => [ps, p.rows, p.accs.map((a, j) => saveAcc(aggs[j], a))]), [...g.emitted]];
-    });
-    return {
-      v: 2,
-      wm: fin(this.watermarkUs),
-      max: fin(this.maxEventUs),
-      purged: fin(this.purgedBelowUs),
-      groups,
-      contrib: [...this.contrib].map(([id, c]) => [encodeCell(id), ids.get(c.g)!, c.ps, this.valsOf(c).map(encodeCell), c.ws === NO_WEIGHTS ? [] : c.ws.map(encodeCell)]),
-      dirty: this.dirtyEnds.map((e) => [e, [...this.dirty.get(e)!].map((g) => ids.get(g)!)]),
-    };
+    return snapshotOf(this);
   }
-
   restore(state: unknown): void {
-    const s = unwrapState(state) as Record<string, any>;
-    const aggs = this.plan.aggs;
-    this.watermarkUs = unfin(s.wm);
-    this.maxEventUs = unfin(s.max);
-    this.purgedBelowUs = unfin(s.purged);
-    const list: Group[] = (s.groups as [string, unknown[], [number, number, unknown[]][], number[]][]).map((enc) => this.loadGroup(enc));
-    this.groups = new Map(list.map((g) => [g.mk, g]));
-    this.contrib = new Map((s.contrib as [unknown, number, number, unknown[], unknown[]][]).map(([id, gi, ps, vals, ws]) => [decodeValue(id) as RowId, this.contribution(list[gi], ps, vals.map(decodeValue), ws.length ? ws.map(decodeValue) : NO_WEIGHTS)]));
-    this.dirtyEnds = (s.dirty as [number, number[]][]).map(([e]) => e);
-    this.dirty = new Map((s.dirty as [number, number[]][]).map(([e, gi]) => [e, new Set(gi.map((i) => list[i]))]));
-    this.lastDirtySet = null;
-    this.dirtyEpoch++;
-    this.countPanes();
+    restoreTo(this, state);
   }
-}
-
-function toOut(kind: string, v: unknown): unknown {
-  // keys keep the row form they had (numeric text, timestamps as text)
-  if (v === null || v === undefined) return null;
-  if (typeof v === "number" && (kind === "timestamptz" || kind === "timestamp")) return formatTimestamp(v, kind === "timestamptz");
-  if (typeof v === "number" && kind === "date") return formatTimestamp(v, false).slice(0, 10);
-  if (typeof v === "object" && v !== null && "u" in v) return String(v);
-  return v;
-}
-
-function fin(n: number): number | null {
-  return Number.isFinite(n) ? n : null;
-}
-function unfin(n: number | null): number {
-  return n === null ? -Infinity : n;
-}
-
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
-
-function lowerBound(a: number[], x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

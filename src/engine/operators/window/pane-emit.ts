@@ -1,0 +1,134 @@
+import type { Row } from "../../../types.ts";
+import type { Emit } from "../operator.ts";
+import { formatTimestamp } from "../../../expr/time.ts";
+import { cellText } from "./state-json.ts";
+import { type Acc, accResultPanes } from "./aggregates.ts";
+import type { Group } from "./pane-types.ts";
+import type { PaneWindows } from "./pane-window.ts";
+
+// Pane windows' output: the windows that are due emitted (upsert, or delete once empty), then
+// the state past retention dropped. Per transaction and per window, never per row.
+
+export function flush(w: PaneWindows, emit: Emit): void {
+  const limit = w.s.kind === "none" || w.s.emit === "change" ? Infinity : w.watermarkUs;
+  const ends = w.dirtyEnds;
+  let n = 0;
+  while (n < ends.length && ends[n] <= limit) {
+    const end = ends[n++];
+    const set = w.dirty.get(end)!;
+    w.dirty.delete(end);
+    if (w.tracking) {
+      w.dirtyDropped.add(end);
+      w.dirtyAdded.delete(end);
+      if (end === w.lastAddedEnd) w.lastAddedSet = null;
+    }
+    if (end === w.lastDirtyEnd) w.lastDirtySet = null;
+    for (const g of set) emitWindow(w, g, end, emit);
+  }
+  if (n > 0) {
+    ends.splice(0, n);
+    w.dirtyEpoch++;
+  }
+  purge(w);
+}
+
+function emitWindow(w: PaneWindows, g: Group, end: number, emit: Emit): void {
+  const start = end - w.s.sizeUs;
+  let rows = 0;
+  // per aggregate, the accumulators of the window's non-empty panes
+  let parts: Acc[][] | null = null;
+  const aggs = w.plan.aggs;
+  if (w.perWindow === 1 || w.s.kind === "none") {
+    const p = g.panes.get(w.s.kind === "none" ? 0 : start);
+    if (p) {
+      rows = p.rows;
+      parts = p.accs.map((a) => [a]);
+    }
+  } else {
+    for (let ps = start; ps < end; ps += w.paneUs) {
+      const p = g.panes.get(ps);
+      if (!p || p.rows === 0) continue;
+      if (!parts) parts = aggs.map(() => []);
+      rows += p.rows;
+      for (let i = 0; i < aggs.length; i++) parts[i].push(p.accs[i]);
+    }
+  }
+  const keyRow: Row = {};
+  const kv = g.keys;
+  const keys = w.plan.keys;
+  for (let i = 0; i < keys.length; i++) keyRow[keys[i].name] = toOut(keys[i].fn.type.kind, kv[i]);
+  if (w.s.kind !== "none") {
+    keyRow.window_start = formatTimestamp(start, w.s.timeKind === "timestamptz");
+    keyRow.window_end = formatTimestamp(end, w.s.timeKind === "timestamptz");
+  }
+  if (rows === 0 || !parts) {
+    if (g.emitted.delete(start)) {
+      if (w.tracking) w.touchPane(g, null);
+      emit({ op: "delete", row: keyRow });
+    }
+    return;
+  }
+  for (let i = 0; i < aggs.length; i++) keyRow[aggs[i].name] = accResultPanes(aggs[i], parts[i], rows);
+  if (w.tracking && !g.emitted.has(start)) w.touchPane(g, null);
+  g.emitted.add(start);
+  emit({ op: "upsert", row: keyRow });
+}
+
+/** Drop panes (and the rows that fed them) whose windows ended before watermark − retention. */
+function purge(w: PaneWindows): void {
+  if (w.s.kind === "none") return;
+  const horizon = w.watermarkUs - w.s.retentionUs - w.s.sizeUs;
+  if (!(horizon > w.purgedBelowUs)) return;
+  const before = w.purgedBelowUs;
+  w.purgedBelowUs = Math.floor(horizon / w.paneUs) * w.paneUs;
+  if (w.purgedBelowUs <= before) return;
+  // sweep at most once per window size of watermark progress: O(state) each time
+  if (w.sweptAtUs !== -Infinity && w.purgedBelowUs - w.sweptAtUs < w.s.sizeUs) return;
+  w.sweptAtUs = w.purgedBelowUs;
+  const cut = w.purgedBelowUs;
+  const track = w.tracking;
+  for (const g of w.groups.values()) {
+    for (const ps of g.panes.keys()) if (ps + w.paneUs <= cut) {
+      g.panes.delete(ps);
+      w.paneCount--;
+      if (track) w.touchPane(g, ps);
+    }
+    for (const ws of g.emitted) if (ws + w.s.sizeUs <= cut) {
+      g.emitted.delete(ws);
+      if (track) w.touchPane(g, null);
+    }
+  }
+  for (const [id, c] of w.contrib) if (c.ps + w.paneUs <= cut) {
+    w.contrib.delete(id);
+    if (track) w.rowLog.push(`[${cellText(id)}]`);
+  }
+  // on disk: versioned by checkpoint epoch there, so nothing to log for the checkpoint here
+  w.cold?.purgeContribs(cut - w.paneUs);
+  const live = new Set<Group>();
+  for (const set of w.dirty.values()) for (const g of set) live.add(g);
+  for (const [mk, g] of w.groups) if (g.panes.size === 0 && g.emitted.size === 0 && !live.has(g)) {
+    w.groups.delete(mk);
+    if (track) {
+      w.removedGroups.add(g.gk);
+      w.touchedGroups.delete(g);
+    }
+  }
+}
+
+/** Every pending window emitted, due or not (source TRUNCATE). */
+export function flushAll(w: PaneWindows, emit: Emit): void {
+  w.dirtyEpoch++;
+  for (const end of w.dirtyEnds) for (const g of w.dirty.get(end)!) emitWindow(w, g, end, emit);
+  w.dirty.clear();
+  w.lastDirtySet = null;
+  w.dirtyEnds = [];
+}
+
+function toOut(kind: string, v: unknown): unknown {
+  // keys keep the row form they had (numeric text, timestamps as text)
+  if (v === null || v === undefined) return null;
+  if (typeof v === "number" && (kind === "timestamptz" || kind === "timestamp")) return formatTimestamp(v, kind === "timestamptz");
+  if (typeof v === "number" && kind === "date") return formatTimestamp(v, false).slice(0, 10);
+  if (typeof v === "object" && v !== null && "u" in v) return String(v);
+  return v;
+}
