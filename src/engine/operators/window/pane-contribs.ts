@@ -46,8 +46,12 @@ export function rowText(w: PaneWindows, id: RowId, c: Contribution): string {
   return `[${cellText(id)},${(c.g.gkJson ??= JSON.stringify(c.g.gk))},${c.ps},[${valsText(w, c)}],[${wsText(c)}]]`;
 }
 
+/** Weights by aggregate index; only the weighted aggregates' slots are set, the others are holes (written as null: map() would keep the hole and give `[,x]`). */
 function wsText(c: Contribution): string {
-  return c.ws === NO_WEIGHTS ? "" : c.ws.map(cellText).join(",");
+  if (c.ws === NO_WEIGHTS) return "";
+  let s = "";
+  for (let i = 0; i < c.ws.length; i++) s += (i ? "," : "") + cellText(c.ws[i]);
+  return s;
 }
 
 function valsText(w: PaneWindows, c: Contribution): string {
