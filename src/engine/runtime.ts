@@ -1,64 +1,38 @@
 import type { Logger } from "pino";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Config } from "../config/schema.ts";
 import type { Runtime } from "./runtime-types.ts";
-import type { HealthComponent } from "../api/health.ts";
-import type { Sink, OutputRecord, OutputTable } from "../sinks/sink.ts";
+import type { OutputRecord } from "../sinks/sink.ts";
 import type { Source } from "../source/source.ts";
 import type { Lsn, Relation, Txn } from "../types.ts";
 import type { DeadLetters } from "../dlq/dead-letters.ts";
 import { formatLsn } from "../types.ts";
-import { sinkFactory } from "../sinks/index.ts";
-import { CdcError, errorMessage } from "../errors.ts";
-import { checkpointAgeSeconds, checkpointLsn as checkpointLsnGauge, checkpointSeconds, dlqPendingRows, pipelinePaused, snapshotRows } from "../metrics/metrics.ts";
+import { errorMessage } from "../errors.ts";
+import { reportCheckpointAge, checkpointLsn as checkpointLsnGauge, checkpointSeconds, dlqPendingRows, pipelinePaused, snapshotRows } from "../metrics/metrics.ts";
 import { DlqStore } from "../dlq/store.ts";
-import { groupBySink, replayIntoSink, writeReplay, type ReplayResult } from "../dlq/replay.ts";
-import type { StoredDeadLetter } from "../dlq/store.ts";
-import { PauseHold } from "./pause-hold.ts";
 import { LeaderboardTap, leaderboardSpec } from "./leaderboard-tap.ts";
 import { CheckpointStore, type Checkpoint } from "./checkpoint-store.ts";
-import { SinkWriter } from "./sink-writer.ts";
-import { qualify, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
-import type { PipelineConfig } from "../config/pipeline-schema.ts";
 import { createRunner } from "./create-runner.ts";
 import { createSource } from "./source-factory.ts";
 import { Serial } from "./serial.ts";
 import { PendingCut } from "./checkpoint-cut.ts";
+import { openSinks } from "./open-sinks.ts";
+import { pipelineState, type PipelineState, type PipelineStateOptions } from "./pipeline-state.ts";
+import { dlqReplayer, ReplayGate } from "./dlq-replayer.ts";
+import { healthComponents, runtimeStatus } from "./runtime-health.ts";
+import { pipelineAdmin } from "./pipeline-admin.ts";
 
-export interface RuntimeOptions {
+export interface RuntimeOptions extends PipelineStateOptions {
   resnapshot?: boolean;
   /** Tests inject a fake source; serve uses the Postgres one. */
   source?: Source;
   deadLetters?: DeadLetters;
-  /** Queue bound per (pipeline, sink) in rows and bytes (default: 4 batches, 64 MiB). */
-  maxQueueRows?: number;
-  maxQueueBytes?: number;
   /** Idle tick that advances watermarks (ms). */
   tickMs?: number;
   /** Directory the config was read from (transform modules and maps are relative to it). */
   configDir?: string;
-  /** Bound of what a paused pipeline holds back (source changes and estimated bytes); default 100 000 changes, 64 MiB. */
-  maxPausedChanges?: number;
-  maxPausedBytes?: number;
 }
 
-const POSITION_SINKS = new Set(["postgres", "sqlite", "mysql"]);
-
-interface PipelineState {
-  runner: PipelineRunner;
-  writers: SinkWriter[];
-  /** Per writer: renames records for a target whose `table` differs from the runner's output. */
-  renames: (((r: OutputRecord[]) => OutputRecord[]) | null)[];
-  /** "config": `paused: true` in the config (skipped, caught up at the next start without it); "admin": held back (see PauseHold). */
-  paused: "config" | "admin" | null;
-  /** Transactions an admin-paused pipeline has not processed yet, in commit order. */
-  hold: PauseHold;
-  /** The pipeline is between the parts of one large transaction: a pause waits for its last part. */
-  inPart: boolean;
-  processedLsn: Lsn | null;
-  /** Idle-tick outputs already stamped above processedLsn (see the tick below). */
-  ticks: { after: Lsn; n: number };
-}
 
 /**
  * Output emitted on an idle tick (windows closing, join rows released) has no source transaction
@@ -67,9 +41,6 @@ interface PipelineState {
  * bytes used here). Past MAX_TICKS_PER_LSN the output waits for the next transaction or heartbeat.
  */
 const MAX_TICKS_PER_LSN = 16;
-
-/** /health/checkpoint is down once the last checkpoint is older than this many checkpoint intervals. */
-const STALE_CHECKPOINTS = 3;
 
 /**
  * The engine: source → per-pipeline operators → per-sink batch writers, a checkpoint
@@ -89,47 +60,12 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     if (errors.length > 20) errors.shift();
   };
 
-  /** While a DLQ replay writes to this sink, its deadLetter callback reports here instead of queueing. */
-  let replaying: string | null = null;
-  let replayRejection: string | null = null;
-
-  // Sinks that some pipeline writes to.
-  const sinks = new Map<string, Sink>();
-  const openOrder: string[] = [];
+  const gate = new ReplayGate();
+  let sinks: Awaited<ReturnType<typeof openSinks>>["sinks"];
+  let openOrder: string[];
   try {
-    for (const p of config.pipelines) {
-      for (const t of targetsOf(p)) {
-        if (sinks.has(t.sink)) continue;
-        const sc = config.sinks[t.sink];
-        const factory = sinkFactory(sc.type);
-        if (!factory) throw new CdcError("sink_unknown", `unknown sink type '${sc.type}'`, { component: `sink:${t.sink}` });
-        const sink = factory.create(sc.options);
-        const targets = config.pipelines.flatMap((q) => targetsOf(q).filter((x) => x.sink === t.sink).map((x) => ({ pipeline: q.name, options: x.options })));
-        await sink.open({
-          name: t.sink,
-          targets,
-          stateDir,
-          log: log.child({ component: `sink:${t.sink}` }),
-          deadLetter: (record, error, from) => {
-            if (replaying === t.sink) {
-              replayRejection = error; // a replayed record rejected again: it keeps its queue entry
-              return;
-            }
-            // The pipeline whose batch held it; else (a sink that does not say) one writing to this sink that reads the record's source table.
-            const writers = config.pipelines.filter((q) => targetsOf(q).some((x) => x.sink === t.sink));
-            const pipeline = from ?? (writers.find((q) => pipelineReads(q, record.source.table)) ?? writers[0])?.name ?? "";
-            if (ownDlq) ownDlq.putRecord(pipeline, t.sink, record, error);
-            else dlq.put({ pipeline, stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
-            dlqPendingRows.inc({ pipeline });
-            log.warn({ sink: t.sink, pipeline, table: record.table.name, error }, "record sent to the dead-letter queue");
-          },
-        });
-        sinks.set(t.sink, sink);
-        openOrder.push(t.sink);
-      }
-    }
+    ({ sinks, openOrder } = await openSinks(config, { stateDir, log, ownDlq, dlq, gate }));
   } catch (e) {
-    await Promise.all([...sinks.values()].map((s) => s.close().catch(() => {})));
     store.close();
     throw e;
   }
@@ -166,62 +102,18 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     source.confirm(min);
   };
 
-  const queueRows = (batch: number) => opts.maxQueueRows ?? Math.max(4 * batch, 10_000);
   const pipelines: PipelineState[] = [];
   for (const p of config.pipelines) {
-    const targets = targetsOf(p);
     const runner = await createRunner(p, config, {
       configDir: opts.configDir ?? process.cwd(),
       reject: (r) => {
-        if (replaying === `pipeline:${p.name}`) {
-          replayRejection = r.reason; // a replayed row rejected again: it keeps its queue entry
-          return;
-        }
+        if (gate.intercept(`pipeline:${p.name}`, r.reason)) return; // a replayed row rejected again: it keeps its queue entry
         if (ownDlq) ownDlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n, ...(r.source ? { source: r.source } : {}) });
         else dlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n });
         dlqPendingRows.inc({ pipeline: p.name });
       },
     });
-    // A pipeline's own position can be behind the checkpoint's (paused in config, or not stateful).
-    const saved = checkpoint?.state[p.name] as { lsn: string | null; ops: unknown[] } | undefined;
-    if (saved && runner.stateful) runner.restore(saved.ops);
-    const startLsn = saved ? (saved.lsn === null ? null : BigInt(saved.lsn)) : (checkpoint?.lsn ?? null);
-    const writers = targets.map((t) => {
-      const o = config.sinks[t.sink].options as { batch_size?: number; batch_delay?: number };
-      const batchSize = o.batch_size ?? 5000;
-      return new SinkWriter(
-        t.sink,
-        sinks.get(t.sink)!,
-        p.name,
-        {
-          batchSize,
-          batchDelayMs: Math.min(o.batch_delay ?? 100, 100_000),
-          maxRows: queueRows(batchSize),
-          maxBytes: opts.maxQueueBytes ?? 64 * 1024 * 1024,
-          // Transactional sinks store their position cheaply; the others only move it with data.
-          positionEveryMs: POSITION_SINKS.has(config.sinks[t.sink].type) ? 1000 : 0,
-        },
-        log.child({ component: `sink:${t.sink}` }),
-        confirm,
-      );
-    });
-    const renames = targets.map((t, i) => {
-      if (i === 0 || !t.table || t.table === targets[0].table) return null;
-      const cache = new WeakMap<OutputTable, OutputTable>();
-      const name = t.table;
-      return (recs: OutputRecord[]) =>
-        recs.map((r) => {
-          let tb = cache.get(r.table);
-          if (!tb) cache.set(r.table, (tb = { ...r.table, name }));
-          return { ...r, table: tb };
-        });
-    });
-    const hold = new PauseHold(opts.maxPausedChanges ?? 100_000, opts.maxPausedBytes ?? 64 * 1024 * 1024);
-    if (checkpoint && !saved && writers.every((w) => w.startPosition === null)) {
-      // The slot's snapshot was taken before this pipeline existed; there is no backfill of a live slot yet.
-      log.warn({ pipeline: p.name, from: p.from }, `pipeline '${p.name}' has no position in its sinks while the engine resumes from a checkpoint: if it is new, rows already in its tables are not copied, only changes from now on (a new slot and state.dir, or --resnapshot after dropping the slot, copies them)`);
-    }
-    pipelines.push({ runner, writers, renames, paused: p.paused ? "config" : null, hold, inPart: false, processedLsn: startLsn, ticks: { after: -1n, n: 0 } });
+    pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts }));
     pipelinePaused.set({ pipeline: p.name }, p.paused ? 1 : 0);
   }
 
@@ -364,10 +256,10 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     checkpointDue = true;
     if (serial.idle() && !midTxn) void serial.run(() => takeCheckpoint()).catch(fail);
   }, config.state.checkpoint_interval);
+  reportCheckpointAge(() => (checkpoint ? (Date.now() - checkpoint.createdAt) / 1000 : 0));
   const tickMs = opts.tickMs ?? 1000;
   let lastDlqRefresh = Date.now();
   const tick = setInterval(() => {
-    checkpointAgeSeconds.set(checkpoint ? (Date.now() - checkpoint.createdAt) / 1000 : 0);
     if (Date.now() - lastDlqRefresh >= 10_000) {
       lastDlqRefresh = Date.now();
       refreshDlqPending();
@@ -390,118 +282,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       .catch(fail);
   }, tickMs);
 
-  const pipelineNamed = (name: string): PipelineState => {
-    const ps = pipelines.find((x) => x.runner.name === name);
-    if (!ps) throw new CdcError("unknown_pipeline", `unknown pipeline '${name}'`);
-    return ps;
-  };
-
-  /** Hold a pipeline back from the next transaction boundary (see PauseHold). */
-  const pause = async (name: string) => {
-    const ps = pipelineNamed(name);
-    await serial.run(async () => {
-      if (ps.paused) throw new CdcError("already_paused", `pipeline '${name}' is already paused${ps.paused === "config" ? " (paused: true in the config)" : ""}`);
-      ps.paused = "admin";
-      pipelinePaused.set({ pipeline: name }, 1);
-      log.info({ pipeline: name, lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null }, "pipeline paused");
-    });
-  };
-
-  /** Process what the pipeline held back, in order, then let it take transactions again. */
-  const resume = async (name: string) => {
-    const ps = pipelineNamed(name);
-    await serial.run(async () => {
-      if (ps.paused === "config") throw new CdcError("conflict", `pipeline '${name}' is paused in the config: set paused: false and restart (it catches up from the slot)`);
-      if (!ps.paused) throw new CdcError("not_paused", `pipeline '${name}' is not paused`);
-      const held = ps.hold.drain();
-      for (const txn of held) await processTxn(ps, txn);
-      ps.paused = null;
-      pipelinePaused.set({ pipeline: name }, 0);
-      ps.hold.release();
-      log.info({ pipeline: name, caughtUp: held.length }, "pipeline resumed");
-    });
-  };
-
-  /**
-   * DLQ replay through the engine's own sinks, between transactions: every writer of the sink
-   * is flushed first, so postgres and sqlite (which rewrite the position they hold) race with
-   * no batch of the engine. A record the sink rejects again stays in the queue (not a new row).
-   */
-  const replayDlq = async (pipeline?: string): Promise<{ replayed: number; failed: ReplayResult["failed"]; skipped: ReplayResult["skipped"] }> => {
-    if (pipeline !== undefined) pipelineNamed(pipeline);
-    if (!ownDlq) throw new CdcError("conflict", "this runtime's dead letters are not kept in the DLQ store");
-    return serial.run(async () => {
-      const result: ReplayResult = { replayed: 0, failed: [], skipped: [] };
-      const all = ownDlq.list({ pipeline });
-      for (const e of all) if (e.stage === "operator") await replayThroughPipeline(e, result);
-      const bySink = groupBySink(config, all.filter((e) => e.stage !== "operator"), result);
-      for (const [name, entries] of bySink) {
-        const sink = sinks.get(name);
-        if (!sink) {
-          for (const e of entries) result.skipped.push({ id: e.id, reason: `no pipeline writes to sink '${name}' now` });
-          continue;
-        }
-        const writers = pipelines.flatMap((ps) => ps.writers.filter((w) => w.sinkName === name));
-        const failing = writers.map((w) => w.health()).find((h) => h);
-        if (failing) {
-          for (const e of entries) result.failed.push({ id: e.id, error: `sink ${name} is failing (${failing.reason}); replay once it is back` });
-          continue;
-        }
-        await Promise.all(writers.map((w) => w.flush()));
-        replaying = name;
-        try {
-          await replayIntoSink(sink, config.sinks[name].type, entries, ownDlq, result, {
-            take: () => {
-              const r = replayRejection;
-              replayRejection = null;
-              return r;
-            },
-          });
-        } finally {
-          replaying = null;
-          replayRejection = null;
-        }
-      }
-      refreshDlqPending();
-      log.info({ pipeline, replayed: result.replayed, failed: result.failed.length, skipped: result.skipped.length }, "dead letters replayed");
-      return result;
-    });
-  };
-
-  /**
-   * A row an operator rejected (transform, validate) goes through its pipeline again, as the
-   * source change it was (after a fixed rule and a restart, it passes now), and the output is
-   * written out of band to every sink of the pipeline. Stateful pipelines (windows, joins) are
-   * skipped: feeding their state a row out of commit order would not survive a restart.
-   */
-  async function replayThroughPipeline(e: StoredDeadLetter, result: ReplayResult): Promise<void> {
-    const ps = pipelines.find((x) => x.runner.name === e.pipeline);
-    if (!ps) return void result.skipped.push({ id: e.id, reason: `pipeline '${e.pipeline}' is not in this config` });
-    if (!e.source) return void result.skipped.push({ id: e.id, reason: "no source change kept (queued by an older version)" });
-    const pc = config.pipelines.find((x) => x.name === e.pipeline)!;
-    if (pc.window || pc.join?.length || pc.aggregate || pc.group_by) return void result.skipped.push({ id: e.id, reason: "the pipeline keeps state (windows or joins): a replayed row would change it out of commit order" });
-    if (ps.paused) return void result.failed.push({ id: e.id, error: `pipeline '${e.pipeline}' is paused; replay after resume` });
-    const failing = ps.writers.map((w) => w.health()).find((h) => h);
-    if (failing) return void result.failed.push({ id: e.id, error: `a sink of '${e.pipeline}' is failing (${failing.reason}); replay once it is back` });
-    replaying = `pipeline:${e.pipeline}`;
-    replayRejection = null;
-    try {
-      const records = await ps.runner.process({ lsn: e.lsn, endLsn: e.lsn, xid: 0, commitTime: 0n, changes: [e.source] });
-      if (replayRejection !== null) return void result.failed.push({ id: e.id, error: replayRejection });
-      await Promise.all(ps.writers.map((w) => w.flush()));
-      for (const [i, w] of ps.writers.entries()) {
-        const recs = ps.renames[i] ? ps.renames[i]!(records) : records;
-        if (recs.length) await writeReplay(sinks.get(w.sinkName)!, config.sinks[w.sinkName].type, e.pipeline, recs);
-      }
-      ownDlq!.remove([e.id]);
-      result.replayed++;
-    } catch (err) {
-      result.failed.push({ id: e.id, error: errorMessage(err) });
-    } finally {
-      replaying = null;
-      replayRejection = null;
-    }
-  }
+  const { pipelineNamed, pause, resume } = pipelineAdmin({ pipelines, serial, log, processTxn });
+  const replayDlq = dlqReplayer({ config, pipelines, sinks, dlq: ownDlq, serial, gate, log, pipelineNamed, refreshDlqPending });
 
   function fail(e: unknown) {
     const err = e instanceof Error ? e : new Error(String(e));
@@ -517,6 +299,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       for (const ps of pipelines) ps.hold.release(); // a source held by a full pause hold lets go
       clearInterval(checkpointTimer);
       clearInterval(tick);
+      reportCheckpointAge(null);
       // The source stays connected until the final checkpoint is confirmed to it (onTxn ignores
       // what arrives meanwhile: it was never confirmed, so the slot sends it again after a restart).
       // A sink that stays down must not hold the stop forever.
@@ -564,62 +347,23 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     });
   log.info({ pipelines: pipelines.map((p) => p.runner.name), checkpoint: checkpoint ? formatLsn(checkpoint.lsn) : null, sinks: openOrder }, "runtime started");
 
-  const src = source;
-  const startedAt = Date.now();
-  /** Down once the last checkpoint is older than STALE_CHECKPOINTS intervals (none yet: since start, once there is something to checkpoint). */
-  const checkpointHealth = () => {
-    const interval = config.state.checkpoint_interval;
-    const limitMs = STALE_CHECKPOINTS * interval;
-    // Since this start at most: a checkpoint from before a long stop is not a stuck engine.
-    const ageMs = Date.now() - Math.max(checkpoint?.createdAt ?? 0, startedAt);
-    const details = { lsn: checkpoint ? formatLsn(checkpoint.lsn) : null, ageSeconds: checkpoint ? Math.round(ageMs / 1000) : null, intervalSeconds: interval / 1000, file: join(stateDir, "checkpoints.db") };
-    if (ageMs > limitMs && (checkpoint !== null || lastLsn !== null)) {
-      const what = checkpoint ? `last checkpoint ${Math.round(ageMs / 1000)} s ago` : `no checkpoint in ${Math.round(ageMs / 1000)} s`;
-      return { status: "down" as const, reason: `${what}, more than ${STALE_CHECKPOINTS}× the ${interval / 1000} s interval (engine stuck behind a sink or a held source?)`, details };
-    }
-    return { status: "up" as const, details };
+  const view = {
+    source,
+    sinks,
+    openOrder,
+    pipelines,
+    stateDir,
+    checkpointIntervalMs: config.state.checkpoint_interval,
+    startedAt: Date.now(),
+    checkpoint: () => checkpoint,
+    lastLsn: () => lastLsn,
+    lastConfirmed: () => lastConfirmed,
+    transactions: () => txnCount,
+    errors: () => errors,
   };
-  const components = (): HealthComponent[] => [
-    { name: "source", health: () => src.health() },
-    ...openOrder.map((name) => ({
-      name: `sink:${name}`,
-      health: async () => {
-        for (const ps of pipelines) for (const w of ps.writers) if (w.sinkName === name) {
-          const h = w.health();
-          if (h) return h;
-        }
-        return sinks.get(name)!.health();
-      },
-    })),
-    { name: "checkpoint", health: checkpointHealth },
-    ...pipelines.map((ps) => ({
-      name: `pipeline:${ps.runner.name}`,
-      health: () => {
-        const failing = ps.writers.map((w) => w.health()).find((h) => h);
-        if (failing) return { status: "degraded" as const, reason: `sink ${failing.reason}` };
-        const details = { paused: ps.paused !== null, ...(ps.paused ? { pausedBy: ps.paused, heldTransactions: ps.hold.length } : {}), lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null };
-        if (ps.paused === "admin" && ps.hold.full()) return { status: "degraded" as const, reason: "paused and its hold is full: the source is held for every pipeline until it is resumed", details };
-        return { status: "up" as const, details };
-      },
-    })),
-  ];
-
   return {
-    components,
-    status: () => ({
-      source: src.stats ? jsonSafe(src.stats()) : null,
-      transactions: txnCount,
-      confirmedLsn: lastConfirmed !== null ? formatLsn(lastConfirmed) : null,
-      checkpoint: checkpoint ? { lsn: formatLsn(checkpoint.lsn), at: new Date(checkpoint.createdAt).toISOString() } : null,
-      pipelines: pipelines.map((ps) => ({
-        name: ps.runner.name,
-        paused: ps.paused !== null,
-        ...(ps.paused ? { pausedBy: ps.paused, held: { transactions: ps.hold.length, changes: ps.hold.changes, bytes: ps.hold.bytes } } : {}),
-        lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null,
-        sinks: ps.writers.map((w) => ({ sink: w.sinkName, position: w.durable !== null ? formatLsn(w.durable) : null, queued: w.queued(), written: w.written, error: w.lastError })),
-      })),
-      errors: [...errors],
-    }),
+    components: () => healthComponents(view),
+    status: () => runtimeStatus(view),
     stop: () => shutdown(null),
     ...(tap ? { leaderboard: () => tap.top() } : {}),
     done,
@@ -632,12 +376,4 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       return { lsn: checkpoint ? formatLsn(checkpoint.lsn) : undefined, durationMs: Math.round(performance.now() - t0) };
     },
   };
-}
-
-function pipelineReads(p: PipelineConfig, table: string): boolean {
-  return (Array.isArray(p.from) ? p.from : [p.from]).map(qualify).some((f) => f === table || (f.endsWith(".*") && table.startsWith(f.slice(0, -1))));
-}
-
-function jsonSafe(v: unknown): unknown {
-  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? formatLsn(x) : x)));
 }
