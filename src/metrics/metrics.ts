@@ -78,7 +78,19 @@ export const checkpointSeconds = new Histogram({
   buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
   ...reg,
 });
-export const checkpointAgeSeconds = new Gauge({ name: "cdc_engine_checkpoint_age_seconds", help: "Seconds since the last checkpoint", ...reg });
+let checkpointAge: (() => number) | null = null;
+/** The running engine's checkpoint age, read at each scrape: set on the idle tick, it lagged by a tick (more under load). */
+export function reportCheckpointAge(fn: (() => number) | null): void {
+  checkpointAge = fn;
+}
+export const checkpointAgeSeconds = new Gauge({
+  name: "cdc_engine_checkpoint_age_seconds",
+  help: "Seconds since the last checkpoint",
+  collect() {
+    if (checkpointAge) this.set(checkpointAge());
+  },
+  ...reg,
+});
 export const checkpointLsn = new Gauge({ name: "cdc_engine_checkpoint_lsn", help: "LSN of the last checkpoint (as a number; precise up to 2^53)", ...reg });
 export const snapshotRows = new Counter({ name: "cdc_engine_snapshot_rows_total", help: "Rows read by the initial snapshot", labelNames: ["table"], ...reg });
 export const dlqPendingRows = new Gauge({ name: "cdc_engine_dlq_pending_rows", help: "Rows waiting in the dead-letter queue (not replayed yet)", labelNames: ["pipeline"], ...reg });
