@@ -22,6 +22,7 @@ import postgres from "postgres";
 import pino from "pino";
 import { createDatabase, startPgServer, freePort } from "../test/helpers/postgres-server.ts";
 import { binaryPath } from "../test/helpers/binary.ts";
+import { engineEnv } from "./lib/engine.ts";
 import { PostgresSink } from "../src/sinks/postgres/sink.ts";
 import { postgresSinkConfig } from "../src/sinks/postgres/config.ts";
 import type { OutputRecord, OutputTable } from "../src/sinks/sink.ts";
@@ -171,7 +172,7 @@ pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
 `);
   const bin = await binaryPath();
   const logFd = openSync(join(dir, "engine.log"), "a");
-  const spawn = () => Bun.spawn([bin, "serve", "--config", cfg], { cwd: dir, stdout: logFd, stderr: logFd });
+  const spawn = () => Bun.spawn([bin, "serve", "--config", cfg], { cwd: dir, env: engineEnv(), stdout: logFd, stderr: logFd });
   let p = spawn();
   await waitFor(async () => (await eng`select count(*)::int as n from pg_tables where tablename = 'cdc_engine_offsets'`)[0].n === 1, 60_000);
   await Bun.sleep(1500);

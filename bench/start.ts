@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { binaryPath } from "../test/helpers/binary.ts";
+import { engineEnv } from "./lib/engine.ts";
 import { createDatabase, freePort, startPgServer } from "../test/helpers/postgres-server.ts";
 
 export interface StartResult {
@@ -45,7 +46,7 @@ pipelines: [{ name: t, from: public.t, to: out }]
     const times: number[] = [];
     for (let i = 0; i <= runs; i++) {
       const t0 = performance.now();
-      const p = Bun.spawn([bin, "serve", "--config", cfg], { cwd: dir, stdout: "ignore", stderr: "ignore" });
+      const p = Bun.spawn([bin, "serve", "--config", cfg], { cwd: dir, env: engineEnv(), stdout: "ignore", stderr: "ignore" });
       let ms = NaN;
       for (;;) {
         try {

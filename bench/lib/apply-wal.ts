@@ -9,7 +9,7 @@ import postgres from "postgres";
 import { createDatabase, startPgServer } from "../../test/helpers/postgres-server.ts";
 import { primeEngine, startEngine, waitFor } from "./engine.ts";
 import { cpuSeconds } from "./decode-peers.ts";
-import { serverCpuSeconds } from "./proc.ts";
+import { serverCpuSeconds, threadCpu } from "./proc.ts";
 
 const TABLE = "create table bench_rows (id bigint primary key, n int not null, label text, amount numeric(12,2), at timestamptz)";
 
@@ -46,6 +46,7 @@ pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
     const ok = await waitFor(async () => (await engine.rowsWritten()) >= rows && (await count(eng)) === rows, 600_000, 100);
     const engineS = (performance.now() - t) / 1000;
     const engineCpuS = cpuSeconds(engine.proc.pid);
+    const threads = threadCpu(engine.proc.pid);
     const engServers = cpu().map((x, i) => x - cpu0[i]);
     const enginePeak = engine.peak();
     const snap = await engine.snapshotRows().catch(() => 0);
@@ -67,6 +68,7 @@ pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
     await sub.unsafe("alter subscription bench_sub disable");
     await sub.unsafe("alter subscription bench_sub set (slot_name = none)").catch(() => {});
     log(`  cdc-engine ${engineS.toFixed(1)} s = ${Math.round(rows / engineS)} rows/s (CPU ${engineCpuS.toFixed(1)} s, peak RSS ${Math.round((enginePeak ?? 0) / 2 ** 20)} MiB); CREATE SUBSCRIPTION ${subS.toFixed(1)} s = ${Math.round(rows / subS)} rows/s`);
+    log(`  engine CPU by thread: ${threads.filter(([, s]) => s >= 0.05).map(([n, s]) => `${n} ${s.toFixed(2)} s`).join(", ")}`);
     log(`  server CPU (source / sink): engine run ${engServers.map((x) => x.toFixed(1)).join(" / ")} s, subscription run ${subServers.map((x) => x.toFixed(1)).join(" / ")} s`);
     await Promise.all([src.end(), eng.end(), sub.end()]);
     return { engineRate: rows / engineS, subRate: rows / subS, engineCpuS, enginePeak };

@@ -22,6 +22,11 @@ export interface Engine {
 }
 
 /** `body` is the YAML config without `api:` and `state:` (added here). */
+/** The engine's environment as deploy/cdc-engine.service and the Dockerfile give it (BUN_JSC_useWarmUpMarkedBlocks=0), unless this process sets it. */
+export function engineEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
+  return { BUN_JSC_useWarmUpMarkedBlocks: "0", ...process.env, ...extra };
+}
+
 export async function startEngine(body: string, opts: { stdout?: "null" | "log" } = {}): Promise<Engine> {
   const dir = mkdtempSync(join(tmpdir(), "cdc-bench-engine-"));
   const port = await freePort();
@@ -34,7 +39,7 @@ export async function startEngine(body: string, opts: { stdout?: "null" | "log" 
   // BENCH_ENGINE_BUN_OPTIONS: extra Bun runtime flags for the engine only (e.g. --smol).
   const prof = process.env.BENCH_ENGINE_PROFILE;
   const bunOptions = [prof ? `--cpu-prof --cpu-prof-dir=${prof}` : "", process.env.BENCH_ENGINE_BUN_OPTIONS ?? ""].join(" ").trim();
-  const env = bunOptions ? { ...process.env, BUN_OPTIONS: bunOptions } : process.env;
+  const env = engineEnv(bunOptions ? { BUN_OPTIONS: bunOptions } : {});
   const proc = Bun.spawn([bin, "serve", "--config", cfg], { cwd: dir, env, stdout: opts.stdout === "null" ? "ignore" : logFd, stderr: logFd });
   let peak: number | null = null;
   const sample = () => {

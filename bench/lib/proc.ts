@@ -92,3 +92,24 @@ export function serverCpuSeconds(dataDir: string): number {
     return NaN;
   }
 }
+
+/** CPU seconds of each thread of `pid`, summed by thread name (main thread, GC helpers, JIT workers…), largest first. */
+export function threadCpu(pid: number): [string, number][] {
+  const by = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
+        const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+        const label = Number(tid) === pid ? "main" : name.replace(/\s*\d+$/, "");
+        by.set(label, (by.get(label) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  } catch {
+    return [];
+  }
+  return [...by].sort((a, b) => b[1] - a[1]);
+}
