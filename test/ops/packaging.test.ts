@@ -34,6 +34,7 @@ describe("systemd unit", () => {
       "ProtectSystem=strict",
       "ReadWritePaths=/var/lib/cdc-engine",
       "KillSignal=SIGTERM",
+      "Environment=BUN_JSC_useWarmUpMarkedBlocks=0",
     ])
       expect(unit).toContain(line);
   });
