@@ -17,12 +17,10 @@ import pino from "pino";
 import postgres from "postgres";
 import { sourceSchema } from "../src/config/schema.ts";
 import { createPostgresSource } from "../src/source/postgres/index.ts";
-import { openReplicationPg } from "../src/source/postgres/postgres-source.ts";
-import { ReplicationSession } from "../src/source/postgres/replication.ts";
-import { StreamReader } from "../src/source/postgres/stream-reader.ts";
 import { TypeDecoders } from "../src/source/postgres/type-decoders.ts";
 import { loadTypes } from "../src/source/postgres/catalog.ts";
 import { parseLsn } from "../src/types.ts";
+import { recordMessages, replayMessages } from "./lib/recorded.ts";
 import { createDatabase, startPgServer, type PgFlavor } from "../test/helpers/postgres-server.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string" }, rss: { type: "string" }, flavor: { type: "string" } } });
@@ -112,35 +110,12 @@ try {
     // Decoder alone: record the raw pgoutput messages once, then time StreamReader on them in memory.
     const types = new TypeDecoders(await loadTypes(sql as never));
     for (const binary of [false, true]) {
-      const repl = openReplicationPg(sourceSchema.parse({ url }));
-      const name = binary ? "rec_bin" : "rec";
-      const session = await ReplicationSession.start(repl, { slot: name, publication: "bench", protoVersion: 1, messages: false, streaming: false, binary }, () => (binary ? starts.recBin : starts.rec));
-      const recorded: Buffer[] = [];
-      let commits = 0;
-      let bytes = 0;
-      while (commits < rows / 10) {
-        const m = (await session.next())!;
-        recorded.push(Buffer.from(m));
-        bytes += m.length;
-        if (m[0] === 0x43) commits++;
-      }
-      await session.close();
-      await repl.end({ timeout: 1 });
+      const { messages: recorded, bytes } = await recordMessages(url, { slot: binary ? "rec_bin" : "rec", publication: "bench", start: binary ? starts.recBin : starts.rec, commits: rows / 10, binary });
       let best = Infinity;
       for (let run = 0; run < 3; run++) {
-        let i = 0;
         let decoded = 0;
-        const reader = new StreamReader({
-          types,
-          known: new Map(),
-          spillDir: mkdtempSync(join(tmpdir(), "cdc-bench-")),
-          memoryBudget: 64 << 20,
-          heartbeatMs: 10_000,
-          log,
-          onTxn: async (t) => void (decoded += t.changes.length),
-        });
         t = performance.now();
-        await reader.consume({ next: async () => recorded[i++] ?? null });
+        await replayMessages(recorded, types, log, async (t) => void (decoded += t.changes.length));
         best = Math.min(best, (performance.now() - t) / 1000);
         if (decoded !== rows) throw new Error(`decoded ${decoded} of ${rows} rows`);
       }

@@ -9,24 +9,18 @@
  *
  *   bun bench/lib/apply-stages.ts [--rows 200000] [--runs 5] [--batch 5000]
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
 import postgres from "postgres";
-import { sourceSchema } from "../../src/config/schema.ts";
 import { MirrorMapper } from "../../src/engine/mirror.ts";
 import { planBatch } from "../../src/sinks/postgres/plan.ts";
 import type { OutputRecord } from "../../src/sinks/sink.ts";
 import { loadTypes } from "../../src/source/postgres/catalog.ts";
-import { openReplicationPg } from "../../src/source/postgres/postgres-source.ts";
-import { ReplicationSession } from "../../src/source/postgres/replication.ts";
-import { StreamReader } from "../../src/source/postgres/stream-reader.ts";
 import { TypeDecoders } from "../../src/source/postgres/type-decoders.ts";
 import type { Txn } from "../../src/types.ts";
 import { parseLsn } from "../../src/types.ts";
 import { createDatabase, startPgServer } from "../../test/helpers/postgres-server.ts";
+import { recordMessages, replayMessages } from "./recorded.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string" }, runs: { type: "string" }, batch: { type: "string" } } });
 const ROWS = Number(values.rows ?? 200_000);
@@ -46,18 +40,7 @@ async function record(): Promise<{ messages: Buffer[]; types: TypeDecoders }> {
     const [s] = await sql`select lsn::text as l from pg_create_logical_replication_slot('stages', 'pgoutput')`;
     for (let i = 0; i < ROWS; i += 1000) await sql.unsafe(`insert into bench_rows select g, g % 1000, 'row ' || g, (g % 100000) / 100.0, now() from generate_series(${i}, ${Math.min(ROWS, i + 1000) - 1}) g`);
     const types = new TypeDecoders(await loadTypes(sql as never));
-    const repl = openReplicationPg(sourceSchema.parse({ url }));
-    const start = parseLsn(String(s.l));
-    const session = await ReplicationSession.start(repl, { slot: "stages", publication: "bench_pub", protoVersion: 1, messages: false, streaming: false, binary: false }, () => start);
-    const messages: Buffer[] = [];
-    for (let commits = 0; commits < ROWS / 1000; ) {
-      const m = (await session.next())!;
-      if (m[0] === 0x6b /* keepalive */) continue;
-      messages.push(Buffer.from(m));
-      if (m[0] === 0x43) commits++;
-    }
-    await session.close();
-    await repl.end({ timeout: 1 });
+    const { messages } = await recordMessages(url, { slot: "stages", publication: "bench_pub", start: parseLsn(String(s.l)), commits: ROWS / 1000 });
     await sql.end({ timeout: 1 });
     return { messages, types };
   } finally {
@@ -79,23 +62,14 @@ async function run(messages: Buffer[], types: TypeDecoders, stages: number): Pro
     for (const st of planBatch(pending, new Set(), "public", () => COLUMN_TYPES)) bytes += st.copy?.data.length ?? 0;
     pending = [];
   };
-  let i = 0;
-  const reader = new StreamReader({
-    types,
-    known: new Map(),
-    spillDir: mkdtempSync(join(tmpdir(), "cdc-stages-")),
-    memoryBudget: 64 << 20,
-    heartbeatMs: 60_000,
-    log,
-    onTxn: async (t: Txn) => {
-      rows += t.changes.length;
-      if (stages < 2) return;
-      for (const r of mapper.map(t, null)) pending.push(r);
-      if (stages >= 3 && pending.length >= BATCH) plan();
-    },
-  });
+  const onTxn = async (t: Txn) => {
+    rows += t.changes.length;
+    if (stages < 2) return;
+    for (const r of mapper.map(t, null)) pending.push(r);
+    if (stages >= 3 && pending.length >= BATCH) plan();
+  };
   const t0 = cpu();
-  await reader.consume({ next: async () => messages[i++] ?? null });
+  await replayMessages(messages, types, log, onTxn);
   if (stages >= 3 && pending.length) plan();
   const secs = cpu() - t0;
   if (rows !== ROWS) throw new Error(`decoded ${rows} of ${ROWS} rows`);

@@ -5,7 +5,8 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { binaryPath, freePort, runBinary } from "../helpers/index.ts";
+import postgres from "postgres";
+import { binaryPath, createDatabase, freePort, runBinary, sharedPg } from "../helpers/index.ts";
 import { waitUntil } from "../helpers/wait-for.ts";
 
 export const examplesDir = join(import.meta.dir, "../../examples");
@@ -95,4 +96,20 @@ export class ConfigServe extends Serve {
   override get config(): string {
     return join(this.dir, `${this.example}.yaml`);
   }
+}
+
+/**
+ * A source and a warehouse database on the machine's PostgreSQL (`<prefix>_src`, `<prefix>_wh`),
+ * a connection to each (`connection`: session settings for both), and the env a ConfigServe
+ * reads their URLs from (SOURCE_URL, WAREHOUSE_URL).
+ */
+export async function sourceAndWarehouse(prefix: string, connection: Record<string, string> = {}): Promise<{ src: postgres.Sql; wh: postgres.Sql; env: { SOURCE_URL: string; WAREHOUSE_URL: string } }> {
+  const pg = await sharedPg("system");
+  const srcUrl = pg.url(await createDatabase(pg, `${prefix}_src`));
+  const whUrl = pg.url(await createDatabase(pg, `${prefix}_wh`));
+  return {
+    src: postgres(srcUrl, { max: 2, onnotice: () => {}, connection }),
+    wh: postgres(whUrl, { max: 1, onnotice: () => {}, connection }),
+    env: { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl },
+  };
 }

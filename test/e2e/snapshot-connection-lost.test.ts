@@ -10,8 +10,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import postgres from "postgres";
-import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { ConfigServe, waitFor } from "./harness.ts";
+import { ConfigServe, sourceAndWarehouse, waitFor } from "./harness.ts";
 
 const CONFIG = `
 source: { url: "\${SOURCE_URL}", slot: "\${CDC_SLOT}", publication: "\${CDC_PUBLICATION}", snapshot_chunk_size: 1000 }
@@ -34,14 +33,11 @@ let serve: ConfigServe;
 const ROWS = 150_000;
 
 beforeAll(async () => {
-  const pg = await sharedPg("system");
-  const srcUrl = pg.url(await createDatabase(pg, "e2e_cut_src"));
-  const whUrl = pg.url(await createDatabase(pg, "e2e_cut_wh"));
-  src = postgres(srcUrl, { max: 2, onnotice: () => {} });
-  wh = postgres(whUrl, { max: 1, onnotice: () => {} });
+  const db = await sourceAndWarehouse("e2e_cut");
+  ({ src, wh } = db);
   await src.unsafe(`create table big (id bigint primary key, k int not null, v int not null, pad text);
     insert into big select g, g % 10, g % 7, repeat('x', 100) from generate_series(1, ${ROWS}) g`);
-  serve = new ConfigServe("snapshot-connection-lost", CONFIG, { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
+  serve = new ConfigServe("snapshot-connection-lost", CONFIG, db.env);
 });
 
 afterAll(async () => {

@@ -7,8 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import postgres from "postgres";
-import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { ConfigServe, waitFor } from "./harness.ts";
+import { ConfigServe, sourceAndWarehouse, waitFor } from "./harness.ts";
 
 const CONFIG = `
 source: { url: "\${SOURCE_URL}", slot: "\${CDC_SLOT}", publication: "\${CDC_PUBLICATION}", snapshot_chunk_size: 500 }
@@ -29,14 +28,11 @@ let wh: postgres.Sql;
 let serve: ConfigServe;
 
 beforeAll(async () => {
-  const pg = await sharedPg("system");
-  const srcUrl = pg.url(await createDatabase(pg, "e2e_early_src"));
-  const whUrl = pg.url(await createDatabase(pg, "e2e_early_wh"));
-  src = postgres(srcUrl, { max: 2, onnotice: () => {} });
-  wh = postgres(whUrl, { max: 1, onnotice: () => {} });
+  const db = await sourceAndWarehouse("e2e_early");
+  ({ src, wh } = db);
   await src.unsafe(`create table ev (id bigserial primary key, k int not null, v int not null);
     insert into ev (k, v) select g % 20, g % 7 from generate_series(1, 20000) g`);
-  serve = new ConfigServe("snapshot-early-kill", CONFIG, { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
+  serve = new ConfigServe("snapshot-early-kill", CONFIG, db.env);
 });
 
 afterAll(async () => {

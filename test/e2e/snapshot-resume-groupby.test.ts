@@ -7,8 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import postgres from "postgres";
-import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { ConfigServe, waitFor } from "./harness.ts";
+import { ConfigServe, sourceAndWarehouse, waitFor } from "./harness.ts";
 
 const CONFIG = `
 source: { url: "\${SOURCE_URL}", slot: "\${CDC_SLOT}", publication: "\${CDC_PUBLICATION}", snapshot_chunk_size: 500 }
@@ -30,14 +29,11 @@ let serve: ConfigServe;
 const ROWS = 300_000;
 
 beforeAll(async () => {
-  const pg = await sharedPg("system");
-  const srcUrl = pg.url(await createDatabase(pg, "e2e_resume_src"));
-  const whUrl = pg.url(await createDatabase(pg, "e2e_resume_wh"));
-  src = postgres(srcUrl, { max: 2, onnotice: () => {} });
-  wh = postgres(whUrl, { max: 1, onnotice: () => {} });
+  const db = await sourceAndWarehouse("e2e_resume");
+  ({ src, wh } = db);
   await src.unsafe(`create table ev (id bigint primary key, k int not null, v int not null);
     insert into ev select g, g % 20, g % 7 from generate_series(1, ${ROWS}) g`);
-  serve = new ConfigServe("snapshot-resume-groupby", CONFIG, { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
+  serve = new ConfigServe("snapshot-resume-groupby", CONFIG, db.env);
 });
 
 afterAll(async () => {

@@ -8,8 +8,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import postgres from "postgres";
-import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { ConfigServe, waitFor } from "./harness.ts";
+import { ConfigServe, sourceAndWarehouse, waitFor } from "./harness.ts";
 
 const CONFIG = `
 source: { url: "\${SOURCE_URL}", slot: "\${CDC_SLOT}", publication: "\${CDC_PUBLICATION}" }
@@ -35,13 +34,10 @@ let wh: postgres.Sql;
 let serve: ConfigServe;
 
 beforeAll(async () => {
-  const pg = await sharedPg("system");
-  const srcUrl = pg.url(await createDatabase(pg, "e2e_win_kill_src"));
-  const whUrl = pg.url(await createDatabase(pg, "e2e_win_kill_wh"));
-  src = postgres(srcUrl, { max: 2, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  wh = postgres(whUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
+  const db = await sourceAndWarehouse("e2e_win_kill", { TimeZone: "UTC" });
+  ({ src, wh } = db);
   await src.unsafe(`create table orders (order_id bigserial primary key, customer_id int, product_id int, quantity int, price numeric(10,2), status text, created_at timestamptz default now())`);
-  serve = new ConfigServe("windows-kill9", CONFIG, { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
+  serve = new ConfigServe("windows-kill9", CONFIG, db.env);
   await serve.start();
 });
 

@@ -317,9 +317,9 @@ function keyColumns(rel: Relation): { name: string }[] {
   return keys;
 }
 
-export function rowIdentity(rel: Relation, row: Row | null | undefined): RowId | null {
+/** A row's identity: its key (`keys`, the relation's key columns), or its whole content for a keyless table. */
+function rowIdentity(keys: { name: string }[], row: Row | null | undefined): RowId | null {
   if (!row) return null;
-  const keys = keyColumns(rel);
   if (keys.length === 0) return JSON.stringify(encodeRow(row));
   if (keys.length === 1) {
     const v = row[keys[0].name];
@@ -340,12 +340,13 @@ export function rowIdentity(rel: Relation, row: Row | null | undefined): RowId |
 
 /** `multiTable`: the pipeline reads several tables, so identities carry the table name. */
 export function toRowChange(ch: Change, commitUs: number, multiTable = false): RowChange {
-  const rel = ch.relation;
+  // The relation's key columns, looked up once per change (not once per identity taken).
+  const keys = keyColumns(ch.relation);
   const after = ch.op === "delete" ? null : (ch.after ?? null);
-  const id = after ? rowIdentity(rel, after) : null;
+  const id = after ? rowIdentity(keys, after) : null;
   let prevId: RowId | null = null;
-  if (ch.op === "update" || ch.op === "delete") prevId = rowIdentity(rel, ch.before ?? null) ?? rowIdentity(rel, ch.key ?? null) ?? (ch.op === "update" ? id : null);
-  const keyed = keyColumns(rel).length > 0;
+  if (ch.op === "update" || ch.op === "delete") prevId = rowIdentity(keys, ch.before ?? null) ?? rowIdentity(keys, ch.key ?? null) ?? (ch.op === "update" ? id : null);
+  const keyed = keys.length > 0;
   if (!multiTable) return { after, id, prevId, keyed, commitUs, source: ch };
   const table = ch.table + "\u0002";
   return { after, id: id === null ? null : table + String(id), prevId: prevId === null ? null : table + String(prevId), keyed, commitUs, source: ch };

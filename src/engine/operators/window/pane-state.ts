@@ -147,7 +147,6 @@ export function snapshotOf(w: PaneWindows): unknown {
 
 export function restoreTo(w: PaneWindows, state: unknown): void {
   const s = unwrapState(state) as Record<string, any>;
-  const aggs = w.plan.aggs;
   w.watermarkUs = unfin(s.wm);
   w.maxEventUs = unfin(s.max);
   w.purgedBelowUs = unfin(s.purged);
