@@ -22,9 +22,12 @@ export interface Engine {
 }
 
 /** `body` is the YAML config without `api:` and `state:` (added here). */
-/** The engine's environment as deploy/cdc-engine.service and the Dockerfile give it (BUN_JSC_useWarmUpMarkedBlocks=0), unless this process sets it. */
+/** The engine's JavaScriptCore settings as deploy/cdc-engine.service and the Dockerfile give them. */
+export const UNIT_JSC_ENV = { BUN_JSC_useWarmUpMarkedBlocks: "0", BUN_JSC_forceRAMSize: "1073741824" };
+
+/** The engine's environment as the unit and the image give it, unless this process sets a variable itself. */
 export function engineEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
-  return { BUN_JSC_useWarmUpMarkedBlocks: "0", ...process.env, ...extra };
+  return { ...UNIT_JSC_ENV, ...process.env, ...extra };
 }
 
 export async function startEngine(body: string, opts: { stdout?: "null" | "log" } = {}): Promise<Engine> {

@@ -35,6 +35,7 @@ describe("systemd unit", () => {
       "ReadWritePaths=/var/lib/cdc-engine",
       "KillSignal=SIGTERM",
       "Environment=BUN_JSC_useWarmUpMarkedBlocks=0",
+      "Environment=BUN_JSC_forceRAMSize=1073741824",
     ])
       expect(unit).toContain(line);
   });
@@ -46,6 +47,9 @@ describe("Docker and compose", () => {
     expect(df.match(/^FROM /gm)!.length).toBe(2);
     expect(df).toMatch(/^USER 65532:65532$/m);
     expect(df).toMatch(/^HEALTHCHECK .*cdc-engine", "healthcheck", "--url", "http:\/\/127\.0\.0\.1:8080\/health"/m);
+    // the image runs the engine with the unit's JavaScriptCore settings
+    const env = /^ENV (.*)$/m.exec(df)![1];
+    for (const line of read("deploy/cdc-engine.service").match(/^Environment=BUN_JSC_\S+$/gm)!) expect(env).toContain(line.slice("Environment=".length));
   });
 
   test("compose.yaml: logical Postgres, MariaDB, Redis, a StarRocks profile, and an example config that validates", () => {
