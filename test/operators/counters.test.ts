@@ -8,7 +8,7 @@ import { pipelineSchema } from "../../src/config/pipeline-schema.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { registry } from "../../src/metrics/metrics.ts";
 import type { RejectedRow } from "../../src/engine/operators/operator.ts";
-import { ins, relation, txn } from "./harness.ts";
+import { del, ins, relation, txn, upd } from "./harness.ts";
 
 const O = relation("public.orders", [["order_id", 20, "bigint", true], ["customer_id", 23, "integer"], ["amount", 1700, "numeric(10,2)"], ["created_at", 1184]]);
 const C = relation("public.customers", [["id", 23, "integer", true], ["name", 25]]);
@@ -38,6 +38,29 @@ test("late rows are counted per pipeline and policy, in pane and session windows
     expect([type, late, await counter("cdc_engine_late_rows_total", { pipeline: name, policy: late })]).toEqual([type, late, 2]);
     expect(rejected.map((x) => x.row.order_id)).toEqual(late === "dlq" ? [3n, 4n] : []);
     if (late === "dlq") expect(rejected[0]!.reason).toBe("late row: event time 2024-05-01 10:01:00+00 is behind the watermark 2024-05-01 10:04:50+00");
+  }
+});
+
+test("late: dlq refuses a late update or delete whole, before its old row is taken back, in pane and session windows", async () => {
+  for (const type of ["tumbling", "session"] as const) {
+    const window = type === "session" ? { type, gap: "1m", time: "created_at", key: ["customer_id"], lateness: "10s", late: "dlq" } : { type, size: "1m", time: "created_at", key: ["customer_id"], lateness: "10s", late: "dlq" };
+    const { name, r, rejected } = await runner({ from: "public.orders", window, aggregate: { n: "COUNT(*)" } });
+    await r.process(txn("2024-05-01T10:05:00Z", [order(1, 1, "2024-05-01 10:05:00+00"), order(2, 1, "2024-05-01 10:04:55+00")])); // watermark 10:04:50
+    // order 2 moved to 10:01 (behind the watermark): refused, it stays counted at 10:04:55
+    await r.process(txn("2024-05-01T10:05:01Z", [upd(O, { order_id: 2n, customer_id: 1, amount: "1.00", created_at: "2024-05-01 10:01:00+00" })]));
+    const out = await r.process(txn("2024-05-01T10:09:00Z", [order(5, 2, "2024-05-01 10:09:00+00")])); // watermark 10:08:50 closes customer 1's windows
+    // order 1 (10:05:00) is now behind the watermark: its delete is refused, the closed window keeps it
+    await r.process(txn("2024-05-01T10:09:01Z", [del(O, { order_id: 1n })]));
+    const rows = out.map((x) => [x.op, String(x.row.window_start), x.row.n]);
+    expect([type, rows]).toEqual([type, type === "session" ? [["upsert", "2024-05-01 10:04:55+00", 2n]] : [["upsert", "2024-05-01 10:04:00+00", 1n], ["upsert", "2024-05-01 10:05:00+00", 1n]]]);
+    expect(rejected.map((x) => [x.source?.op, x.row.order_id])).toEqual([["update", 2n], ["delete", 1n]]);
+    expect(rejected[0]!.reason).toBe("late row: event time 2024-05-01 10:01:00+00 is behind the watermark 2024-05-01 10:04:50+00; the old row stays counted");
+    expect(rejected[1]!.reason).toBe(
+      type === "session"
+        ? "late delete: the old row's event time 2024-05-01 10:05:00+00 is behind the watermark 2024-05-01 10:08:50+00; its windows stay as they were"
+        : "late delete: the old row's event time is before 2024-05-01 10:06:00+00, behind the watermark 2024-05-01 10:08:50+00; its windows stay as they were",
+    );
+    expect(await counter("cdc_engine_late_rows_total", { pipeline: name, policy: "dlq" })).toBe(2);
   }
 });
 

@@ -228,6 +228,27 @@ describe("tumbling window vs Postgres GROUP BY", () => {
     expect(h.ctx.rejected.length).toBe(h.ctx.counts.late_rows);
     expect(h.ctx.rejected[0].reason).toContain("behind the watermark");
   });
+
+  test("late: dlq under updates and deletes refuses a late change whole: the windows equal GROUP BY over the changes taken", async () => {
+    const { txns } = workload(10, 3000, true);
+    const h = await build({ ...tumbling, window: { ...tumbling.window, late: "dlq" } });
+    for (const t of txns) h.run(t);
+    h.closeAll();
+    const refused = new Set(h.ctx.rejected.map((r) => r.source));
+    expect(refused.size).toBe(h.ctx.counts.late_rows);
+    for (const op of ["insert", "update", "delete"]) expect(h.ctx.rejected.filter((r) => r.source?.op === op).length).toBeGreaterThan(0);
+    expect(h.ctx.rejected.find((r) => r.source?.op === "delete")!.reason).toMatch(/^late delete: the old row's event time is before .* behind the watermark .*; its windows stay as they were$/);
+    // the table as the changes the window took leave it (a refused update keeps the old row, a refused delete the row)
+    const taken = new Map<bigint, Row>();
+    for (const t of txns)
+      for (const c of t.changes) {
+        if (refused.has(c)) continue;
+        if (c.op === "delete") taken.delete(c.key!.order_id as bigint);
+        else taken.set(c.after!.order_id as bigint, c.after!);
+      }
+    await loadTable(taken);
+    expect(sortRows(asText(h.sink.sorted()))).toEqual(sortRows(await tumblingOracle()));
+  });
 });
 
 describe("sliding window (10 min / 1 min) vs Postgres", () => {

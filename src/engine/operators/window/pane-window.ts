@@ -6,7 +6,7 @@ import { cellText } from "./state-json.ts";
 import { accAdd, newAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
-import { admitLate } from "./late-rows.ts";
+import { admitLate, admitLateChange, newEventTime } from "./late-rows.ts";
 import type { ColdPlan } from "./cold-contribs.ts";
 import type { SpillStore } from "../spill/spill-store.ts";
 import { Contribution, type Group, NO_WEIGHTS, gcd, lowerBound } from "./pane-types.ts";
@@ -115,8 +115,17 @@ export class PaneWindows {
     // Only contributions in memory are checked: a lookup on disk per insert would cost too much.
     const insert = op === "insert" || op === "read";
     const prev = insert ? (c.keyed && c.id !== null && this.contrib.has(c.id) ? c.id : null) : (c.prevId ?? c.id);
+    if (prev !== null && this.s.late === "dlq" && this.s.kind !== "none" && !this.admitChange(prev, c)) return;
     if (prev !== null) this.retract(prev);
     if (c.after && c.id !== null) this.add(c.id, c.after, c.commitUs, c);
+  }
+
+  /** `late: dlq`: the change's old and new row against the watermark, before anything is taken back. */
+  private admitChange(prev: RowId, c: RowChange): boolean {
+    const old = this.contrib.get(prev);
+    if (!old) return true;
+    const row = c.after ?? c.source.before ?? c.source.key ?? {};
+    return admitLateChange({ paneEndUs: old.ps + this.paneUs }, newEventTime(this.plan, c), this.watermarkUs, this.ctx, row, c.source);
   }
 
   private retract(id: RowId): void {

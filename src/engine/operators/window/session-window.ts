@@ -5,7 +5,7 @@ import { EvalError, decodeValue, toDec, valueKey } from "../../../expr/values.ts
 import { accAdd, accResult, newAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
-import { admitLate } from "./late-rows.ts";
+import { admitLate, admitLateChange, newEventTime } from "./late-rows.ts";
 import { applySessionDelta, SessionLog, type SessionEv as Ev, type SessionGroup as Group } from "./session-delta.ts";
 import { encodeCell, stateToJson, unwrapState } from "./state-json.ts";
 
@@ -54,6 +54,13 @@ export class SessionWindows {
 
   apply(c: RowChange): void {
     const prev = c.prevId ?? c.id;
+    if (prev !== null && this.s.late === "dlq") {
+      // refused whole before the old row is taken back (see admitLateChange)
+      const gk = this.where.get(prev);
+      const old = gk === undefined ? undefined : this.groups.get(gk)?.events.get(prev);
+      const row = c.after ?? c.source.before ?? c.source.key ?? {};
+      if (old && !admitLateChange({ atUs: old.t }, newEventTime(this.plan!, c), this.watermarkUs, this.ctx, row, c.source)) return;
+    }
     if (prev !== null) {
       const gk = this.where.get(prev);
       if (gk !== undefined) {
