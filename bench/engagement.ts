@@ -38,6 +38,7 @@ import { createDatabase, startPgServer } from "../test/helpers/postgres-server.t
 import { binaryPath } from "../test/helpers/binary.ts";
 import { redisUrl } from "../test/helpers/services.ts";
 import { BigQueryServer } from "../test/helpers/bigquery-server.ts";
+import { UNIT_JSC_ENV } from "./lib/engine.ts";
 import { HttpReceiver } from "../test/helpers/http-receiver.ts";
 import { Serve } from "../test/e2e/harness.ts";
 
@@ -114,7 +115,8 @@ try {
   const keyPath = join(mkdtempSync(join(tmpdir(), "cdc-bench-bq-")), "sa.json");
   writeFileSync(keyPath, JSON.stringify({ type: "service_account", project_id: "bench-project", client_email: "b@bench-project.iam.gserviceaccount.com", private_key: privateKey.export({ type: "pkcs8", format: "pem" }), private_key_id: "k1", token_uri: bq.tokenUri }));
   const prof = process.env.BENCH_ENGINE_PROFILE;
-  serve = new BenchServe("engagement", { ...(prof ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } : {}), SOURCE_URL: url, REDIS_URL: redisUrl(), REDIS_PREFIX: prefix, BQ_PROJECT: "bench-project", BQ_ENDPOINT: bq.endpoint, GOOGLE_APPLICATION_CREDENTIALS: keyPath, WEBHOOK_URL: rx.url });
+  // the engine started as the unit and the image start it
+  serve = new BenchServe("engagement", { ...UNIT_JSC_ENV, ...(prof ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } : {}), SOURCE_URL: url, REDIS_URL: redisUrl(), REDIS_PREFIX: prefix, BQ_PROJECT: "bench-project", BQ_ENDPOINT: bq.endpoint, GOOGLE_APPLICATION_CREDENTIALS: keyPath, WEBHOOK_URL: rx.url });
   await serve.start();
 
   // per slice of the run: engine CPU ticks and RSS at its end
