@@ -10,7 +10,10 @@ export function binaryPath(): Promise<string> {
   built ??= (async () => {
     const out = join(mkdtempSync(join(tmpdir(), "cdc-bin-")), "cdc-engine");
     const root = join(import.meta.dir, "../..");
-    const p = Bun.spawn(["bun", "build", "--compile", "src/cli.ts", "--outfile", out], { cwd: root, stdout: "pipe", stderr: "pipe" });
+    // Built as scripts/build.ts ships it for this host: minified, with bytecode. Minifying renames
+    // classes, and the postgres sink's data errors were recognised by class name: only the shipped
+    // binary retried them for good instead of sending them to the dead-letter queue.
+    const p = Bun.spawn(["bun", "build", "--compile", "--minify", "--bytecode", "--format=esm", "src/cli.ts", "--outfile", out], { cwd: root, stdout: "pipe", stderr: "pipe" });
     const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
     if (code !== 0) throw new Error(`bun build --compile failed: ${err}`);
     return out;

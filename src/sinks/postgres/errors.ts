@@ -1,3 +1,15 @@
+import postgres from "postgres";
+
+/**
+ * An ErrorResponse from the server, as opposed to a client-side failure (ECONNRESET,
+ * CONNECTION_CLOSED, …). By class, never by `name`: the shipped binary is minified, which renames
+ * postgres.js' classes (its PostgresError is called "Ce" there), and checks by name sent no data
+ * error to the dead-letter queue and retried it for good.
+ */
+export function isServerError(e: unknown): e is InstanceType<typeof postgres.PostgresError> {
+  return e instanceof postgres.PostgresError;
+}
+
 /**
  * Which Postgres errors belong to the records of a batch (SQLSTATE from the server):
  * class 22 data exception (value out of range, bad encoding, invalid input), 23 integrity
@@ -9,8 +21,9 @@
  * 42501 insufficient privilege, which an operator fixes for the whole table) is retried.
  */
 export function isPgDataError(e: unknown): boolean {
-  const err = e as { name?: unknown; code?: unknown };
-  if (err?.name !== "PostgresError" || typeof err.code !== "string" || !/^[0-9A-Z]{5}$/.test(err.code)) return false;
+  if (!isServerError(e)) return false;
+  const err = e as { code?: unknown };
+  if (typeof err.code !== "string" || !/^[0-9A-Z]{5}$/.test(err.code)) return false;
   if (err.code === "42501") return false;
   const cls = err.code.slice(0, 2);
   return cls === "22" || cls === "23" || cls === "42" || cls === "54";
@@ -25,8 +38,8 @@ export function describePgError(e: unknown): string {
 /** Client-side and server-side signs that the session is gone (no ROLLBACK can reach it). */
 export function isLostConnection(e: unknown): boolean {
   if (e === null || e === undefined) return false;
-  const x = e as { name?: unknown; severity?: unknown; code?: unknown };
+  if (!isServerError(e)) return true; // ECONNRESET, CONNECTION_CLOSED, …: not an answer from the server
+  const x = e as { severity?: unknown; code?: unknown };
   const code = String(x.code ?? "");
-  if (x.name !== "PostgresError") return true; // ECONNRESET, CONNECTION_CLOSED, …: not an answer from the server
   return x.severity === "FATAL" || x.severity === "PANIC" || code.startsWith("08") || code.startsWith("57P");
 }

@@ -1,5 +1,5 @@
 import type { Pg } from "../../db/postgres-client.ts";
-import { isLostConnection } from "./errors.ts";
+import { isLostConnection, isServerError } from "./errors.ts";
 import { copyIn, directRefused, markDirectRefused, type Statement } from "./plan.ts";
 
 /** A statement the pipelined path cannot take (a staging COPY): the caller uses the savepoint path. */
@@ -64,5 +64,5 @@ export async function writePipelined(conn: Pg, stmts: Statement[], position: { t
 
 /** The server refused a statement (the session goes on), as opposed to losing the connection. */
 function isRefusal(e: unknown): boolean {
-  return (e as { name?: unknown })?.name === "PostgresError" && !isLostConnection(e);
+  return isServerError(e) && !isLostConnection(e);
 }

@@ -2,6 +2,7 @@ import type { Pg } from "../../db/postgres-client.ts";
 import type { OutputRecord, OutputTable } from "../sink.ts";
 import { arrayLiteral, qi, qualified, toPgText } from "./values.ts";
 import { copyData } from "./copy-text.ts";
+import { isServerError } from "./errors.ts";
 
 /** Column name → type as the sink table has it (format_type), per "schema.table". */
 export type SinkTypes = (table: string) => Map<string, string> | undefined;
@@ -295,7 +296,7 @@ export async function copyDirect(tx: Pick<Pg, "unsafe">, copy: NonNullable<State
     // Any refusal by the server (a key already there, bad data, a target COPY cannot write such as
     // a view) falls back to the staging path, which then behaves exactly as before this path
     // existed; client-side errors (connection lost) are the caller's.
-    if ((e as { name?: unknown }).name !== "PostgresError") throw e;
+    if (!isServerError(e)) throw e;
     await tx.unsafe("rollback to savepoint cdc_copy_direct");
     await tx.unsafe("release savepoint cdc_copy_direct");
     markDirectRefused(copy.table ?? copy.direct);
