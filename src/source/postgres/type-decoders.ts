@@ -112,6 +112,16 @@ export class TypeDecoders {
     return null;
   }
 
+  /** The type a domain is over (through domains of domains); the type itself otherwise. */
+  baseType(oid: number): number {
+    for (let depth = 0; depth < 10; depth++) {
+      const t = this.info.get(oid);
+      if (t?.typtype !== "d" || !t.base) return oid;
+      oid = t.base;
+    }
+    return oid;
+  }
+
   has(oid: number): boolean {
     return oid in SCALAR || oid in BUILTIN_ARRAYS || this.info.has(oid) || oid < 10000;
   }
