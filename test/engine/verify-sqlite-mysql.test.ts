@@ -21,7 +21,7 @@ const DDL = `
   create table typed (
     id int8 primary key, n numeric(30,10), u numeric, ts timestamptz, t timestamp, d date, tm time,
     b bool, by bytea, j jsonb, js json, tx text, vc varchar(20), ch char(5), arr int8[], tarr text[],
-    f8 float8, f4 float4, i4 int4, i2 int2, uid uuid);
+    f8 float8, f4 float4, i4 int4, i2 int2, uid uuid, ip inet);
   create table named (k text collate "en-x-icu", n int4, v text, primary key (k, n));
   create table nokey (a int4, b text);`;
 
@@ -31,7 +31,7 @@ const rows = (lo: number, hi: number) => `
     '2024-01-01 00:00:00.5'::timestamp + g * interval '1 minute', date '2024-01-01' + g, time '12:34:56.789' + g * interval '1 second', g % 2 = 0,
     decode(md5(g::text), 'hex'), jsonb_build_object('a', g, 'big', 12345678901234567890, 's', 'x"y', 'nested', jsonb_build_array(1.50, null, true)),
     ('{"b": ' || g || ',  "a": [1, 2]}')::json, 'O''Brien "q" \\ ünï 🎉 ' || g, 'v' || g, 'c' || (g % 10), array[g, 9007199254740993], array['a"b', 'c,d', null],
-    g / 3.0, g * 1.25, g * 1000, g, md5(g::text)::uuid
+    g / 3.0, g * 1.25, g * 1000, g, md5(g::text)::uuid, case when g % 2 = 0 then '::1'::inet else ('10.0.0.' || g)::inet end
   from generate_series(${lo}, ${hi}) g;
   insert into named select k, g, 'v' || g from unnest(array['a', 'B', 'é', 'Z', 'ab', '🎉', 'a b', 'A', 'z', 'Ä']) k, generate_series(${lo}, ${hi}) g where g <= 3;
   insert into nokey select g % 4, 'b' || (g % 3) from generate_series(${lo}, ${hi}) g;`;

@@ -1,6 +1,7 @@
 import type { Pg } from "../../db/postgres-client.ts";
 import type { Column } from "../../types.ts";
 import type { TypeDecoders } from "../../source/postgres/type-decoders.ts";
+import { asOutputText } from "../../source/postgres/output-text.ts";
 import { qi, qualified } from "../../sinks/postgres/values.ts";
 import { canonicalSide } from "./canonical.ts";
 import { rangeWhere } from "./postgres-side.ts";
@@ -19,12 +20,12 @@ export function keyIndexes(plan: TablePlan, cols: Column[]): number[] {
 
 /**
  * The source side for a sink compared in TypeScript: each row read as the snapshot reads it
- * (every column ::text, char(n) with its padding), decoded by the stream's own decoders, then
+ * (asOutputText: each column as its output function prints it), decoded by the stream's own decoders, then
  * passed through the sink's write conversion (`toStored`): what that sink would hold. Streamed
  * with a cursor, so a chunk (or a table compared in one pass) is never held in memory.
  */
 export function sourceSide(src: Pg, plan: TablePlan, cols: Column[], types: TypeDecoders, toStored: (v: unknown, c: Column) => unknown): ChunkSide {
-  const select = cols.map((c) => (c.typeOid === 1042 ? `case when ${qi(c.name)} is null then null else concat(${qi(c.name)}) end` : `${qi(c.name)}::text`));
+  const select = cols.map((c) => asOutputText(qi(c.name), c.typeOid, types));
   const decoders = cols.map((c) => types.decoder(c.typeOid));
   const keyCols = keyColumns(plan);
   return canonicalSide(cols, keyIndexes(plan, cols), async (r, each) => {

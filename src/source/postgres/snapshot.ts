@@ -12,6 +12,7 @@
 import cliProgress from "cli-progress";
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
+import { asOutputText } from "./output-text.ts";
 import type { Change, Lsn, Relation, Row, Txn } from "../../types.ts";
 import { orderKey, quoteIdent, quoteTable } from "./catalog.ts";
 import { keyOf } from "./pgoutput.ts";
@@ -74,20 +75,13 @@ export async function runSnapshot(a: SnapshotArgs): Promise<boolean> {
   return complete;
 }
 
-/** bpchar, inet, boolean: their cast to text is a function other than the output function. */
-const BY_CAST_FUNCTION = new Set([1042, 869, 16]);
-
 async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgress, tick: (n: number) => void): Promise<boolean> {
   const keyCols = await orderKey(tx, rel.table);
   const keyTypes = keyCols.map((k) => rel.columns.find((c) => c.name === k)?.typeName ?? "text");
   // No usable key (REPLICA IDENTITY FULL without pk): physical order by ctid.
   // Qualified: a bare name in ORDER BY would pick the ::text output column of the same name.
   const order = keyCols.length ? keyCols.map((k) => `src.${quoteIdent(k)}`) : ["src.ctid"];
-  // The stream carries each type's output function. ::text is that, except for the types with a
-  // cast function of their own (pg_cast): char(n) trims the padding, inet adds the /32 or /128
-  // mask a host address prints without, boolean says true/false for t/f. concat() prints with the
-  // output function; domains over these take their base type's cast.
-  const select = rel.columns.map((c) => (BY_CAST_FUNCTION.has(a.types.baseType(c.typeOid)) ? `case when ${quoteIdent(c.name)} is null then null else concat(${quoteIdent(c.name)}) end` : `${quoteIdent(c.name)}::text`));
+  const select = rel.columns.map((c) => asOutputText(quoteIdent(c.name), c.typeOid, a.types));
   const keySelect = keyCols.length ? keyCols.map((k) => `${quoteIdent(k)}::text`) : ["ctid::text"];
   const after = keyCols.length
     ? `(${order.join(", ")}) > (${keyTypes.map((t, i) => `$${i + 1}::${t}`).join(", ")})`
