@@ -47,7 +47,11 @@ export function pipelineState(
   ctx: { config: Config; checkpoint: Checkpoint | null; sinks: Map<string, Sink>; log: Logger; confirm: () => void; opts: PipelineStateOptions },
 ): PipelineState {
   const { config, checkpoint, opts, log } = ctx;
-  const targets = targetsOf(p);
+  // One writer per sink. A pipeline's entries into one sink (allowed for redis only) are all
+  // applied by each of that sink's writes: a writer per entry wrote every batch twice, and a
+  // record one entry refused went to the DLQ once per entry.
+  const sinksSeen = new Set<string>();
+  const targets = targetsOf(p).filter((t) => !sinksSeen.has(t.sink) && !!sinksSeen.add(t.sink));
   // A pipeline's own position can be behind the checkpoint's (paused in config, or not stateful).
   const saved = checkpoint?.state[p.name] as { lsn: string | null; ops: unknown[] } | undefined;
   if (saved && runner.stateful) runner.restore(saved.ops);
