@@ -43,7 +43,7 @@ pipelines:
   await waitFor("the update in the zset", async () => (await redis!.zscore(`${p}board`, "1")) === "2.5", 60_000, () => serve!.logs);
   expect(await redis.hget(`${p}h:2`, "name")).toBe("b");
   expect(await redis.hget(`${p}h:3`, "val")).toBe("Infinity");
-  expect(await redis.zrange(`${p}board`, 0, -1)).toEqual(["1"]);
+  expect(await redis.zrange(`${p}board`, "0", "-1")).toEqual(["1"]);
   expect(await redis.xlen(`${p}events`)).toBe(4); // three inserts and the update, once each
   const list = await serve.run(["dlq", "list", "--json"]);
   expect(list.code).toBe(0);

@@ -8,7 +8,8 @@ import type { RedisTarget } from "./config.ts";
  * writes of the same few hundred keys, each an HSET of every field and a PEXPIRE; only the last
  * one decides what Redis ends with. A record is dropped when a later record of the same key makes
  * its commands irrelevant:
- *  - string: any later SET or DEL (both replace the whole value, and a SET resets the TTL);
+ *  - string: any later SET or DEL (both replace the whole value, and a SET resets the TTL), except
+ *    a SET with unchanged-TOAST columns, which takes them from the value before it (toast-merge.ts);
  *  - hash: a later DEL, or a later upsert of the same fields without unchanged-TOAST columns
  *    (HSET of every non-NULL field and HDEL of every NULL one: the fields end as that record says
  *    whatever came before; an earlier DEL is kept, since it also removed fields outside them;
@@ -39,10 +40,12 @@ export function lastWrites(records: readonly OutputRecord[], t: RedisTarget, key
       dropped++;
       continue;
     }
-    if (t.type === "string" || r.op === "delete") {
+    if (r.op === "delete" || (t.type === "string" && !r.unchangedToast?.length)) {
       decided.set(key, "all");
       continue;
     }
+    // a string SET with unchanged TOAST columns takes them from the value before it: decides nothing
+    if (t.type === "string") continue;
     const fields = t.fields ?? fieldsOf(r.table);
     if (later !== undefined && sameFields(later, fields)) {
       keep[i] = false; // writes (a part of) the fields a later record writes

@@ -104,7 +104,7 @@ export function movedOps(record: OutputRecord, t: RedisTarget, prefix: string, k
  * The absolute-value commands for one record: never INCR, so applying them twice gives the
  * same state (the position fence makes a replay a no-op anyway).
  */
-export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string, rendered?: string): Op[] {
+export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string, rendered?: string, json?: string): Op[] {
   const key = rendered ?? prefix + renderKey(t.key_template, record);
   const ops: Op[] = [];
   const push = (cmd: string, ...args: (string | Buffer)[]) => ops.push({ cmd, args: [key, ...args], record });
@@ -148,9 +148,14 @@ export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string, 
         push("DEL");
         break;
       }
+      if (t.value && record.unchangedToast?.includes(t.value)) {
+        // the value column is a large one the update did not touch: the stored value stays
+        if (t.ttl) push("PEXPIRE", String(t.ttl));
+        return ops;
+      }
       const v = t.value ? row[t.value] : row;
       if (v === null || v === undefined) push("DEL");
-      else push("SET", t.value ? redisValue(v) : toJsonText(row));
+      else push("SET", t.value ? redisValue(v) : (json ?? toJsonText(row))); // json: merged with the held TOAST columns
       break;
     }
     case "stream": {

@@ -11,6 +11,7 @@ import { connectRedis, createRedis, describeRedisError, isAuthError, type RedisC
 import { FENCE_JSON_SCRIPT, FENCE_SCRIPT, opsAsJson, padLsn } from "./fence.ts";
 import { movedOps, RecordError, recordOps, renderKey, type Op } from "./ops.ts";
 import { lastWrites } from "./last-write.ts";
+import { toastMerged } from "./toast-merge.ts";
 
 /** Arguments per script call; a bigger batch is split, and only its last chunk stores the position. */
 const MAX_ARGS_PER_CALL = 100_000;
@@ -111,7 +112,9 @@ export class RedisSink implements Sink {
       // hash and string keys: only the records whose writes the batch's later records do not override
       const keys = new Map<OutputRecord, string>();
       const prefix = this.config.key_prefix;
-      const kept = lastWrites(records, t, (r) => {
+      const keyOf = (r: OutputRecord): string | null => {
+        const known = keys.get(r);
+        if (known !== undefined) return known;
         try {
           const k = prefix + renderKey(t.key_template, r);
           keys.set(r, k);
@@ -120,8 +123,10 @@ export class RedisSink implements Sink {
           if (e instanceof RecordError) return null;
           throw e;
         }
-      });
+      };
+      const kept = lastWrites(records, t, keyOf);
       const keptSet = kept.length === records.length ? null : new Set(kept);
+      const merged = t.type === "string" && !t.value ? await toastMerged(kept, keyOf, (ks) => this.readStrings(ks)) : null;
       for (const r of records) {
         try {
           // a row moved off its key: the old key goes first, even when a later record of the new
@@ -132,7 +137,7 @@ export class RedisSink implements Sink {
             ops.push(...moved);
             continue;
           }
-          const recOps = recordOps(r, t, prefix, key);
+          const recOps = recordOps(r, t, prefix, key, merged?.get(r));
           ops.push(...moved); // only with the record's own writes: a refused record moves nothing
           if (t.type === "zset" && t.replace && r.op !== "delete") {
             const key = recOps[0].args[0] as string;
@@ -192,6 +197,13 @@ export class RedisSink implements Sink {
       }
       for (const x of list) if (String(x.r.row.window_end) === end) ops.push(...x.ops);
     }
+  }
+
+  /** The values string keys hold now (for toastMerged); a key of another type reads as none. */
+  private async readStrings(keys: string[]): Promise<(string | null)[]> {
+    const client = this.client;
+    if (!client) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
+    return Promise.all(keys.map((k) => client.get(k).catch(() => null)));
   }
 
   /** Returns [op index, error] for commands Redis refused (e.g. WRONGTYPE). */
