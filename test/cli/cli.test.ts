@@ -91,6 +91,16 @@ describe("the compiled binary", () => {
     expect(r.stdout).toMatch(/FAIL sink:wh/);
   });
 
+  test("serve whose source cannot be reached on the first start exits 1 with one line (it is not retried)", async () => {
+    // It retried forever ("restarting the runtime from the last checkpoint") while the README said it exits.
+    const dir = mkdtempSync(join(tmpdir(), "cdc-unreach-"));
+    const path = tmpConfig(`source:\n  url: "postgres://postgres@127.0.0.1:1/none"\nstate: { dir: ${dir}/state }\napi: { enabled: false }\nsinks:\n  local: { type: sqlite, path: ${dir}/wh.db }\npipelines:\n  - { name: m, from: public.t, to: local }\n`);
+    const r = await runBinary(["serve", "--config", path], { timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n").filter((l) => l.startsWith("cdc-engine:"))).toEqual(["cdc-engine: [source] cannot start streaming from postgres://postgres@127.0.0.1:1/none: connect ECONNREFUSED 127.0.0.1:1"]);
+    expect(r.stdout).not.toContain("restarting the runtime");
+  });
+
   test("check names a table the pipelines read that does not exist: FAIL line, exit 2", async () => {
     // It said "ok" and exit 0; serve then stopped at start with "table ... does not exist".
     const pg = await sharedPg("system");

@@ -29,11 +29,12 @@ test("unreachable source: [source], the URL without its password, the reason", a
   const port = await freePort();
   const e = await startError(`postgres://app:s3cret@127.0.0.1:${port}/shop`);
   expect(e.message).toBe(`[source] cannot start streaming from postgres://app:***@127.0.0.1:${port}/shop: connect ECONNREFUSED 127.0.0.1:${port}`);
-  expect(e.code).toBe("source_connect");
+  expect(e.code).toBe("source_unreachable"); // no connection made: the first start of serve exits, it is not retried
 });
 
 test("a role that does not exist: same shape", async () => {
   const pg = await sharedPg("system");
   const e = await startError(`postgres://nosuchrole:pw@127.0.0.1:${pg.port}/postgres`);
   expect(e.message).toBe(`[source] cannot start streaming from postgres://nosuchrole:***@127.0.0.1:${pg.port}/postgres: role "nosuchrole" does not exist`);
+  expect(e.code).toBe("source_unreachable");
 });

@@ -69,6 +69,8 @@ class PostgresSource implements Source {
   private snapshotProgress = new Map<string, TableProgress>();
   /** The slot's removals (gap-deletes.ts) went to the engine; saved until a cut after them is stored. */
   private removalsHanded = false;
+  /** The server answered once (checkSource passed) in this start. */
+  private reached = false;
   /** Snapshot progress the engine has taken but not yet made durable (see checkpointCut()). */
   private snapshotUnsaved = new Map<string, TableProgress>();
   /** What was saved last per table (saved progress never goes back). */
@@ -92,11 +94,14 @@ class PostgresSource implements Source {
     try {
       await this.prepare(opts);
     } catch (err) {
+      const reached = this.reached;
       await this.shutdown();
       if (this.stopped) return; // stop() during start-up (e.g. mid-snapshot): not a failure
       // A bare driver error ("connect ECONNREFUSED 127.0.0.1:1", "role ... does not exist") named
       // neither the source nor the server: say both.
-      const e = err instanceof CdcError ? err : new CdcError("source_connect", `cannot start streaming from ${redactUrl(this.config.url)}: ${errorMessage(err)}`, { cause: err, component: "source" });
+      // "source_unreachable": not even the first connection was made (host, port, role, password;
+      // the supervisor does not retry that on the process' first start: a config that never worked exits).
+      const e = err instanceof CdcError ? err : new CdcError(reached ? "source_connect" : "source_unreachable", `cannot start streaming from ${redactUrl(this.config.url)}: ${errorMessage(err)}`, { cause: err, component: "source" });
       this.healthNow = { status: "down", reason: errorMessage(e) };
       this.resolveDone(e);
       throw e;
@@ -107,6 +112,7 @@ class PostgresSource implements Source {
   private async prepare(opts: SourceStartOptions): Promise<void> {
     const c = this.config;
     await checkSource(c);
+    this.reached = true;
     const info = await inspectSource(c);
     const maxProto = highestProtocol(info.version);
     const proto = c.protocol_version ?? maxProto;
