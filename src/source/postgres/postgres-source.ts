@@ -14,6 +14,7 @@ import type { Source, SourceStartOptions, SourceStats } from "../source.ts";
 import { ensurePublication, loadRelations, loadTypes, resolveTables, warnReplicaIdentity } from "./catalog.ts";
 import { checkSource, inspectSource } from "./check.ts";
 import { ReplicationSession, type StartOptions } from "./replication.ts";
+import { addedTables, dropBeforeRead, exportForAdded } from "./added-tables.ts";
 import { createSlot, dropSlot, getSlot } from "./slot.ts";
 import { decodeRemovals, encodeRemovals, gapRemovals } from "./gap-deletes.ts";
 import { SlotMonitor } from "./slot-monitor.ts";
@@ -182,6 +183,7 @@ class PostgresSource implements Source {
     }
     // Never report less than the slot already has (a snapshot's position is consistent point - 1).
     this.confirmed = recreate ? consistentPoint : (slot?.confirmedFlushLsn ?? consistentPoint);
+    state.dropAddedSinceBelow(c.slot, this.confirmed);
     const wanted = state.slot(c.slot)!.snapshotWanted;
     if (wanted) {
       this.healthNow = { status: "up", reason: "snapshot" };
@@ -191,9 +193,13 @@ class PostgresSource implements Source {
         await opts.onTxn({ lsn: chunkLsn, endLsn: chunkLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: removals, snapshot: true, cleanup: true });
         this.removalsHanded = true;
       }
+      // tables added since the slot was made: read in a temporary slot's snapshot (added-tables.ts)
+      const added = recreate ? [] : addedTables(tables, state.progress(c.slot));
+      const read = added.length ? await exportForAdded(() => openReplicationPg(c), c.slot, info.version, added, this.log) : null;
+      if (read) state.setAddedSince(c.slot, added, read.consistentPoint);
       const complete = await runSnapshot({
         sql,
-        snapshotName,
+        snapshotName: read?.snapshotName ?? snapshotName,
         slot: c.slot,
         tables,
         relations,
@@ -206,7 +212,7 @@ class PostgresSource implements Source {
         handed: (p) => void this.snapshotUnsaved.set(p.table, p),
         progress: this.snapshotProgress,
         stopped: () => this.stopped,
-      });
+      }).finally(() => read?.repl.end({ timeout: 1 }).catch(() => {}));
       if (!complete) return;
     }
     const knownById = new Map<number, Relation>();
@@ -219,7 +225,7 @@ class PostgresSource implements Source {
       heartbeatMs: c.heartbeat_interval,
       log: this.log,
       startLsn: this.confirmed,
-      onTxn: opts.onTxn,
+      onTxn: dropBeforeRead(opts.onTxn, state.addedSince(c.slot)),
       onSchemaChange: opts.onSchemaChange,
       refreshTypes: async () => types.load(await loadTypes(sql)),
       formatTypes: async (cols) => {

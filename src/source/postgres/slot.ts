@@ -60,8 +60,10 @@ export interface CreatedSlot {
 }
 
 /** CREATE_REPLICATION_SLOT on a replication connection: permanent, pgoutput, exporting a snapshot. */
-export async function createSlot(repl: Pg, name: string, opts: { serverVersion: number; failover: boolean; exportSnapshot: boolean; twoPhase?: boolean }): Promise<CreatedSlot> {
+export async function createSlot(repl: Pg, name: string, opts: { serverVersion: number; failover: boolean; exportSnapshot: boolean; twoPhase?: boolean; temporary?: boolean }): Promise<CreatedSlot> {
   let cmd: string;
+  // TEMPORARY: dropped when the connection ends (added-tables.ts reads in its snapshot)
+  const kind = opts.temporary ? "TEMPORARY LOGICAL" : "LOGICAL";
   if (opts.serverVersion >= 150000) {
     const o = [`SNAPSHOT '${opts.exportSnapshot ? "export" : "nothing"}'`];
     if (opts.twoPhase) o.push("TWO_PHASE true");
@@ -69,10 +71,10 @@ export async function createSlot(repl: Pg, name: string, opts: { serverVersion: 
       if (opts.serverVersion < 170000) throw new CdcError("slot_failover", `failover slots need PostgreSQL 17 or later; remove source.failover`, { kind: "usage", component: "source" });
       o.push("FAILOVER true");
     }
-    cmd = `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput (${o.join(", ")})`;
+    cmd = `CREATE_REPLICATION_SLOT ${quoteIdent(name)} ${kind} pgoutput (${o.join(", ")})`;
   } else {
     if (opts.failover) throw new CdcError("slot_failover", `failover slots need PostgreSQL 17 or later; remove source.failover`, { kind: "usage", component: "source" });
-    cmd = `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput ${opts.exportSnapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT"}`;
+    cmd = `CREATE_REPLICATION_SLOT ${quoteIdent(name)} ${kind} pgoutput ${opts.exportSnapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT"}`;
   }
   try {
     const [r] = await repl.unsafe(cmd);

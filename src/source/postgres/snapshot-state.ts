@@ -28,6 +28,9 @@ export class SnapshotState {
     // Removals read from a slot before it was recreated (gap-deletes.ts), kept until a checkpoint
     // after their hand-over is stored: a crash before that hands them over again.
     this.db.run(`create table if not exists pending_removals (slot text primary key, changes text not null)`);
+    // Tables added after the slot was made, read in a temporary slot's snapshot: the stream drops
+    // their changes committed before since_lsn (added-tables.ts).
+    this.db.run(`create table if not exists added_since (slot text not null, tbl text not null, since_lsn text not null, primary key (slot, tbl))`);
     this.db.run(`create table if not exists snapshot_progress (
       slot text not null, tbl text not null, last_key text, rows_done integer not null default 0,
       rows_total integer not null default 0, done integer not null default 0, primary key (slot, tbl))`);
@@ -43,6 +46,7 @@ export class SnapshotState {
   resetSlot(slot: string, consistentPoint: Lsn, snapshotWanted: boolean): void {
     this.db.transaction(() => {
       this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
+      this.db.run(`delete from added_since where slot = ?`, [slot]);
       this.db.run(`insert or replace into slot_info (slot, consistent_point, snapshot_wanted) values (?, ?, ?)`, [slot, consistentPoint.toString(), snapshotWanted ? 1 : 0]);
     })();
   }
@@ -52,7 +56,25 @@ export class SnapshotState {
       this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
       this.db.run(`delete from slot_info where slot = ?`, [slot]);
       this.db.run(`delete from pending_removals where slot = ?`, [slot]);
+      this.db.run(`delete from added_since where slot = ?`, [slot]);
     })();
+  }
+
+  /** Added tables → the consistent point of the snapshot they were read in (see added-tables.ts). */
+  addedSince(slot: string): Map<string, Lsn> {
+    const rows = this.db.query(`select tbl, since_lsn from added_since where slot = ?`).all(slot) as { tbl: string; since_lsn: string }[];
+    return new Map(rows.map((r) => [r.tbl, BigInt(r.since_lsn)]));
+  }
+
+  setAddedSince(slot: string, tables: string[], since: Lsn): void {
+    this.db.transaction(() => {
+      for (const t of tables) this.db.run(`insert or replace into added_since (slot, tbl, since_lsn) values (?, ?, ?)`, [slot, t, since.toString()]);
+    })();
+  }
+
+  /** Entries the stream has passed (the slot is confirmed at or past them) are not needed again. */
+  dropAddedSinceBelow(slot: string, confirmed: Lsn): void {
+    for (const [t, s] of this.addedSince(slot)) if (s <= confirmed) this.db.run(`delete from added_since where slot = ? and tbl = ?`, [slot, t]);
   }
 
   /** The removals not yet known durable in the sinks (gap-deletes.ts encodes them). */
