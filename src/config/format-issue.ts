@@ -12,7 +12,8 @@ function describe(issue: z.core.$ZodIssue): string {
       if (/received undefined/.test(issue.message)) return "required";
       return `expected ${issue.expected}${received(issue.message)}`;
     case "unrecognized_keys":
-      return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
+      // firstIssue puts "did you mean ..." in the message when a required key is missing beside it
+      return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}${issue.message.startsWith("did you mean") ? ` (${issue.message})` : ""}`;
     case "invalid_value":
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
     case "invalid_union": {

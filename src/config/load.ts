@@ -106,6 +106,16 @@ function isMirror(p: Config["pipelines"][number]): boolean {
 }
 
 function firstIssue(err: z.ZodError): z.core.$ZodIssue {
+  // A misspelt key ("sink:") also leaves the right one missing ("sinks: required"): the unknown
+  // key in the same object is what the user typed wrong, so it goes first.
+  const missing = err.issues[0];
+  const absent = (i: z.core.$ZodIssue): boolean =>
+    (i.code === "invalid_type" && /received undefined/.test(i.message)) || (i.code === "invalid_union" && i.errors.length > 0 && i.errors.every((b) => b[0] !== undefined && b[0].path.length === 0 && absent(b[0])));
+  if (absent(missing)) {
+    const parent = missing.path.slice(0, -1).join(".");
+    const typo = err.issues.find((i) => i.code === "unrecognized_keys" && i.path.join(".") === parent);
+    if (typo) return { ...typo, message: `did you mean '${String(missing.path[missing.path.length - 1])}'?` };
+  }
   // Unions report nested issues; the deepest one names the real problem.
   let issue = err.issues[0];
   while (issue.code === "invalid_union" && issue.errors?.length) {

@@ -67,6 +67,9 @@ describe("config loading", () => {
   const cases: [string, string, string, Record<string, string>?][] = [
     ["missing sink url", BASE.replace(", url: postgres://postgres@127.0.0.1:5432/warehouse", ""), "cdc.yaml: sinks.wh.url: required"],
     ["unknown top-level key", BASE + "extra: 1\n", "cdc.yaml: (root): unknown key 'extra'"],
+    // a misspelt required key: the typo is named, not only the key it left missing
+    ["misspelt required key", BASE.replace("sinks:", "sink:"), "cdc.yaml: (root): unknown key 'sink' (did you mean 'sinks'?)"],
+    ["misspelt from", BASE.replace("    from:", "    fro:"), "cdc.yaml: pipelines.0: unknown key 'fro' (did you mean 'from'?)"],
     ["unknown nested key", BASE.replace("  url: postgres://postgres@127.0.0.1:5432/shop", "  url: postgres://postgres@127.0.0.1:5432/shop\n  slott: x"), "cdc.yaml: source: unknown key 'slott'"],
     ["wrong type", BASE + "state:\n  keep_checkpoints: many\n", "cdc.yaml: state.keep_checkpoints: expected number, got string"],
     ["unknown sink referenced", BASE.replace("to: wh", "to: nowhere"), "cdc.yaml: pipelines.0.to: unknown sink 'nowhere' (defined: wh)"],
