@@ -123,7 +123,6 @@ export class Dec {
   /** Postgres numeric division: result scale from select_div_scale (≥ 16 significant digits), rounded half away from zero. */
   div(o: Dec): Dec {
     if (o.u === 0n) throw new RangeError("division by zero");
-    if (this.u === 0n) return new Dec(0n, Math.min(1000, Math.max(16, this.s, o.s)));
     let qweight = weight(this.u, this.s) - weight(o.u, o.s);
     if (firstDigit(this.u, this.s) <= firstDigit(o.u, o.s)) qweight--;
     const rscale = Math.min(1000, Math.max(16 - qweight * 4, this.s, o.s, 0));

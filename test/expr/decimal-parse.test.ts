@@ -30,3 +30,19 @@ test("numeric text parses to Postgres' value and scale, on the short path and th
   expect(Dec.parse("150.00").s).toBe(2);
   expect(Dec.parse("-0.10").u).toBe(-10n);
 });
+
+test("numeric division has Postgres' result scale, a zero dividend included", async () => {
+  const { sharedPg } = await import("../helpers/index.ts");
+  const postgres = (await import("postgres")).default;
+  const pg = await sharedPg("system");
+  const sql = postgres(pg.url(), { max: 1, onnotice: () => {} });
+  try {
+    const pairs: [string, string][] = [["0.00", "3"], ["0", "10000"], ["0", "0.5"], ["-0.000", "7.25"], ["1.00", "3"], ["12345.6789", "0.003"], ["0.0001", "99999"]];
+    for (const [a, b] of pairs) {
+      const [{ q }] = await sql.unsafe(`select (${a}::numeric / ${b}::numeric)::text as q`);
+      expect({ a, b, q: Dec.parse(a).div(Dec.parse(b)).toString() }).toEqual({ a, b, q });
+    }
+  } finally {
+    await sql.end();
+  }
+});
