@@ -149,9 +149,16 @@ describe("state is dropped after retention", () => {
     }
     expect(op.stats().window_rows).toBeGreaterThan(0);
     expect(op.stats().window_rows).toBeLessThan(50); // older windows already dropped while running
+    const kept = op.stats().window_rows;
     h.closeAll();
     h.closeAll();
-    expect(op.stats().window_rows).toBe(0);
+    // an idle source closes the windows but keeps what the events' own watermark has not passed
+    // (a backfill that pauses is not dropped: idle-backfill.test.ts); the next event drops it
+    expect(op.stats().window_rows).toBe(kept);
+    const later = "2024-05-01 12:00:00+00";
+    h.run(txn(later.replace(" ", "T").replace("+00", "Z"), [ins(R, { order_id: 1000n, customer_id: 0, price: "1.00", status: "n", created_at: later })]));
+    h.closeAll();
+    expect(op.stats().window_rows).toBe(1);
     expect(h.sink.rows.size).toBeGreaterThan(0); // results stay at the sink
   });
 });

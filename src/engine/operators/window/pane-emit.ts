@@ -74,10 +74,16 @@ function emitWindow(w: PaneWindows, g: Group, end: number, emit: Emit): void {
   emit({ op: "upsert", row: keyRow });
 }
 
-/** Drop panes (and the rows that fed them) whose windows ended before watermark − retention. */
+/**
+ * Drop panes (and the rows that fed them) whose windows ended before watermark − retention.
+ * Measured from the events' own watermark (newest event − lateness), not from where an idle
+ * source let the wall clock move it: windows still close on a quiet source, but a backfill of
+ * old event times that paused more than idle_timeout kept its state, and the rest of that
+ * history is taken as late rows instead of going to the DLQ as "dropped after retention".
+ */
 function purge(w: PaneWindows): void {
   if (w.s.kind === "none") return;
-  const horizon = w.watermarkUs - w.s.retentionUs - w.s.sizeUs;
+  const horizon = Math.min(w.watermarkUs, w.maxEventUs - w.s.latenessUs) - w.s.retentionUs - w.s.sizeUs;
   if (!(horizon > w.purgedBelowUs)) return;
   const before = w.purgedBelowUs;
   w.purgedBelowUs = Math.floor(horizon / w.paneUs) * w.paneUs;

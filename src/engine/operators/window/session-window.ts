@@ -220,14 +220,16 @@ export class SessionWindows {
     }
     this.changed.clear();
     // closed, emitted sessions of quiet keys: drop them after retention (checked now and then)
-    if (this.watermarkUs - this.sweptAtUs >= Math.max(this.s.gapUs, 60_000_000)) {
-      this.sweptAtUs = this.watermarkUs;
+    const eventWatermark = Math.min(this.watermarkUs, this.maxEventUs - this.s.latenessUs); // as purgeGroup's horizon
+    if (eventWatermark - this.sweptAtUs >= Math.max(this.s.gapUs, 60_000_000)) {
+      this.sweptAtUs = eventWatermark;
       for (const [gk, g] of [...this.groups]) if (!this.pending.has(gk)) this.purgeGroup(gk, g, this.sessions(g));
     }
   }
 
   private purgeGroup(gk: string, g: Group, current: { start: number; end: number; evs: Ev[] }[]): void {
-    const horizon = this.watermarkUs - this.s.retentionUs;
+    // from the events' own watermark, not the idle clock's (see purge in pane-emit.ts)
+    const horizon = Math.min(this.watermarkUs, this.maxEventUs - this.s.latenessUs) - this.s.retentionUs;
     for (const x of current) {
       if (x.end > horizon) continue;
       for (const [id, e] of g.events) {
