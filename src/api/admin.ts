@@ -90,7 +90,13 @@ export function mountAdmin(app: Hono, deps: { token?: string; runtime?: Runtime;
       return result;
     }), pipeline);
   });
-  app.all("/admin/*", (c) => c.json({ error: "unknown admin endpoint (POST only)" }, 404));
+  // A known endpoint asked with another method is 405 with Allow (RFC 9110), not "unknown".
+  const known = /^\/admin\/(checkpoint|dlq\/replay|pipelines\/[^/]+\/(pause|resume))\/?$/;
+  app.all("/admin/*", (c) => {
+    if (!known.test(c.req.path)) return c.json({ error: "unknown admin endpoint" }, 404);
+    c.header("Allow", "POST");
+    return c.json({ error: `${c.req.method} is not allowed here: admin endpoints take POST` }, 405);
+  });
 }
 
 /** When the runtime lists its pipelines in status(), an unknown name is a 404 before anything runs. */

@@ -85,10 +85,17 @@ describe("admin endpoints", () => {
     expect(metrics).toContain('cdc_engine_dlq_replayed_rows_total{pipeline="events"} 2');
   });
 
-  test("unknown pipeline is 404, GET is 404, a runtime without the feature is 501", async () => {
+  test("unknown pipeline is 404, GET of an endpoint is 405 (Allow: POST), an unknown path 404, a runtime without the feature is 501", async () => {
     const { app } = appWith({ token: TOKEN });
     expect((await post(app, "/admin/pipelines/nope/pause", TOKEN)).status).toBe(404);
-    expect((await app.request("/admin/checkpoint", { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    const get = await app.request("/admin/checkpoint", { headers: { Authorization: `Bearer ${TOKEN}` } });
+    expect(get.status).toBe(405);
+    expect(get.headers.get("allow")).toBe("POST");
+    expect((await get.json()).error).toBe("GET is not allowed here: admin endpoints take POST");
+    expect((await app.request("/admin/pipelines/p/pause", { method: "PUT", headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(405);
+    expect((await post(app, "/admin/nothing", TOKEN)).status).toBe(404);
+    // Without the token a GET stays 401: the method is only told to an authorised caller.
+    expect((await app.request("/admin/checkpoint")).status).toBe(401);
     const bare = appWith({ token: TOKEN, admin: false }).app;
     const res = await post(bare, "/admin/checkpoint", TOKEN);
     expect(res.status).toBe(501);
