@@ -35,7 +35,7 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
     if (!table) {
       const columns = compiled.outputColumns(relations);
       const key = compiled.key.length ? compiled.key : columns.filter((c) => c.isKey).map((c) => c.name);
-      table = { name, columns, key };
+      table = { name, columns, key, ...(compiled.key.length ? { nullableKey: true } : {}) };
     }
     return table;
   };

@@ -16,6 +16,11 @@ export interface OutputTable {
   columns: Column[];
   /** Key columns (upsert and delete by these); empty = append-only. */
   key: string[];
+  /**
+   * The key is computed (group_by, window.key, `to: {key}`), not a source primary key: a value
+   * may be NULL, and all NULLs of a key column are one group, as in SQL's GROUP BY.
+   */
+  nullableKey?: boolean;
 }
 
 export type OutputOp = "upsert" | "delete" | "truncate";

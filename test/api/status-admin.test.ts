@@ -91,7 +91,7 @@ describe("admin endpoints", () => {
     const get = await app.request("/admin/checkpoint", { headers: { Authorization: `Bearer ${TOKEN}` } });
     expect(get.status).toBe(405);
     expect(get.headers.get("allow")).toBe("POST");
-    expect((await get.json()).error).toBe("GET is not allowed here: admin endpoints take POST");
+    expect(((await get.json()) as { error: string }).error).toBe("GET is not allowed here: admin endpoints take POST");
     expect((await app.request("/admin/pipelines/p/pause", { method: "PUT", headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(405);
     expect((await post(app, "/admin/nothing", TOKEN)).status).toBe(404);
     // Without the token a GET stays 401: the method is only told to an authorised caller.

@@ -38,8 +38,16 @@ export async function describeTable(sql: Pg, name: string, defaultSchema: string
     select a.attname as name from pg_index i
     join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
     join pg_attribute a on a.attrelid = c.oid and a.attnum = any(i.indkey)
-    where n.nspname = ${schema} and c.relname = ${table} and i.indisprimary`;
+    where n.nspname = ${schema} and c.relname = ${table} and i.indexrelid = (
+      select i2.indexrelid from pg_index i2 where i2.indrelid = c.oid
+      and (i2.indisprimary or (i2.indisunique and to_jsonb(i2) ->> 'indnullsnotdistinct' = 'true'))
+      order by i2.indisprimary desc limit 1)`;
   return { columns: new Map(cols.map((c) => [c.name, c.type])), key: key.map((k) => k.name), managed: cols[0].managed === true };
+}
+
+async function serverVersion(sql: Pg): Promise<number> {
+  const [r] = await sql<{ v: string }[]>`select current_setting('server_version_num') as v`;
+  return Number(r.v);
 }
 
 async function typeFor(sql: Pg, c: Column): Promise<string> {
@@ -66,9 +74,13 @@ export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string
   const info = await describeTable(sql, t.name, defaultSchema);
   const [schema] = splitTable(t.name, defaultSchema);
   if (!info) {
+    // A computed key (group_by, window.key) may be NULL: from PostgreSQL 15 a UNIQUE NULLS NOT
+    // DISTINCT constraint holds the NULL group as one row (ON CONFLICT infers it like a primary
+    // key); a primary key refused it, and every emit of that group went to the DLQ.
+    const nullable = t.nullableKey === true && t.key.length > 0 && (await serverVersion(sql)) >= 150000;
     const defs: string[] = [];
-    for (const c of t.columns) defs.push(`${qi(c.name)} ${await typeFor(sql, c)}${t.key.includes(c.name) ? " not null" : ""}`);
-    if (t.key.length) defs.push(`primary key (${t.key.map(qi).join(", ")})`);
+    for (const c of t.columns) defs.push(`${qi(c.name)} ${await typeFor(sql, c)}${t.key.includes(c.name) && !nullable ? " not null" : ""}`);
+    if (t.key.length) defs.push(`${nullable ? "unique nulls not distinct" : "primary key"} (${t.key.map(qi).join(", ")})`);
     for (let attempt = 1; ; attempt++) {
       try {
         await sql.unsafe(`create schema if not exists ${qi(schema)}`);

@@ -3,6 +3,7 @@ import type { OutputRecord, OutputTable } from "../sink.ts";
 import { arrayLiteral, qi, qualified, toPgText } from "./values.ts";
 import { copyData } from "./copy-text.ts";
 import { isServerError } from "./errors.ts";
+import { hasNullKey, nullKeyDelete } from "./null-key.ts";
 
 /** Column name → type as the sink table has it (format_type), per "schema.table". */
 export type SinkTypes = (table: string) => Map<string, string> | undefined;
@@ -64,6 +65,12 @@ export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaul
   const out: Statement[] = [];
   for (const seq of [...free.values(), ordered]) {
     for (const g of groupRuns(seq)) {
+      if (g.op === "delete" && g.records.some((r) => hasNullKey(r, g.table.key))) {
+        const target = qualified(g.table.name, defaultSchema);
+        for (const r of g.records) if (hasNullKey(r, g.table.key)) out.push(nullKeyDelete(target, g.table.key, r));
+        g.records = g.records.filter((r) => !hasNullKey(r, g.table.key));
+        if (!g.records.length) continue;
+      }
       const t = types(g.table.name.includes(".") ? g.table.name : `${defaultSchema}.${g.table.name}`);
       const u =
         g.op === "upsert" && g.records.length >= copyMinRows && t
