@@ -81,6 +81,13 @@ export interface Txn {
    */
   cleanup?: boolean;
   /**
+   * Rows read for new pipelines only (backfill, src/engine/backfill.ts), in a temporary slot's
+   * snapshot taken at `since`: only the pipelines being backfilled get them, and they skip the
+   * stream's transactions below `since` (the read holds those). `end`: the read is complete (a
+   * marker without changes; `since` null when no read was needed, or, with `missed`, possible).
+   */
+  backfill?: { since: Lsn | null; end?: boolean; missed?: boolean };
+  /**
    * Set only on a transaction larger than source.memory_budget, handed over in several parts
    * (same lsn/xid, index 0, 1, ...; the last has last=true) so memory stays flat. The parts form
    * ONE transaction: apply/checkpoint/confirm only after the part with last=true.

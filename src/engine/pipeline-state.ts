@@ -23,6 +23,12 @@ export interface PipelineState {
   processedLsn: Lsn | null;
   /** Idle-tick outputs already stamped above processedLsn (see the runtime's tick). */
   ticks: { after: Lsn; n: number };
+  /**
+   * A new pipeline being backfilled (backfill.ts): `since` is the read's snapshot point (stream
+   * transactions below it are skipped), `ended` once the read is complete, `missed` when it
+   * could not be made (the next start tries again).
+   */
+  backfill?: { since: Lsn | null; ended: boolean; missed: boolean };
 }
 
 /** Sinks that store their position in the same transaction as the rows (cheap: moved every second, not only with data). */
@@ -44,9 +50,11 @@ export interface PipelineStateOptions {
 export function pipelineState(
   p: PipelineConfig,
   runner: PipelineRunner,
-  ctx: { config: Config; checkpoint: Checkpoint | null; sinks: Map<string, Sink>; log: Logger; confirm: () => void; opts: PipelineStateOptions },
+  ctx: { config: Config; checkpoint: Checkpoint | null; sinks: Map<string, Sink>; log: Logger; confirm: () => void; opts: PipelineStateOptions; fresh?: boolean },
 ): PipelineState {
-  const { config, checkpoint, opts, log } = ctx;
+  const { config, opts, log } = ctx;
+  // A backfill cut short (backfill.ts) starts over: the operators' state of its first try is not restored.
+  const checkpoint = ctx.fresh && ctx.checkpoint ? { ...ctx.checkpoint, state: Object.fromEntries(Object.entries(ctx.checkpoint.state).filter(([k]) => k !== p.name)) } : ctx.checkpoint;
   // One writer per sink. A pipeline's entries into one sink (allowed for redis only) are all
   // applied by each of that sink's writes: a writer per entry wrote every batch twice, and a
   // record one entry refused went to the DLQ once per entry.
@@ -87,9 +95,5 @@ export function pipelineState(
       });
   });
   const hold = new PauseHold(opts.maxPausedChanges ?? 100_000, opts.maxPausedBytes ?? 64 * 1024 * 1024);
-  if (checkpoint && !saved && writers.every((w) => w.startPosition === null)) {
-    // The slot's snapshot was taken before this pipeline existed; there is no backfill of a live slot yet.
-    log.warn({ pipeline: p.name, from: p.from }, `pipeline '${p.name}' has no position in its sinks while the engine resumes from a checkpoint: if it is new, rows already in its tables are not copied, only changes from now on (a new slot and state.dir, or --resnapshot after dropping the slot, copies them)`);
-  }
   return { runner, writers, renames, paused: p.paused ? "config" : null, hold, inPart: false, processedLsn: startLsn, ticks: { after: -1n, n: 0 } };
 }

@@ -18,6 +18,7 @@ import { Serial } from "./serial.ts";
 import { PendingCut } from "./checkpoint-cut.ts";
 import { openSinks } from "./open-sinks.ts";
 import { pipelineState, type PipelineState, type PipelineStateOptions } from "./pipeline-state.ts";
+import { Backfills } from "./backfill.ts";
 import { dlqReplayer, ReplayGate } from "./dlq-replayer.ts";
 import { healthComponents, runtimeStatus } from "./runtime-health.ts";
 import { pipelineAdmin } from "./pipeline-admin.ts";
@@ -102,6 +103,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     source.confirm(min);
   };
 
+  const backfills = new Backfills(stateDir);
   const pipelines: PipelineState[] = [];
   for (const p of config.pipelines) {
     const runner = await createRunner(p, config, {
@@ -113,7 +115,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         dlqPendingRows.inc({ pipeline: p.name });
       },
     });
-    pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts }));
+    pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts, fresh: backfills.marked.has(p.name) }));
     pipelinePaused.set({ pipeline: p.name }, p.paused ? 1 : 0);
   }
 
@@ -172,6 +174,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     }
     const writers = pipelines.flatMap((ps) => ps.writers);
     const marks = writers.map((w) => w.mark());
+    // Backfills complete at this cut are done for good once it is stored (backfill.ts).
+    const backfilled = pipelines.filter((ps) => ps.backfill?.ended && !ps.backfill.missed && backfills.marked.has(ps.runner.name)).map((ps) => ps.runner.name);
     // The source's own part of the cut (snapshot progress of the chunks handed over so far), kept once the cut is stored.
     const sourceCut = source?.checkpointCut?.();
     const stored = cut.start(
@@ -179,6 +183,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       () => {
         checkpoint = store.save(lsn, state);
         sourceCut?.();
+        if (backfilled.length) backfills.clear(backfilled);
         checkpointSeconds.observe((performance.now() - t0) / 1000);
         checkpointLsnGauge.set(Number(checkpoint.lsn));
         log.debug({ lsn: formatLsn(checkpoint.lsn) }, "checkpoint");
@@ -216,6 +221,22 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     if (complete && (ps.processedLsn === null || txn.lsn > ps.processedLsn)) ps.processedLsn = txn.lsn;
   };
 
+  /** A new pipeline's backfill chunk or end marker (backfill.ts): for the pipelines being backfilled only. */
+  const backfillTxn = async (txn: Txn) => {
+    const b = txn.backfill!;
+    for (const ps of pipelines) {
+      if (!ps.backfill) continue;
+      if (b.since !== null) ps.backfill.since = b.since;
+      if (b.end) {
+        ps.backfill.ended = true;
+        ps.backfill.missed = b.missed === true;
+        if (b.since === null) continue; // nothing was read for it (see backfill-read.ts)
+        log.info({ pipeline: ps.runner.name }, `backfill of pipeline '${ps.runner.name}' read; it goes on with the stream`);
+      }
+      await processTxn(ps, txn);
+    }
+  };
+
   const fullHold = () => pipelines.find((ps) => ps.paused === "admin" && ps.hold.full());
   const onTxn = async (txn: Txn) => {
     // A paused pipeline whose hold is full: take nothing more from the source until it is resumed
@@ -231,8 +252,11 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       currentLsn = txn.lsn;
       txnCount++;
       if (txn.snapshot && !txn.cleanup) countSnapshotRows(txn);
+      if (txn.backfill) return backfillTxn(txn);
       for (const ps of pipelines) {
         if (ps.paused === "config") continue;
+        // A backfilled pipeline's read holds what committed before its snapshot point.
+        if (ps.backfill?.since != null && !txn.snapshot && txn.lsn < ps.backfill.since) continue;
         if (ps.paused === "admin" && !ps.inPart) {
           // Only what the pipeline reads: other tables' transactions and idle progress would fill the hold for nothing.
           if (txn.changes.some((c) => ps.runner.reads(c.table))) ps.hold.add(txn);
@@ -340,8 +364,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   source.done.then((e) => {
     if (e && !stopping) fail(e);
   });
+  const backfill = backfills.choose(config, checkpoint, pipelines, log);
   source
-    .start({ tables, checkpointLsn: checkpoint?.lsn ?? null, resnapshot: opts.resnapshot === true, onTxn, onSchemaChange })
+    .start({ tables, checkpointLsn: checkpoint?.lsn ?? null, resnapshot: opts.resnapshot === true, onTxn, onSchemaChange, ...(backfill.length ? { backfill } : {}) })
     .catch((e) => {
       if (!stopping) fail(e);
     });

@@ -14,6 +14,12 @@ export interface SourceStartOptions {
   checkpointLsn: Lsn | null;
   /** Operator asked for a fresh snapshot when the slot is missing or ahead of the checkpoint. */
   resnapshot: boolean;
+  /**
+   * Tables ("schema.table"; "schema.*" expands) of pipelines added since the slot's snapshot:
+   * read again for those pipelines alone (Txn.backfill), then a Txn with backfill.end is handed
+   * over before the stream starts.
+   */
+  backfill?: string[];
   /** Called for every committed transaction (and snapshot chunk) in order; awaited. */
   onTxn(txn: Txn): Promise<void>;
   /** Called when a Relation message changes a table's columns mid-stream. */

@@ -31,17 +31,19 @@ export function addedTables(tables: string[], saved: Map<string, unknown>): stri
  * cannot be made (no free replication slot, an old server): the tables are then read fresh, as
  * before, and a table without a key may get the rows written meanwhile twice (said in the log).
  */
-export async function exportForAdded(open: () => Pg, slot: string, serverVersion: number, tables: string[], log: Logger): Promise<AddedRead | null> {
+export async function exportForAdded(open: () => Pg, slot: string, serverVersion: number, tables: string[], log: Logger, backfill: string[] = []): Promise<AddedRead | null> {
   const repl = open();
   const name = `${slot.slice(0, 40)}_add_${process.pid}_${Date.now() % 100_000}`;
   try {
     const created = await createSlot(repl, name, { serverVersion, failover: false, exportSnapshot: true, temporary: true });
     if (!created.snapshotName) throw new Error("no snapshot exported");
-    log.info({ tables, consistentPoint: formatLsn(created.consistentPoint) }, "tables added since the slot was made: read in the snapshot of a temporary slot; their changes committed before it are dropped from the stream");
+    if (tables.length) log.info({ tables, consistentPoint: formatLsn(created.consistentPoint) }, "tables added since the slot was made: read in the snapshot of a temporary slot; their changes committed before it are dropped from the stream");
+    if (backfill.length) log.info({ tables: backfill, consistentPoint: formatLsn(created.consistentPoint) }, "tables of new pipelines: read for them in the snapshot of a temporary slot; they skip the stream's changes committed before it");
     return { repl, snapshotName: created.snapshotName, consistentPoint: created.consistentPoint };
   } catch (e) {
     await repl.end({ timeout: 1 }).catch(() => {});
-    log.warn({ tables, err: errorMessage(e) }, "could not make a temporary slot for the tables added since the slot was made: reading them fresh (a table without a key may get the rows written meanwhile twice)");
+    if (tables.length) log.warn({ tables, err: errorMessage(e) }, "could not make a temporary slot for the tables added since the slot was made: reading them fresh (a table without a key may get the rows written meanwhile twice)");
+    if (backfill.length) log.warn({ tables: backfill, err: errorMessage(e) }, "could not make a temporary slot to backfill new pipelines: they get changes from now on only (free a replication slot and restart to backfill them)");
     return null;
   }
 }

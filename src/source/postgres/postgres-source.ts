@@ -15,6 +15,7 @@ import { ensurePublication, loadRelations, loadTypes, resolveTables, warnReplica
 import { checkSource, inspectSource } from "./check.ts";
 import { ReplicationSession, type StartOptions } from "./replication.ts";
 import { addedTables, dropBeforeRead, exportForAdded } from "./added-tables.ts";
+import { readBackfill } from "./backfill-read.ts";
 import { createSlot, dropSlot, getSlot } from "./slot.ts";
 import { decodeRemovals, encodeRemovals, gapRemovals } from "./gap-deletes.ts";
 import { SlotMonitor } from "./slot-monitor.ts";
@@ -185,6 +186,12 @@ class PostgresSource implements Source {
     this.confirmed = recreate ? consistentPoint : (slot?.confirmedFlushLsn ?? consistentPoint);
     state.dropAddedSinceBelow(c.slot, this.confirmed);
     const wanted = state.slot(c.slot)!.snapshotWanted;
+    // New pipelines' tables, read for them alone (backfill-read.ts): not when the slot was made
+    // anew (its snapshot covers every pipeline), not the tables new to the slot (read for all).
+    const asked = opts.backfill?.length && !recreate ? new Set(await resolveTables(sql, opts.backfill)) : new Set<string>();
+    const added = recreate ? [] : addedTables(tables, state.progress(c.slot));
+    const backfill = tables.filter((t) => asked.has(t) && !added.includes(t));
+    let read: Awaited<ReturnType<typeof exportForAdded>> = null;
     if (wanted) {
       this.healthNow = { status: "up", reason: "snapshot" };
       const chunkLsn = consistentPoint - 1n;
@@ -194,9 +201,8 @@ class PostgresSource implements Source {
         this.removalsHanded = true;
       }
       // tables added since the slot was made: read in a temporary slot's snapshot (added-tables.ts)
-      const added = recreate ? [] : addedTables(tables, state.progress(c.slot));
-      const read = added.length ? await exportForAdded(() => openReplicationPg(c), c.slot, info.version, added, this.log) : null;
-      if (read) state.setAddedSince(c.slot, added, read.consistentPoint);
+      read = added.length || backfill.length ? await exportForAdded(() => openReplicationPg(c), c.slot, info.version, added, this.log, backfill) : null;
+      if (read && added.length) state.setAddedSince(c.slot, added, read.consistentPoint);
       const complete = await runSnapshot({
         sql,
         snapshotName: read?.snapshotName ?? snapshotName,
@@ -212,9 +218,23 @@ class PostgresSource implements Source {
         handed: (p) => void this.snapshotUnsaved.set(p.table, p),
         progress: this.snapshotProgress,
         stopped: () => this.stopped,
-      }).finally(() => read?.repl.end({ timeout: 1 }).catch(() => {}));
-      if (!complete) return;
+      }).catch(async (e) => {
+        await read?.repl.end({ timeout: 1 }).catch(() => {});
+        throw e;
+      });
+      if (!complete) {
+        await read?.repl.end({ timeout: 1 }).catch(() => {});
+        return;
+      }
+    } else if (backfill.length) {
+      read = await exportForAdded(() => openReplicationPg(c), c.slot, info.version, [], this.log, backfill);
     }
+    if (opts.backfill?.length) {
+      const done = await readBackfill({ sql, read, slot: c.slot, tables: backfill, relations, chunkSize: c.snapshot_chunk_size, state, types, log: this.log, onTxn: (t) => opts.onTxn(t), stopped: () => this.stopped }).finally(() =>
+        read?.repl.end({ timeout: 1 }).catch(() => {}),
+      );
+      if (!done) return;
+    } else await read?.repl.end({ timeout: 1 }).catch(() => {});
     const knownById = new Map<number, Relation>();
     for (const r of relations.values()) knownById.set(r.id, r);
     this.reader = new StreamReader({

@@ -37,6 +37,8 @@ export interface SnapshotArgs {
   /** Live progress for stats(). */
   progress: Map<string, TableProgress>;
   stopped(): boolean;
+  /** What the log calls this read ("snapshot", or "backfill" for new pipelines). */
+  label?: string;
 }
 
 export async function runSnapshot(a: SnapshotArgs): Promise<boolean> {
@@ -44,7 +46,7 @@ export async function runSnapshot(a: SnapshotArgs): Promise<boolean> {
   for (const t of a.tables) a.progress.set(t, saved.get(t) ?? { table: t, lastKey: null, rowsDone: 0, rowsTotal: 0, done: false });
   const todo = a.tables.filter((t) => !a.progress.get(t)!.done);
   if (!todo.length) return true;
-  a.log.info({ tables: todo, resumed: a.snapshotName === null }, `snapshot of ${todo.length} table(s)${a.snapshotName ? "" : " (resuming after the last saved key, fresh read)"}`);
+  a.log.info({ tables: todo, resumed: a.snapshotName === null }, `${a.label ?? "snapshot"} of ${todo.length} table(s)${a.snapshotName ? "" : " (resuming after the last saved key, fresh read)"}`);
   const bar = process.stderr.isTTY
     ? new cliProgress.MultiBar({ format: " {table} [{bar}] {value}/{total} rows", stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
@@ -111,6 +113,6 @@ async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgres
   p.done = true;
   p.rowsTotal = p.rowsDone;
   a.handed({ ...p });
-  a.log.info({ table: rel.table, rows: p.rowsDone }, `snapshot of ${rel.table} done`);
+  a.log.info({ table: rel.table, rows: p.rowsDone }, `${a.label ?? "snapshot"} of ${rel.table} done`);
   return true;
 }

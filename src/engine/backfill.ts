@@ -1,0 +1,87 @@
+/**
+ * Backfill of a pipeline added to a deployment that already streams (what Debezium's incremental
+ * snapshots and Flink CDC's newly added tables give). A pipeline is new when the engine resumes
+ * from a checkpoint that holds no state of it and none of its sinks holds a position of it. With
+ * `source.snapshot: initial`, its tables are read for it alone in a temporary slot's snapshot
+ * taken at S (src/source/postgres/backfill-read.ts) before the stream goes on, and it skips the
+ * stream's transactions below S (the read holds them); the other pipelines see none of it.
+ *
+ * `backfill.json` in the state dir names the pipelines whose backfill is not yet in a stored
+ * checkpoint (`pending`: a crash or stop before then reads their tables again whole at the next
+ * start, with their operator state started empty; their sinks get upserts of the same keys), and
+ * those that have their rows (`done`: the ones of the first start, which the slot's snapshot
+ * fed, and each finished backfill), so a pipeline whose sink keeps no position until it writes
+ * (a filter that matched nothing yet, into Redis) is not read again at every start.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { Config } from "../config/schema.ts";
+import type { Checkpoint } from "./checkpoint-store.ts";
+import { qualify, targetsOf } from "./pipeline-runner.ts";
+import type { PipelineState } from "./pipeline-state.ts";
+
+export class Backfills {
+  private file: string;
+  /** Pipelines whose backfill started and is not in a stored checkpoint yet. */
+  readonly marked: Set<string>;
+  private done: Set<string>;
+
+  constructor(stateDir: string) {
+    this.file = join(stateDir, "backfill.json");
+    const saved = (existsSync(this.file) ? JSON.parse(readFileSync(this.file, "utf8")) : {}) as { pending?: string[]; done?: string[] };
+    this.marked = new Set(saved.pending ?? []);
+    this.done = new Set(saved.done ?? []);
+  }
+
+  /**
+   * Picks the new pipelines, marks them (before the source reads anything) and sets their
+   * `backfill`; returns the tables the source reads for them. A new pipeline that cannot be
+   * backfilled (snapshot: never, paused, a sink that keeps no position) is logged as before.
+   */
+  choose(config: Config, checkpoint: Checkpoint | null, pipelines: PipelineState[], log: Logger): string[] {
+    const tables: string[] = [];
+    const chosen: string[] = [];
+    if (!checkpoint) {
+      // A first start: the slot's snapshot feeds every pipeline there is.
+      this.marked.clear();
+      for (const p of config.pipelines) this.done.add(p.name);
+      this.save();
+      return [];
+    }
+    config.pipelines.forEach((p, i) => {
+      const ps = pipelines[i];
+      const isNew = this.marked.has(p.name) || (!this.done.has(p.name) && !checkpoint.state[p.name] && ps.writers.every((w) => w.startPosition === null));
+      if (!isNew) return;
+      const positionless = targetsOf(p).some((t) => config.sinks[t.sink]?.type === "stdout");
+      if (p.paused || config.source.snapshot !== "initial" || positionless) {
+        const why = p.paused ? "it is paused" : positionless ? "a stdout sink keeps no position" : "source.snapshot is never";
+        log.warn({ pipeline: p.name, from: p.from }, `pipeline '${p.name}' has no position in its sinks while the engine resumes from a checkpoint: if it is new, rows already in its tables are not copied (${why}), only changes from now on`);
+        return;
+      }
+      ps.backfill = { since: null, ended: false, missed: false };
+      chosen.push(p.name);
+      tables.push(...(Array.isArray(p.from) ? p.from : [p.from]).map(qualify), ...(ps.runner.extraTables ?? []));
+    });
+    for (const n of [...this.marked]) if (!chosen.includes(n)) this.marked.delete(n);
+    for (const n of chosen) this.marked.add(n);
+    this.save();
+    if (chosen.length) log.info({ pipelines: chosen }, `new pipeline(s) ${chosen.map((n) => `'${n}'`).join(", ")}: their tables are read for them alone (backfill) before the stream goes on`);
+    return [...new Set(tables)];
+  }
+
+  /** These pipelines' backfill is in a stored checkpoint. */
+  clear(names: string[]): void {
+    for (const n of names) {
+      this.marked.delete(n);
+      this.done.add(n);
+    }
+    this.save();
+  }
+
+  private save(): void {
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ pending: [...this.marked], done: [...this.done] }) + "\n");
+    renameSync(tmp, this.file);
+  }
+}
