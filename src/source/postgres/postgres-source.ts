@@ -190,7 +190,9 @@ class PostgresSource implements Source {
     // anew (its snapshot covers every pipeline), not the tables new to the slot (read for all).
     const asked = opts.backfill?.length && !recreate ? new Set(await resolveTables(sql, opts.backfill)) : new Set<string>();
     const added = recreate ? [] : addedTables(tables, state.progress(c.slot));
-    const backfill = tables.filter((t) => asked.has(t) && !added.includes(t));
+    // A table the slot's own snapshot has not finished (a resumed one) reaches every pipeline from there.
+    const progress = state.progress(c.slot);
+    const backfill = tables.filter((t) => asked.has(t) && !added.includes(t) && (!wanted || progress.get(t)?.done === true));
     let read: Awaited<ReturnType<typeof exportForAdded>> = null;
     if (wanted) {
       this.healthNow = { status: "up", reason: "snapshot" };
