@@ -30,18 +30,22 @@ test("a keyless and a keyed table added while writes run: every row once after t
     const load = pgbench(["-n", "-f", script, "-c", "2", "-R", "400", "-T", "8"], pg.url(src));
     await Bun.sleep(1500);
     await engine.start(); // adds kl and kc to the publication and reads them while the inserts go on
-    expect((await load).code).toBe(0);
+    const bench = await load;
     await waitCaughtUp(pg.url(src), pg.url(dst), 120_000);
     const v = await verify(s.config);
-    // On a failure, the engine's own account of the start says which path the read took.
-    const said = `${v.stdout}\n--- engine log (tail) ---\n${readFileSync(s.logFile, "utf8").slice(-3000)}`;
+    const [{ n }] = await sql`select count(*)::int as n from kl`;
+    const dsql = postgres(pg.url(dst), { max: 1, onnotice: () => {} });
+    const [{ m }] = await dsql`select count(*)::int as m from kl`.finally(() => dsql.end());
+    // On a failure, everything at once: pgbench's account, the counts, verify's table, the engine's log.
+    const said = `pgbench exit ${bench.code}: ${bench.out.slice(-600)}\nkl: ${n} rows at the source, ${m} in the mirror\n${v.stdout}\n--- engine log (tail) ---\n${readFileSync(s.logFile, "utf8").slice(-3000)}`;
+    expect(said).toContain("pgbench exit 0");
     expect(said).toContain("read in the snapshot of a temporary slot");
     expect(said).toContain("all 3 table(s) equal");
     expect(v.code).toBe(0);
     // Enough rows written during the read to make a double count likely (pgbench lags under load).
-    const [{ n }] = await sql`select count(*)::int as n from kl`;
     expect(n).toBeGreaterThan(1000);
-    expect(await engine.kill("SIGTERM")).toBe(0);
+    const code = await engine.kill("SIGTERM");
+    expect(`exit ${code}\n${code ? readFileSync(s.logFile, "utf8").slice(-3000) : ""}`).toBe("exit 0\n");
   } finally {
     if (engine.proc) await engine.kill();
     await sql.end();
