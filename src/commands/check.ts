@@ -2,7 +2,7 @@ import type { Command } from "./command.ts";
 import { configPath } from "./command.ts";
 import { loadConfig } from "../config/load.ts";
 import { sinkFactory } from "../sinks/index.ts";
-import { checkSource } from "../source/postgres/check.ts";
+import { checkSource, sourceRelations } from "../source/postgres/check.ts";
 import { errorMessage, isUsageError } from "../errors.ts";
 import { createRunner } from "../engine/create-runner.ts";
 import { isMirror } from "../engine/operators/index.ts";
@@ -19,13 +19,16 @@ export const checkCommand: Command = {
     const config = loadConfig(path);
     // Every table a pipeline reads, lookup-join tables included: a missing one is named by check, not first by serve.
     const tables = [...new Set(config.pipelines.flatMap((p) => [...(Array.isArray(p.from) ? p.from : [p.from]), ...(p.join ?? []).map((j) => j.table)]))];
-    const checks: [string, () => Promise<string>][] = [["source", () => checkSource(config.source, tables)]];
+    const source = checkSource(config.source, tables);
+    // Expressions compile against the tables' real columns, as at serve (when the source answers).
+    const relations = source.then(() => sourceRelations(config.source, tables)).catch(() => undefined);
+    const checks: [string, () => Promise<string>][] = [["source", () => source]];
     // Compiling a pipeline loads its transform module and maps: a module that throws at load or is async fails here as it would in serve.
     const configDir = dirname(resolve(path));
     for (const p of config.pipelines) {
       if (isMirror(p)) continue;
       checks.push([`pipeline:${p.name}`, async () => {
-        await createRunner(p, config, { configDir, reject: () => {} });
+        await createRunner(p, config, { configDir, reject: () => {}, relations: await relations });
         return "compiles";
       }]);
     }

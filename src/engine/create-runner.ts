@@ -1,6 +1,7 @@
 import type { PipelineConfig } from "../config/pipeline-schema.ts";
 import type { Config } from "../config/schema.ts";
 import type { RejectedRow } from "./operators/operator.ts";
+import type { Relation } from "../types.ts";
 import { compilePipeline, isMirror } from "./operators/index.ts";
 import { lateRows, joinMisses } from "../metrics/metrics.ts";
 import { mirrorRunner, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
@@ -11,7 +12,8 @@ import { stateBudgetOf } from "./operators/memory-budget.ts";
 export async function createRunner(
   p: PipelineConfig,
   config: Config,
-  ctx: { reject(r: RejectedRow): void; configDir: string },
+  /** relations: the source tables' columns when known (check): names, types and to.key are checked against them now */
+  ctx: { reject(r: RejectedRow): void; configDir: string; relations?: Map<string, Relation> },
 ): Promise<PipelineRunner> {
   const targets = targetsOf(p);
   // The first target names the mirror's table and key (the runtime renames for the others; the
@@ -27,6 +29,7 @@ export async function createRunner(
     },
     maps: config.maps,
     configDir: ctx.configDir,
+    relations: ctx.relations,
     // over its budget, a pipeline's cold operator state spills to state.dir/operator-state/
     stateDir: config.state?.dir ?? null,
     stateBudget: stateBudgetOf(p, config.pipelines ?? [p], config.state?.memory_budget),

@@ -32,6 +32,19 @@ describe("config-load errors name the pipeline and the expression", () => {
     expect((await usage({ from: "public.orders", select: ["price * 2"] })).message).toContain("needs a name");
     expect((await usage({ from: "public.*", where: "price > 0" })).message).toContain("mirror pipelines only");
   });
+  test("names and types a config cannot mean: a non-boolean condition, one name twice, a to.key naming no column", async () => {
+    // These passed before: `where: price` dropped every row, a duplicate alias kept the last, the rest failed at the sink forever.
+    expect((await usage({ from: "public.orders", where: "price" })).message).toBe("pipeline 'test': 'price': a where condition must be boolean, not numeric(10,2)");
+    expect((await usage({ from: "public.orders", validate: [{ rule: "status" }] })).message).toBe("pipeline 'test': 'status': a validate condition must be boolean, not text");
+    expect((await build({ from: "public.orders", where: "NULL" })).compiled.key).toEqual([]);
+    expect((await usage({ from: "public.orders", select: ["order_id", "price AS x", "status AS x"] })).message).toBe("pipeline 'test': select 'status AS x': the name 'x' is also given to 'price AS x': rename one with AS");
+    expect((await usage({ from: "public.orders", group_by: ["customer_id"], aggregate: { customer_id: "COUNT(*)" } })).message).toContain("'customer_id' is also a group key");
+    expect((await usage({ from: "public.orders", window: { type: "tumbling", size: "1m", time: "created_at" }, aggregate: { window_end: "MAX(price)" } })).message).toContain("window_end 'window_end': is the window's own output column");
+    const h = await build({ from: "public.orders", select: ["order_id", "price"], to: { sink: "out", key: ["id"] } }, { relations: RELS });
+    expect(() => h.compiled.outputColumns(RELS)).toThrow("pipeline 'test': to.key names 'id', not among its output columns (order_id, price)");
+    const ok = await build({ from: "public.orders", select: ["order_id", "price"], to: { sink: "out", key: ["order_id"] } }, { relations: RELS });
+    expect(ok.compiled.outputColumns(RELS).map((c) => [c.name, c.isKey])).toEqual([["order_id", true], ["price", false]]);
+  });
   test("isMirror", () => {
     expect(isMirror(pipelineSchema.parse({ name: "m", from: "public.orders", to: "pg" }))).toBe(true);
     expect(isMirror(pipelineSchema.parse({ name: "m", from: "public.orders", to: "pg", where: "price > 0" }))).toBe(false);

@@ -70,6 +70,12 @@ export function parseAggregates(pipeline: string, aggregate: Record<string, stri
       throw e;
     }
   });
+  // An output column is either a key or an aggregate: the sink's table cannot hold one name twice.
+  const keyNames = new Set(keyItems.map((k) => k.name));
+  for (const a of aggs) if (keyNames.has(a.name)) fail(pipeline, `aggregate ${a.name}`, a.text, `'${a.name}' is also a group key: name the aggregate otherwise`);
+  for (const reserved of time !== null ? ["window_start", "window_end"] : []) {
+    if (keyNames.has(reserved) || aggs.some((a) => a.name === reserved)) fail(pipeline, reserved, reserved, "is the window's own output column: name yours otherwise");
+  }
   let t: ParsedAggregates["time"] = null;
   if (time !== null && time !== "commit_time") {
     try {

@@ -64,6 +64,7 @@ export function parseStages(p: PipelineConfig): ParsedStages {
       throw e;
     }
   };
+  const named = new Map<string, string>();
   return {
     where: p.where ? { text: p.where, ast: parse("where", p.where) } : null,
     validate: (p.validate ?? []).map((v) => ({ text: v.rule, ast: parse("validate", v.rule), message: v.message ?? `failed rule: ${v.rule}` })),
@@ -81,6 +82,9 @@ export function parseStages(p: PipelineConfig): ParsedStages {
           const col = isCol ? String(item.expr.column.expr.value) : null;
           const name = item.alias ?? col;
           if (!name) bad(p, "select", text, new Error("needs a name: add AS name"));
+          // Two items with one name: the row held only the last (silently) before.
+          if (named.has(name)) bad(p, "select", text, new Error(`the name '${name}' is also given to '${named.get(name)}': rename one with AS`));
+          named.set(name, text);
           return { star: false as const, text, ast: item.expr, name, passthrough: isCol && !item.expr.table ? col : null };
         })
       : null,
@@ -187,45 +191,74 @@ export async function compilePipeline(
   if (p.group_by && !p.aggregate) throw usageError("config_window", `pipeline '${p.name}': group_by needs aggregate:`);
   const transform = p.transform ? await loadTransform(p, ctx.configDir) : null;
   const short = from.map((t) => t.split(".").pop()!);
-  const plan: PipelinePlan = { name: p.name, tables: from, qualifiers: [...from, ...short], joins, stages, transform, aggregates, window, maps, stateBudget: ctx.stateBudget !== undefined ? ctx.stateBudget : (p.state_budget ?? null), stateDir: ctx.stateDir ?? null, appendOnly: p.append_only };
+  const plan: PipelinePlan = {
+    name: p.name,
+    tables: from,
+    qualifiers: [...from, ...short],
+    joins,
+    stages,
+    transform,
+    aggregates,
+    window,
+    maps,
+    stateBudget: ctx.stateBudget !== undefined ? ctx.stateBudget : (p.state_budget ?? null),
+    stateDir: ctx.stateDir ?? null,
+    appendOnly: p.append_only,
+  };
   const op = new PipelineOperator(plan, ctx);
 
   const findRel = (rels: Map<string, Relation>, t: string) => rels.get(t) ?? [...rels.values()].find((r) => r.table === t) ?? null;
   // Check names and functions now: against real columns when known, else leniently.
   const check = (rels: Map<string, Relation> | undefined) =>
-    op.compileShape(rels ? findRel(rels, from[0]) : null, joins.map(() => 0), joins.map((j) => (rels ? findRel(rels, j.spec.table) : null)));
+    op.compileShape(
+      rels ? findRel(rels, from[0]) : null,
+      joins.map(() => 0),
+      joins.map((j) => (rels ? findRel(rels, j.spec.table) : null)),
+    );
   check(ctx.relations);
 
   const target = (Array.isArray(p.to) ? p.to : [p.to]).find((t) => typeof t === "object" && t.key) as { key?: string[] } | undefined;
   const key = target?.key ?? (aggregates ? [...aggregates.keys.map((k) => k.name), ...(window ? ["window_start", "window_end"] : [])] : []);
 
-  return {
+  const compiled: CompiledPipeline = {
     operators: [op],
     key,
     tables: [...from, ...joins.map((j) => j.spec.table).filter((t) => !from.includes(t))],
     outputColumns(relations) {
-      const shape = check(relations);
-      const keySet = new Set(key);
-      const col = (name: string, t: { oid: number; typeName: string }): Column => ({ name, typeOid: t.oid, typeName: t.typeName, typeMod: -1, isKey: keySet.has(name) });
-      if (shape.plan) {
-        const cols: Column[] = shape.plan.keys.map((k) => col(k.name, k.fn.type.kind === "unknown" ? T.text : k.fn.type));
-        if (window) cols.push(col("window_start", T.timestamptz), col("window_end", T.timestamptz));
-        for (const a of shape.plan.aggs) cols.push(col(a.name, a.type));
-        return cols;
-      }
-      if (!shape.stage.columns) throw usageError("config_expression", `pipeline '${p.name}': columns of ${from[0]} are not known yet`);
-      const rel = findRel(relations, from[0]);
-      const srcKeys = new Set(rel?.columns.filter((c) => c.isKey).map((c) => c.name) ?? []);
-      return shape.stage.columns.map((c) => {
-        const orig = rel?.columns.find((x) => x.name === c.name && x.typeOid === c.type.oid);
-        const out = col(c.name, c.type.kind === "unknown" ? { oid: c.type.oid, typeName: c.type.typeName } : c.type);
-        if (orig) {
-          out.typeMod = orig.typeMod;
-          out.typeName = orig.typeName ?? out.typeName;
-        }
-        out.isKey = key.length ? keySet.has(c.name) : srcKeys.has(c.name);
-        return out;
-      });
+      const cols = shapeColumns(relations);
+      // A to.key naming no output column: the sink could only fail on it, batch after batch.
+      const missing = (target?.key ?? []).filter((k) => !cols.some((c) => c.name === k));
+      if (missing.length)
+        throw usageError("config_key", `pipeline '${p.name}': to.key names ${missing.map((k) => `'${k}'`).join(", ")}, not among its output columns (${cols.map((c) => c.name).join(", ")})`);
+      return cols;
     },
   };
+  // With the source's columns at hand (check), the output's shape and key are checked now too.
+  if (ctx.relations && findRel(ctx.relations, from[0])) compiled.outputColumns(ctx.relations);
+  return compiled;
+
+  function shapeColumns(relations: Map<string, Relation>): Column[] {
+    const shape = check(relations);
+    const keySet = new Set(key);
+    const col = (name: string, t: { oid: number; typeName: string }): Column => ({ name, typeOid: t.oid, typeName: t.typeName, typeMod: -1, isKey: keySet.has(name) });
+    if (shape.plan) {
+      const cols: Column[] = shape.plan.keys.map((k) => col(k.name, k.fn.type.kind === "unknown" ? T.text : k.fn.type));
+      if (window) cols.push(col("window_start", T.timestamptz), col("window_end", T.timestamptz));
+      for (const a of shape.plan.aggs) cols.push(col(a.name, a.type));
+      return cols;
+    }
+    if (!shape.stage.columns) throw usageError("config_expression", `pipeline '${p.name}': columns of ${from[0]} are not known yet`);
+    const rel = findRel(relations, from[0]);
+    const srcKeys = new Set(rel?.columns.filter((c) => c.isKey).map((c) => c.name) ?? []);
+    return shape.stage.columns.map((c) => {
+      const orig = rel?.columns.find((x) => x.name === c.name && x.typeOid === c.type.oid);
+      const out = col(c.name, c.type.kind === "unknown" ? { oid: c.type.oid, typeName: c.type.typeName } : c.type);
+      if (orig) {
+        out.typeMod = orig.typeMod;
+        out.typeName = orig.typeName ?? out.typeName;
+      }
+      out.isKey = key.length ? keySet.has(c.name) : srcKeys.has(c.name);
+      return out;
+    });
+  }
 }

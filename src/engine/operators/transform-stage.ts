@@ -43,14 +43,20 @@ function compileText(text: string, ast: Ast, scope: Scope): Compiled {
   }
 }
 
+/** As Postgres: a condition is boolean ("where: price" dropped every row before, silently). */
+function condition(stage: string, text: string, c: Compiled): Compiled {
+  if (c.type.kind === "bool" || c.type.kind === "unknown") return c;
+  throw new StageCompileError(text, `a ${stage} condition must be boolean, not ${c.type.typeName}`);
+}
+
 /**
  * Order: WHERE on the input row, then VALIDATE rules (a failing rule rejects the row to the
  * DLQ with the rule's message), then SELECT (each item evaluated on the input row).
  * A row-level error (bad cast, division by zero) rejects the row with the expression named.
  */
 export function compileRowStage(parsed: ParsedStages, scope: Scope, inputColumns: ScopeColumn[] | null): RowStage {
-  const where = parsed.where ? compileText(parsed.where.text, parsed.where.ast, scope) : null;
-  const rules = parsed.validate.map((v) => ({ ...v, c: compileText(v.text, v.ast, scope) }));
+  const where = parsed.where ? condition("where", parsed.where.text, compileText(parsed.where.text, parsed.where.ast, scope)) : null;
+  const rules = parsed.validate.map((v) => ({ ...v, c: condition("validate", v.text, compileText(v.text, v.ast, scope)) }));
   type Item = { star: true } | { star: false; name: string; kind: XType["kind"]; fn: (r: Row) => unknown; text: string; passthrough: string | null };
   const items: Item[] | null = parsed.select
     ? parsed.select.map((s) => {

@@ -1,7 +1,8 @@
 import { openPg, redactUrl } from "../../db/postgres-client.ts";
 import { CdcError } from "../../errors.ts";
 import type { SourceConfig } from "../../config/schema.ts";
-import { resolveTables } from "./catalog.ts";
+import { loadRelations, resolveTables } from "./catalog.ts";
+import type { Relation } from "../../types.ts";
 
 export interface SourceCheck {
   version: number;
@@ -55,4 +56,14 @@ export async function checkSource(config: Pick<SourceConfig, "url" | "sslmode" |
     }
   }
   return `postgres ${info.versionText} at ${at}, wal_level=logical, replication allowed${captured}`;
+}
+
+/** The columns of the tables pipelines read, for `check` to compile expressions against them as serve will. */
+export async function sourceRelations(config: Pick<SourceConfig, "url" | "sslmode" | "tls">, tables: string[]): Promise<Map<string, Relation>> {
+  const sql = openPg(config.url, { sslmode: config.sslmode, tls: config.tls, max: 1 });
+  try {
+    return await loadRelations(sql, await resolveTables(sql, tables));
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
 }
