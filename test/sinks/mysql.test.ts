@@ -169,6 +169,21 @@ describe("mysql sink (MariaDB)", () => {
     expect(await rows(db, "SELECT id, body, v FROM $db.docs")).toEqual([{ id: 7, body: "after", v: 7 }]);
   });
 
+  test("numeric with a negative scale or a scale above its precision (PostgreSQL 15) gets a DECIMAL that holds it", async () => {
+    // The scale is a signed 11-bit field of the type modifier: numeric(5,-2) read as scale 2046 made a CREATE TABLE MySQL refused, retried forever.
+    const mod = (p: number, s: number) => ((p << 16) | (s & 0x7ff)) + 4;
+    const db = newDb();
+    const t = table("scales", [col("id", OID.int4, { key: true }), col("hundreds", OID.numeric, { typeMod: mod(5, -2) }), col("tiny", OID.numeric, { typeMod: mod(3, 5) }), col("wide", OID.numeric, { typeMod: mod(60, -10) })], ["id"]);
+    expect(createTableSql(t, undefined, { dialect: "mysql" })).toContain("`hundreds` DECIMAL(7,0) NULL, `tiny` DECIMAL(5,5) NULL, `wide` LONGTEXT NULL");
+    const s = sinkFor(db);
+    const ctx = context("m");
+    await s.open(ctx);
+    await s.write(batch("p", [rec(t, "upsert", { id: 1, hundreds: "9999900", tiny: "0.00123", wide: "123" + "0".repeat(60) }, 10n, 0)]));
+    await s.close();
+    expect(ctx.dead).toEqual([]);
+    expect(await rows(db, "SELECT id, hundreds, tiny, wide FROM $db.scales")).toEqual([{ id: 1, hundreds: "9999900", tiny: "0.00123", wide: "123" + "0".repeat(60) }]);
+  });
+
   test("a value the target cannot hold goes to the DLQ, the rest of the batch is written; dlq replay resends it", async () => {
     const db = newDb();
     const t = table("narrow", [col("id", OID.int4, { key: true }), col("code", OID.varchar, { typeMod: varcharMod(3) }), col("n", OID.numeric, { typeMod: numericMod(4, 1) }), col("at", OID.timestamptz)], ["id"]);

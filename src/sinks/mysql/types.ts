@@ -29,11 +29,21 @@ export function typeModOf(c: Column): number {
   return c.typeOid === OID.numeric ? ((Number(m[1]) << 16) | Number(m[2] ?? 0)) + 4 : Number(m[1]) + 4;
 }
 
-/** numeric(p,s) from the type modifier; null when unconstrained. */
+/**
+ * numeric(p,s) from the type modifier; null when unconstrained. The scale is 11 bits, signed
+ * (PostgreSQL 15 allows numeric(5,-2) and numeric(3,5)): read unsigned, -2 was 2046.
+ */
 export function numericPrecision(typeMod: number): { p: number; s: number } | null {
   if (typeMod < 4) return null;
   const m = typeMod - 4;
-  return { p: (m >> 16) & 0xffff, s: m & 0xffff };
+  return { p: (m >> 16) & 0xffff, s: ((m & 0x7ff) ^ 1024) - 1024 };
+}
+
+/** DECIMAL(M,D) holding every value of numeric(p,s): numeric(5,-2) is DECIMAL(7,0), numeric(3,5) DECIMAL(5,5). */
+export function decimalFor(ps: { p: number; s: number }, maxPrecision: number, maxScale: number): string | null {
+  const scale = Math.max(ps.s, 0);
+  const digits = Math.max(ps.p - ps.s, 0) + scale;
+  return digits <= maxPrecision && scale <= maxScale ? `DECIMAL(${digits},${scale})` : null;
 }
 
 /**
@@ -54,10 +64,8 @@ export function columnType(c: Column, dialect: Dialect, isKey: boolean, sample?:
     case OID.float8: return "DOUBLE";
     case OID.numeric: {
       const ps = numericPrecision(typeModOf(c));
-      if (ps) {
-        if (ps.p > (sr ? 38 : 65)) return longText; // wider than the target's DECIMAL: keep the text exactly
-        return `DECIMAL(${ps.p},${ps.s})`;
-      }
+      // wider than the target's DECIMAL: keep the text exactly
+      if (ps) return decimalFor(ps, sr ? 38 : 65, sr ? 38 : 30) ?? longText;
       // Unconstrained numeric: the widest exact decimal the target has.
       return sr ? "DECIMAL(38,9)" : "DECIMAL(65,30)";
     }
