@@ -30,12 +30,15 @@ test("deletes, key changes and truncates held by a slot come back keyed, once ea
     create table g2 (a int, b text, v int, primary key (a, b));
     create table g3 (id int primary key);
     create table other (id int primary key);
+    create table g4 (a int, v text);
     alter table g1 replica identity full;
+    alter table g4 replica identity full;
+    insert into g4 values (1, 'x'), (2, 'y');
     insert into g1 select g, decode(lpad(to_hex(g), 2, '0'), 'hex'), 'x' from generate_series(1, 10) g;
     insert into g2 values (1, 'a', 1), (2, 'b', 2);
     insert into g3 values (1), (2);
     insert into other values (1);
-    create publication gap_pub for table g1, g2, g3`);
+    create publication gap_pub for table g1, g2, g3, g4`);
   await sql`select pg_create_logical_replication_slot('gap_slot', 'pgoutput')`;
   await sql.unsafe(`delete from g1 where id in (9223372036854775807, 3, 4);
     delete from g1 where id = 3;
@@ -46,8 +49,10 @@ test("deletes, key changes and truncates held by a slot come back keyed, once ea
     delete from g2 where a = 2;
     update g2 set b = 'c' where a = 1;
     truncate g3;
+    delete from g4 where a = 1;
+    truncate g4;
     delete from other where id = 1`);
-  const relations = await loadRelations(sql as unknown as Pg, ["public.g1", "public.g2", "public.g3"]);
+  const relations = await loadRelations(sql as unknown as Pg, ["public.g1", "public.g2", "public.g3", "public.g4"]);
   const types = new TypeDecoders(await loadTypes(sql as unknown as Pg));
   const lines: string[] = [];
   const log = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
@@ -55,6 +60,8 @@ test("deletes, key changes and truncates held by a slot come back keyed, once ea
   const text = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `${x}n` : x));
   const plain = got.map((c) => (c.op === "truncate" ? `truncate ${c.table}` : `${c.op} ${c.table} ${text(c.key)}`));
   expect(plain).toEqual([
+    // g4 has no key: copied whole again, so what the earlier start copied is cleared first (once, its own truncate folded in)
+    "truncate public.g4",
     'delete public.g1 {"id":"3n"}',
     'delete public.g1 {"id":"4n"}',
     'delete public.g1 {"id":"6n"}',
@@ -64,8 +71,9 @@ test("deletes, key changes and truncates held by a slot come back keyed, once ea
     "truncate public.g3",
   ]);
   // id 3 once (the second delete found no row); id 5 kept its key; the relation is the start's own.
-  expect(got[0].relation).toBe(relations.get("public.g1")!);
-  expect(lines.join("")).toContain("holds 7 deletes or truncates");
+  expect(got[1].relation).toBe(relations.get("public.g1")!);
+  expect(lines.join("")).toContain("holds 8 deletes or truncates");
+  expect(lines.join("")).toContain("tables without a key are copied again whole");
   // The slot did not move: it still holds everything for the next reader.
   const [{ n }] = await sql`select count(*)::int as n from pg_logical_slot_peek_binary_changes('gap_slot', null, null, 'proto_version', '1', 'publication_names', 'gap_pub')`;
   expect(n).toBeGreaterThan(7);
@@ -75,14 +83,14 @@ test("deletes, key changes and truncates held by a slot come back keyed, once ea
   state.setRemovals("gap_slot", encodeRemovals(got));
   const back = decodeRemovals(state.removals("gap_slot")!, relations);
   expect(back.map((c) => [c.op, c.table, c.key, c.truncate])).toEqual(got.map((c) => [c.op, c.table, c.key, c.truncate]));
-  expect(typeof back[0].key!.id).toBe("bigint");
+  expect(typeof back[1].key!.id).toBe("bigint");
   // A table no longer captured is left out.
   expect(decodeRemovals(state.removals("gap_slot")!, new Map([["public.g2", relations.get("public.g2")!]])).length).toBe(2);
   state.setRemovals("gap_slot", null);
   expect(state.removals("gap_slot")).toBeNull();
   state.close();
 
-  // A slot that cannot be read: nothing, with a warning, and the start goes on.
-  expect(await gapRemovals(sql as unknown as Pg, "no_such_slot", "gap_pub", relations, types, log)).toEqual([]);
+  // A slot that cannot be read: only the keyless tables' clearing, with a warning, and the start goes on.
+  expect((await gapRemovals(sql as unknown as Pg, "no_such_slot", "gap_pub", relations, types, log)).map((c) => `${c.op} ${c.table}`)).toEqual(["truncate public.g4"]);
   expect(lines.join("")).toContain("cannot read the deletes held by slot no_such_slot");
 });

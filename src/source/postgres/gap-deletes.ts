@@ -30,17 +30,22 @@ const CURSOR_ROWS = 2000;
  */
 export async function gapRemovals(sql: Pg, slot: string, publication: string, relations: Map<string, Relation>, types: TypeDecoders, log: Logger): Promise<Change[]> {
   const started = performance.now();
+  // A table without a key is copied whole again, and its rows cannot be addressed one by one:
+  // what the earlier start copied goes first (it was copied twice before).
+  const keyless = [...relations.values()].filter((r) => !r.columns.some((c) => c.isKey));
+  const clear: Change[] = keyless.map((r) => ({ op: "truncate", table: r.table, relation: r, truncate: { cascade: false, restartIdentity: false } }));
+  if (clear.length) log.warn({ slot, tables: keyless.map((r) => r.table) }, "tables without a key are copied again whole: what the start that ended early copied of them is cleared first in mirror sinks");
   let found: { changes: Change[]; messages: number };
   try {
     found = await peekRemovals(sql, slot, publication, relations, types);
   } catch (e) {
     // Best effort: without it the start goes on as before (the rows may stay behind).
     log.warn({ slot, err: (e as Error).message }, `cannot read the deletes held by slot ${slot} before recreating it; rows the earlier start copied and that were deleted since may stay in mirror sinks`);
-    return [];
+    return clear;
   }
   const n = found.changes.length;
   if (n) log.warn({ slot, removals: n, messages: found.messages, ms: Math.round(performance.now() - started) }, `the slot of the start that ended early holds ${n} deletes or truncates: they are applied before the snapshot is taken again, so rows that start copied do not stay behind`);
-  return found.changes;
+  return [...clear, ...found.changes.filter((c) => c.op !== "truncate" || !keyless.includes(c.relation))];
 }
 
 async function peekRemovals(sql: Pg, slot: string, publication: string, relations: Map<string, Relation>, types: TypeDecoders): Promise<{ changes: Change[]; messages: number }> {
