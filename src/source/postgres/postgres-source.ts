@@ -16,6 +16,7 @@ import { checkSource, inspectSource } from "./check.ts";
 import { ReplicationSession, type StartOptions } from "./replication.ts";
 import { addedTables, dropBeforeRead, exportForAdded } from "./added-tables.ts";
 import { readBackfill } from "./backfill-read.ts";
+import { PublicationWatch } from "./publication-watch.ts";
 import { createSlot, dropSlot, getSlot } from "./slot.ts";
 import { decodeRemovals, encodeRemovals, gapRemovals } from "./gap-deletes.ts";
 import { SlotMonitor } from "./slot-monitor.ts";
@@ -264,6 +265,7 @@ class PostgresSource implements Source {
       warnRatio: c.slot_lag_warn_ratio,
       lagSeconds: () => this.reader?.lagSeconds() ?? 0,
       log: this.log,
+      publication: new PublicationWatch({ publication: c.publication, tables, log: this.log }),
     });
     this.monitor.start();
     this.startOptions = { slot: c.slot, publication: c.publication, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary, twoPhase: c.two_phase };

@@ -1,7 +1,7 @@
 /**
  * While streaming: heartbeats (so an idle slot advances) and the slot's lag, exported as
  * metrics, with a warning (at most once a minute) when the WAL retained behind the slot nears
- * max_slot_wal_keep_size.
+ * max_slot_wal_keep_size; and whether the publication still covers the captured tables.
  */
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
@@ -9,6 +9,7 @@ import { errorMessage } from "../../errors.ts";
 import { slotRetainedBytes, sourceLagBytes, sourceLagSeconds } from "../../metrics/metrics.ts";
 import { getSlot, type SlotInfo } from "./slot.ts";
 import { HEARTBEAT_PREFIX } from "./stream-reader.ts";
+import type { PublicationWatch } from "./publication-watch.ts";
 
 export interface SlotMonitorOptions {
   sql(): Pg | null;
@@ -18,6 +19,8 @@ export interface SlotMonitorOptions {
   warnRatio: number;
   lagSeconds(): number;
   log: Logger;
+  /** checked on each refresh: a captured table taken out of the publication by hand */
+  publication?: PublicationWatch;
 }
 
 export class SlotMonitor {
@@ -50,6 +53,7 @@ export class SlotMonitor {
   private async refresh(): Promise<void> {
     const sql = this.o.sql();
     if (!sql) return;
+    await this.o.publication?.check(sql).catch((e: unknown) => this.o.log.debug({ err: errorMessage(e) }, "publication query failed"));
     try {
       const s = (this.info = await getSlot(sql, this.o.slot));
       if (!s) return;

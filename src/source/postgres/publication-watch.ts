@@ -1,0 +1,34 @@
+/**
+ * The publication is ours to keep (ensurePublication sets it at start), but it can be edited by
+ * hand while the engine streams: a table dropped from it stops sending changes with no error
+ * anywhere, and those changes are lost for good. The slot monitor asks every few seconds and
+ * says so loudly, once per change of the missing set.
+ */
+import type { Logger } from "pino";
+import type { Pg } from "../../db/postgres-client.ts";
+
+/** Captured tables the publication no longer covers (all of them when it is gone). */
+export async function tablesOutOfPublication(sql: Pg, publication: string, tables: string[]): Promise<string[]> {
+  const rows = await sql`select schemaname::text || '.' || tablename::text as t from pg_publication_tables where pubname = ${publication}`;
+  const have = new Set(rows.map((r) => String(r.t)));
+  return tables.filter((t) => !have.has(t));
+}
+
+export class PublicationWatch {
+  private missing = "";
+
+  constructor(private o: { publication: string; tables: string[]; log: Logger }) {}
+
+  async check(sql: Pg): Promise<void> {
+    const missing = await tablesOutOfPublication(sql, this.o.publication, this.o.tables);
+    const now = missing.join(",");
+    if (now === this.missing) return;
+    this.missing = now;
+    if (missing.length) {
+      this.o.log.error(
+        { publication: this.o.publication, tables: missing },
+        `publication ${this.o.publication} no longer covers ${missing.join(", ")} (edited while streaming?): their changes are not captured from then on; restart cdc-engine to put them back, and read them again (serve --resnapshot) for the changes missed meanwhile`,
+      );
+    } else this.o.log.info({ publication: this.o.publication }, `publication ${this.o.publication} covers every captured table again`);
+  }
+}
