@@ -27,9 +27,9 @@ describe("row errors inside windows and aggregates go to the DLQ", () => {
       h.run(txn("2024-01-01T00:00:20Z", [upd(orders, row(1, 1, 0, "1.00", "2024-01-01 00:00:10+00"))])); // now failing: old contribution retracted
       h.closeAll();
       expect(h.ctx.rejected.map((r) => r.reason)).toEqual([
-        "window/aggregate expression failed: division by zero",
-        "window/aggregate expression failed: numeric value 'NaN' is not supported in expressions (exact decimals have no NaN or Infinity)",
-        "window/aggregate expression failed: division by zero",
+        "window/aggregate expression failed in aggregate s: division by zero",
+        "window/aggregate expression failed in aggregate s: numeric value 'NaN' is not supported in expressions (exact decimals have no NaN or Infinity)",
+        "window/aggregate expression failed in aggregate s: division by zero",
       ]);
       expect(h.sink.sorted().map((r) => [r.customer_id, r.window_start, r.s, r.n])).toEqual([[1, window.type === "tumbling" ? "2024-01-01 00:00:00+00" : "2024-01-01 00:00:13+00", "30.0000000000000000", 1n]]);
     });
@@ -38,9 +38,16 @@ describe("row errors inside windows and aggregates go to the DLQ", () => {
   test("GROUP BY without a window: a failing CAST in an aggregate", async () => {
     const h = await build({ from: "public.orders", select: ["customer_id", "q", "CAST(price AS int) AS p"], group_by: ["customer_id"], aggregate: { n: "COUNT(*)", t: "SUM(CAST(p AS numeric(3,0)) )" }, to: { sink: "out", table: "g", key: ["customer_id"] } });
     h.run(txn("2024-01-01T00:00:00Z", [ins(orders, row(1, 1, 1, "5.00", "2024-01-01 00:00:00+00")), ins(orders, row(2, 1, 1, "5000.00", "2024-01-01 00:00:00+00"))]));
-    expect(h.ctx.rejected.map((r) => r.reason)).toEqual(["window/aggregate expression failed: numeric field overflow: 5000 does not fit numeric(3,0)"]);
+    expect(h.ctx.rejected.map((r) => r.reason)).toEqual(["window/aggregate expression failed in aggregate t: numeric field overflow: 5000 does not fit numeric(3,0)"]);
     expect(h.sink.sorted()).toEqual([{ customer_id: 1, n: 1n, t: "5" }]);
   });
+});
+
+test("a failing select item is named in the DLQ reason (it said only 'select failed')", async () => {
+  const h = await build({ from: "public.orders", select: ["id", "price / q AS per_unit", "CAST(price AS numeric(3,1)) AS p"], to: { sink: "out", table: "s", key: ["id"] } });
+  h.run(txn("2024-01-01T00:00:00Z", [ins(orders, row(1, 1, 0, "5.00", "2024-01-01 00:00:00+00")), ins(orders, row(2, 1, 1, "500.00", "2024-01-01 00:00:00+00")), ins(orders, row(3, 1, 2, "5.00", "2024-01-01 00:00:00+00"))]));
+  expect(h.ctx.rejected.map((r) => r.reason)).toEqual(["select 'price / q AS per_unit' failed: division by zero", "select 'CAST(price AS numeric(3,1)) AS p' failed: numeric field overflow: 500.0 does not fit numeric(3,1)"]);
+  expect(h.sink.sorted().map((r) => [r.id, r.per_unit, r.p])).toEqual([[3, "2.5000000000000000", "5.0"]]);
 });
 
 describe("infinite event times", () => {

@@ -86,13 +86,18 @@ export function compileRowStage(parsed: ParsedStages, scope: Scope, inputColumns
     if (columns) columns = [...out.values()];
   }
 
+  // The select item being evaluated, for the DLQ reason when it fails.
+  let evaluating = "";
   const project = items
     ? (row: Row): Row => {
         const out: Row = {};
         for (const it of items) {
           if (it.star) Object.assign(out, row);
           else if (it.passthrough !== null) out[it.name] = row[it.passthrough] ?? null;
-          else out[it.name] = toRow(it.kind, it.fn(row));
+          else {
+            evaluating = it.text;
+            out[it.name] = toRow(it.kind, it.fn(row));
+          }
         }
         return out;
       }
@@ -133,7 +138,7 @@ export function compileRowStage(parsed: ParsedStages, scope: Scope, inputColumns
         stage = "select";
         return { row: project(row) };
       } catch (e) {
-        if (e instanceof EvalError) return { rejected: `${stage} ${stage === "select" ? "" : `'${text}' `}failed: ${e.message}` };
+        if (e instanceof EvalError) return { rejected: `${stage} '${stage === "select" ? evaluating : text}' failed: ${e.message}` };
         throw e;
       }
     },

@@ -1,5 +1,6 @@
 import type { Row } from "../../../types.ts";
 import type { Emit, OperatorContext } from "../operator.ts";
+import { aggregateFailure } from "./row-failure.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { EvalError, decodeValue, toDec, valueKey } from "../../../expr/values.ts";
 import { accAdd, accResult, newAcc } from "./aggregates.ts";
@@ -92,7 +93,7 @@ export class SessionWindows {
       });
     } catch (e) {
       if (!(e instanceof EvalError)) throw e;
-      this.ctx.reject({ row, reason: `window/aggregate expression failed: ${e.message}`, source: c.source });
+      this.ctx.reject({ row, reason: aggregateFailure(plan, row, e), source: c.source });
       return;
     }
     if (tv === null || tv === undefined) {
