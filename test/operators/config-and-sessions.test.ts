@@ -40,8 +40,16 @@ describe("config-load errors name the pipeline and the expression", () => {
     expect((await usage({ from: "public.orders", select: ["order_id", "price AS x", "status AS x"] })).message).toBe("pipeline 'test': select 'status AS x': the name 'x' is also given to 'price AS x': rename one with AS");
     expect((await usage({ from: "public.orders", group_by: ["customer_id"], aggregate: { customer_id: "COUNT(*)" } })).message).toContain("'customer_id' is also a group key");
     expect((await usage({ from: "public.orders", window: { type: "tumbling", size: "1m", time: "created_at" }, aggregate: { window_end: "MAX(price)" } })).message).toContain("window_end 'window_end': is the window's own output column");
-    const h = await build({ from: "public.orders", select: ["order_id", "price"], to: { sink: "out", key: ["id"] } }, { relations: RELS });
+    // With the columns known at compile time (check) it fails there; else when the output table is first made (serve).
+    expect((await usage({ from: "public.orders", select: ["order_id", "price"], to: { sink: "out", key: ["id"] } })).message).toBe("pipeline 'test': to.key names 'id', not among its output columns (order_id, price)");
+    const h = await build({ from: "public.orders", select: ["order_id", "price"], to: { sink: "out", key: ["id"] } });
     expect(() => h.compiled.outputColumns(RELS)).toThrow("pipeline 'test': to.key names 'id', not among its output columns (order_id, price)");
+    const C = relation("public.customers", [["id", 23, "integer", true], ["name", 25, "text"]]);
+    const both = new Map([[R.table, R], [C.table, C]]);
+    const join = (on: string) => usage({ from: "public.orders", join: [{ table: "public.customers", on, wait: "0s" }], select: ["order_id", "name"] }, both);
+    expect((await join("customer_id = customers.cid")).message).toBe("pipeline 'test': join public.customers: on: unknown column 'cid' in public.customers");
+    expect((await join("cust_id = customers.id")).message).toBe("pipeline 'test': join public.customers: on: unknown column 'cust_id' in public.orders");
+    expect((await build({ from: "public.orders", join: [{ table: "public.customers", on: "customer_id = customers.id", wait: "0s" }], select: ["order_id", "name"] }, { relations: both })).compiled.tables).toEqual(["public.orders", "public.customers"]);
     const ok = await build({ from: "public.orders", select: ["order_id", "price"], to: { sink: "out", key: ["order_id"] } }, { relations: RELS });
     expect(ok.compiled.outputColumns(RELS).map((c) => [c.name, c.isKey])).toEqual([["order_id", true], ["price", false]]);
   });

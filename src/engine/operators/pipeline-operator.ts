@@ -90,6 +90,9 @@ export class PipelineOperator implements Operator {
     this.p.joins.forEach((j, i) => {
       const jr = joinRelations ? joinRelations[i] : j.relation;
       const all = relationColumns(jr, (c) => j.spec.prefix + c);
+      // join.on naming a column either side lacks matched no row, ever, and said nothing.
+      if (jr && !jr.columns.some((c) => c.name === j.spec.rightColumn)) throw usageError("config_expression", `pipeline '${this.p.name}': join ${j.spec.table}: on: unknown column '${j.spec.rightColumn}' in ${j.spec.table}`);
+      if (own.columns && !own.columns.has(j.spec.leftColumn)) throw usageError("config_expression", `pipeline '${this.p.name}': join ${j.spec.table}: on: unknown column '${j.spec.leftColumn}' in ${this.p.tables[0]}`);
       let cols = all;
       if (all && j.spec.columns) {
         cols = new Map();
