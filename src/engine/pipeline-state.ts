@@ -7,6 +7,7 @@ import type { Checkpoint } from "./checkpoint-store.ts";
 import { PauseHold } from "./pause-hold.ts";
 import { targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
 import { SinkWriter } from "./sink-writer.ts";
+import { stopOnSharedServer } from "./shared-server.ts";
 
 /** One configured pipeline as the runtime drives it: its operators, one writer per sink, its pause state and position. */
 export interface PipelineState {
@@ -78,6 +79,7 @@ export function pipelineState(
         maxBytes: opts.maxQueueBytes ?? 64 * 1024 * 1024,
         // Transactional sinks store their position cheaply; the others only move it with data.
         positionEveryMs: POSITION_SINKS.has(config.sinks[t.sink].type) ? 1000 : 0,
+        giveUp: config.sinks[t.sink].type === "postgres" ? stopOnSharedServer(t.sink, config.source.url, (o as { url?: string }).url) : undefined,
       },
       log.child({ component: `sink:${t.sink}` }),
       ctx.confirm,

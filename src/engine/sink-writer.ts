@@ -14,6 +14,8 @@ export interface WriterOptions {
   retryMaxMs?: number;
   /** Store the position with an empty batch when idle transactions pass (at most once per this many ms; 0 = never). */
   positionEveryMs?: number;
+  /** An error not to retry in place: the returned error ends the runtime (shared-server.ts). */
+  giveUp?: (e: unknown) => Error | null;
 }
 
 /**
@@ -157,12 +159,15 @@ export class SinkWriter {
    * chunks of a snapshot share one LSN, so a durable first chunk says nothing about the others.
    */
   holds(mark: number): boolean {
+    // A batch that failed for good left the queue empty, yet none of it is in the sink: a
+    // checkpoint cut at that moment was stored and confirmed past it, and the restart lost it.
+    if (this.fatal) return this.durableGiven >= mark;
     return (this.pending.length === 0 && !this.inflight) || this.durableGiven >= mark;
   }
 
   /** LSN up to which this writer has nothing outstanding. */
   confirmable(): Lsn | null {
-    return this.pending.length > 0 || this.inflight ? this.durable : this.seen;
+    return this.pending.length > 0 || this.inflight || this.fatal ? this.durable : this.seen;
   }
 
   /** Write everything queued; resolves when it is durable. */
@@ -261,7 +266,8 @@ export class SinkWriter {
 
   private async writeWithRetry(batch: OutputBatch): Promise<void> {
     // A lost open transaction cannot be retried part by part: the engine stops, the restart replays it.
-    const policy = retry(handleWhen((e) => !(e instanceof PartsLostError)), {
+    let gaveUp: Error | null = null;
+    const policy = retry(handleWhen((e) => !(e instanceof PartsLostError) && !(gaveUp = this.opts.giveUp?.(e) ?? null)), {
       maxAttempts: Number.MAX_SAFE_INTEGER,
       backoff: new ExponentialBackoff({ initialDelay: this.opts.retryInitialMs ?? 200, maxDelay: this.opts.retryMaxMs ?? 5000 }),
     });
@@ -274,7 +280,9 @@ export class SinkWriter {
       this.log.warn({ sink: this.sinkName, pipeline: this.pipeline, attempt: reason.attempt, err: msg }, "sink write failed; retrying");
     });
     try {
-      await policy.execute(() => this.sink.write(batch), this.abort.signal);
+      await policy.execute(() => this.sink.write(batch), this.abort.signal).catch((e) => {
+        throw gaveUp ?? e;
+      });
       if (this.failingSince !== null) this.log.info({ sink: this.sinkName, pipeline: this.pipeline }, "sink is back; caught up");
       this.failingSince = null;
       this.lastError = null;

@@ -38,6 +38,19 @@ const rec = (lsn: bigint, i: number): OutputRecord => ({
 });
 
 describe("SinkWriter", () => {
+  test("a batch that failed for good is not held: a checkpoint cut waits, and nothing past the last durable position is confirmable", async () => {
+    // The queue is empty after such a failure: holds() said yes, and a checkpoint stored past rows no sink had.
+    const { sink } = slowSink(5, 1);
+    const stop = new Error("the sink's server is shutting down");
+    const w = new SinkWriter("s", sink, "p", { batchSize: 100, batchDelayMs: 1, maxRows: 1000, maxBytes: 1 << 30, giveUp: (e) => (e instanceof Error && e.message === "sink down" ? stop : null) }, log, () => {});
+    await w.add([rec(100n, 0)], 100n);
+    const mark = w.mark();
+    expect(await w.flush().then(() => "flushed", (e) => (e as Error).message)).toBe("the sink's server is shutting down");
+    expect(w.queued()).toBe(0);
+    expect(w.holds(mark)).toBe(false);
+    expect(w.confirmable()).toBe(5n); // the position the sink had at open, not 100
+  });
+
   test("a slow sink holds the caller: queued rows never pass the bound; batches end on transaction boundaries", async () => {
     const { sink, batches } = slowSink(50);
     const w = new SinkWriter("s", sink, "p", { batchSize: 100, batchDelayMs: 10, maxRows: 300, maxBytes: 1 << 30 }, log, () => {});

@@ -26,16 +26,28 @@ export type PipelinedResult = "written" | "refused";
 export async function writePipelined(conn: Pg, stmts: Statement[], position: { text: string; params: string[] }): Promise<PipelinedResult> {
   const pending: Promise<unknown>[] = [];
   let refused: unknown = null;
+  // A lost connection ends the wait at once: the queries behind it may each wait for a reconnect
+  // of their own (postgres.js retries them one by one, with backoff), and the server may be
+  // shutting down for minutes (the write hung past a fast shutdown of the sink's server).
+  let lose!: (e: unknown) => void;
+  const lost = new Promise<never>((_, reject) => (lose = reject));
+  lost.catch(() => {});
   const track = (p: Promise<unknown>) => {
     // Every pipelined query is awaited below; a rejection is noted here, so none is unhandled.
-    pending.push(p.catch((e) => (refused ??= e)));
+    pending.push(
+      p.catch((e) => {
+        refused ??= e;
+        if (!isRefusal(e)) lose(e);
+      }),
+    );
   };
+  const settled = () => Promise.race([Promise.all(pending), lost]);
   track(conn.unsafe("begin"));
   track(conn.unsafe(position.text, position.params as never[]));
   for (const s of stmts) {
     if (s.copy?.direct) {
       // COPY waits for what was pipelined before it; nothing may be sent while its data flows.
-      await Promise.all(pending);
+      await settled();
       if (refused) break;
       try {
         await copyIn(conn, s.copy.direct, s.copy.data);
@@ -48,7 +60,7 @@ export async function writePipelined(conn: Pg, stmts: Statement[], position: { t
     }
     track(conn.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") }));
   }
-  await Promise.all(pending);
+  await settled();
   if (refused) {
     // Not a refusal of the data but a lost connection (a client error, or the server ending the
     // session: FATAL, 57P0x admin shutdown, 08xxx): the caller drops this connection and the
