@@ -6,6 +6,13 @@
  * engine confirmed (write = flush = apply), never the received one. Keepalives also go into
  * the message queue (tag 'k', which pgoutput never uses), in order with the data, so the
  * reader knows the server's sent position exactly after the messages before it.
+ *
+ * A walsender that asks for replies again and again for a position the engine cannot confirm
+ * (its sinks are down) is waiting for us, as a fast shutdown does: the server could not stop
+ * while the engine stayed connected. After RELEASE_AFTER_MS of that the session ends itself and
+ * closes the connection (the source reconnects with backoff, from the slot's confirmed position).
+ * Replies to such requests go out at most every REPLY_EVERY_MS while the position stands still:
+ * answered at once, the walsender and the engine ping-ponged keepalives at full speed.
  */
 import type { Duplex } from "node:stream";
 import type { Pg } from "../../db/postgres-client.ts";
@@ -14,6 +21,8 @@ import { quoteIdent } from "./catalog.ts";
 import { slotError } from "./slot.ts";
 
 const STATUS_INTERVAL_MS = 10_000;
+const RELEASE_AFTER_MS = 10_000;
+const REPLY_EVERY_MS = 200;
 const HIGH_WATER = 512;
 /** Queue tag of a keepalive (the primary keepalive message as received: 'k', walEnd, time, reply flag). */
 export const KEEPALIVE = 0x6b;
@@ -48,10 +57,15 @@ export class ReplicationSession {
   /** Last WAL position the server told us about (keepalive or XLogData end); for lag only. */
   serverWalEnd = 0n;
   lastMessageAt = Date.now();
+  private lastStatus = { at: 0, lsn: -1n };
+  private replyTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Since when the server has been asking for a position we have not confirmed. */
+  private awaitedSince: number | null = null;
 
   private constructor(
     private stream: Duplex,
     private confirmed: () => Lsn,
+    private release: () => void,
   ) {
     stream.on("data", (chunk: Buffer) => this.onData(chunk));
     stream.on("error", (e: Error) => this.finish(e));
@@ -67,7 +81,7 @@ export class ReplicationSession {
     } catch (e) {
       throw slotError(e, o.slot);
     }
-    const s = new ReplicationSession(stream, confirmed);
+    const s = new ReplicationSession(stream, confirmed, () => void repl.end({ timeout: 0 }).catch(() => {}));
     s.sendStatus(false);
     return s;
   }
@@ -83,10 +97,35 @@ export class ReplicationSession {
     } else if (x[0] === KEEPALIVE) {
       const end = x.readBigUInt64BE(1);
       if (end > this.serverWalEnd) this.serverWalEnd = end;
-      if (x[17]) this.sendStatus(false);
+      if (x[17]) this.replyRequested(end);
+      else this.awaitedSince = null;
       this.queue.push(Buffer.from(x.subarray(0, 18)));
       this.wake?.();
     }
+  }
+
+  private replyRequested(end: Lsn): void {
+    const now = Date.now();
+    const lsn = this.confirmed();
+    if (lsn >= end) this.awaitedSince = null;
+    else if (this.awaitedSince === null) this.awaitedSince = now;
+    else if (now - this.awaitedSince >= RELEASE_AFTER_MS) {
+      const waited = Math.round((now - this.awaitedSince) / 1000);
+      this.finish(
+        new Error(
+          `the server has waited ${waited} s for position ${formatLsn(end)}, which the sinks have not made durable (a shutdown waits for it): the connection is closed so that it can go on; reconnecting`,
+        ),
+      );
+      this.release();
+      return;
+    }
+    const since = now - this.lastStatus.at;
+    if (lsn !== this.lastStatus.lsn || since >= REPLY_EVERY_MS) this.sendStatus(false);
+    else
+      this.replyTimer ??= setTimeout(() => {
+        this.replyTimer = null;
+        this.sendStatus(false);
+      }, REPLY_EVERY_MS - since);
   }
 
   private finish(e: Error | null): void {
@@ -94,6 +133,7 @@ export class ReplicationSession {
     this.ended = true;
     this.error = e;
     clearInterval(this.timer);
+    if (this.replyTimer) clearTimeout(this.replyTimer);
     this.wake?.();
   }
 
@@ -135,6 +175,7 @@ export class ReplicationSession {
     b.writeBigUInt64BE(lsn, 17);
     b.writeBigInt64BE(BigInt(Date.now() - 946_684_800_000) * 1000n, 25);
     b[33] = replyRequested ? 1 : 0;
+    this.lastStatus = { at: Date.now(), lsn };
     try {
       this.stream.write(b);
     } catch {
