@@ -13,6 +13,16 @@ import postgres from "postgres";
 import { createDatabase, sharedPg } from "../helpers/index.ts";
 import { Engine, mirrorConfig, pgbench, verify, waitCaughtUp } from "./e2e.ts";
 
+async function checkpointed(port: number, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const status = await fetch(`http://127.0.0.1:${port}/status`).then((r) => r.json() as Promise<{ checkpoint: unknown }>, () => null);
+    if (status?.checkpoint) return;
+    await Bun.sleep(100);
+  }
+  throw new Error("no checkpoint within 30 s");
+}
+
 test("a keyless and a keyed table added while writes run: every row once after the next start", async () => {
   const pg = await sharedPg("system");
   const [src, dst] = [await createDatabase(pg, "add_src"), await createDatabase(pg, "add_dst")];
@@ -23,6 +33,10 @@ test("a keyless and a keyed table added while writes run: every row once after t
   try {
     await engine.start();
     await engine.snapshotDone(["public.seed"]);
+    // The case is a slot that resumes: a stop before the first checkpoint makes the next start
+    // recreate the slot and read every table in its own snapshot instead (it failed so, under load,
+    // twice in CI: the stop came before the first idle progress set a position to checkpoint).
+    await checkpointed(s.port);
     await sql.unsafe("create table kl (id int, v int); create table kc (id int primary key, v int)");
     expect(await engine.kill("SIGTERM")).toBe(0);
     const script = join(mkdtempSync(join(tmpdir(), "cdc-add-")), "ins.sql");

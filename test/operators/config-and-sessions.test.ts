@@ -46,10 +46,14 @@ describe("config-load errors name the pipeline and the expression", () => {
     expect(() => h.compiled.outputColumns(RELS)).toThrow("pipeline 'test': to.key names 'id', not among its output columns (order_id, price)");
     const C = relation("public.customers", [["id", 23, "integer", true], ["name", 25, "text"]]);
     const both = new Map([[R.table, R], [C.table, C]]);
-    const join = (on: string) => usage({ from: "public.orders", join: [{ table: "public.customers", on, wait: "0s" }], select: ["order_id", "name"] }, both);
-    expect((await join("customer_id = customers.cid")).message).toBe("pipeline 'test': join public.customers: on: unknown column 'cid' in public.customers");
-    expect((await join("cust_id = customers.id")).message).toBe("pipeline 'test': join public.customers: on: unknown column 'cust_id' in public.orders");
+    const joinOn = (on: string) => usage({ from: "public.orders", join: [{ table: "public.customers", on, wait: "0s" }], select: ["order_id", "name"] }, both);
+    expect((await joinOn("customer_id = customers.cid")).message).toBe("pipeline 'test': join public.customers: on: unknown column 'cid' in public.customers");
+    expect((await joinOn("cust_id = customers.id")).message).toBe("pipeline 'test': join public.customers: on: unknown column 'cust_id' in public.orders");
     expect((await build({ from: "public.orders", join: [{ table: "public.customers", on: "customer_id = customers.id", wait: "0s" }], select: ["order_id", "name"] }, { relations: both })).compiled.tables).toEqual(["public.orders", "public.customers"]);
+    // A transform module may add the key column: not checked.
+    const dir = mkdtempSync(join(tmpdir(), "cdc-key-"));
+    writeFileSync(join(dir, "t.ts"), "export function transform(row: Record<string, unknown>) { return { ...row, extra: 1 }; }");
+    expect((await build({ from: "public.orders", transform: "./t.ts", to: { sink: "out", key: ["extra"] } }, { configDir: dir, relations: RELS })).compiled.key).toEqual(["extra"]);
     const ok = await build({ from: "public.orders", select: ["order_id", "price"], to: { sink: "out", key: ["order_id"] } }, { relations: RELS });
     expect(ok.compiled.outputColumns(RELS).map((c) => [c.name, c.isKey])).toEqual([["order_id", true], ["price", false]]);
   });

@@ -227,7 +227,8 @@ export async function compilePipeline(
     outputColumns(relations) {
       const cols = shapeColumns(relations);
       // A to.key naming no output column: the sink could only fail on it, batch after batch.
-      const missing = (target?.key ?? []).filter((k) => !cols.some((c) => c.name === k));
+      // (A transform module may add columns: its output is known only from its rows.)
+      const missing = p.transform ? [] : (target?.key ?? []).filter((k) => !cols.some((c) => c.name === k));
       if (missing.length)
         throw usageError("config_key", `pipeline '${p.name}': to.key names ${missing.map((k) => `'${k}'`).join(", ")}, not among its output columns (${cols.map((c) => c.name).join(", ")})`);
       return cols;
