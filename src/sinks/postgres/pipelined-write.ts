@@ -10,6 +10,13 @@ export function pipelinable(stmts: Statement[]): boolean {
 export type PipelinedResult = "written" | "refused";
 
 /**
+ * The writer's one-connection client: the connection takes every query of a batch (postgres.js
+ * holds queries past max_pipeline, 100, in its pool, where a lost connection does not fail them
+ * but runs them on a new one).
+ */
+export const writerClientOptions = { max_pipeline: 1_000_000 };
+
+/**
  * One batch in one transaction with as few round trips as the protocol allows: BEGIN, the
  * position and every statement up to the first COPY go out back to back (postgres.js pipelines
  * queries issued without awaiting on one connection), each COPY waits only for its
@@ -26,9 +33,9 @@ export type PipelinedResult = "written" | "refused";
 export async function writePipelined(conn: Pg, stmts: Statement[], position: { text: string; params: string[] }): Promise<PipelinedResult> {
   const pending: Promise<unknown>[] = [];
   let refused: unknown = null;
-  // A lost connection ends the wait at once: the queries behind it may each wait for a reconnect
-  // of their own (postgres.js retries them one by one, with backoff), and the server may be
-  // shutting down for minutes (the write hung past a fast shutdown of the sink's server).
+  // A lost connection ends the wait at once: it fails every query sent on it (the connection
+  // takes them all, see writerClientOptions), and waiting for each to fail hung the write for
+  // minutes past a fast shutdown of the sink's server.
   let lose!: (e: unknown) => void;
   const lost = new Promise<never>((_, reject) => (lose = reject));
   lost.catch(() => {});
@@ -42,7 +49,11 @@ export async function writePipelined(conn: Pg, stmts: Statement[], position: { t
     );
   };
   const settled = () => Promise.race([Promise.all(pending), lost]);
-  track(conn.unsafe("begin"));
+  // BEGIN first, awaited: every query after it then goes out on this one open connection. Issued
+  // while it was still connecting, the queries behind the first waited in postgres.js' pool, and
+  // after a failed connect each ran later on a new connection of its own, outside any transaction:
+  // an old batch's upsert landed after newer batches (a mirror held stale rows after a sink restart).
+  await conn.unsafe("begin");
   track(conn.unsafe(position.text, position.params as never[]));
   for (const s of stmts) {
     if (s.copy?.direct) {

@@ -7,7 +7,7 @@ import { openSinkPg, rollbackQuietly } from "./connect.ts";
 import { CdcError } from "../../errors.ts";
 import { ensureOffsets, ensureTable, foreignKeyTables, OFFSETS_TABLE } from "./ddl.ts";
 import { copyDirect, copyIn, planBatch, type Statement } from "./plan.ts";
-import { pipelinable, writePipelined } from "./pipelined-write.ts";
+import { pipelinable, writePipelined, writerClientOptions } from "./pipelined-write.ts";
 import { describePgError, isPgDataError } from "./errors.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { qi } from "./values.ts";
@@ -252,7 +252,7 @@ export class PostgresSink implements Sink {
   /** writePipelined on the pipeline's own connection; a connection that failed mid-way is closed (it may hold an open transaction). */
   private async writeFast(batch: OutputBatch, stmts: Statement[]): Promise<"written" | "refused"> {
     let conn = this.writers.get(batch.pipeline);
-    if (!conn) this.writers.set(batch.pipeline, (conn = openSinkPg(this.config, 1, { connection: { application_name: "cdc-engine writer" } })));
+    if (!conn) this.writers.set(batch.pipeline, (conn = openSinkPg(this.config, 1, { ...writerClientOptions, connection: { application_name: "cdc-engine writer" } })));
     try {
       return await writePipelined(conn, stmts, this.positionStatement(batch));
     } catch (e) {
