@@ -38,16 +38,35 @@ pipelines:
 `;
   serve = new ConfigServe("rentries", yaml, env);
   await serve.start();
+  // The rows must come through the stream: written before the snapshot, the snapshot read them
+  // already updated (three stream entries, not four; it failed so once in CI).
+  await waitFor(
+    "the snapshot",
+    async () => {
+      const snapshot = ((await serve!.status()) as { source?: { snapshot?: { table: string; done: boolean }[] } }).source?.snapshot ?? [];
+      return snapshot.some((t) => t.table === "public.z" && t.done);
+    },
+    60_000,
+    () => serve!.logs,
+  );
   await src.unsafe("insert into z values (1, 'a', 1.5), (2, 'b', 'NaN'), (3, 'c', 'Infinity')");
   await src.unsafe("update z set val = 2.5 where id = 1");
-  await waitFor("the update in the zset", async () => (await redis!.zscore(`${p}board`, "1")) === "2.5", 60_000, () => serve!.logs);
+  await waitFor(
+    "the update in the zset",
+    async () => (await redis!.zscore(`${p}board`, "1")) === "2.5",
+    60_000,
+    () => serve!.logs,
+  );
   expect(await redis.hget(`${p}h:2`, "name")).toBe("b");
   expect(await redis.hget(`${p}h:3`, "val")).toBe("Infinity");
   expect(await redis.zrange(`${p}board`, "0", "-1")).toEqual(["1"]);
   expect(await redis.xlen(`${p}events`)).toBe(4); // three inserts and the update, once each
   const list = await serve.run(["dlq", "list", "--json"]);
   expect(list.code).toBe(0);
-  const entries = list.stdout.trim().split("\n").map((l) => JSON.parse(l) as { row: { id: number }; error: string });
+  const entries = list.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { row: { id: number }; error: string });
   expect(entries.map((e) => [e.row.id, e.error])).toEqual([
     [2, "zset score column 'val' is not a number: NaN"],
     [3, "zset score column 'val' is not a number: Infinity"],
