@@ -32,3 +32,13 @@ export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+/** The `code`s along an error's cause chain (driver codes, SQLSTATEs, CdcError codes), outermost first. */
+export function errorCodes(e: unknown): string[] {
+  const out: string[] = [];
+  for (let x = e, depth = 0; x && typeof x === "object" && depth < 6; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    if (code !== undefined && code !== null) out.push(String(code));
+  }
+  return out;
+}

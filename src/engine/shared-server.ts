@@ -5,7 +5,7 @@
  * connected. For such a sink, "shutting down" is not retried in place: the runtime ends, lets go
  * of the replication connection, and the supervisor starts it again when the server is back.
  */
-import { CdcError } from "../errors.ts";
+import { CdcError, errorCodes } from "../errors.ts";
 import { redactUrl } from "../db/postgres-client.ts";
 
 const LOOPBACK = new Set(["", "localhost", "127.0.0.1", "::1", "[::1]"]);
@@ -28,18 +28,12 @@ export function sameServer(a: string, b: string): boolean {
   return x !== null && x === y;
 }
 
-function stopping(e: unknown): boolean {
-  for (let x = e, depth = 0; x && typeof x === "object" && depth < 6; x = (x as { cause?: unknown }).cause, depth++) {
-    if (STOPPING.has(String((x as { code?: unknown }).code ?? ""))) return true;
-  }
-  return false;
-}
 
 /** For the sink writer: the error that ends the runtime instead of a retry in place, or null. */
 export function stopOnSharedServer(sink: string, sourceUrl: string, sinkUrl: string | undefined): ((e: unknown) => Error | null) | undefined {
   if (!sinkUrl || !sameServer(sourceUrl, sinkUrl)) return undefined;
   return (e) =>
-    stopping(e)
+    errorCodes(e).some((code) => STOPPING.has(code))
       ? new CdcError("sink_server_stopping", `sink ${sink} is on the source's server (${redactUrl(sinkUrl)}), which is shutting down: letting go of the replication connection so it can stop; starting again when it is back`, { cause: e, component: `sink:${sink}` })
       : null;
 }

@@ -2,7 +2,7 @@ import { ExponentialBackoff, noJitterGenerator, type IBackoff } from "cockatiel"
 import type { Logger } from "pino";
 import type { Runtime, LeaderboardEntry } from "./runtime-types.ts";
 import type { HealthComponent } from "../api/health.ts";
-import { CdcError, errorMessage, isUsageError } from "../errors.ts";
+import { CdcError, errorCodes, errorMessage, isUsageError } from "../errors.ts";
 import { PartsLostError } from "../sinks/sink.ts";
 import { runtimeRestarts } from "../metrics/metrics.ts";
 
@@ -29,11 +29,7 @@ const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHO
 const STOP_WAIT_MS = 10_000;
 
 function isTransient(e: unknown): boolean {
-  for (let x = e, depth = 0; x && typeof x === "object" && depth < 6; x = (x as { cause?: unknown }).cause, depth++) {
-    const code = String((x as { code?: unknown }).code ?? "");
-    if (TRANSIENT_CODES.has(code) || /^08|^57P0[123]$|^53300$/.test(code)) return true;
-  }
-  return false;
+  return errorCodes(e).some((code) => TRANSIENT_CODES.has(code) || /^08|^57P0[123]$|^53300$/.test(code));
 }
 
 /**

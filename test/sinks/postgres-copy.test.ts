@@ -4,6 +4,8 @@ import { createDatabase, sharedPg } from "../helpers/index.ts";
 import { PostgresSink } from "../../src/sinks/postgres/sink.ts";
 import { postgresSinkConfig } from "../../src/sinks/postgres/config.ts";
 import { planBatch } from "../../src/sinks/postgres/plan.ts";
+import { openSinkPg } from "../../src/sinks/postgres/connect.ts";
+import { writerClientOptions } from "../../src/sinks/postgres/pipelined-write.ts";
 import type { OutputRecord, OutputTable } from "../../src/sinks/sink.ts";
 import { context, type TestContext } from "./helpers.ts";
 
@@ -91,4 +93,21 @@ test("a target COPY cannot write (a view with an INSTEAD OF trigger, no key): th
   expect([c, s]).toEqual([1100, (1099 * 1100) / 2]);
   expect(ctx.dead).toEqual([]);
   expect(sink.position("v")).toBe(30n);
+});
+
+test("the pipelined writer's connection writes only inside a batch's READ WRITE transaction", async () => {
+  // A query postgres.js held back runs after a lost connection on a new one, outside the batch's
+  // transaction: it must fail, not write an old row over newer ones.
+  const conn = openSinkPg(postgresSinkConfig.parse({ url }), 1, writerClientOptions);
+  try {
+    await sql.unsafe("create table if not exists ghost (id int primary key, v int)");
+    const outside = await conn.unsafe("insert into ghost values (1, 1)").then(() => "written", (e) => (e as Error).message);
+    expect(outside).toBe("cannot execute INSERT in a read-only transaction");
+    await conn.unsafe("begin read write");
+    await conn.unsafe("insert into ghost values (2, 2)");
+    await conn.unsafe("commit");
+    expect((await sql`select id from ghost order by id`).map((r) => r.id)).toEqual([2]);
+  } finally {
+    await conn.end();
+  }
 });

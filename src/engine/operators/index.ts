@@ -191,31 +191,13 @@ export async function compilePipeline(
   if (p.group_by && !p.aggregate) throw usageError("config_window", `pipeline '${p.name}': group_by needs aggregate:`);
   const transform = p.transform ? await loadTransform(p, ctx.configDir) : null;
   const short = from.map((t) => t.split(".").pop()!);
-  const plan: PipelinePlan = {
-    name: p.name,
-    tables: from,
-    qualifiers: [...from, ...short],
-    joins,
-    stages,
-    transform,
-    aggregates,
-    window,
-    maps,
-    stateBudget: ctx.stateBudget !== undefined ? ctx.stateBudget : (p.state_budget ?? null),
-    stateDir: ctx.stateDir ?? null,
-    appendOnly: p.append_only,
-  };
+  const plan: PipelinePlan = { name: p.name, tables: from, qualifiers: [...from, ...short], joins, stages, transform, aggregates, window, maps, stateBudget: ctx.stateBudget !== undefined ? ctx.stateBudget : (p.state_budget ?? null), stateDir: ctx.stateDir ?? null, appendOnly: p.append_only };
   const op = new PipelineOperator(plan, ctx);
 
   const findRel = (rels: Map<string, Relation>, t: string) => rels.get(t) ?? [...rels.values()].find((r) => r.table === t) ?? null;
-  // Check names and functions now: against real columns when known, else leniently.
+  // Names and functions are checked against real columns when known, else leniently.
   const check = (rels: Map<string, Relation> | undefined) =>
-    op.compileShape(
-      rels ? findRel(rels, from[0]) : null,
-      joins.map(() => 0),
-      joins.map((j) => (rels ? findRel(rels, j.spec.table) : null)),
-    );
-  check(ctx.relations);
+    op.compileShape(rels ? findRel(rels, from[0]) : null, joins.map(() => 0), joins.map((j) => (rels ? findRel(rels, j.spec.table) : null)));
 
   const target = (Array.isArray(p.to) ? p.to : [p.to]).find((t) => typeof t === "object" && t.key) as { key?: string[] } | undefined;
   const key = target?.key ?? (aggregates ? [...aggregates.keys.map((k) => k.name), ...(window ? ["window_start", "window_end"] : [])] : []);
@@ -234,8 +216,9 @@ export async function compilePipeline(
       return cols;
     },
   };
-  // With the source's columns at hand (check), the output's shape and key are checked now too.
+  // Check names and functions now; with the source's columns at hand (check), the output's shape and key too.
   if (ctx.relations && findRel(ctx.relations, from[0])) compiled.outputColumns(ctx.relations);
+  else check(ctx.relations);
   return compiled;
 
   function shapeColumns(relations: Map<string, Relation>): Column[] {

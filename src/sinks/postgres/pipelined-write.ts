@@ -10,11 +10,14 @@ export function pipelinable(stmts: Statement[]): boolean {
 export type PipelinedResult = "written" | "refused";
 
 /**
- * The writer's one-connection client: the connection takes every query of a batch (postgres.js
- * holds queries past max_pipeline, 100, in its pool, where a lost connection does not fail them
- * but runs them on a new one).
+ * The writer's one-connection client. postgres.js holds some pipelined queries in its pool (past
+ * max_pipeline, and behind a statement it must describe first); when the connection is lost it
+ * does not fail those but runs them on a new connection, outside the batch's transaction: an old
+ * batch's upsert landed after newer batches (a mirror held stale rows after a sink restart).
+ * The session is read-only by default and a batch opens its transaction READ WRITE, so such a
+ * query fails instead of writing. A high max_pipeline keeps most of a batch on the connection.
  */
-export const writerClientOptions = { max_pipeline: 1_000_000 };
+export const writerClientOptions = { max_pipeline: 1_000_000, connection: { application_name: "cdc-engine writer", default_transaction_read_only: "on" } };
 
 /**
  * One batch in one transaction with as few round trips as the protocol allows: BEGIN, the
@@ -33,9 +36,9 @@ export const writerClientOptions = { max_pipeline: 1_000_000 };
 export async function writePipelined(conn: Pg, stmts: Statement[], position: { text: string; params: string[] }): Promise<PipelinedResult> {
   const pending: Promise<unknown>[] = [];
   let refused: unknown = null;
-  // A lost connection ends the wait at once: it fails every query sent on it (the connection
-  // takes them all, see writerClientOptions), and waiting for each to fail hung the write for
-  // minutes past a fast shutdown of the sink's server.
+  // A lost connection ends the wait at once: postgres.js retried the queries it held one by one,
+  // each with a reconnect of its own, and the write hung for minutes past a fast shutdown of the
+  // sink's server (those queries cannot write: see writerClientOptions).
   let lose!: (e: unknown) => void;
   const lost = new Promise<never>((_, reject) => (lose = reject));
   lost.catch(() => {});
@@ -49,11 +52,8 @@ export async function writePipelined(conn: Pg, stmts: Statement[], position: { t
     );
   };
   const settled = () => Promise.race([Promise.all(pending), lost]);
-  // BEGIN first, awaited: every query after it then goes out on this one open connection. Issued
-  // while it was still connecting, the queries behind the first waited in postgres.js' pool, and
-  // after a failed connect each ran later on a new connection of its own, outside any transaction:
-  // an old batch's upsert landed after newer batches (a mirror held stale rows after a sink restart).
-  await conn.unsafe("begin");
+  // Awaited: the rest goes out on an open connection, not queued behind a connect that may fail.
+  await conn.unsafe("begin read write");
   track(conn.unsafe(position.text, position.params as never[]));
   for (const s of stmts) {
     if (s.copy?.direct) {

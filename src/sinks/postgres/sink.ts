@@ -252,7 +252,7 @@ export class PostgresSink implements Sink {
   /** writePipelined on the pipeline's own connection; a connection that failed mid-way is closed (it may hold an open transaction). */
   private async writeFast(batch: OutputBatch, stmts: Statement[]): Promise<"written" | "refused"> {
     let conn = this.writers.get(batch.pipeline);
-    if (!conn) this.writers.set(batch.pipeline, (conn = openSinkPg(this.config, 1, { ...writerClientOptions, connection: { application_name: "cdc-engine writer" } })));
+    if (!conn) this.writers.set(batch.pipeline, (conn = openSinkPg(this.config, 1, writerClientOptions)));
     try {
       return await writePipelined(conn, stmts, this.positionStatement(batch));
     } catch (e) {
