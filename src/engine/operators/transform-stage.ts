@@ -86,18 +86,13 @@ export function compileRowStage(parsed: ParsedStages, scope: Scope, inputColumns
     if (columns) columns = [...out.values()];
   }
 
-  // The select item being evaluated, for the DLQ reason when it fails.
-  let evaluating = "";
   const project = items
     ? (row: Row): Row => {
         const out: Row = {};
         for (const it of items) {
           if (it.star) Object.assign(out, row);
           else if (it.passthrough !== null) out[it.name] = row[it.passthrough] ?? null;
-          else {
-            evaluating = it.text;
-            out[it.name] = toRow(it.kind, it.fn(row));
-          }
+          else out[it.name] = toRow(it.kind, it.fn(row));
         }
         return out;
       }
@@ -121,6 +116,19 @@ export function compileRowStage(parsed: ParsedStages, scope: Scope, inputColumns
       }
     : (row: Row) => row;
 
+  /** The select item that fails on `row`: found again on the error path, not tracked per row. */
+  const failingItem = (row: Row): string => {
+    for (const it of items ?? []) {
+      if (it.star || it.passthrough !== null) continue;
+      try {
+        toRow(it.kind, it.fn(row));
+      } catch {
+        return it.text;
+      }
+    }
+    return "";
+  };
+
   return {
     columns,
     identity: !where && rules.length === 0 && !items,
@@ -138,7 +146,7 @@ export function compileRowStage(parsed: ParsedStages, scope: Scope, inputColumns
         stage = "select";
         return { row: project(row) };
       } catch (e) {
-        if (e instanceof EvalError) return { rejected: `${stage} '${stage === "select" ? evaluating : text}' failed: ${e.message}` };
+        if (e instanceof EvalError) return { rejected: `${stage} '${stage === "select" ? failingItem(row) : text}' failed: ${e.message}` };
         throw e;
       }
     },
