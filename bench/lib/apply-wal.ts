@@ -4,6 +4,8 @@
  * from the WAL and not from a re-snapshot of the table), timed from engine exec until the sink has
  * every row; then the same backlog by CREATE SUBSCRIPTION (created before the backlog, enabled after it).
  * bench/apply.ts measures the same with a config that lets the restarted engine re-snapshot the table.
+ * BENCH_SINK_OPTS=", batch_size: 20000" adds options to the engine's sink; BENCH_TIMELINE=1 prints
+ * the engine's rows written every ~100 ms (ms:rows) to see its batches and stalls.
  */
 import postgres from "postgres";
 import { createDatabase, startPgServer } from "../../test/helpers/postgres-server.ts";
@@ -30,7 +32,7 @@ export async function applyWal(rows: number, log: (s: string) => void = console.
     await sub.unsafe("alter subscription bench_sub disable");
     const body = `source: { url: "${source.url(srcDb)}", slot: bench_engine, publication: bench_engine, heartbeat_interval: 1s, snapshot: never }
 log: { level: warn }
-sinks: { wh: { type: postgres, url: "${sink.url(engDb)}" } }
+sinks: { wh: { type: postgres, url: "${sink.url(engDb)}"${process.env.BENCH_SINK_OPTS ?? ""} } }
 pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
 `;
     await primeEngine(body, async () => (await src`select 1 from pg_replication_slots where slot_name = 'bench_engine'`).length === 1);
@@ -43,7 +45,9 @@ pipelines: [{ name: mirror, from: public.bench_rows, to: wh }]
     let cpu0 = cpu();
     t = performance.now();
     const engine = await startEngine(body);
-    const ok = await waitFor(async () => (await engine.rowsWritten()) >= rows && (await count(eng)) === rows, 600_000, 100);
+    const tl: string[] = [];
+    const ok = await waitFor(async () => { const w = await engine.rowsWritten(); tl.push(`${Math.round(performance.now() - t)}:${w}`); return w >= rows && (await count(eng)) === rows; }, 600_000, 100);
+    if (process.env.BENCH_TIMELINE) log(tl.join(" "));
     const engineS = (performance.now() - t) / 1000;
     const engineCpuS = cpuSeconds(engine.proc.pid);
     const threads = threadCpu(engine.proc.pid);

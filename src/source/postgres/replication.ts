@@ -47,6 +47,9 @@ export function startCommand(o: StartOptions, from: Lsn = 0n): string {
   return `START_REPLICATION SLOT ${quoteIdent(o.slot)} LOGICAL ${formatLsn(from)} (${opts.join(", ")})`;
 }
 
+/** postgres.js' CopyBoth Duplex with the cdc-engine patch's raw CopyData hook. */
+type CopyBothStream = Duplex & { rawCopyData?: (x: Buffer) => boolean; resumeSocket(): void };
+
 export class ReplicationSession {
   private queue: Buffer[] = [];
   private head = 0;
@@ -54,8 +57,10 @@ export class ReplicationSession {
   private ended = false;
   private error: Error | null = null;
   private timer: ReturnType<typeof setInterval>;
-  /** Last WAL position the server told us about (keepalive or XLogData end); for lag only. */
-  serverWalEnd = 0n;
+  private walEnd = 0n;
+  private lastXLogData: Buffer | null = null;
+  private lastXLogAt = 0;
+  private socketPaused = false;
   lastMessageAt = Date.now();
   private lastStatus = { at: 0, lsn: -1n };
   private replyTimer: ReturnType<typeof setTimeout> | null = null;
@@ -63,11 +68,15 @@ export class ReplicationSession {
   private awaitedSince: number | null = null;
 
   private constructor(
-    private stream: Duplex,
+    private stream: CopyBothStream,
     private confirmed: () => Lsn,
     private release: () => void,
   ) {
-    stream.on("data", (chunk: Buffer) => this.onData(chunk));
+    // What postgres.js received in the chunk that started the stream went into the Duplex before
+    // this hook was set (as all of it would from an unpatched postgres.js): until that has flowed
+    // out, later messages follow it there, in order.
+    stream.rawCopyData = (x) => (stream.readableLength > 0 ? (stream.push(x.subarray(5)), true) : this.onMessage(x, 5));
+    stream.on("data", (x: Buffer) => void this.onMessage(x, 0));
     stream.on("error", (e: Error) => this.finish(e));
     stream.on("end", () => this.finish(null));
     stream.on("close", () => this.finish(null));
@@ -75,9 +84,9 @@ export class ReplicationSession {
   }
 
   static async start(repl: Pg, o: StartOptions, confirmed: () => Lsn): Promise<ReplicationSession> {
-    let stream: Duplex;
+    let stream: CopyBothStream;
     try {
-      stream = (await repl.unsafe(startCommand(o)).writable()) as unknown as Duplex;
+      stream = (await repl.unsafe(startCommand(o)).writable()) as unknown as CopyBothStream;
     } catch (e) {
       throw slotError(e, o.slot);
     }
@@ -86,22 +95,40 @@ export class ReplicationSession {
     return s;
   }
 
-  private onData(x: Buffer): void {
+  /**
+   * One replication message at `at` in `x`: from the patched postgres.js' CopyData (see patches/),
+   * the CopyData message as it framed it ('d' and length first, at = 5): no Duplex push and one
+   * view per WAL message instead of three. Returns false to pause the socket (the reader fell
+   * behind). XLogData payloads stay views into the socket's chunks (Bun allocates each anew).
+   */
+  private onMessage(x: Buffer, at: number): boolean {
     this.lastMessageAt = Date.now();
-    if (x[0] === 0x77 /* w */) {
-      const end = x.readBigUInt64BE(9);
-      if (end > this.serverWalEnd) this.serverWalEnd = end;
-      this.queue.push(x.subarray(25));
-      if (this.queue.length - this.head > HIGH_WATER) this.stream.pause();
-      this.wake?.();
-    } else if (x[0] === KEEPALIVE) {
-      const end = x.readBigUInt64BE(1);
-      if (end > this.serverWalEnd) this.serverWalEnd = end;
-      if (x[17]) this.replyRequested(end);
+    const tag = x[at];
+    if (tag === 0x77 /* w */) {
+      this.lastXLogData = x;
+      this.lastXLogAt = at;
+      this.queue.push(x.subarray(at + 25));
+    } else if (tag === KEEPALIVE) {
+      const end = x.readBigUInt64BE(at + 1);
+      if (end > this.walEnd) this.walEnd = end;
+      if (x[at + 17]) this.replyRequested(end);
       else this.awaitedSince = null;
-      this.queue.push(Buffer.from(x.subarray(0, 18)));
-      this.wake?.();
+      this.queue.push(Buffer.from(x.subarray(at, at + 18)));
+    } else return true;
+    this.wake?.();
+    if (this.queue.length - this.head <= HIGH_WATER) return true;
+    this.socketPaused = true;
+    return false;
+  }
+
+  /** Last WAL position the server told us about (keepalive or XLogData end); for lag only. */
+  get serverWalEnd(): Lsn {
+    if (this.lastXLogData) {
+      const end = this.lastXLogData.readBigUInt64BE(this.lastXLogAt + 9);
+      if (end > this.walEnd) this.walEnd = end;
+      this.lastXLogData = null;
     }
+    return this.walEnd;
   }
 
   private replyRequested(end: Lsn): void {
@@ -137,23 +164,33 @@ export class ReplicationSession {
     this.wake?.();
   }
 
+  /** The next pgoutput message if one is queued (no await per message while the queue has them). */
+  poll(): Buffer | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const b = this.queue[this.head++];
+    if (this.head > 4096) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    if (this.socketPaused && this.queue.length - this.head < HIGH_WATER / 2) this.resumeSocket();
+    return b;
+  }
+
   /** Next pgoutput message, or null when the session ended (check `failure`). */
   async next(): Promise<Buffer | null> {
     for (;;) {
-      if (this.head < this.queue.length) {
-        const b = this.queue[this.head++];
-        if (this.head > 4096) {
-          this.queue = this.queue.slice(this.head);
-          this.head = 0;
-        }
-        if (this.queue.length - this.head < HIGH_WATER / 2 && this.stream.isPaused()) this.stream.resume();
-        return b;
-      }
+      const b = this.poll();
+      if (b) return b;
       if (this.ended) return null;
-      if (this.stream.isPaused()) this.stream.resume();
+      if (this.socketPaused) this.resumeSocket();
       await new Promise<void>((r) => (this.wake = r));
       this.wake = null;
     }
+  }
+
+  private resumeSocket(): void {
+    this.socketPaused = false;
+    this.stream.resumeSocket();
   }
 
   get failure(): Error | null {
@@ -192,7 +229,7 @@ export class ReplicationSession {
       const t = setTimeout(r, 2000);
       this.stream.once("close", () => (clearTimeout(t), r()));
       this.stream.once("end", () => (clearTimeout(t), r()));
-      this.stream.resume();
+      if (this.socketPaused) this.resumeSocket();
       this.stream.end();
     });
     this.finish(null);

@@ -28,6 +28,8 @@ const MAX_PROGRESS_LSNS = 1024;
 /** Something that yields pgoutput messages (a ReplicationSession, or a test/bench feeder). */
 export interface MessageSource {
   next(): Promise<Buffer | null>;
+  /** A message already queued, without an await (undefined when none is). */
+  poll?(): Buffer | undefined;
 }
 
 export interface StreamReaderOptions {
@@ -128,7 +130,7 @@ export class StreamReader {
   async consume(src: MessageSource): Promise<void> {
     let inStream: number | null = null;
     for (;;) {
-      const m = await src.next();
+      const m = src.poll?.() ?? (await src.next());
       if (!m || this.halted) return;
       if (m[0] === KEEPALIVE) {
         await this.keepalive(m.readBigUInt64BE(1), m[17] === 1);
@@ -383,16 +385,14 @@ export class StreamReader {
     this.lastLsn = txn.lsn;
     this.lastCommitTime = txn.commitTime;
     if (!txn.part || txn.part.last) txnsRead.inc();
-    if (txn.changes.length) {
-      const counts = new Map<string, number>();
-      for (const ch of txn.changes) {
-        const k = `${ch.table}\0${ch.op}`;
-        counts.set(k, (counts.get(k) ?? 0) + 1);
-      }
-      for (const [k, n] of counts) {
-        const [table, op] = k.split("\0");
-        changesRead.inc({ table, op }, n);
-      }
+    // Counted by runs of one table and operation (a string key per change was 3 % of the apply profile).
+    const changes = txn.changes;
+    for (let i = 0; i < changes.length; ) {
+      const { table, op } = changes[i];
+      let j = i + 1;
+      while (j < changes.length && changes[j].op === op && changes[j].table === table) j++;
+      changesRead.inc({ table, op }, j - i);
+      i = j;
     }
     try {
       await this.o.onTxn(txn);
