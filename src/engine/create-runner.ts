@@ -7,6 +7,7 @@ import { lateRows, joinMisses } from "../metrics/metrics.ts";
 import { mirrorRunner, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
 import { operatorRunner } from "./operator-runner.ts";
 import { stateBudgetOf } from "./operators/memory-budget.ts";
+import { isUsageError, usageError } from "../errors.ts";
 
 /** The runner for a pipeline: mirrors map changes directly; the rest compile an operator chain. */
 export async function createRunner(
@@ -33,6 +34,32 @@ export async function createRunner(
     // over its budget, a pipeline's cold operator state spills to state.dir/operator-state/
     stateDir: config.state?.dir ?? null,
     stateBudget: stateBudgetOf(p, config.pipelines ?? [p], config.state?.memory_budget),
+  }).catch((e) => {
+    throw located(e, config, p);
   });
-  return operatorRunner(p, compiled, targets[0]);
+  // Expressions are typed against the real columns when the first change of a table arrives
+  // (serve): a mistake found then is located the same way.
+  const runner = operatorRunner(p, compiled, targets[0]);
+  const { process, onWatermark } = runner;
+  runner.process = (txn) =>
+    process(txn).catch((e) => {
+      throw located(e, config, p);
+    });
+  if (onWatermark)
+    runner.onWatermark = (nowMs, lsn) => {
+      try {
+        return onWatermark(nowMs, lsn);
+      } catch (e) {
+        throw located(e, config, p);
+      }
+    };
+  return runner;
+}
+
+/** A pipeline's compile error names the file and the pipeline's place in it, as the loader's errors do. */
+function located(e: unknown, config: Config, p: PipelineConfig): unknown {
+  const i = config.pipelines?.indexOf(p) ?? -1;
+  if (!isUsageError(e) || !config.file || i < 0) return e;
+  const rest = e.message.startsWith(`pipeline '${p.name}': `) ? e.message.slice(`pipeline '${p.name}': `.length) : e.message;
+  return usageError(e.code, `${config.file}: pipelines.${i} (${p.name}): ${rest}`);
 }

@@ -1,12 +1,12 @@
 /**
  * Mistakes only the source's columns reveal (an unknown column, a non-boolean where, a to.key
  * naming no output column): `check` names them as `serve` does, exit 2 and one line, instead of
- * passing a config that serve then refuses or retries forever.
+ * passing a config that serve then refuses or retries forever. Both name the file and the pipeline.
  */
 import { expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import postgres from "postgres";
 import { createDatabase, freePort, runBinary, sharedPg } from "../helpers/index.ts";
 
@@ -44,6 +44,9 @@ ${pipeline}`);
       const serve = await runBinary(["serve", "--config", file], { timeoutMs: 30_000 });
       expect(`${name}: exit ${serve.code}`).toBe(`${name}: exit 2`);
       expect(serve.stderr.trim().split("\n").at(-1)).toContain(says);
+      // Where, as the loader's errors say it: the file and the pipeline's place in it.
+      expect(serve.stderr.trim().split("\n").at(-1)).toContain(`${basename(file)}: pipelines.0 (p): `);
+      expect(check.stdout).toContain(`${basename(file)}: pipelines.0 (p): `);
     }
     // The same pipeline, right: check passes.
     const good = await config("good", "    where: price > 0\n    select: [id, price]\n    to: { sink: wh, key: [id] }\n");
