@@ -240,6 +240,57 @@ describe("mysql sink (MariaDB)", () => {
     store.close();
   });
 
+  test("rows a user-created table refuses for its shape (no default, foreign key, partition, generated column) go to the DLQ, not retried forever", async () => {
+    // errno 1364 "Field 'extra' doesn't have a default value" was retried with backoff forever: no checkpoint was ever stored.
+    const db = newDb();
+    await admin.query(`CREATE DATABASE \`${db}\``);
+    await admin.query(`CREATE TABLE \`${db}\`.shaped (id INT PRIMARY KEY, v INT, extra INT NOT NULL)`);
+    await admin.query(`CREATE TABLE \`${db}\`.parent (id INT PRIMARY KEY) ENGINE=InnoDB`);
+    await admin.query(`CREATE TABLE \`${db}\`.child (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES parent (id)) ENGINE=InnoDB`);
+    await admin.query(`INSERT INTO \`${db}\`.parent VALUES (1), (2)`);
+    await admin.query(`INSERT INTO \`${db}\`.child VALUES (1, 1)`);
+    await admin.query(`CREATE TABLE \`${db}\`.parted (id INT PRIMARY KEY) PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (10))`);
+    await admin.query(`CREATE TABLE \`${db}\`.gen (id INT PRIMARY KEY, v INT, w INT AS (v + 1) VIRTUAL)`);
+    const shaped = table("shaped", [col("id", OID.int4, { key: true }), col("v", OID.int4)], ["id"]);
+    const parent = table("parent", [col("id", OID.int4, { key: true })], ["id"]);
+    const child = table("child", [col("id", OID.int4, { key: true }), col("pid", OID.int4)], ["id"]);
+    const parted = table("parted", [col("id", OID.int4, { key: true })], ["id"]);
+    const gen = table("gen", [col("id", OID.int4, { key: true }), col("v", OID.int4), col("w", OID.int4)], ["id"]);
+    const s = sinkFor(db, { max_backoff: "200ms" });
+    const ctx = context("m");
+    await s.open(ctx);
+    const write = s.write(
+      batch("p", [
+        rec(shaped, "upsert", { id: 1, v: 10 }, 10n, 0),
+        rec(shaped, "upsert", { id: 2, v: 20 }, 10n, 1),
+        rec(parent, "delete", { id: 1 }, 10n, 2),
+        rec(parent, "delete", { id: 2 }, 10n, 3),
+        rec(child, "upsert", { id: 2, pid: 99 }, 10n, 4),
+        rec(child, "upsert", { id: 3, pid: 1 }, 10n, 5),
+        rec(parted, "upsert", { id: 20 }, 10n, 6),
+        rec(parted, "upsert", { id: 5 }, 10n, 7),
+        rec(gen, "upsert", { id: 1, v: 1, w: 2 }, 10n, 8),
+      ]),
+    );
+    const outcome = await Promise.race([write.then(() => "written", (e) => `failed: ${(e as Error).message}`), Bun.sleep(8000).then(() => "still retrying after 8 s")]);
+    await s.close();
+    expect(outcome).toBe("written");
+    const reasons = Object.fromEntries(ctx.dead.map((d) => [`${d.record.table.name}/${d.record.row.id}`, d.error]));
+    expect(reasons).toEqual({
+      "shaped/1": "Field 'extra' doesn't have a default value",
+      "shaped/2": "Field 'extra' doesn't have a default value",
+      "parent/1": expect.stringMatching(/^Cannot delete or update a parent row: a foreign key constraint fails/),
+      "child/2": expect.stringMatching(/^Cannot add or update a child row: a foreign key constraint fails/),
+      "parted/20": "Table has no partition for value 20",
+      "gen/1": "The value specified for generated column 'w' in table 'gen' has been ignored",
+    });
+    expect(await rows(db, "SELECT id FROM $db.parent")).toEqual([{ id: 1 }]);
+    expect(await rows(db, "SELECT id, pid FROM $db.child ORDER BY id")).toEqual([{ id: 1, pid: 1 }, { id: 3, pid: 1 }]);
+    expect(await rows(db, "SELECT id FROM $db.parted")).toEqual([{ id: 5 }]);
+    expect(await rows(db, "SELECT COUNT(*) AS n FROM $db.shaped")).toEqual([{ n: "0" }]);
+    expect(await rows(db, "SELECT lsn FROM $db.cdc_engine_offsets WHERE pipeline = 'p'")).toEqual([{ lsn: "10" }]);
+  }, 30_000);
+
   test("server unreachable mid-run: retries with backoff, health down, nothing lost", async () => {
     const db = newDb();
     const u = new URL(baseUrl);

@@ -76,8 +76,25 @@ export function isTransient(e: unknown): boolean {
   return /connection.*(closed|lost|ended)|Can't add new command when connection is in closed state|Pool is closed/i.test(err.message ?? "");
 }
 
-// Errors caused by one row's value: that row goes to the DLQ, the rest is written.
-const DATA_ERRNOS = new Set([1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1416, 1452, 1690, 3140, 4025, 1292, 1411, 1441, 3819]);
+/**
+ * Errors caused by a row's values or by the target table's shape, the same on every retry: that
+ * row goes to the DLQ with the server's message, the rest is written.
+ * - values: 1048 NULL in NOT NULL, 1062/1586 duplicate (also on a secondary unique index), 1264/1690
+ *   out of range, 1265 data truncated (e.g. not an ENUM member), 1292/1366 incorrect value,
+ *   1300 invalid character string, 1367/1411 illegal value for the type, 1406 data too long,
+ *   1416 geometry, 1441 datetime overflow, 3140 invalid JSON (MySQL), 4025 CHECK (MariaDB),
+ *   3819 CHECK (MySQL);
+ * - the table's shape: 1364 a NOT NULL column without a default that the pipeline does not
+ *   write (a user-created table with an extra column), 1423 the same through a view, 1451/1217
+ *   deleting a row a foreign key still references, 1452/1216 a child row without its parent,
+ *   1526 no partition for the value, 1906 (MariaDB) / 3105 (MySQL) a value for a generated column.
+ * Not here (retried): permissions (1142, 1143: an operator fixes them for the whole table), lock
+ * waits and deadlocks, connection errors, a missing table or column (the sink's own DDL state).
+ */
+const DATA_ERRNOS = new Set([
+  1048, 1062, 1586, 1264, 1690, 1265, 1292, 1366, 1300, 1367, 1411, 1406, 1416, 1441, 3140, 4025, 3819,
+  1364, 1423, 1451, 1217, 1452, 1216, 1526, 1906, 3105,
+]);
 export function isDataError(e: unknown): boolean {
   const err = e as { errno?: number };
   return err.errno !== undefined && DATA_ERRNOS.has(err.errno);
