@@ -6,7 +6,7 @@ import type { Column, Lsn } from "../../types.ts";
 import type { SqliteSinkConfig } from "./config.ts";
 import { CdcError } from "../../errors.ts";
 import { toSqliteValue, sqliteType } from "./values.ts";
-import { isSqliteDataError } from "./errors.ts";
+import { isSqliteDataError, tableShapeError } from "./errors.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 
 const q = (s: string) => '"' + s.replace(/"/g, '""') + '"';
@@ -136,7 +136,7 @@ export class SqliteSink implements Sink {
     }
     if (r.op === "delete") {
       if (!t.key.length) return;
-      this.stmt(`d\u0000${name}\u0000${t.key.join("\u0000")}`, `delete from ${q(name)} where ${t.key.map((k) => `${q(k)} is ?`).join(" and ")}`).run(
+      this.shapedStmt(name, t.key, `d\u0000${name}\u0000${t.key.join("\u0000")}`, `delete from ${q(name)} where ${t.key.map((k) => `${q(k)} is ?`).join(" and ")}`).run(
         ...t.key.map((k) => toSqliteValue(r.row[k])),
       );
       return;
@@ -154,7 +154,16 @@ export class SqliteSink implements Sink {
       const set = cols.filter((c) => !t.key.includes(c));
       text += ` on conflict (${t.key.map(q).join(", ")}) do ` + (set.length ? `update set ${set.map((c) => `${q(c)} = excluded.${q(c)}`).join(", ")}` : "nothing");
     }
-    this.stmt(sig, text).run(...cols.map((c) => toSqliteValue(r.row[c])));
+    this.shapedStmt(name, t.key, sig, text).run(...cols.map((c) => toSqliteValue(r.row[c])));
+  }
+
+  /** A row statement on a target table; one the table's shape does not allow is refused as a data error (DLQ), not retried. */
+  private shapedStmt(table: string, key: string[], sig: string, text: string): Statement {
+    try {
+      return this.stmt(sig, text);
+    } catch (e) {
+      throw tableShapeError(e, table, key) ?? e;
+    }
   }
 
   private stmt(key: string, text: string): Statement {
@@ -167,7 +176,8 @@ export class SqliteSink implements Sink {
   private ensureTable(name: string, t: OutputTable): void {
     let have = this.tables.get(name);
     if (!have) {
-      const info = this.db.query(`pragma table_info(${q(name)})`).all() as { name: string }[];
+      // table_xinfo: table_info leaves out generated columns, and adding one again failed (retried forever).
+      const info = this.db.query(`pragma table_xinfo(${q(name)})`).all() as { name: string }[];
       if (info.length === 0) {
         const defs = t.columns.map((c: Column) => `${q(c.name)} ${sqliteType(c)}`);
         if (t.key.length) defs.push(`primary key (${t.key.map(q).join(", ")})`);
