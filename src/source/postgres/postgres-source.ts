@@ -23,6 +23,7 @@ import { SlotMonitor } from "./slot-monitor.ts";
 import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
 import { SnapshotState, type TableProgress } from "./snapshot-state.ts";
+import { reselectToast } from "./toast-reselect.ts";
 import { StreamReader } from "./stream-reader.ts";
 import { TypeDecoders } from "./type-decoders.ts";
 
@@ -256,6 +257,7 @@ class PostgresSource implements Source {
         return rows.map((r) => String(r.t));
       },
       binary: () => this.startOptions?.binary === true,
+      reselect: (changes) => reselectToast(sql, changes, types, this.log),
     });
     this.monitor = new SlotMonitor({
       sql: () => this.sql,

@@ -17,6 +17,7 @@ import { relationChanged } from "./catalog.ts";
 import { DataDecoder, decodeControl, isDataMessage, relationTypes, streamedXid } from "./pgoutput.ts";
 import { KEEPALIVE } from "./replication.ts";
 import { TxnBuffer } from "./txn-buffer.ts";
+import { movedWithoutToast } from "./toast-reselect.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
 
 export const HEARTBEAT_PREFIX = "cdc-engine-heartbeat";
@@ -50,6 +51,8 @@ export interface StreamReaderOptions {
   formatTypes?(cols: { oid: number; mod: number }[]): Promise<string[]>;
   /** The stream carries binary values: a Relation with a column we cannot decode in binary stops it (source_binary_unsupported). */
   binary?(): boolean;
+  /** Fills in the unchanged TOAST values of rows an update moved to a new key (toast-reselect.ts). */
+  reselect?(changes: Change[]): Promise<void>;
 }
 
 interface OpenTxn {
@@ -305,12 +308,16 @@ export class StreamReader {
     let schemaChanges: Relation[] | undefined = applied.length ? [...applied] : undefined;
     let partBytes = 0;
     let part = 0;
+    let moved: Change[] = [];
     for (const m of buf.messages()) {
       if (streamed && buf.abortedSubxids.size && m[0] !== 0x52 && m[0] !== 0x59 && buf.abortedSubxids.has(streamedXid(m))) continue;
       // A spilled transaction's messages are views into a reused read block: no wire tuples from those.
       const r = this.decoder.decode(m, streamed, !buf.spilled);
       if (!r) continue;
-      if (r.kind === "change") changes.push(r.change);
+      if (r.kind === "change") {
+        changes.push(r.change);
+        if (this.o.reselect && movedWithoutToast(r.change)) moved.push(r.change);
+      }
       else if (r.kind === "truncate") changes.push(...r.changes);
       else if (r.kind === "relation") {
         const changed = await this.noteRelation(r.relation);
@@ -319,6 +326,8 @@ export class StreamReader {
       // Estimated decoded size: JS objects per row and per value cost far more than the wire bytes.
       partBytes += m.length * 8 + 256;
       if (big && partBytes > this.partBudget) {
+        if (moved.length) await this.o.reselect!(moved);
+        moved = [];
         await this.handover({ ...head, changes, ...(schemaChanges ? { schemaChanges } : {}), part: { index: part++, last: false } });
         changes = [];
         schemaChanges = undefined;
@@ -330,6 +339,7 @@ export class StreamReader {
       }
     }
     if (!changes.length && !schemaChanges && part === 0) return this.idle(head.lsn, head.endLsn);
+    if (moved.length) await this.o.reselect!(moved);
     await this.handover({ ...head, changes, ...(schemaChanges ? { schemaChanges } : {}), ...(part ? { part: { index: part, last: true } } : {}) });
   }
 
