@@ -5,7 +5,8 @@ type SqliteValue = string | number | bigint | Uint8Array | null;
 /**
  * Values as SQLite stores them: integers (int8 as bigint) stay INTEGER, numeric stays its
  * exact decimal text (SQLite's REAL would round it), booleans are 0/1, bytea a BLOB, arrays
- * JSON text; timestamps keep Postgres' text with microseconds.
+ * JSON text; timestamps keep Postgres' text with microseconds. A float NaN/±Infinity is the text
+ * 'NaN', 'Infinity', '-Infinity', alone and inside an array (as the mysql sink's JSON has it).
  */
 export function toSqliteValue(v: unknown): SqliteValue {
   if (v === null || v === undefined) return null;
@@ -13,7 +14,10 @@ export function toSqliteValue(v: unknown): SqliteValue {
   if (typeof v === "number") return Number.isFinite(v) ? v : String(v);
   if (typeof v === "boolean") return v ? 1 : 0;
   if (v instanceof Uint8Array) return v;
-  return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x instanceof Uint8Array ? "\\x" + Buffer.from(x).toString("hex") : x));
+  // NaN and ±Infinity inside an array as the text Postgres prints, like the scalar path (JSON.stringify made them null).
+  return JSON.stringify(v, (_k, x) =>
+    typeof x === "bigint" ? x.toString() : typeof x === "number" && !Number.isFinite(x) ? String(x) : x instanceof Uint8Array ? "\\x" + Buffer.from(x).toString("hex") : x,
+  );
 }
 
 /** Column affinity from the Postgres type. */
