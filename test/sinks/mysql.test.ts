@@ -4,7 +4,7 @@ import { requireMysql } from "../helpers/index.ts";
 import { mysqlSink, MysqlSink } from "../../src/sinks/mysql/index.ts";
 import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
 import { createTableSql, deleteSql, upsertSql } from "../../src/sinks/mysql/ddl.ts";
-import { toUtcDatetime } from "../../src/sinks/mysql/types.ts";
+import { columnType, decimalMisfit, decimalOf, toUtcDatetime } from "../../src/sinks/mysql/types.ts";
 import { DlqStore } from "../../src/dlq/store.ts";
 import { replayDeadLetters } from "../../src/dlq/replay.ts";
 import { parseConfig } from "../../src/config/load.ts";
@@ -208,7 +208,7 @@ describe("mysql sink (MariaDB)", () => {
     expect((await rows(db, "SELECT id FROM $db.narrow ORDER BY id")).map((r) => r.id)).toEqual([1, 5]);
     expect(ctx.dead.map((d) => d.record.row.id).sort()).toEqual([2, 3, 4]);
     expect(ctx.dead.find((d) => d.record.row.id === 2)!.error).toMatch(/too long/i);
-    expect(ctx.dead.find((d) => d.record.row.id === 3)!.error).toMatch(/out of range/i);
+    expect(ctx.dead.find((d) => d.record.row.id === 3)!.error).toBe("column n: 12345.6 has 5 integer digits; DECIMAL(4,1) holds 3");
     expect(ctx.dead.find((d) => d.record.row.id === 4)!.error).toMatch(/DATETIME/);
     expect(store.count("p")).toBe(3);
     // A row larger than max_allowed_packet is refused before sending (it would drop the connection).
@@ -290,6 +290,60 @@ describe("mysql sink (MariaDB)", () => {
     expect(await rows(db, "SELECT COUNT(*) AS n FROM $db.shaped")).toEqual([{ n: "0" }]);
     expect(await rows(db, "SELECT lsn FROM $db.cdc_engine_offsets WHERE pipeline = 'p'")).toEqual([{ lsn: "10" }]);
   }, 30_000);
+
+  test("a decimal with more digits than the target's DECIMAL(p,s) goes to the DLQ instead of being rounded", async () => {
+    // MariaDB stores 1.0000000000000000000000000000001 in DECIMAL(65,30) as 1.000…0 with only a Note, even in strict mode.
+    const db = newDb();
+    await admin.query(`CREATE DATABASE \`${db}\``);
+    await admin.query(`CREATE TABLE \`${db}\`.narrow_dec (id INT PRIMARY KEY, m DECIMAL(5,2))`); // made by the user, narrower than the source's numeric(10,4)
+    const free = table("free_dec", [col("id", OID.int4, { key: true }), col("n", OID.numeric)], ["id"]);
+    const narrow = table("narrow_dec", [col("id", OID.int4, { key: true }), col("m", OID.numeric, { typeMod: numericMod(10, 4) })], ["id"]);
+    const s = sinkFor(db);
+    const ctx = context("m");
+    await s.open(ctx);
+    const int35 = "9".repeat(35);
+    await s.write(
+      batch("p", [
+        rec(free, "upsert", { id: 1, n: "1.0000000000000000000000000000001" }, 10n, 0),
+        rec(free, "upsert", { id: 2, n: "1" + "0".repeat(35) + ".5" }, 10n, 1),
+        rec(free, "upsert", { id: 3, n: `-${int35}.${"1".repeat(30)}` }, 10n, 2),
+        rec(free, "upsert", { id: 4, n: "123.4500000000000000000000000000000000" }, 10n, 3),
+        rec(narrow, "upsert", { id: 1, m: "1.0050" }, 10n, 4),
+        rec(narrow, "upsert", { id: 2, m: "999.9900" }, 10n, 5),
+        rec(narrow, "upsert", { id: 3, m: "1000.0000" }, 10n, 6),
+      ]),
+    );
+    await s.close();
+    expect(ctx.dead.map((d) => [d.record.table.name, d.record.row.id, d.error])).toEqual([
+      ["free_dec", 1, "column n: 1.0000000000000000000000000000001 has 31 fractional digits; DECIMAL(65,30) keeps 30"],
+      ["free_dec", 2, `column n: 1${"0".repeat(35)}.5 has 36 integer digits; DECIMAL(65,30) holds 35`],
+      ["narrow_dec", 1, "column m: 1.0050 has 3 fractional digits; DECIMAL(5,2) keeps 2"],
+      ["narrow_dec", 3, "column m: 1000.0000 has 4 integer digits; DECIMAL(5,2) holds 3"],
+    ]);
+    expect(await rows(db, "SELECT id, n FROM $db.free_dec ORDER BY id")).toEqual([
+      { id: 3, n: `-${int35}.${"1".repeat(30)}` },
+      { id: 4, n: "123.450000000000000000000000000000" },
+    ]);
+    expect(await rows(db, "SELECT id, m FROM $db.narrow_dec ORDER BY id")).toEqual([{ id: 2, m: "999.99" }]);
+    // The user widens the column while the sink runs: the sink reads the type again instead of refusing by its cache.
+    await admin.query(`ALTER TABLE \`${db}\`.narrow_dec MODIFY m DECIMAL(8,4)`);
+    const s2 = sinkFor(db);
+    const ctx2 = context("m");
+    await s2.open(ctx2);
+    await s2.write(batch("p", [rec(narrow, "upsert", { id: 5, m: "1.5" }, 20n, 0)]));
+    await admin.query(`ALTER TABLE \`${db}\`.narrow_dec MODIFY m DECIMAL(10,5)`);
+    await s2.write(batch("p", [rec(narrow, "upsert", { id: 1, m: "1.0050" }, 30n, 0), rec(narrow, "upsert", { id: 6, m: "0.00001" }, 30n, 1), rec(narrow, "upsert", { id: 7, m: "0.000001" }, 30n, 2)]));
+    await s2.close();
+    expect(ctx2.dead.map((d) => d.error)).toEqual(["column m: 0.000001 has 6 fractional digits; DECIMAL(10,5) keeps 5"]);
+    expect(await rows(db, "SELECT id, m FROM $db.narrow_dec ORDER BY id")).toEqual([{ id: 1, m: "1.00500" }, { id: 2, m: "999.99000" }, { id: 5, m: "1.50000" }, { id: 6, m: "0.00001" }]);
+    // StarRocks (no server here): an unconstrained numeric is DECIMAL(38,9), checked with its limits.
+    const sr = decimalOf(columnType(col("n", OID.numeric), "starrocks", false))!;
+    expect(sr).toEqual({ p: 38, s: 9 });
+    expect(decimalMisfit("0.0000000001", sr, "n")).toBe("column n: 0.0000000001 has 10 fractional digits; DECIMAL(38,9) keeps 9");
+    expect(decimalMisfit("1" + "0".repeat(29), sr, "n")).toBe(`column n: 1${"0".repeat(29)} has 30 integer digits; DECIMAL(38,9) holds 29`);
+    expect(decimalMisfit("-0012.340000000000", sr, "n")).toBeNull();
+    expect(decimalOf("decimal128(38,9)")).toEqual({ p: 38, s: 9 });
+  });
 
   test("server unreachable mid-run: retries with backoff, health down, nothing lost", async () => {
     const db = newDb();

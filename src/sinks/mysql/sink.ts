@@ -9,7 +9,7 @@ import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { MysqlSinkConfig } from "./config.ts";
 import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
 import { addColumnSql, createTableSql, deleteSql, MANAGED_COMMENT, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q, targetTableName, upsertSql } from "./ddl.ts";
-import { columnType, toParam, ValueError } from "./types.ts";
+import { columnType, decimalMisfit, decimalOf, toParam, ValueError } from "./types.ts";
 import { mysqlWidensTo } from "./widen.ts";
 
 type Param = ReturnType<typeof toParam>;
@@ -155,7 +155,7 @@ export class MysqlSink implements Sink {
     const { conn, dead } = open;
     try {
       await this.ensureTables(pool, records);
-      const prepared = this.prepareAll(records, dead);
+      const prepared = await this.prepareFresh(pool, records, dead);
       // Earlier parts stay: a refused row rolls back to this savepoint only.
       await conn.query("SAVEPOINT cdc_part");
       try {
@@ -219,7 +219,7 @@ export class MysqlSink implements Sink {
     if (!pool) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
     await this.ensureTables(pool, records);
     const dead: [OutputRecord, string][] = [];
-    const prepared = this.prepareAll(records, dead);
+    const prepared = await this.prepareFresh(pool, records, dead);
     const offset = (c: Queryable) => (!store ? Promise.resolve() : c.query(offsetUpsertSql(this.config.dialect), [batch.pipeline, this.ctx.name, batch.lsn.toString()]));
 
     if (this.config.dialect === "starrocks") {
@@ -258,17 +258,34 @@ export class MysqlSink implements Sink {
   }
 
   /** Prepared statements of the records whose values fit; the others go to `dead` with the reason. */
-  private prepareAll(records: OutputRecord[], dead: [OutputRecord, string][]): Prepared[] {
+  private prepareAll(records: OutputRecord[], dead: [OutputRecord, string][], misfits?: Set<string>): Prepared[] {
     const prepared: Prepared[] = [];
     for (const rec of records) {
       try {
         prepared.push(this.prepare(rec));
       } catch (e) {
         if (!(e instanceof ValueError)) throw e;
+        if (e instanceof DecimalMisfit) misfits?.add(e.table);
         dead.push([rec, e.message]);
       }
     }
     return prepared;
+  }
+
+  /**
+   * prepareAll; when a decimal did not fit a column's DECIMAL(p,s) as cached, that table's column
+   * types are read again (the user may have widened the column since) and the records prepared again.
+   */
+  private async prepareFresh(pool: mysql.Pool, records: OutputRecord[], dead: [OutputRecord, string][]): Promise<Prepared[]> {
+    const misfits = new Set<string>();
+    const first: [OutputRecord, string][] = [];
+    const prepared = this.prepareAll(records, first, misfits);
+    if (!misfits.size) {
+      dead.push(...first);
+      return prepared;
+    }
+    for (const t of misfits) this.known.set(t, await this.loadColumns(pool, t));
+    return this.prepareAll(records, dead);
   }
 
   private prepare(rec: OutputRecord): Prepared {
@@ -284,9 +301,29 @@ export class MysqlSink implements Sink {
     const skip = new Set(rec.unchangedToast ?? []);
     const columns = rec.table.columns.map((c) => c.name).filter((n) => !skip.has(n));
     const values = columns.map((n) => toParam(rec.row[n], byName.get(n)));
+    this.checkDecimals(table, columns, values);
     const size = rawBytes(values);
     if (size > this.maxPacket - 4096) throw new ValueError(`row is ${size} bytes, more than the server's max_allowed_packet (${this.maxPacket})`);
     return { rec, table, op: "upsert", columns, values, key, keyValues, group: `${table}|upsert|${columns.join(",")}`, bytes: paramBytes(values) };
+  }
+
+  /**
+   * A decimal value with more digits than the target column's DECIMAL(p,s) (an unconstrained
+   * numeric is DECIMAL(65,30); a user's table may be narrower) is refused here: the server would
+   * round extra fractional digits silently (a Note, even in strict mode).
+   */
+  private checkDecimals(table: string, columns: string[], values: Param[]): void {
+    const types = this.known.get(table);
+    if (!types) return;
+    for (let i = 0; i < columns.length; i++) {
+      const v = values[i];
+      if (typeof v !== "string") continue;
+      const type = types.get(columns[i].toLowerCase());
+      const d = type === undefined ? null : decimalOf(type);
+      if (!d) continue;
+      const why = decimalMisfit(v, d, columns[i]);
+      if (why) throw new DecimalMisfit(why, table);
+    }
   }
 
   /** Consecutive records of the same table, op and columns go in one statement (order kept). */
@@ -404,6 +441,16 @@ export class MysqlSink implements Sink {
     this.openParts.clear();
     await this.pool?.end().catch(() => {});
     this.pool = null;
+  }
+}
+
+/** A decimal with more digits than its target column's DECIMAL(p,s) as the sink knows it. */
+class DecimalMisfit extends ValueError {
+  constructor(
+    message: string,
+    readonly table: string,
+  ) {
+    super(message);
   }
 }
 

@@ -150,3 +150,33 @@ export function toParam(v: unknown, c: Column | undefined): string | number | bo
   if (c && c.typeOid === OID.date && (s.endsWith(" BC") || s.endsWith("infinity"))) throw new ValueError(`date '${s}' is outside the target's DATE range (${c.name})`);
   return s;
 }
+
+/** DECIMAL(M,D) of a target column type ("decimal(65,30)", "DECIMAL(10,2) unsigned", StarRocks "decimal128(38,9)"); null for other types. */
+export function decimalOf(columnType: string): { p: number; s: number } | null {
+  let d = decimalTypes.get(columnType);
+  if (d === undefined) {
+    const m = /^\s*decimal\w*\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/i.exec(columnType);
+    d = m ? { p: Number(m[1]), s: Number(m[2] ?? 0) } : null;
+    decimalTypes.set(columnType, d);
+  }
+  return d;
+}
+const decimalTypes = new Map<string, { p: number; s: number } | null>();
+
+/**
+ * Why a decimal text does not fit DECIMAL(p,s) exactly, or null when it does (or is not plain
+ * decimal text: the server judges that). MariaDB/MySQL round extra fractional digits with only a
+ * Note even in strict mode (and StarRocks may clip), so this is checked before writing; padding
+ * zeros do not count. The text is never read as a float.
+ */
+export function decimalMisfit(text: string, d: { p: number; s: number }, column: string): string | null {
+  const m = /^[+-]?(\d*)(?:\.(\d*))?$/.exec(text);
+  if (!m) return null;
+  const int = m[1].replace(/^0+/, "");
+  const frac = (m[2] ?? "").replace(/0+$/, "");
+  const shown = text.length > 80 ? `${text.slice(0, 40)}…${text.slice(-30)} (${text.length} characters)` : text;
+  const type = `DECIMAL(${d.p},${d.s})`;
+  if (frac.length > d.s) return `column ${column}: ${shown} has ${frac.length} fractional digits; ${type} keeps ${d.s}`;
+  if (int.length > d.p - d.s) return `column ${column}: ${shown} has ${int.length} integer digits; ${type} holds ${d.p - d.s}`;
+  return null;
+}
