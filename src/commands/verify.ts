@@ -3,8 +3,9 @@ import { configPath, str } from "./command.ts";
 import { loadConfig } from "../config/load.ts";
 import { usageError } from "../errors.ts";
 import { verifyConfig } from "../engine/verify.ts";
+import { setLockWait } from "../engine/verify/lock-wait.ts";
 
-/** Reconciliation: compare mirror pipelines' source and sink tables (postgres, sqlite, mysql sinks); exit 0 equal, 1 not. */
+/** Reconciliation: compare mirror pipelines' source and sink tables (postgres, sqlite, mysql sinks); exit 0 equal, 1 not (or a runtime failure, e.g. a table that stayed locked: one line on stderr). */
 export const verifyCommand: Command = {
   name: "verify",
   summary: "compare mirrored tables in source and sink (row count + checksum per key range)",
@@ -15,6 +16,8 @@ export const verifyCommand: Command = {
     "  --max-diffs N      differing keys to print per table (default 10)",
     "  --chunk-rows N     rows per compared key range (default 50000)",
     "  --wait SECONDS     how long the sink may take to reach the source's position (default 30)",
+    "  --lock-timeout SECONDS  how long a read waits for a table another session has locked (default 30);",
+    "                     then verify stops with one line naming the table, exit 1",
   ].join("\n"),
   options: {
     config: { type: "string", short: "c" },
@@ -22,6 +25,7 @@ export const verifyCommand: Command = {
     "max-diffs": { type: "string" },
     "chunk-rows": { type: "string" },
     wait: { type: "string" },
+    "lock-timeout": { type: "string" },
   },
   async run(args) {
     const config = loadConfig(configPath(args, this));
@@ -32,6 +36,9 @@ export const verifyCommand: Command = {
       if (!Number.isInteger(n) || n < 0) throw usageError("usage", `--${name}: must be a whole number, got '${v}'`);
       return n;
     };
+    const lockTimeout = num("lock-timeout", 30);
+    if (lockTimeout < 1) throw usageError("usage", "--lock-timeout: must be at least 1 (seconds)");
+    setLockWait(lockTimeout * 1000);
     const results = await verifyConfig(config, {
       pipeline: str(args.values.pipeline),
       maxDiffs: num("max-diffs", 10),

@@ -11,6 +11,7 @@ import { CdcError } from "../../errors.ts";
 import { canonicalSide, Unstorable } from "./canonical.ts";
 import { boundValues, bytewiseRangeSafe, keyColumns, keyIndexes, sourceSide } from "./source-rows.ts";
 import type { ChunkSide, Range, SinkSide, TablePlan } from "./types.ts";
+import { lockBounded, lockWait } from "./lock-wait.ts";
 
 /** What the mysql sink would send for a value; one it refuses (DLQ) is never equal to a stored one. */
 function stored(v: unknown, c: Column): unknown {
@@ -43,7 +44,9 @@ export class MysqlSinkSide implements SinkSide {
       // JSON as the server stores it: parsed, its numbers beyond 2^53 would not survive.
       const core = mysql.createConnection({ ...opts, jsonStrings: true });
       const conn = core.promise();
-      await conn.query("SET SESSION time_zone = '+00:00'").catch((e) => {
+      // A bounded wait for a metadata lock (lock_wait_timeout) and a row lock (innodb_lock_wait_timeout), whole seconds.
+      const wait = Math.max(1, Math.ceil(lockWait() / 1000));
+      await conn.query(`SET SESSION time_zone = '+00:00', lock_wait_timeout = ${wait}, innodb_lock_wait_timeout = ${wait}`).catch((e) => {
         core.destroy();
         throw e;
       });
@@ -91,8 +94,10 @@ export class MysqlSinkSide implements SinkSide {
     };
     const sink = canonicalSide(cols, keyIndexes(plan, cols), async (r, each) => {
       const w = where(r);
-      const stream = this.core.query({ sql: `SELECT ${cols.map((c) => q(c.name)).join(", ")} FROM ${table} ${w.sql}`, values: w.params, rowsAsArray: true }).stream();
-      for await (const row of stream as AsyncIterable<unknown[]>) each(row);
+      await lockBounded(targetTableName(plan.target), "sink", async () => {
+        const stream = this.core.query({ sql: `SELECT ${cols.map((c) => q(c.name)).join(", ")} FROM ${table} ${w.sql}`, values: w.params, rowsAsArray: true }).stream();
+        for await (const row of stream as AsyncIterable<unknown[]>) each(row);
+      });
     });
     return { source: sourceSide(this.src, plan, cols, this.types, stored), sink };
   }

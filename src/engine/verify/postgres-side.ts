@@ -4,6 +4,7 @@ import type { Column } from "../../types.ts";
 import { qi, qualified } from "../../sinks/postgres/values.ts";
 import { qualify } from "../pipeline-runner.ts";
 import type { ChunkSide, Range, SinkSide, TablePlan } from "./types.ts";
+import { pgBounded } from "./lock-wait.ts";
 
 /** Row text must not depend on the server's settings (the same ones the source's stream uses). */
 export async function session(sql: Pg): Promise<void> {
@@ -77,7 +78,7 @@ export async function chunkRanges(src: Pg, table: string, key: string[], rows: n
   const order = key.map((k, i) => (typed && COLLATABLE.has(typed[i].typeOid) ? `${qi(k)} collate "C"` : qi(k))).join(", ");
   for (;;) {
     const w = rangeWhere(key, { lo, hi: null }, typed);
-    const r = await src.unsafe(`select ${key.map((k, i) => `${qi(k)}::text as k${i}`).join(", ")} from ${qualified(table)} ${w.sql} order by ${order} offset ${rows - 1} limit 1`, w.params);
+    const r = await pgBounded(src, table, "source", (tx) => tx.unsafe(`select ${key.map((k, i) => `${qi(k)}::text as k${i}`).join(", ")} from ${qualified(table)} ${w.sql} order by ${order} offset ${rows - 1} limit 1`, w.params));
     if (r.length === 0) {
       ranges.push({ lo, hi: null });
       return ranges;
@@ -117,7 +118,7 @@ export class PostgresSinkSide implements SinkSide {
 
   sides(plan: TablePlan, sinkColumns: string[]): { source: ChunkSide; sink: ChunkSide } {
     const cols = plan.rel.columns.map((c) => c.name).filter((c) => sinkColumns.includes(c));
-    return { source: md5Side(this.src, plan.table, cols, plan.key), sink: md5Side(this.dst, plan.target, cols, plan.key) };
+    return { source: md5Side(this.src, plan.table, cols, plan.key, "source"), sink: md5Side(this.dst, plan.target, cols, plan.key, "sink") };
   }
 
   async close(): Promise<void> {
@@ -125,19 +126,19 @@ export class PostgresSinkSide implements SinkSide {
   }
 }
 
-function md5Side(sql: Pg, table: string, cols: string[], key: string[]): ChunkSide {
+function md5Side(sql: Pg, table: string, cols: string[], key: string[], where: string): ChunkSide {
   const row = `row(${cols.map(qi).join(", ")})::text`;
   return {
     async sum(r) {
       const w = rangeWhere(key, r);
       const hash = `('x' || substr(md5(${row}), 1, 15))::bit(60)::bigint`;
-      const [x] = await sql.unsafe(`select count(*)::text as n, coalesce(sum(${hash}::numeric), 0)::text as s from ${qualified(table)} ${w.sql}`, w.params);
+      const [x] = await pgBounded(sql, table, where, (tx) => tx.unsafe(`select count(*)::text as n, coalesce(sum(${hash}::numeric), 0)::text as s from ${qualified(table)} ${w.sql}`, w.params));
       return { n: Number(x.n), sum: x.s as string };
     },
     async rows(r) {
       const w = rangeWhere(key, r);
       const id = key.length ? `row(${key.map(qi).join(", ")})::text` : row;
-      const rows = await sql.unsafe(`select ${id} as id, md5(${row}) as h from ${qualified(table)} ${w.sql}`, w.params);
+      const rows = await pgBounded(sql, table, where, (tx) => tx.unsafe(`select ${id} as id, md5(${row}) as h from ${qualified(table)} ${w.sql}`, w.params));
       const m = new Map<string, number>();
       for (const x of rows) {
         const k = `${x.id}\u0000${x.h}`;

@@ -6,6 +6,7 @@ import { qi, qualified } from "../../sinks/postgres/values.ts";
 import { canonicalSide } from "./canonical.ts";
 import { rangeWhere } from "./postgres-side.ts";
 import type { ChunkSide, TablePlan } from "./types.ts";
+import { pgBounded } from "./lock-wait.ts";
 
 /** The key columns of a plan, with their types. */
 export function keyColumns(plan: TablePlan): Column[] {
@@ -30,10 +31,12 @@ export function sourceSide(src: Pg, plan: TablePlan, cols: Column[], types: Type
   const keyCols = keyColumns(plan);
   return canonicalSide(cols, keyIndexes(plan, cols), async (r, each) => {
     const w = plan.ranged ? rangeWhere(plan.key, r, keyCols) : { sql: "", params: [] };
-    const q = src.unsafe(`select ${select.join(", ")} from ${qualified(plan.table)} ${w.sql}`, w.params).values();
-    for await (const rows of q.cursor(2000) as AsyncIterable<(string | null)[][]>) {
-      for (const row of rows) each(row.map((t, i) => (t === null ? null : toStored(decoders[i](t), cols[i]))));
-    }
+    await pgBounded(src, plan.table, "source", async (tx) => {
+      const q = tx.unsafe(`select ${select.join(", ")} from ${qualified(plan.table)} ${w.sql}`, w.params).values();
+      for await (const rows of q.cursor(2000) as AsyncIterable<(string | null)[][]>) {
+        for (const row of rows) each(row.map((t, i) => (t === null ? null : toStored(decoders[i](t), cols[i]))));
+      }
+    });
   });
 }
 
