@@ -181,6 +181,10 @@ describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
     try {
       const warn = lines.find((l) => l.level === 40 && l.msg.includes("public.nokey"));
       expect(warn?.msg).toContain(`ALTER TABLE "public"."nokey" REPLICA IDENTITY FULL`);
+      // What the user meets first: the application's own updates on it fail now. The line says why.
+      const failed = await db.sql`update nokey set b = 'x'`.then(() => "", (e: Error) => e.message);
+      expect(failed).toContain("does not have a replica identity and publishes updates");
+      expect(warn?.msg).toContain("PostgreSQL refuses UPDATE and DELETE on it (for the application too");
     } finally {
       await source.stop();
       await db.end();

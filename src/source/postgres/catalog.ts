@@ -78,16 +78,23 @@ export async function orderKey(sql: Pg, table: string): Promise<string[]> {
   return [...new Set(rows.map((r) => String(r.col)))];
 }
 
-/** Warn about tables whose updates and deletes cannot be captured. */
+/**
+ * Warn about tables whose updates and deletes cannot be captured. In a publication that publishes
+ * them, PostgreSQL also refuses the application's own UPDATE and DELETE on such a table: the line
+ * says so, since it is what users see first. (A second, inserts-only publication for them would
+ * spare the application, but a publication created after the slot's position is unknown to the
+ * decoding of the WAL before it: a resumed slot failed with "publication … does not exist".)
+ */
 export function warnReplicaIdentity(relations: Map<string, Relation>, log: Logger): string[] {
   const warned: string[] = [];
   for (const rel of relations.values()) {
     const noKey = !rel.columns.some((c) => c.isKey);
     if (rel.replicaIdentity === "n" || (rel.replicaIdentity === "d" && noKey)) {
       warned.push(rel.table);
+      const why = rel.replicaIdentity === "n" ? "REPLICA IDENTITY NOTHING" : "no primary key and REPLICA IDENTITY DEFAULT";
       log.warn(
         { table: rel.table },
-        `table ${rel.table} has no primary key and REPLICA IDENTITY ${rel.replicaIdentity === "n" ? "NOTHING" : "DEFAULT"}: its updates and deletes cannot be captured; run ALTER TABLE ${quoteTable(rel.table)} REPLICA IDENTITY FULL (or add a primary key)`,
+        `table ${rel.table} has ${why}: only its inserts and truncates can be captured, and while it is in the publication PostgreSQL refuses UPDATE and DELETE on it (for the application too: "cannot update table … because it does not have a replica identity and publishes updates"); run ALTER TABLE ${quoteTable(rel.table)} REPLICA IDENTITY FULL (or add a primary key) to capture them and keep them working`,
       );
     }
   }
