@@ -234,6 +234,12 @@ describe.each(pgFlavors())("streamed changes (%s)", (flavor) => {
         ["insert", "public.m", 3, "streamed"],
         ["update", "public.m", 1, "upd"],
       ]);
+      // A pipeline naming a partition got its first read and then nothing (its changes come under
+      // public.m): refused at start, naming the table to read instead.
+      const cfg = sourceConfig(db.url);
+      const err = await startSource(cfg, ["public.m_2024"]).then((r) => r.source.stop().then(() => null), (e: Error) => e);
+      expect(err?.message).toContain("table public.m_2024 is a partition of public.m: its changes arrive under public.m");
+      expect((err as { kind?: string } | null)?.kind).toBe("usage");
     } finally {
       await source.stop();
       await db.end();

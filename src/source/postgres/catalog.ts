@@ -19,7 +19,7 @@ export function quoteTable(table: string): string {
 }
 
 /** "schema.table" list with "schema.*" expanded; a table that does not exist is a usage error. */
-export async function resolveTables(sql: Pg, patterns: string[]): Promise<string[]> {
+export async function resolveTables(sql: Pg, patterns: string[], viaRoot = true): Promise<string[]> {
   const out = new Set<string>();
   for (const p of patterns) {
     const [schema, name] = p.includes(".") ? [p.slice(0, p.indexOf(".")), p.slice(p.indexOf(".") + 1)] : ["public", p];
@@ -30,9 +30,21 @@ export async function resolveTables(sql: Pg, patterns: string[]): Promise<string
       for (const r of rows) out.add(String(r.t));
     } else {
       const [row] = await sql`
-        select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        select c.relispartition as part, (select pn.nspname::text || '.' || pc.relname::text from pg_class pc join pg_namespace pn on pn.oid = pc.relnamespace
+                 where pc.oid = (select i.inhparent from pg_inherits i where i.inhrelid = c.oid limit 1)) as parent
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = ${schema} and c.relname = ${name} and c.relkind in ('r', 'p')`;
       if (!row) throw new CdcError("source_table_missing", `table ${schema}.${name} does not exist in the source database (a pipeline reads it: create it or fix the pipeline's from: or join:)`, { kind: "usage", component: "source" });
+      // The publication publishes via the partition root (ensurePublication): a partition's changes
+      // arrive under its partitioned table, so a pipeline naming the partition got its first read
+      // and then nothing.
+      if (row.part && viaRoot) {
+        throw new CdcError(
+          "source_table_partition",
+          `table ${schema}.${name} is a partition of ${row.parent}: its changes arrive under ${row.parent} (the publication publishes via the partition root), so a pipeline reading the partition would get none; name ${row.parent} in from: (a where: on the partition key keeps the partition's rows)`,
+          { kind: "usage", component: "source" },
+        );
+      }
       out.add(`${schema}.${name}`);
     }
   }

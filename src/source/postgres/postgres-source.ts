@@ -127,7 +127,7 @@ class PostgresSource implements Source {
       throw new CdcError("source_two_phase", `source.two_phase needs PostgreSQL 15 or later and protocol_version 3 or more (server ${info.versionText}, protocol ${proto})`, { kind: "usage", component: "source" });
     }
     const sql = (this.sql = openSourcePg(c));
-    const tables = await resolveTables(sql, opts.tables);
+    const tables = await resolveTables(sql, opts.tables, info.version >= 130000);
     const relations = await loadRelations(sql, tables);
     warnReplicaIdentity(relations, this.log);
     await ensurePublication(sql, c.publication, tables, this.log, info.version);
