@@ -37,6 +37,10 @@ test("a captured table taken out of the publication while streaming is named in 
     // Said once per change, not on every check.
     await Bun.sleep(2500);
     expect(engine.log().split("no longer covers").length - 1).toBe(1);
+    // Renamed (or dropped): said as such, not as an edited publication a restart would fix.
+    await sql.unsafe(`alter table a rename to a_renamed`);
+    await logSays(engine, "table public.a no longer exists under that name (dropped, or renamed while streaming");
+    expect(engine.log().split("no longer covers").length - 1).toBe(1);
     expect(await engine.kill("SIGTERM")).toBe(0);
   } finally {
     if (engine.proc) await engine.kill();

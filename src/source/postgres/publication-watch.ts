@@ -25,10 +25,21 @@ export class PublicationWatch {
     if (now === this.missing) return;
     this.missing = now;
     if (missing.length) {
-      this.o.log.error(
-        { publication: this.o.publication, tables: missing },
-        `publication ${this.o.publication} no longer covers ${missing.join(", ")} (edited while streaming?): their changes are not captured from then on; restart cdc-engine to put them back, and read them again (serve --resnapshot) for the changes missed meanwhile`,
-      );
+      // A table dropped or renamed leaves the publication's list under its old name too; saying
+      // "edited while streaming?" and "restart to put them back" sent users the wrong way.
+      const rows = await sql`select t from unnest(${missing}::text[]) as t where to_regclass(quote_ident(split_part(t, '.', 1)) || '.' || quote_ident(substr(t, length(split_part(t, '.', 1)) + 2))) is null`;
+      const gone = new Set(rows.map((r) => String(r.t)));
+      const edited = missing.filter((t) => !gone.has(t));
+      if (gone.size)
+        this.o.log.error(
+          { publication: this.o.publication, tables: [...gone] },
+          `table ${[...gone].join(", ")} no longer exists under that name (dropped, or renamed while streaming: a renamed table's changes come under its new name, which no pipeline reads); its changes are not captured from then on: rename it back, or name the new table in from: and restart`,
+        );
+      if (edited.length)
+        this.o.log.error(
+          { publication: this.o.publication, tables: edited },
+          `publication ${this.o.publication} no longer covers ${edited.join(", ")} (edited while streaming?): their changes are not captured from then on; restart cdc-engine to put them back, and read them again (serve --resnapshot) for the changes missed meanwhile`,
+        );
     } else this.o.log.info({ publication: this.o.publication }, `publication ${this.o.publication} covers every captured table again`);
   }
 }
