@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import mysql from "mysql2/promise";
+import pino from "pino";
 import { requireMysql } from "../helpers/index.ts";
 import { mysqlSink, MysqlSink } from "../../src/sinks/mysql/index.ts";
 import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
@@ -167,6 +168,27 @@ describe("mysql sink (MariaDB)", () => {
     await s.write(batch("p", [rec(t, "truncate", {}, 30n), rec(t, "upsert", { id: 7, body: "after", v: 7 }, 30n, 1)]));
     await s.close();
     expect(await rows(db, "SELECT id, body, v FROM $db.docs")).toEqual([{ id: 7, body: "after", v: 7 }]);
+  });
+
+  test("a target table with another unique key is named in a warning (ON DUPLICATE KEY UPDATE would update the row matching it)", async () => {
+    const db = newDb();
+    await admin.query(`CREATE DATABASE \`${db}\``);
+    await admin.query(`CREATE TABLE \`${db}\`.users (id BIGINT NOT NULL PRIMARY KEY, email VARCHAR(100), UNIQUE KEY users_email (email))`);
+    const t = table("users", [col("id", OID.int8, { key: true }), col("email", OID.text)], ["id"]);
+    const ctx = context("m");
+    const warned: { table?: string; msg: string }[] = [];
+    ctx.log = pino({ level: "warn" }, { write: (l: string) => void warned.push(JSON.parse(l)) });
+    const s = sinkFor(db);
+    await s.open(ctx);
+    await s.write(batch("p", [rec(t, "upsert", { id: 1n, email: "a@x" }, 10n, 0), rec(t, "upsert", { id: 2n, email: "b@x" }, 10n, 1)]));
+    // Why it matters: row 3 takes row 1's address, and MariaDB updates row 1 instead of refusing (row 3 is lost).
+    await s.write(batch("p", [rec(t, "upsert", { id: 3n, email: "a@x" }, 20n, 0)], 20n));
+    await s.write(batch("p", [rec(t, "upsert", { id: 4n, email: "c@x" }, 30n, 0)], 30n));
+    await s.close();
+    expect(await rows(db, "SELECT id, email FROM $db.users ORDER BY id")).toEqual([{ id: "1", email: "a@x" }, { id: "2", email: "b@x" }, { id: "4", email: "c@x" }]);
+    const lines = warned.filter((w) => w.msg.includes("unique key(s) besides its primary key"));
+    expect(lines.length).toBe(1);
+    expect(lines[0].msg).toContain("table users has unique key(s) besides its primary key (users_email): an upsert whose value there matches another row updates that row");
   });
 
   test("numeric with a negative scale or a scale above its precision (PostgreSQL 15) gets a DECIMAL that holds it", async () => {

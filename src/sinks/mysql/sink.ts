@@ -412,8 +412,30 @@ export class MysqlSink implements Sink {
     const [rows] = await pool.query("SELECT COLUMN_NAME AS c, COLUMN_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
     const [tables] = await pool.query("SELECT TABLE_COMMENT AS c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
     if ((tables as { c: string | Buffer | null }[]).some((r) => String(r.c ?? "") === MANAGED_COMMENT)) this.managed.add(table);
+    await this.warnOtherUniqueKeys(pool, table);
     return new Map((rows as { c: string; t: string | Buffer }[]).map((r) => [r.c.toLowerCase(), String(r.t)]));
   }
+
+  /**
+   * INSERT … ON DUPLICATE KEY UPDATE takes a conflict on any unique key for one on the primary key:
+   * with another unique index on a target table (a user's), a row whose value there matches a
+   * different row updates that row instead of failing. Said once per table; not refused, since such
+   * an index can mirror a constraint the source has too.
+   */
+  private async warnOtherUniqueKeys(pool: mysql.Pool, table: string): Promise<void> {
+    if (this.config.dialect !== "mysql" || this.uniqueWarned.has(table)) return;
+    this.uniqueWarned.add(table);
+    const [rows] = await pool
+      .query("SELECT DISTINCT INDEX_NAME AS i FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'", [this.database, table])
+      .catch(() => [[]]);
+    const names = (rows as { i: string }[]).map((r) => String(r.i));
+    if (names.length)
+      this.ctx.log.warn(
+        { table, indexes: names },
+        `table ${table} has unique key(s) besides its primary key (${names.join(", ")}): an upsert whose value there matches another row updates that row instead of failing (MySQL's ON DUPLICATE KEY UPDATE); drop them or make sure the source enforces the same uniqueness`,
+      );
+  }
+  private uniqueWarned = new Set<string>();
 
   private ddlOpts(tableName?: string) {
     const target = tableName ? this.ctx.targets.find((t) => t.options.table === tableName) : undefined;
