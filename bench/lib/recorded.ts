@@ -16,7 +16,7 @@ import type { Lsn, Txn } from "../../src/types.ts";
 /** The messages slot `slot` sends from `start` (pgoutput v1) until `commits` commits came, copied. */
 export async function recordMessages(url: string, o: { slot: string; publication: string; start: Lsn; commits: number; binary?: boolean }): Promise<{ messages: Buffer[]; bytes: number }> {
   const repl = openReplicationPg(sourceSchema.parse({ url }));
-  const session = await ReplicationSession.start(repl, { slot: o.slot, publication: o.publication, protoVersion: 1, messages: false, streaming: false, binary: o.binary ?? false }, () => o.start);
+  const session = await ReplicationSession.start(repl, { slot: o.slot, publications: [o.publication], protoVersion: 1, messages: false, streaming: false, binary: o.binary ?? false }, () => o.start);
   const messages: Buffer[] = [];
   let bytes = 0;
   for (let commits = 0; commits < o.commits; ) {

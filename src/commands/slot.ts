@@ -1,3 +1,4 @@
+import { insertsPublication } from "../source/postgres/inserts-publication.ts";
 import type { Command } from "./command.ts";
 import { configPath } from "./command.ts";
 import { loadConfig } from "../config/load.ts";
@@ -34,9 +35,10 @@ export const slotCommand: Command = {
         return 0;
       }
       const s = await getSlot(sql, name);
-      const [pub] = await sql`select count(*)::int as n from pg_publication_tables where pubname = ${config.source.publication}`;
+      const inserts = insertsPublication(config.source.publication);
+      const [pub] = await sql`select count(*) filter (where pubname = ${config.source.publication})::int as n, count(*) filter (where pubname = ${inserts})::int as i from pg_publication_tables where pubname in (${config.source.publication}, ${inserts})`;
       if (args.values.json) {
-        console.log(JSON.stringify(s ? { ...s, confirmedFlushLsn: s.confirmedFlushLsn === null ? null : formatLsn(s.confirmedFlushLsn), restartLsn: s.restartLsn === null ? null : formatLsn(s.restartLsn), publicationTables: pub.n } : { name, exists: false }));
+        console.log(JSON.stringify(s ? { ...s, confirmedFlushLsn: s.confirmedFlushLsn === null ? null : formatLsn(s.confirmedFlushLsn), restartLsn: s.restartLsn === null ? null : formatLsn(s.restartLsn), publicationTables: pub.n, insertsOnlyTables: pub.i } : { name, exists: false }));
         return s ? 0 : 1;
       }
       if (!s) {
@@ -51,7 +53,7 @@ export const slotCommand: Command = {
         ["lag", s.lagBytes === null ? "-" : `${bytes(s.lagBytes)} behind the current WAL position`],
         ["wal retained", s.retainedBytes === null ? "-" : `${bytes(s.retainedBytes)}${s.maxKeepBytes ? ` of max_slot_wal_keep_size ${bytes(s.maxKeepBytes)}` : ""}`],
         ["wal_status", s.walStatus ?? "-"],
-        ["publication", `${config.source.publication} (${pub.n} table(s))`],
+        ["publication", `${config.source.publication} (${pub.n} table(s))${pub.i ? `, ${inserts} (${pub.i} table(s) without a row identity: inserts and truncates only)` : ""}`],
       ];
       if (s.failover !== null) lines.push(["failover", s.failover ? "yes" : "no"]);
       for (const [k, v] of lines) console.log(`${k.padEnd(20)} ${v}`);

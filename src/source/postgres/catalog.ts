@@ -91,11 +91,8 @@ export async function orderKey(sql: Pg, table: string): Promise<string[]> {
 }
 
 /**
- * Warn about tables whose updates and deletes cannot be captured. In a publication that publishes
- * them, PostgreSQL also refuses the application's own UPDATE and DELETE on such a table: the line
- * says so, since it is what users see first. (A second, inserts-only publication for them would
- * spare the application, but a publication created after the slot's position is unknown to the
- * decoding of the WAL before it: a resumed slot failed with "publication … does not exist".)
+ * Warn about tables whose updates and deletes cannot be captured (their inserts and truncates are,
+ * through the inserts-only publication when the slot can stream it: inserts-publication.ts).
  */
 export function warnReplicaIdentity(relations: Map<string, Relation>, log: Logger): string[] {
   const warned: string[] = [];
@@ -106,7 +103,7 @@ export function warnReplicaIdentity(relations: Map<string, Relation>, log: Logge
       const why = rel.replicaIdentity === "n" ? "REPLICA IDENTITY NOTHING" : "no primary key and REPLICA IDENTITY DEFAULT";
       log.warn(
         { table: rel.table },
-        `table ${rel.table} has ${why}: only its inserts and truncates can be captured, and while it is in the publication PostgreSQL refuses UPDATE and DELETE on it (for the application too: "cannot update table … because it does not have a replica identity and publishes updates"); run ALTER TABLE ${quoteTable(rel.table)} REPLICA IDENTITY FULL (or add a primary key) to capture them and keep them working`,
+        `table ${rel.table} has ${why}: only its inserts and truncates can be captured, not its updates and deletes; run ALTER TABLE ${quoteTable(rel.table)} REPLICA IDENTITY FULL (or add a primary key) to capture them`,
       );
     }
   }
@@ -134,6 +131,7 @@ export async function ensurePublication(sql: Pg, name: string, tables: string[],
   const have = new Set(rows.map((r) => String(r.t)));
   if (have.size === tables.length && tables.every((t) => have.has(t))) return;
   if (tables.length) await sql.unsafe(`alter publication ${quoteIdent(name)} set table ${list}`);
+  else await sql.unsafe(`alter publication ${quoteIdent(name)} drop table ${[...have].map(quoteTable).join(", ")}`);
   log.info({ publication: name, tables, before: [...have] }, `altered publication ${name} to cover exactly the captured tables`);
 }
 

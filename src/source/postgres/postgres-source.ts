@@ -24,6 +24,7 @@ import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
 import { SnapshotState, type TableProgress } from "./snapshot-state.ts";
 import { reselectToast } from "./toast-reselect.ts";
+import { createInsertsPublication, insertsPublication, insertsPublicationUsable, setInsertsPublication } from "./inserts-publication.ts";
 import { StreamReader } from "./stream-reader.ts";
 import { TypeDecoders } from "./type-decoders.ts";
 
@@ -129,8 +130,7 @@ class PostgresSource implements Source {
     const sql = (this.sql = openSourcePg(c));
     const tables = await resolveTables(sql, opts.tables, info.version >= 130000);
     const relations = await loadRelations(sql, tables);
-    warnReplicaIdentity(relations, this.log);
-    await ensurePublication(sql, c.publication, tables, this.log, info.version);
+    const insertsOnly = warnReplicaIdentity(relations, this.log);
     const types = new TypeDecoders(await loadTypes(sql));
     const binary = c.binary && binaryUsable(relations, types, info.version, this.log);
     const spillDir = join(this.deps.stateDir, "spill");
@@ -158,6 +158,8 @@ class PostgresSource implements Source {
       log: this.log,
     });
 
+    const { publications, second } = await this.setPublications(sql, tables, insertsOnly, recreate, info.version, state.insertsPublication(c.slot));
+
     const repl = (this.repl = openReplicationPg(c));
     let snapshotName: string | null = null;
     let consistentPoint: Lsn;
@@ -177,6 +179,7 @@ class PostgresSource implements Source {
       const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase });
       this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
       state.resetSlot(c.slot, created.consistentPoint, snap);
+      if (second) state.markInsertsPublication(c.slot, second);
       snapshotName = created.snapshotName;
       consistentPoint = created.consistentPoint;
     } else {
@@ -267,13 +270,43 @@ class PostgresSource implements Source {
       warnRatio: c.slot_lag_warn_ratio,
       lagSeconds: () => this.reader?.lagSeconds() ?? 0,
       log: this.log,
-      publication: new PublicationWatch({ publication: c.publication, tables, log: this.log }),
+      publication: new PublicationWatch({ publications, tables, log: this.log }),
     });
     this.monitor.start();
-    this.startOptions = { slot: c.slot, publication: c.publication, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary, twoPhase: c.two_phase };
+    this.startOptions = { slot: c.slot, publications, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary, twoPhase: c.two_phase };
   }
 
   private startOptions: StartOptions | null = null;
+
+  /**
+   * The publications to stream: the main one with every captured table that has a row identity,
+   * and the inserts-only one with those that have none when the slot can stream it (see
+   * inserts-publication.ts); otherwise all in the main one, as before. Returns their names.
+   */
+  private async setPublications(sql: Pg, tables: string[], insertsOnly: string[], recreate: boolean, version: number, marked: string | null): Promise<{ publications: string[]; second: string | null }> {
+    const c = this.config;
+    const second = insertsPublication(c.publication);
+    const [main] = await sql`select puballtables from pg_publication where pubname = ${c.publication}`;
+    if (main?.puballtables || version < 130000) {
+      await ensurePublication(sql, c.publication, tables, this.log, version);
+      return { publications: [c.publication], second: null };
+    }
+    // Made before a new slot (even empty): a table without a row identity added later can use it at once.
+    if (recreate || insertsOnly.length) await createInsertsPublication(sql, second, true, this.log);
+    const usable = insertsOnly.length > 0 && (recreate || marked === second || (await insertsPublicationUsable(sql, second, c.slot)));
+    const moved = usable ? insertsOnly : [];
+    if (insertsOnly.length && !usable) {
+      this.log.warn(
+        { tables: insertsOnly, publication: c.publication },
+        `${insertsOnly.join(", ")} stay in publication ${c.publication} for now, where PostgreSQL refuses UPDATE and DELETE on them (the application's too: "does not have a replica identity and publishes updates"); they move to ${second} (inserts and truncates only) at a start after the slot has passed its creation`,
+      );
+    }
+    // Additions before removals: a table moving between the two is never in neither.
+    await setInsertsPublication(sql, second, moved, false, this.log);
+    await ensurePublication(sql, c.publication, tables.filter((t) => !moved.includes(t)), this.log, version);
+    await setInsertsPublication(sql, second, moved, true, this.log);
+    return { publications: usable ? [c.publication, second] : [c.publication], second: recreate ? second : null };
+  }
 
   private async streamLoop(_opts: SourceStartOptions): Promise<void> {
     let attempt = 0;
@@ -330,8 +363,10 @@ class PostgresSource implements Source {
       if (!slot || slot.walStatus === "lost") {
         return new CdcError("slot_lost", `replication slot ${this.config.slot} ${slot ? "was invalidated (its WAL was removed: max_slot_wal_keep_size)" : "was dropped"} while streaming: changes are lost. Start with --resnapshot`, { component: "source" });
       }
-      const [pub] = await this.sql!`select 1 from pg_publication where pubname = ${this.config.publication}`;
-      if (!pub) return new CdcError("publication_missing", `publication ${this.config.publication} was dropped while streaming; restart to recreate it`, { component: "source" });
+      for (const name of this.startOptions?.publications ?? [this.config.publication]) {
+        const [pub] = await this.sql!`select 1 from pg_publication where pubname = ${name}`;
+        if (!pub) return new CdcError("publication_missing", `publication ${name} was dropped while streaming; restart to recreate it`, { component: "source" });
+      }
     } catch {
       /* server unreachable: a reconnect will tell */
     }

@@ -7,9 +7,9 @@
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
 
-/** Captured tables the publication no longer covers (all of them when it is gone). */
-export async function tablesOutOfPublication(sql: Pg, publication: string, tables: string[]): Promise<string[]> {
-  const rows = await sql`select schemaname::text || '.' || tablename::text as t from pg_publication_tables where pubname = ${publication}`;
+/** Captured tables the publications no longer cover (all of them when they are gone). */
+export async function tablesOutOfPublication(sql: Pg, publications: string[], tables: string[]): Promise<string[]> {
+  const rows = await sql`select schemaname::text || '.' || tablename::text as t from pg_publication_tables where pubname = any(${publications})`;
   const have = new Set(rows.map((r) => String(r.t)));
   return tables.filter((t) => !have.has(t));
 }
@@ -17,10 +17,14 @@ export async function tablesOutOfPublication(sql: Pg, publication: string, table
 export class PublicationWatch {
   private missing = "";
 
-  constructor(private o: { publication: string; tables: string[]; log: Logger }) {}
+  private readonly name: string;
+
+  constructor(private o: { publications: string[]; tables: string[]; log: Logger }) {
+    this.name = o.publications.join(" and ");
+  }
 
   async check(sql: Pg): Promise<void> {
-    const missing = await tablesOutOfPublication(sql, this.o.publication, this.o.tables);
+    const missing = await tablesOutOfPublication(sql, this.o.publications, this.o.tables);
     const now = missing.join(",");
     if (now === this.missing) return;
     this.missing = now;
@@ -32,14 +36,14 @@ export class PublicationWatch {
       const edited = missing.filter((t) => !gone.has(t));
       if (gone.size)
         this.o.log.error(
-          { publication: this.o.publication, tables: [...gone] },
+          { publications: this.o.publications, tables: [...gone] },
           `table ${[...gone].join(", ")} no longer exists under that name (dropped, or renamed while streaming: a renamed table's changes come under its new name, which no pipeline reads); its changes are not captured from then on: rename it back, or name the new table in from: and restart`,
         );
       if (edited.length)
         this.o.log.error(
-          { publication: this.o.publication, tables: edited },
-          `publication ${this.o.publication} no longer covers ${edited.join(", ")} (edited while streaming?): their changes are not captured from then on; restart cdc-engine to put them back, and read them again (serve --resnapshot) for the changes missed meanwhile`,
+          { publications: this.o.publications, tables: edited },
+          `publication ${this.name} no longer covers ${edited.join(", ")} (edited while streaming?): their changes are not captured from then on; restart cdc-engine to put them back, and read them again (serve --resnapshot) for the changes missed meanwhile`,
         );
-    } else this.o.log.info({ publication: this.o.publication }, `publication ${this.o.publication} covers every captured table again`);
+    } else this.o.log.info({ publications: this.o.publications }, `publication ${this.name} covers every captured table again`);
   }
 }

@@ -29,7 +29,8 @@ export const KEEPALIVE = 0x6b;
 
 export interface StartOptions {
   slot: string;
-  publication: string;
+  /** Streamed together: the main publication and, when some tables have no row identity, the inserts-only one. */
+  publications: string[];
   protoVersion: number;
   messages: boolean;
   streaming: boolean;
@@ -39,7 +40,7 @@ export interface StartOptions {
 }
 
 export function startCommand(o: StartOptions, from: Lsn = 0n): string {
-  const opts = [`proto_version '${o.protoVersion}'`, `publication_names '${quoteIdent(o.publication).replace(/'/g, "''")}'`];
+  const opts = [`proto_version '${o.protoVersion}'`, `publication_names '${o.publications.map(quoteIdent).join(",").replace(/'/g, "''")}'`];
   if (o.messages) opts.push(`messages 'true'`);
   if (o.streaming && o.protoVersion >= 2) opts.push(`streaming 'on'`);
   if (o.binary) opts.push(`binary 'true'`);

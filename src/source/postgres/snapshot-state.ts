@@ -31,6 +31,8 @@ export class SnapshotState {
     // Tables added after the slot was made, read in a temporary slot's snapshot: the stream drops
     // their changes committed before since_lsn (added-tables.ts).
     this.db.run(`create table if not exists added_since (slot text not null, tbl text not null, since_lsn text not null, primary key (slot, tbl))`);
+    // The inserts-only publication existed when this state dir made the slot (inserts-publication.ts).
+    this.db.run(`create table if not exists inserts_publication (slot text primary key, publication text not null)`);
     this.db.run(`create table if not exists snapshot_progress (
       slot text not null, tbl text not null, last_key text, rows_done integer not null default 0,
       rows_total integer not null default 0, done integer not null default 0, primary key (slot, tbl))`);
@@ -47,8 +49,19 @@ export class SnapshotState {
     this.db.transaction(() => {
       this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
       this.db.run(`delete from added_since where slot = ?`, [slot]);
+      this.db.run(`delete from inserts_publication where slot = ?`, [slot]);
       this.db.run(`insert or replace into slot_info (slot, consistent_point, snapshot_wanted) values (?, ?, ?)`, [slot, consistentPoint.toString(), snapshotWanted ? 1 : 0]);
     })();
+  }
+
+  /** The inserts-only publication that existed when this state dir made the slot, if any. */
+  insertsPublication(slot: string): string | null {
+    const r = this.db.query(`select publication from inserts_publication where slot = ?`).get(slot) as { publication: string } | null;
+    return r?.publication ?? null;
+  }
+
+  markInsertsPublication(slot: string, publication: string): void {
+    this.db.run(`insert or replace into inserts_publication (slot, publication) values (?, ?)`, [slot, publication]);
   }
 
   forgetSlot(slot: string): void {
