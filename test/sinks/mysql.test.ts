@@ -3,6 +3,7 @@ import mysql from "mysql2/promise";
 import pino from "pino";
 import { requireMysql } from "../helpers/index.ts";
 import { mysqlSink, MysqlSink } from "../../src/sinks/mysql/index.ts";
+import { PartsLostError, type OutputBatch, type OutputRecord } from "../../src/sinks/sink.ts";
 import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
 import { createTableSql, deleteSql, upsertSql } from "../../src/sinks/mysql/ddl.ts";
 import { columnType, decimalMisfit, decimalOf, toUtcDatetime } from "../../src/sinks/mysql/types.ts";
@@ -169,6 +170,31 @@ describe("mysql sink (MariaDB)", () => {
     await s.close();
     expect(await rows(db, "SELECT id, body, v FROM $db.docs")).toEqual([{ id: 7, body: "after", v: 7 }]);
   });
+
+  test("a column added in the middle of a large transaction: the open parts are rolled back, the table altered, and the replay goes through (no hang on the metadata lock)", async () => {
+    const db = newDb();
+    const t1 = table("big_tx", [col("id", OID.int8, { key: true }), col("v", OID.text)], ["id"]);
+    const t2 = table("big_tx", [...t1.columns, col("c", OID.int4)], ["id"]);
+    const part = (records: OutputRecord[], index: number, last: boolean): OutputBatch => ({ ...batch("p", records, 100n), part: { index, last } });
+    const first = [rec(t1, "upsert", { id: 1n, v: "a" }, 100n, 0), rec(t1, "upsert", { id: 2n, v: "b" }, 100n, 1)];
+    const second = [rec(t2, "upsert", { id: 3n, v: "c", c: 7 }, 100n, 2)];
+    const s = sinkFor(db);
+    await s.open(context("m"));
+    await s.write(batch("p", [rec(t1, "upsert", { id: 0n, v: "before" }, 50n)], 50n));
+    await s.write(part(first, 0, false));
+    // Before: ALTER TABLE on another connection waited for this transaction's lock (a day by default).
+    const err = await s.write(part(second, 1, true)).then(() => null, (e: Error) => e);
+    expect(err).toBeInstanceOf(PartsLostError);
+    expect(await rows(db, "SELECT id, v FROM $db.big_tx ORDER BY id")).toEqual([{ id: "0", v: "before" }]);
+    const [cols] = await admin.query(`SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '${db}' AND TABLE_NAME = 'big_tx' ORDER BY ORDINAL_POSITION`);
+    expect((cols as { c: string }[]).map((r) => r.c)).toEqual(["id", "v", "c"]);
+    // The runtime restarts from its checkpoint and the slot sends the transaction again, whole.
+    await s.write(part(first, 0, false));
+    await s.write(part(second, 1, true));
+    await s.close();
+    expect(await rows(db, "SELECT id, v, c FROM $db.big_tx ORDER BY id")).toEqual([{ id: "0", v: "before", c: null }, { id: "1", v: "a", c: null }, { id: "2", v: "b", c: null }, { id: "3", v: "c", c: 7 }]);
+    expect((await rows(db, "SELECT lsn FROM $db.cdc_engine_offsets"))[0].lsn).toBe("100");
+  }, 30_000);
 
   test("a target table with another unique key is named in a warning (ON DUPLICATE KEY UPDATE would update the row matching it)", async () => {
     const db = newDb();

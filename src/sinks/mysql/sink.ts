@@ -52,7 +52,8 @@ export class MysqlSink implements Sink {
   private maxPacket = 16 * 1024 * 1024;
   private maxStatement = 0;
   /** Per pipeline (mysql dialect): the connection whose open transaction holds the parts of a large transaction written so far. */
-  private readonly openParts = new Map<string, { conn: mysql.PoolConnection; dead: [OutputRecord, string][] }>();
+  /** Per pipeline: the transaction holding a large transaction's earlier parts, and the tables they wrote. */
+  private readonly openParts = new Map<string, { conn: mysql.PoolConnection; dead: [OutputRecord, string][]; touched: Set<string> }>();
   /** Pipelines whose last write failed without an answer: whether it committed is not known (see applyOnce). */
   private readonly unsure = new Set<string>();
 
@@ -150,14 +151,27 @@ export class MysqlSink implements Sink {
         conn.destroy();
         throw e;
       }
-      this.openParts.set(batch.pipeline, (open = { conn, dead: [] }));
+      this.openParts.set(batch.pipeline, (open = { conn, dead: [], touched: new Set() }));
     }
-    const { conn, dead } = open;
+    const { conn, dead, touched } = open;
+    if (part.index > 0 && this.altersKnownTable(records, touched)) {
+      // A column added (or widened) in the middle of a large transaction: ALTER TABLE on another
+      // connection waits for the metadata lock this open transaction holds on the table, for
+      // lock_wait_timeout (a day by default), and the engine hung there, SIGTERM included. The
+      // earlier parts are rolled back, the table altered, and the runtime restarts from the last
+      // checkpoint, so that the slot replays the transaction whole onto the altered table.
+      this.openParts.delete(batch.pipeline);
+      await conn.query("ROLLBACK").catch(() => {});
+      conn.destroy();
+      await this.ensureTables(pool, records);
+      throw new PartsLostError(this.ctx.name, batch.pipeline, batch.lsn, new Error("a column was added or widened in its middle: the table was altered after a rollback, since ALTER TABLE waits for the open transaction's lock"));
+    }
     try {
       await this.ensureTables(pool, records);
       const prepared = await this.prepareFresh(pool, records, dead);
       // Earlier parts stay: a refused row rolls back to this savepoint only.
       await conn.query("SAVEPOINT cdc_part");
+      for (const p of prepared) touched.add(p.table);
       try {
         await this.applyGroups(conn, prepared);
       } catch (e) {
@@ -391,13 +405,8 @@ export class MysqlSink implements Sink {
         cols.set(c.name.toLowerCase(), type);
       }
       if (this.config.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(rec.table)) {
-        // A source column retyped to a wider type (int → bigint): widen the target column too.
         const keys = new Set(rec.table.key);
-        for (const c of rec.table.columns) {
-          const have = cols.get(c.name.toLowerCase());
-          if (have === undefined || c.typeOid === 0) continue;
-          const want = columnType(c, "mysql", keys.has(c.name));
-          if (!mysqlWidensTo(have, want)) continue;
+        for (const [c, have, want] of this.widenings(rec.table, name, cols)) {
           this.ctx.log.info({ table: name, column: c.name, from: have, to: want }, "widening column (the source column was retyped)");
           await pool.query(`ALTER TABLE ${q(name)} MODIFY COLUMN ${q(c.name)} ${want} ${keys.has(c.name) ? "NOT NULL" : "NULL"}`);
           cols.set(c.name.toLowerCase(), want);
@@ -405,6 +414,34 @@ export class MysqlSink implements Sink {
         this.typesChecked.add(rec.table);
       }
     }
+  }
+
+  /** A source column retyped to a wider type (int → bigint): the target column to widen too. */
+  private widenings(t: OutputTable, name: string, cols: Map<string, string>): [Column, string, string][] {
+    if (this.config.dialect !== "mysql" || !this.managed.has(name) || this.typesChecked.has(t)) return [];
+    const keys = new Set(t.key);
+    const out: [Column, string, string][] = [];
+    for (const c of t.columns) {
+      const have = cols.get(c.name.toLowerCase());
+      if (have === undefined || c.typeOid === 0) continue;
+      const want = columnType(c, "mysql", keys.has(c.name));
+      if (mysqlWidensTo(have, want)) out.push([c, have, want]);
+    }
+    return out;
+  }
+
+  /** ensureTables would alter a table the open transaction wrote (add or widen a column). */
+  private altersKnownTable(records: OutputRecord[], touched: Set<string>): boolean {
+    const seen = new Set<OutputTable>();
+    for (const rec of records) {
+      if (seen.has(rec.table)) continue;
+      seen.add(rec.table);
+      const name = targetTableName(rec.table.name);
+      const cols = this.known.get(name);
+      if (!cols || !touched.has(name)) continue;
+      if (rec.table.columns.some((c) => !cols.has(c.name.toLowerCase())) || this.widenings(rec.table, name, cols).length) return true;
+    }
+    return false;
   }
 
   /** Column name (lower case) → COLUMN_TYPE as the target has it; notes whether the engine created the table. */
