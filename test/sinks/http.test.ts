@@ -122,6 +122,44 @@ describe("http sink", () => {
     await s.close();
   });
 
+  test("a crash in the middle of a batch: the resend starts after what was delivered or dead-lettered (replaying the DLQ then delivers those once)", async () => {
+    // Before, the whole batch was sent again: the request whose records had gone to the DLQ was
+    // delivered this time, and `dlq replay` delivered them a second time under other keys.
+    let down = true;
+    let crash: (() => void) | null = null;
+    const rx = receiver({
+      decide: ({ key }) => {
+        if (key === "hook:1000:0-1000:3") return down ? { status: 500 } : { status: 200 };
+        if (key === "hook:1000:8-1000:11" && crash) {
+          crash();
+          return { status: 503 };
+        }
+        return { status: 200 };
+      },
+    });
+    const cfg = httpSinkConfig.parse({ url: rx.url, batch_size: 4, retry: { max_attempts: 2, initial_delay: "10ms", max_delay: "20ms" } });
+    const ctx = context("hook", [{ pipeline: "hook", options: {} }]);
+    const s1 = new HttpSink(cfg);
+    await s1.open(ctx);
+    const b = batches(12, 12)[0];
+    // The third request finds the process gone (close() aborts the write, as a kill would end it).
+    crash = () => void s1.close();
+    await s1.write(b).catch(() => {});
+    expect(ctx.dead.map((d) => d.record.index)).toEqual([0, 1, 2, 3]);
+    expect(s1.position("hook")).toBeNull();
+    down = false;
+    crash = null;
+    const s2 = new HttpSink(cfg);
+    await s2.open(context("hook", [{ pipeline: "hook", options: {} }], ctx.stateDir));
+    await s2.write(b);
+    await s2.close();
+    // Delivered: 4-7 once (first run), 8-11 on the resend; 0-3 are left to the DLQ.
+    expect([...rx.byKey.keys()]).toEqual(["hook:1000:4-1000:7", "hook:1000:8-1000:11"]);
+    expect(rx.requests.filter((r) => r.key === "hook:1000:4-1000:7").length).toBe(1);
+    expect(rx.requests.filter((r) => r.key === "hook:1000:0-1000:3" && r.outcome === "stored").length).toBe(0);
+    expect(s2.position("hook")).toBe(1000n);
+  });
+
   test("restart: the position in state.dir makes a replay send nothing again", async () => {
     const rx = receiver();
     const cfg = httpSinkConfig.parse({ url: rx.url });

@@ -31,8 +31,53 @@ export class LocalPositions {
     const cur = this.map.get(pipeline);
     if (cur !== undefined && cur >= lsn) return;
     this.map.set(pipeline, lsn);
-    const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries([...this.map].map(([k, v]) => [k, v.toString()]))));
-    renameSync(tmp, this.path);
+    writeAtomically(this.path, JSON.stringify(Object.fromEntries([...this.map].map(([k, v]) => [k, v.toString()]))));
   }
+}
+
+/**
+ * How far into a batch a sink that sends it in several requests got: every record up to (lsn,
+ * index) was delivered or put in the dead-letter queue. A resend after a crash starts after it:
+ * a request whose records went to the DLQ was sent again and delivered this time, and replaying
+ * the DLQ then delivered them twice. Kept in a file of its own beside the positions.
+ */
+export class BatchProgress {
+  private readonly path: string;
+  private readonly map = new Map<string, { lsn: Lsn; index: number }>();
+
+  constructor(stateDir: string, sinkName: string) {
+    this.path = join(stateDir, `sink-${sinkName.replace(/[^A-Za-z0-9_-]/g, "_")}.progress.json`);
+    try {
+      const raw = JSON.parse(readFileSync(this.path, "utf8")) as Record<string, { lsn: string; index: number }>;
+      for (const [k, v] of Object.entries(raw)) this.map.set(k, { lsn: BigInt(v.lsn), index: v.index });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+  }
+
+  /** Done through this record: (lsn, index) at or before it is skipped. */
+  done(pipeline: string, r: { lsn: Lsn; index: number }): boolean {
+    const p = this.map.get(pipeline);
+    return p !== undefined && (r.lsn < p.lsn || (r.lsn === p.lsn && r.index <= p.index));
+  }
+
+  mark(pipeline: string, r: { lsn: Lsn; index: number }): void {
+    this.map.set(pipeline, { lsn: r.lsn, index: r.index });
+    this.save();
+  }
+
+  /** The batch is done (its position is stored): forget it. */
+  clear(pipeline: string): void {
+    if (this.map.delete(pipeline)) this.save();
+  }
+
+  private save(): void {
+    writeAtomically(this.path, JSON.stringify(Object.fromEntries([...this.map].map(([k, v]) => [k, { lsn: v.lsn.toString(), index: v.index }]))));
+  }
+}
+
+function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
 }

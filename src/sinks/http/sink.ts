@@ -9,7 +9,7 @@ import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { HttpSinkConfig } from "./config.ts";
 import { HttpSendError, parseRetryAfter } from "./errors.ts";
 import { idempotencyKey, payloadOf } from "./payload.ts";
-import { LocalPositions } from "./local-positions.ts";
+import { BatchProgress, LocalPositions } from "./local-positions.ts";
 
 /** A Retry-After beyond this is treated as this (a receiver asking for hours is not waited on blindly). */
 const MAX_RETRY_AFTER_MS = 300_000;
@@ -26,6 +26,7 @@ const BREAKER_GAUGE: Record<number, number> = { [CircuitState.Closed]: 0, [Circu
 export class HttpSink implements Sink {
   private ctx!: SinkContext;
   private positions!: LocalPositions;
+  private progress!: BatchProgress;
   private readonly payloads = new Map<string, "row" | "envelope">();
   private readonly abort = new AbortController();
   private readonly breaker: CircuitBreakerPolicy;
@@ -64,6 +65,7 @@ export class HttpSink implements Sink {
   async open(ctx: SinkContext): Promise<void> {
     this.ctx = ctx;
     this.positions = new LocalPositions(ctx.stateDir, ctx.name);
+    this.progress = new BatchProgress(ctx.stateDir, ctx.name);
     for (const t of ctx.targets) this.payloads.set(t.pipeline, (t.options.payload as "row" | "envelope" | undefined) ?? this.config.payload);
     breakerState.set({ sink: ctx.name }, 0);
     sinkUp.set({ sink: ctx.name }, 1);
@@ -76,11 +78,17 @@ export class HttpSink implements Sink {
   async write(batch: OutputBatch): Promise<void> {
     const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
     if (!unseen) return;
-    const records = unseen.records.filter((r) => r.op !== "truncate");
+    // Records are unique by (lsn, index) only outside the parts of a large transaction (each part
+    // counts from 0), and a DLQ replay is not a batch of the stream: no progress for those.
+    const track = !unseen.replay && !batch.part;
+    const records = unseen.records.filter((r) => r.op !== "truncate" && !(track && this.progress.done(batch.pipeline, r)));
     for (let i = 0; i < records.length; i += this.config.batch_size) {
-      await this.deliver(batch.pipeline, records.slice(i, i + this.config.batch_size));
+      const chunk = records.slice(i, i + this.config.batch_size);
+      await this.deliver(batch.pipeline, chunk);
+      if (track && i + chunk.length < records.length) this.progress.mark(batch.pipeline, chunk[chunk.length - 1]);
     }
     if (unseen.store) this.positions.set(batch.pipeline, batch.lsn);
+    if (track) this.progress.clear(batch.pipeline);
   }
 
   private async deliver(pipeline: string, chunk: OutputRecord[]): Promise<void> {
