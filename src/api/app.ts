@@ -57,6 +57,12 @@ export function createApp(deps: ApiDeps): Hono {
   mountAdmin(app, { token: deps.token, runtime: deps.runtime, log: deps.log });
   mountDashboard(app, { runtime: deps.runtime, series });
 
+  // A read-only endpoint asked with another method is 405 with Allow (RFC 9110), as the admin ones are.
+  app.on(["POST", "PUT", "PATCH", "DELETE"], ["/health", "/health/:component", "/metrics", "/status"], (c) => {
+    c.header("Allow", "GET, HEAD");
+    return c.json({ error: `${c.req.method} is not allowed here: ${c.req.path} takes GET` }, 405);
+  });
+
   app.notFound((c) => c.json({ error: "not found" }, 404));
   app.onError((e, c) => {
     deps.log?.error({ err: e, path: c.req.path }, "api error");

@@ -100,6 +100,14 @@ describe("admin endpoints", () => {
     const res = await post(bare, "/admin/checkpoint", TOKEN);
     expect(res.status).toBe(501);
     expect(((await res.json()) as any).error).toContain("does not support checkpoint");
+    // The read-only endpoints likewise: 405 with Allow, not 404 (HEAD and GET still answer).
+    for (const path of ["/health", "/metrics", "/status", "/health/source"]) {
+      const r = await app.request(path, { method: "POST" });
+      expect({ path, status: r.status, allow: r.headers.get("allow") }).toEqual({ path, status: 405, allow: "GET, HEAD" });
+    }
+    expect((await app.request("/metrics", { method: "DELETE" })).status).toBe(405);
+    expect((await app.request("/status")).status).toBe(200);
+    expect((await app.request("/metrics", { method: "HEAD" })).status).toBe(200);
   });
 
   test("admin errors and results carry no password: not in the answer, not in the log", async () => {
