@@ -29,6 +29,8 @@ describe("config-load errors name the pipeline and the expression", () => {
     expect((await usage({ from: "public.orders", where: "price >" })).message).toContain("pipeline 'test': where 'price >': syntax error");
     expect((await usage({ from: "public.orders", window: { type: "tumbling", size: "1m", time: "created_at" }, aggregate: { x: "MEDIAN(price)" } })).message).toContain("unknown aggregate MEDIAN()");
     expect((await usage({ from: "public.orders", window: { type: "tumbling", time: "created_at" }, aggregate: { n: "COUNT(*)" } })).message).toContain("window.size is required");
+    // Given but 0: said as such, not "required".
+    expect((await usage({ from: "public.orders", window: { type: "tumbling", size: "0s", time: "created_at" }, aggregate: { n: "COUNT(*)" } })).message).toContain("window.size must be longer than 0 (got 0s)");
     expect((await usage({ from: "public.orders", select: ["price * 2"] })).message).toContain("needs a name");
     expect((await usage({ from: "public.*", where: "price > 0" })).message).toContain("mirror pipelines only");
   });

@@ -122,7 +122,8 @@ function windowSettings(p: PipelineConfig): WindowSettings | null {
   if (!w) return null;
   const ms = (n: number | undefined) => (n ?? 0) * 1000;
   const need = (v: number | undefined, k: string) => {
-    if (!v || v <= 0) throw usageError("config_window", `pipeline '${p.name}': window.${k} is required for a ${w.type} window`);
+    if (v === undefined) throw usageError("config_window", `pipeline '${p.name}': window.${k} is required for a ${w.type} window`);
+    if (!(v > 0)) throw usageError("config_window", `pipeline '${p.name}': window.${k} must be longer than 0 (got ${v}s)`);
     return v;
   };
   const size = w.type === "session" ? 0 : need(w.size, "size");
