@@ -29,6 +29,10 @@ describe("config-load errors name the pipeline and the expression", () => {
     expect((await usage({ from: "public.orders", where: "price >" })).message).toContain("pipeline 'test': where 'price >': syntax error");
     expect((await usage({ from: "public.orders", window: { type: "tumbling", size: "1m", time: "created_at" }, aggregate: { x: "MEDIAN(price)" } })).message).toContain("unknown aggregate MEDIAN()");
     expect((await usage({ from: "public.orders", window: { type: "tumbling", time: "created_at" }, aggregate: { n: "COUNT(*)" } })).message).toContain("window.size is required");
+    // SUM/AVG of a column known not to hold numbers (every row went to the DLQ at runtime); a cast is fine.
+    expect((await usage({ from: "public.orders", group_by: ["customer_id"], aggregate: { n: "SUM(status)" } })).message).toContain("aggregate n 'SUM(status)': SUM() needs a number, not text");
+    expect((await usage({ from: "public.orders", group_by: ["customer_id"], aggregate: { a: "AVG(created_at)" } })).message).toContain("AVG() needs a number, not timestamp with time zone");
+    await build({ from: "public.orders", group_by: ["customer_id"], aggregate: { n: "SUM(status::numeric)", p: "AVG(price)" } }, { relations: RELS });
     // Given but 0: said as such, not "required".
     expect((await usage({ from: "public.orders", window: { type: "tumbling", size: "0s", time: "created_at" }, aggregate: { n: "COUNT(*)" } })).message).toContain("window.size must be longer than 0 (got 0s)");
     expect((await usage({ from: "public.orders", select: ["price * 2"] })).message).toContain("needs a name");

@@ -87,6 +87,8 @@ export function parseAggregates(pipeline: string, aggregate: Record<string, stri
   return { aggs, keys: keyItems, time: t };
 }
 
+const NUMERIC_KINDS = new Set(["int", "int8", "numeric", "float", "unknown"]);
+
 export function compileAggregates(pipeline: string, p: ParsedAggregates, scope: Scope): WindowPlan {
   const c = (what: string, text: string, ast: Ast): Compiled => {
     try {
@@ -98,6 +100,10 @@ export function compileAggregates(pipeline: string, p: ParsedAggregates, scope: 
   };
   const aggs: AggSpec[] = p.aggs.map((a) => {
     const arg = a.arg ? c(`aggregate ${a.name}`, a.text, a.arg) : null;
+    // As Postgres (no sum(text)): known not to be a number, every row went to the DLQ ("invalid input for numeric").
+    if ((a.kind === "sum" || a.kind === "avg") && arg && !NUMERIC_KINDS.has(arg.type.kind)) {
+      fail(pipeline, `aggregate ${a.name}`, a.text, `${a.kind === "sum" ? "SUM" : "AVG"}() needs a number, not ${arg.type.typeName} (cast it, e.g. ::numeric, if it holds numbers)`);
+    }
     return { name: a.name, kind: a.kind, arg, k: a.k, weight: a.weight ? c(`aggregate ${a.name}`, a.text, a.weight) : null, type: aggType(a.kind, arg?.type ?? null) };
   });
   let time: Compiled | null = null;
