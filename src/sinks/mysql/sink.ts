@@ -52,6 +52,8 @@ export class MysqlSink implements Sink {
   private maxPacket = 16 * 1024 * 1024;
   private maxStatement = 0;
   /** Per pipeline (mysql dialect): the connection whose open transaction holds the parts of a large transaction written so far. */
+  /** Tables whose other unique keys were warned about (warnOtherUniqueKeys). */
+  private readonly uniqueWarned = new Set<string>();
   /** Per pipeline: the transaction holding a large transaction's earlier parts, and the tables they wrote. */
   private readonly openParts = new Map<string, { conn: mysql.PoolConnection; dead: [OutputRecord, string][]; touched: Set<string> }>();
   /** Pipelines whose last write failed without an answer: whether it committed is not known (see applyOnce). */
@@ -383,35 +385,32 @@ export class MysqlSink implements Sink {
 
   /** Create missing tables; add columns that appear in the output but not in the table. */
   private async ensureTables(pool: mysql.Pool, records: OutputRecord[]): Promise<void> {
-    const seen = new Set<OutputTable>();
-    for (const rec of records) {
-      if (seen.has(rec.table)) continue;
-      seen.add(rec.table);
-      const name = targetTableName(rec.table.name);
+    for (const table of new Set(records.map((r) => r.table))) {
+      const name = targetTableName(table.name);
       let cols = this.known.get(name);
       if (!cols) {
-        if (!rec.table.columns.length) continue;
-        const sample = records.find((r) => r.table === rec.table && r.op === "upsert")?.row;
-        await pool.query(createTableSql(rec.table, sample, this.ddlOpts(rec.table.name)));
+        if (!table.columns.length) continue;
+        const sample = records.find((r) => r.table === table && r.op === "upsert")?.row;
+        await pool.query(createTableSql(table, sample, this.ddlOpts(table.name)));
         cols = await this.loadColumns(pool, name);
         this.known.set(name, cols);
       }
-      const missing: Column[] = rec.table.columns.filter((c) => !cols.has(c.name.toLowerCase()));
+      const missing = missingColumns(table, cols);
       for (const c of missing) {
-        const sample = records.find((r) => r.table === rec.table && r.op === "upsert")?.row[c.name];
+        const sample = records.find((r) => r.table === table && r.op === "upsert")?.row[c.name];
         this.ctx.log.info({ table: name, column: c.name }, "adding column");
         const type = columnType(c, this.config.dialect, false, sample);
         await pool.query(addColumnSql(name, c.name, type));
         cols.set(c.name.toLowerCase(), type);
       }
-      if (this.config.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(rec.table)) {
-        const keys = new Set(rec.table.key);
-        for (const [c, have, want] of this.widenings(rec.table, name, cols)) {
+      if (this.config.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(table)) {
+        const keys = new Set(table.key);
+        for (const [c, have, want] of this.widenings(table, name, cols)) {
           this.ctx.log.info({ table: name, column: c.name, from: have, to: want }, "widening column (the source column was retyped)");
           await pool.query(`ALTER TABLE ${q(name)} MODIFY COLUMN ${q(c.name)} ${want} ${keys.has(c.name) ? "NOT NULL" : "NULL"}`);
           cols.set(c.name.toLowerCase(), want);
         }
-        this.typesChecked.add(rec.table);
+        this.typesChecked.add(table);
       }
     }
   }
@@ -432,14 +431,11 @@ export class MysqlSink implements Sink {
 
   /** ensureTables would alter a table the open transaction wrote (add or widen a column). */
   private altersKnownTable(records: OutputRecord[], touched: Set<string>): boolean {
-    const seen = new Set<OutputTable>();
-    for (const rec of records) {
-      if (seen.has(rec.table)) continue;
-      seen.add(rec.table);
-      const name = targetTableName(rec.table.name);
+    for (const table of new Set(records.map((r) => r.table))) {
+      const name = targetTableName(table.name);
       const cols = this.known.get(name);
       if (!cols || !touched.has(name)) continue;
-      if (rec.table.columns.some((c) => !cols.has(c.name.toLowerCase())) || this.widenings(rec.table, name, cols).length) return true;
+      if (missingColumns(table, cols).length || this.widenings(table, name, cols).length) return true;
     }
     return false;
   }
@@ -472,8 +468,6 @@ export class MysqlSink implements Sink {
         `table ${table} has unique key(s) besides its primary key (${names.join(", ")}): an upsert whose value there matches another row updates that row instead of failing (MySQL's ON DUPLICATE KEY UPDATE); drop them or make sure the source enforces the same uniqueness`,
       );
   }
-  private uniqueWarned = new Set<string>();
-
   private ddlOpts(tableName?: string) {
     const target = tableName ? this.ctx.targets.find((t) => t.options.table === tableName) : undefined;
     const buckets = (target?.options.buckets as number | undefined) ?? this.config.buckets;
@@ -511,6 +505,11 @@ class DecimalMisfit extends ValueError {
   ) {
     super(message);
   }
+}
+
+/** The table's columns the target (its column names lower-cased → types) does not have. */
+function missingColumns(t: OutputTable, cols: Map<string, string>): Column[] {
+  return t.columns.filter((c) => !cols.has(c.name.toLowerCase()));
 }
 
 function paramBytes(values: Param[]): number {

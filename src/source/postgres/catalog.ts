@@ -110,6 +110,12 @@ export function warnReplicaIdentity(relations: Map<string, Relation>, log: Logge
   return warned;
 }
 
+/** The tables ("schema.table") the publications cover. */
+export async function publicationTables(sql: Pg, names: string[]): Promise<Set<string>> {
+  const rows = await sql`select schemaname::text || '.' || tablename::text as t from pg_publication_tables where pubname = any(${names})`;
+  return new Set(rows.map((r) => String(r.t)));
+}
+
 /** Create the publication or alter it so it covers exactly `tables`. */
 export async function ensurePublication(sql: Pg, name: string, tables: string[], log: Logger, serverVersion = 130000): Promise<void> {
   const list = tables.map(quoteTable).join(", ");
@@ -127,8 +133,7 @@ export async function ensurePublication(sql: Pg, name: string, tables: string[],
     log.warn({ publication: name }, `publication ${name} is FOR ALL TABLES; leaving it as it is`);
     return;
   }
-  const rows = await sql`select schemaname::text || '.' || tablename::text as t from pg_publication_tables where pubname = ${name}`;
-  const have = new Set(rows.map((r) => String(r.t)));
+  const have = await publicationTables(sql, [name]);
   if (have.size === tables.length && tables.every((t) => have.has(t))) return;
   if (tables.length) await sql.unsafe(`alter publication ${quoteIdent(name)} set table ${list}`);
   else await sql.unsafe(`alter publication ${quoteIdent(name)} drop table ${[...have].map(quoteTable).join(", ")}`);

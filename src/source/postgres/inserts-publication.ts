@@ -15,7 +15,7 @@
  */
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
-import { quoteIdent, quoteTable } from "./catalog.ts";
+import { publicationTables, quoteIdent, quoteTable } from "./catalog.ts";
 
 /** The second publication's name (63 bytes at most). */
 export function insertsPublication(name: string): string {
@@ -23,11 +23,11 @@ export function insertsPublication(name: string): string {
   return `${head}_inserts`;
 }
 
-/** Creates the second publication, empty, when it is missing. */
-export async function createInsertsPublication(sql: Pg, name: string, viaRoot: boolean, log: Logger): Promise<void> {
+/** Creates the second publication, empty, when it is missing (PostgreSQL 13+: it publishes via the partition root, as the main one). */
+export async function createInsertsPublication(sql: Pg, name: string, log: Logger): Promise<void> {
   const [row] = await sql`select 1 from pg_publication where pubname = ${name}`;
   if (row) return;
-  await sql.unsafe(`create publication ${quoteIdent(name)} with (publish = 'insert, truncate'${viaRoot ? ", publish_via_partition_root = true" : ""})`);
+  await sql.unsafe(`create publication ${quoteIdent(name)} with (publish = 'insert, truncate', publish_via_partition_root = true)`);
   log.info({ publication: name }, `created publication ${name} (inserts and truncates of tables without a row identity)`);
 }
 
@@ -48,8 +48,7 @@ export async function insertsPublicationUsable(sql: Pg, name: string, slot: stri
 export async function setInsertsPublication(sql: Pg, name: string, tables: string[], exact: boolean, log: Logger): Promise<void> {
   const [row] = await sql`select 1 from pg_publication where pubname = ${name}`;
   if (!row) return;
-  const rows = await sql`select schemaname::text || '.' || tablename::text as t from pg_publication_tables where pubname = ${name}`;
-  const have = new Set(rows.map((r) => String(r.t)));
+  const have = await publicationTables(sql, [name]);
   const add = tables.filter((t) => !have.has(t));
   const drop = exact ? [...have].filter((t) => !tables.includes(t)) : [];
   if (add.length) await sql.unsafe(`alter publication ${quoteIdent(name)} add table ${add.map(quoteTable).join(", ")}`);

@@ -292,7 +292,7 @@ class PostgresSource implements Source {
       return { publications: [c.publication], second: null };
     }
     // Made before a new slot (even empty): a table without a row identity added later can use it at once.
-    if (recreate || insertsOnly.length) await createInsertsPublication(sql, second, true, this.log);
+    if (recreate || insertsOnly.length) await createInsertsPublication(sql, second, this.log);
     const usable = insertsOnly.length > 0 && (recreate || marked === second || (await insertsPublicationUsable(sql, second, c.slot)));
     const moved = usable ? insertsOnly : [];
     if (insertsOnly.length && !usable) {

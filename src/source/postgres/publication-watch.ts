@@ -6,11 +6,11 @@
  */
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
+import { publicationTables } from "./catalog.ts";
 
 /** Captured tables the publications no longer cover (all of them when they are gone). */
 export async function tablesOutOfPublication(sql: Pg, publications: string[], tables: string[]): Promise<string[]> {
-  const rows = await sql`select schemaname::text || '.' || tablename::text as t from pg_publication_tables where pubname = any(${publications})`;
-  const have = new Set(rows.map((r) => String(r.t)));
+  const have = await publicationTables(sql, publications);
   return tables.filter((t) => !have.has(t));
 }
 

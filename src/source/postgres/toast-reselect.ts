@@ -67,8 +67,7 @@ async function fill(sql: Pg, rel: Relation, changes: Change[], types: TypeDecode
     wanted.forEach((col, j) => {
       if (c.unchangedToast!.includes(col.name)) after[col.name] = r[j + 1] === null ? null : decoders[j](r[j + 1] as string);
     });
-    const left = c.unchangedToast!.filter((n) => !wanted.some((w) => w.name === n));
-    if (left.length) c.unchangedToast = left;
-    else delete c.unchangedToast;
+    // `wanted` holds every unchanged column of these changes: none is left unset.
+    delete c.unchangedToast;
   }
 }
