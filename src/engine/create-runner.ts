@@ -4,10 +4,11 @@ import type { RejectedRow } from "./operators/operator.ts";
 import type { Relation } from "../types.ts";
 import { compilePipeline, isMirror } from "./operators/index.ts";
 import { lateRows, joinMisses } from "../metrics/metrics.ts";
-import { mirrorRunner, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
+import { mirrorRunner, qualify, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
 import { operatorRunner } from "./operator-runner.ts";
 import { stateBudgetOf } from "./operators/memory-budget.ts";
 import { isUsageError, usageError } from "../errors.ts";
+import { checkTargetColumns, mirrorColumnCheck } from "../config/target-columns.ts";
 
 /** The runner for a pipeline: mirrors map changes directly; the rest compile an operator chain. */
 export async function createRunner(
@@ -19,7 +20,7 @@ export async function createRunner(
   const targets = targetsOf(p);
   // The first target names the mirror's table and key (the runtime renames for the others; the
   // config requires one key for all): with several targets, a first `table:` was ignored.
-  if (isMirror(p)) return mirrorRunner(p, targets[0]);
+  if (isMirror(p)) return checkedMirror(p, config, mirrorRunner(p, targets[0]), ctx.relations);
   const compiled = await compilePipeline(p, {
     pipeline: p.name,
     reject: ctx.reject,
@@ -34,6 +35,7 @@ export async function createRunner(
     // over its budget, a pipeline's cold operator state spills to state.dir/operator-state/
     stateDir: config.state?.dir ?? null,
     stateBudget: stateBudgetOf(p, config.pipelines ?? [p], config.state?.memory_budget),
+    checkOutput: (cols) => checkTargetColumns(p, config, cols),
   }).catch((e) => {
     throw located(e, config, p);
   });
@@ -53,6 +55,38 @@ export async function createRunner(
         throw located(e, config, p);
       }
     };
+  return runner;
+}
+
+/**
+ * A mirror whose targets name columns (Redis key templates...): each table's columns are checked
+ * now when known (check), else with the table's first change (serve); see mirrorColumnCheck.
+ */
+function checkedMirror(p: PipelineConfig, config: Config, runner: PipelineRunner, relations?: Map<string, Relation>): PipelineRunner {
+  const check = mirrorColumnCheck(p, config);
+  if (!check) return runner;
+  const guarded = (rel: Relation) => {
+    try {
+      check(rel);
+    } catch (e) {
+      throw located(e, config, p);
+    }
+  };
+  if (relations) {
+    for (const rel of relations.values()) if (runner.reads(rel.table)) guarded(rel);
+    return runner;
+  }
+  const named = new Set((Array.isArray(p.from) ? p.from : [p.from]).map(qualify).filter((t) => !t.endsWith(".*")));
+  const seen = new Set<string>();
+  const { process } = runner;
+  runner.process = async (txn) => {
+    for (const c of txn.changes) {
+      if (seen.has(c.table) || !named.has(c.table)) continue;
+      seen.add(c.table);
+      guarded(c.relation);
+    }
+    return process(txn);
+  };
   return runner;
 }
 

@@ -121,6 +121,8 @@ export interface SinkFactory<S extends z.ZodType = z.ZodType> {
   configSchema: S;
   /** Schema of the per-pipeline options under `to:` (sink-specific keys such as redis key templates). */
   targetSchema?: z.ZodType;
+  /** Output columns the (parsed) `to:` options name, by option: checked against the pipeline's output at check and serve. */
+  targetColumns?(target: unknown): Record<string, string[]>;
   create(config: z.infer<S>): Sink;
   /** Connect and return a one-line description, or throw: used by `cdc-engine check`. */
   check(config: z.infer<S>): Promise<string>;

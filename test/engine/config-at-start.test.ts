@@ -1,7 +1,8 @@
 /**
- * Mistakes only the source's columns reveal (an unknown column, a non-boolean where, a to.key
- * naming no output column): `check` names them as `serve` does, exit 2 and one line, instead of
- * passing a config that serve then refuses or retries forever. Both name the file and the pipeline.
+ * Mistakes only the source's columns reveal (an unknown column, a non-boolean where, a to.key or a
+ * Redis key_template/member/score/value/fields naming no output column): `check` names them as
+ * `serve` does, exit 2 and one line, instead of passing a config that serve then refuses, retries
+ * forever, or whose every row goes to the DLQ. Both name the file and the pipeline.
  */
 import { expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -24,6 +25,7 @@ state: { dir: "${join(dir, name)}" }
 api: { listen: "127.0.0.1:${await freePort()}" }
 sinks:
   wh: { type: postgres, url: "${pg.url(dst)}" }
+  rd: { type: redis, url: "${process.env.REDIS_URL ?? "redis://127.0.0.1:6379"}", key_prefix: "${slot}:" }
 pipelines:
   - name: p
     from: public.orders
@@ -35,6 +37,12 @@ ${pipeline}`);
       ["unknown-column", "    select: [id, pricee]\n    to: wh\n", "unknown column 'pricee'"],
       ["where-not-boolean", "    where: price\n    to: wh\n", "a where condition must be boolean, not numeric(10,2)"],
       ["key-not-output", "    select: [id, price]\n    to: { sink: wh, key: [order_id] }\n", "to.key names 'order_id', not among its output columns (id, price)"],
+      // Redis options naming columns: each row rendered no key (or no score) and went to the DLQ.
+      ["redis-key-template", '    select: [id, price]\n    to: { sink: rd, type: hash, key_template: "order:{order_id}" }\n', "to.key_template names 'order_id', not among its output columns (id, price)"],
+      ["redis-zset-score", "    where: price > 0\n    to: [wh, { sink: rd, type: zset, key_template: board, member: id, score: points }]\n", "to.1.score names 'points', not among its output columns (id, price, status)"],
+      // A mirror's output is its table's own columns.
+      ["redis-mirror-template", '    to: { sink: rd, type: hash, key_template: "order:{order_id}" }\n', "to.key_template names 'order_id', not a column of public.orders (id, price, status)"],
+      ["redis-string-value", "    select: [id, price]\n    to: { sink: rd, type: string, key_template: \"o:{id}\", value: total }\n", "to.value names 'total', not among its output columns (id, price)"],
     ];
     for (const [name, pipeline, says] of cases) {
       const file = await config(name, pipeline);
@@ -49,10 +57,19 @@ ${pipeline}`);
       expect(check.stdout).toContain(`${basename(file)}: pipelines.0 (p): `);
     }
     // The same pipeline, right: check passes.
-    const good = await config("good", "    where: price > 0\n    select: [id, price]\n    to: { sink: wh, key: [id] }\n");
+    const good = await config("good", "    where: price > 0\n    select: [id, price]\n    to: [{ sink: wh, key: [id] }, { sink: rd, type: zset, key_template: \"board:{id}\", member: id, score: price }]\n");
     const check = await runBinary(["check", "--config", good]);
     expect(`exit ${check.code}\n${check.stdout}`).toContain("exit 0\n");
     expect(check.stdout).toContain("ok   pipeline:p");
+    const mirror = await config("good-mirror", '    to: { sink: rd, type: hash, key_template: "order:{id}", fields: [price, status] }\n');
+    const mirrored = await runBinary(["check", "--config", mirror]);
+    expect(`exit ${mirrored.code}\n${mirrored.stdout}`).toContain("exit 0\n");
+    expect(mirrored.stdout).toContain("ok   pipeline:p");
+    // A transform module may add the column a template names: its output is known only from its rows.
+    writeFileSync(join(dir, "add-cid.ts"), "export function transform(row: Record<string, unknown>) { return { ...row, cid: row.id }; }\n");
+    const module = await config("transform", `    select: [id, price]\n    transform: ./add-cid.ts\n    to: { sink: rd, type: hash, key_template: "o:{cid}" }\n`);
+    const checked = await runBinary(["check", "--config", module]);
+    expect(`exit ${checked.code}\n${checked.stdout}`).toContain("exit 0\n");
   } finally {
     await sql.end();
   }

@@ -174,6 +174,8 @@ export async function compilePipeline(
     stateDir?: string | null;
     /** the pipeline's state budget in bytes (see memory-budget.ts); default: its state_budget */
     stateBudget?: number | null;
+    /** more checks of the output columns (the sinks' `to:` options naming columns), as for to.key */
+    checkOutput?(cols: Column[]): void;
   },
 ): Promise<CompiledPipeline> {
   const from = (Array.isArray(p.from) ? p.from : [p.from]).map(qualify);
@@ -214,6 +216,7 @@ export async function compilePipeline(
       const missing = p.transform ? [] : (target?.key ?? []).filter((k) => !cols.some((c) => c.name === k));
       if (missing.length)
         throw usageError("config_key", `pipeline '${p.name}': to.key names ${missing.map((k) => `'${k}'`).join(", ")}, not among its output columns (${cols.map((c) => c.name).join(", ")})`);
+      if (!p.transform) ctx.checkOutput?.(cols);
       return cols;
     },
   };

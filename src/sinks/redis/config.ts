@@ -50,3 +50,16 @@ export const redisTargetSchema = z
     if (t.type === "zset" && (!t.member || !t.score)) ctx.addIssue({ code: "custom", path: [t.member ? "score" : "member"], message: "required for type zset" });
   });
 export type RedisTarget = z.infer<typeof redisTargetSchema>;
+
+/**
+ * The output columns a target's options name, by option (`key_template`, `member`, ...): check and
+ * serve compare them with the pipeline's output columns, since a name that is none of them made
+ * every row fail (no key, no score: all to the DLQ). Only the options its type uses.
+ */
+export function redisTargetColumns(t: RedisTarget): Record<string, string[]> {
+  const out: Record<string, string[]> = { key_template: [...t.key_template.matchAll(/\{([^{}]+)\}/g)].map((m) => m[1]) };
+  if (t.type === "hash" && t.fields) out.fields = t.fields;
+  if (t.type === "zset") Object.assign(out, { member: [t.member!], score: [t.score!] });
+  if (t.type === "string" && t.value) out.value = [t.value];
+  return out;
+}

@@ -1,5 +1,5 @@
 import type { SinkFactory } from "../sink.ts";
-import { redisSinkConfig, redisTargetSchema } from "./config.ts";
+import { redisSinkConfig, redisTargetColumns, redisTargetSchema, type RedisTarget } from "./config.ts";
 import { checkRedisSink } from "./check.ts";
 import { RedisSink } from "./sink.ts";
 
@@ -7,6 +7,7 @@ export const redisSink: SinkFactory<typeof redisSinkConfig> = {
   type: "redis",
   configSchema: redisSinkConfig,
   targetSchema: redisTargetSchema,
+  targetColumns: (t) => redisTargetColumns(t as RedisTarget),
   create: (config) => new RedisSink(config),
   check: checkRedisSink,
 };
