@@ -28,6 +28,8 @@ function describe(issue: z.core.$ZodIssue): string {
     case "too_small":
       if (issue.origin === "array") return issue.message.startsWith("Too small") ? `needs at least ${issue.minimum} item(s)` : issue.message;
       if (issue.origin === "string") return issue.minimum === 1 ? "must not be empty" : `must be at least ${issue.minimum} characters`;
+      // a schema's own message says why (retry.max_attempts); zod's default one is "Too small: ..."
+      if (!issue.message.startsWith("Too small")) return issue.message;
       return `must be >= ${issue.minimum}`;
     case "too_big":
       return `must be <= ${issue.maximum}`;

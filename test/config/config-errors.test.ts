@@ -94,6 +94,9 @@ describe("config loading", () => {
     ["two keys on one mirror", BASE.replace("from: [public.orders, public.customers]", "from: public.readings").replace("to: wh", "to: [{ sink: wh, key: [device] }, { sink: lite, table: r2, key: [id] }]").replace("sinks:\n", "sinks:\n  lite: { type: sqlite, path: ./l.db }\n"), "cdc.yaml: pipelines.0.to.1.key: every sink of a mirror gets the same key"],
     // Two writers shared the sink's one position of the pipeline: a crash lost the rows of the slower one.
     ["one pipeline into one sql sink twice", BASE.replace("from: [public.orders, public.customers]", "from: public.orders").replace("to: wh", "to: [{ sink: wh, table: o1 }, { sink: wh, table: o2 }]"), "cdc.yaml: pipelines.0.to.1.sink: pipeline 'mirror' already writes to sink 'wh' (to.0); a pipeline writes to a postgres sink once"],
+    // 0 attempts would send nothing (every record straight to the DLQ); the message says what 1 means.
+    ["http retry.max_attempts 0", BASE.replace("sinks:\n", "sinks:\n  hook: { type: http, url: https://example.test/hook, retry: { max_attempts: 0 } }\n"), "cdc.yaml: sinks.hook.retry.max_attempts: must be at least 1 (the first attempt counts: 1 sends once, without retrying)"],
+    ["http retry.max_attempts negative", BASE.replace("sinks:\n", "sinks:\n  hook: { type: http, url: https://example.test/hook, retry: { max_attempts: -3 } }\n"), "cdc.yaml: sinks.hook.retry.max_attempts: must be at least 1 (the first attempt counts: 1 sends once, without retrying)"],
     ["stray space in a table name", BASE.replace("from: [public.orders, public.customers]", 'from: ["public. orders"]'), "cdc.yaml: pipelines.0.from.0: must be schema.table or schema.*"],
   ];
   for (const [name, text, message] of cases) {

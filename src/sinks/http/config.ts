@@ -14,7 +14,7 @@ export const httpSinkConfig = z.strictObject({
   retry: z
     .strictObject({
       /** Attempts per request, the first included; after the last one the records go to the DLQ. */
-      max_attempts: z.number().int().min(1).default(8),
+      max_attempts: z.number().int().min(1, "must be at least 1 (the first attempt counts: 1 sends once, without retrying)").default(8),
       initial_delay: duration.default(200),
       max_delay: duration.default(30_000),
     })
