@@ -30,7 +30,7 @@ const ROWS = `
    '{sad,"with space","it''s \\"odd\\"","a,b{c}",NULL}', 'a,b{c}', '{{1,2},{3,NULL}}', '{"a,b","c\\"d","{e}","NULL",NULL,""}',
    '{NaN,-Infinity,1.50}', '{-0,Infinity,NaN}', row(1, 'x, "y"'), '[1,10)', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
   (2, 'NaN', '-Infinity', 'NaN', -9223372036854775808, 0, null, '😀 שלום e\u0301', '', '[]', '{}', 'infinity', '-infinity',
-   '294276-12-31 23:59:59.999999', null, null, null, null, '{}', 'with space', '{}', '{}', '{}', '{}', row(null, null), 'empty', null);`;
+   '294276-12-31 23:59:59.999999', null, null, null, null, '{}', 'with space', '[0:0]={5}', '{}', '{}', '{}', row(null, null), 'empty', null);`;
 
 describe("odd values through a postgres mirror (compiled binary)", () => {
   test("every column reads back as the same text, snapshot and stream; verify says equal", async () => {
@@ -61,6 +61,11 @@ describe("odd values through a postgres mirror (compiled binary)", () => {
       await sql.unsafe(`insert into public.odd select id + 100 + 10 * g, f4, f8, n, i8, m, ch, t, b, j, jb, d, tz, ts, tt, iv, ip, mac, moods, mood1, ia, ta, na, fa, p, r, u from public.odd, generate_series(1, 600) g where id < 3`);
       await sql.unsafe(`update public.odd set f4 = '-0', fa = '{-0}', moods = '{happy,"a,b{c}"}' where id = 2`);
       await sql.unsafe(`insert into public.odd (id, moods) values (20, '{sad,happy}'), (21, '{happy,sad}')`);
+      // Lower bounds other than 1 (printed as a [lo:hi]= prefix) stay where they were.
+      await sql.unsafe(`update public.odd set ia = '[0:1][-1:0]={{1,2},{3,NULL}}', ta = '[5:5]={x}', na = '[-3:-2]={NaN,1.5}' where id = 11`);
+      // The same with a TOASTed column left unchanged: the row is printed from its values, not copied as sent.
+      await sql.unsafe(`update public.odd set t = (select string_agg(md5(g::text), '') from generate_series(1, 3000) g) where id = 12`);
+      await sql.unsafe(`update public.odd set ia = '[-1:0]={4,5}' where id = 12`);
       await sql.unsafe(`update ${weird} set "Select" = 'upd', "col with space" = 4`);
       // Columns added while streaming keep their exact types (they were numeric, text, text, text, varchar).
       await sql.unsafe(`alter table public.odd add column a_n numeric(10,2), add column a_ip inet, add column a_ia int8[], add column a_mood mood, add column a_vc varchar(5)`);
@@ -72,6 +77,7 @@ describe("odd values through a postgres mirror (compiled binary)", () => {
       expect(got.length).toBe(1207);
       for (let i = 0; i < want.length; i++) expect(got[i]).toEqual(want[i]);
       expect(got.find((r) => r.id === "1")!.f4).toBe("-0");
+      expect([got.find((r) => r.id === "2")!.ia, got.find((r) => r.id === "12")!.ia, got.find((r) => r.id === "11")!.ia]).toEqual(["[0:0]={5}", "[-1:0]={4,5}", "[0:1][-1:0]={{1,2},{3,NULL}}"]);
       expect(got.find((r) => r.id === "11")!.moods).toBe(`{sad,"with space","it's \\"odd\\"","a,b{c}",NULL}`);
       // The enum array is an array in the sink (text[]), not text.
       const [{ t }] = await out`select format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = 'public.odd'::regclass and attname = 'moods'`;

@@ -3,6 +3,7 @@ import type { Row } from "../../src/types.ts";
 import { pgFlavors } from "../helpers/index.ts";
 import { memoryLog, sourceConfig, startSource, testDb } from "./source-helpers.ts";
 import { BINARY_COLUMNS, BINARY_EDGES, TYPES_SQL } from "./type-cases.ts";
+import { boundsPrefix } from "../../src/array-bounds.ts";
 
 const CASES = [...BINARY_COLUMNS, ...BINARY_EDGES];
 
@@ -30,6 +31,7 @@ describe.each(pgFlavors())("binary pgoutput values (%s)", (flavor) => {
         expect({ name, value: bIns.after![name] }).toEqual({ name, value: tIns.after![name] });
       }
       expect(Object.is(bIns.after!.e_f4_negzero, -0)).toBe(true);
+      expect([bIns, tIns].map((c) => boundsPrefix(c.after!.c_lbarr as unknown[]))).toEqual(["[0:1]=", "[0:1]="]);
       expect(bUpd.after).toEqual(tUpd.after as Row);
       expect(bUpd.after!.c_text).toBe("changed");
       expect(bUpd.key).toEqual({ id: 1 });

@@ -1,3 +1,4 @@
+import { boundsPrefix } from "../../array-bounds.ts";
 /**
  * Values to Postgres text input form, sent as untyped parameters so the server parses them
  * with the target column's own input function: int8 and numeric stay exact (bigint /
@@ -22,7 +23,7 @@ export function toPgText(v: unknown): string | null {
   return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
 }
 
-/** A Postgres array literal: {a,"b c",NULL,{1,2}}. Elements are always quoted except NULL and nested arrays. */
+/** A Postgres array literal: {a,"b c",NULL,{1,2}} ([0:1]={...} when a lower bound is not 1). Elements are always quoted except NULL and nested arrays. */
 export function arrayLiteral(items: unknown[]): string {
   const parts = items.map((x) => {
     if (x === null || x === undefined) return "NULL";
@@ -30,7 +31,7 @@ export function arrayLiteral(items: unknown[]): string {
     const s = toPgText(x)!;
     return '"' + s.replace(/\\/g, "\\\\").replace(/"/g, '\\"') + '"';
   });
-  return "{" + parts.join(",") + "}";
+  return boundsPrefix(items) + "{" + parts.join(",") + "}";
 }
 
 /** A quoted identifier: any name is safe, including `weird"name;drop`. */

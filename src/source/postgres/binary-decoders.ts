@@ -6,6 +6,7 @@
  * pgoutput sends every column with a send function in binary, so the source only asks for
  * binary when every captured column has a decoder here (see TypeDecoders.hasBinary).
  */
+import { boundsFromDims, withBounds } from "../../array-bounds.ts";
 export type BinaryDecoder = (b: Buffer, start: number, end: number) => unknown;
 
 const utf8: BinaryDecoder = (b, s, e) => b.toString("utf8", s, e);
@@ -169,7 +170,8 @@ export function binaryArray(elem: BinaryDecoder): BinaryDecoder {
     const ndim = b.readInt32BE(s);
     if (ndim === 0) return [];
     const dims: number[] = [];
-    for (let d = 0; d < ndim; d++) dims.push(b.readInt32BE(s + 12 + 8 * d));
+    const lowers: number[] = [];
+    for (let d = 0; d < ndim; d++) dims.push(b.readInt32BE(s + 12 + 8 * d)), lowers.push(b.readInt32BE(s + 16 + 8 * d));
     let at = s + 12 + 8 * ndim;
     const level = (d: number): unknown[] => {
       const out: unknown[] = [];
@@ -187,7 +189,8 @@ export function binaryArray(elem: BinaryDecoder): BinaryDecoder {
       }
       return out;
     };
-    return level(0);
+    const arr = level(0);
+    return lowers.some((l) => l !== 1) ? withBounds(arr, boundsFromDims(dims, lowers)) : arr;
   };
 }
 

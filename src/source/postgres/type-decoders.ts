@@ -5,6 +5,7 @@
  * the same whichever path delivered it.
  */
 import { BINARY_SCALAR, binaryArray, binaryText, type BinaryDecoder } from "./binary-decoders.ts";
+import { withBounds } from "../../array-bounds.ts";
 
 export type Decoder = (text: string) => unknown;
 
@@ -157,11 +158,12 @@ export class TypeDecoders {
 
 /**
  * Parse a Postgres array literal: `{1,2,NULL}`, nested `{{a,b},{c,d}}`, quoted elements with
- * backslash escapes, an optional `[lo:hi]=` dimension prefix. NULL elements become null.
+ * backslash escapes, an optional `[lo:hi]=` dimension prefix (kept on the array: array-bounds.ts). NULL elements become null.
  */
 export function parseArray(text: string, elem: Decoder, delim = ","): unknown[] {
   let i = 0;
-  if (text[0] === "[") i = text.indexOf("=") + 1;
+  let prefix = "";
+  if (text[0] === "[") (i = text.indexOf("=") + 1), (prefix = text.slice(0, i - 1));
   const d = delim.charCodeAt(0);
   function parseLevel(): unknown[] {
     // text[i] is '{'
@@ -204,7 +206,8 @@ export function parseArray(text: string, elem: Decoder, delim = ","): unknown[] 
       if (sep !== d) throw new Error(`malformed array literal: ${text.slice(0, 80)}`);
     }
   }
-  return parseLevel();
+  const arr = parseLevel();
+  return prefix ? withBounds(arr, prefix) : arr;
 }
 
 /** pg_type rows the decoders need: arrays, domains, enums (a few hundred rows, read once at start). */
