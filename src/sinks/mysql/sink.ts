@@ -1,16 +1,17 @@
 import mysql from "mysql2/promise";
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from "cockatiel";
-import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type OutputTable, type Sink, type SinkContext } from "../sink.ts";
-import type { Column, Lsn } from "../../types.ts";
+import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type Sink, type SinkContext } from "../sink.ts";
+import type { Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { MysqlSinkConfig } from "./config.ts";
 import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
-import { addColumnSql, createTableSql, deleteSql, MANAGED_COMMENT, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q, targetTableName, upsertSql } from "./ddl.ts";
-import { columnType, decimalMisfit, decimalOf, toParam, ValueError } from "./types.ts";
-import { mysqlWidensTo } from "./widen.ts";
+import { deleteSql, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q, targetTableName, upsertSql } from "./ddl.ts";
+import { decimalMisfit, decimalOf, toParam, ValueError } from "./types.ts";
+import { TargetTables } from "./tables.ts";
+import { isUnknownColumn, LostColumnError } from "./lost-column.ts";
 
 type Param = ReturnType<typeof toParam>;
 interface Prepared {
@@ -27,6 +28,10 @@ interface Prepared {
   bytes: number;
 }
 type Queryable = Pick<mysql.Connection, "query">;
+/** Which errors belong to a row (→ DLQ) rather than to the sink (→ retried). */
+type RowError = (e: unknown) => boolean;
+/** The last try after the table's columns were read again: an Unknown column left is the row's. */
+const rowErrorLastTry: RowError = (e) => isDataError(e) || isUnknownColumn(e);
 
 /**
  * MySQL/MariaDB and StarRocks sink. MySQL: each batch and its position commit in one
@@ -39,11 +44,8 @@ export class MysqlSink implements Sink {
   private pool: mysql.Pool | null = null;
   private ctx!: SinkContext;
   private readonly positions = new Map<string, Lsn>();
-  private readonly known = new Map<string, Map<string, string>>();
-  /** Output tables whose column types were compared with the target's (once per table shape). */
-  private readonly typesChecked = new WeakSet<OutputTable>();
-  /** Target tables the engine created (MANAGED_COMMENT): only their columns are widened. */
-  private readonly managed = new Set<string>();
+  /** The target tables' columns as last read; created at open. */
+  private tables!: TargetTables;
   private readonly abort = new AbortController();
   private readonly retry: RetryPolicy;
   private state: Health = { status: "up" };
@@ -51,9 +53,6 @@ export class MysqlSink implements Sink {
   /** The server's max_allowed_packet: a larger row is refused before it is sent (it would drop the connection). */
   private maxPacket = 16 * 1024 * 1024;
   private maxStatement = 0;
-  /** Per pipeline (mysql dialect): the connection whose open transaction holds the parts of a large transaction written so far. */
-  /** Tables whose other unique keys were warned about (warnOtherUniqueKeys). */
-  private readonly uniqueWarned = new Set<string>();
   /** Per pipeline: the transaction holding a large transaction's earlier parts, and the tables they wrote. */
   private readonly openParts = new Map<string, { conn: mysql.PoolConnection; dead: [OutputRecord, string][]; touched: Set<string> }>();
   /** Pipelines whose last write failed without an answer: whether it committed is not known (see applyOnce). */
@@ -79,6 +78,7 @@ export class MysqlSink implements Sink {
     this.database = opts.database ?? "";
     const fail = (e: unknown) => new CdcError("sink_connect", describeMysqlError(e, this.config), { component: `sink:${ctx.name}`, cause: e });
     if (!this.database) throw new CdcError("sink_config", "no database: set `database:` or put it in the URL", { component: `sink:${ctx.name}`, kind: "usage" });
+    this.tables = new TargetTables(this.database, this.config.dialect, ctx.log, (t) => this.ddlOpts(t));
     try {
       const admin = await mysql.createConnection({ ...opts, database: undefined });
       try {
@@ -156,7 +156,7 @@ export class MysqlSink implements Sink {
       this.openParts.set(batch.pipeline, (open = { conn, dead: [], touched: new Set() }));
     }
     const { conn, dead, touched } = open;
-    if (part.index > 0 && this.altersKnownTable(records, touched)) {
+    if (part.index > 0 && this.tables.altersAny(records, touched)) {
       // A column added (or widened) in the middle of a large transaction: ALTER TABLE on another
       // connection waits for the metadata lock this open transaction holds on the table, for
       // lock_wait_timeout (a day by default), and the engine hung there, SIGTERM included. The
@@ -165,11 +165,11 @@ export class MysqlSink implements Sink {
       this.openParts.delete(batch.pipeline);
       await conn.query("ROLLBACK").catch(() => {});
       conn.destroy();
-      await this.ensureTables(pool, records);
+      await this.tables.ensure(pool, records);
       throw new PartsLostError(this.ctx.name, batch.pipeline, batch.lsn, new Error("a column was added or widened in its middle: the table was altered after a rollback, since ALTER TABLE waits for the open transaction's lock"));
     }
     try {
-      await this.ensureTables(pool, records);
+      await this.tables.ensure(pool, records);
       const prepared = await this.prepareFresh(pool, records, dead);
       // Earlier parts stay: a refused row rolls back to this savepoint only.
       await conn.query("SAVEPOINT cdc_part");
@@ -177,9 +177,11 @@ export class MysqlSink implements Sink {
       try {
         await this.applyGroups(conn, prepared);
       } catch (e) {
-        if (!isDataError(e)) throw e;
+        if (!isDataError(e) && !isUnknownColumn(e)) throw e;
         await conn.query("ROLLBACK TO SAVEPOINT cdc_part");
-        await this.applyOneByOne(conn, prepared, dead, true);
+        // A column dropped by hand: re-adding it must wait until the open transaction ends (its metadata lock).
+        if (isUnknownColumn(e) && (await this.tables.reread(pool, records))) throw new LostColumnError(e as Error);
+        await this.applyOneByOne(conn, prepared, dead, true, rowErrorLastTry);
       }
       await conn.query("RELEASE SAVEPOINT cdc_part");
       if (!part.last) return;
@@ -189,7 +191,12 @@ export class MysqlSink implements Sink {
       this.openParts.delete(batch.pipeline);
       await conn.query("ROLLBACK").catch(() => {});
       conn.destroy();
-      throw e;
+      if (!(e instanceof LostColumnError)) throw e;
+      this.ctx.log.warn({ pipeline: batch.pipeline, reason: e.server.message }, "a target column was dropped meanwhile: adding it again");
+      await this.tables.ensure(pool, records);
+      // The first part is all the open transaction held: written again at once. Later parts: the slot sends the transaction again.
+      if (part.index === 0) return this.writePart(batch, records);
+      throw new PartsLostError(this.ctx.name, batch.pipeline, batch.lsn, e);
     }
     this.openParts.delete(batch.pipeline);
     conn.release();
@@ -229,11 +236,25 @@ export class MysqlSink implements Sink {
     return r ? BigInt(r.lsn) : -1n;
   }
 
-  /** One attempt: DDL, then the rows and the position (unless !store). Returns the rows rejected for their values. */
+  /**
+   * One attempt: DDL, then the rows and the position (unless !store). Returns the rows rejected for
+   * their values. An Unknown column (a column dropped by hand) reads the tables again and tries once more.
+   */
   private async apply(batch: OutputBatch, records: OutputRecord[], store: boolean): Promise<[OutputRecord, string][]> {
     const pool = this.pool;
     if (!pool) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
-    await this.ensureTables(pool, records);
+    try {
+      return await this.applyRows(pool, batch, records, store, isDataError);
+    } catch (e) {
+      if (!isUnknownColumn(e)) throw e;
+      this.ctx.log.warn({ pipeline: batch.pipeline, reason: (e as Error).message }, "a target column is missing: reading the tables' columns again");
+      await this.tables.reread(pool, records);
+      return await this.applyRows(pool, batch, records, store, rowErrorLastTry);
+    }
+  }
+
+  private async applyRows(pool: mysql.Pool, batch: OutputBatch, records: OutputRecord[], store: boolean, rowError: RowError): Promise<[OutputRecord, string][]> {
+    await this.tables.ensure(pool, records);
     const dead: [OutputRecord, string][] = [];
     const prepared = await this.prepareFresh(pool, records, dead);
     const offset = (c: Queryable) => (!store ? Promise.resolve() : c.query(offsetUpsertSql(this.config.dialect), [batch.pipeline, this.ctx.name, batch.lsn.toString()]));
@@ -242,8 +263,8 @@ export class MysqlSink implements Sink {
       try {
         await this.applyGroups(pool, prepared);
       } catch (e) {
-        if (!isDataError(e)) throw e;
-        await this.applyOneByOne(pool, prepared, dead, false);
+        if (!rowError(e)) throw e;
+        await this.applyOneByOne(pool, prepared, dead, false, rowError);
       }
       await offset(pool);
       return dead;
@@ -255,11 +276,11 @@ export class MysqlSink implements Sink {
       try {
         await this.applyGroups(conn, prepared);
       } catch (e) {
-        if (!isDataError(e)) throw e;
+        if (!rowError(e)) throw e;
         // Find the bad rows: redo the batch row by row, each under a savepoint.
         await conn.query("ROLLBACK");
         await conn.query("START TRANSACTION");
-        await this.applyOneByOne(conn, prepared, dead, true);
+        await this.applyOneByOne(conn, prepared, dead, true, rowError);
       }
       await offset(conn);
       await conn.query("COMMIT");
@@ -300,7 +321,7 @@ export class MysqlSink implements Sink {
       dead.push(...first);
       return prepared;
     }
-    for (const t of misfits) this.known.set(t, await this.loadColumns(pool, t));
+    for (const t of misfits) await this.tables.reload(pool, t);
     return this.prepareAll(records, dead);
   }
 
@@ -329,7 +350,7 @@ export class MysqlSink implements Sink {
    * round extra fractional digits silently (a Note, even in strict mode).
    */
   private checkDecimals(table: string, columns: string[], values: Param[]): void {
-    const types = this.known.get(table);
+    const types = this.tables.types(table);
     if (!types) return;
     for (let i = 0; i < columns.length; i++) {
       const v = values[i];
@@ -369,105 +390,20 @@ export class MysqlSink implements Sink {
     }
   }
 
-  private async applyOneByOne(c: Queryable, prepared: Prepared[], dead: [OutputRecord, string][], savepoints: boolean): Promise<void> {
+  private async applyOneByOne(c: Queryable, prepared: Prepared[], dead: [OutputRecord, string][], savepoints: boolean, rowError: RowError = isDataError): Promise<void> {
     for (const p of prepared) {
       try {
         if (savepoints) await c.query("SAVEPOINT cdc_row");
         await this.applyGroup(c, [p]);
         if (savepoints) await c.query("RELEASE SAVEPOINT cdc_row");
       } catch (e) {
-        if (!isDataError(e)) throw e;
+        if (!rowError(e)) throw e;
         if (savepoints) await c.query("ROLLBACK TO SAVEPOINT cdc_row");
         dead.push([p.rec, `${(e as Error).message}`]);
       }
     }
   }
 
-  /** Create missing tables; add columns that appear in the output but not in the table. */
-  private async ensureTables(pool: mysql.Pool, records: OutputRecord[]): Promise<void> {
-    for (const table of new Set(records.map((r) => r.table))) {
-      const name = targetTableName(table.name);
-      let cols = this.known.get(name);
-      if (!cols) {
-        if (!table.columns.length) continue;
-        const sample = records.find((r) => r.table === table && r.op === "upsert")?.row;
-        await pool.query(createTableSql(table, sample, this.ddlOpts(table.name)));
-        cols = await this.loadColumns(pool, name);
-        this.known.set(name, cols);
-      }
-      const missing = missingColumns(table, cols);
-      for (const c of missing) {
-        const sample = records.find((r) => r.table === table && r.op === "upsert")?.row[c.name];
-        this.ctx.log.info({ table: name, column: c.name }, "adding column");
-        const type = columnType(c, this.config.dialect, false, sample);
-        await pool.query(addColumnSql(name, c.name, type));
-        cols.set(c.name.toLowerCase(), type);
-      }
-      if (this.config.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(table)) {
-        const keys = new Set(table.key);
-        for (const [c, have, want] of this.widenings(table, name, cols)) {
-          this.ctx.log.info({ table: name, column: c.name, from: have, to: want }, "widening column (the source column was retyped)");
-          await pool.query(`ALTER TABLE ${q(name)} MODIFY COLUMN ${q(c.name)} ${want} ${keys.has(c.name) ? "NOT NULL" : "NULL"}`);
-          cols.set(c.name.toLowerCase(), want);
-        }
-        this.typesChecked.add(table);
-      }
-    }
-  }
-
-  /** A source column retyped to a wider type (int → bigint): the target column to widen too. */
-  private widenings(t: OutputTable, name: string, cols: Map<string, string>): [Column, string, string][] {
-    if (this.config.dialect !== "mysql" || !this.managed.has(name) || this.typesChecked.has(t)) return [];
-    const keys = new Set(t.key);
-    const out: [Column, string, string][] = [];
-    for (const c of t.columns) {
-      const have = cols.get(c.name.toLowerCase());
-      if (have === undefined || c.typeOid === 0) continue;
-      const want = columnType(c, "mysql", keys.has(c.name));
-      if (mysqlWidensTo(have, want)) out.push([c, have, want]);
-    }
-    return out;
-  }
-
-  /** ensureTables would alter a table the open transaction wrote (add or widen a column). */
-  private altersKnownTable(records: OutputRecord[], touched: Set<string>): boolean {
-    for (const table of new Set(records.map((r) => r.table))) {
-      const name = targetTableName(table.name);
-      const cols = this.known.get(name);
-      if (!cols || !touched.has(name)) continue;
-      if (missingColumns(table, cols).length || this.widenings(table, name, cols).length) return true;
-    }
-    return false;
-  }
-
-  /** Column name (lower case) → COLUMN_TYPE as the target has it; notes whether the engine created the table. */
-  private async loadColumns(pool: mysql.Pool, table: string): Promise<Map<string, string>> {
-    const [rows] = await pool.query("SELECT COLUMN_NAME AS c, COLUMN_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
-    const [tables] = await pool.query("SELECT TABLE_COMMENT AS c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
-    if ((tables as { c: string | Buffer | null }[]).some((r) => String(r.c ?? "") === MANAGED_COMMENT)) this.managed.add(table);
-    await this.warnOtherUniqueKeys(pool, table);
-    return new Map((rows as { c: string; t: string | Buffer }[]).map((r) => [r.c.toLowerCase(), String(r.t)]));
-  }
-
-  /**
-   * INSERT … ON DUPLICATE KEY UPDATE takes a conflict on any unique key for one on the primary key:
-   * with another unique index on a target table (a user's), a row whose value there matches a
-   * different row updates that row instead of failing. Said once per table; not refused, since such
-   * an index can mirror a constraint the source has too.
-   */
-  private async warnOtherUniqueKeys(pool: mysql.Pool, table: string): Promise<void> {
-    if (this.config.dialect !== "mysql" || this.uniqueWarned.has(table)) return;
-    this.uniqueWarned.add(table);
-    const [rows] = await pool
-      .query("SELECT DISTINCT INDEX_NAME AS i FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'", [this.database, table])
-      .catch(() => [[]]);
-    const names = (rows as { i: string }[]).map((r) => String(r.i));
-    if (names.length)
-      this.ctx.log.warn(
-        { table, indexes: names },
-        `table ${table} has unique key(s) besides its primary key (${names.join(", ")}): an upsert whose value there matches another row updates that row instead of failing (MySQL's ON DUPLICATE KEY UPDATE); drop them or make sure the source enforces the same uniqueness`,
-      );
-  }
   private ddlOpts(tableName?: string) {
     const target = tableName ? this.ctx.targets.find((t) => t.options.table === tableName) : undefined;
     const buckets = (target?.options.buckets as number | undefined) ?? this.config.buckets;
@@ -505,11 +441,6 @@ class DecimalMisfit extends ValueError {
   ) {
     super(message);
   }
-}
-
-/** The table's columns the target (its column names lower-cased → types) does not have. */
-function missingColumns(t: OutputTable, cols: Map<string, string>): Column[] {
-  return t.columns.filter((c) => !cols.has(c.name.toLowerCase()));
 }
 
 function paramBytes(values: Param[]): number {

@@ -1,0 +1,148 @@
+import type mysql from "mysql2/promise";
+import type { Logger } from "pino";
+import type { OutputRecord, OutputTable } from "../sink.ts";
+import type { Column } from "../../types.ts";
+import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, q, targetTableName } from "./ddl.ts";
+import { columnType, type Dialect } from "./types.ts";
+import { mysqlWidensTo } from "./widen.ts";
+
+interface TableInfo {
+  /** Column name (lower case) → COLUMN_TYPE as the target has it. */
+  types: Map<string, string>;
+}
+
+/**
+ * The target tables as the sink knows them (cached per table): created when missing, columns
+ * added when the output has new ones, widened in tables the engine created.
+ */
+export class TargetTables {
+  private readonly known = new Map<string, TableInfo>();
+  /** Output tables whose column types were compared with the target's (once per table shape). */
+  private readonly typesChecked = new WeakSet<OutputTable>();
+  /** Target tables the engine created (MANAGED_COMMENT): only their columns are widened. */
+  private readonly managed = new Set<string>();
+  /** Tables whose other unique keys were warned about (warnOtherUniqueKeys). */
+  private readonly uniqueWarned = new Set<string>();
+
+  constructor(
+    private readonly database: string,
+    private readonly dialect: Dialect,
+    private readonly log: Logger,
+    private readonly ddlOpts: (tableName: string) => DdlOptions,
+  ) {}
+
+  /** Column types of a target table as last read, or undefined before it was. */
+  types(table: string): Map<string, string> | undefined {
+    return this.known.get(table)?.types;
+  }
+
+  /** Read a table's columns again (a column was widened or dropped by hand meanwhile); a table gone is created again by ensure(). */
+  async reload(pool: mysql.Pool, table: string): Promise<void> {
+    const info = await this.load(pool, table);
+    if (info.types.size) this.known.set(table, info);
+    else this.known.delete(table);
+  }
+
+  /** Read the columns of the records' tables again; whether ensure() would now add a column (or the table). */
+  async reread(pool: mysql.Pool, records: OutputRecord[]): Promise<boolean> {
+    let changed = false;
+    for (const table of new Set(records.map((r) => r.table))) {
+      const name = targetTableName(table.name);
+      if (!table.columns.length) continue;
+      await this.reload(pool, name);
+      if (!this.known.has(name) || this.missing(table).length) changed = true;
+    }
+    return changed;
+  }
+
+  /** Create missing tables; add columns that appear in the output but not in the table. */
+  async ensure(pool: mysql.Pool, records: OutputRecord[]): Promise<void> {
+    for (const table of new Set(records.map((r) => r.table))) {
+      const name = targetTableName(table.name);
+      let info = this.known.get(name);
+      if (!info) {
+        if (!table.columns.length) continue;
+        const sample = records.find((r) => r.table === table && r.op === "upsert")?.row;
+        await pool.query(createTableSql(table, sample, this.ddlOpts(table.name)));
+        info = await this.load(pool, name);
+        this.known.set(name, info);
+      }
+      for (const c of this.missing(table)) {
+        const sample = records.find((r) => r.table === table && r.op === "upsert")?.row[c.name];
+        this.log.info({ table: name, column: c.name }, "adding column");
+        const type = columnType(c, this.dialect, false, sample);
+        await pool.query(addColumnSql(name, c.name, type));
+        info.types.set(c.name.toLowerCase(), type);
+      }
+      if (this.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(table)) {
+        const keys = new Set(table.key);
+        for (const [c, have, want] of this.widenings(table)) {
+          this.log.info({ table: name, column: c.name, from: have, to: want }, "widening column (the source column was retyped)");
+          await pool.query(`ALTER TABLE ${q(name)} MODIFY COLUMN ${q(c.name)} ${want} ${keys.has(c.name) ? "NOT NULL" : "NULL"}`);
+          info.types.set(c.name.toLowerCase(), want);
+        }
+        this.typesChecked.add(table);
+      }
+    }
+  }
+
+  /** The output table's columns its target (as last read) does not have. */
+  missing(t: OutputTable): Column[] {
+    const types = this.types(targetTableName(t.name));
+    return types ? t.columns.filter((c) => !types.has(c.name.toLowerCase())) : [];
+  }
+
+  /** A source column retyped to a wider type (int → bigint): the target column to widen too. */
+  widenings(t: OutputTable): [Column, string, string][] {
+    const name = targetTableName(t.name);
+    const types = this.types(name);
+    if (this.dialect !== "mysql" || !types || !this.managed.has(name) || this.typesChecked.has(t)) return [];
+    const keys = new Set(t.key);
+    const out: [Column, string, string][] = [];
+    for (const c of t.columns) {
+      const have = types.get(c.name.toLowerCase());
+      if (have === undefined || c.typeOid === 0) continue;
+      const want = columnType(c, "mysql", keys.has(c.name));
+      if (mysqlWidensTo(have, want)) out.push([c, have, want]);
+    }
+    return out;
+  }
+
+  /** ensure() would alter one of the `touched` tables (add or widen a column). */
+  altersAny(records: OutputRecord[], touched: Set<string>): boolean {
+    for (const table of new Set(records.map((r) => r.table))) {
+      if (!touched.has(targetTableName(table.name))) continue;
+      if (this.missing(table).length || this.widenings(table).length) return true;
+    }
+    return false;
+  }
+
+  /** Notes whether the engine created the table. */
+  private async load(pool: mysql.Pool, table: string): Promise<TableInfo> {
+    const [rows] = await pool.query("SELECT COLUMN_NAME AS c, COLUMN_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
+    const [tables] = await pool.query("SELECT TABLE_COMMENT AS c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
+    if ((tables as { c: string | Buffer | null }[]).some((r) => String(r.c ?? "") === MANAGED_COMMENT)) this.managed.add(table);
+    await this.warnOtherUniqueKeys(pool, table);
+    return { types: new Map((rows as { c: string; t: string | Buffer }[]).map((r) => [r.c.toLowerCase(), String(r.t)])) };
+  }
+
+  /**
+   * INSERT … ON DUPLICATE KEY UPDATE takes a conflict on any unique key for one on the primary key:
+   * with another unique index on a target table (a user's), a row whose value there matches a
+   * different row updates that row instead of failing. Said once per table; not refused, since such
+   * an index can mirror a constraint the source has too.
+   */
+  private async warnOtherUniqueKeys(pool: mysql.Pool, table: string): Promise<void> {
+    if (this.dialect !== "mysql" || this.uniqueWarned.has(table)) return;
+    this.uniqueWarned.add(table);
+    const [rows] = await pool
+      .query("SELECT DISTINCT INDEX_NAME AS i FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'", [this.database, table])
+      .catch(() => [[]]);
+    const names = (rows as { i: string }[]).map((r) => String(r.i));
+    if (names.length)
+      this.log.warn(
+        { table, indexes: names },
+        `table ${table} has unique key(s) besides its primary key (${names.join(", ")}): an upsert whose value there matches another row updates that row instead of failing (MySQL's ON DUPLICATE KEY UPDATE); drop them or make sure the source enforces the same uniqueness`,
+      );
+  }
+}
