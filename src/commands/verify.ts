@@ -3,9 +3,8 @@ import { configPath, str } from "./command.ts";
 import { loadConfig } from "../config/load.ts";
 import { usageError } from "../errors.ts";
 import { verifyConfig } from "../engine/verify.ts";
-import { setLockWait } from "../engine/verify/lock-wait.ts";
 
-/** Reconciliation: compare mirror pipelines' source and sink tables (postgres, sqlite, mysql sinks); exit 0 equal, 1 not (or a runtime failure, e.g. a table that stayed locked: one line on stderr). */
+/** Reconciliation: compare mirror pipelines' source and sink tables (postgres, sqlite, mysql sinks); exit 0 equal, 1 not (a table differs or stayed locked, or a runtime failure). */
 export const verifyCommand: Command = {
   name: "verify",
   summary: "compare mirrored tables in source and sink (row count + checksum per key range)",
@@ -17,7 +16,7 @@ export const verifyCommand: Command = {
     "  --chunk-rows N     rows per compared key range (default 50000)",
     "  --wait SECONDS     how long the sink may take to reach the source's position (default 30)",
     "  --lock-timeout SECONDS  how long a read waits for a table another session has locked (default 30);",
-    "                     then verify stops with one line naming the table, exit 1",
+    "                     then that table is reported 'locked, not compared' (exit 1) and the others are compared",
   ].join("\n"),
   options: {
     config: { type: "string", short: "c" },
@@ -38,15 +37,16 @@ export const verifyCommand: Command = {
     };
     const lockTimeout = num("lock-timeout", 30);
     if (lockTimeout < 1) throw usageError("usage", "--lock-timeout: must be at least 1 (seconds)");
-    setLockWait(lockTimeout * 1000);
     const results = await verifyConfig(config, {
       pipeline: str(args.values.pipeline),
       maxDiffs: num("max-diffs", 10),
       chunkRows: Math.max(1, num("chunk-rows", 50_000)),
       waitMs: num("wait", 30) * 1000,
+      lockTimeoutMs: lockTimeout * 1000,
     });
     const head = ["pipeline", "sink", "table", "source rows", "sink rows", "result"];
-    const rows = results.map((r) => [r.pipeline, r.sink, r.table === r.target ? r.table : `${r.table} → ${r.target}`, String(r.sourceRows), String(r.sinkRows), r.note?.startsWith("skipped") ? "skipped" : r.equal ? "equal" : "DIFFERENT"]);
+    const counts = (r: (typeof results)[number], n: number) => (r.locked ? "-" : String(n));
+    const rows = results.map((r) => [r.pipeline, r.sink, r.table === r.target ? r.table : `${r.table} → ${r.target}`, counts(r, r.sourceRows), counts(r, r.sinkRows), r.locked ? "LOCKED" : r.note?.startsWith("skipped") ? "skipped" : r.equal ? "equal" : "DIFFERENT"]);
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
     console.log(line(head));
@@ -55,8 +55,11 @@ export const verifyCommand: Command = {
       if (r.note) console.log(`${r.pipeline} ${r.table}: ${r.note}`);
       if (r.diffs.length) console.log(`${r.pipeline} ${r.table}: differing keys: ${r.diffs.join(" ")}`);
     }
-    const bad = results.filter((r) => !r.equal).length;
-    console.log(bad ? `${bad} table(s) differ` : `all ${results.length} table(s) equal`);
-    return bad ? 1 : 0;
+    // A locked table is not a difference: said apart in the summary (the exit code is 1 for both).
+    const bad = results.filter((r) => !r.equal && !r.locked).length;
+    const locked = results.filter((r) => r.locked).length;
+    const summary = [bad ? `${bad} table(s) differ` : "", locked ? `${locked} table(s) locked, not compared (try again later)` : ""].filter(Boolean);
+    console.log(summary.length ? summary.join("; ") : `all ${results.length} table(s) equal`);
+    return bad || locked ? 1 : 0;
   },
 };

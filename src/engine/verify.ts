@@ -16,6 +16,7 @@ import { chunkRanges, currentLsn, PostgresSinkSide, primaryKey, session, sourceT
 import { SqliteSinkSide } from "./verify/sqlite-side.ts";
 import { MysqlSinkSide } from "./verify/mysql-side.ts";
 import type { SinkSide, TablePlan, TableResult, VerifyOptions } from "./verify/types.ts";
+import { DEFAULT_LOCK_WAIT_MS, isLockedError, isLockTimeout, lockedError, pgBounded } from "./verify/lock-wait.ts";
 
 export type { TableResult, VerifyOptions } from "./verify/types.ts";
 
@@ -27,12 +28,17 @@ export type { TableResult, VerifyOptions } from "./verify/types.ts";
  * in TypeScript (verify/canonical.ts), with the sink's own write conversion applied to the
  * source's values. The sink is first given time to reach the source's current WAL position; a
  * chunk that differs is re-checked after the sink moved on, so changes still in flight are not
- * reported as differences.
+ * reported as differences. A table another session keeps locked past the lock timeout is reported
+ * "locked, not compared" and the others are still compared.
  */
 export async function verifyConfig(config: Config, opts: VerifyOptions = {}): Promise<TableResult[]> {
   const pipelines = config.pipelines.filter((p) => !opts.pipeline || p.name === opts.pipeline);
   if (opts.pipeline && pipelines.length === 0) throw usageError("unknown_pipeline", `${config.file}: no pipeline named '${opts.pipeline}'`);
-  const src = openSinkPg({ url: config.source.url, sslmode: config.source.sslmode, tls: config.source.tls, pool: 2 } as PostgresSinkConfig);
+  const lockMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_WAIT_MS;
+  // Every statement of these sessions waits at most lockMs for a lock (catalog lookups too); the
+  // table reads also set it per transaction, on whichever pooled connection they get.
+  const bounded = { connection: { application_name: "cdc-engine", lock_timeout: `${lockMs}ms` } };
+  const src = openSinkPg({ url: config.source.url, sslmode: config.source.sslmode, tls: config.source.tls, pool: 2 } as PostgresSinkConfig, 2, bounded);
   // The catalog through the source's own client settings (its array parameters; types as the stream sees them).
   const catalog = openSourcePg(config.source, 1);
   const results: TableResult[] = [];
@@ -50,20 +56,20 @@ export async function verifyConfig(config: Config, opts: VerifyOptions = {}): Pr
         const skip = (why: string) => results.push({ pipeline: p.name, sink: t.sink, table: "*", target: "*", sourceRows: 0, sinkRows: 0, equal: true, diffs: [], note: `skipped: ${why}` });
         let side: SinkSide;
         if (sc.type === "postgres") {
-          const dst = openSinkPg(sc.options as PostgresSinkConfig, 2);
-          side = new PostgresSinkSide(src, dst, (sc.options as PostgresSinkConfig).schema);
+          const dst = openSinkPg(sc.options as PostgresSinkConfig, 2, bounded);
+          side = new PostgresSinkSide(src, dst, (sc.options as PostgresSinkConfig).schema, lockMs);
           await session(dst).catch(async (e) => {
             await dst.end({ timeout: 2 });
             throw e;
           });
         } else if (sc.type === "sqlite") {
-          side = new SqliteSinkSide((sc.options as SqliteSinkConfig).path, src, await decoders());
+          side = new SqliteSinkSide((sc.options as SqliteSinkConfig).path, src, await decoders(), lockMs);
         } else if (sc.type === "mysql") {
           if ((sc.options as MysqlSinkConfig).dialect === "starrocks") {
             skip("verify does not compare the starrocks dialect");
             continue;
           }
-          side = await MysqlSinkSide.open(sc.options as MysqlSinkConfig, t.sink, src, await decoders());
+          side = await MysqlSinkSide.open(sc.options as MysqlSinkConfig, t.sink, src, await decoders(), lockMs);
         } else {
           skip(`verify compares postgres, sqlite and mysql sinks (this one is ${sc.type})`);
           continue;
@@ -74,7 +80,8 @@ export async function verifyConfig(config: Config, opts: VerifyOptions = {}): Pr
           for (const table of tables) {
             const target = t.table && tables.length === 1 ? (t.table.includes(".") ? t.table : `public.${t.table}`) : table;
             opts.onProgress?.(`${p.name}: ${table} → ${t.sink}:${target}`);
-            results.push(await verifyTable(src, side, rels.get(table), { pipeline: p.name, sink: t.sink, table, target }, opts));
+            const at = { pipeline: p.name, sink: t.sink, table, target };
+            results.push(await verifyTable(src, side, rels.get(table), at, opts, lockMs).catch((e) => lockedResult(e, at, lockMs)));
           }
         } finally {
           await side.close();
@@ -89,6 +96,14 @@ export async function verifyConfig(config: Config, opts: VerifyOptions = {}): Pr
 
 type Target = { pipeline: string; sink: string; table: string; target: string };
 
+/** A table that stayed locked: reported as not compared (not as different), and verify goes on. */
+function lockedResult(e: unknown, t: Target, lockMs: number): TableResult {
+  // a statement bounded only by the session's lock_timeout (a catalog lookup) does not say which table
+  const locked = isLockedError(e) ? e : isLockTimeout(e) ? lockedError(t.table, "source or sink", lockMs, e) : null;
+  if (!locked) throw e;
+  return { ...t, sourceRows: 0, sinkRows: 0, equal: false, locked: true, diffs: [], note: `locked, not compared: ${locked.message.replace(/^\[verify\] /, "")}` };
+}
+
 /** Waits until the sink's stored position reaches `lsn` (or the time runs out). */
 async function waitForSink(side: SinkSide, t: Target, lsn: bigint, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
@@ -100,14 +115,14 @@ async function waitForSink(side: SinkSide, t: Target, lsn: bigint, ms: number): 
   }
 }
 
-async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t: Target, opts: VerifyOptions): Promise<TableResult> {
+async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t: Target, opts: VerifyOptions, lockMs: number): Promise<TableResult> {
   const res: TableResult = { ...t, sourceRows: 0, sinkRows: 0, equal: true, diffs: [] };
   const waitMs = opts.waitMs ?? 30_000;
   const maxDiffs = opts.maxDiffs ?? 10;
   if (!rel || rel.columns.length === 0) return { ...res, equal: false, note: "source table not found" };
   const sinkColumns = await side.columns(t.target);
   if (!sinkColumns) {
-    const [c] = await src.unsafe(`select count(*)::text as n from ${qualified(t.table)}`);
+    const [c] = await pgBounded(src, t.table, "source", lockMs, (tx) => tx.unsafe(`select count(*)::text as n from ${qualified(t.table)}`));
     return { ...res, sourceRows: Number(c.n), equal: Number(c.n) === 0, note: "sink table missing" };
   }
   const notes: string[] = [];
@@ -118,13 +133,13 @@ async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t
   }
   const key = await primaryKey(src, t.table);
   const keyCols = key.map((k) => rel.columns.find((c) => c.name === k)!);
-  const plan: TablePlan = { table: t.table, target: t.target, rel, key, ranged: key.length > 0 && side.rangeSafe(keyCols) };
+  const plan: TablePlan = { table: t.table, target: t.target, rel, key, ranged: key.length > 0 && side.rangeSafe(keyCols), lockMs };
   if (key.length && !plan.ranged) notes.push("compared in one pass (its key types do not order alike in the sink)");
   const { source, sink } = side.sides(plan, sinkColumns);
   const reached = await waitForSink(side, t, await currentLsn(src), waitMs);
   if (!reached) notes.push("sink position did not reach the source's current LSN in time");
 
-  const ranges = plan.ranged ? await chunkRanges(src, t.table, key, opts.chunkRows ?? 50_000, side.bytewiseKeys ? keyCols : undefined) : [{ lo: null, hi: null }];
+  const ranges = plan.ranged ? await chunkRanges(src, t.table, key, opts.chunkRows ?? 50_000, lockMs, side.bytewiseKeys ? keyCols : undefined) : [{ lo: null, hi: null }];
   for (const r of ranges) {
     let attempt = 0;
     for (;;) {

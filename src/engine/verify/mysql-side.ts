@@ -11,7 +11,7 @@ import { CdcError } from "../../errors.ts";
 import { canonicalSide, Unstorable } from "./canonical.ts";
 import { boundValues, bytewiseRangeSafe, keyColumns, keyIndexes, sourceSide } from "./source-rows.ts";
 import type { ChunkSide, Range, SinkSide, TablePlan } from "./types.ts";
-import { lockBounded, lockWait } from "./lock-wait.ts";
+import { isLockTimeout, lockBounded, lockedError } from "./lock-wait.ts";
 
 /** What the mysql sink would send for a value; one it refuses (DLQ) is never equal to a stored one. */
 function stored(v: unknown, c: Column): unknown {
@@ -36,21 +36,22 @@ export class MysqlSinkSide implements SinkSide {
     private database: string,
     private src: Pg,
     private types: TypeDecoders,
+    private lockMs: number,
   ) {}
 
-  static async open(config: MysqlSinkConfig, sink: string, src: Pg, types: TypeDecoders): Promise<MysqlSinkSide> {
+  static async open(config: MysqlSinkConfig, sink: string, src: Pg, types: TypeDecoders, lockMs: number): Promise<MysqlSinkSide> {
     const opts = connectionOptions(config);
     try {
       // JSON as the server stores it: parsed, its numbers beyond 2^53 would not survive.
       const core = mysql.createConnection({ ...opts, jsonStrings: true });
       const conn = core.promise();
       // A bounded wait for a metadata lock (lock_wait_timeout) and a row lock (innodb_lock_wait_timeout), whole seconds.
-      const wait = Math.max(1, Math.ceil(lockWait() / 1000));
+      const wait = Math.max(1, Math.ceil(lockMs / 1000));
       await conn.query(`SET SESSION time_zone = '+00:00', lock_wait_timeout = ${wait}, innodb_lock_wait_timeout = ${wait}`).catch((e) => {
         core.destroy();
         throw e;
       });
-      return new MysqlSinkSide(core, conn, opts.database ?? "", src, types);
+      return new MysqlSinkSide(core, conn, opts.database ?? "", src, types, lockMs);
     } catch (e) {
       throw new CdcError("verify_sink", describeMysqlError(e, config), { component: `sink:${sink}`, cause: e });
     }
@@ -61,13 +62,15 @@ export class MysqlSinkSide implements SinkSide {
       const [rows] = await this.conn.query(`SELECT lsn FROM ${OFFSETS_TABLE} WHERE pipeline = ? AND sink = ?`, [pipeline, sink]);
       const r = (rows as { lsn: string | number }[])[0];
       return r ? BigInt(r.lsn) : null;
-    } catch {
+    } catch (e) {
+      // not "no position": the table comparing now is reported locked
+      if (isLockTimeout(e)) throw lockedError(OFFSETS_TABLE, "sink", this.lockMs, e);
       return null;
     }
   }
 
   async columns(target: string): Promise<string[] | null> {
-    const [rows] = await this.conn.query("SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", [this.database, targetTableName(target)]);
+    const [rows] = await lockBounded(targetTableName(target), "sink", this.lockMs, () => this.conn.query("SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", [this.database, targetTableName(target)]));
     const names = (rows as { name: string }[]).map((r) => r.name);
     return names.length ? names : null;
   }
@@ -94,7 +97,7 @@ export class MysqlSinkSide implements SinkSide {
     };
     const sink = canonicalSide(cols, keyIndexes(plan, cols), async (r, each) => {
       const w = where(r);
-      await lockBounded(targetTableName(plan.target), "sink", async () => {
+      await lockBounded(targetTableName(plan.target), "sink", this.lockMs, async () => {
         const stream = this.core.query({ sql: `SELECT ${cols.map((c) => q(c.name)).join(", ")} FROM ${table} ${w.sql}`, values: w.params, rowsAsArray: true }).stream();
         for await (const row of stream as AsyncIterable<unknown[]>) each(row);
       });

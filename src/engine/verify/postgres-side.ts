@@ -4,7 +4,7 @@ import type { Column } from "../../types.ts";
 import { qi, qualified } from "../../sinks/postgres/values.ts";
 import { qualify } from "../pipeline-runner.ts";
 import type { ChunkSide, Range, SinkSide, TablePlan } from "./types.ts";
-import { pgBounded } from "./lock-wait.ts";
+import { isLockedError, pgBounded } from "./lock-wait.ts";
 
 /** Row text must not depend on the server's settings (the same ones the source's stream uses). */
 export async function session(sql: Pg): Promise<void> {
@@ -72,13 +72,13 @@ export function rangeWhere(key: string[], r: Range, typed?: Column[], firstParam
 }
 
 /** Key ranges of about `rows` rows each, walked on the source's key (in the sink's order when `typed`). */
-export async function chunkRanges(src: Pg, table: string, key: string[], rows: number, typed?: Column[]): Promise<Range[]> {
+export async function chunkRanges(src: Pg, table: string, key: string[], rows: number, lockMs: number, typed?: Column[]): Promise<Range[]> {
   const ranges: Range[] = [];
   let lo: string[] | null = null;
   const order = key.map((k, i) => (typed && COLLATABLE.has(typed[i].typeOid) ? `${qi(k)} collate "C"` : qi(k))).join(", ");
   for (;;) {
     const w = rangeWhere(key, { lo, hi: null }, typed);
-    const r = await pgBounded(src, table, "source", (tx) => tx.unsafe(`select ${key.map((k, i) => `${qi(k)}::text as k${i}`).join(", ")} from ${qualified(table)} ${w.sql} order by ${order} offset ${rows - 1} limit 1`, w.params));
+    const r = await pgBounded(src, table, "source", lockMs, (tx) => tx.unsafe(`select ${key.map((k, i) => `${qi(k)}::text as k${i}`).join(", ")} from ${qualified(table)} ${w.sql} order by ${order} offset ${rows - 1} limit 1`, w.params));
     if (r.length === 0) {
       ranges.push({ lo, hi: null });
       return ranges;
@@ -96,13 +96,16 @@ export class PostgresSinkSide implements SinkSide {
     private src: Pg,
     private dst: Pg,
     private schema: string,
+    private lockMs: number,
   ) {}
 
   async position(pipeline: string, sink: string): Promise<bigint | null> {
     try {
-      const r = await this.dst.unsafe(`select lsn::text as lsn from ${qi(this.schema)}.cdc_engine_offsets where pipeline = $1 and sink = $2`, [pipeline, sink]);
+      const offsets = `${this.schema}.cdc_engine_offsets`;
+      const r = await pgBounded(this.dst, offsets, "sink", this.lockMs, (tx) => tx.unsafe(`select lsn::text as lsn from ${qi(this.schema)}.cdc_engine_offsets where pipeline = $1 and sink = $2`, [pipeline, sink]));
       return r.length ? BigInt(r[0].lsn as string) : null;
-    } catch {
+    } catch (e) {
+      if (isLockedError(e)) throw e; // not "no position": the table comparing now is reported locked
       return null;
     }
   }
@@ -118,7 +121,7 @@ export class PostgresSinkSide implements SinkSide {
 
   sides(plan: TablePlan, sinkColumns: string[]): { source: ChunkSide; sink: ChunkSide } {
     const cols = plan.rel.columns.map((c) => c.name).filter((c) => sinkColumns.includes(c));
-    return { source: md5Side(this.src, plan.table, cols, plan.key, "source"), sink: md5Side(this.dst, plan.target, cols, plan.key, "sink") };
+    return { source: md5Side(this.src, plan.table, cols, plan.key, "source", this.lockMs), sink: md5Side(this.dst, plan.target, cols, plan.key, "sink", this.lockMs) };
   }
 
   async close(): Promise<void> {
@@ -126,19 +129,19 @@ export class PostgresSinkSide implements SinkSide {
   }
 }
 
-function md5Side(sql: Pg, table: string, cols: string[], key: string[], where: string): ChunkSide {
+function md5Side(sql: Pg, table: string, cols: string[], key: string[], where: string, lockMs: number): ChunkSide {
   const row = `row(${cols.map(qi).join(", ")})::text`;
   return {
     async sum(r) {
       const w = rangeWhere(key, r);
       const hash = `('x' || substr(md5(${row}), 1, 15))::bit(60)::bigint`;
-      const [x] = await pgBounded(sql, table, where, (tx) => tx.unsafe(`select count(*)::text as n, coalesce(sum(${hash}::numeric), 0)::text as s from ${qualified(table)} ${w.sql}`, w.params));
+      const [x] = await pgBounded(sql, table, where, lockMs, (tx) => tx.unsafe(`select count(*)::text as n, coalesce(sum(${hash}::numeric), 0)::text as s from ${qualified(table)} ${w.sql}`, w.params));
       return { n: Number(x.n), sum: x.s as string };
     },
     async rows(r) {
       const w = rangeWhere(key, r);
       const id = key.length ? `row(${key.map(qi).join(", ")})::text` : row;
-      const rows = await pgBounded(sql, table, where, (tx) => tx.unsafe(`select ${id} as id, md5(${row}) as h from ${qualified(table)} ${w.sql}`, w.params));
+      const rows = await pgBounded(sql, table, where, lockMs, (tx) => tx.unsafe(`select ${id} as id, md5(${row}) as h from ${qualified(table)} ${w.sql}`, w.params));
       const m = new Map<string, number>();
       for (const x of rows) {
         const k = `${x.id}\u0000${x.h}`;

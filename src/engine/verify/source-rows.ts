@@ -31,7 +31,7 @@ export function sourceSide(src: Pg, plan: TablePlan, cols: Column[], types: Type
   const keyCols = keyColumns(plan);
   return canonicalSide(cols, keyIndexes(plan, cols), async (r, each) => {
     const w = plan.ranged ? rangeWhere(plan.key, r, keyCols) : { sql: "", params: [] };
-    await pgBounded(src, plan.table, "source", async (tx) => {
+    await pgBounded(src, plan.table, "source", plan.lockMs, async (tx) => {
       const q = tx.unsafe(`select ${select.join(", ")} from ${qualified(plan.table)} ${w.sql}`, w.params).values();
       for await (const rows of q.cursor(2000) as AsyncIterable<(string | null)[][]>) {
         for (const row of rows) each(row.map((t, i) => (t === null ? null : toStored(decoders[i](t), cols[i]))));

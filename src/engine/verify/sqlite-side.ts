@@ -9,6 +9,7 @@ import { toSqliteValue } from "../../sinks/sqlite/values.ts";
 import { canonicalSide } from "./canonical.ts";
 import { boundValues, bytewiseRangeSafe, keyColumns, keyIndexes, sourceSide } from "./source-rows.ts";
 import type { ChunkSide, Range, SinkSide, TablePlan } from "./types.ts";
+import { isLockTimeout, lockBounded, lockedError } from "./lock-wait.ts";
 
 const q = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 const stored = (v: unknown) => toSqliteValue(v);
@@ -22,10 +23,16 @@ export class SqliteSinkSide implements SinkSide {
     private path: string,
     private src: Pg,
     private types: TypeDecoders,
+    private lockMs: number,
   ) {}
 
   private open(): Database | null {
-    if (!this.db && existsSync(resolve(this.path))) this.db = new Database(resolve(this.path), { readonly: true, safeIntegers: true });
+    if (!this.db && existsSync(resolve(this.path))) {
+      this.db = new Database(resolve(this.path), { readonly: true, safeIntegers: true });
+      // A file another connection holds locked (not in WAL mode, or during recovery) answered
+      // SQLITE_BUSY at once: wait as long as for a locked table elsewhere, then report it.
+      this.db.run(`pragma busy_timeout = ${Math.round(this.lockMs)}`);
+    }
     return this.db;
   }
 
@@ -33,13 +40,14 @@ export class SqliteSinkSide implements SinkSide {
     try {
       const r = this.open()?.query("select lsn from cdc_engine_offsets where pipeline = ? and sink = ?").get(pipeline, sink) as { lsn: string } | null;
       return r ? BigInt(r.lsn) : null;
-    } catch {
+    } catch (e) {
+      if (isLockTimeout(e)) throw lockedError("cdc_engine_offsets", "sink", this.lockMs, e);
       return null;
     }
   }
 
   async columns(target: string): Promise<string[] | null> {
-    const info = (this.open()?.query(`pragma table_info(${q(sqliteTableName(target))})`).all() ?? []) as { name: string }[];
+    const info = (await lockBounded(sqliteTableName(target), "sink", this.lockMs, async () => this.open()?.query(`pragma table_info(${q(sqliteTableName(target))})`).all() ?? [])) as { name: string }[];
     return info.length ? info.map((i) => i.name) : null;
   }
 
@@ -64,8 +72,10 @@ export class SqliteSinkSide implements SinkSide {
     };
     const sink = canonicalSide(cols, keyIndexes(plan, cols), async (r, each) => {
       const w = where(r);
-      const stmt = this.open()!.query(`select ${select} from ${table} ${w.sql}`);
-      for (const row of stmt.iterate(...(w.params as never[]))) each(Object.values(row as Record<string, unknown>));
+      await lockBounded(sqliteTableName(plan.target), "sink", this.lockMs, async () => {
+        const stmt = this.open()!.query(`select ${select} from ${table} ${w.sql}`);
+        for (const row of stmt.iterate(...(w.params as never[]))) each(Object.values(row as Record<string, unknown>));
+      });
     });
     return { source: sourceSide(this.src, plan, cols, this.types, stored), sink };
   }

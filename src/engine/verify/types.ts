@@ -11,6 +11,8 @@ export interface TableResult {
   /** First differing keys (or whole rows for tables without a key), as text. */
   diffs: string[];
   note?: string;
+  /** The table stayed locked by another session past the lock timeout: not compared (note says where). */
+  locked?: boolean;
 }
 
 export interface VerifyOptions {
@@ -19,6 +21,8 @@ export interface VerifyOptions {
   maxDiffs?: number;
   /** How long to wait for the sink to reach the source's current LSN, and to re-check a differing chunk. */
   waitMs?: number;
+  /** How long each read waits for a table another session has locked (default 30 s); then the table is reported locked. */
+  lockTimeoutMs?: number;
   onProgress?(msg: string): void;
 }
 
@@ -53,6 +57,8 @@ export interface TablePlan {
   key: string[];
   /** Key ranges select the same rows on both sides (key types that order alike); else one pass over the table. */
   ranged: boolean;
+  /** How long each read waits for a lock (VerifyOptions.lockTimeoutMs). */
+  lockMs: number;
 }
 
 /** A sink database as verify sees it: its stored positions and its copy of each table. */
