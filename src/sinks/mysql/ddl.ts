@@ -21,15 +21,24 @@ export interface DdlOptions {
   replicationNum?: number;
 }
 
-/** CREATE TABLE for an output table; StarRocks: Primary Key table, key columns first. */
+/** The unique key of a table whose key may hold NULL (see null-key.ts), in place of its primary key. */
+export const NULL_KEY_INDEX = "cdc_engine_key";
+
+/**
+ * CREATE TABLE for an output table; StarRocks: Primary Key table, key columns first. A computed
+ * key (group_by, window.key: OutputTable.nullableKey) may be NULL: in MySQL/MariaDB its columns
+ * are nullable under a UNIQUE key (a primary key cannot hold NULL); StarRocks' Primary Key table
+ * cannot either, and the sink sends such rows to the DLQ there.
+ */
 export function createTableSql(table: OutputTable, sample: Record<string, unknown> | undefined, o: DdlOptions): string {
   const name = q(targetTableName(table.name));
   const keys = new Set(table.key);
+  const nullable = o.dialect === "mysql" && table.nullableKey === true;
   const cols = o.dialect === "starrocks" ? [...table.columns].sort((a, b) => Number(keys.has(b.name)) - Number(keys.has(a.name))) : table.columns;
-  const defs = cols.map((c) => `${q(c.name)} ${columnType(c, o.dialect, keys.has(c.name), sample?.[c.name])}${keys.has(c.name) ? " NOT NULL" : " NULL"}`);
+  const defs = cols.map((c) => `${q(c.name)} ${columnType(c, o.dialect, keys.has(c.name), sample?.[c.name])}${keys.has(c.name) && !nullable ? " NOT NULL" : " NULL"}`);
   const keyList = table.key.map(q).join(", ");
   if (o.dialect === "mysql") {
-    const pk = table.key.length ? `, PRIMARY KEY (${keyList})` : "";
+    const pk = !table.key.length ? "" : nullable ? `, UNIQUE KEY ${q(NULL_KEY_INDEX)} (${keyList})` : `, PRIMARY KEY (${keyList})`;
     return `CREATE TABLE IF NOT EXISTS ${name} (${defs.join(", ")}${pk}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin COMMENT=${MANAGED_COMMENT_SQL}`;
   }
   const dist = table.key.length ? keyList : q(cols[0].name);

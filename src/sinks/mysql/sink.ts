@@ -11,6 +11,7 @@ import { connectionOptions, describeMysqlError, isDataError, isTransient } from 
 import { deleteSql, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q, targetTableName, upsertSql } from "./ddl.ts";
 import { decimalMisfit, decimalOf, toParam, ValueError } from "./types.ts";
 import { TargetTables } from "./tables.ts";
+import { hasNull, nullKeyDeleteSql, nullKeyInsertSql, nullKeyUpdateParams, nullKeyUpdateSql } from "./null-key.ts";
 import { isUnknownColumn, LostColumnError } from "./lost-column.ts";
 
 type Param = ReturnType<typeof toParam>;
@@ -22,6 +23,8 @@ interface Prepared {
   values: Param[];
   key: string[];
   keyValues: Param[];
+  /** The key holds a NULL: written by the key compared with <=> (null-key.ts). */
+  nullKey: boolean;
   /** Rows in one group share table, op and column list. */
   group: string;
   /** Rough size of the row in the SQL text. */
@@ -328,12 +331,18 @@ export class MysqlSink implements Sink {
   private prepare(rec: OutputRecord): Prepared {
     const table = targetTableName(rec.table.name);
     const byName = new Map(rec.table.columns.map((c) => [c.name, c]));
-    if (rec.op === "truncate") return { rec, table, op: "truncate", columns: [], values: [], key: [], keyValues: [], group: `${table}|truncate`, bytes: 0 };
+    if (rec.op === "truncate") return { rec, table, op: "truncate", columns: [], values: [], key: [], keyValues: [], nullKey: false, group: `${table}|truncate`, bytes: 0 };
     const key = rec.table.key;
     const keyValues = key.map((k) => toParam(rec.row[k], byName.get(k)));
+    const nullKey = hasNull(keyValues);
+    if (nullKey && this.config.dialect === "starrocks") {
+      const k = key.find((_, i) => keyValues[i] === null || keyValues[i] === undefined);
+      throw new ValueError(`${table}: key column ${k} is NULL, and a StarRocks Primary Key table cannot hold a NULL key (use COALESCE in select:)`);
+    }
+    const run = nullKey ? "|null" : "";
     if (rec.op === "delete") {
       if (!key.length) throw new ValueError(`delete on ${table}, which has no key`);
-      return { rec, table, op: "delete", columns: [], values: [], key, keyValues, group: `${table}|delete`, bytes: paramBytes(keyValues) };
+      return { rec, table, op: "delete", columns: [], values: [], key, keyValues, nullKey, group: `${table}|delete${run}`, bytes: paramBytes(keyValues) };
     }
     const skip = new Set(rec.unchangedToast ?? []);
     const columns = rec.table.columns.map((c) => c.name).filter((n) => !skip.has(n));
@@ -341,7 +350,7 @@ export class MysqlSink implements Sink {
     this.checkDecimals(table, columns, values);
     const size = rawBytes(values);
     if (size > this.maxPacket - 4096) throw new ValueError(`row is ${size} bytes, more than the server's max_allowed_packet (${this.maxPacket})`);
-    return { rec, table, op: "upsert", columns, values, key, keyValues, group: `${table}|upsert|${columns.join(",")}`, bytes: paramBytes(values) };
+    return { rec, table, op: "upsert", columns, values, key, keyValues, nullKey, group: `${table}|upsert${run}|${columns.join(",")}`, bytes: paramBytes(values) };
   }
 
   /**
@@ -381,13 +390,25 @@ export class MysqlSink implements Sink {
 
   private async applyGroup(c: Queryable, group: Prepared[]): Promise<void> {
     const first = group[0];
-    if (first.op === "truncate") {
+    if (first.nullKey) {
+      for (const p of group) await this.applyNullKey(c, p);
+    } else if (first.op === "truncate") {
       await c.query(this.config.dialect === "mysql" ? `DELETE FROM ${q(first.table)}` : `TRUNCATE TABLE ${q(first.table)}`);
     } else if (first.op === "delete") {
       await c.query(deleteSql(first.table, first.key, group.length), group.flatMap((p) => p.keyValues));
     } else {
       await c.query(upsertSql(first.table, first.columns, group.length, first.key, this.config.dialect), group.flatMap((p) => p.values));
     }
+  }
+
+  /** A row whose key holds a NULL (see null-key.ts): update by key, insert when none matched; delete by key. */
+  private async applyNullKey(c: Queryable, p: Prepared): Promise<void> {
+    if (p.op === "delete") {
+      await c.query(nullKeyDeleteSql(p.table, p.key), p.keyValues);
+      return;
+    }
+    const [res] = await c.query(nullKeyUpdateSql(p.table, p.columns, p.key), nullKeyUpdateParams(p.columns, p.values, p.key, p.keyValues));
+    if ((res as mysql.ResultSetHeader).affectedRows === 0) await c.query(nullKeyInsertSql(p.table, p.columns), p.values);
   }
 
   private async applyOneByOne(c: Queryable, prepared: Prepared[], dead: [OutputRecord, string][], savepoints: boolean, rowError: RowError = isDataError): Promise<void> {

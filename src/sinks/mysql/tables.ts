@@ -2,13 +2,15 @@ import type mysql from "mysql2/promise";
 import type { Logger } from "pino";
 import type { OutputRecord, OutputTable } from "../sink.ts";
 import type { Column } from "../../types.ts";
-import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, q, targetTableName } from "./ddl.ts";
+import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, NULL_KEY_INDEX, q, targetTableName } from "./ddl.ts";
 import { columnType, type Dialect } from "./types.ts";
 import { mysqlWidensTo } from "./widen.ts";
 
 interface TableInfo {
   /** Column name (lower case) → COLUMN_TYPE as the target has it. */
   types: Map<string, string>;
+  /** Columns declared NOT NULL (lower case): MODIFY COLUMN keeps that. */
+  notNull: Set<string>;
 }
 
 /**
@@ -63,7 +65,7 @@ export class TargetTables {
       if (!info) {
         if (!table.columns.length) continue;
         const sample = records.find((r) => r.table === table && r.op === "upsert")?.row;
-        await pool.query(createTableSql(table, sample, this.ddlOpts(table.name)));
+        await this.create(pool, table, sample);
         info = await this.load(pool, name);
         this.known.set(name, info);
       }
@@ -75,14 +77,29 @@ export class TargetTables {
         info.types.set(c.name.toLowerCase(), type);
       }
       if (this.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(table)) {
-        const keys = new Set(table.key);
         for (const [c, have, want] of this.widenings(table)) {
           this.log.info({ table: name, column: c.name, from: have, to: want }, "widening column (the source column was retyped)");
-          await pool.query(`ALTER TABLE ${q(name)} MODIFY COLUMN ${q(c.name)} ${want} ${keys.has(c.name) ? "NOT NULL" : "NULL"}`);
+          await pool.query(`ALTER TABLE ${q(name)} MODIFY COLUMN ${q(c.name)} ${want} ${info.notNull.has(c.name.toLowerCase()) ? "NOT NULL" : "NULL"}`);
           info.types.set(c.name.toLowerCase(), want);
         }
         this.typesChecked.add(table);
       }
+    }
+  }
+
+  /**
+   * A server that requires a primary key (MySQL 8 sql_require_primary_key: 3750; MariaDB
+   * innodb_force_primary_key: 1173) refuses the UNIQUE-keyed table of a key that may be NULL, and
+   * the create was retried for good: it gets a primary key then, and the NULL group goes to the DLQ.
+   */
+  private async create(pool: mysql.Pool, table: OutputTable, sample: Record<string, unknown> | undefined): Promise<void> {
+    try {
+      await pool.query(createTableSql(table, sample, this.ddlOpts(table.name)));
+    } catch (e) {
+      const errno = (e as { errno?: number }).errno;
+      if (!table.nullableKey || (errno !== 3750 && errno !== 1173)) throw e;
+      this.log.warn({ table: table.name, reason: (e as Error).message }, "the server requires a primary key: the table gets one, and a NULL group key goes to the dead-letter queue");
+      await pool.query(createTableSql({ ...table, nullableKey: false }, sample, this.ddlOpts(table.name)));
     }
   }
 
@@ -119,24 +136,26 @@ export class TargetTables {
 
   /** Notes whether the engine created the table. */
   private async load(pool: mysql.Pool, table: string): Promise<TableInfo> {
-    const [rows] = await pool.query("SELECT COLUMN_NAME AS c, COLUMN_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
+    const [rows] = await pool.query("SELECT COLUMN_NAME AS c, COLUMN_TYPE AS t, IS_NULLABLE AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
     const [tables] = await pool.query("SELECT TABLE_COMMENT AS c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", [this.database, table]);
     if ((tables as { c: string | Buffer | null }[]).some((r) => String(r.c ?? "") === MANAGED_COMMENT)) this.managed.add(table);
     await this.warnOtherUniqueKeys(pool, table);
-    return { types: new Map((rows as { c: string; t: string | Buffer }[]).map((r) => [r.c.toLowerCase(), String(r.t)])) };
+    const cols = rows as { c: string; t: string | Buffer; n: string }[];
+    return { types: new Map(cols.map((r) => [r.c.toLowerCase(), String(r.t)])), notNull: new Set(cols.filter((r) => r.n === "NO").map((r) => r.c.toLowerCase())) };
   }
 
   /**
    * INSERT … ON DUPLICATE KEY UPDATE takes a conflict on any unique key for one on the primary key:
    * with another unique index on a target table (a user's), a row whose value there matches a
    * different row updates that row instead of failing. Said once per table; not refused, since such
-   * an index can mirror a constraint the source has too.
+   * an index can mirror a constraint the source has too. The engine's own key of a table whose key
+   * may be NULL (NULL_KEY_INDEX, in place of a primary key) is not such an index.
    */
   private async warnOtherUniqueKeys(pool: mysql.Pool, table: string): Promise<void> {
     if (this.dialect !== "mysql" || this.uniqueWarned.has(table)) return;
     this.uniqueWarned.add(table);
     const [rows] = await pool
-      .query("SELECT DISTINCT INDEX_NAME AS i FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'", [this.database, table])
+      .query("SELECT DISTINCT INDEX_NAME AS i FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME NOT IN ('PRIMARY', ?)", [this.database, table, NULL_KEY_INDEX])
       .catch(() => [[]]);
     const names = (rows as { i: string }[]).map((r) => String(r.i));
     if (names.length)
