@@ -101,24 +101,55 @@ describe("http sink", () => {
     await s.close();
   });
 
-  test("circuit breaker opens after N failures (DLQ after the last attempt), probes half-open, closes again", async () => {
+  test("circuit breaker opens after N failures and holds the batch back (no DLQ, no attempt spent), probes half-open, closes again", async () => {
     let healthy = false;
     const rx = receiver({ decide: () => (healthy ? { status: 200 } : { status: 503 }) });
     const s = new HttpSink(httpSinkConfig.parse({ url: rx.url, retry: { max_attempts: 4, initial_delay: "1ms", max_delay: "2ms" }, breaker: { failures: 3, half_open_after: "300ms" } }));
     const ctx = context("hook", [{ pipeline: "hook", options: {} }]);
     await s.open(ctx);
     const [b1, b2] = batches(4, 2);
-    await s.write(b1);
-    // 3 requests reach the receiver, then the open circuit refuses the 4th attempt without sending it.
+    // 3 requests reach the receiver, then the open circuit holds the 4th back: write() fails (the
+    // engine's writer retries it) and nothing goes to the DLQ. Before, the refusal was counted as
+    // the 4th attempt and both records were dead-lettered.
+    await expect(s.write(b1)).rejects.toThrow(/circuit open \(last failure: POST .* HTTP 503/);
     expect(rx.requests.length).toBe(3);
-    expect(ctx.dead.length).toBe(2);
-    expect(ctx.dead[0].error).toMatch(/^circuit open: POST .* HTTP 503/);
+    expect(ctx.dead).toEqual([]);
     expect(await s.health()).toMatchObject({ status: "down" });
+    // Still open: refused again without a request.
+    await expect(s.write(b1)).rejects.toThrow(/circuit open/);
+    expect(rx.requests.length).toBe(3);
     healthy = true;
     await Bun.sleep(320);
+    await s.write(b1);
     await s.write(b2);
-    expect(rx.requests.at(-1)!.outcome).toBe("stored");
+    expect(rx.requests.slice(3).map((r) => [r.key, r.outcome])).toEqual([
+      ["hook:1000:0-1000:1", "stored"],
+      ["hook:1010:0-1010:1", "stored"],
+    ]);
+    expect(ctx.dead).toEqual([]);
     expect((await s.health()).status).toBe("up");
+    await s.close();
+  });
+
+  test("a receiver that keeps answering 5xx: probes it answers count, so the request reaches the DLQ after max_attempts sends", async () => {
+    const rx = receiver({ decide: () => ({ status: 500 }) });
+    const s = new HttpSink(httpSinkConfig.parse({ url: rx.url, retry: { max_attempts: 4, initial_delay: "1ms", max_delay: "2ms" }, breaker: { failures: 2, half_open_after: "100ms" } }));
+    const ctx = context("hook", [{ pipeline: "hook", options: {} }]);
+    await s.open(ctx);
+    const b = batches(2, 2)[0];
+    // The engine's writer retries a write the open circuit held back; each probe is a real send.
+    let writes = 0;
+    for (;;) {
+      writes++;
+      const err = await s.write(b).then(() => null, (e: Error) => e);
+      if (!err) break;
+      expect(err.message).toMatch(/circuit open/);
+      await Bun.sleep(120);
+    }
+    expect(writes).toBe(3); // 2 sends, open; probe (3rd send), open; probe (4th send): DLQ
+    expect(rx.requests.length).toBe(4);
+    expect(ctx.dead.map((d) => d.error)).toEqual(Array(2).fill(`POST ${rx.url}: HTTP 500: no (after 4 attempts)`));
+    expect(s.position("hook")).toBe(1000n);
     await s.close();
   });
 

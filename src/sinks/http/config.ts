@@ -13,7 +13,13 @@ export const httpSinkConfig = z.strictObject({
   timeout: duration.default(10_000),
   retry: z
     .strictObject({
-      /** Attempts per request, the first included; after the last one the records go to the DLQ. */
+      /**
+       * Failed sends per request (5xx, 429, 408, timeouts, network errors), the first included;
+       * after the last one the records go to the DLQ. Not counted: requests the open circuit
+       * breaker holds back (nothing is sent; the pipeline waits), and a half-open probe that gets
+       * no answer at all (the receiver is still down). Keep it above breaker.failures, or an
+       * unreachable receiver dead-letters the request before the breaker opens.
+       */
       max_attempts: z.number().int().min(1, "must be at least 1 (the first attempt counts: 1 sends once, without retrying)").default(8),
       initial_delay: duration.default(200),
       max_delay: duration.default(30_000),
@@ -21,7 +27,7 @@ export const httpSinkConfig = z.strictObject({
     .prefault({}),
   breaker: z
     .strictObject({
-      /** Consecutive failed requests that open the circuit. */
+      /** Consecutive failed requests that open the circuit: then nothing is sent, and the pipeline waits (backpressure). */
       failures: z.number().int().min(1).default(5),
       /** How long it stays open before one half-open probe request. */
       half_open_after: duration.default(30_000),

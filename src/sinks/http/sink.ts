@@ -1,13 +1,15 @@
 import { createHmac } from "node:crypto";
-import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, DelegateBackoff, circuitBreaker, handleWhen, retry, wrap, type CircuitBreakerPolicy, type IRetryBackoffContext } from "cockatiel";
+import { setTimeout as sleep } from "node:timers/promises";
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy } from "cockatiel";
 import type { Health, OutputBatch, OutputRecord, Sink, SinkContext } from "../sink.ts";
 import type { Lsn } from "../../types.ts";
+import { CdcError } from "../../errors.ts";
 import { toJsonText } from "../json.ts";
 import { breakerState, sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { HttpSinkConfig } from "./config.ts";
-import { HttpSendError, parseRetryAfter } from "./errors.ts";
+import { AttemptsExhaustedError, HttpSendError, parseRetryAfter } from "./errors.ts";
 import { idempotencyKey, payloadOf } from "./payload.ts";
 import { BatchProgress, LocalPositions } from "./local-positions.ts";
 
@@ -17,49 +19,45 @@ const BREAKER_GAUGE: Record<number, number> = { [CircuitState.Closed]: 0, [Circu
 
 /**
  * Webhook sink: JSON to a URL, in order, with an Idempotency-Key per request derived from
- * (pipeline, LSN, index of the first record) so a resend is recognisable. Retries with
- * exponential backoff and full jitter on 5xx/429/network errors (Retry-After honoured), a
- * consecutive-failure circuit breaker (cockatiel), and the DLQ after the last attempt or on
- * any other 4xx (a rejected multi-record request is retried record by record first, so only
- * the records the receiver refuses end up there).
+ * (pipeline, LSN, index of its first and last record) so a resend is recognisable. Retries with
+ * exponential backoff and jitter on 5xx/429/408/network errors (Retry-After honoured), and the
+ * DLQ after retry.max_attempts failed sends or on any other 4xx (a rejected multi-record
+ * request is retried record by record first, so only the records the receiver refuses end up
+ * there). A consecutive-failure circuit breaker (cockatiel) stops sending to a receiver that is
+ * down: while it is open, write() fails without sending and without spending attempts, and the
+ * engine's writer retries the batch (backpressure) until a half-open probe gets through.
+ * close() aborts the request in flight; its records are sent again, under the same key, after a restart.
  */
 export class HttpSink implements Sink {
   private ctx!: SinkContext;
   private positions!: LocalPositions;
   private progress!: BatchProgress;
   private readonly payloads = new Map<string, "row" | "envelope">();
-  private readonly abort = new AbortController();
+  /** Aborted by close(): the request in flight and the wait before a retry end at once. */
+  private readonly closing = new AbortController();
+  private readonly writes = new Set<Promise<void>>();
+  /** Counted failed sends of each request not settled yet, by key: they add up across write() calls. */
+  private readonly failedSends = new Map<string, number>();
   private readonly breaker: CircuitBreakerPolicy;
-  private readonly policy: ReturnType<typeof wrap>;
   private lastError: string | null = null;
 
   constructor(private readonly config: HttpSinkConfig) {
-    const retryable = (e: unknown) => (e instanceof HttpSendError && e.retryable) || e instanceof BrokenCircuitError;
     this.breaker = circuitBreaker(handleWhen((e) => e instanceof HttpSendError && e.retryable), {
       halfOpenAfter: config.breaker.half_open_after,
       breaker: new ConsecutiveBreaker(config.breaker.failures),
     });
-    const r = retry(handleWhen(retryable), {
-      maxAttempts: config.retry.max_attempts - 1,
-      backoff: new DelegateBackoff((ctx: IRetryBackoffContext<unknown>) => this.delay(ctx)),
-    });
-    r.onRetry(() => sinkRetries.inc({ sink: this.ctx.name }));
     this.breaker.onStateChange((s) => {
       breakerState.set({ sink: this.ctx.name }, BREAKER_GAUGE[s] ?? 0);
       sinkUp.set({ sink: this.ctx.name }, s === CircuitState.Closed ? 1 : 0);
       this.ctx.log.warn({ state: CircuitState[s] }, "circuit breaker state changed");
     });
-    this.policy = wrap(r, this.breaker);
   }
 
-  /** Exponential backoff with full jitter; never sooner than Retry-After; an open circuit waits for its half-open probe. */
-  private delay(ctx: IRetryBackoffContext<unknown>): number {
-    const err = "error" in ctx.result ? ctx.result.error : undefined;
-    const base = Math.min(this.config.retry.max_delay, this.config.retry.initial_delay * 2 ** (ctx.attempt - 1));
+  /** Exponential backoff with jitter after the n-th counted failure; never sooner than Retry-After. */
+  private delay(err: HttpSendError, n: number): number {
+    const base = Math.min(this.config.retry.max_delay, this.config.retry.initial_delay * 2 ** Math.max(0, n - 1));
     const jittered = base / 2 + Math.random() * (base / 2);
-    if (err instanceof BrokenCircuitError) return Math.max(jittered, this.config.breaker.half_open_after);
-    if (err instanceof HttpSendError && err.retryAfterMs !== undefined) return Math.max(jittered, Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS));
-    return jittered;
+    return err.retryAfterMs !== undefined ? Math.max(jittered, Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS)) : jittered;
   }
 
   async open(ctx: SinkContext): Promise<void> {
@@ -76,40 +74,92 @@ export class HttpSink implements Sink {
   }
 
   async write(batch: OutputBatch): Promise<void> {
+    if (this.closing.signal.aborted) throw this.stopped();
+    const w: Promise<void> = this.writeBatch(batch).finally(() => this.writes.delete(w));
+    this.writes.add(w);
+    return w;
+  }
+
+  private async writeBatch(batch: OutputBatch): Promise<void> {
     const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
     if (!unseen) return;
     // Records are unique by (lsn, index) only outside the parts of a large transaction (each part
     // counts from 0), and a DLQ replay is not a batch of the stream: no progress for those.
     const track = !unseen.replay && !batch.part;
     const records = unseen.records.filter((r) => r.op !== "truncate" && !(track && this.progress.done(batch.pipeline, r)));
-    for (let i = 0; i < records.length; i += this.config.batch_size) {
-      const chunk = records.slice(i, i + this.config.batch_size);
-      await this.deliver(batch.pipeline, chunk);
-      if (track && i + chunk.length < records.length) this.progress.mark(batch.pipeline, chunk[chunk.length - 1]);
+    // A request left unanswered goes out again as it was (same records, same key), however this batch is cut.
+    // (Not when batch_size was lowered since: with batch_size 1 the body is one object, not an array.)
+    let first = track ? this.progress.unansweredLength(batch.pipeline, records) : 0;
+    if (first > this.config.batch_size) first = 0;
+    for (let i = 0; i < records.length; ) {
+      const chunk = records.slice(i, i + (first || this.config.batch_size));
+      first = 0;
+      await this.deliver(batch.pipeline, chunk, track);
+      i += chunk.length;
+      if (track && i < records.length) this.progress.mark(batch.pipeline, chunk[chunk.length - 1]);
     }
     if (unseen.store) this.positions.set(batch.pipeline, batch.lsn);
     if (track) this.progress.clear(batch.pipeline);
   }
 
-  private async deliver(pipeline: string, chunk: OutputRecord[]): Promise<void> {
+  private async deliver(pipeline: string, chunk: OutputRecord[], track: boolean): Promise<void> {
+    const key = idempotencyKey(pipeline, chunk);
     try {
-      await this.policy.execute(() => this.send(pipeline, chunk), this.abort.signal);
+      await this.sendUntilSettled(pipeline, chunk, key);
+      this.failedSends.delete(key);
       this.lastError = null;
+      return;
     } catch (e) {
-      if (this.abort.signal.aborted) throw e;
-      const msg = e instanceof BrokenCircuitError ? `circuit open: ${this.lastError ?? "too many failures"}` : (e as Error).message;
-      this.lastError = msg;
+      if (this.closing.signal.aborted || e instanceof BrokenCircuitError) {
+        // Neither delivered nor refused, so not dead-lettered: the batch is written again (by the
+        // writer's retry, or after a restart), and this request with it, as it was.
+        if (track) this.progress.unanswered(pipeline, chunk[0], chunk[chunk.length - 1]);
+        if (this.closing.signal.aborted) throw this.stopped();
+        throw new CdcError("http_circuit_open", `circuit open (last failure: ${this.lastError ?? "?"}); waiting for the receiver: nothing is sent until a probe ${this.config.breaker.half_open_after} ms after the circuit opened`, { component: `sink:${this.ctx.name}` });
+      }
+      this.failedSends.delete(key);
       if (e instanceof HttpSendError && !e.retryable && chunk.length > 1) {
         // Find the record(s) the receiver refuses; the others are delivered on their own.
-        for (const r of chunk) await this.deliver(pipeline, [r]);
+        for (const r of chunk) await this.deliver(pipeline, [r], track);
         return;
       }
-      if (!(e instanceof HttpSendError) && !(e instanceof BrokenCircuitError)) throw e;
-      for (const r of chunk) sinkDeadLetter(this.ctx, pipeline, r, `${msg}${e instanceof HttpSendError && e.retryable ? ` (after ${this.config.retry.max_attempts} attempts)` : ""}`);
+      if (!(e instanceof HttpSendError) && !(e instanceof AttemptsExhaustedError)) throw e;
+      this.lastError = e.message;
+      for (const r of chunk) sinkDeadLetter(this.ctx, pipeline, r, e.message);
     }
   }
 
+  /**
+   * Sends one request until the receiver takes it. Throws AttemptsExhaustedError after
+   * max_attempts counted failed sends, HttpSendError on a final answer (4xx), BrokenCircuitError
+   * while the circuit is open. Not cockatiel's retry(): it counts every error it handles as an
+   * attempt, the open circuit's refusals included (a receiver down for seconds filled the DLQ
+   * with records it never refused), and its waits cannot be cut short by close().
+   */
+  private async sendUntilSettled(pipeline: string, chunk: OutputRecord[], key: string): Promise<void> {
+    const signal = this.closing.signal;
+    for (;;) {
+      try {
+        return await this.breaker.execute(() => this.send(pipeline, chunk), signal);
+      } catch (e) {
+        if (!(e instanceof HttpSendError) || !e.retryable || signal.aborted) throw e;
+        const n = (this.failedSends.get(key) ?? 0) + (e.counted ? 1 : 0);
+        this.failedSends.set(key, n);
+        if (n >= this.config.retry.max_attempts) throw new AttemptsExhaustedError(e, n);
+        if (this.breaker.state === CircuitState.Open) throw new BrokenCircuitError(); // this failure opened it
+        sinkRetries.inc({ sink: this.ctx.name });
+        await sleep(this.delay(e, n), undefined, { signal });
+      }
+    }
+  }
+
+  private stopped(): Error {
+    return new CdcError("sink_stopped", "stopped before the receiver answered; not dead-lettered: the records are sent again (same Idempotency-Key) after a restart", { component: `sink:${this.ctx?.name ?? "http"}` });
+  }
+
   private async send(pipeline: string, chunk: OutputRecord[]): Promise<void> {
+    // The breaker runs a half-open probe in this state: one that gets no answer is not counted.
+    const probe = this.breaker.state === CircuitState.HalfOpen;
     const kind = this.payloads.get(pipeline) ?? this.config.payload;
     const now = Date.now();
     const body = this.config.batch_size === 1 ? toJsonText(payloadOf(chunk[0], kind, now)) : toJsonText(chunk.map((r) => payloadOf(r, kind, now)));
@@ -126,13 +176,14 @@ export class HttpSink implements Sink {
         method: this.config.method,
         body,
         headers,
-        signal: AbortSignal.any([AbortSignal.timeout(this.config.timeout), this.abort.signal]),
+        signal: AbortSignal.any([AbortSignal.timeout(this.config.timeout), this.closing.signal]),
       });
     } catch (e) {
+      if (this.closing.signal.aborted) throw e; // close(): no failure of the receiver's, the breaker does not count it
       const err = e as Error;
       const what = err.name === "TimeoutError" ? `no answer within ${this.config.timeout}ms` : err.message;
       this.lastError = what;
-      throw new HttpSendError(`${this.config.method} ${redact(this.config.url)}: ${what}`, true);
+      throw new HttpSendError(`${this.config.method} ${redact(this.config.url)}: ${what}`, true, undefined, undefined, !probe);
     }
     const text = await res.text().catch(() => "");
     if (res.ok) return;
@@ -150,8 +201,10 @@ export class HttpSink implements Sink {
     return { status: "up" };
   }
 
+  /** Aborts the request in flight (or the wait before a retry) and returns once every write() has ended. */
   async close(): Promise<void> {
-    this.abort.abort();
+    this.closing.abort();
+    await Promise.allSettled(this.writes);
   }
 }
 

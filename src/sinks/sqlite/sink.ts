@@ -33,6 +33,8 @@ export class SqliteSink implements Sink {
   private name = "sqlite";
   private positions = new Map<string, Lsn>();
   private tables = new Map<string, Set<string>>();
+  /** Per table: its INTEGER PRIMARY KEY column (the rowid), which cannot hold a NULL key; null when it has none. */
+  private rowidKeys = new Map<string, string | null>();
   private stmts = new Map<string, Statement>();
   private ctx!: SinkContext;
   /** The open SQLite transaction while some pipeline is between the parts of a large transaction. */
@@ -122,6 +124,7 @@ export class SqliteSink implements Sink {
     } catch {}
     // Tables created in the transaction are gone again.
     this.tables.clear();
+    this.rowidKeys.clear();
     this.stmts.clear();
     for (const w of tx?.waiters ?? []) w.reject(cause instanceof Error ? cause : new Error(String(cause)));
   }
@@ -141,10 +144,13 @@ export class SqliteSink implements Sink {
       );
       return;
     }
+    const nullKey = t.key.find((k) => r.row[k] === null || r.row[k] === undefined);
     // SQLite lets NULL into a key (an INTEGER PRIMARY KEY even takes the next rowid), and ON
-    // CONFLICT never matches it: every upsert of that row would add one more. It is refused instead.
-    for (const k of t.key) {
-      if (r.row[k] === null || r.row[k] === undefined) throw Object.assign(new Error(`NOT NULL constraint failed: key column ${name}.${k} is NULL`), { code: "SQLITE_CONSTRAINT_NOTNULL" });
+    // CONFLICT never matches it: every upsert of that row would add one more. A source's key is
+    // refused instead; a computed one (group_by, window.key) has one group of NULLs, as in SQL.
+    if (nullKey !== undefined && !t.nullableKey) throw notNull(`NOT NULL constraint failed: key column ${name}.${nullKey} is NULL`);
+    if (nullKey !== undefined && this.rowidKeys.get(name)) {
+      throw notNull(`NOT NULL constraint failed: key column ${name}.${nullKey} is NULL, and the table's INTEGER PRIMARY KEY ${this.rowidKeys.get(name)} is its rowid, which cannot be NULL (a table made by an earlier version: drop it, and the engine makes it with a UNIQUE key that holds the NULL group)`);
     }
     const skip = new Set(r.unchangedToast ?? []);
     const cols = t.columns.map((c) => c.name).filter((c) => !skip.has(c));
@@ -154,7 +160,21 @@ export class SqliteSink implements Sink {
       const set = cols.filter((c) => !t.key.includes(c));
       text += ` on conflict (${t.key.map(q).join(", ")}) do ` + (set.length ? `update set ${set.map((c) => `${q(c)} = excluded.${q(c)}`).join(", ")}` : "nothing");
     }
+    if (nullKey !== undefined && this.updateNullKey(name, t.key, cols, r) > 0) return;
     this.shapedStmt(name, t.key, sig, text).run(...cols.map((c) => toSqliteValue(r.row[c])));
+  }
+
+  /**
+   * The row of a key holding a NULL, updated by the key compared with IS (ON CONFLICT never
+   * matches a NULL); returns the rows it matched, 0 when the row is to be inserted. A replay
+   * updates the same row again: never a second one.
+   */
+  private updateNullKey(name: string, key: string[], cols: string[], r: OutputRecord): number {
+    const set = cols.filter((c) => !key.includes(c));
+    const assignments = set.length ? set.map((c) => `${q(c)} = ?`) : [`${q(key[0])} = ${q(key[0])}`];
+    const sig = `n\u0000${name}\u0000${set.join("\u0000")}\u0000${key.join("\u0000")}`;
+    const text = `update ${q(name)} set ${assignments.join(", ")} where ${key.map((k) => `${q(k)} is ?`).join(" and ")}`;
+    return Number(this.shapedStmt(name, key, sig, text).run(...[...set, ...key].map((c) => toSqliteValue(r.row[c]))).changes);
   }
 
   /** A row statement on a target table; one the table's shape does not allow is refused as a data error (DLQ), not retried. */
@@ -177,13 +197,20 @@ export class SqliteSink implements Sink {
     let have = this.tables.get(name);
     if (!have) {
       // table_xinfo: table_info leaves out generated columns, and adding one again failed (retried forever).
-      const info = this.db.query(`pragma table_xinfo(${q(name)})`).all() as { name: string }[];
+      const info = this.db.query(`pragma table_xinfo(${q(name)})`).all() as { name: string; type: string; pk: number | bigint }[];
       if (info.length === 0) {
         const defs = t.columns.map((c: Column) => `${q(c.name)} ${sqliteType(c)}`);
-        if (t.key.length) defs.push(`primary key (${t.key.map(q).join(", ")})`);
+        // A computed key may hold NULL: a UNIQUE key, since a single integer primary key would be
+        // the rowid (NULL becomes the next number). ON CONFLICT infers it like a primary key.
+        if (t.key.length) defs.push(`${t.nullableKey ? "unique" : "primary key"} (${t.key.map(q).join(", ")})`);
         this.db.run(`create table ${q(name)} (${defs.join(", ")})`);
         have = new Set(t.columns.map((c) => c.name));
-      } else have = new Set(info.map((i) => i.name));
+        this.rowidKeys.set(name, null);
+      } else {
+        have = new Set(info.map((i) => i.name));
+        const pk = info.filter((i) => Number(i.pk) > 0);
+        this.rowidKeys.set(name, pk.length === 1 && pk[0].type.toUpperCase() === "INTEGER" ? pk[0].name : null);
+      }
       this.tables.set(name, have);
     }
     for (const c of t.columns) {
@@ -207,6 +234,10 @@ export class SqliteSink implements Sink {
     if (this.openTxn) this.rollback(new Error("sink closed"));
     this.db?.close();
   }
+}
+
+function notNull(message: string): Error {
+  return Object.assign(new Error(message), { code: "SQLITE_CONSTRAINT_NOTNULL" });
 }
 
 interface OpenTxn {
