@@ -10,6 +10,8 @@ export interface SinkTableInfo {
   key: string[];
   /** The engine created the table (MANAGED_COMMENT): its columns follow a source retype. */
   managed: boolean;
+  /** Why the source's new key was not added to this keyless table (ensureTable). */
+  keyNotAdded?: string;
 }
 
 /**
@@ -65,8 +67,8 @@ async function typeFor(sql: Pg, c: Column): Promise<string> {
 /**
  * Makes the sink table match the output table: created from the source's columns, types and
  * key when missing; columns the source added are added; in a table the engine created, a
- * column the source widened (int → bigint, varchar(5) → varchar(50), see widen.ts) is widened.
- * Other existing columns are left as they are.
+ * column the source widened (int → bigint, varchar(5) → varchar(50), see widen.ts) is widened,
+ * and a key the source table got later is added (addKey). Other existing columns are left as they are.
  */
 const CREATE_RACE = new Set(["23505", "42P07", "42P06", "42710"]);
 
@@ -110,7 +112,28 @@ export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string
   for (const c of wider) {
     await sql.unsafe(`alter table ${qualified(t.name, defaultSchema)} alter column ${qi(c.name)} type ${c.typeName ?? OID_TYPES[c.typeOid]}`);
   }
-  return missing.length || wider.length ? (await describeTable(sql, t.name, defaultSchema))! : info;
+  const keyNotAdded = info.managed && t.key.length > 0 && info.key.length === 0 && !t.nullableKey ? await addKey(sql, t, defaultSchema) : undefined;
+  const changed = missing.length > 0 || wider.length > 0 || keyNotAdded === "";
+  const now = changed ? (await describeTable(sql, t.name, defaultSchema))! : info;
+  return keyNotAdded ? { ...now, keyNotAdded } : now;
+}
+
+/**
+ * The source table got a key (ALTER TABLE … ADD PRIMARY KEY, as the engine's warning about
+ * keyless tables suggests) after the engine created its copy without one: upserts by the key
+ * need the same key here. Added when the rows allow it (checked first: a failed ALTER would
+ * abort the transaction a large source transaction's parts write in). "" when added, else why not.
+ */
+async function addKey(sql: Pg, t: OutputTable, defaultSchema: string): Promise<string> {
+  const target = qualified(t.name, defaultSchema);
+  const cols = t.key.map(qi).join(", ");
+  const [bad] = await sql.unsafe(
+    `select (select count(*) from ${target} where ${t.key.map((k) => `${qi(k)} is null`).join(" or ")})::int as nulls,
+            (select count(*) from (select 1 from ${target} group by ${cols} having count(*) > 1) d)::int as dups`,
+  );
+  if (bad.nulls > 0 || bad.dups > 0) return `${bad.dups} key value(s) held by more than one row, ${bad.nulls} row(s) with a NULL key column`;
+  await sql.unsafe(`alter table ${target} add primary key (${cols})`);
+  return "";
 }
 
 /** Tables ("schema.table") that take part in a foreign key, as referencing or referenced side. */

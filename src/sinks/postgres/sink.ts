@@ -289,6 +289,7 @@ export class PostgresSink implements Sink {
       try {
         for (const t of todo) {
           const info = await ensureTable(sql, t, this.config.schema);
+          if (info.keyNotAdded) this.ctx.log.warn({ table: t.name, key: t.key }, `the source table ${t.name} has a key (${t.key.join(", ")}) now, but its copy cannot take it: ${info.keyNotAdded}; upserts by it go to the dead-letter queue until the copy's rows are made unique and the key added (or the table is read again with --resnapshot)`);
           this.types.set(t.name.includes(".") ? t.name : `${this.config.schema}.${t.name}`, info.columns);
           this.readyNames.add(tableSignature(t));
         }
@@ -327,9 +328,9 @@ export class PostgresSink implements Sink {
 
 type Reserved = Pg & { release(): void };
 
-/** Name, columns and their types: a retyped column (ALTER ... TYPE) makes a new shape that ensureTable sees (and widens). */
+/** Name, key, columns and their types: a retyped column (ALTER ... TYPE) or a key the table got makes a new shape that ensureTable sees. */
 function tableSignature(t: OutputTable): string {
-  return t.name + "\u0000" + t.columns.map((c) => `${c.name}\u0001${c.typeOid}\u0001${c.typeMod}`).join("\u0000");
+  return t.name + "\u0000" + t.key.join("\u0001") + "\u0000" + t.columns.map((c) => `${c.name}\u0001${c.typeOid}\u0001${c.typeMod}`).join("\u0000");
 }
 
 /** A connection in a transaction: postgres.js' TransactionSql or a reserved connection after BEGIN. */

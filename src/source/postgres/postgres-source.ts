@@ -270,7 +270,7 @@ class PostgresSource implements Source {
       warnRatio: c.slot_lag_warn_ratio,
       lagSeconds: () => this.reader?.lagSeconds() ?? 0,
       log: this.log,
-      publication: new PublicationWatch({ publications, tables, log: this.log }),
+      publication: new PublicationWatch({ publications, tables, log: this.log, insertsOnly: publications[1] }),
     });
     this.monitor.start();
     this.startOptions = { slot: c.slot, publications, protoVersion: proto, messages: info.version >= 140000, streaming: proto >= 2, binary, twoPhase: c.two_phase };

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
-import { publicationTables } from "./catalog.ts";
+import { publicationTables, quoteIdent, quoteTable } from "./catalog.ts";
 
 /** Captured tables the publications no longer cover (all of them when they are gone). */
 export async function tablesOutOfPublication(sql: Pg, publications: string[], tables: string[]): Promise<string[]> {
@@ -19,11 +19,13 @@ export class PublicationWatch {
 
   private readonly name: string;
 
-  constructor(private o: { publications: string[]; tables: string[]; log: Logger }) {
+  /** `insertsOnly`: the second publication streamed (inserts-publication.ts), whose tables move to `publications[0]` once they have a row identity. */
+  constructor(private o: { publications: string[]; tables: string[]; log: Logger; insertsOnly?: string }) {
     this.name = o.publications.join(" and ");
   }
 
   async check(sql: Pg): Promise<void> {
+    if (this.o.insertsOnly) await this.moveIdentified(sql, this.o.publications[0], this.o.insertsOnly);
     const missing = await tablesOutOfPublication(sql, this.o.publications, this.o.tables);
     const now = missing.join(",");
     if (now === this.missing) return;
@@ -45,5 +47,29 @@ export class PublicationWatch {
           `publication ${this.name} no longer covers ${edited.join(", ")} (edited while streaming?): their changes are not captured from then on; restart cdc-engine to put them back, and read them again (serve --resnapshot) for the changes missed meanwhile`,
         );
     } else this.o.log.info({ publications: this.o.publications }, `publication ${this.name} covers every captured table again`);
+  }
+
+  /**
+   * A table in the inserts-only publication that got a row identity while streaming (ALTER TABLE
+   * … ADD PRIMARY KEY, or REPLICA IDENTITY FULL, as the start's warning says) moves to the main
+   * publication now, not at the next start: its updates and deletes were lost until then. Those
+   * made before this check (a few seconds at most) are not captured. Additions first, so the
+   * table is in one publication at every moment.
+   */
+  private async moveIdentified(sql: Pg, main: string, second: string): Promise<void> {
+    const rows = await sql`
+      select p.schemaname::text || '.' || p.tablename::text as t
+      from pg_publication_tables p
+      join pg_namespace n on n.nspname = p.schemaname join pg_class c on c.relnamespace = n.oid and c.relname = p.tablename
+      where p.pubname = ${second} and (c.relreplident = 'f'
+        or (c.relreplident = 'd' and exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary))
+        or (c.relreplident = 'i' and exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident)))`;
+    if (!rows.length) return;
+    const tables = rows.map((r) => String(r.t));
+    const inMain = await publicationTables(sql, [main]);
+    const add = tables.filter((t) => !inMain.has(t));
+    if (add.length) await sql.unsafe(`alter publication ${quoteIdent(main)} add table ${add.map(quoteTable).join(", ")}`);
+    await sql.unsafe(`alter publication ${quoteIdent(second)} drop table ${tables.map(quoteTable).join(", ")}`);
+    this.o.log.info({ tables, publication: main }, `${tables.join(", ")} ha${tables.length > 1 ? "ve" : "s"} a row identity now: updates and deletes are captured from here on (moved from publication ${second} to ${main})`);
   }
 }
