@@ -35,7 +35,9 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
     if (!table) {
       const columns = compiled.outputColumns(relations);
       const key = compiled.key.length ? compiled.key : columns.filter((c) => c.isKey).map((c) => c.name);
-      table = { name, columns, key, ...(compiled.key.length ? { nullableKey: true } : {}) };
+      // Only an aggregate's group may be NULL (SQL's GROUP BY); a select's to.key is a row's
+      // identity, made a primary key in the sinks (a NULL there is the row's error: DLQ).
+      table = { name, columns, key, ...(compiled.key.length && compiled.groupKey ? { nullableKey: true } : {}) };
     }
     return table;
   };

@@ -17,8 +17,9 @@ export interface OutputTable {
   /** Key columns (upsert and delete by these); empty = append-only. */
   key: string[];
   /**
-   * The key is computed (group_by, window.key, `to: {key}`), not a source primary key: a value
-   * may be NULL, and all NULLs of a key column are one group, as in SQL's GROUP BY.
+   * The key is an aggregate's group (group_by, window.key, or a `to: {key}` of such a pipeline),
+   * not a row's identity: a value may be NULL, and all NULLs of a key column are one group, as
+   * in SQL's GROUP BY.
    */
   nullableKey?: boolean;
 }

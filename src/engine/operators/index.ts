@@ -38,6 +38,8 @@ import { T } from "../../expr/types.ts";
 export interface CompiledPipeline {
   operators: Operator[];
   key: string[];
+  /** The key is an aggregate's group (group_by, window.key): one of its values may be NULL, one group as in SQL. */
+  groupKey?: boolean;
   outputColumns(relations: Map<string, Relation>): Column[];
   tables: string[];
 }
@@ -208,6 +210,7 @@ export async function compilePipeline(
   const compiled: CompiledPipeline = {
     operators: [op],
     key,
+    groupKey: aggregates !== null,
     tables: [...from, ...joins.map((j) => j.spec.table).filter((t) => !from.includes(t))],
     outputColumns(relations) {
       const cols = shapeColumns(relations);
