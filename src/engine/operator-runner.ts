@@ -74,6 +74,7 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
   return {
     name: p.name,
     stateful: true,
+    aggregating: compiled.groupKey === true,
     reads: (t) => tables.has(t),
     extraTables: [...tables],
     async process(txn) {

@@ -33,6 +33,12 @@ export interface PipelineRunner {
   name: string;
   /** True when operators hold state (checkpointed; replays below the checkpoint are dropped). */
   stateful: boolean;
+  /**
+   * Output rows are computed over many source rows (GROUP BY, windows): rebuilt from a new
+   * snapshot, so a cleanup transaction's removals (gap-deletes.ts) are not theirs. A row-wise
+   * pipeline (select, where, join) applies them as deletes of its output rows.
+   */
+  aggregating?: boolean;
   reads(table: string): boolean;
   /** Tables read beyond `from` (lookup-join tables): captured too. */
   extraTables?: string[];

@@ -200,8 +200,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const processTxn = async (ps: PipelineState, txn: Txn) => {
     // Operators already saw everything up to the checkpoint; sinks skip by their own position.
     if (ps.runner.stateful && !txn.snapshot && ps.processedLsn !== null && txn.lsn <= ps.processedLsn) return;
-    // Windows and GROUP BY rebuild their state from the new snapshot: the rows removed before it are not theirs.
-    if (ps.runner.stateful && txn.cleanup) return;
+    // Windows and GROUP BY rebuild their state from the new snapshot: the rows removed before it are
+    // not theirs. Mirrors and row-wise pipelines (select, where, join) delete those rows' outputs.
+    if (ps.runner.aggregating && txn.cleanup) return;
     const touches = txn.changes.some((c) => ps.runner.reads(c.table));
     let records = touches ? await ps.runner.process(txn) : [];
     const complete = !txn.part || txn.part.last;

@@ -4,8 +4,8 @@
  * the old key of a key-changing update, truncates. The new snapshot cannot show them, and
  * the new slot never sends them, yet the first attempt may already have copied those rows into
  * a mirror's sink. They are handed over once, before the new snapshot, as a `cleanup`
- * transaction that only stateless pipelines apply (a window or GROUP BY rebuilds its state from
- * the new snapshot and must not see them).
+ * transaction that mirrors and row-wise pipelines apply (a window or GROUP BY rebuilds its state
+ * from the new snapshot and must not see them).
  *
  * pg_logical_slot_peek_binary_changes decodes without moving the slot; the slot is dropped right
  * after. A delete committed between the peek and the new slot (milliseconds) is still missed.
