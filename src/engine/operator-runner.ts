@@ -44,6 +44,12 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
 
   const toRecords = (rows: EmittedRow[], lsn: bigint, commitTime: bigint, xid: number): OutputRecord[] => {
     if (!rows.length) return [];
+    // A row restored from the checkpoint (waiting for a join match) may be released before any
+    // change of its table came since the start: its own change carries the relation.
+    for (const r of rows) {
+      const rel = r.source?.relation;
+      if (rel && tables.has(rel.table) && !relations.has(rel.table)) relations.set(rel.table, rel);
+    }
     const t = outputTable();
     return rows.map((r, index) => ({
       op: r.op,
@@ -75,6 +81,7 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
     name: p.name,
     stateful: true,
     aggregating: compiled.groupKey === true,
+    hasWaiting: () => compiled.operators.some((o) => o.hasWaiting?.() === true),
     reads: (t) => tables.has(t),
     extraTables: [...tables],
     async process(txn) {

@@ -39,6 +39,8 @@ export interface PipelineRunner {
    * pipeline (select, where, join) applies them as deletes of its output rows.
    */
   aggregating?: boolean;
+  /** Rows wait in it for a lookup-join match: a transaction it does not read still moves their deadline (runtime). */
+  hasWaiting?(): boolean;
   reads(table: string): boolean;
   /** Tables read beyond `from` (lookup-join tables): captured too. */
   extraTables?: string[];

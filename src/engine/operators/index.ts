@@ -202,7 +202,8 @@ export async function compilePipeline(
   const findRel = (rels: Map<string, Relation>, t: string) => rels.get(t) ?? [...rels.values()].find((r) => r.table === t) ?? null;
   // Names and functions are checked against real columns when known, else leniently.
   const check = (rels: Map<string, Relation> | undefined) =>
-    op.compileShape(rels ? findRel(rels, from[0]) : null, joins.map(() => 0), joins.map((j) => (rels ? findRel(rels, j.spec.table) : null)));
+    // A joined table's relation from its restored state when none of its changes came since the start.
+    op.compileShape(rels ? findRel(rels, from[0]) : null, joins.map(() => 0), joins.map((j) => (rels ? findRel(rels, j.spec.table) : null) ?? j.relation));
 
   const target = (Array.isArray(p.to) ? p.to : [p.to]).find((t) => typeof t === "object" && t.key) as { key?: string[] } | undefined;
   const key = target?.key ?? (aggregates ? [...aggregates.keys.map((k) => k.name), ...(window ? ["window_start", "window_end"] : [])] : []);

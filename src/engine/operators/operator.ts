@@ -49,6 +49,8 @@ export interface Operator {
   fullNext?(): void;
   /** Release files the operator holds (its spill file); the runtime calls it when it stops. */
   close?(): void;
+  /** Rows wait for a lookup-join match (released by later commit times or the idle tick). */
+  hasWaiting?(): boolean;
 }
 
 export type { Lsn };

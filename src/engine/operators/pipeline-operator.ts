@@ -161,6 +161,10 @@ export class PipelineOperator implements Operator {
     this.state.onIdle();
   }
 
+  hasWaiting(): boolean {
+    return this.p.joins.some((j) => j.waiting > 0);
+  }
+
   /** Sizes of the state, for memory watching (cdc_engine_operator_state_entries): in memory, and moved to disk. */
   stats(): Record<string, number> {
     return this.state.stats();
