@@ -5,6 +5,9 @@ import { usageError } from "../errors.ts";
 import { DlqStore, rowText } from "../dlq/store.ts";
 import { replayDeadLetters } from "../dlq/replay.ts";
 import { redactString } from "../api/redact.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { formatLsn } from "../types.ts";
 
 const USAGE = [
   "cdc-engine dlq list|replay|purge --config FILE [--pipeline P] [--limit N] [--json]",
@@ -42,15 +45,19 @@ export const dlqCommand: Command = {
     if (pipeline !== undefined && !config.pipelines.some((p) => p.name === pipeline)) {
       throw usageError("usage", `--pipeline: no pipeline '${pipeline}' in ${config.file}`);
     }
+    // A wrong state dir (an unset CDC_STATE_DIR, another working directory) made an empty queue
+    // there and said "0 of 0" while the real one held entries.
+    const file = join(config.state.dir, "dlq.sqlite");
+    if (!existsSync(file)) throw usageError("config_state", `${config.file}: no dead-letter queue at ${file} (state.dir): cdc-engine has not run with this state dir; check state.dir (or the variable it reads) and the working directory`);
     const store = new DlqStore(config.state.dir);
     try {
       if (action === "list") {
         const entries = store.list({ pipeline, limit });
         for (const e of entries) {
           if (args.values.json) {
-            console.log(`{"id":${e.id},"pipeline":${JSON.stringify(e.pipeline)},"stage":${JSON.stringify(e.stage)},"table":${JSON.stringify(e.table)},"lsn":"${e.lsn}","created_at":"${e.createdAt}","error":${JSON.stringify(redactString(e.error))},"row":${rowText(e)}}`);
+            console.log(`{"id":${e.id},"pipeline":${JSON.stringify(e.pipeline)},"stage":${JSON.stringify(e.stage)},"table":${JSON.stringify(e.table)},"lsn":"${formatLsn(e.lsn)}","created_at":"${e.createdAt}","error":${JSON.stringify(redactString(e.error))},"row":${rowText(e)}}`);
           } else {
-            console.log(`#${e.id} ${e.createdAt} ${e.pipeline} -> ${e.stage} ${e.table} lsn=${e.lsn}: ${redactString(e.error)}\n    ${rowText(e)}`);
+            console.log(`#${e.id} ${e.createdAt} ${e.pipeline} -> ${e.stage} ${e.table} lsn=${formatLsn(e.lsn)}: ${redactString(e.error)}\n    ${rowText(e)}`);
           }
         }
         if (!args.values.json) console.log(`${entries.length} of ${store.count(pipeline)} dead letter(s)`);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mysql from "mysql2/promise";
@@ -76,13 +76,21 @@ describe("cdc-engine dlq (compiled binary)", () => {
     store.put({ pipeline: "other", stage: "transform", table: "public.x", row: { a: 1 }, error: "division by zero", lsn: 300n });
     store.close();
 
+    // No queue where the config points (an unset CDC_STATE_DIR, another directory): said, not "0 of 0".
+    const elsewhere = join(dir, "elsewhere.yaml");
+    writeFileSync(elsewhere, readFileSync(cfg, "utf8").replace(state, join(dir, "nothing-here")));
+    const missing = await runBinary(["dlq", "list", "--config", elsewhere]);
+    expect([missing.code, missing.stdout]).toEqual([2, ""]);
+    expect(missing.stderr.trim()).toBe(`cdc-engine: elsewhere.yaml: no dead-letter queue at ${join(dir, "nothing-here", "dlq.sqlite")} (state.dir): cdc-engine has not run with this state dir; check state.dir (or the variable it reads) and the working directory`);
+
     const list = await runBinary(["dlq", "list", "--config", cfg]);
     expect(list.code).toBe(0);
-    expect(list.stdout).toContain(`orders -> mart dlq_orders lsn=100: Data too long for column 'code'\n    {"id":9007199254740993,"code":"first"}`);
+    expect(list.stdout).toContain(`orders -> mart dlq_orders lsn=0/64: Data too long for column 'code'\n    {"id":9007199254740993,"code":"first"}`);
     expect(list.stdout).toContain("3 of 3 dead letter(s)");
     const json = await runBinary(["dlq", "list", "--config", cfg, "--pipeline", "orders", "--limit", "1", "--json"]);
     expect(json.stdout.trim().split("\n").length).toBe(1);
     expect(json.stdout).toContain('"row":{"id":9007199254740993,"code":"first"}');
+    expect(json.stdout).toContain('"lsn":"0/64"'); // as the logs and /status print positions
 
     const replay = await runBinary(["dlq", "replay", "--config", cfg]);
     expect(replay.stdout).toContain("replayed 2, still failing 0, skipped 1");
