@@ -16,6 +16,8 @@ export interface WriterOptions {
   positionEveryMs?: number;
   /** An error not to retry in place: the returned error ends the runtime (shared-server.ts). */
   giveUp?: (e: unknown) => Error | null;
+  /** A write attempt not ended after this long is reported (health down, a warning); default 30 s. */
+  stuckWriteMs?: number;
 }
 
 /**
@@ -53,6 +55,8 @@ export class SinkWriter {
   private seen: Lsn | null;
   lastError: string | null = null;
   failingSince: number | null = null;
+  /** When the write attempt in flight began: one that waits this long is reported (health, a warning). */
+  private attemptSince: number | null = null;
   written = 0;
   private lastWriteAt = 0;
   private fatal: Error | null = null;
@@ -189,6 +193,10 @@ export class SinkWriter {
     if (this.failingSince !== null) {
       return { status: "down", reason: this.lastError ?? "write failing", details: { pipeline: this.pipeline, failingForSeconds: Math.round((Date.now() - this.failingSince) / 1000) } };
     }
+    const waited = this.attemptSince === null ? 0 : Date.now() - this.attemptSince;
+    if (waited >= (this.opts.stuckWriteMs ?? STUCK_WRITE_MS)) {
+      return { status: "down", reason: `a write has waited ${Math.round(waited / 1000)} s for the sink (a lock on a target table, or a server that does not answer)`, details: { pipeline: this.pipeline, waitingForSeconds: Math.round(waited / 1000) } };
+    }
     return null;
   }
 
@@ -264,6 +272,20 @@ export class SinkWriter {
       });
   }
 
+  private async attempt(batch: OutputBatch): Promise<void> {
+    this.attemptSince = Date.now();
+    const after = this.opts.stuckWriteMs ?? STUCK_WRITE_MS;
+    const warn = setTimeout(() => {
+      this.log.warn({ sink: this.sinkName, pipeline: this.pipeline, rows: batch.records.length }, `a write has waited ${after / 1000} s for sink ${this.sinkName} and goes on waiting (a lock on a target table, or a server that does not answer?)`);
+    }, after);
+    try {
+      await this.sink.write(batch);
+    } finally {
+      clearTimeout(warn);
+      this.attemptSince = null;
+    }
+  }
+
   private async writeWithRetry(batch: OutputBatch): Promise<void> {
     // A lost open transaction cannot be retried part by part: the engine stops, the restart replays it.
     let gaveUp: Error | null = null;
@@ -280,7 +302,7 @@ export class SinkWriter {
       this.log.warn({ sink: this.sinkName, pipeline: this.pipeline, attempt: reason.attempt, err: msg }, "sink write failed; retrying");
     });
     try {
-      await policy.execute(() => this.sink.write(batch), this.abort.signal).catch((e) => {
+      await policy.execute(() => this.attempt(batch), this.abort.signal).catch((e) => {
         throw gaveUp ?? e;
       });
       if (this.failingSince !== null) this.log.info({ sink: this.sinkName, pipeline: this.pipeline }, "sink is back; caught up");
@@ -292,6 +314,12 @@ export class SinkWriter {
     }
   }
 }
+
+/**
+ * A write attempt that has not ended after this long is said: a lock held on a target table made
+ * the sink wait up to its server's lock timeout (MariaDB: 50 s) with /health "up" and no log line.
+ */
+const STUCK_WRITE_MS = 30_000;
 
 /** Rough size of a record in memory, for the byte bound (strings dominate). */
 function estimateBytes(r: OutputRecord): number {

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pino from "pino";
 import { createLogger } from "../../src/log.ts";
 import { SinkWriter } from "../../src/engine/sink-writer.ts";
 import { CheckpointStore } from "../../src/engine/checkpoint-store.ts";
@@ -38,6 +39,21 @@ const rec = (lsn: bigint, i: number): OutputRecord => ({
 });
 
 describe("SinkWriter", () => {
+  test("a write that waits (a lock on the target) is reported by health and a warning, and clears when it ends", async () => {
+    const { sink } = slowSink(400);
+    const lines: string[] = [];
+    const seen = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
+    const w = new SinkWriter("s", sink, "p", { batchSize: 100, batchDelayMs: 1, maxRows: 1000, maxBytes: 1 << 30, stuckWriteMs: 150 }, seen, () => {});
+    await w.add([rec(100n, 0)], 100n);
+    expect(w.health()).toBeNull();
+    await Bun.sleep(250);
+    expect(w.health()).toMatchObject({ status: "down", details: { pipeline: "p" } });
+    expect(w.health()!.reason).toMatch(/^a write has waited 0 s for the sink \(a lock on a target table/);
+    expect(lines.join("")).toContain("a write has waited 0.15 s for sink s and goes on waiting");
+    await w.flush();
+    expect(w.health()).toBeNull();
+  });
+
   test("a batch that failed for good is not held: a checkpoint cut waits, and nothing past the last durable position is confirmable", async () => {
     // The queue is empty after such a failure: holds() said yes, and a checkpoint stored past rows no sink had.
     const { sink } = slowSink(5, 1);
