@@ -9,11 +9,17 @@ ARG BUN_VERSION=1.4.5
 FROM oven/bun:${BUN_VERSION} AS build
 WORKDIR /src
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
+# package.json's patchedDependencies: bun install fails without the patch file.
+COPY patches ./patches
 # Only runtime dependencies: the compiler bundles them into the executable.
 RUN bun install --frozen-lockfile --production --ignore-scripts
 COPY src ./src
 COPY scripts ./scripts
+# Embedded in the binary by `with { type: "text" }` imports: the datasets' schemas (src/generator)
+# and the demo's category map (src/demo/run-demo.ts). test/cli/docker-build.test.ts builds from
+# exactly these COPY lines.
 COPY sql ./sql
+COPY examples/category_groups.csv ./examples/
 ARG GIT_COMMIT=unknown
 # The state dir is created here because the final image has no shell to mkdir/chown with.
 RUN CDC_GIT_COMMIT="${GIT_COMMIT}" CDC_BUILD_OUTFILE=/out/cdc-engine bun scripts/build.ts \
