@@ -8,6 +8,7 @@ import { redactString } from "../api/redact.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { formatLsn } from "../types.ts";
+import { stateDirInUse } from "../engine/state-lock.ts";
 
 const USAGE = [
   "cdc-engine dlq list|replay|purge --config FILE [--pipeline P] [--limit N] [--json]",
@@ -45,6 +46,9 @@ export const dlqCommand: Command = {
     if (pipeline !== undefined && !config.pipelines.some((p) => p.name === pipeline)) {
       throw usageError("usage", `--pipeline: no pipeline '${pipeline}' in ${config.file}`);
     }
+    // The CLI's own writes would race the engine's position writes (README): the endpoint is the way then.
+    const busy = action === "replay" ? stateDirInUse(config.state.dir) : null;
+    if (busy) throw usageError("usage", `dlq replay: state.dir ${config.state.dir} is ${busy}: replay through it with POST /admin/dlq/replay, or stop it first`);
     // A wrong state dir (an unset CDC_STATE_DIR, another working directory) made an empty queue
     // there and said "0 of 0" while the real one held entries.
     const file = join(config.state.dir, "dlq.sqlite");

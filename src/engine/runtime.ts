@@ -11,6 +11,7 @@ import { errorMessage } from "../errors.ts";
 import { reportCheckpointAge, checkpointLsn as checkpointLsnGauge, checkpointSeconds, dlqPendingRows, pipelinePaused, snapshotRows } from "../metrics/metrics.ts";
 import { DlqStore } from "../dlq/store.ts";
 import { LeaderboardTap, leaderboardSpec } from "./leaderboard-tap.ts";
+import { lockStateDir, unlockStateDir } from "./state-lock.ts";
 import { CheckpointStore, type Checkpoint } from "./checkpoint-store.ts";
 import { createRunner } from "./create-runner.ts";
 import { createSource } from "./source-factory.ts";
@@ -51,6 +52,7 @@ const MAX_TICKS_PER_LSN = 16;
  */
 export async function startRuntime(config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   const stateDir = resolve(config.state.dir);
+  lockStateDir(stateDir);
   const store = new CheckpointStore(stateDir, config.state.keep_checkpoints);
   const ownDlq = opts.deadLetters ? null : new DlqStore(stateDir);
   const dlq: DeadLetters = opts.deadLetters ?? ownDlq!;
@@ -68,6 +70,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     ({ sinks, openOrder } = await openSinks(config, { stateDir, log, ownDlq, dlq, gate }));
   } catch (e) {
     store.close();
+    ownDlq?.close();
+    unlockStateDir(stateDir);
     throw e;
   }
 
@@ -350,6 +354,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       await Promise.all([...sinks.values()].map((s) => s.close().catch(() => {})));
       store.close();
       ownDlq?.close();
+      unlockStateDir(stateDir);
       // spill files: a restart in-process opens them anew, so the old handles must not linger
       for (const ps of pipelines) ps.runner.close?.();
       log.info({ checkpoint: checkpoint ? formatLsn(checkpoint.lsn) : null }, reason ? "runtime stopped after an error" : "runtime stopped");
