@@ -167,9 +167,10 @@ class PostgresSource implements Source {
     if (recreate) {
       // --resnapshot after lost changes reads the tables again even with `snapshot: never`.
       const snap = c.snapshot === "initial" || (opts.resnapshot && opts.checkpointLsn !== null);
-      // A slot this state dir made for a start that ended before its first checkpoint: what that
-      // start copied may since have been deleted at the source (gap-deletes.ts).
-      if (slot && snap && opts.checkpointLsn === null && state.slot(c.slot)) {
+      // A slot recreated without a checkpoint: made by a start that ended before its first one,
+      // or left by a state dir that was lost (deleted, a new volume). What was copied through it
+      // may since have been deleted at the source, and the new snapshot cannot show it (gap-deletes.ts).
+      if (slot && snap && opts.checkpointLsn === null) {
         const earlier = state.removals(c.slot);
         removals = [...(earlier ? decodeRemovals(earlier, relations) : []), ...(await gapRemovals(sql, c.slot, c.publication, relations, types, this.log))];
         // Saved before the slot (which holds them) is dropped.
