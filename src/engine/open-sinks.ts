@@ -7,6 +7,7 @@ import type { DlqStore } from "../dlq/store.ts";
 import { sinkFactory } from "../sinks/index.ts";
 import { CdcError } from "../errors.ts";
 import { dlqPendingRows } from "../metrics/metrics.ts";
+import { noteDeadLetter } from "../metrics/dead-tally.ts";
 import { qualify, targetsOf } from "./pipeline-runner.ts";
 import type { ReplayGate } from "./dlq-replayer.ts";
 
@@ -45,6 +46,7 @@ export async function openSinks(
             if (ownDlq) ownDlq.putRecord(pipeline, t.sink, record, error);
             else dlq.put({ pipeline, stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
             dlqPendingRows.inc({ pipeline });
+            noteDeadLetter(t.sink, pipeline, record.op);
             log.warn({ sink: t.sink, pipeline, table: record.table.name, error }, "record sent to the dead-letter queue");
           },
         });

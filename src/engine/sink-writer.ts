@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type Sink } from "../sinks/sink.ts";
 import type { Lsn } from "../types.ts";
 import { batchRows, rowsWritten, sinkRetries, sinkUp, commitToSinkSeconds } from "../metrics/metrics.ts";
+import { takeDeadLetters } from "../metrics/dead-tally.ts";
 
 export interface WriterOptions {
   batchSize: number;
@@ -245,12 +246,17 @@ export class SinkWriter {
     this.inflight = this.writeWithRetry(batch)
       .then(() => {
         this.lastWriteAt = Date.now();
-        this.written += records.length;
         if (records.length) {
           batchRows.observe({ sink: this.sinkName }, records.length);
+          // Records the sink refused went to the dead-letter queue: not written.
+          const dead = takeDeadLetters(this.sinkName, this.pipeline);
           const byOp: Record<string, number> = {};
           for (const r of records) byOp[r.op] = (byOp[r.op] ?? 0) + 1;
-          for (const [op, n] of Object.entries(byOp)) rowsWritten.inc({ sink: this.sinkName, pipeline: this.pipeline, op }, n);
+          for (const [op, all] of Object.entries(byOp)) {
+            const n = Math.max(0, all - (dead[op] ?? 0));
+            this.written += n;
+            if (n) rowsWritten.inc({ sink: this.sinkName, pipeline: this.pipeline, op }, n);
+          }
         }
         if (partial) return; // nothing durable before the last part
         this.durable = lsn;

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
+import { Database } from "bun:sqlite";
 import { binaryPath, createDatabase, freePort, sharedPg } from "../helpers/index.ts";
 import { waitUntil } from "../helpers/wait-for.ts";
 
@@ -16,6 +17,7 @@ let base = "";
 let sql: postgres.Sql;
 let slot = "";
 let out = "";
+let dir = "";
 
 const waitFor = <T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000) => waitUntil(what, fn, ms, () => `output: ${out.slice(-3000)}`, 100);
 const scrape = async () => (await fetch(`${base}/metrics`)).text();
@@ -31,7 +33,7 @@ beforeAll(async () => {
   sql = postgres(pg.url(db), { max: 1, onnotice: () => {} });
   await sql.unsafe("create table items (id bigint primary key, name text not null)");
   await sql.unsafe("insert into items select g, 'snap ' || g from generate_series(1, 120) g");
-  const dir = mkdtempSync(join(tmpdir(), "cdc-met-"));
+  dir = mkdtempSync(join(tmpdir(), "cdc-met-"));
   const port = await freePort();
   slot = `met_${db.slice(4)}`;
   writeFileSync(
@@ -117,5 +119,18 @@ describe("/metrics of a real serve", () => {
     expect(sample(later, "cdc_engine_source_lag_bytes")).toBeGreaterThanOrEqual(0);
     expect(sample(later, "cdc_engine_source_lag_seconds")).toBeGreaterThanOrEqual(0);
     expect(sample(later, "cdc_engine_source_lag_seconds")).toBeLessThan(30);
+
+    // A row the sink refuses goes to the DLQ and is not counted as written (it was: 10 counted, 7 in the sink).
+    const lite = new Database(join(dir, "lite.db"));
+    lite.run(`create trigger no_poison before insert on items when new.name = 'poison' begin select raise(abort, 'poison refused'); end`);
+    lite.close();
+    await sql.unsafe("insert into items values (201, 'ok 1'), (202, 'poison'), (203, 'ok 2')");
+    const d = await waitFor("the refused row in the DLQ", async () => {
+      const x = await scrape();
+      return (sample(x, 'cdc_engine_dlq_rows_total{pipeline="items",stage="lite"}') ?? 0) >= 1 ? x : null;
+    });
+    expect(sample(d, 'cdc_engine_sink_rows_written_total{sink="lite",pipeline="items",op="upsert"}')).toBe(162);
+    const status = (await (await fetch(`${base}/status`)).json()) as { pipelines: { sinks: { written: number }[] }[] };
+    expect(status.pipelines[0].sinks[0].written).toBe(172); // 160 upserts, 10 deletes, 2 of the 3 new rows
   }, 60_000);
 });
