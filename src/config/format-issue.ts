@@ -10,7 +10,7 @@ function describe(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case "invalid_type":
       if (/received undefined/.test(issue.message)) return "required";
-      return `expected ${issue.expected}${received(issue.message)}`;
+      return `expected ${issue.expected === "int" ? "an integer" : issue.expected}${received(issue.message)}`;
     case "unrecognized_keys":
       // firstIssue puts "did you mean ..." in the message when a required key is missing beside it
       return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}${issue.message.startsWith("did you mean") ? ` (${issue.message})` : ""}`;

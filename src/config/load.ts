@@ -6,6 +6,7 @@ import { usageError } from "../errors.ts";
 import { sinkFactory, sinkRegistry } from "../sinks/index.ts";
 import { interpolate } from "./interpolate.ts";
 import { formatIssue } from "./format-issue.ts";
+import { parseWithLiterals } from "./literals.ts";
 import { configSchema, type Config, type SinkConfig } from "./schema.ts";
 
 /**
@@ -39,7 +40,7 @@ export function parseConfig(text: string, file: string, env: Record<string, stri
 export function validateConfig(raw: unknown, file: string): Config {
   const fail = (msg: string) => usageError("config_invalid", `${file}: ${msg}`);
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw fail("(root): must be a mapping with source, sinks and pipelines");
-  const parsed = configSchema.safeParse(raw);
+  const parsed = parseWithLiterals(configSchema, raw).result;
   if (!parsed.success) throw fail(formatIssue(firstIssue(parsed.error)));
   const cfg = parsed.data;
 
@@ -50,7 +51,7 @@ export function validateConfig(raw: unknown, file: string): Config {
       throw fail(`sinks.${name}.type: unknown sink type '${block.type}' (known: ${Object.keys(sinkRegistry).join(", ")})`);
     }
     const { type: _t, ...rest } = block;
-    const r = factory.configSchema.safeParse(rest);
+    const r = parseWithLiterals(factory.configSchema, rest).result;
     if (!r.success) throw fail(formatIssue(firstIssue(r.error), ["sinks", name]));
     sinks[name] = { name, type: block.type, options: r.data as Record<string, unknown> };
   }
@@ -77,8 +78,10 @@ export function validateConfig(raw: unknown, file: string): Config {
       const factory = sinkFactory(sink.type)!;
       if (typeof t !== "string" && factory.targetSchema) {
         const { sink: _s, table: _tb, key: _k, ...opts } = t;
-        const r = factory.targetSchema.safeParse(opts);
+        const { result: r, input } = parseWithLiterals(factory.targetSchema, opts);
         if (!r.success) throw fail(formatIssue(firstIssue(r.error), at.split(".")));
+        // The sink parses its target options again from the config: give it the literals.
+        Object.assign(t, input);
       }
       // A mirror applies `to.key` / `to.table` only when it copies one table; with several they
       // were ignored, silently (a keyless table stayed append-only, nothing was renamed).
