@@ -1,4 +1,7 @@
-/** Durations in config and flags: "500ms", "30s", "5m", "1h", "2d", or a bare number of milliseconds. */
+/**
+ * Durations: "500ms", "30s", "5m", "1h", "2d", or a bare number of milliseconds (command-line
+ * flags; config fields refuse a bare number other than 0, see fields.ts).
+ */
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 export function parseDuration(text: string | number): number | null {

@@ -1,8 +1,18 @@
 import { z } from "zod";
-import { parseDuration } from "./duration.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 
 /** Reusable config field types, with messages written for the person editing the YAML. */
+
+/**
+ * A duration needs a unit: `checkpoint_interval: 5` read as 5 ms was a silent misreading (5 s
+ * meant). A bare 0 stays accepted: it reads the same in every unit ("0 = off" fields).
+ */
 export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const bare = typeof v === "number" ? v : /^\s*(\d+(?:\.\d+)?)\s*$/.exec(v)?.[1];
+  if (bare !== undefined && Number(bare) > 0 && Number.isFinite(Number(bare))) {
+    ctx.addIssue({ code: "custom", message: `${bare} has no unit: write ${bare}s or ${bare}ms` });
+    return z.NEVER;
+  }
   const ms = parseDuration(v);
   if (ms === null) {
     ctx.addIssue({ code: "custom", message: `bad duration '${v}' (use e.g. 500ms, 30s, 5m, 1h)` });
@@ -10,6 +20,17 @@ export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => 
   }
   return ms;
 });
+
+/** A duration with a floor, where 0 or a few ms would spin a loop or fail every request. */
+export function durationAtLeast(minMs: number, why: string) {
+  return duration.superRefine((ms, ctx) => {
+    if (ms < minMs) ctx.addIssue({ code: "custom", message: `must be at least ${formatDuration(minMs)}, got ${formatDuration(ms)} (${why})` });
+  });
+}
+/** Request and connect timeouts: 0 failed every request at once. */
+export const timeout = durationAtLeast(100, "a shorter timeout fails requests to a healthy server");
+/** The longest pause between reconnects: 0 retried in a busy loop while the server was down. */
+export const maxBackoff = durationAtLeast(10, "a shorter pause retries in a busy loop while the server is down");
 
 export const pgUrl = z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL");
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration } from "../../config/fields.ts";
+import { duration, durationAtLeast, maxBackoff, timeout } from "../../config/fields.ts";
 
 const ident = z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, "letters, digits and _");
 
@@ -25,8 +25,8 @@ export const bigquerySinkConfig = z
     rows_per_request: z.number().int().min(1).max(10_000).default(500),
     /** Add _cdc_op, _cdc_lsn and _cdc_commit_ts columns to every row. */
     metadata_columns: z.boolean().default(true),
-    timeout: duration.default(30_000),
-    max_backoff: duration.default(30_000),
+    timeout: timeout.default(30_000),
+    max_backoff: maxBackoff.default(30_000),
   })
   // The engine batches by batch_size / batch_delay: the flush interval is the batch delay.
   .transform((c) => ({ ...c, batch_delay: c.flush_interval }));
@@ -37,7 +37,7 @@ export const bigqueryTargetSchema = z.strictObject({
   /** Time-unit partitioning on a TIMESTAMP/DATE/DATETIME column. */
   partition: z
     .union([
-      z.strictObject({ field: z.string().min(1), type: z.enum(["HOUR", "DAY", "MONTH", "YEAR"]).default("DAY"), expiration: duration.optional() }),
+      z.strictObject({ field: z.string().min(1), type: z.enum(["HOUR", "DAY", "MONTH", "YEAR"]).default("DAY"), expiration: durationAtLeast(1, "leave expiration out for partitions that do not expire").optional() }),
       z.strictObject({
         /** Integer-range partitioning, e.g. on a half-hour bucket column. */
         range: z.strictObject({ field: z.string().min(1), start: z.number().int(), end: z.number().int(), interval: z.number().int().min(1).default(1) }),

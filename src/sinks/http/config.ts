@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration } from "../../config/fields.ts";
+import { duration, timeout } from "../../config/fields.ts";
 
 export const httpSinkConfig = z.strictObject({
   url: z.string().regex(/^https?:\/\//, "must be an http:// or https:// URL"),
@@ -10,7 +10,7 @@ export const httpSinkConfig = z.strictObject({
   batch_size: z.number().int().min(1).max(10_000).default(100),
   batch_delay: duration.default(200),
   headers: z.record(z.string(), z.string()).default({}),
-  timeout: duration.default(10_000),
+  timeout: timeout.default(10_000),
   retry: z
     .strictObject({
       /**

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { byteSize, duration, tls } from "../../config/fields.ts";
+import { byteSize, duration, maxBackoff, timeout, tls } from "../../config/fields.ts";
 
 export const mysqlSinkConfig = z.strictObject({
   /** mysql://user:password@host:3306[/database] (MySQL, MariaDB, or StarRocks' FE query port). */
@@ -17,8 +17,8 @@ export const mysqlSinkConfig = z.strictObject({
   /** Largest multi-row statement (keep under the server's max_allowed_packet). */
   max_statement_bytes: byteSize.default(4 * 1024 * 1024),
   /** Longest wait between retries while the server is unreachable (retries go on until it returns). */
-  max_backoff: duration.default(30_000),
-  connect_timeout: duration.default(10_000),
+  max_backoff: maxBackoff.default(30_000),
+  connect_timeout: timeout.default(10_000),
   /** StarRocks only: BUCKETS and replication_num for created tables. */
   buckets: z.number().int().min(1).optional(),
   replication_num: z.number().int().min(1).optional(),

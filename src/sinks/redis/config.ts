@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, tls } from "../../config/fields.ts";
+import { duration, durationAtLeast, maxBackoff, timeout, tls } from "../../config/fields.ts";
 
 const redisUrl = z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL");
 
@@ -16,8 +16,8 @@ export const redisSinkConfig = z.strictObject({
   /** Prepended to every key this sink writes, including its position keys. */
   key_prefix: z.string().default(""),
   /** Longest wait between retries while Redis is unreachable (retries go on until it returns). */
-  max_backoff: duration.default(10_000),
-  connect_timeout: duration.default(10_000),
+  max_backoff: maxBackoff.default(10_000),
+  connect_timeout: timeout.default(10_000),
   batch_size: z.number().int().min(1).default(5000),
   batch_delay: duration.default(50),
 });
@@ -44,7 +44,7 @@ export const redisTargetSchema = z
     /** stream: approximate MAXLEN. */
     maxlen: z.number().int().min(1).optional(),
     /** Expiry, refreshed on every write to the key. */
-    ttl: duration.optional(),
+    ttl: durationAtLeast(1, "leave ttl out for keys that do not expire").optional(),
   })
   .superRefine((t, ctx) => {
     if (t.type === "zset" && (!t.member || !t.score)) ctx.addIssue({ code: "custom", path: [t.member ? "score" : "member"], message: "required for type zset" });
