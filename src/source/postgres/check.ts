@@ -2,6 +2,7 @@ import { openPg, redactUrl } from "../../db/postgres-client.ts";
 import { CdcError } from "../../errors.ts";
 import type { SourceConfig } from "../../config/schema.ts";
 import { loadRelations, resolveTables } from "./catalog.ts";
+import { publicationProblem } from "./publication-rights.ts";
 import type { Relation } from "../../types.ts";
 
 export interface SourceCheck {
@@ -30,7 +31,7 @@ export async function inspectSource(config: Pick<SourceConfig, "url" | "sslmode"
  * `tables`: what the pipelines read ("schema.table" or "schema.*", joined tables included); a
  * table that does not exist is named here (a usage error, as at `serve`), not first at start-up.
  */
-export async function checkSource(config: Pick<SourceConfig, "url" | "sslmode" | "tls">, tables: string[] = []): Promise<string> {
+export async function checkSource(config: Pick<SourceConfig, "url" | "sslmode" | "tls"> & { publication?: string }, tables: string[] = []): Promise<string> {
   const info = await inspectSource(config);
   const at = redactUrl(config.url);
   if (info.version < 100000) {
@@ -50,7 +51,10 @@ export async function checkSource(config: Pick<SourceConfig, "url" | "sslmode" |
   if (tables.length) {
     const sql = openPg(config.url, { sslmode: config.sslmode, tls: config.tls, max: 1 });
     try {
-      captured = `, ${(await resolveTables(sql, tables)).length} table(s) to capture`;
+      const resolved = await resolveTables(sql, tables);
+      captured = `, ${resolved.length} table(s) to capture`;
+      const problem = config.publication ? await publicationProblem(sql, config.publication, resolved) : null;
+      if (problem) throw new CdcError("source_publication", problem, { component: "source" });
     } finally {
       await sql.end({ timeout: 2 });
     }

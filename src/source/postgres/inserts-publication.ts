@@ -23,12 +23,23 @@ export function insertsPublication(name: string): string {
   return `${head}_inserts`;
 }
 
-/** Creates the second publication, empty, when it is missing (PostgreSQL 13+: it publishes via the partition root, as the main one). */
-export async function createInsertsPublication(sql: Pg, name: string, log: Logger): Promise<void> {
+/**
+ * Creates the second publication, empty, when it is missing (PostgreSQL 13+: it publishes via the
+ * partition root, as the main one). False when the role may not (no CREATE on the database: a DBA
+ * made the main publication): the start goes on without it, as before it existed.
+ */
+export async function createInsertsPublication(sql: Pg, name: string, log: Logger): Promise<boolean> {
   const [row] = await sql`select 1 from pg_publication where pubname = ${name}`;
-  if (row) return;
-  await sql.unsafe(`create publication ${quoteIdent(name)} with (publish = 'insert, truncate', publish_via_partition_root = true)`);
+  if (row) return true;
+  try {
+    await sql.unsafe(`create publication ${quoteIdent(name)} with (publish = 'insert, truncate', publish_via_partition_root = true)`);
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== "42501") throw e;
+    log.warn({ publication: name }, `cannot create publication ${name} (${(e as Error).message}): tables without a row identity stay in the main publication, where PostgreSQL refuses their UPDATE and DELETE; to avoid that, grant CREATE on the database or run CREATE PUBLICATION ${quoteIdent(name)} WITH (publish = 'insert, truncate', publish_via_partition_root = true)`);
+    return false;
+  }
   log.info({ publication: name }, `created publication ${name} (inserts and truncates of tables without a row identity)`);
+  return true;
 }
 
 /** The slot may stream from it: it existed before every transaction the slot still decodes. */

@@ -24,6 +24,7 @@ import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
 import { SnapshotState, type TableProgress } from "./snapshot-state.ts";
 import { reselectToast } from "./toast-reselect.ts";
+import { publicationProblem } from "./publication-rights.ts";
 import { createInsertsPublication, insertsPublication, insertsPublicationUsable, setInsertsPublication } from "./inserts-publication.ts";
 import { StreamReader } from "./stream-reader.ts";
 import { TypeDecoders } from "./type-decoders.ts";
@@ -293,8 +294,8 @@ class PostgresSource implements Source {
       return { publications: [c.publication], second: null };
     }
     // Made before a new slot (even empty): a table without a row identity added later can use it at once.
-    if (recreate || insertsOnly.length) await createInsertsPublication(sql, second, this.log);
-    const usable = insertsOnly.length > 0 && (recreate || marked === second || (await insertsPublicationUsable(sql, second, c.slot)));
+    const made = recreate || insertsOnly.length ? await createInsertsPublication(sql, second, this.log) : true;
+    const usable = made && insertsOnly.length > 0 && (recreate || marked === second || (await insertsPublicationUsable(sql, second, c.slot)));
     const moved = usable ? insertsOnly : [];
     if (insertsOnly.length && !usable) {
       this.log.warn(
@@ -304,9 +305,19 @@ class PostgresSource implements Source {
     }
     // Additions before removals: a table moving between the two is never in neither.
     await setInsertsPublication(sql, second, moved, false, this.log);
-    await ensurePublication(sql, c.publication, tables.filter((t) => !moved.includes(t)), this.log, version);
+    try {
+      await ensurePublication(sql, c.publication, tables.filter((t) => !moved.includes(t)), this.log, version);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== "42501") throw e;
+      // The role may not alter the main publication (a DBA made it): if it already covers every table, stream it as it is.
+      if (moved.length && !(await publicationProblem(sql, c.publication, tables))) {
+        this.log.warn({ publication: c.publication, tables: moved }, `cannot take ${moved.join(", ")} out of publication ${c.publication} (${(e as Error).message}): they stay in it`);
+        return { publications: [c.publication], second: recreate && made ? second : null };
+      }
+      throw new CdcError("source_publication", `${(await publicationProblem(sql, c.publication, tables)) ?? `cannot set publication ${c.publication}`} (${(e as Error).message})`, { component: "source" });
+    }
     await setInsertsPublication(sql, second, moved, true, this.log);
-    return { publications: usable ? [c.publication, second] : [c.publication], second: recreate ? second : null };
+    return { publications: usable ? [c.publication, second] : [c.publication], second: recreate && made ? second : null };
   }
 
   private async streamLoop(_opts: SourceStartOptions): Promise<void> {
