@@ -41,7 +41,9 @@ export function mountAdmin(app: Hono, deps: { token?: string; runtime?: Runtime;
       return c.json({ error: "admin endpoints need Authorization: Bearer <api.token>" }, 401);
     }
     if (!tokenMatches(m[1], token)) {
-      log?.warn({ path: c.req.path, ip: c.req.header("x-forwarded-for") }, "admin request with a wrong token");
+      // The peer's address; X-Forwarded-For only as what a proxy (or the client itself) claims.
+      const forwarded = c.req.header("x-forwarded-for");
+      log?.warn({ path: c.req.path, ip: remoteAddress(c), ...(forwarded ? { forwardedFor: forwarded } : {}) }, "admin request with a wrong token");
       return c.json({ error: "wrong token" }, 403);
     }
     await next();
@@ -61,8 +63,10 @@ export function mountAdmin(app: Hono, deps: { token?: string; runtime?: Runtime;
     } catch (e) {
       const code = e instanceof CdcError ? e.code : undefined;
       const message = redactString(e instanceof Error ? e.message : String(e));
-      log?.error({ action, pipeline, err: e }, `admin ${action} failed`);
       const status = code === "unknown_pipeline" ? 404 : code === "conflict" || code === "already_paused" || code === "not_paused" ? 409 : 500;
+      // A refused request (pause a paused pipeline) is the caller's, not the engine's trouble: no stack.
+      if (status === 500) log?.error({ action, pipeline, err: e }, `admin ${action} failed`);
+      else log?.info({ action, pipeline, status, code }, `admin ${action} refused: ${message}`);
       return answer({ error: message, ...(code ? { code } : {}) }, status);
     }
   };
@@ -97,6 +101,12 @@ export function mountAdmin(app: Hono, deps: { token?: string; runtime?: Runtime;
     c.header("Allow", "POST");
     return c.json({ error: `${c.req.method} is not allowed here: admin endpoints take POST` }, 405);
   });
+}
+
+/** The peer's IP from Bun's server (the fetch handler's 2nd argument, Hono's env); undefined without one. */
+function remoteAddress(c: Context): string | undefined {
+  const server = c.env as { requestIP?: (r: Request) => { address: string } | null } | undefined;
+  return server?.requestIP?.(c.req.raw)?.address;
 }
 
 /** When the runtime lists its pipelines in status(), an unknown name is a 404 before anything runs. */
