@@ -74,3 +74,14 @@ ${pipeline}`);
     await sql.end();
   }
 }, 180_000);
+
+test("check without an answering source says a pipeline was not checked against the tables' columns", async () => {
+  // "ok pipeline:p compiles" read as checked, though names are only checked leniently then.
+  const dir = mkdtempSync(join(tmpdir(), "cdc-cfg-nosrc-"));
+  const file = join(dir, "cdc.yaml");
+  writeFileSync(file, `source: { url: "postgres://postgres@127.0.0.1:1/none" }\nstate: { dir: "${join(dir, "state")}" }\nsinks:\n  wh: { type: sqlite, path: "${join(dir, "wh.db")}" }\npipelines:\n  - { name: p, from: public.orders, select: [id, "price * 2 AS twice"], to: wh }\n`);
+  const r = await runBinary(["check", "--config", file]);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toMatch(/^ok\s+pipeline:p\s+compiles \(not checked against the tables' columns: the source did not answer\)$/m);
+  expect(r.stdout).toMatch(/^FAIL source /m);
+});

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type OutputTable, type Sink, type SinkContext } from "../sink.ts";
-import type { Lsn } from "../../types.ts";
+import { formatLsn, type Lsn } from "../../types.ts";
 import type { PostgresSinkConfig } from "./config.ts";
 import { redactUrl, type Pg } from "../../db/postgres-client.ts";
 import { openSinkPg, rollbackQuietly } from "./connect.ts";
@@ -308,7 +308,7 @@ export class PostgresSink implements Sink {
   async health(): Promise<Health> {
     try {
       await Promise.race([this.sql`select 1`, Bun.sleep(1500).then(() => Promise.reject(new Error("no answer within 1.5 s")))]);
-      return { status: "up", details: { positions: Object.fromEntries([...this.positions].map(([p, l]) => [p, l.toString()])) } };
+      return { status: "up", details: { positions: Object.fromEntries([...this.positions].map(([p, l]) => [p, formatLsn(l)])) } };
     } catch (e) {
       return { status: "down", reason: (e as Error).message };
     }
