@@ -119,7 +119,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         dlqPendingRows.inc({ pipeline: p.name });
       },
     });
-    pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts, fresh: backfills.marked.has(p.name) }));
+    pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts, fresh: backfills.marked.has(p.name), noteError }));
     pipelinePaused.set({ pipeline: p.name }, p.paused ? 1 : 0);
   }
 

@@ -19,6 +19,8 @@ export interface WriterOptions {
   giveUp?: (e: unknown) => Error | null;
   /** A write attempt not ended after this long is reported (health down, a warning); default 30 s. */
   stuckWriteMs?: number;
+  /** Told once when writes start failing (the runtime's recent errors in /status). */
+  onFailing?: (message: string) => void;
 }
 
 /**
@@ -301,7 +303,10 @@ export class SinkWriter {
     });
     const sub = policy.onRetry((reason) => {
       const msg = "error" in reason ? String((reason.error as Error)?.message ?? reason.error) : "failed";
-      if (this.failingSince === null) this.failingSince = Date.now();
+      if (this.failingSince === null) {
+        this.failingSince = Date.now();
+        this.opts.onFailing?.(`sink ${this.sinkName} (pipeline ${this.pipeline}): write failed, retrying: ${msg}`);
+      }
       this.lastError = msg;
       sinkRetries.inc({ sink: this.sinkName });
       sinkUp.set({ sink: this.sinkName }, 0);

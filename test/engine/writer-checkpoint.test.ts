@@ -98,7 +98,8 @@ describe("SinkWriter", () => {
 
   test("failed writes are retried with backoff and reported until they succeed", async () => {
     const { sink, batches } = slowSink(0, 3);
-    const w = new SinkWriter("s", sink, "p", { batchSize: 1, batchDelayMs: 0, maxRows: 10, maxBytes: 1 << 30, retryInitialMs: 20, retryMaxMs: 50 }, log, () => {});
+    const noted: string[] = [];
+    const w = new SinkWriter("s", sink, "p", { batchSize: 1, batchDelayMs: 0, maxRows: 10, maxBytes: 1 << 30, retryInitialMs: 20, retryMaxMs: 50, onFailing: (m) => void noted.push(m) }, log, () => {});
     await w.add([rec(10n, 0)], 10n);
     await Bun.sleep(15);
     expect(w.health()?.status).toBe("down");
@@ -106,6 +107,8 @@ describe("SinkWriter", () => {
     await w.flush();
     expect(batches.length).toBe(1);
     expect(w.health()).toBeNull();
+    // Once per failing streak, for /status's recent errors (it said "errors": [] through an outage).
+    expect(noted).toEqual(["sink s (pipeline p): write failed, retrying: sink down"]);
   });
 });
 
