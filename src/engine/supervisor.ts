@@ -89,13 +89,16 @@ export async function supervise(opts: SupervisorOptions): Promise<Supervised> {
     let rt: Runtime = current!;
     let since = Date.now();
     let backoff: IBackoff<unknown> | null = null;
+    // Counts restarts until one runs settleMs, like the backoff: a runtime that comes up and fails
+    // again at once is the same loop (each of its lines said attempt 1 while restarts counted on).
+    let attempts = 0;
     for (let first = true; ; first = false) {
       let failure = await rt.done;
       for (const x of runtimeErrors(rt)) if (!errors.some((y) => y.at === x.at && y.message === x.message)) errors.push(x);
       errors.splice(0, Math.max(0, errors.length - 20));
       current = null;
       if (failure === null || stopping) return resolveDone(failure);
-      if (Date.now() - since >= settleMs) backoff = null; // it ran long enough: not a restart loop
+      if (Date.now() - since >= settleMs) (backoff = null), (attempts = 0); // it ran long enough: not a restart loop
       if (first && restarts === 0 && (failure as { code?: unknown }).code === "source_unreachable") {
         // the first start never reached the source (wrong host or port, server down): a config
         // that never worked exits, as a sink that cannot be reached at start does
@@ -103,7 +106,8 @@ export async function supervise(opts: SupervisorOptions): Promise<Supervised> {
         return resolveDone(failure);
       }
       // Back off and start again until a runtime is up, a failure is not restartable, or stop().
-      for (let attempt = 1; ; attempt++) {
+      for (;;) {
+        const attempt = ++attempts;
         if (!restartable(failure)) {
           log.error({ err: errorMessage(failure) }, "runtime failed; not restartable, stopping");
           return resolveDone(failure);

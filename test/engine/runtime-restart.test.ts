@@ -251,6 +251,16 @@ pipelines:
   });
 });
 
+test("a runtime that comes up and fails again at once counts its attempts on (each said attempt 1)", async () => {
+  const active = new CdcError("slot_active", "slot s is active for PID 1");
+  let starts = 0;
+  const engine = await supervise({ log: createLogger({ level: "silent" }), initialMs: 5, maxMs: 20, start: async () => (starts++, fakeRuntime(Promise.resolve(active))) });
+  await waitUntil("three restarts", async () => engine.restarts() >= 3, 5_000, undefined, 5);
+  const errors = (engine.status() as { errors: { message: string }[] }).errors.map((e) => e.message).filter((m) => m.startsWith("runtime restarted"));
+  expect(errors.slice(0, 3)).toEqual([1, 2, 3].map((n) => `runtime restarted (attempt ${n}) after: slot s is active for PID 1`));
+  await engine.stop();
+});
+
 function fakeRuntime(done: Promise<Error | null>): Runtime {
   return { components: () => [], status: () => ({ errors: [] }), stop: async () => {}, done };
 }
