@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { usageError } from "../errors.ts";
+import { CdcError, usageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 export interface ApiServer {
@@ -33,7 +33,9 @@ export function startApiServer(app: Hono, listen: string, log?: Logger): ApiServ
     server = Bun.serve({ hostname, port, fetch: app.fetch, idleTimeout: 120 });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") throw usageError("api_listen", `api.listen: ${listen} is already in use`);
+    // Exit 1, not 2: another process holding the port may go away, so a supervisor's restart
+    // (the unit stops restarting on exit 2) can succeed; a bad address is the config's (exit 2).
+    if (code === "EADDRINUSE") throw new CdcError("api_listen_in_use", `api.listen: ${listen} is already in use`);
     if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EACCES") throw usageError("api_listen", `api.listen: cannot listen on ${listen} (${code})`);
     throw e;
   }
