@@ -20,17 +20,35 @@ function help(): string {
     "  cdc-engine <command> --help   flags of one command",
     "  cdc-engine --version          version and git commit",
     "",
-    "exit codes: 0 ok, 1 runtime failure, 2 usage or config error",
+    "exit codes:",
+    "  0    ok (serve: stopped by SIGTERM, SIGINT or SIGHUP after its final checkpoint)",
+    "  1    runtime failure: a restart may help (a server down, the API port in use)",
+    "  2    usage or config error, or changes lost (serve --resnapshot decides): a restart will not help",
+    "  70   serve: an error no code path could catch; a restart resumes from the last checkpoint",
+    "  130  serve: a second Ctrl-C ended it without its final checkpoint",
   ].join("\n");
+}
+
+function unexpected(arg: string): number {
+  console.error(`cdc-engine: unexpected argument '${arg}'\n${USAGE}`);
+  return 2;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    // `help serve` is `serve --help`; anything else after --help is a mistake, as after --version.
+    const cmd = rest.length === 1 ? commands.find((c) => c.name === rest[0]) : undefined;
+    if (cmd) {
+      console.log(cmd.usage);
+      return 0;
+    }
+    if (rest.length) return unexpected(rest[0]);
     console.log(help());
     return first === undefined ? 2 : 0;
   }
   if (first === "--version" || first === "-V" || first === "version") {
+    if (rest.length) return unexpected(rest[0]);
     console.log(`cdc-engine ${VERSION} (${GIT_COMMIT})`);
     return 0;
   }

@@ -1,6 +1,5 @@
 import type { Command } from "./command.ts";
-import { str } from "./command.ts";
-import { usageError } from "../errors.ts";
+import { positiveFlag, str } from "./command.ts";
 import { runDemo } from "../demo/run-demo.ts";
 
 /** Everything on one machine with nothing but this binary (and PostgreSQL binaries): see src/demo. */
@@ -16,8 +15,7 @@ export const demoCommand: Command = {
   ].join("\n"),
   options: { listen: { type: "string" }, dir: { type: "string" }, rate: { type: "string" } },
   async run(args) {
-    const rate = Number(str(args.values.rate) ?? "200");
-    if (!Number.isFinite(rate) || rate <= 0) throw usageError("usage", `--rate must be a positive number, got '${str(args.values.rate)}'`);
+    const rate = positiveFlag(args, "rate", 200);
     return runDemo({ listen: str(args.values.listen) ?? "127.0.0.1:8080", dir: str(args.values.dir), rate, out: (l) => console.log(l) });
   },
 };

@@ -1,5 +1,5 @@
 import type { Command } from "./command.ts";
-import { str } from "./command.ts";
+import { intFlagError, str } from "./command.ts";
 import { usageError } from "../errors.ts";
 import { runGenerator } from "../generator/runner.ts";
 import { parseCount, parseDurationFlag, parseFraction, rateFromText, type GeneratorOptions } from "../generator/options.ts";
@@ -31,8 +31,14 @@ const USAGE = `cdc-engine generate --dataset NAME [--url URL] [--init] [--rate N
   --progress MODE       bar | json | none (default: bar on a terminal, json lines otherwise)
   --stats-interval D    JSON stats line interval (default 5s)`;
 
+/** A count flag (10k and 1_000 allowed); said as every command says a bad whole number. */
 function num(v: unknown, name: string, min = 0): number | undefined {
-  return typeof v === "string" ? parseCount(name, v, min) : undefined;
+  if (typeof v !== "string") return undefined;
+  try {
+    return parseCount(name, v, min);
+  } catch {
+    throw intFlagError(name, v, min);
+  }
 }
 
 /** Flags and env (flags win) into generator options. */
@@ -123,14 +129,14 @@ export const generateCommand: Command = {
     const opts = generateOptions(args.values, process.env);
     const stop = new AbortController();
     const onSignal = () => stop.abort();
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    // SIGHUP too (a closed terminal or SSH session): its default ended the process at once, without the summary.
+    const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+    for (const s of signals) process.on(s, onSignal);
     try {
       await runGenerator({ ...opts, signal: stop.signal });
       return 0;
     } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      for (const s of signals) process.off(s, onSignal);
     }
   },
 };

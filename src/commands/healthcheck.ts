@@ -1,5 +1,5 @@
 import type { Command } from "./command.ts";
-import { str } from "./command.ts";
+import { positiveFlag, str } from "./command.ts";
 import { usageError } from "../errors.ts";
 
 /**
@@ -18,8 +18,7 @@ export const healthcheckCommand: Command = {
   async run(args) {
     const url = str(args.values.url) ?? process.env.CDC_HEALTH_URL ?? "http://127.0.0.1:8080/health";
     if (!/^https?:\/\//.test(url)) throw usageError("usage", `--url: '${url}' is not an http(s) URL`);
-    const timeout = Number(str(args.values.timeout) ?? "3");
-    if (!(timeout > 0)) throw usageError("usage", `--timeout: '${str(args.values.timeout)}' is not a positive number of seconds`);
+    const timeout = positiveFlag(args, "timeout", 3);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(timeout * 1000) });
       const text = await res.text();

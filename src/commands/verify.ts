@@ -1,7 +1,6 @@
 import type { Command } from "./command.ts";
-import { configPath, str } from "./command.ts";
+import { configPath, intFlag, str } from "./command.ts";
 import { loadConfig } from "../config/load.ts";
-import { usageError } from "../errors.ts";
 import { verifyConfig } from "../engine/verify.ts";
 
 /** Reconciliation: compare mirror pipelines' source and sink tables (postgres, sqlite, mysql sinks); exit 0 equal, 1 not (a table differs or stayed locked, or a runtime failure). */
@@ -12,10 +11,10 @@ export const verifyCommand: Command = {
     "cdc-engine verify --config FILE [--pipeline NAME] [--max-diffs N] [--chunk-rows N] [--wait SECONDS]",
     "  --config FILE      the YAML config (or $CDC_CONFIG)",
     "  --pipeline NAME    only this pipeline (default: every mirror pipeline; postgres, sqlite and mysql sinks)",
-    "  --max-diffs N      differing keys to print per table (default 10)",
-    "  --chunk-rows N     rows per compared key range (default 50000)",
-    "  --wait SECONDS     how long the sink may take to reach the source's position (default 30)",
-    "  --lock-timeout SECONDS  how long a read waits for a table another session has locked (default 30);",
+    "  --max-diffs N      differing keys to print per table (default 10; 0 prints none)",
+    "  --chunk-rows N     rows per compared key range, at least 1 (default 50000)",
+    "  --wait SECONDS     how long the sink may take to reach the source's position (default 30; 0 compares at once)",
+    "  --lock-timeout SECONDS  how long a read waits for a table another session has locked, at least 1 (default 30);",
     "                     then that table is reported 'locked, not compared' (exit 1) and the others are compared",
   ].join("\n"),
   options: {
@@ -27,23 +26,15 @@ export const verifyCommand: Command = {
     "lock-timeout": { type: "string" },
   },
   async run(args) {
-    const config = loadConfig(configPath(args, this));
-    const num = (name: string, def: number) => {
-      const v = str(args.values[name]);
-      if (v === undefined) return def;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw usageError("usage", `--${name}: must be a whole number, got '${v}'`);
-      return n;
-    };
-    const lockTimeout = num("lock-timeout", 30);
-    if (lockTimeout < 1) throw usageError("usage", "--lock-timeout: must be at least 1 (seconds)");
-    const results = await verifyConfig(config, {
+    // 0 keys to print and no wait are meaningful; 0 rows per range or 0 s lock wait are not.
+    const opts = {
       pipeline: str(args.values.pipeline),
-      maxDiffs: num("max-diffs", 10),
-      chunkRows: Math.max(1, num("chunk-rows", 50_000)),
-      waitMs: num("wait", 30) * 1000,
-      lockTimeoutMs: lockTimeout * 1000,
-    });
+      maxDiffs: intFlag(args, "max-diffs", 10, 0),
+      chunkRows: intFlag(args, "chunk-rows", 50_000),
+      waitMs: intFlag(args, "wait", 30, 0) * 1000,
+      lockTimeoutMs: intFlag(args, "lock-timeout", 30) * 1000,
+    };
+    const results = await verifyConfig(loadConfig(configPath(args, this)), opts);
     const head = ["pipeline", "sink", "table", "source rows", "sink rows", "result"];
     const counts = (r: (typeof results)[number], n: number) => (r.locked ? "-" : String(n));
     const rows = results.map((r) => [r.pipeline, r.sink, r.table === r.target ? r.table : `${r.table} → ${r.target}`, counts(r, r.sourceRows), counts(r, r.sinkRows), r.locked ? "LOCKED" : r.note?.startsWith("skipped") ? "skipped" : r.equal ? "equal" : "DIFFERENT"]);

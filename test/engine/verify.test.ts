@@ -174,7 +174,7 @@ pipelines:
     expect(both.stdout).toContain("1 table(s) differ; 1 table(s) locked, not compared (try again later)");
 
     const bad = await runBinary(["verify", "--config", cfg, "--lock-timeout", "0"]);
-    expect(bad.stderr.trim()).toBe("cdc-engine: --lock-timeout: must be at least 1 (seconds)");
+    expect(bad.stderr.trim()).toBe("cdc-engine: --lock-timeout: expected a positive integer, got '0'");
     expect(bad.code).toBe(2);
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS \`${myDb}\``);
