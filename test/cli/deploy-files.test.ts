@@ -29,4 +29,13 @@ describe("deploy files", () => {
     expect(statSync(path).mode & 0o004).toBe(0o004);
     expect(configPermissionWarning(path, read("deploy/compose/cdc.yaml"))).toBeNull();
   });
+
+  test("the unit restarts a start that failed on an unreachable database without a start limit, and never a config error", () => {
+    // StartLimitBurst=10 in 10 min with RestartSec=5s left the unit failed for good after ~50 s of a sink down at boot.
+    const unit = read("deploy/cdc-engine.service");
+    expect(unit).toMatch(/^StartLimitIntervalSec=0$/m);
+    expect(unit).not.toMatch(/^StartLimitBurst=/m);
+    expect(unit).toMatch(/^Restart=on-failure$/m);
+    expect(unit).toMatch(/^RestartPreventExitStatus=2$/m);
+  });
 });
