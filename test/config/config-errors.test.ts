@@ -1,28 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
-import { CdcError } from "../../src/errors.ts";
-
-const BASE = `
-source:
-  url: postgres://postgres@127.0.0.1:5432/shop
-sinks:
-  wh: { type: postgres, url: postgres://postgres@127.0.0.1:5432/warehouse }
-pipelines:
-  - name: mirror
-    from: [public.orders, public.customers]
-    to: wh
-`;
-
-function errorOf(text: string, env: Record<string, string> = {}): CdcError {
-  try {
-    parseConfig(text, "cdc.yaml", env);
-  } catch (e) {
-    expect(e).toBeInstanceOf(CdcError);
-    expect((e as CdcError).kind).toBe("usage");
-    return e as CdcError;
-  }
-  throw new Error("expected a config error");
-}
+import { BASE, errorOf } from "./config-helpers.ts";
 
 describe("config loading", () => {
   test("a valid config gets its defaults", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
-import { CdcError } from "../../src/errors.ts";
+import { messageOf } from "./config-helpers.ts";
 
 /** Durations need a unit (a bare 5 was 5 ms, silently); intervals where 0 spins have a floor. */
 const BASE = `
@@ -15,16 +15,6 @@ pipelines:
 `;
 const withSinks = (extra: string) => BASE.replace("sinks:\n", `sinks:\n${extra}`);
 
-function messageOf(text: string, env: Record<string, string> = {}): string {
-  try {
-    parseConfig(text, "cdc.yaml", env);
-  } catch (e) {
-    expect(e).toBeInstanceOf(CdcError);
-    expect((e as CdcError).kind).toBe("usage");
-    return (e as CdcError).message;
-  }
-  throw new Error("expected a config error");
-}
 
 describe("durations", () => {
   test("units, and a bare 0 where 0 means off or no wait", () => {

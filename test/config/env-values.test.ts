@@ -1,29 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
-import { CdcError } from "../../src/errors.ts";
+import { BASE, messageOf } from "./config-helpers.ts";
 
 /** `${VAR}` in number, boolean and string fields, and empty variables (QA: env-driven Docker/systemd configs). */
-const BASE = `
-source:
-  url: postgres://postgres@127.0.0.1:5432/shop
-sinks:
-  wh: { type: postgres, url: postgres://postgres@127.0.0.1:5432/warehouse }
-pipelines:
-  - name: mirror
-    from: [public.orders, public.customers]
-    to: wh
-`;
 
-function messageOf(text: string, env: Record<string, string> = {}): string {
-  try {
-    parseConfig(text, "cdc.yaml", env);
-  } catch (e) {
-    expect(e).toBeInstanceOf(CdcError);
-    expect((e as CdcError).kind).toBe("usage");
-    return (e as CdcError).message;
-  }
-  throw new Error("expected a config error");
-}
 
 describe("${VAR} in number and boolean fields", () => {
   test("a default or a set variable fills a number field, unquoted or quoted", () => {

@@ -3,9 +3,18 @@ import { mkdtempSync, writeFileSync, openSync, closeSync, readFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { binaryPath, freePort, runBinary } from "../helpers/index.ts";
+import { binaryPath, createDatabase, freePort, runBinary, sharedPg } from "../helpers/index.ts";
 
 export const PGBENCH = "/usr/lib/postgresql/15/bin/pgbench";
+
+/** A source and a sink database on the shared server, with a connection to each. */
+export async function sourceAndSink(name: string): Promise<{ srcUrl: string; dstUrl: string; sql: postgres.Sql; out: postgres.Sql; end(): Promise<void> }> {
+  const pg = await sharedPg("system");
+  const [src, dst] = [await createDatabase(pg, `${name}_src`), await createDatabase(pg, `${name}_dst`)];
+  const sql = postgres(pg.url(src), { max: 1, onnotice: () => {} });
+  const out = postgres(pg.url(dst), { max: 1, onnotice: () => {} });
+  return { srcUrl: pg.url(src), dstUrl: pg.url(dst), sql, out, end: async () => void (await Promise.all([sql.end(), out.end()])) };
+}
 
 export interface MirrorSetup {
   dir: string;

@@ -9,14 +9,11 @@
  */
 import { expect, test } from "bun:test";
 import postgres from "postgres";
-import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { Engine, mirrorConfig, verify, waitCaughtUp } from "./e2e.ts";
+import { Engine, mirrorConfig, sourceAndSink, verify, waitCaughtUp } from "./e2e.ts";
 
 test("a key added to a keyless source table reaches the mirror's copy, and its updates and deletes are captured from then on", async () => {
-  const pg = await sharedPg("system");
-  const [src, dst] = [await createDatabase(pg, "ka_src"), await createDatabase(pg, "ka_dst")];
-  const sql = postgres(pg.url(src), { max: 1, onnotice: () => {} });
-  const out = postgres(pg.url(dst), { max: 1, onnotice: () => {} });
+  const db = await sourceAndSink("ka");
+  const { sql, out } = db;
   let engine: Engine | null = null;
   try {
     await sql.unsafe(`
@@ -24,12 +21,12 @@ test("a key added to a keyless source table reaches the mirror's copy, and its u
       create table dup (id int not null, v text);
       insert into plain select g, 'v' || g from generate_series(1, 50) g;
       insert into dup values (1, 'a'), (1, 'b'), (2, 'c');`);
-    const s = await mirrorConfig(pg.url(src), pg.url(dst), ["public.plain", "public.dup"]);
+    const s = await mirrorConfig(db.srcUrl, db.dstUrl, ["public.plain", "public.dup"]);
     engine = new Engine(s);
     await engine.start();
     await engine.snapshotDone(["public.plain", "public.dup"]);
     await sql`insert into plain values (51, 'v51')`;
-    await waitCaughtUp(pg.url(src), pg.url(dst));
+    await waitCaughtUp(db.srcUrl, db.dstUrl);
     const keys = async (t: string) => (await out`select count(*)::int as n from pg_constraint where conrelid = ${`public.${t}`}::regclass and contype = 'p'`)[0].n;
     expect(await keys("plain")).toBe(0);
 
@@ -44,7 +41,7 @@ test("a key added to a keyless source table reaches the mirror's copy, and its u
     await sql`update plain set v = 'changed' where id <= 5`;
     await sql`delete from plain where id > 57`;
     await sql`insert into dup values (3, 'd')`;
-    await waitCaughtUp(pg.url(src), pg.url(dst));
+    await waitCaughtUp(db.srcUrl, db.dstUrl);
     expect(await keys("plain")).toBe(1);
     expect(await keys("dup")).toBe(0);
     const same = async () => expect(await out`select id, v from plain order by id`).toEqual(await sql`select id, v from plain order by id`);
@@ -59,7 +56,7 @@ test("a key added to a keyless source table reaches the mirror's copy, and its u
     await Bun.sleep(1500);
     await sql`update plain set v = 'again' where id between 6 and 10`;
     await sql`delete from plain where id > 55`;
-    await waitCaughtUp(pg.url(src), pg.url(dst));
+    await waitCaughtUp(db.srcUrl, db.dstUrl);
     await same();
     const v = await verify(s.config);
     expect(v.stdout).toMatch(/public\.plain\s+55\s+55\s+equal/);
@@ -68,7 +65,6 @@ test("a key added to a keyless source table reaches the mirror's copy, and its u
     expect(await engine.kill("SIGTERM")).toBe(0);
   } finally {
     if (engine?.proc) await engine.kill();
-    await sql.end();
-    await out.end();
+    await db.end();
   }
 }, 180_000);

@@ -9,14 +9,11 @@ import { expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
-import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { Engine, mirrorConfig, verify, waitCaughtUp } from "./e2e.ts";
+import { Engine, mirrorConfig, sourceAndSink, verify, waitCaughtUp } from "./e2e.ts";
 
 test("a lost state dir: rows deleted while stopped leave the mirror, a keyless copy is not doubled; verify equal", async () => {
-  const pg = await sharedPg("system");
-  const [src, dst] = [await createDatabase(pg, "ls_src"), await createDatabase(pg, "ls_dst")];
-  const sql = postgres(pg.url(src), { max: 1, onnotice: () => {} });
-  const out = postgres(pg.url(dst), { max: 1, onnotice: () => {} });
+  const db = await sourceAndSink("ls");
+  const { sql, out } = db;
   let engine: Engine | null = null;
   try {
     await sql.unsafe(`
@@ -24,12 +21,12 @@ test("a lost state dir: rows deleted while stopped leave the mirror, a keyless c
       create table notes (n int, v text);
       insert into items select g, 'v' || g from generate_series(1, 200) g;
       insert into notes select g % 7, 'n' || g from generate_series(1, 50) g;`);
-    const s = await mirrorConfig(pg.url(src), pg.url(dst), ["public.items", "public.notes"]);
+    const s = await mirrorConfig(db.srcUrl, db.dstUrl, ["public.items", "public.notes"]);
     engine = new Engine(s);
     await engine.start();
     await engine.snapshotDone(["public.items", "public.notes"]);
     await sql`update items set v = 'changed' where id <= 10`;
-    await waitCaughtUp(pg.url(src), pg.url(dst));
+    await waitCaughtUp(db.srcUrl, db.dstUrl);
     expect(await engine.kill("SIGTERM")).toBe(0);
 
     await sql`delete from items where id between 100 and 104`;
@@ -38,7 +35,7 @@ test("a lost state dir: rows deleted while stopped leave the mirror, a keyless c
 
     await engine.start();
     for (let i = 0; i < 300 && !/snapshot of public\.notes done[\s\S]*snapshot of public\.notes done/.test(engine.log()); i++) await Bun.sleep(100);
-    await waitCaughtUp(pg.url(src), pg.url(dst));
+    await waitCaughtUp(db.srcUrl, db.dstUrl);
     const ids = async (db: postgres.Sql) => (await db`select id from items order by id`).map((r) => r.id);
     expect(await ids(out)).toEqual(await ids(sql));
     expect((await ids(out)).length).toBe(195);
@@ -51,7 +48,6 @@ test("a lost state dir: rows deleted while stopped leave the mirror, a keyless c
     expect(await engine.kill("SIGTERM")).toBe(0);
   } finally {
     if (engine?.proc) await engine.kill();
-    await sql.end();
-    await out.end();
+    await db.end();
   }
 }, 180_000);
