@@ -130,12 +130,26 @@ function firstIssue(err: z.ZodError): z.core.$ZodIssue {
   return issue;
 }
 
+/**
+ * A credential written in the file itself: a URL with a password, or a password/token/secret key
+ * with a literal value. Not a `${VAR}` (the secret lives elsewhere), nor a word in a comment
+ * (compose's commented config drew the warning).
+ */
+function holdsSecret(text: string): boolean {
+  const code = text
+    .split("\n")
+    .map((l) => l.replace(/(^|\s)#.*$/, ""))
+    .join("\n");
+  return /:\/\/[^/\s:@]+:(?!\$\{)[^@\s]+@/.test(code) || /\b[\w-]*(password|passwd|token|secret|api_?key)[\w-]*["']?\s*:\s*(?!\$\{)["']?[^\s"'${}][^\n]*/i.test(code);
+}
+
 /** World-readable config that holds secrets: worth a warning (operations issue). */
 export function configPermissionWarning(path: string, text: string): string | null {
   try {
     const mode = statSync(path).mode;
-    if (mode & 0o004 && /(password|token|secret|:\/\/[^/\s:@]+:[^@\s]+@)/i.test(text)) {
-      return `${path} is world-readable and holds secrets; run: chmod 600 ${path}`;
+    if (mode & 0o004 && holdsSecret(text)) {
+      // Not just "chmod 600": under systemd and Docker the engine reads the file through its group (0640).
+      return `${path} is world-readable and holds secrets; run: chmod o-r ${path} (600 when the engine runs as its owner; 640 with the engine's group, as the systemd unit and the Docker image read it)`;
     }
   } catch {}
   return null;

@@ -26,11 +26,15 @@ test("a world-readable config holding a password is warned about with the chmod 
   const path = join(dir, "cdc.yaml");
   writeFileSync(path, minimal);
   chmodSync(path, 0o644);
-  expect(configPermissionWarning(path, minimal)).toBe(`${path} is world-readable and holds secrets; run: chmod 600 ${path}`);
+  expect(configPermissionWarning(path, minimal)).toBe(`${path} is world-readable and holds secrets; run: chmod o-r ${path} (600 when the engine runs as its owner; 640 with the engine's group, as the systemd unit and the Docker image read it)`);
   chmodSync(path, 0o600);
   expect(configPermissionWarning(path, minimal)).toBeNull();
   chmodSync(path, 0o644);
   expect(configPermissionWarning(path, minimal.replace("u:pw@", "u@"))).toBeNull();
+  // Secrets named, not held: ${VARS}, and words in comments.
+  expect(configPermissionWarning(path, minimal.replace("u:pw@", "u:${PGPASSWORD}@"))).toBeNull();
+  expect(configPermissionWarning(path, minimal.replace("u:pw@", "u@") + "# the token and the password come from cdc.env\napi: { token: ${CDC_API_TOKEN} }\n")).toBeNull();
+  expect(configPermissionWarning(path, minimal.replace("u:pw@", "u@") + "api: { token: s3cr3t-literal-token }\n")).not.toBeNull();
 });
 
 test("an IPv6 listen address works and the server reports a usable URL", async () => {

@@ -129,7 +129,7 @@ describe("the compiled binary under serve", () => {
     expect((stdout + stderr).includes(PASSWORD)).toBe(false);
     expect((stdout + stderr).includes(TOKEN)).toBe(false);
     // The world-readable config holding a password was warned about, with the fix.
-    expect(stdout.includes("is world-readable and holds secrets; run: chmod 600")).toBe(true);
+    expect(stdout.includes("is world-readable and holds secrets; run: chmod o-r")).toBe(true);
   });
 
   test("admin endpoints answer 401/403 without the right token", async () => {
