@@ -16,6 +16,7 @@ export interface DeadLetter {
 }
 
 export interface DeadLetters {
-  put(entry: DeadLetter): void;
+  /** False when the same record is queued already (a replay after a crash refused it again). */
+  put(entry: DeadLetter): boolean | void;
   count(pipeline?: string): number;
 }

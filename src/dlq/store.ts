@@ -59,6 +59,7 @@ export class DlqStore implements DeadLetters {
       created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     )`);
     this.db.exec("CREATE INDEX IF NOT EXISTS dead_letters_pipeline ON dead_letters (pipeline, id)");
+    this.db.exec("CREATE INDEX IF NOT EXISTS dead_letters_lsn ON dead_letters (lsn)");
     // Added later: a queue written by an older version gets the column (NULL = no source change kept).
     const cols = this.db.query("PRAGMA table_info(dead_letters)").all() as { name: string }[];
     if (!cols.some((c) => c.name === "source_json")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN source_json TEXT");
@@ -66,16 +67,29 @@ export class DlqStore implements DeadLetters {
     if (!cols.some((c) => c.name === "commit_time")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN commit_time TEXT");
   }
 
-  put(entry: DeadLetter & DeadLetterExtra): void {
+  /**
+   * Queues the entry, unless the same record is queued already: after a crash the slot sends again
+   * what was not checkpointed, and a record refused before is refused again (QA: 15 changes two or
+   * three times each after kills). The same record: pipeline, stage, table, LSN, index, row, error.
+   */
+  put(entry: DeadLetter & DeadLetterExtra): boolean {
+    const row = encodeRow(entry.row);
+    const lsn = entry.lsn.toString();
+    const index = entry.index ?? null;
+    const seen = this.db
+      .query("SELECT 1 FROM dead_letters WHERE lsn = ? AND pipeline = ? AND stage = ? AND table_name = ? AND record_index IS ? AND error = ? AND row_json = ? LIMIT 1")
+      .get(lsn, entry.pipeline, entry.stage, entry.table, index, entry.error, row);
+    if (seen) return false;
     this.db
       .query("INSERT INTO dead_letters (pipeline, stage, table_name, op, row_json, target_json, error, lsn, source_json, record_index, commit_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, encodeRow(entry.row), entry.target ? toJsonText(entry.target) : null, entry.error, entry.lsn.toString(), entry.source ? encodeChange(entry.source) : null, entry.index ?? null, entry.commitTime?.toString() ?? null);
+      .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, row, entry.target ? toJsonText(entry.target) : null, entry.error, lsn, entry.source ? encodeChange(entry.source) : null, index, entry.commitTime?.toString() ?? null);
     dlqRows.inc({ pipeline: entry.pipeline, stage: entry.stage });
+    return true;
   }
 
   /** A record a sink rejected: keeps the op and the table shape so replay can rebuild it. */
-  putRecord(pipeline: string, sink: string, record: OutputRecord, error: string): void {
-    this.put({ pipeline, stage: sink, table: record.table.name, row: record.row, error, lsn: record.lsn, op: record.op, target: record.table, index: record.index, commitTime: record.commitTime });
+  putRecord(pipeline: string, sink: string, record: OutputRecord, error: string): boolean {
+    return this.put({ pipeline, stage: sink, table: record.table.name, row: record.row, error, lsn: record.lsn, op: record.op, target: record.table, index: record.index, commitTime: record.commitTime });
   }
 
   count(pipeline?: string): number {

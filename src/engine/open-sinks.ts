@@ -43,9 +43,8 @@ export async function openSinks(
             // The pipeline whose batch held it; else (a sink that does not say) one writing to this sink that reads the record's source table.
             const writers = config.pipelines.filter((q) => targetsOf(q).some((x) => x.sink === t.sink));
             const pipeline = from ?? (writers.find((q) => pipelineReads(q, record.source.table)) ?? writers[0])?.name ?? "";
-            if (ownDlq) ownDlq.putRecord(pipeline, t.sink, record, error);
-            else dlq.put({ pipeline, stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
-            dlqPendingRows.inc({ pipeline });
+            const queued = ownDlq ? ownDlq.putRecord(pipeline, t.sink, record, error) : dlq.put({ pipeline, stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
+            if (queued !== false) dlqPendingRows.inc({ pipeline });
             noteDeadLetter(t.sink, pipeline, record.op);
             log.warn({ sink: t.sink, pipeline, table: record.table.name, error }, "record sent to the dead-letter queue");
           },

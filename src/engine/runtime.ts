@@ -114,9 +114,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       configDir: opts.configDir ?? process.cwd(),
       reject: (r) => {
         if (gate.intercept(`pipeline:${p.name}`, r.reason)) return; // a replayed row rejected again: it keeps its queue entry
-        if (ownDlq) ownDlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n, ...(r.source ? { source: r.source } : {}) });
-        else dlq.put({ pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n });
-        dlqPendingRows.inc({ pipeline: p.name });
+        const entry = { pipeline: p.name, stage: "operator", table: r.source?.table ?? "", row: r.row, error: r.reason, lsn: currentLsn ?? 0n };
+        const queued = ownDlq ? ownDlq.put({ ...entry, ...(r.source ? { source: r.source } : {}) }) : dlq.put(entry);
+        if (queued !== false) dlqPendingRows.inc({ pipeline: p.name });
       },
     });
     pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts, fresh: backfills.marked.has(p.name), noteError }));

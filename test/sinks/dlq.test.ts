@@ -34,6 +34,20 @@ describe("dead-letter store", () => {
     expect(decodeRow(encodeRow({ a: 12345678901234567890n, b: 1 }))).toEqual({ a: 12345678901234567890n, b: 1 });
   });
 
+  test("a record refused again after a crash (same LSN, index, row, error) is queued once", () => {
+    // QA: after kills, 15 stream changes were in the queue two or three times each.
+    const store = new DlqStore(mkdtempSync(join(tmpdir(), "cdc-dlq-")));
+    const t = table("t", [col("id", OID.int8, { key: true })], ["id"]);
+    expect(store.putRecord("p", "wh", rec(t, "upsert", { id: 1n }, 100n, 0), "refused")).toBe(true);
+    expect(store.putRecord("p", "wh", rec(t, "upsert", { id: 1n }, 100n, 0), "refused")).toBe(false);
+    expect(store.putRecord("p", "wh", rec(t, "upsert", { id: 2n }, 100n, 1), "refused")).toBe(true); // another record of that transaction
+    expect(store.putRecord("p", "wh", rec(t, "upsert", { id: 1n }, 200n, 0), "refused")).toBe(true); // a later change of the row
+    const op = { pipeline: "p", stage: "operator", table: "public.t", row: { id: 3 }, error: "price must be >= 0", lsn: 300n };
+    expect([store.put(op), store.put(op)]).toEqual([true, false]);
+    expect(store.count()).toBe(4);
+    store.close();
+  });
+
   test("floats JSON cannot hold (NaN, ±Infinity, -0) and bytea[] come back as they went in", () => {
     // JSON.stringify turned NaN/Infinity into null and -0 into 0: a replayed dead letter wrote NULL.
     const store = new DlqStore(mkdtempSync(join(tmpdir(), "cdc-dlq-")));
