@@ -40,14 +40,16 @@ type ProgressEntry = { done?: RecordId; unanswered?: { from: RecordId; to: Recor
 type RecordIdJson = { lsn: string; index: number };
 
 /**
- * How far into a batch a sink that sends it in several requests got: every record up to (lsn,
- * index) was delivered or put in the dead-letter queue. A resend after a crash starts after it:
- * a request whose records went to the DLQ was sent again and delivered this time, and replaying
- * the DLQ then delivered them twice. Kept in a file of its own beside the positions.
- *
- * Also the request that was sent and left unanswered (stopped mid-request, or held back by an
- * open circuit): the receiver may have stored it, so the resend must carry the same records, and
- * so the same Idempotency-Key, even when the batch after a restart is cut differently.
+ * How far into the stream a sink that sends a batch in several requests got, by record identity
+ * (lsn, index), not by batch: every record up to `done` was delivered or put in the dead-letter
+ * queue, and `unanswered` is the request sent last and not known to be answered. Kept in a file of
+ * its own beside the positions, until the stored position has passed every record it names: the
+ * batches after a restart are cut differently (whole transactions, but not the same ones), so a
+ * first batch that ends before the mark must not erase it (QA: it did, and the next batch was sent
+ * again from its first record under new keys). A resend skips through `done` (a record that went to
+ * the DLQ and was then delivered by the resend was delivered twice by `dlq replay`), and sends the
+ * unanswered request again as it was, so under the same Idempotency-Key: the receiver may have
+ * stored it (a kill -9 or a stop in the middle of the request, or an open circuit).
  */
 export class BatchProgress {
   private readonly path: string;
@@ -56,12 +58,12 @@ export class BatchProgress {
   constructor(stateDir: string, sinkName: string) {
     this.path = join(stateDir, `sink-${sinkName.replace(/[^A-Za-z0-9_-]/g, "_")}.progress.json`);
     try {
-      // {lsn, index} at the top level is what earlier versions wrote (done only).
+      // {lsn, index} at the top level is the mark (`done`); earlier versions wrote only that.
       const raw = JSON.parse(readFileSync(this.path, "utf8")) as Record<string, Partial<RecordIdJson> & { unanswered?: { from: RecordIdJson; to: RecordIdJson } }>;
       for (const [k, v] of Object.entries(raw)) {
         const e: ProgressEntry = {};
         if (v.lsn !== undefined && v.index !== undefined) e.done = { lsn: BigInt(v.lsn), index: v.index };
-        if (v.unanswered) e.unanswered = { from: idOf(v.unanswered.from), to: idOf(v.unanswered.to) };
+        if (v.unanswered) e.unanswered = { from: parseId(v.unanswered.from), to: parseId(v.unanswered.to) };
         this.map.set(k, e);
       }
     } catch (e) {
@@ -69,21 +71,20 @@ export class BatchProgress {
     }
   }
 
-  /** Done through this record: (lsn, index) at or before it is skipped. */
+  /** Done through the mark: (lsn, index) at or before it is skipped. */
   done(pipeline: string, r: RecordId): boolean {
     const p = this.map.get(pipeline)?.done;
     return p !== undefined && (r.lsn < p.lsn || (r.lsn === p.lsn && r.index <= p.index));
   }
 
-  mark(pipeline: string, r: RecordId): void {
-    this.map.set(pipeline, { done: { lsn: r.lsn, index: r.index } });
-    this.save();
-  }
-
-  /** A request from `from` to `to` was sent (maybe) and neither delivered nor refused. */
-  unanswered(pipeline: string, from: RecordId, to: RecordId): void {
-    const e = this.map.get(pipeline) ?? {};
-    this.map.set(pipeline, { ...e, unanswered: { from: { lsn: from.lsn, index: from.index }, to: { lsn: to.lsn, index: to.index } } });
+  /**
+   * Before sending the request `from`..`to`: saved first, so that after a kill -9 in the middle
+   * of it the resend carries the same records. `done` (the last record of the request before, if
+   * this batch sent one) moves the mark in the same write; otherwise the mark stays as it is.
+   */
+  sending(pipeline: string, done: RecordId | undefined, from: RecordId, to: RecordId): void {
+    const mark = done ? idOf(done) : this.map.get(pipeline)?.done;
+    this.map.set(pipeline, { ...(mark ? { done: mark } : {}), unanswered: { from: idOf(from), to: idOf(to) } });
     this.save();
   }
 
@@ -97,9 +98,12 @@ export class BatchProgress {
     return records.findIndex((r) => same(r, u.to)) + 1;
   }
 
-  /** The batch is done (its position is stored): forget it. */
-  clear(pipeline: string): void {
-    if (this.map.delete(pipeline)) this.save();
+  /** The position `lsn` is stored: forget the entry once every record it names is at or below it (the fence skips those). */
+  passed(pipeline: string, lsn: Lsn): void {
+    const e = this.map.get(pipeline);
+    if (!e) return;
+    const ids = [e.done, e.unanswered?.from, e.unanswered?.to].filter((r) => r !== undefined);
+    if (ids.every((r) => r.lsn <= lsn) && this.map.delete(pipeline)) this.save();
   }
 
   private save(): void {
@@ -111,7 +115,9 @@ export class BatchProgress {
   }
 }
 
-const idOf = (r: RecordIdJson): RecordId => ({ lsn: BigInt(r.lsn), index: r.index });
+const parseId = (r: RecordIdJson): RecordId => ({ lsn: BigInt(r.lsn), index: r.index });
+/** Only the identity of a record (an OutputRecord carries its row too). */
+const idOf = (r: RecordId): RecordId => ({ lsn: r.lsn, index: r.index });
 const same = (a: RecordId, b: RecordId) => a.lsn === b.lsn && a.index === b.index;
 
 function writeAtomically(path: string, text: string): void {

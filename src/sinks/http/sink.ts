@@ -91,15 +91,18 @@ export class HttpSink implements Sink {
     // (Not when batch_size was lowered since: with batch_size 1 the body is one object, not an array.)
     let first = track ? this.progress.unansweredLength(batch.pipeline, records) : 0;
     if (first > this.config.batch_size) first = 0;
+    let last: OutputRecord | undefined; // of the request before, delivered or dead-lettered
     for (let i = 0; i < records.length; ) {
       const chunk = records.slice(i, i + (first || this.config.batch_size));
       first = 0;
+      if (track) this.progress.sending(batch.pipeline, last, chunk[0], chunk[chunk.length - 1]);
       await this.deliver(batch.pipeline, chunk, track);
+      last = chunk[chunk.length - 1];
       i += chunk.length;
-      if (track && i < records.length) this.progress.mark(batch.pipeline, chunk[chunk.length - 1]);
     }
     if (unseen.store) this.positions.set(batch.pipeline, batch.lsn);
-    if (track) this.progress.clear(batch.pipeline);
+    // Not cleared by a batch that ends before the mark: the next one must still skip through it.
+    if (track) this.progress.passed(batch.pipeline, this.positions.get(batch.pipeline) ?? batch.lsn);
   }
 
   private async deliver(pipeline: string, chunk: OutputRecord[], track: boolean): Promise<void> {
@@ -112,8 +115,7 @@ export class HttpSink implements Sink {
     } catch (e) {
       if (this.closing.signal.aborted || e instanceof BrokenCircuitError) {
         // Neither delivered nor refused, so not dead-lettered: the batch is written again (by the
-        // writer's retry, or after a restart), and this request with it, as it was.
-        if (track) this.progress.unanswered(pipeline, chunk[0], chunk[chunk.length - 1]);
+        // writer's retry, or after a restart), and this request with it, as it was (progress.sending).
         if (this.closing.signal.aborted) throw this.stopped();
         throw new CdcError("http_circuit_open", `circuit open (last failure: ${this.lastError ?? "?"}); waiting for the receiver: nothing is sent until a probe ${this.config.breaker.half_open_after} ms after the circuit opened`, { component: `sink:${this.ctx.name}` });
       }
