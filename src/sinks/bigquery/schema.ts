@@ -5,18 +5,22 @@ import type { TableField } from "./rest.ts";
 import { toJsonText } from "../json.ts";
 import type { BigqueryTarget } from "./config.ts";
 
-/** BigQuery column type for a Postgres column; values stay exact (INT64/NUMERIC travel as strings). */
-export function bqType(c: Column, sample?: unknown): string {
-  if (c.typeName?.endsWith("[]")) return "JSON";
+/**
+ * BigQuery column type for a Postgres column, from its type alone; values stay exact (INT64 and
+ * NUMERIC travel as strings). Only a column of unknown type (oid 0) looks at values: the first
+ * non-NULL one decides, and with none yet the answer is null (not decided: a NULL says nothing).
+ */
+export function bqType(c: Column, values: Iterable<unknown> = []): string | null {
+  if (c.typeName?.endsWith("[]")) return "JSON"; // lossless: NULL elements, n dimensions, bounds
   switch (c.typeOid) {
     case 16: return "BOOL";
     case 20: case 21: case 23: case 26: return "INT64";
     case 700: case 701: return "FLOAT64";
     case 1700: {
       const ps = numericPrecision(typeModOf(c));
-      // NUMERIC: 29 integer digits, 9 decimals; BIGNUMERIC: 38 decimals, ~76 digits.
+      // NUMERIC: 29 integer digits, 9 decimals; BIGNUMERIC: 38 and 38; wider: exact text.
       if (ps && ps.s <= 9 && ps.p - ps.s <= 29) return "NUMERIC";
-      return "BIGNUMERIC";
+      return !ps || (ps.s <= 38 && ps.p - ps.s <= 38) ? "BIGNUMERIC" : "STRING";
     }
     case 114: case 3802: return "JSON";
     case 1184: return "TIMESTAMP";
@@ -25,10 +29,16 @@ export function bqType(c: Column, sample?: unknown): string {
     case 1083: return "TIME";
     case 17: return "BYTES";
     case 0: {
-      if (typeof sample === "bigint" || (typeof sample === "number" && Number.isInteger(sample))) return "INT64";
-      if (typeof sample === "number") return "FLOAT64";
-      if (typeof sample === "boolean") return "BOOL";
-      return "STRING";
+      for (const v of values) {
+        if (v === null || v === undefined) continue;
+        if (typeof v === "bigint") return "INT64";
+        // a JS number is a double: FLOAT64 holds every one (INT64 would refuse a later 2.5)
+        if (typeof v === "number") return "FLOAT64";
+        if (typeof v === "boolean") return "BOOL";
+        if (v instanceof Uint8Array) return "BYTES";
+        return typeof v === "object" ? "JSON" : "STRING";
+      }
+      return null;
     }
     default: return "STRING";
   }
@@ -40,8 +50,13 @@ export const META_FIELDS: TableField[] = [
   { name: "_cdc_commit_ts", type: "TIMESTAMP", mode: "NULLABLE" },
 ];
 
-export function tableFields(columns: Column[], sample: Row | undefined, target: BigqueryTarget, meta: boolean): TableField[] {
-  const fields: TableField[] = columns.map((c) => ({ name: c.name, type: bqType(c, sample?.[c.name]), mode: "NULLABLE" }));
+/** Fields for the columns whose type is decided (see bqType); `rows` only matter for unknown types. */
+export function tableFields(columns: Column[], rows: Row[], target: BigqueryTarget, meta: boolean): TableField[] {
+  const fields: TableField[] = [];
+  for (const c of columns) {
+    const type = bqType(c, rows.map((r) => r[c.name]));
+    if (type) fields.push({ name: c.name, type, mode: "NULLABLE" });
+  }
   if (target.half_hour_bucket) fields.push({ name: target.half_hour_bucket.column, type: "INT64", mode: "NULLABLE" });
   if (meta) fields.push(...META_FIELDS);
   return fields;
@@ -61,8 +76,11 @@ const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 export function bqRow(r: OutputRecord, types: Map<string, string>, target: BigqueryTarget, meta: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const c of r.table.columns) {
-    const v = r.row[c.name];
-    out[c.name] = v === undefined ? null : bqValue(v, types.get(c.name) ?? "STRING", c.name);
+    const v = r.row[c.name] ?? null;
+    const type = types.get(c.name);
+    // A column of unknown type not in the table yet has had only NULLs: leave it out (NULL).
+    if (type === undefined && v === null) continue;
+    out[c.name] = bqValue(v, type ?? "STRING");
   }
   if (target.half_hour_bucket) {
     const src = r.row[target.half_hour_bucket.from];
@@ -78,14 +96,17 @@ export function bqRow(r: OutputRecord, types: Map<string, string>, target: Bigqu
   return out;
 }
 
-function bqValue(v: unknown, type: string, name: string): unknown {
+/** A value as the table's column type takes it (the user's table may differ from ours). */
+function bqValue(v: unknown, type: string): unknown {
   if (v === null) return null;
   if (typeof v === "bigint") return v.toString();
   if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
   if (type === "TIMESTAMP" && typeof v === "string") return toUtcDatetime(v).replace(" ", "T") + "Z";
   if (typeof v === "object") return toJsonText(v); // arrays and objects: JSON text (bigint digits kept)
-  if (type === "INT64" && typeof v === "number") return String(v);
   if (type === "FLOAT64" && typeof v === "number" && !Number.isFinite(v)) return Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
-  void name;
+  // Numbers as text except into FLOAT64 (exact for INT64/NUMERIC, and a STRING column takes
+  // any scalar's text); booleans stay booleans only for BOOL.
+  if (typeof v === "number" && type !== "FLOAT64") return String(v);
+  if (typeof v === "boolean" && type !== "BOOL") return String(v);
   return v;
 }

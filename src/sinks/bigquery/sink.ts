@@ -1,6 +1,6 @@
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from "cockatiel";
 import type { Health, OutputBatch, OutputRecord, OutputTable, Sink, SinkContext } from "../sink.ts";
-import type { Lsn } from "../../types.ts";
+import type { Column, Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { unseenRecords } from "../position-fence.ts";
@@ -11,7 +11,7 @@ import { LocalPositions } from "../http/local-positions.ts";
 import { bigqueryTargetSchema, type BigquerySinkConfig, type BigqueryTarget } from "./config.ts";
 import { tokenSource } from "./auth.ts";
 import { BigQueryRest, BqError, type TableResource } from "./rest.ts";
-import { bqRow, tableFields } from "./schema.ts";
+import { bqRow, bqType, tableFields } from "./schema.ts";
 
 /** Row-level insertErrors reasons that say "try again" (Google: retry with the same insertId), not "bad row". */
 const TRANSIENT_ROW_REASONS = new Set(["backendError", "timeout", "internalError", "rateLimitExceeded"]);
@@ -24,6 +24,15 @@ interface TableState {
   table: string;
   /** Column name → BigQuery type, as the table has them. */
   types: Map<string, string>;
+  /** Columns whose type differs from the output's, already logged. */
+  warned: Set<string>;
+}
+
+/** The output columns of a table's records: a batch may hold older and newer shapes (a column added). */
+function outputColumns(recs: OutputRecord[]): Column[] {
+  const byName = new Map<string, Column>();
+  for (const t of new Set(recs.map((r) => r.table))) for (const c of t.columns) if (!byName.has(c.name)) byName.set(c.name, c);
+  return [...byName.values()];
 }
 
 /**
@@ -177,19 +186,19 @@ export class BigquerySink implements Sink {
   }
 
   private async ensureTable(target: BigqueryTarget, recs: OutputRecord[]): Promise<TableState> {
-    const out = recs[0].table;
+    const columns = outputColumns(recs);
+    const rows = recs.map((r) => r.row); // deletes too: their before-images are sent as rows
     const dataset = target.dataset ?? this.config.dataset!;
-    const table = targetTableName(out.name); // "public.x" → "x", "sales.x" → "sales_x"
+    const table = targetTableName(recs[0].table.name); // "public.x" → "x", "sales.x" → "sales_x"
     const id = `${dataset}.${table}`;
     let state = this.tables.get(id);
-    const sample = recs.find((r) => r.op === "upsert")?.row;
     if (!state) {
       await this.ensureDataset(dataset);
       let res = await this.rest.getTable(dataset, table);
       if (!res) {
         const resource: TableResource = {
           tableReference: { projectId: this.rest.project, datasetId: dataset, tableId: table },
-          schema: { fields: tableFields(out.columns, sample, target, this.config.metadata_columns) },
+          schema: { fields: tableFields(columns, rows, target, this.config.metadata_columns) },
         };
         const p = target.partition;
         if (p && "range" in p) resource.rangePartitioning = { field: p.range.field, range: { start: String(p.range.start), end: String(p.range.end), interval: String(p.range.interval) } };
@@ -201,16 +210,25 @@ export class BigquerySink implements Sink {
           throw e;
         });
       }
-      state = { dataset, table, types: new Map((res?.schema.fields ?? []).map((f) => [f.name, f.type])) };
+      state = { dataset, table, types: new Map((res?.schema.fields ?? []).map((f) => [f.name, f.type])), warned: new Set() };
       this.tables.set(id, state);
     }
-    const missing = out.columns.filter((c) => !state.types.has(c.name));
-    if (missing.length) {
+    // Columns the table lacks (a new output column; one of unknown type once it has a value).
+    const added = tableFields(columns.filter((c) => !state.types.has(c.name)), rows, {}, false);
+    if (added.length) {
       const current = (await this.rest.getTable(dataset, table))?.schema.fields ?? [];
-      const added = tableFields(missing, sample, {}, false);
       this.ctx.log.info({ table: id, columns: added.map((f) => f.name) }, "adding columns");
       const res = await this.rest.patchTable(dataset, table, [...current, ...added.filter((f) => !current.some((c) => c.name === f.name))]);
       state.types = new Map((res?.schema.fields ?? [...current, ...added]).map((f) => [f.name, f.type]));
+    }
+    // BigQuery cannot change a column's type: the table's type stays, values are sent as it takes them.
+    for (const c of columns) {
+      const have = state.types.get(c.name);
+      if (!have || state.warned.has(c.name)) continue;
+      const want = bqType(c, rows.map((r) => r[c.name]));
+      if (!want || have === want) continue;
+      state.warned.add(c.name);
+      this.ctx.log.warn({ table: id, column: c.name, table_type: have, output_type: want }, "column type differs from the output's: kept; values it refuses go to the DLQ");
     }
     return state;
   }
