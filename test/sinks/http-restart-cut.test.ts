@@ -86,4 +86,36 @@ describe("http sink: restart with batches cut differently", () => {
     expect(rx.requests.map((r) => r.key)).toEqual(["hook:1010:6-1010:9", "hook:1010:10-1010:11"]);
     expect(storedIds(rx).sort((x, y) => x - y)).toEqual(range(18).slice(12));
   });
+  test("kill -9 while a refused request is re-sent record by record: the resend goes on from the record in flight (same key), nothing dead-lettered twice", async () => {
+    // 0-3 gets a 422 and is sent record by record: 0 delivered, 1 refused (DLQ), 2 in flight at the kill.
+    const rx = new HttpReceiver({ decide: ({ key }) => (key === "hook:1000:0-1000:3" || key === "hook:1000:1" ? { status: 422 } : undefined), hang: ({ key }) => key === "hook:1000:2" });
+    receivers.push(rx);
+    const [a] = txns([8]);
+    const ctx = context("hook", [{ pipeline: "hook", options: {} }]);
+    const s1 = new HttpSink(cfgFor(rx));
+    await s1.open(ctx);
+    const written = s1.write(batch("hook", a)).catch(() => {});
+    await waitUntil("the third record hangs", async () => rx.requests.some((r) => r.outcome === "hung"), 5000);
+    const killed = mkdtempSync(join(tmpdir(), "cdc-sink-"));
+    cpSync(ctx.stateDir, killed, { recursive: true });
+    await s1.close();
+    await written;
+    expect(ctx.dead.map((d) => d.record.index)).toEqual([1]);
+    const before = rx.requests.length;
+
+    rx.set({ hang: () => false });
+    const ctx2 = context("hook", [{ pipeline: "hook", options: {} }], killed);
+    const s2 = new HttpSink(cfgFor(rx));
+    await s2.open(ctx2);
+    await s2.write(batch("hook", a));
+    await s2.close();
+    // Before, the refused request went out again and record 1 was dead-lettered a second time.
+    expect(rx.requests.slice(before).map((r) => [r.key, r.outcome])).toEqual([
+      ["hook:1000:2", "duplicate"],
+      ["hook:1000:3-1000:6", "stored"],
+      ["hook:1000:7", "stored"],
+    ]);
+    expect(ctx2.dead).toEqual([]);
+    expect(storedIds(rx).sort((x, y) => x - y)).toEqual([1, 3, 4, 5, 6, 7, 8]);
+  }, 20_000);
 });

@@ -121,8 +121,15 @@ export class HttpSink implements Sink {
       }
       this.failedSends.delete(key);
       if (e instanceof HttpSendError && !e.retryable && chunk.length > 1) {
-        // Find the record(s) the receiver refuses; the others are delivered on their own.
-        for (const r of chunk) await this.deliver(pipeline, [r], track);
+        // Find the record(s) the receiver refuses; the others are delivered on their own. Each
+        // settled record is marked done, so a resend after a crash does not send the refused
+        // request again nor dead-letter its records twice.
+        let prev: OutputRecord | undefined;
+        for (const r of chunk) {
+          if (track) this.progress.sending(pipeline, prev, r, r);
+          await this.deliver(pipeline, [r], false);
+          prev = r;
+        }
         return;
       }
       if (!(e instanceof HttpSendError) && !(e instanceof AttemptsExhaustedError)) throw e;
