@@ -82,6 +82,10 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
     stateful: true,
     aggregating: compiled.groupKey === true,
     hasWaiting: () => compiled.operators.some((o) => o.hasWaiting?.() === true),
+    knowRelations(rels) {
+      for (const rel of rels) if (tables.has(rel.table) && !relations.has(rel.table)) relations.set(rel.table, rel);
+      for (const o of compiled.operators) o.knowRelations?.(rels);
+    },
     reads: (t) => tables.has(t),
     extraTables: [...tables],
     async process(txn) {

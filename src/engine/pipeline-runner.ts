@@ -1,6 +1,6 @@
 import type { PipelineConfig, TargetConfig } from "../config/pipeline-schema.ts";
 import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
-import type { Lsn, Txn } from "../types.ts";
+import type { Lsn, Relation, Txn } from "../types.ts";
 import { MirrorMapper } from "./mirror.ts";
 
 /** A pipeline's target: which sink, and the `to:` options for it. */
@@ -41,6 +41,8 @@ export interface PipelineRunner {
   aggregating?: boolean;
   /** Rows wait in it for a lookup-join match: a transaction it does not read still moves their deadline (runtime). */
   hasWaiting?(): boolean;
+  /** The source tables' columns at start: output types known before a table's first change. */
+  knowRelations?(relations: Relation[]): void;
   reads(table: string): boolean;
   /** Tables read beyond `from` (lookup-join tables): captured too. */
   extraTables?: string[];

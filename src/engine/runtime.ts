@@ -379,7 +379,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   });
   const backfill = backfills.choose(config, checkpoint, pipelines, log);
   source
-    .start({ tables, checkpointLsn: checkpoint?.lsn ?? null, resnapshot: opts.resnapshot === true, onTxn, onSchemaChange, ...(backfill.length ? { backfill } : {}) })
+    .start({ tables, checkpointLsn: checkpoint?.lsn ?? null, resnapshot: opts.resnapshot === true, onTxn, onSchemaChange, onRelations: (rels) => pipelines.forEach((ps) => ps.runner.knowRelations?.(rels)), ...(backfill.length ? { backfill } : {}) })
     .catch((e) => {
       if (!stopping) fail(e);
     });

@@ -24,6 +24,8 @@ export interface SourceStartOptions {
   onTxn(txn: Txn): Promise<void>;
   /** Called when a Relation message changes a table's columns mid-stream. */
   onSchemaChange?(relation: Relation): void;
+  /** The captured tables' columns as the catalog has them at start, before any row is handed over. */
+  onRelations?(relations: Relation[]): void;
 }
 
 export interface SourceStats {

@@ -67,6 +67,17 @@ export class LookupJoin {
     return this.version;
   }
 
+  /**
+   * The joined table's columns from the catalog at start, when none came with a change or the
+   * checkpoint: a joined column was typed text until the table's first change (QA: BigQuery made
+   * an int column STRING and refused every later row).
+   */
+  knowRelation(rel: Relation): void {
+    if (this.relation) return;
+    this.relation = rel;
+    this.version++;
+  }
+
   /** A change of the joined table: update state. Returns true when waiting rows may now match. */
   applyTableChange(ch: Change): boolean {
     if (ch.relation && ch.relation !== this.relation) {

@@ -1,4 +1,4 @@
-import type { Txn, Row, Lsn, Change } from "../../types.ts";
+import type { Txn, Row, Lsn, Change, Relation } from "../../types.ts";
 
 /**
  * A record leaving an operator chain toward the sinks. `op` is "upsert" or "delete" (keyed
@@ -51,6 +51,8 @@ export interface Operator {
   close?(): void;
   /** Rows wait for a lookup-join match (released by later commit times or the idle tick). */
   hasWaiting?(): boolean;
+  /** The source tables' columns at start (a joined table's, before any of its changes). */
+  knowRelations?(relations: Relation[]): void;
 }
 
 export type { Lsn };

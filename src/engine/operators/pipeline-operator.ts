@@ -165,6 +165,13 @@ export class PipelineOperator implements Operator {
     return this.p.joins.some((j) => j.waiting > 0);
   }
 
+  knowRelations(relations: Relation[]): void {
+    for (const j of this.p.joins) {
+      const rel = relations.find((r) => r.table === j.spec.table);
+      if (rel) j.knowRelation(rel);
+    }
+  }
+
   /** Sizes of the state, for memory watching (cdc_engine_operator_state_entries): in memory, and moved to disk. */
   stats(): Record<string, number> {
     return this.state.stats();

@@ -131,6 +131,7 @@ class PostgresSource implements Source {
     const sql = (this.sql = openSourcePg(c));
     const tables = await resolveTables(sql, opts.tables, info.version >= 130000);
     const relations = await loadRelations(sql, tables);
+    opts.onRelations?.([...relations.values()]);
     const insertsOnly = warnReplicaIdentity(relations, this.log);
     const types = new TypeDecoders(await loadTypes(sql));
     const binary = c.binary && binaryUsable(relations, types, info.version, this.log);
