@@ -1,18 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
-import { messageOf } from "./config-helpers.ts";
+import { BASE, messageOf } from "./config-helpers.ts";
 
 /** Durations need a unit (a bare 5 was 5 ms, silently); intervals where 0 spins have a floor. */
-const BASE = `
-source:
-  url: postgres://postgres@127.0.0.1:5432/shop
-sinks:
-  wh: { type: postgres, url: postgres://postgres@127.0.0.1:5432/warehouse }
-pipelines:
-  - name: mirror
-    from: public.orders
-    to: wh
-`;
 const withSinks = (extra: string) => BASE.replace("sinks:\n", `sinks:\n${extra}`);
 
 
