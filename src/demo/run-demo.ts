@@ -90,6 +90,8 @@ export async function runDemo(o: RunDemoOptions): Promise<number> {
     const signal = await new Promise<string>((resolve) => {
       process.once("SIGINT", () => resolve("SIGINT"));
       process.once("SIGTERM", () => resolve("SIGTERM"));
+      // A closed terminal: its default ended the demo at once and left its PostgreSQL running.
+      process.once("SIGHUP", () => resolve("SIGHUP"));
       void runtime!.done.then((e) => resolve(e ? `failure: ${e.message}` : "runtime ended"));
     });
     o.out(`stopping (${signal}) ...`);

@@ -1,6 +1,6 @@
 /**
  * `cdc-engine demo` (the compiled binary): starts, /status shows data flowing within 15 s,
- * SIGINT exits 0 and no postgres process of the demo remains.
+ * SIGINT (and SIGHUP) exit 0 and no postgres process of the demo remains.
  */
 import { expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
@@ -11,7 +11,8 @@ import { waitFor } from "./harness.ts";
 
 interface Status { pipelines: { name: string; sinks: { written: number }[] }[] }
 
-test("demo: data flows within 15 s; SIGINT stops everything", async () => {
+// SIGHUP too: a closed terminal killed the demo at once and left its PostgreSQL running.
+test.each(["SIGINT", "SIGHUP"] as const)("demo: data flows within 15 s; %s stops everything", async (signal) => {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "cdc-e2e-demo-"));
   const bin = await binaryPath();
@@ -39,7 +40,7 @@ test("demo: data flows within 15 s; SIGINT stops everything", async () => {
     expect(out).toContain("dashboard");
     const pgPid = out.match(/127\.0\.0\.1:(\d+)\/postgres/)?.[1];
     expect(pgPid).toBeTruthy();
-    proc.kill("SIGINT");
+    proc.kill(signal);
     expect(await proc.exited).toBe(0);
     expect(out).toContain("stopped; PostgreSQL shut down.");
     const ps = Bun.spawnSync(["ps", "-eo", "args"]).stdout.toString();
