@@ -44,12 +44,6 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
 
   const toRecords = (rows: EmittedRow[], lsn: bigint, commitTime: bigint, xid: number): OutputRecord[] => {
     if (!rows.length) return [];
-    // A row restored from the checkpoint (waiting for a join match) may be released before any
-    // change of its table came since the start: its own change carries the relation.
-    for (const r of rows) {
-      const rel = r.source?.relation;
-      if (rel && tables.has(rel.table) && !relations.has(rel.table)) relations.set(rel.table, rel);
-    }
     const t = outputTable();
     return rows.map((r, index) => ({
       op: r.op,
@@ -82,6 +76,8 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
     stateful: true,
     aggregating: compiled.groupKey === true,
     hasWaiting: () => compiled.operators.some((o) => o.hasWaiting?.() === true),
+    // Before any row: an output table is known even for rows released from the checkpoint (a join
+    // waiting) before their table's next change.
     knowRelations(rels) {
       for (const rel of rels) if (tables.has(rel.table) && !relations.has(rel.table)) relations.set(rel.table, rel);
       for (const o of compiled.operators) o.knowRelations?.(rels);

@@ -14,10 +14,13 @@ export class FakeSource implements Source {
   private stopped = false;
   delivered = 0;
 
-  constructor(private txns: Txn[], private opts: { from?: Lsn } = {}) {}
+  /** `relations`: the catalog's tables at start (default: those of `txns`). */
+  constructor(private txns: Txn[], private opts: { from?: Lsn; relations?: Relation[] } = {}) {}
 
   async start(o: SourceStartOptions): Promise<void> {
     this.startedWith = o.checkpointLsn;
+    // As a source does from its catalog: the tables' columns before any row.
+    o.onRelations?.(this.opts.relations ?? [...new Map(this.txns.flatMap((t) => t.changes.map((c) => [c.table, c.relation] as const))).values()]);
     for (const t of this.txns) {
       if (this.stopped) break;
       if (this.opts.from !== undefined && t.lsn <= this.opts.from) continue;

@@ -98,7 +98,7 @@ test("a waiting row restored from the checkpoint is written when released before
 
   // After the restart only other tables change (and a translation row: the joined table's relation is known).
   const later = [txn([ins(other, { id: 1 })], at(1)), txn([ins(other, { id: 2 })], at(5))];
-  const two = new FakeSource(later);
+  const two = new FakeSource(later, { relations: [products, translation, other] });
   const rt2 = await startRuntime(cfg, createLogger({ level: "silent" }), { source: two });
   try {
     await until(() => rows().length === 1);

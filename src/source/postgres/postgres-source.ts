@@ -311,11 +311,10 @@ class PostgresSource implements Source {
     } catch (e) {
       if ((e as { code?: unknown }).code !== "42501") throw e;
       // The role may not alter the main publication (a DBA made it): if it already covers every table, stream it as it is.
-      if (moved.length && !(await publicationProblem(sql, c.publication, tables))) {
-        this.log.warn({ publication: c.publication, tables: moved }, `cannot take ${moved.join(", ")} out of publication ${c.publication} (${(e as Error).message}): they stay in it`);
-        return { publications: [c.publication], second: recreate && made ? second : null };
-      }
-      throw new CdcError("source_publication", `${(await publicationProblem(sql, c.publication, tables)) ?? `cannot set publication ${c.publication}`} (${(e as Error).message})`, { component: "source" });
+      const problem = await publicationProblem(sql, c.publication, tables);
+      if (problem || !moved.length) throw new CdcError("source_publication", `${problem ?? `cannot set publication ${c.publication}`} (${(e as Error).message})`, { component: "source" });
+      this.log.warn({ publication: c.publication, tables: moved }, `cannot take ${moved.join(", ")} out of publication ${c.publication} (${(e as Error).message}): they stay in it`);
+      return { publications: [c.publication], second: recreate && made ? second : null };
     }
     await setInsertsPublication(sql, second, moved, true, this.log);
     return { publications: usable ? [c.publication, second] : [c.publication], second: recreate && made ? second : null };
