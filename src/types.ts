@@ -75,6 +75,12 @@ export interface Txn {
   /** True for rows read by the initial snapshot (op "read"). */
   snapshot?: boolean;
   /**
+   * The initial snapshot these rows belong to (its first slot's consistent point): kept when a
+   * start that ended before its first checkpoint made the slot again, so the rows read again are
+   * the same records to a de-duplicating receiver (sinks/record-identity.ts).
+   */
+  snapshotOf?: Lsn;
+  /**
    * Removals (deletes, truncates) the source found in the slot of a start that ended before its
    * first checkpoint, handed over once before that snapshot is taken again (gap-deletes.ts):
    * stateless pipelines apply them to what their sinks may hold; stateful ones skip them.

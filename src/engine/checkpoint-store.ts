@@ -62,6 +62,22 @@ export class CheckpointStore {
     )`);
   }
 
+  /**
+   * Counts this start (durably, before anything is sent) and returns its number, 1 for the first.
+   * The runtime numbers snapshot records from (starts - 1) · 2^32: every snapshot chunk carries one
+   * LSN, and a snapshot resumed after a crash must not reuse the numbers of the run before.
+   */
+  countStart(): number {
+    this.db.run("create table if not exists starts (n integer not null)");
+    return this.db.transaction(() => {
+      const row = this.db.query("select n from starts").get() as { n: number } | null;
+      const n = (row?.n ?? 0) + 1;
+      if (row) this.db.run("update starts set n = ?", [n]);
+      else this.db.run("insert into starts (n) values (?)", [n]);
+      return n;
+    })();
+  }
+
   latest(): Checkpoint | null {
     const row = this.db.query("select id, lsn, created_at, state from checkpoints order by id desc limit 1").get() as
       | { id: number; lsn: string; created_at: number; state: string }

@@ -156,6 +156,10 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   // Record indexes keep counting across the parts of one large transaction (a stable identity per LSN).
   const partOffset = new Map<string, number>();
   const snapshotOffset = new Map<string, number>();
+  // Each start numbers its snapshot records above the last start's (same LSN after a resume): a
+  // sink's progress by (lsn, index) and a Redis stream's entry IDs do not take a re-read row for
+  // one already written (record-identity.ts). 2^32 records a start, 2^20 starts before it wraps.
+  const snapshotIndexBase = ((store.countStart() - 1) % 2 ** 20) * 2 ** 32;
 
   /**
    * Cut a checkpoint at this transaction boundary (operator state + LSN) and store it once every
@@ -221,8 +225,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     } else if (txn.snapshot) {
       // Every snapshot chunk has the same LSN: indexes keep counting across chunks, so (lsn, index)
       // stays one record's identity (HTTP Idempotency-Key, BigQuery insertId).
-      const off = snapshotOffset.get(ps.runner.name) ?? 0;
-      if (off) records = records.map((r) => ({ ...r, index: r.index + off }));
+      const off = snapshotOffset.get(ps.runner.name) ?? snapshotIndexBase;
+      const of = txn.snapshotOf;
+      if (off || of !== undefined) records = records.map((r) => ({ ...r, index: r.index + off, ...(of !== undefined ? { snapshotOf: of } : {}) }));
       snapshotOffset.set(ps.runner.name, off + records.length);
     }
     await route(ps, records, txn.lsn, txn.snapshot === true, complete);

@@ -41,6 +41,8 @@ export interface OutputRecord {
    */
   wire?: WireTuple;
   truncate?: { cascade: boolean; restartIdentity: boolean };
+  /** A snapshot row's snapshot (Txn.snapshotOf): part of its name for receivers (record-identity.ts). */
+  snapshotOf?: Lsn;
   /** Source commit LSN and the record's index within that transaction's output: a stable identity. */
   lsn: Lsn;
   index: number;

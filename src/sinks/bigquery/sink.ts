@@ -12,6 +12,7 @@ import { bigqueryTargetSchema, type BigquerySinkConfig, type BigqueryTarget } fr
 import { tokenSource } from "./auth.ts";
 import { BigQueryRest, BqError, type TableResource } from "./rest.ts";
 import { bqRow, bqType, tableFields } from "./schema.ts";
+import { recordId } from "../record-identity.ts";
 
 /** Row-level insertErrors reasons that say "try again" (Google: retry with the same insertId), not "bad row". */
 const TRANSIENT_ROW_REASONS = new Set(["backendError", "timeout", "internalError", "rateLimitExceeded"]);
@@ -38,7 +39,7 @@ function outputColumns(recs: OutputRecord[]): Column[] {
 /**
  * BigQuery sink over the REST API (streaming insertAll). Replays are harmless twice over:
  * the position in state.dir skips whole batches already delivered, and every row carries a
- * deterministic insertId (pipeline:lsn:index) that BigQuery uses to drop a re-sent row
+ * deterministic insertId (pipeline:lsn:index; a snapshot row's by content, record-identity.ts) that BigQuery uses to drop a re-sent row
  * (best effort, for at least a minute, per Google's documentation). Tables are created with
  * the target's partitioning and clustering; new output columns are added with tables.patch.
  */
@@ -113,7 +114,7 @@ export class BigquerySink implements Sink {
       else byTable.set(r.table.name, [r]);
     }
     for (const [, recs] of byTable) {
-      const dead = await this.retry.execute(() => this.insert(batch.pipeline, target, recs), this.abort.signal);
+      const dead = await this.retry.execute(() => this.insert(batch.pipeline, target, recs, batch.snapshot === true), this.abort.signal);
       for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
     }
     if (this.state.status !== "up") this.ctx.log.info("bigquery reachable again");
@@ -123,7 +124,7 @@ export class BigquerySink implements Sink {
   }
 
   /** One attempt at a table's records; returns the rows BigQuery (or the conversion) refused. */
-  private async insert(pipeline: string, target: BigqueryTarget, recs: OutputRecord[]): Promise<[OutputRecord, string][]> {
+  private async insert(pipeline: string, target: BigqueryTarget, recs: OutputRecord[], snapshot: boolean): Promise<[OutputRecord, string][]> {
     const t = await this.ensureTable(target, recs);
     const dead: [OutputRecord, string][] = [];
     let chunk: OutputRecord[] = [];
@@ -154,7 +155,7 @@ export class BigquerySink implements Sink {
       let text: string;
       try {
         const json = bqRow(r, t.types, target, this.config.metadata_columns);
-        text = `{"insertId":${JSON.stringify(`${pipeline}:${r.lsn}:${r.index}`)},"json":${JSON.stringify(json)}}`;
+        text = `{"insertId":${JSON.stringify(`${pipeline}:${recordId(r, snapshot)}`)},"json":${JSON.stringify(json)}}`;
       } catch (e) {
         if (!(e instanceof ValueError)) throw e;
         dead.push([r, e.message]);

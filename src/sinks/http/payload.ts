@@ -1,4 +1,5 @@
 import type { OutputRecord } from "../sink.ts";
+import { recordId } from "../record-identity.ts";
 
 const DEBEZIUM_OP: Record<string, string> = { insert: "c", update: "u", delete: "d", read: "r", truncate: "t" };
 
@@ -24,14 +25,14 @@ export function payloadOf(r: OutputRecord, kind: "row" | "envelope", nowMs: numb
 }
 
 /**
- * Stable key for a request, naming exactly the records it carries: `pipeline:lsn:index` of a
- * lone record, `pipeline:lsn:index-lsn:index` of a request's first and last. A request refused
+ * Stable key for a request, naming exactly the records it carries: `pipeline:id` of a lone
+ * record, `pipeline:id-id` of a request's first and last (recordId: `lsn:index`, or a snapshot
+ * row's content name). A request refused
  * with a 4xx is re-sent record by record; had its first record kept the request's key, a
  * receiver that stores the answer per key (Stripe does, 4xx included) would answer that record
  * with the cached refusal, or drop it as a duplicate.
  */
-export function idempotencyKey(pipeline: string, records: OutputRecord[]): string {
-  const first = records[0];
-  const last = records[records.length - 1];
-  return records.length === 1 ? `${pipeline}:${first.lsn}:${first.index}` : `${pipeline}:${first.lsn}:${first.index}-${last.lsn}:${last.index}`;
+export function idempotencyKey(pipeline: string, records: OutputRecord[], snapshot = false): string {
+  const first = recordId(records[0], snapshot);
+  return records.length === 1 ? `${pipeline}:${first}` : `${pipeline}:${first}-${recordId(records[records.length - 1], snapshot)}`;
 }

@@ -96,7 +96,7 @@ export class HttpSink implements Sink {
       const chunk = records.slice(i, i + (first || this.config.batch_size));
       first = 0;
       if (track) this.progress.sending(batch.pipeline, last, chunk[0], chunk[chunk.length - 1]);
-      await this.deliver(batch.pipeline, chunk, track);
+      await this.deliver(batch.pipeline, chunk, track, batch.snapshot === true);
       last = chunk[chunk.length - 1];
       i += chunk.length;
     }
@@ -105,8 +105,8 @@ export class HttpSink implements Sink {
     if (track) this.progress.passed(batch.pipeline, this.positions.get(batch.pipeline) ?? batch.lsn);
   }
 
-  private async deliver(pipeline: string, chunk: OutputRecord[], track: boolean): Promise<void> {
-    const key = idempotencyKey(pipeline, chunk);
+  private async deliver(pipeline: string, chunk: OutputRecord[], track: boolean, snapshot: boolean): Promise<void> {
+    const key = idempotencyKey(pipeline, chunk, snapshot);
     try {
       await this.sendUntilSettled(pipeline, chunk, key);
       this.failedSends.delete(key);
@@ -127,7 +127,7 @@ export class HttpSink implements Sink {
         let prev: OutputRecord | undefined;
         for (const r of chunk) {
           if (track) this.progress.sending(pipeline, prev, r, r);
-          await this.deliver(pipeline, [r], false);
+          await this.deliver(pipeline, [r], false, snapshot);
           prev = r;
         }
         return;
@@ -149,7 +149,7 @@ export class HttpSink implements Sink {
     const signal = this.closing.signal;
     for (;;) {
       try {
-        return await this.breaker.execute(() => this.send(pipeline, chunk), signal);
+        return await this.breaker.execute(() => this.send(pipeline, chunk, key), signal);
       } catch (e) {
         if (!(e instanceof HttpSendError) || !e.retryable || signal.aborted) throw e;
         const n = (this.failedSends.get(key) ?? 0) + (e.counted ? 1 : 0);
@@ -166,7 +166,7 @@ export class HttpSink implements Sink {
     return new CdcError("sink_stopped", "stopped before the receiver answered; not dead-lettered: the records are sent again (same Idempotency-Key) after a restart", { component: `sink:${this.ctx?.name ?? "http"}` });
   }
 
-  private async send(pipeline: string, chunk: OutputRecord[]): Promise<void> {
+  private async send(pipeline: string, chunk: OutputRecord[], key: string): Promise<void> {
     // The breaker runs a half-open probe in this state: one that gets no answer is not counted.
     const probe = this.breaker.state === CircuitState.HalfOpen;
     const kind = this.payloads.get(pipeline) ?? this.config.payload;
@@ -176,7 +176,7 @@ export class HttpSink implements Sink {
       "content-type": "application/json",
       "user-agent": "cdc-engine",
       ...this.config.headers,
-      [this.config.idempotency_header]: idempotencyKey(pipeline, chunk),
+      [this.config.idempotency_header]: key,
     };
     if (this.config.hmac_secret) headers[this.config.hmac_header] = "sha256=" + createHmac("sha256", this.config.hmac_secret).update(body).digest("hex");
     let res: Response;

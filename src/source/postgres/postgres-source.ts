@@ -166,6 +166,7 @@ class PostgresSource implements Source {
     let snapshotName: string | null = null;
     let consistentPoint: Lsn;
     let removals: Change[] = [];
+    let generation: Lsn | undefined;
     if (recreate) {
       // --resnapshot after lost changes reads the tables again even with `snapshot: never`.
       const snap = c.snapshot === "initial" || (opts.resnapshot && opts.checkpointLsn !== null);
@@ -173,6 +174,9 @@ class PostgresSource implements Source {
       // or left by a state dir that was lost (deleted, a new volume). What was copied through it
       // may since have been deleted at the source, and the new snapshot cannot show it (gap-deletes.ts).
       if (slot && snap && opts.checkpointLsn === null) {
+        // The same initial snapshot taken again: its rows keep their names (record-identity.ts).
+        const earlierSnapshot = state.slot(c.slot);
+        if (earlierSnapshot?.snapshotWanted) generation = earlierSnapshot.generation;
         const earlier = state.removals(c.slot);
         removals = [...(earlier ? decodeRemovals(earlier, relations) : []), ...(await gapRemovals(sql, c.slot, c.publication, relations, types, this.log))];
         // Saved before the slot (which holds them) is dropped.
@@ -181,7 +185,7 @@ class PostgresSource implements Source {
       if (slotExists) await dropSlot(sql, c.slot);
       const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase });
       this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
-      state.resetSlot(c.slot, created.consistentPoint, snap);
+      state.resetSlot(c.slot, created.consistentPoint, snap, generation);
       if (second) state.markInsertsPublication(c.slot, second);
       snapshotName = created.snapshotName;
       consistentPoint = created.consistentPoint;
@@ -207,7 +211,7 @@ class PostgresSource implements Source {
       const chunkLsn = consistentPoint - 1n;
       this.snapshotBarrier = opts.checkpointLsn !== null && opts.checkpointLsn > chunkLsn ? opts.checkpointLsn : chunkLsn;
       if (removals.length) {
-        await opts.onTxn({ lsn: chunkLsn, endLsn: chunkLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: removals, snapshot: true, cleanup: true });
+        await opts.onTxn({ lsn: chunkLsn, endLsn: chunkLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: removals, snapshot: true, cleanup: true, snapshotOf: state.slot(c.slot)!.generation });
         this.removalsHanded = true;
       }
       // tables added since the slot was made: read in a temporary slot's snapshot (added-tables.ts)
@@ -221,6 +225,7 @@ class PostgresSource implements Source {
         relations,
         chunkSize: c.snapshot_chunk_size,
         lsn: consistentPoint - 1n,
+        generation: state.slot(c.slot)!.generation,
         state,
         types,
         log: this.log,

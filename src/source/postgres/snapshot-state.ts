@@ -25,6 +25,9 @@ export class SnapshotState {
     this.db = new Database(join(stateDir, "source-snapshot.sqlite"), { create: true });
     this.db.run("pragma journal_mode = wal");
     this.db.run(`create table if not exists slot_info (slot text primary key, consistent_point text not null, snapshot_wanted integer not null)`);
+    // Added later: the initial snapshot's name (see generation()); NULL in older state dirs.
+    const cols = this.db.query("pragma table_info(slot_info)").all() as { name: string }[];
+    if (!cols.some((c) => c.name === "generation")) this.db.run("alter table slot_info add column generation text");
     // Removals read from a slot before it was recreated (gap-deletes.ts), kept until a checkpoint
     // after their hand-over is stored: a crash before that hands them over again.
     this.db.run(`create table if not exists pending_removals (slot text primary key, changes text not null)`);
@@ -39,18 +42,21 @@ export class SnapshotState {
   }
 
   /** The consistent point of the slot we created, if this state dir created it. */
-  slot(slot: string): { consistentPoint: Lsn; snapshotWanted: boolean } | null {
-    const r = this.db.query(`select consistent_point, snapshot_wanted from slot_info where slot = ?`).get(slot) as { consistent_point: string; snapshot_wanted: number } | null;
-    return r ? { consistentPoint: BigInt(r.consistent_point), snapshotWanted: r.snapshot_wanted === 1 } : null;
+  slot(slot: string): { consistentPoint: Lsn; snapshotWanted: boolean; generation: Lsn } | null {
+    const r = this.db.query(`select consistent_point, snapshot_wanted, generation from slot_info where slot = ?`).get(slot) as { consistent_point: string; snapshot_wanted: number; generation: string | null } | null;
+    return r ? { consistentPoint: BigInt(r.consistent_point), snapshotWanted: r.snapshot_wanted === 1, generation: BigInt(r.generation ?? r.consistent_point) } : null;
   }
 
-  /** A new slot: forget the previous snapshot's progress. */
-  resetSlot(slot: string, consistentPoint: Lsn, snapshotWanted: boolean): void {
+  /**
+   * A new slot: forget the previous snapshot's progress. `generation` names its initial snapshot
+   * (Txn.snapshotOf): the new consistent point, or the name of the snapshot this one takes again.
+   */
+  resetSlot(slot: string, consistentPoint: Lsn, snapshotWanted: boolean, generation: Lsn = consistentPoint): void {
     this.db.transaction(() => {
       this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
       this.db.run(`delete from added_since where slot = ?`, [slot]);
       this.db.run(`delete from inserts_publication where slot = ?`, [slot]);
-      this.db.run(`insert or replace into slot_info (slot, consistent_point, snapshot_wanted) values (?, ?, ?)`, [slot, consistentPoint.toString(), snapshotWanted ? 1 : 0]);
+      this.db.run(`insert or replace into slot_info (slot, consistent_point, snapshot_wanted, generation) values (?, ?, ?, ?)`, [slot, consistentPoint.toString(), snapshotWanted ? 1 : 0, generation.toString()]);
     })();
   }
 

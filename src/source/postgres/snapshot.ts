@@ -37,6 +37,8 @@ export interface SnapshotArgs {
   /** Live progress for stats(). */
   progress: Map<string, TableProgress>;
   stopped(): boolean;
+  /** The snapshot's name for record identities (Txn.snapshotOf), when it is the slot's initial one. */
+  generation?: Lsn;
   /** What the log calls this read ("snapshot", or "backfill" for new pipelines). */
   label?: string;
 }
@@ -103,7 +105,7 @@ async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgres
       changes[r] = { op: "read", table: rel.table, relation: rel, key: keyOf(rel, row), before: null, after: row };
     }
     const last = rows[rows.length - 1];
-    await a.onTxn({ lsn: a.lsn, endLsn: a.lsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes, snapshot: true });
+    await a.onTxn({ lsn: a.lsn, endLsn: a.lsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes, snapshot: true, ...(a.generation !== undefined ? { snapshotOf: a.generation } : {}) });
     p.lastKey = last.slice(rel.columns.length) as string[];
     p.rowsDone += rows.length;
     a.handed({ ...p });
