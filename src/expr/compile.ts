@@ -17,6 +17,8 @@ export interface Compiled {
 export interface ColumnRef {
   type: XType;
   get: (row: Row) => unknown;
+  /** The name the value has in the row (for readsOf: which row columns an expression reads). */
+  name?: string;
 }
 
 export interface Scope {
@@ -27,6 +29,18 @@ export interface Scope {
 
 /** A config mistake found while compiling (unknown column/function, bad types): exit 2. */
 export class CompileError extends Error {}
+
+/** `scope`, noting in `reads` the row name of every column an expression compiled with it resolves. */
+export function recordingScope(scope: Scope, reads: Set<string>): Scope {
+  return {
+    maps: scope.maps,
+    column(name, table) {
+      const ref = scope.column(name, table);
+      if (ref) reads.add(ref.name ?? name);
+      return ref;
+    },
+  };
+}
 
 export const NULL_TYPE: XType = { kind: "unknown", oid: 25, typeName: "text" };
 

@@ -24,9 +24,9 @@ function reader(col: ScopeColumn): ColumnRef {
   const k = col.type.kind;
   const name = col.name;
   if (k === "numeric" || k === "int8" || k === "timestamptz" || k === "timestamp" || k === "date") {
-    return { type: col.type, get: (row: Row) => fromRow(k, row[name]) };
+    return { type: col.type, get: (row: Row) => fromRow(k, row[name]), name };
   }
-  return { type: col.type, get: (row: Row) => { const v = row[name]; return v === undefined ? null : v; } };
+  return { type: col.type, get: (row: Row) => { const v = row[name]; return v === undefined ? null : v; }, name };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Ast } from "../../expr/parse.ts";
 import { parseExpr, parseItem, ParseError } from "../../expr/parse.ts";
-import { compile, CompileError, type Compiled, type Scope } from "../../expr/compile.ts";
+import { compile, CompileError, type Compiled, recordingScope, type Scope } from "../../expr/compile.ts";
 import { T } from "../../expr/types.ts";
 import { usageError } from "../../errors.ts";
 import { type AggKind, type AggSpec, aggType } from "./window/aggregates.ts";
@@ -90,30 +90,40 @@ export function parseAggregates(pipeline: string, aggregate: Record<string, stri
 const NUMERIC_KINDS = new Set(["int", "int8", "numeric", "float", "unknown"]);
 
 export function compileAggregates(pipeline: string, p: ParsedAggregates, scope: Scope): WindowPlan {
-  const c = (what: string, text: string, ast: Ast): Compiled => {
+  const c = (what: string, text: string, ast: Ast, reads?: Set<string>): Compiled => {
     try {
-      return compile(ast, scope);
+      return compile(ast, reads ? recordingScope(scope, reads) : scope);
     } catch (e) {
       if (e instanceof CompileError) fail(pipeline, what, text, e.message);
       throw e;
     }
   };
+  const reads: NonNullable<WindowPlan["reads"]> = { time: new Set(), keys: [], args: [], weights: [] };
   const aggs: AggSpec[] = p.aggs.map((a) => {
-    const arg = a.arg ? c(`aggregate ${a.name}`, a.text, a.arg) : null;
+    const argReads = new Set<string>();
+    const weightReads = new Set<string>();
+    reads.args.push(argReads);
+    reads.weights.push(weightReads);
+    const arg = a.arg ? c(`aggregate ${a.name}`, a.text, a.arg, argReads) : null;
     // As Postgres (no sum(text)): known not to be a number, every row went to the DLQ ("invalid input for numeric").
     if ((a.kind === "sum" || a.kind === "avg") && arg && !NUMERIC_KINDS.has(arg.type.kind)) {
       fail(pipeline, `aggregate ${a.name}`, a.text, `${a.kind === "sum" ? "SUM" : "AVG"}() needs a number, not ${arg.type.typeName} (cast it, e.g. ::numeric, if it holds numbers)`);
     }
-    return { name: a.name, kind: a.kind, arg, k: a.k, weight: a.weight ? c(`aggregate ${a.name}`, a.text, a.weight) : null, type: aggType(a.kind, arg?.type ?? null) };
+    return { name: a.name, kind: a.kind, arg, k: a.k, weight: a.weight ? c(`aggregate ${a.name}`, a.text, a.weight, weightReads) : null, type: aggType(a.kind, arg?.type ?? null) };
   });
   let time: Compiled | null = null;
   if (p.time) {
-    time = c("window.time", p.time.text, p.time.ast);
+    time = c("window.time", p.time.text, p.time.ast, reads.time);
     const k = time.type.kind;
     if (k === "unknown" || k === "text") time = { type: T.timestamptz, fn: toMicrosFn(time.fn) };
     else if (k !== "timestamptz" && k !== "timestamp" && k !== "date") fail(pipeline, "window.time", p.time.text, `needs a timestamp column, not ${time.type.typeName}`);
   }
-  return { time, keys: p.keys.map((k) => ({ name: k.name, fn: c("key", k.text, k.ast) })), aggs };
+  const keys = p.keys.map((k) => {
+    const r = new Set<string>();
+    reads.keys.push(r);
+    return { name: k.name, fn: c("key", k.text, k.ast, r) };
+  });
+  return { time, keys, aggs, reads };
 }
 
 import { toMicros } from "../../expr/values.ts";

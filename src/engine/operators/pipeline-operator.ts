@@ -199,6 +199,20 @@ export class PipelineOperator implements Operator {
   private downstream(rc: RowChange): void {
     const shape = this.shapeFor(rc.source.relation);
     let out: Row | null = null;
+    // An update under REPLICA IDENTITY DEFAULT leaves unchanged TOASTed values (> 2 kB) out of its
+    // new row. An output computed from them alone is unchanged too: the sink keeps its value, a
+    // window takes it from the row's previous contribution. Read with other columns, it cannot
+    // be computed: the change goes to the DLQ and the target keeps the previous version.
+    let unchanged: string[] | undefined;
+    const toast = rc.source.op === "update" && rc.after ? rc.source.unchangedToast : undefined;
+    if (toast?.length) {
+      if (shape.stage.identity) unchanged = [...toast];
+      else {
+        const u = shape.stage.unchangedOutputs(toast);
+        if (u.conflict !== null) return this.rejectUnchanged(rc, toast, u.conflict);
+        unchanged = u.columns;
+      }
+    }
     if (rc.after) {
       if (shape.stage.identity) out = rc.after;
       else {
@@ -216,11 +230,12 @@ export class PipelineOperator implements Operator {
     }
     if (this.windows) {
       rc.after = out; // rc is this pipeline's own object
+      if (out && unchanged?.length) rc.unchanged = unchanged;
       this.windows.apply(rc);
       return;
     }
     if (out) {
-      this.emit({ op: "upsert", row: out, source: rc.source, unchangedToast: rc.source.unchangedToast });
+      this.emit({ op: "upsert", row: out, source: rc.source, ...(unchanged?.length ? { unchangedToast: unchanged } : {}) });
       // a key change leaves the old key behind: delete it
       if (rc.prevId !== null && rc.id !== null && rc.prevId !== rc.id) this.emitDelete(rc, shape);
       return;
@@ -239,6 +254,12 @@ export class PipelineOperator implements Operator {
     this.ctx.reject({ row: rc.after!, reason, source: rc.source });
     if (this.windows) this.windows.apply({ ...rc, after: null, id: null });
     else if (rc.source.op === "update") this.emitDelete(rc, shape);
+  }
+
+  /** The update needs a TOASTed value the source did not send: to the DLQ; the target and windows keep the previous version. */
+  private rejectUnchanged(rc: RowChange, toast: readonly string[], text: string): void {
+    const reason = `'${text}' reads ${toast.join(", ")}, unchanged by this update and not sent by the source (TOASTed values under REPLICA IDENTITY DEFAULT): set REPLICA IDENTITY FULL on ${rc.source.table}`;
+    this.ctx.reject({ row: rc.after!, reason, source: rc.source });
   }
 
   private emitDelete(rc: RowChange, shape: Shape): void {

@@ -1,6 +1,6 @@
 import type { Row } from "../../types.ts";
 import type { Compiled, Scope } from "../../expr/compile.ts";
-import { compile, CompileError } from "../../expr/compile.ts";
+import { compile, CompileError, recordingScope } from "../../expr/compile.ts";
 import type { Ast } from "../../expr/parse.ts";
 import { type XType, toRow } from "../../expr/types.ts";
 import { EvalError } from "../../expr/values.ts";
@@ -25,6 +25,13 @@ export interface RowStage {
   projectOnly(row: Row): Row;
   /** Output columns in order (null entries of a `*` whose columns are not known yet). */
   columns: ScopeColumn[] | null;
+  /**
+   * An update that left the TOASTed values of `unchanged` (input columns) out of its new row
+   * (REPLICA IDENTITY DEFAULT sends them as 'unchanged'): the output columns computed from those
+   * values alone, which are therefore unchanged too, and the first where/validate/select text
+   * that reads one of them together with other columns (it cannot be computed: `conflict`).
+   */
+  unchangedOutputs(unchanged: readonly string[]): { columns: string[]; conflict: string | null };
 }
 
 /** Thrown with the expression text so the caller can name the pipeline and expression. */
@@ -34,9 +41,9 @@ export class StageCompileError extends Error {
   }
 }
 
-function compileText(text: string, ast: Ast, scope: Scope): Compiled {
+function compileText(text: string, ast: Ast, scope: Scope, reads?: Set<string>): Compiled {
   try {
-    return compile(ast, scope);
+    return compile(ast, reads ? recordingScope(scope, reads) : scope);
   } catch (e) {
     if (e instanceof CompileError) throw new StageCompileError(text, e.message);
     throw e;
@@ -55,16 +62,47 @@ function condition(stage: string, text: string, c: Compiled): Compiled {
  * A row-level error (bad cast, division by zero) rejects the row with the expression named.
  */
 export function compileRowStage(parsed: ParsedStages, scope: Scope, inputColumns: ScopeColumn[] | null): RowStage {
-  const where = parsed.where ? condition("where", parsed.where.text, compileText(parsed.where.text, parsed.where.ast, scope)) : null;
-  const rules = parsed.validate.map((v) => ({ ...v, c: condition("validate", v.text, compileText(v.text, v.ast, scope)) }));
-  type Item = { star: true } | { star: false; name: string; kind: XType["kind"]; fn: (r: Row) => unknown; text: string; passthrough: string | null };
+  const whereReads = new Set<string>();
+  const where = parsed.where ? condition("where", parsed.where.text, compileText(parsed.where.text, parsed.where.ast, scope, whereReads)) : null;
+  const rules = parsed.validate.map((v) => {
+    const reads = new Set<string>();
+    return { ...v, reads, c: condition("validate", v.text, compileText(v.text, v.ast, scope, reads)) };
+  });
+  type Item = { star: true } | { star: false; name: string; kind: XType["kind"]; fn: (r: Row) => unknown; text: string; passthrough: string | null; reads: Set<string> };
   const items: Item[] | null = parsed.select
     ? parsed.select.map((s) => {
         if (s.star) return { star: true };
-        const c = compileText(s.text, s.ast, scope);
-        return { star: false, name: s.name, kind: c.type.kind, fn: c.fn, text: s.text, passthrough: s.passthrough };
+        const reads = new Set<string>();
+        const c = compileText(s.text, s.ast, scope, reads);
+        return { star: false, name: s.name, kind: c.type.kind, fn: c.fn, text: s.text, passthrough: s.passthrough, reads };
       })
     : null;
+
+  const unchangedOutputs = (unchanged: readonly string[]): { columns: string[]; conflict: string | null } => {
+    const u = new Set(unchanged);
+    const hits = (reads: Set<string>) => {
+      let n = 0;
+      for (const r of reads) if (u.has(r)) n++;
+      return n;
+    };
+    let conflict: string | null = null;
+    if (parsed.where && hits(whereReads) > 0) conflict = parsed.where.text;
+    for (const r of rules) if (conflict === null && hits(r.reads) > 0) conflict = r.text;
+    if (!items) return { columns: [...u], conflict };
+    const out = new Set<string>();
+    for (const it of items) {
+      if (it.star) {
+        for (const c of u) out.add(c);
+        continue;
+      }
+      out.delete(it.name);
+      const n = hits(it.reads);
+      if (n === 0) continue;
+      if (n === it.reads.size) out.add(it.name);
+      else conflict ??= it.text;
+    }
+    return { columns: [...out], conflict };
+  };
 
   let columns: ScopeColumn[] | null = [];
   if (!items) columns = inputColumns;
@@ -133,6 +171,7 @@ export function compileRowStage(parsed: ParsedStages, scope: Scope, inputColumns
     columns,
     identity: !where && rules.length === 0 && !items,
     projectOnly: projectSafe,
+    unchangedOutputs,
     apply(row) {
       let stage = "where";
       let text = parsed.where?.text ?? "";

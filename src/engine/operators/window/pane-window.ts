@@ -117,8 +117,11 @@ export class PaneWindows {
     const insert = op === "insert" || op === "read";
     const prev = insert ? (c.keyed && c.id !== null && this.contrib.has(c.id) ? c.id : null) : (c.prevId ?? c.id);
     if (prev !== null && this.s.late === "dlq" && this.s.kind !== "none" && !this.admitChange(prev, c)) return;
-    if (prev !== null) this.retract(prev);
-    if (c.after && c.id !== null) this.add(c.id, c.after, c.commitUs, c);
+    const keep = c.unchanged?.length && c.after ? unchangedParts(this.plan, c.unchanged) : null;
+    if (keep === "conflict") return this.ctx.reject({ row: c.after!, reason: unchangedReason(c), source: c.source });
+    const old = prev !== null ? this.retract(prev) : undefined;
+    if (keep && !old) return this.ctx.reject({ row: c.after!, reason: `${unchangedReason(c)} (the row's previous contribution is not held)`, source: c.source });
+    if (c.after && c.id !== null) this.add(c.id, c.after, c.commitUs, c, keep ? { parts: keep, old: old! } : undefined);
   }
 
   /** `late: dlq`: the change's old and new row against the watermark, before anything is taken back. */
@@ -129,14 +132,14 @@ export class PaneWindows {
     return admitLateChange({ paneEndUs: old.ps + this.paneUs }, newEventTime(this.plan, c), this.watermarkUs, this.ctx, row, c.source);
   }
 
-  private retract(id: RowId): void {
+  private retract(id: RowId): Contribution | undefined {
     let old = this.contrib.get(id);
     if (old) this.contrib.delete(id);
     else if (this.cold !== null && this.cold.contribs > 0) {
       // not in memory: moved to disk (or never kept); only an update or delete gets here
       old = takeCold(this, id);
-      if (!old) return;
-    } else return;
+      if (!old) return undefined;
+    } else return undefined;
     if (this.tracking) {
       this.rowLog.push(`[${cellText(id)}]`);
       this.touchPane(old.g, old.ps);
@@ -152,9 +155,10 @@ export class PaneWindows {
       this.paneCount--;
     }
     this.markDirty(old.g, old.ps);
+    return old;
   }
 
-  private add(id: RowId, row: Row, commitUs: number, c: RowChange): void {
+  private add(id: RowId, row: Row, commitUs: number, c: RowChange, prev?: { parts: UnchangedParts; old: Contribution }): void {
     const plan = this.plan;
     const keys = plan.keys;
     const aggs = plan.aggs;
@@ -169,16 +173,17 @@ export class PaneWindows {
     // cast, a NaN numeric) sends the row to the DLQ and the pipeline goes on.
     try {
       if (this.s.kind !== "none") tv = plan.time ? plan.time.fn(row) : commitUs;
-      if (keys.length === 1) kv = keys[0].fn.fn(row);
-      else kvs = keys.map((k) => k.fn.fn(row));
+      if (keys.length === 1) kv = prev?.parts.keys.has(0) ? prev.old.g.keys[0] : keys[0].fn.fn(row);
+      else kvs = keys.map((k, i) => (prev?.parts.keys.has(i) ? prev.old.g.keys[i] : k.fn.fn(row)));
       for (let i = 0; i < aggs.length; i++) {
         const a = aggs[i];
-        let v = a.arg ? a.arg.fn(row) : null;
+        let v = prev?.parts.args.has(i) ? (single >= 0 ? prev.old.v : (prev.old.v as unknown[])[i]) : a.arg ? a.arg.fn(row) : null;
         // text into SUM/AVG, a TOP_K weight: converted here, so adding them below cannot fail
         if (typeof v === "string" && (a.kind === "sum" || a.kind === "avg")) v = toDec(v);
         if (vals) vals[i] = v;
         else if (i === single) one = v;
-        if (a.weight) {
+        if (a.weight && prev?.parts.weights.has(i)) ws[i] = prev.old.ws[i] ?? null;
+        else if (a.weight) {
           const w = a.weight.fn(row);
           ws[i] = w === null || w === undefined ? null : toDec(w);
         }
@@ -348,4 +353,42 @@ export class PaneWindows {
   restore(state: unknown): void {
     restoreTo(this, state);
   }
+}
+
+/** The plan's keys, aggregate arguments and weights that read only unchanged (unsent TOAST) columns. */
+interface UnchangedParts {
+  keys: Set<number>;
+  args: Set<number>;
+  weights: Set<number>;
+}
+
+/**
+ * An update left `unchanged` output columns out of its row (TOASTed values the source did not
+ * send): the parts of the plan computed from them alone take the previous contribution's value;
+ * a part that reads them with other columns, or the event time reading one, cannot be computed.
+ * Null when no part reads them.
+ */
+export function unchangedParts(plan: WindowPlan, unchanged: readonly string[]): UnchangedParts | "conflict" | null {
+  const r = plan.reads;
+  const u = new Set(unchanged);
+  const touch = (reads: Set<string>): 0 | 1 | 2 => {
+    let n = 0;
+    for (const x of reads) if (u.has(x)) n++;
+    return n === 0 ? 0 : n === reads.size ? 1 : 2;
+  };
+  if (!r) return "conflict";
+  if (touch(r.time) !== 0) return "conflict";
+  const parts: UnchangedParts = { keys: new Set(), args: new Set(), weights: new Set() };
+  for (const [list, into] of [[r.keys, parts.keys], [r.args, parts.args], [r.weights, parts.weights]] as const) {
+    for (let i = 0; i < list.length; i++) {
+      const t = touch(list[i]);
+      if (t === 2) return "conflict";
+      if (t === 1) into.add(i);
+    }
+  }
+  return parts.keys.size || parts.args.size || parts.weights.size ? parts : null;
+}
+
+export function unchangedReason(c: RowChange): string {
+  return `the window reads ${c.unchanged!.join(", ")}, unchanged by this update and not sent by the source (TOASTed values under REPLICA IDENTITY DEFAULT): set REPLICA IDENTITY FULL on ${c.source.table}`;
 }

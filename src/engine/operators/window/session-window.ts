@@ -9,6 +9,7 @@ import { IdleClock } from "./idle-clock.ts";
 import { admitLate, admitLateChange, newEventTime } from "./late-rows.ts";
 import { applySessionDelta, SessionLog, type SessionEv as Ev, type SessionGroup as Group } from "./session-delta.ts";
 import { encodeCell, stateToJson, unwrapState } from "./state-json.ts";
+import { unchangedParts, unchangedReason } from "./pane-window.ts";
 
 const SEP = "\u0001";
 
@@ -54,6 +55,8 @@ export class SessionWindows {
   }
 
   apply(c: RowChange): void {
+    // Session events keep no per-part values to take unsent TOAST values from.
+    if (c.unchanged?.length && c.after && unchangedParts(this.plan!, c.unchanged) !== null) return this.ctx.reject({ row: c.after, reason: unchangedReason(c), source: c.source });
     const prev = c.prevId ?? c.id;
     if (prev !== null && this.s.late === "dlq") {
       // refused whole before the old row is taken back (see admitLateChange)

@@ -23,6 +23,11 @@ export interface RowChange {
   /** Commit time of the transaction, µs since epoch. */
   commitUs: number;
   source: Change;
+  /**
+   * Output columns of `after` this update left unchanged but could not carry (TOASTed values the
+   * source did not send): their values are the previous contribution's.
+   */
+  unchanged?: string[];
 }
 
 /** What a window needs to evaluate on a row: compiled for the current column types. */
@@ -31,6 +36,8 @@ export interface WindowPlan {
   time: Compiled | null;
   keys: { name: string; fn: Compiled }[];
   aggs: AggSpec[];
+  /** The output columns each part reads (keys[i], aggs[i]'s argument and weight, time). */
+  reads?: { time: Set<string>; keys: Set<string>[]; args: Set<string>[]; weights: Set<string>[] };
 }
 
 export interface WindowSettings {
