@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 const summaryOracle = () =>
-  src.unsafe(`select to_char(created_at::date, 'YYYY-MM-DD') as d, lower(trim(status)) as status, count(*)::int as n,
+  src.unsafe(`select to_char(created_at::date, 'YYYY-MM-DD') as d, lower(trim(both E' \\t\\r\\n' from status)) as status, count(*)::int as n,
                      sum(quantity * price)::text as total, round(avg(quantity * price), 6)::text as avg
               from orders where ${VALID} group by 1, 2 order by 1, 2`);
 const summary = () =>
@@ -43,7 +43,7 @@ const summary = () =>
                     round(avg_amount::numeric, 6)::text as avg
              from daily_order_summary order by 1, 2`);
 const factOracle = () =>
-  src.unsafe(`select order_id::text, customer_id, lower(trim(status)) as status, (quantity * price)::text as amount
+  src.unsafe(`select order_id::text, customer_id, lower(trim(both E' \\t\\r\\n' from status)) as status, (quantity * price)::text as amount
               from orders where ${VALID} order by order_id`);
 const facts = () => wh.unsafe(`select order_id::text, customer_id, status, amount::numeric::text as amount from fact_orders order by order_id`);
 
@@ -71,7 +71,7 @@ test("daily_order_summary and fact_orders equal SQL under updates/deletes; inval
     throw e;
   });
   // dirty statuses were cleansed
-  expect((await wh.unsafe("select count(*)::int n from fact_orders where status <> lower(trim(status))"))[0]!.n).toBe(0);
+  expect((await wh.unsafe("select count(*)::int n from fact_orders where status <> lower(trim(both E' \\t\\r\\n' from status))"))[0]!.n).toBe(0);
 
   // every invalid order still in the source was sent to the DLQ with its reason
   const dl = await serve.run(["dlq", "list", "--pipeline", "fact_orders", "--json", "--limit", "100000"]);
