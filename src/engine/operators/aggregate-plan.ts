@@ -48,15 +48,19 @@ export function parseAggregates(pipeline: string, aggregate: Record<string, stri
       else if (fname === "AVG") kind = "avg";
       else if (fname === "MIN") kind = "min";
       else if (fname === "MAX") kind = "max";
-      else fail(pipeline, `aggregate ${name}`, text, `unknown aggregate ${fname}() (SUM, COUNT, AVG, MIN, MAX, COUNT(DISTINCT), TOP_K)`);
+      else fail(pipeline, `aggregate ${name}`, text, `unknown aggregate ${fname}() (SUM, COUNT, AVG, MIN, MAX, COUNT(DISTINCT), TOP_K, MAX_BY)`);
       aggs.push({ name, text, kind, arg: star ? null : ast.args.expr });
     } else if (ast.type === "function" && String(ast.name?.name?.at(-1)?.value).toUpperCase() === "TOP_K") {
       const args: Ast[] = ast.args?.value ?? [];
       const k = Number(args[1]?.value);
       if (args.length < 2 || args.length > 3 || !Number.isInteger(k) || k < 1) fail(pipeline, `aggregate ${name}`, text, "TOP_K(value, k[, weight]) needs a whole number k ≥ 1");
       aggs.push({ name, text, kind: "top_k", arg: args[0], k, weight: args[2] ?? null });
+    } else if (ast.type === "function" && ["MAX_BY", "ARG_MAX"].includes(String(ast.name?.name?.at(-1)?.value).toUpperCase())) {
+      const args: Ast[] = ast.args?.value ?? [];
+      if (args.length !== 2) fail(pipeline, `aggregate ${name}`, text, "MAX_BY(value, by) takes two arguments: the value of the row with the greatest `by`");
+      aggs.push({ name, text, kind: "max_by", arg: args[0], weight: args[1] });
     } else if (ast.type === "function") {
-      fail(pipeline, `aggregate ${name}`, text, `unknown aggregate ${String(ast.name?.name?.at(-1)?.value).toUpperCase()}() (SUM, COUNT, AVG, MIN, MAX, COUNT(DISTINCT), TOP_K)`);
+      fail(pipeline, `aggregate ${name}`, text, `unknown aggregate ${String(ast.name?.name?.at(-1)?.value).toUpperCase()}() (SUM, COUNT, AVG, MIN, MAX, COUNT(DISTINCT), TOP_K, MAX_BY)`);
     } else fail(pipeline, `aggregate ${name}`, text, "expected an aggregate function such as SUM(x) or COUNT(*)");
   }
   const keyItems = keys.map((text) => {
@@ -88,6 +92,7 @@ export function parseAggregates(pipeline: string, aggregate: Record<string, stri
 }
 
 const NUMERIC_KINDS = new Set(["int", "int8", "numeric", "float", "unknown"]);
+const ORDER_KINDS = new Set(["int", "int8", "numeric", "float", "timestamptz", "timestamp", "date", "unknown"]);
 
 export function compileAggregates(pipeline: string, p: ParsedAggregates, scope: Scope): WindowPlan {
   const c = (what: string, text: string, ast: Ast, reads?: Set<string>): Compiled => {
@@ -109,7 +114,10 @@ export function compileAggregates(pipeline: string, p: ParsedAggregates, scope: 
     if ((a.kind === "sum" || a.kind === "avg") && arg && !NUMERIC_KINDS.has(arg.type.kind)) {
       fail(pipeline, `aggregate ${a.name}`, a.text, `${a.kind === "sum" ? "SUM" : "AVG"}() needs a number, not ${arg.type.typeName} (cast it, e.g. ::numeric, if it holds numbers)`);
     }
-    return { name: a.name, kind: a.kind, arg, k: a.k, weight: a.weight ? c(`aggregate ${a.name}`, a.text, a.weight, weightReads) : null, type: aggType(a.kind, arg?.type ?? null) };
+    const weight = a.weight ? c(`aggregate ${a.name}`, a.text, a.weight, weightReads) : null;
+    // `by` is kept as an exact number (a timestamp as its microseconds), as TOP_K's weight is
+    if (a.kind === "max_by" && weight && !ORDER_KINDS.has(weight.type.kind)) fail(pipeline, `aggregate ${a.name}`, a.text, `MAX_BY(value, by): by must be a number, date or timestamp, not ${weight.type.typeName}`);
+    return { name: a.name, kind: a.kind, arg, k: a.k, weight, type: aggType(a.kind, arg?.type ?? null) };
   });
   let time: Compiled | null = null;
   if (p.time) {

@@ -11,14 +11,14 @@ import { SumAcc } from "./sum-acc.ts";
  * JSON-safe state (bigint and decimals as strings). MIN/MAX/COUNT DISTINCT/TOP_K keep the
  * multiset of values, since removing the current extreme needs the next one.
  */
-export type AggKind = "sum" | "count" | "count_star" | "avg" | "min" | "max" | "count_distinct" | "top_k";
+export type AggKind = "sum" | "count" | "count_star" | "avg" | "min" | "max" | "count_distinct" | "top_k" | "max_by";
 
 export interface AggSpec {
   name: string;
   kind: AggKind;
   /** Argument (null for COUNT(*)). */
   arg: Compiled | null;
-  /** TOP_K(value, k[, weight]) */
+  /** TOP_K(value, k[, weight]); MAX_BY(value, by): `weight` is `by` */
   k?: number;
   weight?: Compiled | null;
   type: XType;
@@ -51,13 +51,13 @@ export class Bag {
     if (this.extremeOnly && sign === 1) {
       const cur = this.extremeValue();
       if (cur !== null) {
-        if (compareValues(this.kind, v, cur) * this.extreme <= 0) return; // cannot become the extreme
+        if (this.cmp(v, cur) * this.extreme <= 0) return; // cannot become the extreme
         for (const old of this.m.keys()) this.changed?.add(old);
         this.m.clear();
         this.best = undefined;
       }
     }
-    const k = valueKey(v);
+    const k = this.key(v);
     const e = this.m.get(k);
     const dw = w ? (sign === 1 ? w : w.neg()) : null;
     let n: number;
@@ -71,7 +71,7 @@ export class Bag {
     if (this.extreme === 0 || this.best === undefined) return;
     if (n <= 0) {
       if (k === this.bestKey) this.best = undefined;
-    } else if (this.best === null || compareValues(this.kind, v, this.best) * this.extreme > 0) {
+    } else if (this.best === null || this.cmp(v, this.best) * this.extreme > 0) {
       this.best = v;
       this.bestKey = k;
     }
@@ -82,7 +82,7 @@ export class Bag {
     let best: unknown = null;
     let bestKey: string | null = null;
     for (const [k, [v, n]] of this.m) {
-      if (n > 0 && (best === null || compareValues(this.kind, v, best) * this.extreme > 0)) {
+      if (n > 0 && (best === null || this.cmp(v, best) * this.extreme > 0)) {
         best = v;
         bestKey = k;
       }
@@ -103,8 +103,21 @@ export class Bag {
       } else this.m.set(k, [v, n, w]);
     }
   }
+  /** Equality key, order and checkpoint form of a value (MAX_BY's pairs override them). */
+  key(v: unknown): string {
+    return valueKey(v);
+  }
+  cmp(a: unknown, b: unknown): number {
+    return compareValues(this.kind, a, b);
+  }
+  enc(v: unknown): unknown {
+    return encodeCell(v);
+  }
+  dec(v: unknown): unknown {
+    return decodeValue(v);
+  }
   save(): unknown[] {
-    return [...this.m.values()].map(([v, n, w]) => [encodeCell(v), n, w ? w.toString() : null]);
+    return [...this.m.values()].map(([v, n, w]) => [this.enc(v), n, w ? w.toString() : null]);
   }
   /**
    * What changed since the previous call (or everything, the first time): `{ d: entries, r: keys
@@ -118,7 +131,7 @@ export class Bag {
     const r: string[] = [];
     for (const k of changed) {
       const e = this.m.get(k);
-      if (e) d.push([encodeCell(e[0]), e[1], e[2] ? e[2].toString() : null]);
+      if (e) d.push([this.enc(e[0]), e[1], e[2] ? e[2].toString() : null]);
       else r.push(k);
     }
     return { d, r };
@@ -128,8 +141,8 @@ export class Bag {
     this.best = undefined;
     for (const k of s.r) this.m.delete(k);
     for (const [v, n, w] of s.d as [unknown, number, string | null][]) {
-      const val = decodeValue(v);
-      this.m.set(valueKey(val), [val, n, w === null ? null : Dec.parse(w)]);
+      const val = this.dec(v);
+      this.m.set(this.key(val), [val, n, w === null ? null : Dec.parse(w)]);
     }
   }
   /** Track changes from now on, as if saveDelta() had just been called (after a whole checkpoint). */
@@ -137,12 +150,42 @@ export class Bag {
     this.changed = new Set();
   }
   static load(s: unknown[], extreme: 0 | 1 | -1 = 0, kind: Kind = "int", extremeOnly = false): Bag {
-    const b = new Bag(extreme, kind, extremeOnly);
+    return new Bag(extreme, kind, extremeOnly).fill(s);
+  }
+  fill(s: unknown[]): this {
     for (const [v, n, w] of s as [unknown, number, string | null][]) {
-      const val = decodeValue(v);
-      b.m.set(valueKey(val), [val, n, w === null ? null : Dec.parse(w)]);
+      const val = this.dec(v);
+      this.m.set(this.key(val), [val, n, w === null ? null : Dec.parse(w)]);
     }
-    return b;
+    return this;
+  }
+}
+
+/**
+ * MAX_BY(value, by): the multiset of (by, value) pairs, greatest by `by` (then by value, so a
+ * tie gives the same answer whatever the order rows came in). Retracting the greatest pair gives
+ * way to the next; append_only keeps only the greatest.
+ */
+export class PairBag extends Bag {
+  constructor(kind: Kind, extremeOnly = false) {
+    super(1, kind, extremeOnly);
+  }
+  override key(v: unknown): string {
+    const [by, x] = v as [Dec, unknown];
+    return `${by.key()}\u0001${valueKey(x)}`;
+  }
+  override cmp(a: unknown, b: unknown): number {
+    const [ba, xa] = a as [Dec, unknown];
+    const [bb, xb] = b as [Dec, unknown];
+    return ba.cmp(bb) || compareValues(this.kind, xa, xb);
+  }
+  override enc(v: unknown): unknown {
+    const [by, x] = v as [Dec, unknown];
+    return [by.toString(), encodeCell(x)];
+  }
+  override dec(v: unknown): unknown {
+    const [by, x] = v as [string, unknown];
+    return [Dec.parse(by), decodeValue(x)];
   }
 }
 
@@ -156,6 +199,8 @@ export function newAcc(spec: AggSpec, appendOnly = false): Acc {
       return new SumAcc();
     case "min": case "max":
       return new Bag(spec.kind === "min" ? -1 : 1, spec.arg?.type.kind ?? "int", appendOnly);
+    case "max_by":
+      return new PairBag(spec.arg?.type.kind ?? "int", appendOnly);
     default:
       return new Bag();
   }
@@ -167,6 +212,9 @@ export function accAdd(spec: AggSpec, acc: Acc, v: unknown, sign: 1 | -1, w?: un
   if (v === null || v === undefined) return;
   if (spec.kind === "count") (acc as SumAcc).add(1, sign);
   else if (acc instanceof SumAcc) acc.add(v, sign);
+  else if (spec.kind === "max_by") {
+    if (w !== null && w !== undefined) acc.add([toDec(w), v], sign); // a row without its `by` is left out, as MAX leaves NULLs out
+  }
   else acc.add(v, sign, spec.kind === "top_k" && spec.weight ? (w === null || w === undefined ? null : toDec(w)) : null);
 }
 
@@ -191,6 +239,14 @@ export function accResultPanes(spec: AggSpec, accs: Acc[], rows: number): unknow
         if (v !== null && (best === null || compareValues(argKind, v, best) * sign > 0)) best = v;
       }
       return toRow(argKind, best);
+    }
+    case "max_by": {
+      let best: [Dec, unknown] | null = null;
+      for (const a of accs) {
+        const v = (a as PairBag).extremeValue() as [Dec, unknown] | null;
+        if (v !== null && (best === null || (a as PairBag).cmp(v, best) > 0)) best = v;
+      }
+      return best === null ? null : toRow(argKind, best[1]);
     }
     case "count_distinct": {
       const keys = new Map<string, number>();
@@ -228,6 +284,10 @@ export function accResult(spec: AggSpec, acc: Acc, rows: number): unknown {
     }
     case "min": case "max":
       return toRow(argKind, (acc as Bag).extremeValue());
+    case "max_by": {
+      const v = (acc as PairBag).extremeValue() as [Dec, unknown] | null;
+      return v === null ? null : toRow(argKind, v[1]);
+    }
     case "count_distinct": {
       let n = 0n;
       for (const [, c] of (acc as Bag).m.values()) if (c > 0) n++;
@@ -251,7 +311,7 @@ export function aggType(kind: AggKind, arg: XType | null): XType {
       return arg?.kind === "int" ? T.int8 : arg?.kind === "float" ? T.float : T.numeric;
     case "avg":
       return arg?.kind === "float" ? T.float : T.numeric;
-    case "min": case "max":
+    case "min": case "max": case "max_by":
       return arg ?? T.text;
     case "top_k":
       return T.jsonb;
@@ -285,5 +345,6 @@ export function loadAcc(spec: AggSpec, s: unknown, appendOnly = false): Acc {
   if (s === null) return null;
   if (spec.kind === "sum" || spec.kind === "avg" || spec.kind === "count") return SumAcc.load(s as unknown[]);
   if (spec.kind === "min" || spec.kind === "max") return Bag.load(s as unknown[], spec.kind === "min" ? -1 : 1, spec.arg?.type.kind ?? "int", appendOnly);
+  if (spec.kind === "max_by") return new PairBag(spec.arg?.type.kind ?? "int", appendOnly).fill(s as unknown[]);
   return Bag.load(s as unknown[]);
 }

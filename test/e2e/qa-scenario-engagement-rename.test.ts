@@ -1,0 +1,93 @@
+/**
+ * Scenario 2 (examples/engagement.yaml, compiled binary): the hash content_stats:<content_id>
+ * holds the content's title and content_type. Content is captured by CDC and joined to each
+ * event, but the hash took MAX(title) / MAX(content_type) over every event: after a rename the
+ * hash kept the greatest title the item ever had ('Zebra talk' over 'Apple talk'), for good.
+ * Now MAX_BY(title, event_ts): the title and type joined to the latest event. Counters and the
+ * other fields stay exact (SQL over the source).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import Redis from "ioredis";
+import { createDatabase, requireRedis, sharedPg } from "../helpers/index.ts";
+import { BigQueryServer } from "../helpers/bigquery-server.ts";
+import { HttpReceiver } from "../helpers/http-receiver.ts";
+import { Serve, waitFor } from "./harness.ts";
+
+let src: postgres.Sql;
+let redis: Redis;
+let serve: Serve;
+const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const bq = new BigQueryServer("demo-project", publicKey);
+const rx = new HttpReceiver();
+const prefix = `e2e_qa_eng_${Math.random().toString(36).slice(2, 8)}:`;
+const ID = "0e0e0e0e-0000-4000-8000-0000000000aa";
+
+beforeAll(async () => {
+  const rurl = await requireRedis();
+  redis = new Redis(rurl);
+  const pg = await sharedPg("system");
+  const srcUrl = pg.url(await createDatabase(pg, "e2e_qa_eng"));
+  src = postgres(srcUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
+  await src.unsafe(await Bun.file(join(import.meta.dir, "../../sql/engagement.sql")).text());
+  const keyPath = join(mkdtempSync(join(tmpdir(), "cdc-e2e-bq-")), "sa.json");
+  writeFileSync(keyPath, JSON.stringify({ type: "service_account", project_id: "demo-project", client_email: "cdc@demo-project.iam.gserviceaccount.com", private_key: privateKey.export({ type: "pkcs8", format: "pem" }), private_key_id: "k1", token_uri: bq.tokenUri }));
+  serve = new Serve("engagement", {
+    SOURCE_URL: srcUrl,
+    REDIS_URL: rurl,
+    REDIS_PREFIX: prefix,
+    BQ_PROJECT: "demo-project",
+    BQ_ENDPOINT: bq.endpoint,
+    GOOGLE_APPLICATION_CREDENTIALS: keyPath,
+    WEBHOOK_URL: rx.url,
+  });
+  await serve.start();
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  await src?.end();
+  const keys = (await redis?.keys(`${prefix}*`)) ?? [];
+  if (keys.length) await redis.del(...keys);
+  redis?.disconnect();
+  bq.stop();
+  rx.stop();
+});
+
+const event = (type: string, ago: string, ms: number | null) =>
+  src.unsafe(`insert into engagement_events (content_id, user_id, event_type, event_ts, duration_ms, device) values ('${ID}', gen_random_uuid(), '${type}', now() - interval '${ago}', ${ms ?? "null"}, 'web')`);
+
+test("content_stats title and content_type follow a renamed content item", async () => {
+  const key = `${prefix}content_stats:${ID}`;
+  await src.unsafe(`insert into content values ('${ID}', 'qa-rename', 'Zebra talk', 'video', 600, now() - interval '1 day')`);
+  await event("play", "3 minutes", 60_000);
+  await event("pause", "2 minutes", null);
+  await waitFor("hash before the rename", async () => (await redis.hget(key, "pauses")) === "1", 60_000, () => serve.logs);
+  expect(await redis.hmget(key, "title", "content_type", "plays")).toEqual(["Zebra talk", "video", "1"]);
+
+  await src.unsafe(`update content set title = 'Apple talk', content_type = 'podcast' where id = '${ID}'`);
+  await event("finish", "1 minute", 300_000);
+  await waitFor("hash after the rename", async () => (await redis.hget(key, "finishes")) === "1", 30_000, () => serve.logs);
+  // a late event (older event time) joined after the rename does not make an older event the latest
+  await event("click", "20 minutes", 1_000);
+  await waitFor("the late click", async () => (await redis.hget(key, "clicks")) === "1", 30_000, () => serve.logs);
+  const h = await redis.hgetall(key);
+  const last = (await src.unsafe(`select to_char(max(event_ts) at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') t from engagement_events`))[0]!.t as string;
+  expect({ ...h, last_event_ts: h.last_event_ts?.replace(/(\.\d+)?\+00$/, (m, f: string | undefined) => `${(f ?? ".").padEnd(7, "0")}`) }).toEqual({
+    content_id: ID,
+    title: "Apple talk",
+    content_type: "podcast",
+    plays: "1",
+    pauses: "1",
+    finishes: "1",
+    clicks: "1",
+    total_engagement_seconds: "361.00000000000000000000",
+    // 60/600*100 = 10.00 and 300/600*100 = 50.00 (the pause has no duration, the click was joined with 600 s too: 0.17)
+    avg_engagement_pct: "20.0566666666666667",
+    last_event_ts: last,
+  });
+}, 90_000);
