@@ -8,13 +8,16 @@ import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { redisTargetSchema, type RedisSinkConfig, type RedisTarget } from "./config.ts";
 import { connectRedis, createRedis, describeRedisError, isAuthError, type RedisClient } from "./connect.ts";
-import { FENCE_JSON_SCRIPT, FENCE_SCRIPT, opsAsJson, padLsn } from "./fence.ts";
+import { FENCE_JSON_SCRIPT, FENCE_SCRIPT, opsAsJson, padLsn, XADD_ONCE } from "./fence.ts";
+import { recordId } from "../record-identity.ts";
 import { movedOps, RecordError, recordOps, renderKey, type Op } from "./ops.ts";
 import { lastWrites } from "./last-write.ts";
 import { toastMerged } from "./toast-merge.ts";
 
 /** Arguments per script call; a bigger batch is split, and only its last chunk stores the position. */
 const MAX_ARGS_PER_CALL = 100_000;
+/** How long the set of a snapshot's stream entries outlives the last snapshot batch (ms): 7 days. */
+const SNAPSHOT_ENTRIES_TTL = String(7 * 24 * 3600 * 1000);
 
 type FenceClient = RedisClient & { cdcFence(key: string, ...args: (string | Buffer)[]): Promise<unknown[]>; cdcFenceJson(key: string, ...args: string[]): Promise<unknown[]> };
 
@@ -52,6 +55,16 @@ export class RedisSink implements Sink {
 
   private posKey(pipeline: string): string {
     return `${this.config.key_prefix}cdc_engine:position:${this.ctx.name}:${pipeline}`;
+  }
+
+  /**
+   * Set of the snapshot entries a pipeline's streams hold (`<stream key>\n<record name>`): a
+   * snapshot read again after a crash (a slot made again before the first checkpoint: a new LSN;
+   * a snapshot resumed after its last saved key: records numbered above the last start's) adds
+   * a row's entry only once. It expires SNAPSHOT_ENTRIES_TTL after the last snapshot batch.
+   */
+  private snapshotEntriesKey(pipeline: string): string {
+    return `${this.config.key_prefix}cdc_engine:snapshot_entries:${this.ctx.name}:${pipeline}`;
   }
 
   /** Hash: replaced zset key → window_end of the window it holds (readers and restarts need it). */
@@ -138,6 +151,14 @@ export class RedisSink implements Sink {
             continue;
           }
           const recOps = recordOps(r, t, prefix, key, merged?.get(r));
+          if (batch.snapshot && t.type === "stream") {
+            // A snapshot row's entry goes in once, whatever id a read after a crash gives it.
+            for (const o of recOps) {
+              if (o.cmd !== "XADD") continue;
+              o.cmd = XADD_ONCE;
+              o.args = [o.args[0], this.snapshotEntriesKey(batch.pipeline), `${String(o.args[0])}\n${recordId(r, true)}`, SNAPSHOT_ENTRIES_TTL, ...o.args.slice(1)];
+            }
+          }
           ops.push(...moved); // only with the record's own writes: a refused record moves nothing
           if (t.type === "zset" && t.replace && r.op !== "delete") {
             const key = recOps[0].args[0] as string;
@@ -259,10 +280,24 @@ export class RedisSink implements Sink {
       [...byKey.values()].map(async (idxs) => {
         for (const i of idxs) {
           const o = ops[i];
-          await (client as unknown as Redis).call(o.cmd, ...o.args).catch((e: Error) => {
-            if (!/ERR|WRONGTYPE/.test(e.message) || /CLUSTERDOWN|TRYAGAIN|LOADING/.test(e.message)) throw e;
-            if (!(o.cmd === "XADD" && e.message.includes("equal or smaller"))) failures.push([i, e.message]);
-          });
+          const r = client as unknown as Redis;
+          // A snapshot entry (XADD_ONCE: stream, set, member, ttl, XADD arguments) is added when
+          // the set did not hold it; noted after the entry (not atomic here: a crash in between
+          // can add it twice, never leave it out).
+          const once = o.cmd === XADD_ONCE;
+          if (once && (await r.sismember(String(o.args[1]), o.args[2])) === 1) continue;
+          const added = await r.call(once ? "XADD" : o.cmd, ...(once ? [o.args[0], ...o.args.slice(4)] : o.args)).then(
+            () => true,
+            (e: Error) => {
+              if (!/ERR|WRONGTYPE/.test(e.message) || /CLUSTERDOWN|TRYAGAIN|LOADING/.test(e.message)) throw e;
+              if (!((o.cmd === "XADD" || once) && e.message.includes("equal or smaller"))) failures.push([i, e.message]);
+              return false;
+            },
+          );
+          if (once && added) {
+            await r.sadd(String(o.args[1]), o.args[2]);
+            await r.pexpire(String(o.args[1]), Number(o.args[3]));
+          }
         }
       }),
     );
