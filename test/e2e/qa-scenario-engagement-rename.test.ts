@@ -4,7 +4,10 @@
  * event, but the hash took MAX(title) / MAX(content_type) over every event: after a rename the
  * hash kept the greatest title the item ever had ('Zebra talk' over 'Apple talk'), for good.
  * Now MAX_BY(title, event_ts): the title and type joined to the latest event. Counters and the
- * other fields stay exact (SQL over the source).
+ * other fields stay exact (SQL over the source). The first events are counted by the example as it
+ * was (MAX), stopped, and the engine started again with the current example on that checkpoint:
+ * the MAX state is not a MAX_BY state ('invalid numeric' at restore, the engine did not start);
+ * it is left out and the next event sets the title.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { generateKeyPairSync } from "node:crypto";
@@ -16,11 +19,12 @@ import Redis from "ioredis";
 import { createDatabase, requireRedis, sharedPg } from "../helpers/index.ts";
 import { BigQueryServer } from "../helpers/bigquery-server.ts";
 import { HttpReceiver } from "../helpers/http-receiver.ts";
-import { Serve, waitFor } from "./harness.ts";
+import { ConfigServe, examplesDir, Serve, waitFor } from "./harness.ts";
 
 let src: postgres.Sql;
 let redis: Redis;
 let serve: Serve;
+let old: ConfigServe;
 const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const bq = new BigQueryServer("demo-project", publicKey);
 const rx = new HttpReceiver();
@@ -36,7 +40,7 @@ beforeAll(async () => {
   await src.unsafe(await Bun.file(join(import.meta.dir, "../../sql/engagement.sql")).text());
   const keyPath = join(mkdtempSync(join(tmpdir(), "cdc-e2e-bq-")), "sa.json");
   writeFileSync(keyPath, JSON.stringify({ type: "service_account", project_id: "demo-project", client_email: "cdc@demo-project.iam.gserviceaccount.com", private_key: privateKey.export({ type: "pkcs8", format: "pem" }), private_key_id: "k1", token_uri: bq.tokenUri }));
-  serve = new Serve("engagement", {
+  const env = {
     SOURCE_URL: srcUrl,
     REDIS_URL: rurl,
     REDIS_PREFIX: prefix,
@@ -44,11 +48,19 @@ beforeAll(async () => {
     BQ_ENDPOINT: bq.endpoint,
     GOOGLE_APPLICATION_CREDENTIALS: keyPath,
     WEBHOOK_URL: rx.url,
-  });
-  await serve.start();
+    CDC_SLOT: `qa_eng_${Math.random().toString(36).slice(2, 8)}`,
+    CDC_PUBLICATION: "qa_eng_rename",
+    CDC_STATE_DIR: join(mkdtempSync(join(tmpdir(), "cdc-e2e-state-")), "state"),
+  };
+  // the example as it was: MAX(title), MAX(content_type)
+  const before = (await Bun.file(join(examplesDir, "engagement.yaml")).text()).replace("MAX_BY(title, event_ts)", "MAX(title)").replace("MAX_BY(content_type, event_ts)", "MAX(content_type)");
+  expect(before).toContain("content_type: MAX(content_type)");
+  old = new ConfigServe("engagement-before", before, { ...env });
+  serve = new Serve("engagement", { ...env });
 });
 
 afterAll(async () => {
+  await old?.stop();
   await serve?.stop();
   await src?.end();
   const keys = (await redis?.keys(`${prefix}*`)) ?? [];
@@ -63,11 +75,14 @@ const event = (type: string, ago: string, ms: number | null) =>
 
 test("content_stats title and content_type follow a renamed content item", async () => {
   const key = `${prefix}content_stats:${ID}`;
+  await old.start();
   await src.unsafe(`insert into content values ('${ID}', 'qa-rename', 'Zebra talk', 'video', 600, now() - interval '1 day')`);
   await event("play", "3 minutes", 60_000);
   await event("pause", "2 minutes", null);
-  await waitFor("hash before the rename", async () => (await redis.hget(key, "pauses")) === "1", 60_000, () => serve.logs);
+  await waitFor("hash before the rename", async () => (await redis.hget(key, "pauses")) === "1", 60_000, () => old.logs);
   expect(await redis.hmget(key, "title", "content_type", "plays")).toEqual(["Zebra talk", "video", "1"]);
+  expect(await old.stop()).toBe(0);
+  await serve.start();
 
   await src.unsafe(`update content set title = 'Apple talk', content_type = 'podcast' where id = '${ID}'`);
   await event("finish", "1 minute", 300_000);
@@ -75,9 +90,9 @@ test("content_stats title and content_type follow a renamed content item", async
   // a late event (older event time) joined after the rename does not make an older event the latest
   await event("click", "20 minutes", 1_000);
   await waitFor("the late click", async () => (await redis.hget(key, "clicks")) === "1", 30_000, () => serve.logs);
-  const h = await redis.hgetall(key);
+  const h: Record<string, string> = await redis.hgetall(key);
   const last = (await src.unsafe(`select to_char(max(event_ts) at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') t from engagement_events`))[0]!.t as string;
-  expect({ ...h, last_event_ts: h.last_event_ts?.replace(/(\.\d+)?\+00$/, (m, f: string | undefined) => `${(f ?? ".").padEnd(7, "0")}`) }).toEqual({
+  expect<Record<string, string>>({ ...h, last_event_ts: (h.last_event_ts ?? "").replace(/(\.\d+)?\+00$/, (m, f: string | undefined) => `${(f ?? ".").padEnd(7, "0")}`) }).toEqual({
     content_id: ID,
     title: "Apple talk",
     content_type: "podcast",

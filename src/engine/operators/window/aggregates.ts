@@ -142,7 +142,7 @@ export class Bag {
     for (const k of s.r) this.m.delete(k);
     for (const [v, n, w] of s.d as [unknown, number, string | null][]) {
       const val = this.dec(v);
-      this.m.set(this.key(val), [val, n, w === null ? null : Dec.parse(w)]);
+      if (val !== undefined) this.m.set(this.key(val), [val, n, w === null ? null : Dec.parse(w)]);
     }
   }
   /** Track changes from now on, as if saveDelta() had just been called (after a whole checkpoint). */
@@ -155,7 +155,7 @@ export class Bag {
   fill(s: unknown[]): this {
     for (const [v, n, w] of s as [unknown, number, string | null][]) {
       const val = this.dec(v);
-      this.m.set(this.key(val), [val, n, w === null ? null : Dec.parse(w)]);
+      if (val !== undefined) this.m.set(this.key(val), [val, n, w === null ? null : Dec.parse(w)]);
     }
     return this;
   }
@@ -183,9 +183,14 @@ export class PairBag extends Bag {
     const [by, x] = v as [Dec, unknown];
     return [by.toString(), encodeCell(x)];
   }
+  /**
+   * undefined for a value that is not a pair: a checkpoint written while the aggregate was still
+   * MAX(value) (examples/engagement.yaml's title before 2026-12-07) holds values without their
+   * `by`; they are left out, and the next row sets the result.
+   */
   override dec(v: unknown): unknown {
-    const [by, x] = v as [string, unknown];
-    return [Dec.parse(by), decodeValue(x)];
+    if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== "string" || !/^-?\d+(\.\d+)?$/.test(v[0])) return undefined;
+    return [Dec.parse(v[0]), decodeValue(v[1])];
   }
 }
 
