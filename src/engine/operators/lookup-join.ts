@@ -92,6 +92,14 @@ export class LookupJoin {
       return false;
     }
     const col = this.spec.rightColumn;
+    // An update that left TOASTed columns unchanged (REPLICA IDENTITY DEFAULT) does not carry
+    // them: they keep the values the joined row had (they became NULL for every later match).
+    let prevKept: Row | undefined;
+    if (ch.op === "update" && ch.unchangedToast?.length && ch.after) {
+      const oldV = (ch.before ?? ch.key)?.[col];
+      const from = oldV === undefined || oldV === null ? ch.after[col] : oldV;
+      if (from !== undefined && from !== null) prevKept = this.lookup(valueKey(from), null);
+    }
     if (ch.op === "delete" || ch.op === "update") {
       const old = ch.before ?? ch.key ?? null;
       if (old && old[col] !== undefined && (ch.op === "delete" || (ch.after && valueKey(ch.after[col]) !== valueKey(old[col])))) {
@@ -106,6 +114,12 @@ export class LookupJoin {
       const v = ch.after[col];
       if (v === null || v === undefined) return false;
       const kept = this.project(ch.after);
+      if (prevKept) {
+        for (const c of ch.unchangedToast!) {
+          if (this.spec.columns && !this.spec.columns.includes(c)) continue;
+          if (c in prevKept) kept[c] = prevKept[c];
+        }
+      }
       const k = valueKey(v);
       // a row that can be spilled again keeps least-recently-used order: a change is a use
       if (this.clean.delete(k) || this.spilling()) this.rows.delete(k);
