@@ -12,6 +12,8 @@ import type { HttpSinkConfig } from "./config.ts";
 import { AttemptsExhaustedError, HttpSendError, parseRetryAfter } from "./errors.ts";
 import { idempotencyKey, payloadOf } from "./payload.ts";
 import { BatchProgress, LocalPositions } from "./local-positions.ts";
+import { SnapshotSent } from "./snapshot-sent.ts";
+import { recordId } from "../record-identity.ts";
 
 /** A Retry-After beyond this is treated as this (a receiver asking for hours is not waited on blindly). */
 const MAX_RETRY_AFTER_MS = 300_000;
@@ -32,6 +34,8 @@ export class HttpSink implements Sink {
   private ctx!: SinkContext;
   private positions!: LocalPositions;
   private progress!: BatchProgress;
+  /** Names of the snapshot records sent (opened with the first snapshot batch). */
+  private snapshotSent: SnapshotSent | null = null;
   private readonly payloads = new Map<string, "row" | "envelope">();
   /** Aborted by close(): the request in flight and the wait before a retry end at once. */
   private readonly closing = new AbortController();
@@ -91,12 +95,33 @@ export class HttpSink implements Sink {
     // (Not when batch_size was lowered since: with batch_size 1 the body is one object, not an array.)
     let first = track ? this.progress.unansweredLength(batch.pipeline, records) : 0;
     if (first > this.config.batch_size) first = 0;
+    // Snapshot records are skipped or re-sent by name (SnapshotSent): a re-read after a crash
+    // gives them new (lsn, index) and cuts its requests differently.
+    const byName = track && batch.snapshot === true ? this.snapshotNames(batch.pipeline, records) : null;
+    let todo = records;
+    if (byName) {
+      first = 0;
+      todo = [];
+      const again = new Map<string, OutputRecord[]>(); // request key → its records read again
+      for (const r of records) {
+        const k = byName.known.get(byName.names.get(r)!);
+        if (k === undefined) todo.push(r);
+        else if (k !== "") again.set(k, [...(again.get(k) ?? []), r]);
+      }
+      for (const [key, chunk] of again) {
+        await this.deliver(batch.pipeline, chunk, track, true, key);
+        this.snapshotSent!.settled(batch.pipeline, chunk.map((r) => byName.names.get(r)!));
+      }
+    }
     let last: OutputRecord | undefined; // of the request before, delivered or dead-lettered
-    for (let i = 0; i < records.length; ) {
-      const chunk = records.slice(i, i + (first || this.config.batch_size));
+    for (let i = 0; i < todo.length; ) {
+      const chunk = todo.slice(i, i + (first || this.config.batch_size));
       first = 0;
       if (track) this.progress.sending(batch.pipeline, last, chunk[0], chunk[chunk.length - 1]);
+      const names = byName ? chunk.map((r) => byName.names.get(r)!) : null;
+      if (names) this.snapshotSent!.sending(batch.pipeline, names, idempotencyKey(batch.pipeline, chunk, true));
       await this.deliver(batch.pipeline, chunk, track, batch.snapshot === true);
+      if (names) this.snapshotSent!.settled(batch.pipeline, names);
       last = chunk[chunk.length - 1];
       i += chunk.length;
     }
@@ -105,8 +130,14 @@ export class HttpSink implements Sink {
     if (track) this.progress.passed(batch.pipeline, this.positions.get(batch.pipeline) ?? batch.lsn);
   }
 
-  private async deliver(pipeline: string, chunk: OutputRecord[], track: boolean, snapshot: boolean): Promise<void> {
-    const key = idempotencyKey(pipeline, chunk, snapshot);
+  /** Each snapshot record's name, and what SnapshotSent knows of those names. */
+  private snapshotNames(pipeline: string, records: OutputRecord[]): { names: Map<OutputRecord, string>; known: Map<string, string> } {
+    this.snapshotSent ??= new SnapshotSent(this.ctx.stateDir, this.ctx.name);
+    const names = new Map(records.map((r) => [r, recordId(r, true)]));
+    return { names, known: this.snapshotSent.lookup(pipeline, [...names.values()]) };
+  }
+
+  private async deliver(pipeline: string, chunk: OutputRecord[], track: boolean, snapshot: boolean, key = idempotencyKey(pipeline, chunk, snapshot)): Promise<void> {
     try {
       await this.sendUntilSettled(pipeline, chunk, key);
       this.failedSends.delete(key);
@@ -214,6 +245,8 @@ export class HttpSink implements Sink {
   async close(): Promise<void> {
     this.closing.abort();
     await Promise.allSettled(this.writes);
+    this.snapshotSent?.close();
+    this.snapshotSent = null;
   }
 }
 
