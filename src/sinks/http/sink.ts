@@ -68,6 +68,7 @@ export class HttpSink implements Sink {
     this.ctx = ctx;
     this.positions = new LocalPositions(ctx.stateDir, ctx.name);
     this.progress = new BatchProgress(ctx.stateDir, ctx.name);
+    new SnapshotSent(ctx.stateDir, ctx.name).dropIfStale();
     for (const t of ctx.targets) this.payloads.set(t.pipeline, (t.options.payload as "row" | "envelope" | undefined) ?? this.config.payload);
     breakerState.set({ sink: ctx.name }, 0);
     sinkUp.set({ sink: ctx.name }, 1);

@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 /** How long the names outlive the last snapshot request (ms): 7 days. */
@@ -22,6 +22,24 @@ export class SnapshotSent {
   constructor(stateDir: string, sinkName: string) {
     mkdirSync(stateDir, { recursive: true });
     this.path = join(stateDir, `sink-${sinkName.replace(/[^A-Za-z0-9_-]/g, "_")}.snapshot-sent.sqlite`);
+  }
+
+  /** At the sink's start: the file of a snapshot whose last request is older than 7 days goes. */
+  dropIfStale(): void {
+    if (!existsSync(this.path)) return;
+    let stale = false;
+    try {
+      const db = new Database(this.path);
+      try {
+        const at = (db.query("select at from meta where id = 1").get() as { at: number } | null)?.at;
+        stale = at === undefined || Date.now() - at > KEEP_MS;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return; // unreadable: left as it is, the next snapshot batch opens it
+    }
+    if (stale) for (const f of [this.path, `${this.path}-wal`, `${this.path}-shm`]) rmSync(f, { force: true });
   }
 
   private open(): Database {
