@@ -82,8 +82,10 @@ pipelines:
       const missing = Array.from({ length: ROWS }, (_, i) => i + 1).filter((id) => !ids.has(id));
       const twice = [...ids].filter(([, n]) => n > 1).map(([id]) => id);
       expect({ stored: ids.size, missing: missing.slice(0, 5), twice: twice.slice(0, 5) }).toEqual({ stored: ROWS, missing: [], twice: [] });
-      // The resumed runs sent requests the receiver already had (it answered them as duplicates).
-      expect(rx.requests.filter((r) => r.outcome === "duplicate").length).toBeGreaterThan(0);
+      // The resumed runs do not send again what the receiver answered (the http sink keeps the
+      // names of the snapshot records it sent): at most the request in flight at each kill comes
+      // again, under its key (before 2026-12-07 every re-read request came again).
+      expect(rx.requests.filter((r) => r.outcome === "duplicate").length).toBeLessThanOrEqual(2);
       // BigQuery drops a row whose insertId it has seen: each row once there too.
       const bqIds = new Map<number, number>();
       for (const r of bq.table("d", "big")?.rows ?? []) bqIds.set(Number(r.id), (bqIds.get(Number(r.id)) ?? 0) + 1);

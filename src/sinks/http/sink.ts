@@ -105,7 +105,8 @@ export class HttpSink implements Sink {
       todo = [];
       const again = new Map<string, OutputRecord[]>(); // request key → its records read again
       for (const r of records) {
-        const k = byName.known.get(byName.names.get(r)!);
+        const name = byName.names.get(r);
+        const k = name === undefined ? undefined : byName.known.get(name);
         if (k === undefined) todo.push(r);
         else if (k !== "") again.set(k, [...(again.get(k) ?? []), r]);
       }
@@ -119,10 +120,10 @@ export class HttpSink implements Sink {
       const chunk = todo.slice(i, i + (first || this.config.batch_size));
       first = 0;
       if (track) this.progress.sending(batch.pipeline, last, chunk[0], chunk[chunk.length - 1]);
-      const names = byName ? chunk.map((r) => byName.names.get(r)!) : null;
-      if (names) this.snapshotSent!.sending(batch.pipeline, names, idempotencyKey(batch.pipeline, chunk, true));
+      const names = byName ? chunk.flatMap((r) => byName.names.get(r) ?? []) : null;
+      if (names?.length) this.snapshotSent!.sending(batch.pipeline, names, idempotencyKey(batch.pipeline, chunk, true));
       await this.deliver(batch.pipeline, chunk, track, batch.snapshot === true);
-      if (names) this.snapshotSent!.settled(batch.pipeline, names);
+      if (names?.length) this.snapshotSent!.settled(batch.pipeline, names);
       last = chunk[chunk.length - 1];
       i += chunk.length;
     }
@@ -131,10 +132,14 @@ export class HttpSink implements Sink {
     if (track) this.progress.passed(batch.pipeline, this.positions.get(batch.pipeline) ?? batch.lsn);
   }
 
-  /** Each snapshot record's name, and what SnapshotSent knows of those names. */
-  private snapshotNames(pipeline: string, records: OutputRecord[]): { names: Map<OutputRecord, string>; known: Map<string, string> } {
+  /**
+   * Each initial-snapshot record's name, and what SnapshotSent knows of those names. Output of
+   * idle ticks (also `snapshot` batches) carries no snapshot: not recorded, it would fill the file.
+   */
+  private snapshotNames(pipeline: string, records: OutputRecord[]): { names: Map<OutputRecord, string>; known: Map<string, string> } | null {
+    if (!records.some((r) => r.snapshotOf !== undefined)) return null;
     this.snapshotSent ??= new SnapshotSent(this.ctx.stateDir, this.ctx.name);
-    const names = new Map(records.map((r) => [r, recordId(r, true)]));
+    const names = new Map(records.filter((r) => r.snapshotOf !== undefined).map((r) => [r, recordId(r, true)]));
     return { names, known: this.snapshotSent.lookup(pipeline, [...names.values()]) };
   }
 

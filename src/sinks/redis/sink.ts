@@ -151,8 +151,9 @@ export class RedisSink implements Sink {
             continue;
           }
           const recOps = recordOps(r, t, prefix, key, merged?.get(r));
-          if (batch.snapshot && t.type === "stream") {
-            // A snapshot row's entry goes in once, whatever id a read after a crash gives it.
+          if (batch.snapshot && t.type === "stream" && r.snapshotOf !== undefined) {
+            // A snapshot row's entry goes in once, whatever id a read after a crash gives it
+            // (not output of idle ticks: those carry no snapshot and would fill the set for good).
             for (const o of recOps) {
               if (o.cmd !== "XADD") continue;
               o.cmd = XADD_ONCE;
