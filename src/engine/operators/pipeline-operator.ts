@@ -285,7 +285,21 @@ export class PipelineOperator implements Operator {
   /** The state in memory, whole. Rows spilled to disk are not in it: only snapshotDelta() is a checkpoint then. */
   snapshot(): unknown {
     const spilled = this.state.spill ? this.state.spill.contribs + this.state.spill.joinRows : 0;
-    return { v: 1, joins: this.p.joins.map((j) => j.snapshot()), windows: this.windows?.snapshot() ?? null, ...(spilled ? { spilled } : {}) };
+    return { v: 1, joins: this.p.joins.map((j) => j.snapshot()), windows: this.windows?.snapshot() ?? null, ...(spilled ? { spilled } : {}), ...this.shapeTag() };
+  }
+
+  /**
+   * What the window state's layout depends on: the aggregates (by position), the group key and the
+   * window. Accumulators are stored by position, so a checkpoint of another layout cannot be read
+   * (an added aggregate failed at the first row with "undefined is not an object", a changed one
+   * with "number is not iterable", at every restart). Checkpoints written before it have none.
+   */
+  private shapeTag(): { aggs?: string } {
+    const a = this.p.aggregates;
+    if (!a) return {};
+    const w = this.p.window;
+    const win = w ? `${w.kind} ${w.sizeUs}/${w.slideUs}/${w.gapUs}` : "group_by";
+    return { aggs: `${a.aggs.map((x) => `${x.name}: ${x.kind}`).join(", ")}; key: ${a.keys.map((k) => k.name).join(", ")}; ${win}${this.p.appendOnly ? "; append_only" : ""}` };
   }
 
   /**
@@ -296,7 +310,7 @@ export class PipelineOperator implements Operator {
     const joins = this.p.joins.map((j) => j.snapshotDelta());
     const windows = this.windows?.snapshotDelta() ?? null;
     // the spill file's epoch of this cut: what it holds now is made durable before the checkpoint commits
-    return { v: 1, inc: true, joins, windows, spill: this.state.seal() };
+    return { v: 1, inc: true, joins, windows, spill: this.state.seal(), ...this.shapeTag() };
   }
 
   /** The next snapshotDelta() is full in every part: a chain of deltas may start over from it. */
@@ -306,7 +320,11 @@ export class PipelineOperator implements Operator {
   }
 
   restore(state: unknown): void {
-    const inc = state as { inc?: boolean; joins: ({ full?: unknown; delta?: unknown })[]; windows: { full?: unknown; delta?: unknown } | null; spill?: SpillInfo | null; spilled?: number };
+    const inc = state as { inc?: boolean; joins: ({ full?: unknown; delta?: unknown })[]; windows: { full?: unknown; delta?: unknown } | null; spill?: SpillInfo | null; spilled?: number; aggs?: string };
+    const now = this.shapeTag().aggs;
+    if (inc.aggs !== undefined && now !== undefined && inc.aggs !== now) {
+      throw new CdcError("state_config_mismatch", `pipeline '${this.p.name}': its aggregates, group key or window changed since the checkpoint (was ${inc.aggs}; now ${now}): the stored state cannot be carried over. Put the config back, or run it as a new pipeline (another name), or start over with serve --resnapshot`, { kind: "usage", component: "state" });
+    }
     if (inc.spilled) throw new CdcError("state_spill_mismatch", `pipeline '${this.p.name}': a whole snapshot() does not hold the ${inc.spilled} entries spilled to disk; restore from the checkpoint chain (snapshotDelta)`, { component: "state" });
     // each link of a chain names the spill file's epoch; the last one wins, applied on first use
     this.state.restoreFrom(inc.spill);
