@@ -322,7 +322,7 @@ export class PipelineOperator implements Operator {
   restore(state: unknown): void {
     const inc = state as { inc?: boolean; joins: ({ full?: unknown; delta?: unknown })[]; windows: { full?: unknown; delta?: unknown } | null; spill?: SpillInfo | null; spilled?: number; aggs?: string };
     const now = this.shapeTag().aggs;
-    if (inc.aggs !== undefined && now !== undefined && inc.aggs !== now) {
+    if (inc.aggs !== undefined && now !== undefined && !sameLayout(inc.aggs, now)) {
       throw new CdcError("state_config_mismatch", `pipeline '${this.p.name}': its aggregates, group key or window changed since the checkpoint (was ${inc.aggs}; now ${now}): the stored state cannot be carried over. Put the config back, or run it as a new pipeline (another name), or start over with serve --resnapshot`, { kind: "usage", component: "state" });
     }
     if (inc.spilled) throw new CdcError("state_spill_mismatch", `pipeline '${this.p.name}': a whole snapshot() does not hold the ${inc.spilled} entries spilled to disk; restore from the checkpoint chain (snapshotDelta)`, { component: "state" });
@@ -348,6 +348,22 @@ export class PipelineOperator implements Operator {
       this.windows.restore(s.windows);
     }
   }
+}
+
+/**
+ * The checkpoint's layout (shapeTag) fits the config's: equal, or a MAX become MAX_BY (its
+ * stored values have no `by` and are left out on load: examples/engagement.yaml's title).
+ */
+function sameLayout(was: string, now: string): boolean {
+  if (was === now) return true;
+  const split = (t: string) => {
+    const i = t.indexOf("; key: ");
+    return { aggs: t.slice(0, i).split(", "), rest: t.slice(i) };
+  };
+  const a = split(was);
+  const b = split(now);
+  if (a.rest !== b.rest || a.aggs.length !== b.aggs.length) return false;
+  return a.aggs.every((x, i) => x === b.aggs[i] || (x.endsWith(": max") && b.aggs[i] === `${x}_by`));
 }
 
 /** A transform module's answer: a row object, or null/undefined to drop the row. */
