@@ -3,7 +3,8 @@
  * deleted in the part not read yet while the engine is down. The restart resumes the snapshot with
  * a fresh read of that part and the slot replays every change since its start on top: the inserts
  * arrived twice, once in the read and once from the stream, and a GROUP BY counted them twice.
- * A keyed row's insert now replaces what is held for it: the GROUP BY equals SQL.
+ * A keyed row's insert now replaces what is held for it: the GROUP BY equals SQL. So does an
+ * update that moves a row to a key the fresh read already counted.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import postgres from "postgres";
@@ -58,7 +59,11 @@ test("kill -9 after a checkpoint mid-snapshot, changes to unread rows while down
   await src.unsafe(`insert into ev select g, g % 20, 100 + g % 3 from generate_series(${ROWS + 1}, ${ROWS + 2_000}) g`);
   await src.unsafe(`update ev set v = v + 1000 where id > ${ROWS - 1_000} and id <= ${ROWS}`);
   await src.unsafe(`delete from ev where id > ${ROWS - 2_000} and id <= ${ROWS - 1_500}`);
-  expect(done).toBeLessThan(ROWS - 2_000);
+  // Key changes: the fresh read counts the rows under their new keys, and the stream's replayed
+  // update moves them there again (they counted twice: QA, 151 too many after a kill -9).
+  // From the part read before the kill (held in the checkpoint) and from the unread part.
+  await src.unsafe(`update ev set id = id + 1000000 where id <= 200 or (id > ${ROWS - 3_000} and id <= ${ROWS - 2_800})`);
+  expect(done).toBeLessThan(ROWS - 3_000);
 
   await serve.start();
   const want = await src`select k, count(*)::int8::text as n, sum(v)::int8::text as total from ev group by k order by k`;

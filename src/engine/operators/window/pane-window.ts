@@ -120,6 +120,9 @@ export class PaneWindows {
     const keep = c.unchanged?.length && c.after ? unchangedParts(this.plan, c.unchanged) : null;
     if (keep === "conflict") return this.ctx.reject({ row: c.after!, reason: unchangedReason(c), source: c.source });
     const old = prev !== null ? this.retract(prev) : undefined;
+    // A key change onto a key that is held already: after a resumed snapshot the fresh read counted
+    // the row under its new key, and the slot replays the update that moved it there (QA: counted twice).
+    if (!insert && c.keyed && c.id !== null && c.id !== prev && c.after && this.contrib.has(c.id)) this.retract(c.id);
     if (keep && !old) return this.ctx.reject({ row: c.after!, reason: `${unchangedReason(c)} (the row's previous contribution is not held)`, source: c.source });
     if (c.after && c.id !== null) this.add(c.id, c.after, c.commitUs, c, keep ? { parts: keep, old: old! } : undefined);
   }
