@@ -76,7 +76,7 @@ pipelines:
     to: {sink: ecommerce, table: ods_products, key: [product_id]}
   - name: ods_order_reviews
     from: ecommerce.order_reviews
-    select: ["*", "CASE WHEN review_score = 5 THEN 'EXCELLENT' WHEN review_score = 4 THEN 'GOOD' WHEN review_score = 3 THEN 'AVERAGE' ELSE 'POOR' END AS sentiment",
+    select: ["*", "CASE WHEN review_score = 5 THEN 'EXCELLENT' WHEN review_score = 4 THEN 'GOOD' WHEN review_score = 3 THEN 'AVERAGE' WHEN review_score IN (1, 2) THEN 'POOR' END AS sentiment",
              "review_score >= 4 AS is_positive", "COALESCE(review_comment_message, '') <> '' AS has_comment"]
     to: {sink: ecommerce, table: ods_order_reviews, key: [review_id, order_id]}
   - name: ods_order_payments
@@ -111,12 +111,12 @@ pipelines:
     validate:
       - {rule: "customer_id IS NOT NULL", message: "customer_id is NULL"}
       - {rule: "price >= 0", message: "negative price"}
-    select: [order_id, customer_id, product_id, quantity, price, "LOWER(TRIM(status)) AS status", "quantity * price AS amount", created_at]
+    select: [order_id, customer_id, product_id, quantity, price, "LOWER(TRIM(BOTH ' \\t\\r\\n' FROM status)) AS status", "quantity * price AS amount", created_at]
     to: {sink: warehouse, table: fact_orders, key: [order_id]}
   - name: daily_order_summary
     from: orders.orders
     where: customer_id IS NOT NULL AND price >= 0
-    select: ["CAST(created_at AS date) AS order_date", "LOWER(TRIM(status)) AS status", "quantity * price AS amount"]
+    select: ["CAST(created_at AS date) AS order_date", "LOWER(TRIM(BOTH ' \\t\\r\\n' FROM status)) AS status", "quantity * price AS amount"]
     group_by: [order_date, status]
     aggregate: {order_count: "COUNT(*)", total_amount: "SUM(amount)", avg_amount: "AVG(amount)"}
     to: {sink: warehouse, table: daily_order_summary, key: [order_date, status]}
