@@ -10,7 +10,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -92,6 +92,15 @@ pipelines:
       expect({ read: reads.size, missing: missing.slice(0, 5), twice: twice.length, examples: twice.slice(0, 5) }).toEqual({ read: ROWS, missing: [], twice: 0, examples: [] });
       expect([...deletes].sort(([a], [b]) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7].map((id) => [id, 1]));
       expect(engine.log()).toContain("holds 7 deletes or truncates");
+      // Streaming, the snapshot is behind: the names of its records sent are gone, file and all.
+      const sentFile = join(dir, "state", "sink-hook.snapshot-sent.sqlite");
+      expect(existsSync(sentFile)).toBe(true);
+      await sql`insert into big values (${ROWS + 1}, 'streamed')`;
+      const until2 = Date.now() + 30_000;
+      while (!stored().reads.has(ROWS + 1) && Date.now() < until2) await Bun.sleep(50);
+      expect(stored().reads.get(ROWS + 1)).toBe(1);
+      while (existsSync(sentFile) && Date.now() < until2) await Bun.sleep(50); // removed once the position is stored
+      expect(existsSync(sentFile)).toBe(false);
       expect(engine.log()).toContain("resuming after the last saved key");
       expect(await engine.kill("SIGTERM")).toBe(0);
     } finally {

@@ -36,6 +36,8 @@ export class HttpSink implements Sink {
   private progress!: BatchProgress;
   /** Names of the snapshot records sent (opened with the first snapshot batch). */
   private snapshotSent: SnapshotSent | null = null;
+  /** Pipelines this sink has stored a streamed batch for since it opened (their snapshot names are gone). */
+  private readonly streaming = new Set<string>();
   private readonly payloads = new Map<string, "row" | "envelope">();
   /** Aborted by close(): the request in flight and the wait before a retry end at once. */
   private readonly closing = new AbortController();
@@ -128,6 +130,10 @@ export class HttpSink implements Sink {
       i += chunk.length;
     }
     if (unseen.store) this.positions.set(batch.pipeline, batch.lsn);
+    if (unseen.store && !batch.snapshot && !this.streaming.has(batch.pipeline)) {
+      this.streaming.add(batch.pipeline);
+      (this.snapshotSent ?? new SnapshotSent(this.ctx.stateDir, this.ctx.name)).forget(batch.pipeline);
+    }
     // Not cleared by a batch that ends before the mark: the next one must still skip through it.
     if (track) this.progress.passed(batch.pipeline, this.positions.get(batch.pipeline) ?? batch.lsn);
   }

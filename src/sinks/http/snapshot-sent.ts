@@ -42,6 +42,21 @@ export class SnapshotSent {
     if (stale) for (const f of [this.path, `${this.path}-wal`, `${this.path}-shm`]) rmSync(f, { force: true });
   }
 
+  /**
+   * The pipeline's snapshot is behind it (the sink stored a streamed batch's position): its names
+   * go, and the file with the last of them. Only a crash before the engine's first checkpoint could
+   * read that snapshot again (then rows can come twice, as before these names were kept); kept for
+   * days, they cost ~50 bytes a snapshot row on disk.
+   */
+  forget(pipeline: string): void {
+    if (!this.db && !existsSync(this.path)) return;
+    const db = this.open();
+    db.query("delete from sent where pipeline = ?").run(pipeline);
+    if ((db.query("select count(*) as n from sent").get() as { n: number }).n > 0) return;
+    this.close();
+    for (const f of [this.path, `${this.path}-wal`, `${this.path}-shm`]) rmSync(f, { force: true });
+  }
+
   private open(): Database {
     if (this.db) return this.db;
     const db = new Database(this.path, { create: true });

@@ -63,6 +63,9 @@ export class RedisSink implements Sink {
    * a snapshot resumed after its last saved key: records numbered above the last start's) adds
    * a row's entry only once. It expires SNAPSHOT_ENTRIES_TTL after the last snapshot batch.
    */
+  /** Pipelines this sink has stored a streamed batch for since it opened (their snapshot set is gone). */
+  private readonly streaming = new Set<string>();
+
   private snapshotEntriesKey(pipeline: string): string {
     return `${this.config.key_prefix}cdc_engine:snapshot_entries:${this.ctx.name}:${pipeline}`;
   }
@@ -179,6 +182,13 @@ export class RedisSink implements Sink {
     this.state = { status: "up" };
     sinkUp.set({ sink: this.ctx.name }, 1);
     if (unseen.store) this.positions.set(batch.pipeline, batch.lsn);
+    if (unseen.store && !batch.snapshot && !this.streaming.has(batch.pipeline)) {
+      // The snapshot is behind this pipeline (a streamed batch's position is stored): its entries'
+      // names go (~60 bytes a row, kept 7 days otherwise). Only a crash before the engine's first
+      // checkpoint could read that snapshot again; its rows can then come twice, as before the set.
+      this.streaming.add(batch.pipeline);
+      if ((this.targets.get(batch.pipeline) ?? []).some((t) => t.type === "stream")) await this.client?.del(this.snapshotEntriesKey(batch.pipeline)).catch(() => {});
+    }
     for (const [k, end] of shown) this.shownWindow.set(k, end);
     for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
   }
