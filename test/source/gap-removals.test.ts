@@ -24,7 +24,7 @@ afterAll(async () => {
   await db.end();
 });
 
-test("deletes, key changes and truncates held by a slot come back keyed, once each; other changes do not", async () => {
+test("deletes, key changes, truncates and each key's last update held by a slot come back keyed, once each; inserts do not", async () => {
   const sql = db.sql;
   await sql.unsafe(`create table g1 (id int8 primary key, b bytea, v text);
     create table g2 (a int, b text, v int, primary key (a, b));
@@ -64,15 +64,20 @@ test("deletes, key changes and truncates held by a slot come back keyed, once ea
     "truncate public.g4",
     'delete public.g1 {"id":"3n"}',
     'delete public.g1 {"id":"4n"}',
+    // updates come as each key's last new row (a where pipeline drops a row moved out of its filter)
+    'update public.g1 {"id":"5n"}',
     'delete public.g1 {"id":"6n"}',
+    'update public.g1 {"id":"100n"}',
     'delete public.g1 {"id":"200n"}',
     'delete public.g2 {"a":2,"b":"b"}',
     'delete public.g2 {"a":1,"b":"a"}',
+    'update public.g2 {"a":1,"b":"c"}',
     "truncate public.g3",
   ]);
+  expect(got.find((c) => c.op === "update" && c.key!.id === 5n)!.after).toEqual({ id: 5n, b: new Uint8Array([5]), v: "same key" });
   // id 3 once (the second delete found no row); id 5 kept its key; the relation is the start's own.
   expect(got[1].relation).toBe(relations.get("public.g1")!);
-  expect(lines.join("")).toContain("holds 8 deletes or truncates");
+  expect(lines.join("")).toContain("holds 8 deletes or truncates and 3 updated rows");
   expect(lines.join("")).toContain("tables without a key are copied again whole");
   // The slot did not move: it still holds everything for the next reader.
   const [{ n }] = await sql`select count(*)::int as n from pg_logical_slot_peek_binary_changes('gap_slot', null, null, 'proto_version', '1', 'publication_names', 'gap_pub')`;
@@ -82,10 +87,10 @@ test("deletes, key changes and truncates held by a slot come back keyed, once ea
   const state = new SnapshotState(mkdtempSync(join(tmpdir(), "gap-state-")));
   state.setRemovals("gap_slot", encodeRemovals(got));
   const back = decodeRemovals(state.removals("gap_slot")!, relations);
-  expect(back.map((c) => [c.op, c.table, c.key, c.truncate])).toEqual(got.map((c) => [c.op, c.table, c.key, c.truncate]));
+  expect(back.map((c) => [c.op, c.table, c.key, c.after, c.truncate])).toEqual(got.map((c) => [c.op, c.table, c.key, c.after, c.truncate]));
   expect(typeof back[1].key!.id).toBe("bigint");
   // A table no longer captured is left out.
-  expect(decodeRemovals(state.removals("gap_slot")!, new Map([["public.g2", relations.get("public.g2")!]])).length).toBe(2);
+  expect(decodeRemovals(state.removals("gap_slot")!, new Map([["public.g2", relations.get("public.g2")!]])).length).toBe(3);
   state.setRemovals("gap_slot", null);
   expect(state.removals("gap_slot")).toBeNull();
   state.close();
