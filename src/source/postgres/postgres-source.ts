@@ -18,7 +18,7 @@ import { addedTables, dropBeforeRead, exportForAdded } from "./added-tables.ts";
 import { readBackfill } from "./backfill-read.ts";
 import { PublicationWatch } from "./publication-watch.ts";
 import { createSlot, dropSlot, getSlot } from "./slot.ts";
-import { decodeRemovals, encodeRemovals, gapRemovals } from "./gap-deletes.ts";
+import { decodeRemovals, encodeRemovals, GapChanges, gapRemovals, GapWatch, handOver } from "./gap-deletes.ts";
 import { SlotMonitor } from "./slot-monitor.ts";
 import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
@@ -167,6 +167,11 @@ class PostgresSource implements Source {
     let consistentPoint: Lsn;
     let removals: Change[] = [];
     let generation: Lsn | undefined;
+    // Early-crash re-snapshot: the old slot's removals (gap-deletes.ts), those of the removal state
+    // of a crash before, and a temporary slot for what commits while the slot is made again.
+    const gap = new GapChanges();
+    let prior: Change[] = [];
+    let watch: GapWatch | null = null;
     if (recreate) {
       // --resnapshot after lost changes reads the tables again even with `snapshot: never`.
       const snap = c.snapshot === "initial" || (opts.resnapshot && opts.checkpointLsn !== null);
@@ -178,12 +183,28 @@ class PostgresSource implements Source {
         const earlierSnapshot = state.slot(c.slot);
         if (earlierSnapshot?.snapshotWanted) generation = earlierSnapshot.generation;
         const earlier = state.removals(c.slot);
-        removals = [...(earlier ? decodeRemovals(earlier, relations) : []), ...(await gapRemovals(sql, c.slot, c.publication, relations, types, this.log))];
+        prior = earlier ? decodeRemovals(earlier, relations) : [];
+        // Made before the old slot is read: it holds what commits until the new slot starts.
+        watch = await GapWatch.open(() => openSourcePg(c, 1), this.log);
+        removals = [...prior, ...(await gapRemovals(sql, c.slot, c.publication, relations, types, this.log, gap))];
         // Saved before the slot (which holds them) is dropped.
         state.setRemovals(c.slot, removals.length ? encodeRemovals(removals) : null);
       }
       if (slotExists) await dropSlot(sql, c.slot);
-      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase });
+      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase }).catch(async (e) => {
+        await watch?.close();
+        throw e;
+      });
+      if (watch) {
+        const before = gap.messages;
+        await watch
+          .read(gap, created.consistentPoint, c.publication, relations, types)
+          .catch((e) => this.log.warn({ err: (e as Error).message }, "cannot read the temporary slot that watched the re-creation; a delete committed meanwhile may stay in the sinks"))
+          .finally(() => watch!.close());
+        removals = [...prior, ...handOver(relations, gap)];
+        state.setRemovals(c.slot, removals.length ? encodeRemovals(removals) : null);
+        this.log.info({ messages: gap.messages - before, changes: removals.length }, "read what committed while the slot was made again");
+      }
       this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
       state.resetSlot(c.slot, created.consistentPoint, snap, generation);
       if (second) state.markInsertsPublication(c.slot, second);
