@@ -1,4 +1,5 @@
 /** Helpers for the engine's end-to-end tests: run the compiled binary on a mirror config. */
+import { Database } from "bun:sqlite";
 import { mkdtempSync, writeFileSync, openSync, closeSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -130,4 +131,57 @@ export async function pgbench(args: string[], url: string): Promise<{ code: numb
   const p = Bun.spawn([PGBENCH, "-h", u.hostname, "-p", u.port, "-U", u.username, ...args, u.pathname.slice(1)], { stdout: "pipe", stderr: "pipe" });
   const [o, e, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, out: o + e };
+}
+
+/**
+ * The set-up of the snapshot kill tests: `public.big` (id, v) of `rows` rows in the source, read in
+ * 1,000-row chunks, and no checkpoint (1h) until killTwiceMidSnapshot lets one come.
+ */
+export async function bigSnapshotSetup(sql: postgres.Sql, srcUrl: string, rows: number, sinksAndPipelines: string): Promise<MirrorSetup> {
+  await sql.unsafe(`create table big (id int primary key, v text); insert into big select g, md5(g::text) from generate_series(1, ${rows}) g`);
+  const dir = mkdtempSync(join(tmpdir(), "cdc-snapkill-"));
+  const port = await freePort();
+  const slot = `s_${Math.random().toString(36).slice(2, 10)}`;
+  const config = join(dir, "cdc.yaml");
+  writeFileSync(
+    config,
+    `source: { url: "${srcUrl}", slot: ${slot}, publication: ${slot}, heartbeat_interval: 1s, snapshot_chunk_size: 1000 }
+state: { dir: "${join(dir, "state")}", checkpoint_interval: 1h }
+api: { listen: "127.0.0.1:${port}" }
+${sinksAndPipelines}`,
+  );
+  return { dir, config, port, logFile: join(dir, "engine.log") };
+}
+
+/** Checkpoints stored in the setup's state dir (0 before the first, or when it cannot be read). */
+export function checkpointCount(s: MirrorSetup): number {
+  try {
+    const db = new Database(join(s.dir, "state", "checkpoints.db"), { readonly: true });
+    try {
+      return (db.query("select count(*) as n from checkpoints").get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Two kill -9s during the initial snapshot of bigSnapshotSetup's table, each once `delivered()` grew
+ * by 12,000: the first before any checkpoint (the slot is made again, a new snapshot), the second
+ * after one (the snapshot resumes after its last saved key). `beforeKill(n)` runs just before kill n.
+ */
+export async function killTwiceMidSnapshot(engine: Engine, s: MirrorSetup, delivered: () => number | Promise<number>, beforeKill?: (kill: number) => Promise<unknown>): Promise<void> {
+  let seen = 0;
+  for (let kill = 0; kill < 2; kill++) {
+    if (kill === 1) writeFileSync(s.config, readFileSync(s.config, "utf8").replace("checkpoint_interval: 1h", "checkpoint_interval: 200ms"));
+    await engine.start();
+    const until = Date.now() + 60_000;
+    while (((await delivered()) <= seen + 12_000 || (kill === 1 && checkpointCount(s) === 0)) && Date.now() < until) await Bun.sleep(20);
+    await beforeKill?.(kill);
+    seen = await delivered();
+    if (engine.log().includes("snapshot of public.big done")) throw new Error(`kill ${kill + 1} came after the snapshot`);
+    await engine.kill("SIGKILL");
+  }
 }

@@ -9,14 +9,12 @@
  * sent again, an unanswered one goes out again under its request's key.
  */
 import { describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
-import { createDatabase, freePort, sharedPg } from "../helpers/index.ts";
+import { createDatabase, sharedPg } from "../helpers/index.ts";
 import { HttpReceiver } from "../helpers/http-receiver.ts";
-import { Engine } from "./e2e.ts";
+import { bigSnapshotSetup, Engine, killTwiceMidSnapshot } from "./e2e.ts";
 
 const ROWS = 60_000;
 
@@ -28,23 +26,12 @@ describe("kill -9 during the initial snapshot, rows deleted meanwhile, into a de
     const rx = new HttpReceiver();
     let engine: Engine | null = null;
     try {
-      await sql.unsafe(`create table big (id int primary key, v text); insert into big select g, md5(g::text) from generate_series(1, ${ROWS}) g`);
-      const dir = mkdtempSync(join(tmpdir(), "cdc-qahttp-"));
-      const port = await freePort();
-      const slot = `s_${Math.random().toString(36).slice(2, 10)}`;
-      const config = join(dir, "cdc.yaml");
-      writeFileSync(
-        config,
-        `source: { url: "${pg.url(src)}", slot: ${slot}, publication: ${slot}, heartbeat_interval: 1s, snapshot_chunk_size: 1000 }
-state: { dir: "${join(dir, "state")}", checkpoint_interval: 1h }
-api: { listen: "127.0.0.1:${port}" }
-sinks:
+      const setup = await bigSnapshotSetup(sql, pg.url(src), ROWS, `sinks:
   hook: { type: http, url: "${rx.url}", batch_size: 100, batch_delay: 10ms, payload: envelope }
 pipelines:
   - { name: big_hook, from: public.big, to: hook }
-`,
-      );
-      engine = new Engine({ dir, config, port, logFile: join(dir, "engine.log") });
+`);
+      engine = new Engine(setup);
       const stored = () => {
         const reads = new Map<number, number>();
         const deletes = new Map<number, number>();
@@ -56,31 +43,9 @@ pipelines:
           }
         return { reads, deletes };
       };
-      const checkpoints = () => {
-        try {
-          const db = new Database(join(dir, "state", "checkpoints.db"), { readonly: true });
-          try {
-            return (db.query("select count(*) as n from checkpoints").get() as { n: number }).n;
-          } finally {
-            db.close();
-          }
-        } catch {
-          return 0;
-        }
-      };
-      // First kill before any checkpoint, after deleting rows the receiver has (the next start
-      // hands the deletes over, then reads the table again); the second after a checkpoint.
-      let seen = 0;
-      for (let kill = 0; kill < 2; kill++) {
-        if (kill === 1) writeFileSync(config, readFileSync(config, "utf8").replace("checkpoint_interval: 1h", "checkpoint_interval: 200ms"));
-        await engine.start();
-        const until = Date.now() + 60_000;
-        while ((stored().reads.size <= seen + 12_000 || (kill === 1 && checkpoints() === 0)) && Date.now() < until) await Bun.sleep(20);
-        if (kill === 0) await sql`delete from big where id <= 7`;
-        seen = stored().reads.size;
-        expect(engine.log()).not.toContain("snapshot of public.big done"); // killed mid-snapshot
-        await engine.kill("SIGKILL");
-      }
+      // First kill before any checkpoint (the slot is made again, a new snapshot), the second
+      // after one (the snapshot resumes after its last saved key).
+      await killTwiceMidSnapshot(engine, setup, () => stored().reads.size, async (kill) => (kill === 0 ? sql`delete from big where id <= 7` : undefined));
       await engine.start();
       await engine.snapshotDone(["public.big"], 60_000);
       const until = Date.now() + 60_000;
@@ -93,7 +58,7 @@ pipelines:
       expect([...deletes].sort(([a], [b]) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7].map((id) => [id, 1]));
       expect(engine.log()).toContain("holds 7 deletes or truncates");
       // Streaming, the snapshot is behind: the names of its records sent are gone, file and all.
-      const sentFile = join(dir, "state", "sink-hook.snapshot-sent.sqlite");
+      const sentFile = join(setup.dir, "state", "sink-hook.snapshot-sent.sqlite");
       expect(existsSync(sentFile)).toBe(true);
       await sql`insert into big values (${ROWS + 1}, 'streamed')`;
       const until2 = Date.now() + 30_000;

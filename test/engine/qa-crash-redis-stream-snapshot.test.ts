@@ -8,14 +8,10 @@
  * now added once per snapshot row (by the record's content name, record-identity.ts).
  */
 import { describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import postgres from "postgres";
 import Redis from "ioredis";
-import { createDatabase, freePort, requireRedis, sharedPg } from "../helpers/index.ts";
-import { Engine } from "./e2e.ts";
+import { createDatabase, requireRedis, sharedPg } from "../helpers/index.ts";
+import { bigSnapshotSetup, Engine, killTwiceMidSnapshot } from "./e2e.ts";
 
 const ROWS = 60_000;
 
@@ -29,17 +25,7 @@ describe("kill -9 during the initial snapshot into a Redis stream (compiled bina
     const prefix = `qastream${Math.random().toString(36).slice(2, 8)}:`;
     let engine: Engine | null = null;
     try {
-      await sql.unsafe(`create table big (id int primary key, v text); insert into big select g, md5(g::text) from generate_series(1, ${ROWS}) g`);
-      const dir = mkdtempSync(join(tmpdir(), "cdc-qastream-"));
-      const port = await freePort();
-      const slot = `s_${Math.random().toString(36).slice(2, 10)}`;
-      const config = join(dir, "cdc.yaml");
-      writeFileSync(
-        config,
-        `source: { url: "${pg.url(src)}", slot: ${slot}, publication: ${slot}, heartbeat_interval: 1s, snapshot_chunk_size: 1000 }
-state: { dir: "${join(dir, "state")}", checkpoint_interval: 1h }
-api: { listen: "127.0.0.1:${port}" }
-sinks:
+      const setup = await bigSnapshotSetup(sql, pg.url(src), ROWS, `sinks:
   rd: { type: redis, url: "${redisUrl}", key_prefix: "${prefix}", batch_size: 500, batch_delay: 10ms }
 pipelines:
   - name: big_rd
@@ -47,34 +33,11 @@ pipelines:
     to:
       - { sink: rd, type: stream, key_template: "changes" }
       - { sink: rd, type: hash, key_template: "big:{id}" }
-`,
-      );
-      engine = new Engine({ dir, config, port, logFile: join(dir, "engine.log") });
-      const entries = () => redis.xlen(`${prefix}changes`);
-      const checkpoints = () => {
-        try {
-          const db = new Database(join(dir, "state", "checkpoints.db"), { readonly: true });
-          try {
-            return (db.query("select count(*) as n from checkpoints").get() as { n: number }).n;
-          } finally {
-            db.close();
-          }
-        } catch {
-          return 0;
-        }
-      };
+`);
+      engine = new Engine(setup);
       // First kill before any checkpoint (the slot is made again, a new snapshot), the second
       // after one (the snapshot resumes after its last saved key).
-      let seen = 0;
-      for (let kill = 0; kill < 2; kill++) {
-        if (kill === 1) writeFileSync(config, readFileSync(config, "utf8").replace("checkpoint_interval: 1h", "checkpoint_interval: 200ms"));
-        await engine.start();
-        const until = Date.now() + 60_000;
-        while (((await entries()) <= seen + 12_000 || (kill === 1 && checkpoints() === 0)) && Date.now() < until) await Bun.sleep(20);
-        seen = await entries();
-        expect(engine.log()).not.toContain("snapshot of public.big done"); // killed mid-snapshot
-        await engine.kill("SIGKILL");
-      }
+      await killTwiceMidSnapshot(engine, setup, () => redis.xlen(`${prefix}changes`));
       await engine.start();
       await engine.snapshotDone(["public.big"], 60_000);
       // Changes after the snapshot: each once in the stream.

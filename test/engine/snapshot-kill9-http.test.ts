@@ -7,15 +7,11 @@
  * checkpoint and read again are the same requests, which the receiver drops; nothing else is.
  */
 import { describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import postgres from "postgres";
-import { createDatabase, freePort, sharedPg } from "../helpers/index.ts";
+import { createDatabase, sharedPg } from "../helpers/index.ts";
 import { HttpReceiver } from "../helpers/http-receiver.ts";
 import { BigQueryServer } from "../helpers/bigquery-server.ts";
-import { Engine } from "./e2e.ts";
+import { bigSnapshotSetup, Engine, killTwiceMidSnapshot } from "./e2e.ts";
 
 const ROWS = 60_000;
 
@@ -28,52 +24,22 @@ describe("kill -9 during the initial snapshot into a de-duplicating webhook and 
     const bq = new BigQueryServer("snap");
     let engine: Engine | null = null;
     try {
-      await sql.unsafe(`create table big (id int primary key, v text); insert into big select g, md5(g::text) from generate_series(1, ${ROWS}) g`);
-      const dir = mkdtempSync(join(tmpdir(), "cdc-snaphttp-"));
-      const port = await freePort();
-      const slot = `s_${Math.random().toString(36).slice(2, 10)}`;
-      const config = join(dir, "cdc.yaml");
-      writeFileSync(
-        config,
-        `source: { url: "${pg.url(src)}", slot: ${slot}, publication: ${slot}, heartbeat_interval: 1s, snapshot_chunk_size: 1000 }
-state: { dir: "${join(dir, "state")}", checkpoint_interval: 1h }
-api: { listen: "127.0.0.1:${port}" }
-sinks:
+      const setup = await bigSnapshotSetup(sql, pg.url(src), ROWS, `sinks:
   hook: { type: http, url: "${rx.url}", batch_size: 250, batch_delay: 10ms }
   bq: { type: bigquery, access_token: test-token, project: snap, dataset: d, api_endpoint: "${bq.endpoint}", batch_size: 500, flush_interval: 10ms }
 pipelines:
   - { name: big_hook, from: public.big, to: hook }
   - { name: big_bq, from: public.big, to: { sink: bq, table: big } }
-`,
-      );
-      engine = new Engine({ dir, config, port, logFile: join(dir, "engine.log") });
+`);
+      engine = new Engine(setup);
       const stored = () => {
         const ids = new Map<number, number>();
         for (const body of rx.byKey.values()) for (const r of JSON.parse(body) as { id: number }[]) ids.set(r.id, (ids.get(r.id) ?? 0) + 1);
         return ids;
       };
-      const checkpoints = () => {
-        const db = new Database(join(dir, "state", "checkpoints.db"), { readonly: true });
-        try {
-          return (db.query("select count(*) as n from checkpoints").get() as { n: number }).n;
-        } catch {
-          return 0;
-        } finally {
-          db.close();
-        }
-      };
       // First kill before any checkpoint (the slot is made again, a new snapshot), the second
       // after one (the snapshot resumes after its last saved key).
-      let seen = 0;
-      for (let kill = 0; kill < 2; kill++) {
-        if (kill === 1) writeFileSync(config, readFileSync(config, "utf8").replace("checkpoint_interval: 1h", "checkpoint_interval: 200ms"));
-        await engine.start();
-        const until = Date.now() + 60_000;
-        while ((stored().size <= seen + 12_000 || (kill === 1 && checkpoints() === 0)) && Date.now() < until) await Bun.sleep(20);
-        seen = stored().size;
-        expect(seen).toBeLessThan(ROWS); // killed mid-snapshot
-        await engine.kill("SIGKILL");
-      }
+      await killTwiceMidSnapshot(engine, setup, () => stored().size);
       await engine.start();
       await engine.snapshotDone(["public.big"], 120_000);
       const until = Date.now() + 60_000;
