@@ -13,7 +13,7 @@ export const verifyCommand: Command = {
     "  --pipeline NAME    only this pipeline (default: every mirror pipeline; postgres, sqlite and mysql sinks)",
     "  --max-diffs N      differing keys to print per table (default 10; 0 prints none)",
     "  --chunk-rows N     rows per compared key range, at least 1 (default 50000)",
-    "  --wait SECONDS     how long the sink may take to reach the source's position (default 30; 0 compares at once)",
+    "  --wait SECONDS     how long the sinks may take in all to reach the source's position (default 30; 0 compares at once)",
     "  --lock-timeout SECONDS  how long a read waits for a table another session has locked, at least 1 (default 30);",
     "                     then that table is reported 'locked, not compared' (exit 1) and the others are compared",
   ].join("\n"),

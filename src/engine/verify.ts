@@ -35,6 +35,9 @@ export async function verifyConfig(config: Config, opts: VerifyOptions = {}): Pr
   const pipelines = config.pipelines.filter((p) => !opts.pipeline || p.name === opts.pipeline);
   if (opts.pipeline && pipelines.length === 0) throw usageError("unknown_pipeline", `${config.file}: no pipeline named '${opts.pipeline}'`);
   const lockMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_WAIT_MS;
+  // One wait budget for the whole run, not per table: with the engine stopped, --wait 30 over 3
+  // tables took 90 s in silence (QA). Time spent comparing does not count.
+  const waitBudget = { ms: opts.waitMs ?? 30_000 };
   // Every statement of these sessions waits at most lockMs for a lock (catalog lookups too); the
   // table reads also set it per transaction, on whichever pooled connection they get.
   const bounded = { connection: { application_name: "cdc-engine", lock_timeout: `${lockMs}ms` } };
@@ -81,7 +84,7 @@ export async function verifyConfig(config: Config, opts: VerifyOptions = {}): Pr
             const target = t.table && tables.length === 1 ? (t.table.includes(".") ? t.table : `public.${t.table}`) : table;
             opts.onProgress?.(`${p.name}: ${table} → ${t.sink}:${target}`);
             const at = { pipeline: p.name, sink: t.sink, table, target };
-            results.push(await verifyTable(src, side, rels.get(table), at, opts, lockMs).catch((e) => lockedResult(e, at, lockMs)));
+            results.push(await verifyTable(src, side, rels.get(table), at, opts, lockMs, waitBudget).catch((e) => lockedResult(e, at, lockMs)));
           }
         } finally {
           await side.close();
@@ -115,9 +118,9 @@ async function waitForSink(side: SinkSide, t: Target, lsn: bigint, ms: number): 
   }
 }
 
-async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t: Target, opts: VerifyOptions, lockMs: number): Promise<TableResult> {
+async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t: Target, opts: VerifyOptions, lockMs: number, waitBudget: { ms: number }): Promise<TableResult> {
   const res: TableResult = { ...t, sourceRows: 0, sinkRows: 0, equal: true, diffs: [] };
-  const waitMs = opts.waitMs ?? 30_000;
+  const recheckMs = Math.min(opts.waitMs ?? 30_000, 10_000);
   const maxDiffs = opts.maxDiffs ?? 10;
   if (!rel || rel.columns.length === 0) return { ...res, equal: false, note: "source table not found" };
   const sinkColumns = await side.columns(t.target);
@@ -136,7 +139,10 @@ async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t
   const plan: TablePlan = { table: t.table, target: t.target, rel, key, ranged: key.length > 0 && side.rangeSafe(keyCols), lockMs };
   if (key.length && !plan.ranged) notes.push("compared in one pass (its key types do not order alike in the sink)");
   const { source, sink } = side.sides(plan, sinkColumns);
-  const reached = await waitForSink(side, t, await currentLsn(src), waitMs);
+  const lsn = await currentLsn(src);
+  const waitStarted = Date.now();
+  const reached = await waitForSink(side, t, lsn, waitBudget.ms);
+  waitBudget.ms = Math.max(0, waitBudget.ms - (Date.now() - waitStarted));
   if (!reached) notes.push("sink position did not reach the source's current LSN in time");
 
   const ranges = plan.ranged ? await chunkRanges(src, t.table, key, opts.chunkRows ?? 50_000, lockMs, side.bytewiseKeys ? keyCols : undefined) : [{ lo: null, hi: null }];
@@ -151,7 +157,7 @@ async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t
       }
       if (attempt++ < 3) {
         // Writes may still be on their way: let the sink pass the source's current position, then look again.
-        await waitForSink(side, t, await currentLsn(src), Math.min(waitMs, 10_000));
+        await waitForSink(side, t, await currentLsn(src), recheckMs);
         continue;
       }
       res.sourceRows += a.n;
