@@ -19,7 +19,7 @@ export interface VerifyOptions {
   pipeline?: string;
   chunkRows?: number;
   maxDiffs?: number;
-  /** How long to wait in all for the sinks to reach the source's current LSN (one budget for the run); a differing chunk's re-check waits up to 10 s of it. */
+  /** How long to wait in all for the sinks to reach the source's current LSN (one budget for the run); a differing chunk's re-check waits up to min(this, 10 s) each time. */
   waitMs?: number;
   /** How long each read waits for a table another session has locked (default 30 s); then the table is reported locked. */
   lockTimeoutMs?: number;
