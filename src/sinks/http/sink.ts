@@ -110,7 +110,11 @@ export class HttpSink implements Sink {
         const name = byName.names.get(r);
         const k = name === undefined ? undefined : byName.known.get(name);
         if (k === undefined) todo.push(r);
-        else if (k !== "") again.set(k, [...(again.get(k) ?? []), r]);
+        else if (k !== "") {
+          const list = again.get(k);
+          if (list) list.push(r);
+          else again.set(k, [r]);
+        }
       }
       for (const [key, chunk] of again) {
         await this.deliver(batch.pipeline, chunk, track, true, key);
@@ -123,8 +127,10 @@ export class HttpSink implements Sink {
       first = 0;
       if (track) this.progress.sending(batch.pipeline, last, chunk[0], chunk[chunk.length - 1]);
       const names = byName ? chunk.flatMap((r) => byName.names.get(r) ?? []) : null;
-      if (names?.length) this.snapshotSent!.sending(batch.pipeline, names, idempotencyKey(batch.pipeline, chunk, true));
-      await this.deliver(batch.pipeline, chunk, track, batch.snapshot === true);
+      // The key is computed once (a snapshot record's name is a digest of its row).
+      const key = idempotencyKey(batch.pipeline, chunk, batch.snapshot === true);
+      if (names?.length) this.snapshotSent!.sending(batch.pipeline, names, key);
+      await this.deliver(batch.pipeline, chunk, track, batch.snapshot === true, key);
       if (names?.length) this.snapshotSent!.settled(batch.pipeline, names);
       last = chunk[chunk.length - 1];
       i += chunk.length;

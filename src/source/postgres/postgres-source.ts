@@ -231,8 +231,9 @@ class PostgresSource implements Source {
       this.healthNow = { status: "up", reason: "snapshot" };
       const chunkLsn = consistentPoint - 1n;
       this.snapshotBarrier = opts.checkpointLsn !== null && opts.checkpointLsn > chunkLsn ? opts.checkpointLsn : chunkLsn;
+      const snapshotOf = state.slot(c.slot)!.generation; // the name of the slot's initial snapshot (record-identity.ts)
       if (removals.length) {
-        await opts.onTxn({ lsn: chunkLsn, endLsn: chunkLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: removals, snapshot: true, cleanup: true, snapshotOf: state.slot(c.slot)!.generation });
+        await opts.onTxn({ lsn: chunkLsn, endLsn: chunkLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: removals, snapshot: true, cleanup: true, snapshotOf });
         this.removalsHanded = true;
       }
       // tables added since the slot was made: read in a temporary slot's snapshot (added-tables.ts)
@@ -246,7 +247,7 @@ class PostgresSource implements Source {
         relations,
         chunkSize: c.snapshot_chunk_size,
         lsn: consistentPoint - 1n,
-        generation: state.slot(c.slot)!.generation,
+        generation: snapshotOf,
         state,
         types,
         log: this.log,
