@@ -31,7 +31,10 @@ interface Group {
   table: OutputTable;
   toast: string;
   records: OutputRecord[];
-  byKey: Map<unknown, number>;
+  /** Key → index in records; built only once a key fails to rise (see addKeyed). */
+  byKey: Map<unknown, number> | null;
+  /** The run's last key while every key so far rose (single primitive key columns only). */
+  last: unknown;
   /** Every record of the run came from a source insert (a COPY straight into the table may do). */
   inserts: boolean;
 }
@@ -107,25 +110,55 @@ function groupRuns(seq: OutputRecord[]): Group[] {
     if (r.op === "truncate") {
       // Consecutive truncates become one TRUNCATE a, b (as Postgres sent them).
       if (g && g.op === "truncate") g.records.push(r);
-      else groups.push((g = { op: "truncate", table: r.table, toast: "", records: [r], byKey: new Map(), inserts: false }));
+      else groups.push((g = { op: "truncate", table: r.table, toast: "", records: [r], byKey: null, last: NO_KEY, inserts: false }));
       continue;
     }
     if (!g || g.op !== r.op || (g.table !== r.table && !sameTable(g.table, r.table)) || g.toast !== toast) {
-      groups.push((g = { op: r.op, table: r.table, toast, records: [], byKey: new Map(), inserts: true }));
+      groups.push((g = { op: r.op, table: r.table, toast, records: [], byKey: null, last: NO_KEY, inserts: true }));
     }
     if (g.inserts && r.source?.op !== "insert") g.inserts = false;
     if (r.table.key.length === 0) {
       g.records.push(r);
       continue;
     }
-    const k = keyOf(r);
-    const at = g.byKey.get(k);
-    if (at === undefined) {
-      g.byKey.set(k, g.records.length);
-      g.records.push(r);
-    } else g.records[at] = r; // same key again in this run: the later row wins
+    addKeyed(g, r);
   }
   return groups;
+}
+
+const NO_KEY = Symbol("no key");
+
+/**
+ * Adds a keyed record to its run; a later record on a key already in the run replaces it (last
+ * write wins). Keys that keep rising (a run of inserts on a sequence, a backlog in key order)
+ * cannot repeat, so no map is kept for them: a strictly rising sequence under one total order
+ * (numbers and bigints, or strings) has no two equal members; keyOf gives equal keys equal values,
+ * composite keys included (one joined string). The map of key → index is built from the run so
+ * far the first time a key does not rise.
+ */
+function addKeyed(g: Group, r: OutputRecord): void {
+  const k = keyOf(r);
+  if (g.byKey === null) {
+    const last = g.last;
+    if (last === NO_KEY ? rising(k) : rising(k) && typeof k === typeof last && (k as number) > (last as number)) {
+      g.last = k;
+      g.records.push(r);
+      return;
+    }
+    g.byKey = new Map();
+    for (let i = 0; i < g.records.length; i++) g.byKey.set(keyOf(g.records[i]), i);
+  }
+  const at = g.byKey.get(k);
+  if (at === undefined) {
+    g.byKey.set(k, g.records.length);
+    g.records.push(r);
+  } else g.records[at] = r; // same key again in this run: the later row wins
+}
+
+/** Keys the rising check compares with `>`: bigints, strings and numbers other than NaN. */
+function rising(k: unknown): boolean {
+  const t = typeof k;
+  return t === "bigint" || t === "string" || (t === "number" && !Number.isNaN(k));
 }
 
 function statements(g: Group, schema: string): Statement[] {
