@@ -93,7 +93,10 @@ export class HttpSink implements Sink {
     // Records are unique by (lsn, index) only outside the parts of a large transaction (each part
     // counts from 0), and a DLQ replay is not a batch of the stream: no progress for those.
     const track = !unseen.replay && !batch.part;
-    const records = unseen.records.filter((r) => r.op !== "truncate" && !(track && this.progress.done(batch.pipeline, r)));
+    // A truncate goes out as an envelope's `op: "t"` (a receiver mirroring the table must empty it
+    // too); a row payload has no shape for it (no table name, no row), so it is left out there.
+    const envelope = (this.payloads.get(batch.pipeline) ?? this.config.payload) === "envelope";
+    const records = unseen.records.filter((r) => (envelope || r.op !== "truncate") && !(track && this.progress.done(batch.pipeline, r)));
     // A request left unanswered goes out again as it was (same records, same key), however this batch is cut.
     // (Not when batch_size was lowered since: with batch_size 1 the body is one object, not an array.)
     let first = track ? this.progress.unansweredLength(batch.pipeline, records) : 0;
