@@ -154,8 +154,10 @@ export class DataDecoder {
       case 0x49: {
         const rel = this.rel(buf.readUInt32BE(i));
         const row = this.tuple(buf, i + 5, rel);
-        const { unchanged, wire } = this;
-        return { kind: "change", change: { op: "insert", table: rel.table, relation: rel, key: keyOf(rel, row), after: row, afterWire: wire, ...(unchanged ? { unchangedToast: unchanged } : {}) } };
+        const change: Change = { op: "insert", table: rel.table, relation: rel, key: keyOf(rel, row), after: row, afterWire: this.wire };
+        // Set only when present, not spread: a spread of {} per row was ~2 % of the apply profile.
+        if (this.unchanged) change.unchangedToast = this.unchanged;
+        return { kind: "change", change };
       }
       case 0x55: {
         const rel = this.rel(buf.readUInt32BE(i));
@@ -179,7 +181,9 @@ export class DataDecoder {
           });
           if (!toast.length) toast = undefined;
         }
-        return { kind: "change", change: { op: "update", table: rel.table, relation: rel, key: keyOf(rel, row), before, after: row, afterWire: wire, ...(toast ? { unchangedToast: toast } : {}) } };
+        const change: Change = { op: "update", table: rel.table, relation: rel, key: keyOf(rel, row), before, after: row, afterWire: wire };
+        if (toast) change.unchangedToast = toast;
+        return { kind: "change", change };
       }
       case 0x44: {
         const rel = this.rel(buf.readUInt32BE(i));
