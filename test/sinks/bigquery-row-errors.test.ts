@@ -40,3 +40,15 @@ test("a 503 while the sink opens is retried (serve used to exit); a bad token st
   const bad = new BigquerySink(bigquerySinkConfig.parse({ access_token: "wrong", project: "demo-project", api_endpoint: server.endpoint, dataset: "analytics_open", max_backoff: "50ms" }));
   await expect(bad.open(context("bq", [{ pipeline: "p", options: { table: "t" } }]))).rejects.toThrow("401");
 });
+
+test("a truncate goes to the DLQ with the reason (it was dropped without a trace); the rows around it are appended", async () => {
+  const cfg = bigquerySinkConfig.parse({ access_token: "test-token", project: "demo-project", api_endpoint: server.endpoint, dataset: "analytics_trunc", max_backoff: "50ms", metadata_columns: false });
+  const s = new BigquerySink(cfg);
+  const ctx = context("bq", [{ pipeline: "p", options: { table: "row_errors" } }]);
+  await s.open(ctx);
+  const trunc = rec(t, "truncate", {}, 30n, 1, { truncate: { cascade: false, restartIdentity: false } });
+  await s.write(batch("p", [rec(t, "upsert", { id: 1n, v: "a", n: 1 }, 30n, 0), trunc, rec(t, "upsert", { id: 2n, v: "b", n: 2 }, 30n, 2)]));
+  await s.close();
+  expect(server.table("analytics_trunc", "row_errors")!.rows.map((r) => r.id)).toEqual(["1", "2"]);
+  expect(ctx.dead.map((d) => [d.record.op, d.pipeline, d.error])).toEqual([["truncate", "p", "truncate is not applied to BigQuery (insertAll only appends): the rows before it stay in the table"]]);
+});

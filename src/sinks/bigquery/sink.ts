@@ -43,6 +43,8 @@ function outputColumns(recs: OutputRecord[]): Column[] {
  * (best effort, for at least a minute, per Google's documentation). Tables are created with
  * the target's partitioning and clustering; new output columns are added with tables.patch.
  */
+const TRUNCATE_REASON = "truncate is not applied to BigQuery (insertAll only appends): the rows before it stay in the table";
+
 export class BigquerySink implements Sink {
   private ctx!: SinkContext;
   private rest!: BigQueryRest;
@@ -106,7 +108,10 @@ export class BigquerySink implements Sink {
     if (!unseen) return;
     const target = this.targets.get(batch.pipeline) ?? {};
     // insertAll appends: every upsert/delete becomes a row (with _cdc_op when metadata columns are on).
+    // A truncate has no row to append and removes nothing from an append-only table: it goes to
+    // the DLQ (as Redis does), so it is seen and counted instead of silently dropped.
     const records = unseen.records.filter((r) => r.op !== "truncate");
+    for (const r of unseen.records) if (r.op === "truncate") sinkDeadLetter(this.ctx, batch.pipeline, r, TRUNCATE_REASON);
     const byTable = new Map<OutputTable["name"], OutputRecord[]>();
     for (const r of records) {
       const list = byTable.get(r.table.name);
