@@ -130,6 +130,8 @@ export function toUtcDatetime(text: string): string {
   return `${y}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${frac}`;
 }
 
+const FLT_MAX = 3.4028234663852886e38;
+
 /** A row value as a mysql2 query parameter, keeping it exact (bigint and decimals as text). */
 export function toParam(v: unknown, c: Column | undefined): string | number | boolean | Buffer | null {
   if (v === null || v === undefined) return null;
@@ -137,7 +139,10 @@ export function toParam(v: unknown, c: Column | undefined): string | number | bo
   if (typeof v === "boolean") return v ? 1 : 0;
   if (typeof v === "number") {
     if (!Number.isFinite(v)) throw new ValueError(`value ${v} cannot be stored in ${c?.name ?? "column"} (no NaN/Infinity in MySQL)`);
-    return v;
+    // A real arrives as the double of its shortest text: 3.4028235e38 for FLT_MAX, which the
+    // server reads as a double above FLT_MAX and refuses for FLOAT. The float's own double is the
+    // same float, and in range (only there: elsewhere the short text is kept, for a DOUBLE target).
+    return c?.typeOid === OID.float4 && Math.abs(v) > FLT_MAX ? Math.fround(v) : v;
   }
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   if (Array.isArray(v) || typeof v === "object") return toJsonText(v);
