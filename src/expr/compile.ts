@@ -5,6 +5,7 @@ import { type Kind, type XType, T, isNumericKind, isTimeKind, typeFromName } fro
 import { EvalError, caster, checkInt8, compareValues, toDec, toFloat, toInt8, toText } from "./values.ts";
 import { compileFunction } from "./functions.ts";
 import { compileJsonAccess } from "./json.ts";
+import { MAX_MICROS } from "./time.ts";
 
 /** A compiled expression: its static type and a closure over one row (evaluation form). */
 export interface Compiled {
@@ -48,7 +49,28 @@ export function lit(type: XType, value: unknown): Compiled {
   return { type, fn: () => value, literal: { value } };
 }
 
+/**
+ * Compile one expression. A row's value can still trip a library or the runtime (a RangeError
+ * from BigInt or decimal.js, a date past what a JS Date holds) where no check of ours names it;
+ * such a failure is this row's, not the engine's: it becomes an EvalError, so the row goes to the
+ * dead-letter queue with the expression named and the pipeline goes on (before, it stopped the
+ * engine with exit 1). One try per evaluated expression, not per node.
+ */
 export function compile(node: Ast, scope: Scope): Compiled {
+  const c = compileNode(node, scope);
+  if (c.literal) return c;
+  const f = c.fn;
+  return { ...c, fn: (row) => {
+    try {
+      return f(row);
+    } catch (e) {
+      if (e instanceof EvalError) throw e;
+      throw new EvalError(e instanceof Error ? e.message : String(e));
+    }
+  } };
+}
+
+function compileNode(node: Ast, scope: Scope): Compiled {
   switch (node.type) {
     case "column_ref": {
       if (node.column === "*") throw new CompileError("'*' is only allowed as a select item of its own");
@@ -61,6 +83,8 @@ export function compile(node: Ast, scope: Scope): Compiled {
       const s = String(node.value);
       if (/^[+-]?\d+$/.test(s)) {
         const b = BigInt(s);
+        // beyond int8 a literal is numeric, as in Postgres (9223372036854775808 is not an error)
+        if (b > 9223372036854775807n || b < -9223372036854775808n) return lit(T.numeric, new Dec(b, 0));
         return b >= -2147483648n && b <= 2147483647n ? lit(T.int, Number(b)) : lit(T.int8, b);
       }
       return lit(T.numeric, Dec.parse(s));
@@ -80,19 +104,23 @@ export function compile(node: Ast, scope: Scope): Compiled {
     case "case":
       return compileCase(node, scope);
     case "cast": {
-      const t = node.target?.[0];
-      const to = typeFromName(String(t?.dataType ?? ""), t?.length ?? undefined, t?.scale ?? undefined);
-      if (!to) throw new CompileError(`unsupported CAST target type '${t?.dataType}'`);
-      return castCompiled(compile(node.expr, scope), to);
+      // x::text::int comes as one node with both targets, applied left to right
+      let out = compileNode(node.expr, scope);
+      for (const t of (node.target ?? []) as Ast[]) {
+        const to = typeFromName(String(t?.dataType ?? ""), t?.length ?? undefined, t?.scale ?? undefined);
+        if (!to) throw new CompileError(`unsupported CAST target type '${t?.dataType}'`);
+        out = castCompiled(out, to);
+      }
+      return out;
     }
     case "extract":
-      return compileFunction("EXTRACT", [lit(T.unknown, String(node.args.field).toLowerCase()), compile(node.args.source, scope)], scope);
+      return compileFunction("EXTRACT", [lit(T.unknown, String(node.args.field).toLowerCase()), compileNode(node.args.source, scope)], scope);
     case "function": {
       const parts = node.name?.name ?? [];
       const fname = String(parts[parts.length - 1]?.value ?? "").toUpperCase();
-      if (fname === "NOT") return compileNot(compile(node.args.value[0], scope));
+      if (fname === "NOT") return compileNot(compileNode(node.args.value[0], scope));
       const raw: Ast[] = node.args?.value ?? [];
-      return compileFunction(fname, raw.map((a) => (a.type === "origin" ? lit(T.unknown, { keyword: String(a.value).toLowerCase() }) : compile(a, scope))), scope);
+      return compileFunction(fname, raw.map((a) => (a.type === "origin" ? lit(T.unknown, { keyword: String(a.value).toLowerCase() }) : compileNode(a, scope))), scope);
     }
     case "aggr_func":
       throw new CompileError(`aggregate ${node.name}() belongs under 'aggregate:' (with a window or group_by)`);
@@ -158,18 +186,18 @@ const CMP: Record<string, (c: number) => boolean> = {
 
 function compileBinary(node: Ast, scope: Scope): Compiled {
   const op = String(node.operator).toUpperCase();
-  if (op === "AND" || op === "OR") return compileLogic(op, compile(node.left, scope), compile(node.right, scope));
-  if (op === "IN" || op === "NOT IN") return compileIn(op === "NOT IN", compile(node.left, scope), (node.right.value as Ast[]).map((x) => compile(x, scope)));
+  if (op === "AND" || op === "OR") return compileLogic(op, compileNode(node.left, scope), compileNode(node.right, scope));
+  if (op === "IN" || op === "NOT IN") return compileIn(op === "NOT IN", compileNode(node.left, scope), (node.right.value as Ast[]).map((x) => compileNode(x, scope)));
   if (op === "BETWEEN" || op === "NOT BETWEEN") {
-    const x = compile(node.left, scope);
+    const x = compileNode(node.left, scope);
     const [lo, hi] = node.right.value as Ast[];
-    const both = compileLogic("AND", compileCompare(">=", x, compile(lo, scope)), compileCompare("<=", x, compile(hi, scope)));
+    const both = compileLogic("AND", compileCompare(">=", x, compileNode(lo, scope)), compileCompare("<=", x, compileNode(hi, scope)));
     return op === "BETWEEN" ? both : compileNot(both);
   }
-  if (op === "IS" || op === "IS NOT") return compileIs(op === "IS NOT", compile(node.left, scope), node.right);
-  if (op === "->" || op === "->>" || op === "#>" || op === "#>>") return compileJsonAccess(op, compile(node.left, scope), compile(node.right, scope));
-  const left = compile(node.left, scope);
-  const right = compile(node.right, scope);
+  if (op === "IS" || op === "IS NOT") return compileIs(op === "IS NOT", compileNode(node.left, scope), node.right);
+  if (op === "->" || op === "->>" || op === "#>" || op === "#>>") return compileJsonAccess(op, compileNode(node.left, scope), compileNode(node.right, scope));
+  const left = compileNode(node.left, scope);
+  const right = compileNode(node.right, scope);
   if (op in CMP) return compileCompare(op, left, right);
   if (op === "LIKE" || op === "NOT LIKE" || op === "ILIKE" || op === "NOT ILIKE") return compileFunction(op.replace(" ", "_"), [left, right], scope);
   if (op === "||") return compileFunction("CONCAT_OP", [left, right], scope);
@@ -245,12 +273,14 @@ function compileIn(negate: boolean, x: Compiled, list: Compiled[]): Compiled {
 
 function compileUnary(node: Ast, scope: Scope): Compiled {
   const op = String(node.operator).toUpperCase();
-  const a = compile(node.expr, scope);
+  const a = compileNode(node.expr, scope);
   if (op === "NOT") return compileNot(a);
   if (op === "+") return a;
   if (op === "-") {
     if (a.literal) {
       const v = a.literal.value;
+      // -9223372036854775808 is a bigint in Postgres, though 9223372036854775808 is numeric
+      if (v instanceof Dec && a.type.kind === "numeric" && v.s === 0 && v.u === 9223372036854775808n) return lit(T.int8, -v.u);
       return lit(a.type, v === null ? null : v instanceof Dec ? v.neg() : typeof v === "bigint" ? -v : -(v as number));
     }
     return compileArith("-", lit(a.type.kind === "unknown" ? T.numeric : a.type, a.type.kind === "int8" ? 0n : a.type.kind === "int" || a.type.kind === "float" ? 0 : new Dec(0n, 0)), a);
@@ -259,14 +289,14 @@ function compileUnary(node: Ast, scope: Scope): Compiled {
 }
 
 function compileCase(node: Ast, scope: Scope): Compiled {
-  const subject = node.expr ? compile(node.expr, scope) : null;
+  const subject = node.expr ? compileNode(node.expr, scope) : null;
   const whens: { cond: Compiled; result: Compiled }[] = [];
   let otherwise: Compiled | null = null;
   for (const arm of node.args as Ast[]) {
     if (arm.type === "when") {
-      const c = compile(arm.cond, scope);
-      whens.push({ cond: subject ? compileCompare("=", subject, c) : c, result: compile(arm.result, scope) });
-    } else otherwise = compile(arm.result, scope);
+      const c = compileNode(arm.cond, scope);
+      whens.push({ cond: subject ? compileCompare("=", subject, c) : c, result: compileNode(arm.result, scope) });
+    } else otherwise = compileNode(arm.result, scope);
   }
   const results = [...whens.map((w) => w.result), ...(otherwise ? [otherwise] : [])];
   const type = commonType(results);
@@ -348,12 +378,17 @@ function int8Op(op: string): (x: unknown, y: unknown) => unknown {
     default: return (x, y) => { const d = toInt8(y); if (d === 0n) throw new EvalError("division by zero"); return toInt8(x) % d; };
   }
 }
+/** A double result that overflowed from finite operands is an error, as in Postgres (not Infinity). */
+function finiteFloat(out: number, a: number, b: number): number {
+  if (!Number.isFinite(out) && !Number.isNaN(out) && Number.isFinite(a) && Number.isFinite(b)) throw new EvalError("value out of range: overflow");
+  return out;
+}
 function floatOp(op: string): (x: unknown, y: unknown) => unknown {
   switch (op) {
-    case "+": return (x, y) => toFloat(x) + toFloat(y);
-    case "-": return (x, y) => toFloat(x) - toFloat(y);
-    case "*": return (x, y) => toFloat(x) * toFloat(y);
-    case "/": return (x, y) => { const d = toFloat(y); if (d === 0) throw new EvalError("division by zero"); return toFloat(x) / d; };
+    case "+": return (x, y) => { const a = toFloat(x), b = toFloat(y); return finiteFloat(a + b, a, b); };
+    case "-": return (x, y) => { const a = toFloat(x), b = toFloat(y); return finiteFloat(a - b, a, b); };
+    case "*": return (x, y) => { const a = toFloat(x), b = toFloat(y); return finiteFloat(a * b, a, b); };
+    case "/": return (x, y) => { const a = toFloat(x), d = toFloat(y); if (d === 0) throw new EvalError("division by zero"); return finiteFloat(a / d, a, d); };
     default: return (x, y) => toFloat(x) % toFloat(y);
   }
 }
@@ -386,6 +421,8 @@ function compileTimeArith(op: string, a: Compiled, b: Compiled): Compiled {
     if (y === null || y === undefined) return null;
     const out = g(Number(x as number), Number(y as number));
     if (!Number.isFinite(out) && (Number.isFinite(x as number) && Number.isFinite(y as number) || Number.isNaN(out) || op === "-" && ka === "date" && kb === "date")) throw new EvalError("date out of range");
+    // past what a JS Date holds (year 275760) a date would be written as "0NaN-NaN-NaN"
+    if (Number.isFinite(out) && Math.abs(out) > MAX_MICROS) throw new EvalError("date out of range");
     return out;
   };
   // date - date → days; date ± integer → date (as Postgres).

@@ -149,6 +149,15 @@ export class Dec {
   }
 
   round(digits = 0): Dec {
+    // round(x, -n) rounds to tens, hundreds…, as Postgres (round(1234.5, -2) = 1200); decimal.js
+    // refuses a negative number of places, so it is done on the unscaled integer
+    if (digits < 0) {
+      const div = pow10(this.s - digits);
+      let q = this.u / div;
+      const r = this.u % div;
+      if ((r < 0n ? -r : r) * 2n >= div) q += this.u < 0n ? -1n : 1n;
+      return new Dec(q * pow10(-digits), 0);
+    }
     return Dec.fromDecimal(this.toDecimal().toDecimalPlaces(digits, Decimal.ROUND_HALF_UP), Math.max(digits, 0));
   }
   floor(): Dec {

@@ -88,6 +88,11 @@ function caseMap(s: string, upper: boolean): string {
   return out;
 }
 
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 function roundLike(name: string, g: (d: Dec, digits: number) => Dec, floatG: (x: number, digits: number) => number): Fn {
   return (args) => {
     arity(name, args, 1, name === "ROUND" ? 2 : 1);
@@ -190,7 +195,8 @@ const FUNCTIONS: Record<string, Fn> = {
       let out = "";
       for (const { f, k } of fns) {
         const v = f(row);
-        if (v !== null && v !== undefined) out += toText(k, v);
+        // CONCAT prints with each type's output function: a boolean is t/f here, true/false in ||
+        if (v !== null && v !== undefined) out += k === "bool" ? (v ? "t" : "f") : toText(k, v);
       }
       return out;
     } };
@@ -223,7 +229,8 @@ const FUNCTIONS: Record<string, Fn> = {
   },
   GREATEST: (a) => extreme(a, 1),
   LEAST: (a) => extreme(a, -1),
-  ROUND: roundLike("ROUND", (d, n) => d.round(n), (x, n) => Math.round(x * 10 ** n) / 10 ** n),
+  // a double rounds half to even without digits, as Postgres' round(float8) (rint): 2.5 → 2
+  ROUND: roundLike("ROUND", (d, n) => d.round(n), (x, n) => (n === 0 ? roundHalfEven(x) : Math.round(x * 10 ** n) / 10 ** n)),
   FLOOR: roundLike("FLOOR", (d) => d.floor(), (x) => Math.floor(x)),
   CEIL: roundLike("CEIL", (d) => d.ceil(), (x) => Math.ceil(x)),
   CEILING: (a, s) => FUNCTIONS.CEIL(a, s),

@@ -17,11 +17,28 @@ export interface SelectItem {
   alias: string | null;
 }
 
+/**
+ * The grammar reads some number literals through a JS double: a decimal whose integer part is
+ * below 2^53 (`parseFloat(...).toFixed(n)`: `0.12345678901234567890` came back as
+ * 0.12345678901234567737) and a negative integer (`-9223372036854775808` as
+ * -9223372036854776000). A literal with more than 15 significant digits is handed to it as
+ * `CAST('…' AS numeric)` (an integer that fits int8: `AS bigint`, its type as a literal) instead,
+ * which keeps its digits. Quoted text and identifiers are left alone.
+ */
+export function exactLiterals(text: string): string {
+  if (!/\d[\d.]{15}/.test(text)) return text; // no literal long enough
+  return text.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z_$][\w$]*|(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?(?![\w.])/g, (tok, num: string | undefined, exp: string | undefined) => {
+    if (num === undefined || num.replace(/\D/g, "").replace(/^0+/, "").length <= 15) return tok;
+    const int8 = !exp && /^\d+$/.test(num) && BigInt(num) <= 9223372036854775807n;
+    return `(CAST('${num}${exp ?? ""}' AS ${int8 ? "bigint" : "numeric"}))`;
+  });
+}
+
 /** Parse one select item (`expr [AS alias]`) or a bare expression. */
 export function parseItem(text: string): SelectItem {
   let ast: Ast;
   try {
-    ast = parser.astify(`SELECT ${text} FROM t`, { database: "postgresql" });
+    ast = parser.astify(`SELECT ${exactLiterals(text)} FROM t`, { database: "postgresql" });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new ParseError(`syntax error${/found (.*)\.$/.exec(msg)?.[1] ? ` near ${/found (.*)\.$/.exec(msg)![1]}` : ""}`);
@@ -31,7 +48,19 @@ export function parseItem(text: string): SelectItem {
     throw new ParseError("expected exactly one expression");
   }
   const col = stmt.columns[0];
-  return { expr: fixLogic(col.expr), alias: typeof col.as === "string" ? col.as : (col.as?.value ?? null) };
+  return { expr: fixLogic(castAfterCast(col)), alias: typeof col.as === "string" ? col.as : (col.as?.value ?? null) };
+}
+
+/**
+ * `CAST(x AS a)::b` takes a path of its own in the grammar: the item itself is the `::` cast, and
+ * what follows it (`+ 1`) comes as a `tail` without precedence; `1 + CAST(x AS a)::b` comes back as
+ * (1 + CAST(x AS a))::b. Reading only the item's `expr` dropped the `::b` and the tail, so the
+ * value was silently wrong. The item on its own is kept; anything around it is refused.
+ */
+function castAfterCast(col: Ast): Ast {
+  if (col.type !== "cast") return col.expr;
+  if (!col.tail && col.expr?.type === "cast") return { type: "cast", symbol: "::", expr: col.expr, target: col.target };
+  throw new ParseError("'CAST(…)::type' inside a larger expression is read wrongly by the parser: write (CAST(x AS a))::b or CAST(CAST(x AS a) AS b)");
 }
 
 export function parseExpr(text: string): Ast {

@@ -11,6 +11,20 @@ const TS_RE =
   /^\s*(\d{4,})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?\s*(Z|[+-]\d{1,2}(?::?\d{2})?(?::?\d{2})?)?\s*(BC)?\s*$/i;
 
 export const MICROS_PER_DAY = 86_400_000_000;
+/** The largest |epoch µs| a JS Date can format (±8.64e15 ms, year 275760). */
+export const MAX_MICROS = 8.64e18;
+
+/**
+ * Whether the fields name a real date and time, as Postgres checks them: '2024-02-30' or
+ * '2024-13-01' is an error there, not a day in the next month. 24:00:00 and a leap second
+ * (…:60) are accepted as Postgres accepts them.
+ */
+function validFields(y: number, mo: number, d: number, h: number, mi: number, se: number): boolean {
+  if (mo < 1 || mo > 12 || d < 1 || h > 24 || mi > 59 || se > 60 || (h === 24 && (mi > 0 || se > 0))) return false;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const days = mo === 2 ? (leap ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
+  return d <= days;
+}
 
 const F64 = new Float64Array(1);
 const I64 = new BigInt64Array(F64.buffer);
@@ -54,7 +68,7 @@ function parseFast(s: string): number | null {
   const len = s.length;
   if (len < 19 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 32 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return null;
   const y = digitsAt(s, 0, 4), mo = digitsAt(s, 5, 2), d = digitsAt(s, 8, 2), h = digitsAt(s, 11, 2), mi = digitsAt(s, 14, 2), se = digitsAt(s, 17, 2);
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || mi < 0 || se < 0) return null;
+  if (y < 0 || h < 0 || mi < 0 || se < 0 || !validFields(y, mo, d, h, mi, se)) return null;
   let i = 19;
   let frac = 0;
   if (s.charCodeAt(i) === 46) {
@@ -100,9 +114,11 @@ export function parseTimestamp(text: string): number | null {
   }
   let year = Number(m[1]);
   if (m[9]) year = 1 - year;
+  if (!validFields(year, Number(m[2]), Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0))) return null;
   const days = daysFromCivil(year, Number(m[2]), Number(m[3]));
   let seconds = ((days * 24 + Number(m[4] ?? 0)) * 60 + Number(m[5] ?? 0)) * 60 + Number(m[6] ?? 0);
   if (m[8] && m[8].toUpperCase() !== "Z") seconds -= offsetSeconds(m[8]);
+  if (Math.abs(seconds) * 1_000_000 > MAX_MICROS) return null; // a JS Date could not format it
   return exactMicros(seconds, m[7] ? Number(m[7].padEnd(6, "0")) : 0);
 }
 

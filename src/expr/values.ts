@@ -81,9 +81,24 @@ export function finiteTime(v: number): number {
   return v;
 }
 
+/**
+ * A double as Postgres prints it (float8out): the shortest digits that read back the same, in
+ * exponent form below 1e-4 or from 1e15 on (1e+16, 1e-05, 1.2345678901234568e+17), and -0.
+ * JS String() switches to exponents only at 1e21 and 1e-7.
+ */
+export function floatText(v: number): string {
+  if (!Number.isFinite(v)) return Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
+  const [mant, e] = v.toExponential().split("e");
+  const exp = Number(e);
+  if (exp < -4 || exp >= 15) return `${mant}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  return String(v);
+}
+
 /** Text form of an evaluation value of kind k (what CAST(x AS text) gives). */
 export function toText(k: Kind, v: unknown): string {
   if (typeof v === "string") return v;
+  if (typeof v === "number" && k === "float") return floatText(v);
   if (typeof v === "boolean") return v ? "true" : "false";
   if (v instanceof Dec) return v.toString();
   if (typeof v === "bigint") return v.toString();
