@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { OutputTable } from "../sink.ts";
 import { columnType, type Dialect } from "./types.ts";
 
@@ -13,6 +14,19 @@ export function targetTableName(name: string): string {
   if (dot < 0) return name;
   const schema = name.slice(0, dot);
   return schema === "public" ? name.slice(dot + 1) : `${schema}_${name.slice(dot + 1)}`;
+}
+
+/**
+ * The table name in a MySQL/MariaDB target: targetTableName, cut to the server's 64 characters
+ * with a digest of the whole source name when longer (a schema and a table name of Postgres's
+ * 63 each made a name the server refused, "Incorrect table name", retried for good). StarRocks
+ * allows longer names: kept there.
+ */
+export function mysqlTableName(name: string, dialect: Dialect): string {
+  const t = targetTableName(name);
+  const chars = [...t];
+  if (dialect !== "mysql" || chars.length <= 64) return t;
+  return `${chars.slice(0, 55).join("")}_${createHash("sha1").update(name).digest("hex").slice(0, 8)}`;
 }
 
 export interface DdlOptions {
@@ -31,7 +45,7 @@ export const NULL_KEY_INDEX = "cdc_engine_key";
  * cannot either, and the sink sends such rows to the DLQ there.
  */
 export function createTableSql(table: OutputTable, sample: Record<string, unknown> | undefined, o: DdlOptions): string {
-  const name = q(targetTableName(table.name));
+  const name = q(mysqlTableName(table.name, o.dialect));
   const keys = new Set(table.key);
   const nullable = o.dialect === "mysql" && table.nullableKey === true;
   const cols = o.dialect === "starrocks" ? [...table.columns].sort((a, b) => Number(keys.has(b.name)) - Number(keys.has(a.name))) : table.columns;

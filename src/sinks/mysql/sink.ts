@@ -8,7 +8,7 @@ import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { MysqlSinkConfig } from "./config.ts";
 import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
-import { deleteSql, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q, targetTableName, upsertSql } from "./ddl.ts";
+import { deleteSql, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, mysqlTableName, q, upsertSql } from "./ddl.ts";
 import { decimalMisfit, decimalOf, toParam, ValueError } from "./types.ts";
 import { TargetTables } from "./tables.ts";
 import { hasNull, nullKeyDeleteSql, nullKeyInsertSql, nullKeyUpdateParams, nullKeyUpdateSql } from "./null-key.ts";
@@ -302,6 +302,8 @@ export class MysqlSink implements Sink {
     const prepared: Prepared[] = [];
     for (const rec of records) {
       try {
+        const clash = this.tables.clash(rec.table);
+        if (clash) throw new ValueError(clash);
         prepared.push(this.prepare(rec));
       } catch (e) {
         if (!(e instanceof ValueError)) throw e;
@@ -329,7 +331,7 @@ export class MysqlSink implements Sink {
   }
 
   private prepare(rec: OutputRecord): Prepared {
-    const table = targetTableName(rec.table.name);
+    const table = mysqlTableName(rec.table.name, this.config.dialect);
     const byName = new Map(rec.table.columns.map((c) => [c.name, c]));
     if (rec.op === "truncate") return { rec, table, op: "truncate", columns: [], values: [], key: [], keyValues: [], nullKey: false, group: `${table}|truncate`, bytes: 0 };
     const key = rec.table.key;

@@ -2,7 +2,7 @@ import type mysql from "mysql2/promise";
 import type { Logger } from "pino";
 import type { OutputRecord, OutputTable } from "../sink.ts";
 import type { Column } from "../../types.ts";
-import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, NULL_KEY_INDEX, q, targetTableName } from "./ddl.ts";
+import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, NULL_KEY_INDEX, q, mysqlTableName } from "./ddl.ts";
 import { columnType, type Dialect } from "./types.ts";
 import { mysqlWidensTo } from "./widen.ts";
 
@@ -33,6 +33,22 @@ export class TargetTables {
     private readonly ddlOpts: (tableName: string) => DdlOptions,
   ) {}
 
+  /**
+   * Target table → the output table written to it first. Two source tables can map to one target
+   * (sales.orders and public.sales_orders are both sales_orders): their rows were mixed in it, a
+   * row of one overwriting the other's row with the same key.
+   */
+  private readonly owners = new Map<string, string>();
+
+  /** Why this output table's rows cannot go to its target (another table's rows are there), or null. */
+  clash(t: OutputTable): string | null {
+    const name = mysqlTableName(t.name, this.dialect);
+    const owner = this.owners.get(name);
+    if (owner === undefined) this.owners.set(name, t.name);
+    if (owner === undefined || owner === t.name) return null;
+    return `${t.name} and ${owner} both map to target table ${name}, which holds the rows of ${owner}: mirror ${t.name} with a pipeline of its own and another to.table`;
+  }
+
   /** Column types of a target table as last read, or undefined before it was. */
   types(table: string): Map<string, string> | undefined {
     return this.known.get(table)?.types;
@@ -49,7 +65,7 @@ export class TargetTables {
   async reread(pool: mysql.Pool, records: OutputRecord[]): Promise<boolean> {
     let changed = false;
     for (const table of new Set(records.map((r) => r.table))) {
-      const name = targetTableName(table.name);
+      const name = mysqlTableName(table.name, this.dialect);
       if (!table.columns.length) continue;
       await this.reload(pool, name);
       if (!this.known.has(name) || this.missing(table).length) changed = true;
@@ -60,7 +76,8 @@ export class TargetTables {
   /** Create missing tables; add columns that appear in the output but not in the table. */
   async ensure(pool: mysql.Pool, records: OutputRecord[]): Promise<void> {
     for (const table of new Set(records.map((r) => r.table))) {
-      const name = targetTableName(table.name);
+      if (this.clash(table)) continue; // its records go to the DLQ (prepare)
+      const name = mysqlTableName(table.name, this.dialect);
       let info = this.known.get(name);
       if (!info) {
         if (!table.columns.length) continue;
@@ -105,13 +122,13 @@ export class TargetTables {
 
   /** The output table's columns its target (as last read) does not have. */
   missing(t: OutputTable): Column[] {
-    const types = this.types(targetTableName(t.name));
+    const types = this.types(mysqlTableName(t.name, this.dialect));
     return types ? t.columns.filter((c) => !types.has(c.name.toLowerCase())) : [];
   }
 
   /** A source column retyped to a wider type (int → bigint): the target column to widen too. */
   widenings(t: OutputTable): [Column, string, string][] {
-    const name = targetTableName(t.name);
+    const name = mysqlTableName(t.name, this.dialect);
     const types = this.types(name);
     if (this.dialect !== "mysql" || !types || !this.managed.has(name) || this.typesChecked.has(t)) return [];
     const keys = new Set(t.key);
@@ -128,7 +145,7 @@ export class TargetTables {
   /** ensure() would alter one of the `touched` tables (add or widen a column). */
   altersAny(records: OutputRecord[], touched: Set<string>): boolean {
     for (const table of new Set(records.map((r) => r.table))) {
-      if (!touched.has(targetTableName(table.name))) continue;
+      if (!touched.has(mysqlTableName(table.name, this.dialect))) continue;
       if (this.missing(table).length || this.widenings(table).length) return true;
     }
     return false;
