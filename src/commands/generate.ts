@@ -41,6 +41,20 @@ function num(v: unknown, name: string, min = 0): number | undefined {
   }
 }
 
+/**
+ * A URL the Postgres driver can take, or a usage error naming where it came from: the driver's
+ * own "Invalid URL" named neither the flag nor the value, and exited 1 as if a restart could help.
+ */
+function pgUrl(url: string, from: string): void {
+  let ok = false;
+  try {
+    ok = /^postgres(ql)?:$/.test(new URL(url).protocol);
+  } catch {
+    // not a URL at all
+  }
+  if (!ok) throw usageError("usage", `${from}: '${url.replace(/\/\/[^@/]*@/, "//…@")}' is not a postgres:// URL`);
+}
+
 /** Flags and env (flags win) into generator options. */
 export function generateOptions(values: Record<string, unknown>, env: Record<string, string | undefined>): GeneratorOptions {
   const v = values as Record<string, string | boolean | undefined>;
@@ -58,8 +72,10 @@ export function generateOptions(values: Record<string, unknown>, env: Record<str
   const replay = str(v["replay-speed"]);
   const replaySpeed = replay === undefined ? undefined : Number(replay);
   if (replaySpeed !== undefined && !(replaySpeed > 0)) throw usageError("generate.flag", `--replay-speed '${replay}' is not a positive number`);
+  const url = str(v.url) || env.DATABASE_URL || env.PG_URL || "";
+  if (url) pgUrl(url, str(v.url) ? "--url" : env.DATABASE_URL ? "DATABASE_URL" : "PG_URL");
   return {
-    url: str(v.url) || env.DATABASE_URL || env.PG_URL || "",
+    url,
     dataset,
     schema: str(v.schema),
     init: v.init === true,
