@@ -79,7 +79,8 @@ function like(negate: boolean, insensitive: boolean): Fn {
  */
 function caseMap(s: string, upper: boolean): string {
   const m = upper ? s.toUpperCase() : s.toLowerCase();
-  if (m.length === s.length && !/[\u0130\u0149\u01f0\u0390\u03b0\u0587\u1e96-\u1e9a\u1f50-\u1ffc\ufb00-\ufb17\u00df]/.test(s)) return m;
+  // Σ too: JS lowercases a word-final one to 'ς' by context, Postgres always to 'σ'
+  if (m.length === s.length && !/[\u0130\u0149\u01f0\u0390\u03a3\u03b0\u0587\u1e96-\u1e9a\u1f50-\u1ffc\ufb00-\ufb17\u00df]/.test(s)) return m;
   let out = "";
   for (const ch of s) {
     const c = upper ? ch.toUpperCase() : ch.toLowerCase();
@@ -165,10 +166,17 @@ const FUNCTIONS: Record<string, Fn> = {
     }
     if (!sawFrom && rest.length === 2) chars = rest.pop()!; // TRIM(s, chars) form
     if (rest.length !== 1) throw new CompileError("TRIM() takes one string");
-    const set = chars?.literal ? String(chars.literal.value) : " ";
-    const cls = `[${set.replace(/[\]\\^-]/g, "\\$&")}]+`;
-    const re = new RegExp(mode === "both" ? `^${cls}|${cls}$` : mode === "leading" ? `^${cls}` : `${cls}$`, "g");
-    return strict(T.text, [text(rest[0])], (s: string) => s.replace(re, ""));
+    const trimRe = (set: string) => {
+      const cls = `[${set.replace(/[\]\\^-]/g, "\\$&")}]+`;
+      return new RegExp(mode === "both" ? `^${cls}|${cls}$` : mode === "leading" ? `^${cls}` : `${cls}$`, "gu");
+    };
+    if (!chars || chars.literal) {
+      if (chars?.literal?.value === null) return lit(T.text, null);
+      const re = trimRe(chars ? String(chars.literal!.value) : " ");
+      return strict(T.text, [text(rest[0])], (s: string) => s.replace(re, ""));
+    }
+    // the characters from a column: they were ignored (spaces trimmed instead)
+    return strict(T.text, [text(rest[0]), text(chars)], (s: string, set: string) => (set === "" ? s : s.replace(trimRe(set), "")));
   },
   LTRIM: (a) => (arity("LTRIM", a, 1), strict(T.text, [text(a[0])], (s: string) => s.replace(/^ +/, ""))),
   RTRIM: (a) => (arity("RTRIM", a, 1), strict(T.text, [text(a[0])], (s: string) => s.replace(/ +$/, ""))),

@@ -173,8 +173,12 @@ export type TimeField = "year" | "quarter" | "month" | "week" | "day" | "hour" |
 export function field(micros: number, f: string): number {
   const { d } = parts(micros);
   switch (f) {
-    case "year":
-      return d.getUTCFullYear();
+    // Postgres has no year 0: the year before 1 AD is -1 (44 BC is -44, not the astronomical -43),
+    // and decade/century/millennium of BC years count back from there (C division truncates)
+    case "year": {
+      const y = d.getUTCFullYear();
+      return y > 0 ? y : y - 1;
+    }
     case "quarter":
       return Math.floor(d.getUTCMonth() / 3) + 1;
     case "month":
@@ -191,12 +195,18 @@ export function field(micros: number, f: string): number {
       return d.getUTCDay() === 0 ? 7 : d.getUTCDay();
     case "doy":
       return daysFromCivil(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()) - daysFromCivil(d.getUTCFullYear(), 1, 1) + 1;
-    case "decade":
-      return Math.floor(d.getUTCFullYear() / 10);
-    case "century":
-      return Math.ceil(d.getUTCFullYear() / 100);
-    case "millennium":
-      return Math.ceil(d.getUTCFullYear() / 1000);
+    case "decade": {
+      const y = d.getUTCFullYear();
+      return y >= 0 ? Math.trunc(y / 10) : -Math.trunc((8 - (y - 1)) / 10);
+    }
+    case "century": {
+      const y = d.getUTCFullYear();
+      return y > 0 ? Math.trunc((y + 99) / 100) : -Math.trunc((99 - (y - 1)) / 100);
+    }
+    case "millennium": {
+      const y = d.getUTCFullYear();
+      return y > 0 ? Math.trunc((y + 999) / 1000) : -Math.trunc((999 - (y - 1)) / 1000);
+    }
     case "week": {
       // ISO week: the week (Monday first) whose Thursday lies in the year
       const day = d.getUTCDay() || 7;

@@ -133,3 +133,34 @@ describe("any failure while evaluating is the row's", () => {
     expect((err as Error).message).toBe("boom");
   });
 });
+
+describe("text and calendar details", () => {
+  const cols = [{ name: "e", typeOid: 25 }, { name: "ns", typeOid: 25 }];
+  const ev2 = (e: string) => compileExpression(e, cols).eval({ e: "x", ns: null });
+  test("TRIM(... FROM s) with the characters from a column (they were ignored: spaces were trimmed)", () => {
+    expect(ev2("TRIM(BOTH e FROM 'xxabcxx')")).toBe("abc");
+    expect(ev2("TRIM(e FROM 'xxabcxx')")).toBe("abc");
+    expect(ev2("TRIM(LEADING e FROM 'xxabcxx')")).toBe("abcxx");
+    expect(ev2("TRIM(TRAILING e FROM 'xxabcxx')")).toBe("xxabc");
+    expect(ev2("TRIM(BOTH ns FROM 'xxabcxx')")).toBe(null);
+    expect(ev2("TRIM(BOTH '' FROM 'xxabcxx')")).toBe("xxabcxx");
+    expect(ev2("TRIM(BOTH '😀' FROM '😀a😀')")).toBe("a");
+  });
+  test("LOWER of a capital sigma is always σ, as Postgres (JS gives a final ς)", () => {
+    expect(ev2("LOWER('ΣΑΣ')")).toBe("σασ");
+    expect(ev2("UPPER('σας')")).toBe("ΣΑΣ");
+  });
+  test("BC years: Postgres has no year 0", () => {
+    expect(ev2("EXTRACT(year FROM '0044-03-15 BC'::date)")).toBe("-44");
+    expect(ev2("EXTRACT(year FROM '0001-01-01 BC'::date)")).toBe("-1");
+    expect(ev2("YEAR('0044-03-15 BC'::date)")).toBe(-44);
+    expect(ev2("EXTRACT(decade FROM '0001-03-15 BC'::date)")).toBe("0");
+    expect(ev2("EXTRACT(decade FROM '0011-03-15 BC'::date)")).toBe("-1");
+    expect(ev2("EXTRACT(century FROM '0100-03-15 BC'::date)")).toBe("-1");
+    expect(ev2("EXTRACT(century FROM '0101-03-15 BC'::date)")).toBe("-2");
+    expect(ev2("EXTRACT(millennium FROM '1001-03-15 BC'::date)")).toBe("-2");
+    expect(ev2("EXTRACT(century FROM '2000-01-01'::date)")).toBe("20");
+    expect(ev2("EXTRACT(millennium FROM '2001-01-01'::date)")).toBe("3");
+    expect(ev2("EXTRACT(decade FROM '2009-01-01'::date)")).toBe("200");
+  });
+});
