@@ -107,7 +107,7 @@ function compileNode(node: Ast, scope: Scope): Compiled {
       // x::text::int comes as one node with both targets, applied left to right
       let out = compileNode(node.expr, scope);
       for (const t of (node.target ?? []) as Ast[]) {
-        const to = typeFromName(String(t?.dataType ?? ""), t?.length ?? undefined, t?.scale ?? undefined);
+        const to = castTarget(t);
         if (!to) throw new CompileError(`unsupported CAST target type '${t?.dataType}'`);
         out = castCompiled(out, to);
       }
@@ -128,6 +128,24 @@ function compileNode(node: Ast, scope: Scope): Compiled {
       throw new CompileError("INTERVAL values are not supported; use DATE_DIFF or window sizes");
   }
   throw new CompileError(`unsupported expression (${node.type})`);
+}
+
+/**
+ * A CAST target as the grammar gives it. It splits `int8` into INT with length 8 (read as an
+ * int4: CAST(big AS int8) failed with 'integer out of range') and `timestamp with time zone` into
+ * TIMESTAMP with a suffix (read as a timestamp without zone); both are put back together here.
+ */
+function castTarget(t: Ast): XType | null {
+  let name = String(t?.dataType ?? "");
+  let length: number | undefined = t?.length ?? undefined;
+  if (length !== undefined && !t.parentheses && /^(int|float)$/i.test(name)) {
+    name += String(length);
+    length = undefined;
+  }
+  const suffix = Array.isArray(t?.suffix) ? t.suffix.map((x: unknown) => String(x).toLowerCase()).join(" ") : "";
+  if (/^(time|timestamp)$/i.test(name) && suffix === "with time zone") name += "tz";
+  else if (/^(time|timestamp)$/i.test(name) && suffix === "without time zone") length = undefined;
+  return typeFromName(name, name.toLowerCase() === "timestamptz" || name.toLowerCase() === "timestamp" ? undefined : length, t?.scale ?? undefined);
 }
 
 export function castCompiled(c: Compiled, to: XType): Compiled {
@@ -318,6 +336,11 @@ export function commonType(items: Compiled[]): XType {
     for (const c of typed) k = numericKind(k, c.type.kind);
     if (typed.every((c) => c.type.kind === k && c.type.typeName === typed[0].type.typeName)) return typed[0].type;
     return T[k as "int"];
+  }
+  // date < timestamp < timestamptz, as Postgres resolves them: COALESCE(d, ts) and GREATEST(d, ts)
+  // took the date's type and cut the timestamp's time off
+  if (typed.every((c) => isTimeKind(c.type.kind)) && typed.some((c) => c.type.kind !== typed[0].type.kind)) {
+    return typed.some((c) => c.type.kind === "timestamptz") ? T.timestamptz : T.timestamp;
   }
   return typed[0].type;
 }

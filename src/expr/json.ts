@@ -42,6 +42,23 @@ function step(doc: unknown, key: string | number): unknown {
   return v === undefined ? MISSING : v;
 }
 
+/**
+ * A jsonb value printed as Postgres prints jsonb: `{"a": 1, "b": [1, 2]}` (a space after ':' and
+ * ','), keys shortest first, then by their bytes (jsonb's own order, which JS objects do not keep
+ * for keys like "10"). A part taken out of a jsonb column (`payload->'a'`) was printed compactly,
+ * unlike the same value selected whole or in Postgres.
+ */
+function jsonbText(v: unknown): string {
+  if (v === null || typeof v !== "object") return JSON.stringify(v);
+  if (J.isRawJSON(v)) return v.rawJSON;
+  if (Array.isArray(v)) return `[${v.map(jsonbText).join(", ")}]`;
+  const keys = Object.keys(v).sort((a, b) => {
+    const x = Buffer.byteLength(a), y = Buffer.byteLength(b);
+    return x !== y ? x - y : Buffer.compare(Buffer.from(a), Buffer.from(b));
+  });
+  return `{${keys.map((k) => `${JSON.stringify(k)}: ${jsonbText((v as Record<string, unknown>)[k])}`).join(", ")}}`;
+}
+
 export function compileJsonAccess(op: string, left: Compiled, right: Compiled): Compiled {
   const asText = op === "->>" || op === "#>>";
   const isPath = op === "#>" || op === "#>>";
@@ -50,6 +67,7 @@ export function compileJsonAccess(op: string, left: Compiled, right: Compiled): 
   const rawLeft = left.type.kind === "json" || left.type.kind === "jsonb" || left.type.kind === "unknown" || left.type.kind === "text";
   if (!rawLeft) throw new CompileError(`operator ${op} needs a json or jsonb value on the left, not ${left.type.typeName}`);
   const constKey = right.literal ? right.literal.value : undefined;
+  const print = left.type.kind === "jsonb" ? jsonbText : JSON.stringify;
   return {
     type: asText ? T.text : T.jsonb,
     fn: (row) => {
@@ -69,8 +87,8 @@ export function compileJsonAccess(op: string, left: Compiled, right: Compiled): 
         const path = String(k).replace(/^\{|\}$/g, "").split(",").map((s) => s.trim().replace(/^"|"$/g, ""));
         for (const p of path) if ((v = step(v, p)) === MISSING) return null;
       } else if ((v = step(v, typeof k === "number" ? k : toText("text", k))) === MISSING) return null;
-      if (asText) return v === null ? null : typeof v === "string" ? v : J.isRawJSON(v) ? v.rawJSON : JSON.stringify(v);
-      return J.isRawJSON(v) ? v.rawJSON : JSON.stringify(v);
+      if (asText) return v === null ? null : typeof v === "string" ? v : J.isRawJSON(v) ? v.rawJSON : print(v);
+      return J.isRawJSON(v) ? v.rawJSON : print(v);
     },
   };
 }

@@ -164,3 +164,47 @@ describe("text and calendar details", () => {
     expect(ev2("EXTRACT(decade FROM '2009-01-01'::date)")).toBe("200");
   });
 });
+
+describe("cast targets and mixed time types", () => {
+  const cols = [
+    { name: "big", typeOid: 20 },
+    { name: "ts", typeOid: 1184 },
+    { name: "lts", typeOid: 1114 },
+    { name: "d", typeOid: 1082 },
+    { name: "js", typeOid: 3802 },
+  ];
+  const row = {
+    big: 9007199254740993n, ts: "2024-05-01 10:00:00.123456+00", lts: "2024-12-31 23:59:59.999999", d: "2024-03-01",
+    js: '{"a": {"b": "x", "n": 12.50, "10": [1, {"z": 1, "ab": null, "yy": "é"}]}, "arr": [1, 2, 3], "big": 12345678901234567890}',
+  };
+  const ev3 = (e: string) => compileExpression(e, cols).eval(row);
+  test("int8 is bigint (the grammar's INT(8) was read as int4: 'integer out of range')", () => {
+    expect(ev3("big::int8 + 0")).toBe(9007199254740993n);
+    expect(ev3("CAST(big AS int8) * 2")).toBe(18014398509481986n);
+    expect(ev3("'9223372036854775807'::int8 + 0")).toBe(9223372036854775807n);
+    expect(compileExpression("big::int4", cols).type.kind).toBe("int");
+    expect(compileExpression("big::int2", cols).type.kind).toBe("int");
+    expect(compileExpression("big::float4", cols).type.kind).toBe("float");
+  });
+  test("timestamp with time zone is timestamptz (it was read as a timestamp without zone)", () => {
+    expect(ev3("CAST(lts AS timestamp with time zone)")).toBe("2024-12-31 23:59:59.999999+00");
+    expect(ev3("ts::timestamp with time zone")).toBe("2024-05-01 10:00:00.123456+00");
+    expect(ev3("CAST(ts AS timestamp without time zone)")).toBe("2024-05-01 10:00:00.123456");
+  });
+  test("COALESCE/GREATEST/LEAST/CASE of a date and a timestamp keep the time (it was cut off)", () => {
+    expect(ev3("COALESCE(d, ts)")).toBe("2024-03-01 00:00:00+00");
+    expect(ev3("GREATEST(d, ts)")).toBe("2024-05-01 10:00:00.123456+00");
+    expect(ev3("LEAST(d, lts)")).toBe("2024-03-01 00:00:00");
+    expect(ev3("CASE WHEN big > 0 THEN ts ELSE d END")).toBe("2024-05-01 10:00:00.123456+00");
+    expect(ev3("COALESCE(ts, lts)")).toBe("2024-05-01 10:00:00.123456+00");
+  });
+  test("a part of a jsonb value is printed as Postgres prints jsonb", () => {
+    expect(ev3("js->'a'")).toBe('{"b": "x", "n": 12.50, "10": [1, {"z": 1, "ab": null, "yy": "é"}]}');
+    expect(ev3("js->>'a'")).toBe('{"b": "x", "n": 12.50, "10": [1, {"z": 1, "ab": null, "yy": "é"}]}');
+    expect(ev3("js #> '{a}'")).toBe('{"b": "x", "n": 12.50, "10": [1, {"z": 1, "ab": null, "yy": "é"}]}');
+    expect(ev3("js->'arr'")).toBe("[1, 2, 3]");
+    expect(ev3("js->'a'->'10'->>1")).toBe('{"z": 1, "ab": null, "yy": "é"}');
+    expect(ev3("js->>'big'")).toBe("12345678901234567890");
+    expect(ev3("js->'a'->'b'")).toBe('"x"');
+  });
+});
