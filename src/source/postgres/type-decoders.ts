@@ -207,8 +207,13 @@ export function parseArray(text: string, elem: Decoder, delim = ","): unknown[] 
     }
   }
   const arr = parseLevel();
+  // box[] is split at ';' (its elements hold commas): the postgres sink prints it back with ';'.
+  if (delim !== ",") Object.defineProperty(arr, ARRAY_DELIM, { value: delim, enumerable: false });
   return prefix ? withBounds(arr, prefix) : arr;
 }
+
+/** The element delimiter of an array parsed with one other than ',' (a non-enumerable property, as the bounds are). */
+const ARRAY_DELIM = Symbol.for("cdc-engine.array-delim");
 
 /** pg_type rows the decoders need: arrays, domains, enums (a few hundred rows, read once at start). */
 export const PG_TYPE_QUERY = `
