@@ -7,7 +7,7 @@ import { formatDuration, parseDuration } from "./duration.ts";
  * A duration needs a unit: `checkpoint_interval: 5` read as 5 ms was a silent misreading (5 s
  * meant). A bare 0 stays accepted: it reads the same in every unit ("0 = off" fields).
  */
-export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+export const span = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const bare = typeof v === "number" ? v : /^\s*(\d+(?:\.\d+)?)\s*$/.exec(v)?.[1];
   if (bare !== undefined && Number(bare) > 0 && Number.isFinite(Number(bare))) {
     ctx.addIssue({ code: "custom", message: `${bare} has no unit: write ${bare}s or ${bare}ms` });
@@ -21,16 +21,34 @@ export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => 
   return ms;
 });
 
-/** A duration with a floor, where 0 or a few ms would spin a loop or fail every request. */
+/**
+ * The longest wait a timer can take: setTimeout/setInterval run a longer delay after 1 ms, so
+ * `checkpoint_interval: 30d` checkpointed about every millisecond and `batch_delay: 30d` wrote
+ * at once. A duration that sets a timer is refused past it; spans of event time (window size,
+ * lateness, retention) and expiries handed to a server (ttl, partition expiration) are not timers.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+function timerCap(ms: number, ctx: z.RefinementCtx): void {
+  if (ms > MAX_TIMER_MS) ctx.addIssue({ code: "custom", message: `must be at most 24d, got ${formatDuration(ms)} (a longer wait cannot be timed)` });
+}
+
+/** A duration the engine waits with a timer (intervals, delays, timeouts). */
+export const duration = span.superRefine(timerCap);
+
+/** A duration with a floor, where 0 or a few ms would spin a loop or fail every request (not capped: see timerAtLeast). */
 export function durationAtLeast(minMs: number, why: string) {
-  return duration.superRefine((ms, ctx) => {
+  return span.superRefine((ms, ctx) => {
     if (ms < minMs) ctx.addIssue({ code: "custom", message: `must be at least ${formatDuration(minMs)}, got ${formatDuration(ms)} (${why})` });
   });
 }
+/** A timer's duration with a floor. */
+export function timerAtLeast(minMs: number, why: string) {
+  return durationAtLeast(minMs, why).superRefine(timerCap);
+}
 /** Request and connect timeouts: 0 failed every request at once. */
-export const timeout = durationAtLeast(100, "a shorter timeout fails requests to a healthy server");
+export const timeout = timerAtLeast(100, "a shorter timeout fails requests to a healthy server");
 /** The longest pause between reconnects: 0 retried in a busy loop while the server was down. */
-export const maxBackoff = durationAtLeast(10, "a shorter pause retries in a busy loop while the server is down");
+export const maxBackoff = timerAtLeast(10, "a shorter pause retries in a busy loop while the server is down");
 
 export const pgUrl = z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL");
 

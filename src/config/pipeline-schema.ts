@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { byteSize, duration, tableRef } from "./fields.ts";
+import { byteSize, duration, span, tableRef } from "./fields.ts";
 
 /**
  * One pipeline: which tables it reads (`from`), what it does to them (filter, projection,
@@ -29,20 +29,20 @@ export const joinSchema = z.strictObject({
 
 export const windowSchema = z.strictObject({
   type: z.enum(["tumbling", "sliding", "session"]),
-  size: duration.optional(),
-  slide: duration.optional(),
-  gap: duration.optional(),
+  size: span.optional(),
+  slide: span.optional(),
+  gap: span.optional(),
   /** Event-time column, or "commit_time" for the source commit time. */
   time: z.string().min(1).default("commit_time"),
   /** Group columns (after select), or "expr AS name". */
   key: z.array(z.string().min(1)).default([]),
-  lateness: duration.default(0),
+  lateness: span.default(0),
   late: z.enum(["update", "dlq"]).default("update"),
   emit: z.enum(["close", "change"]).default("close"),
   /** How long an idle source waits before the wall clock advances the watermark. */
   idle_timeout: duration.default(10_000),
   /** How long a closed window's state is kept (past the watermark) to apply late rows and retractions. */
-  retention: duration.default(86_400_000),
+  retention: span.default(86_400_000),
 });
 
 export const pipelineSchema = z.strictObject({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { byteSize, duration, durationAtLeast, listen, pgUrl, sslmode, tls } from "./fields.ts";
+import { byteSize, duration, listen, pgUrl, sslmode, timerAtLeast, tls } from "./fields.ts";
 import { pipelineSchema } from "./pipeline-schema.ts";
 
 export const sourceSchema = z.strictObject({
@@ -27,7 +27,7 @@ export const stateSchema = z
   .strictObject({
     dir: z.string().min(1).default("./.cdc-engine"),
     /** A floor: 0 took checkpoints in a busy loop (CPU, and /health down for good). */
-    checkpoint_interval: durationAtLeast(100, "checkpoints more often only spin the CPU").default(30_000),
+    checkpoint_interval: timerAtLeast(100, "checkpoints more often only spin the CPU").default(30_000),
     /** Checkpoints kept after pruning. */
     keep_checkpoints: z.number().int().min(1).default(3),
     /** RSS above which the engine runs a full garbage collection (see engine/gc-governor.ts); 0 = off. */
