@@ -31,7 +31,11 @@ export function parseConfig(text: string, file: string, env: Record<string, stri
     const err = doc.errors[0];
     const pos = err.linePos?.[0];
     const where = pos ? `line ${pos.line}, column ${pos.col}` : "";
-    throw usageError("config_yaml", `${file}: ${where ? where + ": " : ""}invalid YAML: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`);
+    // `pool: ${POOL:-4}` inside `{ ... }` is YAML's own flow map syntax; the parser's message
+    // ("Unexpected flow-map-start at node end") does not say what to do
+    const line = pos ? (text.split("\n")[pos.line - 1] ?? "") : "";
+    const hint = /[{[].*\$\{/.test(line.replace(/'[^']*'|"[^"]*"/g, "")) ? ` (inside { } or [ ], quote a value that holds \${...}: "\${VAR:-default}")` : "";
+    throw usageError("config_yaml", `${file}: ${where ? where + ": " : ""}invalid YAML: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}${hint}`);
   }
   const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, file);
   return validateConfig(raw, file);
