@@ -74,6 +74,9 @@ function compileNode(node: Ast, scope: Scope): Compiled {
   switch (node.type) {
     case "column_ref": {
       if (node.column === "*") throw new CompileError("'*' is only allowed as a select item of its own");
+      // a[1] came back as the whole array (or the whole text for s[1]): the grammar puts the
+      // subscript beside the column, where nothing read it
+      if (Array.isArray(node.array_index) && node.array_index.length) throw new CompileError("array subscripts (a[1]) are not supported");
       const name = node.column?.expr?.value ?? node.column;
       const ref = scope.column(String(name), node.table ?? null);
       if (!ref) throw new CompileError(`unknown column '${node.table ? node.table + "." : ""}${name}'`);
@@ -127,7 +130,8 @@ function compileNode(node: Ast, scope: Scope): Compiled {
     case "interval":
       throw new CompileError("INTERVAL values are not supported; use DATE_DIFF or window sizes");
   }
-  throw new CompileError(`unsupported expression (${node.type})`);
+  if (node.type === undefined && (node.ast || node.type === "select" || node.columns)) throw new CompileError("subqueries are not supported");
+  throw new CompileError(`unsupported expression (${node.type ?? (node.ast ? "subquery" : "?")})`);
 }
 
 /**
@@ -136,6 +140,8 @@ function compileNode(node: Ast, scope: Scope): Compiled {
  * TIMESTAMP with a suffix (read as a timestamp without zone); both are put back together here.
  */
 function castTarget(t: Ast): XType | null {
+  // x::int[] was read as x::int: the grammar marks the array beside the type
+  if (t?.array) throw new CompileError(`casts to arrays (${String(t.dataType).toLowerCase()}[]) are not supported`);
   let name = String(t?.dataType ?? "");
   let length: number | undefined = t?.length ?? undefined;
   if (length !== undefined && !t.parentheses && /^(int|float)$/i.test(name)) {

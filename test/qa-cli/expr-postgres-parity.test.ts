@@ -208,3 +208,27 @@ describe("cast targets and mixed time types", () => {
     expect(ev3("js->'a'->'b'")).toBe('"x"');
   });
 });
+
+describe("what is not supported is refused, not misread", () => {
+  const cols = [{ name: "i", typeOid: 23 }, { name: "a", typeOid: 1007, typeName: "integer[]" }, { name: "s", typeOid: 25 }];
+  const compileErr = (e: string): string => {
+    try {
+      compileExpression(e, cols);
+    } catch (err) {
+      expect(err).toBeInstanceOf(CompileError);
+      return (err as Error).message;
+    }
+    throw new Error(`'${e}' compiled`);
+  };
+  test("a[1] gave the whole array, s[1] the whole text", () => {
+    expect(compileErr("a[1]")).toBe("array subscripts (a[1]) are not supported");
+    expect(compileErr("s[1] = 'x'")).toBe("array subscripts (a[1]) are not supported");
+  });
+  test("x::int[] was read as x::int", () => {
+    expect(compileErr("i::int[]")).toBe("casts to arrays (int[]) are not supported");
+  });
+  test("a subquery is named as such (was 'unsupported expression (undefined)')", () => {
+    expect(compileErr("i IN (SELECT 1)")).toBe("subqueries are not supported");
+    expect(compileErr("EXISTS (SELECT 1)")).toBe("subqueries are not supported");
+  });
+});
