@@ -31,6 +31,8 @@ export function mysqlTableName(name: string, dialect: Dialect): string {
 
 export interface DdlOptions {
   dialect: Dialect;
+  /** MySQL/MariaDB: the tables' collation (default utf8mb4_bin; a NO PAD one when the server has it, see NO_PAD_COLLATIONS). */
+  collation?: string;
   buckets?: number;
   replicationNum?: number;
 }
@@ -53,7 +55,7 @@ export function createTableSql(table: OutputTable, sample: Record<string, unknow
   const keyList = table.key.map(q).join(", ");
   if (o.dialect === "mysql") {
     const pk = !table.key.length ? "" : nullable ? `, UNIQUE KEY ${q(NULL_KEY_INDEX)} (${keyList})` : `, PRIMARY KEY (${keyList})`;
-    return `CREATE TABLE IF NOT EXISTS ${name} (${defs.join(", ")}${pk}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin COMMENT=${MANAGED_COMMENT_SQL}`;
+    return `CREATE TABLE IF NOT EXISTS ${name} (${defs.join(", ")}${pk}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${o.collation ?? "utf8mb4_bin"} COMMENT=${MANAGED_COMMENT_SQL}`;
   }
   const dist = table.key.length ? keyList : q(cols[0].name);
   const model = table.key.length ? `PRIMARY KEY (${keyList})` : `DUPLICATE KEY (${dist})`;
@@ -67,6 +69,13 @@ export function createTableSql(table: OutputTable, sample: Record<string, unknow
  */
 export const MANAGED_COMMENT = "created by cdc-engine";
 const MANAGED_COMMENT_SQL = `'${MANAGED_COMMENT}'`;
+
+/**
+ * Binary collations that do not pad: utf8mb4_bin is a PAD SPACE collation, so a key 'k ' equalled
+ * 'k' and the rows of 'k', 'k ' and 'k  ' (three in Postgres) were upserted into one. MariaDB
+ * 10.2+ has utf8mb4_nopad_bin, MySQL 8 utf8mb4_0900_bin; a server with neither keeps utf8mb4_bin.
+ */
+export const NO_PAD_COLLATIONS = ["utf8mb4_nopad_bin", "utf8mb4_0900_bin"];
 
 export function addColumnSql(table: string, column: string, type: string): string {
   return `ALTER TABLE ${q(table)} ADD COLUMN ${q(column)} ${type} NULL`;

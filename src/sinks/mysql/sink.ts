@@ -8,7 +8,7 @@ import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { MysqlSinkConfig } from "./config.ts";
 import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
-import { deleteSql, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, mysqlTableName, q, upsertSql } from "./ddl.ts";
+import { deleteSql, NO_PAD_COLLATIONS, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, mysqlTableName, q, upsertSql } from "./ddl.ts";
 import { decimalMisfit, decimalOf, toParam, ValueError } from "./types.ts";
 import { TargetTables } from "./tables.ts";
 import { hasNull, nullKeyDeleteSql, nullKeyInsertSql, nullKeyUpdateParams, nullKeyUpdateSql } from "./null-key.ts";
@@ -56,6 +56,8 @@ export class MysqlSink implements Sink {
   /** The server's max_allowed_packet: a larger row is refused before it is sent (it would drop the connection). */
   private maxPacket = 16 * 1024 * 1024;
   private maxStatement = 0;
+  /** Created tables' collation: a NO PAD binary one when the server has it (ddl.ts NO_PAD_COLLATIONS). */
+  private collation: string | undefined;
   /** Per pipeline: the transaction holding a large transaction's earlier parts, and the tables they wrote. */
   private readonly openParts = new Map<string, { conn: mysql.PoolConnection; dead: [OutputRecord, string][]; touched: Set<string> }>();
   /** Pipelines whose last write failed without an answer: whether it committed is not known (see applyOnce). */
@@ -108,6 +110,11 @@ export class MysqlSink implements Sink {
         this.maxPacket = Number((mp as { m: string }[])[0].m) || this.maxPacket;
       } catch {}
       this.maxStatement = Math.min(this.config.max_statement_bytes, Math.floor(this.maxPacket / 2));
+      if (this.config.dialect === "mysql") {
+        const [cs] = await this.pool.query("SELECT COLLATION_NAME AS c FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN (?)", [NO_PAD_COLLATIONS]);
+        const have = new Set((cs as { c: string }[]).map((r) => String(r.c)));
+        this.collation = NO_PAD_COLLATIONS.find((c) => have.has(c));
+      }
       await this.pool.query(offsetsTableSql(this.ddlOpts()));
       const [rows] = await this.pool.query(`SELECT pipeline, lsn FROM ${OFFSETS_TABLE} WHERE sink = ?`, [ctx.name]);
       for (const r of rows as { pipeline: string; lsn: string }[]) this.positions.set(r.pipeline, BigInt(r.lsn));
@@ -430,7 +437,7 @@ export class MysqlSink implements Sink {
   private ddlOpts(tableName?: string) {
     const target = tableName ? this.ctx.targets.find((t) => t.options.table === tableName) : undefined;
     const buckets = (target?.options.buckets as number | undefined) ?? this.config.buckets;
-    return { dialect: this.config.dialect, buckets, replicationNum: this.config.replication_num };
+    return { dialect: this.config.dialect, buckets, replicationNum: this.config.replication_num, collation: this.collation };
   }
 
   async health(): Promise<Health> {
