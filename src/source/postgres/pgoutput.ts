@@ -247,7 +247,7 @@ export class DataDecoder {
     const n = buf.readUInt16BE(i);
     i += 2;
     const start = i;
-    const row: Row = {};
+    const row: Row = newRow(rel);
     let unchanged: string[] | undefined;
     const cols = rel.columns;
     let dec = this.decoders.get(rel);
@@ -296,8 +296,20 @@ export class DataDecoder {
   }
 }
 
+/**
+ * An empty row for a tuple of `rel`. A column named `__proto__` cannot be assigned on a plain
+ * object (the assignment sets the prototype, or is ignored for a string): its value was lost,
+ * and reading it gave Object.prototype (`{}` in the sinks). Such a table's rows have no prototype.
+ */
+function newRow(rel: Relation): Row {
+  let proto = protoTables.get(rel);
+  if (proto === undefined) protoTables.set(rel, (proto = rel.columns.some((c) => c.name === "__proto__")));
+  return proto ? (Object.create(null) as Row) : {};
+}
+const protoTables = new WeakMap<Relation, boolean>();
+
 export function keyOf(rel: Relation, row: Row): Row {
-  const key: Row = {};
+  const key: Row = newRow(rel);
   let any = false;
   for (const c of rel.columns) if (c.isKey) (key[c.name] = row[c.name]), (any = true);
   return any ? key : row;
