@@ -54,6 +54,9 @@ export const serveCommand: Command = {
     if (warn) log.warn(warn);
 
     if (config.api.enabled) parseListen(listen);
+    // A CDC_API_TOKEN too short is a usage error before anything starts, like a bad address:
+    // it was found only once the engine had connected, made its slot and started streaming.
+    const token = config.api.enabled ? resolveApiToken(config.api.token) : undefined;
     startGcGovernor(config.state.gc_above, log);
     const configDir = dirname(resolve(path));
     // A recoverable failure (a sink lost a large transaction's open transaction) restarts the
@@ -63,7 +66,7 @@ export const serveCommand: Command = {
     });
     let api: ApiServer | null = null;
     try {
-      api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime, token: resolveApiToken(config.api.token), log: log.child({ component: "api" }) }), listen, log) : null;
+      api = config.api.enabled ? startApiServer(createApp({ components: () => runtime.components(), runtime, token, log: log.child({ component: "api" }) }), listen, log) : null;
     } catch (e) {
       // The engine is already streaming: stop it as a signal would (final checkpoint), then say why.
       log.info("stopping: the API cannot start");
