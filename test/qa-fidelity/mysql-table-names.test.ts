@@ -44,7 +44,7 @@ test("sales.orders and public.sales_orders do not mix their rows in one target t
   await s.write(batch("p", [rec(b, "upsert", { id: 3, amount: "1.00" }, 20n, 0), rec(a, "upsert", { id: 4, amount: "4.00" }, 20n, 1)]));
   await s.close();
   const [rows] = await admin.query(`SELECT id, amount FROM \`${db}\`.sales_orders ORDER BY id`);
-  expect(rows).toEqual([
+  expect(rows as unknown[]).toEqual([
     { id: 1, amount: "10.00" },
     { id: 2, amount: "20.00" },
     { id: 4, amount: "4.00" },
@@ -71,5 +71,5 @@ test("a schema.table name longer than 64 characters is written to a table named 
   expect(names[0].length).toBe(64);
   expect(names[0]).toMatch(new RegExp(`^${schema.slice(0, 55)}_[0-9a-f]{8}$`));
   const [rows] = await admin.query(`SELECT id, v FROM \`${db}\`.\`${names[0]}\``);
-  expect(rows).toEqual([{ id: 2, v: "two" }]);
+  expect(rows as unknown[]).toEqual([{ id: 2, v: "two" }]);
 });

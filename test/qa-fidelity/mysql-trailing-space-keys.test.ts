@@ -32,7 +32,7 @@ test("keys 'k', 'k ' and 'k  ' stay three rows, and a delete of one removes only
   await s.write(batch("p", [rec(t, "upsert", { code: "k", v: "none", label: "a" }, 10n, 0), rec(t, "upsert", { code: "k ", v: "one", label: "a " }, 10n, 1), rec(t, "upsert", { code: "k  ", v: "two", label: "a  " }, 10n, 2)]));
   const read = async () => {
     const [rows] = await admin.query(`SELECT CONCAT('[', code, ']') AS code, v, CONCAT('[', label, ']') AS label FROM \`${db}\`.codes ORDER BY LENGTH(codes.code)`);
-    return rows;
+    return rows as unknown[];
   };
   expect(await read()).toEqual([
     { code: "[k]", v: "none", label: "[a]" },

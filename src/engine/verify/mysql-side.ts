@@ -5,7 +5,7 @@ import type { Column } from "../../types.ts";
 import type { TypeDecoders } from "../../source/postgres/type-decoders.ts";
 import type { MysqlSinkConfig } from "../../sinks/mysql/config.ts";
 import { connectionOptions, describeMysqlError } from "../../sinks/mysql/connect.ts";
-import { OFFSETS_TABLE, q, targetTableName } from "../../sinks/mysql/ddl.ts";
+import { mysqlTableName, OFFSETS_TABLE, q } from "../../sinks/mysql/ddl.ts";
 import { toParam, ValueError } from "../../sinks/mysql/types.ts";
 import { CdcError } from "../../errors.ts";
 import { canonicalSide, Unstorable } from "./canonical.ts";
@@ -70,7 +70,7 @@ export class MysqlSinkSide implements SinkSide {
   }
 
   async columns(target: string): Promise<string[] | null> {
-    const [rows] = await lockBounded(targetTableName(target), "sink", this.lockMs, () => this.conn.query("SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", [this.database, targetTableName(target)]));
+    const [rows] = await lockBounded(mysqlTableName(target, "mysql"), "sink", this.lockMs, () => this.conn.query("SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", [this.database, mysqlTableName(target, "mysql")]));
     const names = (rows as { name: string }[]).map((r) => r.name);
     return names.length ? names : null;
   }
@@ -82,7 +82,7 @@ export class MysqlSinkSide implements SinkSide {
   sides(plan: TablePlan, sinkColumns: string[]): { source: ChunkSide; sink: ChunkSide } {
     const cols = plan.rel.columns.filter((c) => sinkColumns.includes(c.name));
     const keyCols = keyColumns(plan);
-    const table = q(targetTableName(plan.target));
+    const table = q(mysqlTableName(plan.target, "mysql"));
     const where = (r: Range): { sql: string; params: unknown[] } => {
       if (!plan.ranged) return { sql: "", params: [] };
       const lhs = keyCols.length === 1 ? q(keyCols[0].name) : `(${keyCols.map((c) => q(c.name)).join(", ")})`;
@@ -97,7 +97,7 @@ export class MysqlSinkSide implements SinkSide {
     };
     const sink = canonicalSide(cols, keyIndexes(plan, cols), async (r, each) => {
       const w = where(r);
-      await lockBounded(targetTableName(plan.target), "sink", this.lockMs, async () => {
+      await lockBounded(mysqlTableName(plan.target, "mysql"), "sink", this.lockMs, async () => {
         const stream = this.core.query({ sql: `SELECT ${cols.map((c) => q(c.name)).join(", ")} FROM ${table} ${w.sql}`, values: w.params, rowsAsArray: true }).stream();
         for await (const row of stream as AsyncIterable<unknown[]>) each(row);
       });
