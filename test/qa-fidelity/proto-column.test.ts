@@ -12,6 +12,7 @@ import { toJsonText } from "../../src/sinks/json.ts";
 import { toParam } from "../../src/sinks/mysql/types.ts";
 import { toPgText } from "../../src/sinks/postgres/values.ts";
 import type { Change } from "../../src/types.ts";
+import { sourceConfig, startSource, testDb } from "../source/source-helpers.ts";
 
 const COLS: [string, number][] = [["id", 23], ["__proto__", 25], ["constructor", 23]];
 
@@ -51,4 +52,22 @@ test("a __proto__ column keeps its value from the decoder to the sinks' values",
   const col = r.table.columns.find((c) => c.name === "__proto__");
   expect(toParam(r.row["__proto__"], col)).toBe("PROTO");
   expect(toPgText(r.row["__proto__"])).toBe("PROTO");
+});
+
+test("a __proto__ column keeps its value in snapshot rows and streamed rows from a real source", async () => {
+  const db = await testDb("system");
+  await db.sql.unsafe(`create table pt (id int primary key, "__proto__" text, "constructor" int); insert into pt values (1, 'SNAP', 5)`);
+  const { source, collector } = await startSource(sourceConfig(db.url), ["public.pt"]);
+  try {
+    await db.sql.unsafe(`insert into pt values (2, 'LIVE', 6)`);
+    await collector.waitFor(() => collector.changes.some((c) => c.after?.id === 2), "streamed row");
+    const rows = collector.changes.map((c) => [c.op, c.after!.id, c.after!["__proto__"], c.after!["constructor"]]);
+    expect(rows).toEqual([
+      ["read", 1, "SNAP", 5],
+      ["insert", 2, "LIVE", 6],
+    ]);
+  } finally {
+    await source.stop();
+    await db.end();
+  }
 });

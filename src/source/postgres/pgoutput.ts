@@ -301,7 +301,7 @@ export class DataDecoder {
  * object (the assignment sets the prototype, or is ignored for a string): its value was lost,
  * and reading it gave Object.prototype (`{}` in the sinks). Such a table's rows have no prototype.
  */
-function newRow(rel: Relation): Row {
+export function newRow(rel: Relation): Row {
   let proto = protoTables.get(rel);
   if (proto === undefined) protoTables.set(rel, (proto = rel.columns.some((c) => c.name === "__proto__")));
   return proto ? (Object.create(null) as Row) : {};

@@ -15,7 +15,7 @@ import type { Pg } from "../../db/postgres-client.ts";
 import { asOutputText } from "./output-text.ts";
 import type { Change, Lsn, Relation, Row, Txn } from "../../types.ts";
 import { orderKey, quoteIdent, quoteTable } from "./catalog.ts";
-import { keyOf } from "./pgoutput.ts";
+import { keyOf, newRow } from "./pgoutput.ts";
 import type { SnapshotState, TableProgress } from "./snapshot-state.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
 
@@ -100,7 +100,7 @@ async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgres
     const changes: Change[] = new Array(rows.length);
     for (let r = 0; r < rows.length; r++) {
       const v = rows[r];
-      const row: Row = {};
+      const row: Row = newRow(rel); // no prototype for a table with a __proto__ column (pgoutput.ts)
       for (let c = 0; c < decoders.length; c++) row[rel.columns[c].name] = v[c] === null ? null : decoders[c](v[c] as string);
       changes[r] = { op: "read", table: rel.table, relation: rel, key: keyOf(rel, row), before: null, after: row };
     }
