@@ -188,8 +188,28 @@ export function numericKind(a: Kind, b: Kind): Kind {
   return (["int", "int8", "numeric", "float"] as Kind[])[Math.max(ra, rb)];
 }
 
+/** Kinds that only meet their own kind (text and untyped literals are left to the value). */
+function category(k: Kind): string | null {
+  if (isNumericKind(k)) return "number";
+  if (isTimeKind(k)) return "time";
+  if (k === "bool" || k === "uuid") return k;
+  if (k === "json" || k === "jsonb") return "json";
+  return null;
+}
+
+/**
+ * Two types Postgres has no operator or common type for (a timestamp and a number, a boolean and
+ * a number, a uuid and a number): a config error, as it is in Postgres. They were compared as
+ * decimals: `ts > 5` compared the epoch microseconds with 5 and was true for every row.
+ */
+export function checkComparable(a: XType, b: XType, what: string): void {
+  const x = category(a.kind), y = category(b.kind);
+  if (x && y && x !== y) throw new CompileError(`${what} ${a.typeName} and ${b.typeName} cannot be compared or matched (cast one side)`);
+}
+
 /** A comparator for two values of the compiled operand types (after unify). */
 export function comparator(a: XType, b: XType): (x: unknown, y: unknown) => number {
+  checkComparable(a, b, "types");
   if (isNumericKind(a.kind) && isNumericKind(b.kind)) {
     const k = numericKind(a.kind, b.kind);
     if (k === "int" || k === "float") return (x, y) => (toFloat(x) < toFloat(y) ? -1 : toFloat(x) > toFloat(y) ? 1 : 0);
@@ -336,6 +356,7 @@ function compileCase(node: Ast, scope: Scope): Compiled {
 /** The result type of CASE/COALESCE branches: numeric promotion, else the first typed branch. */
 export function commonType(items: Compiled[]): XType {
   const typed = items.filter((c) => !(c.literal && c.literal.value === null) && c.type.kind !== "unknown");
+  for (const c of typed) checkComparable(typed[0].type, c.type, "types");
   if (typed.length === 0) return items.some((c) => c.literal?.value !== null) ? T.text : NULL_TYPE;
   if (typed.every((c) => isNumericKind(c.type.kind))) {
     let k: Kind = typed[0].type.kind;

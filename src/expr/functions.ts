@@ -1,6 +1,6 @@
 import type { Row } from "../types.ts";
 import { Dec } from "./decimal.ts";
-import { type Compiled, type Scope, CompileError, castCompiled, commonType, coerce, comparator, lit } from "./compile.ts";
+import { type Compiled, type Scope, CompileError, castCompiled, checkComparable, commonType, coerce, comparator, lit } from "./compile.ts";
 import { type XType, T, isNumericKind, isTimeKind } from "./types.ts";
 import { EvalError, checkInt8, finiteTime, toDec, toText, toInt } from "./values.ts";
 import { field, truncate, TRUNC_UNITS, MICROS_PER_DAY } from "./time.ts";
@@ -226,6 +226,7 @@ const FUNCTIONS: Record<string, Fn> = {
     arity("NULLIF", a, 2);
     const type = commonType([a[0]]);
     const x = a[0];
+    checkComparable(x.type, a[1].type, "NULLIF:");
     const y = coerce(a[1], x.type.kind === "unknown" ? a[1].type : x.type);
     const cmp = comparator(x.type, y.type);
     return { type: type.kind === "unknown" ? x.type : type, fn: (row) => {

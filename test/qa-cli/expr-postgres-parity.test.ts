@@ -232,3 +232,41 @@ describe("what is not supported is refused, not misread", () => {
     expect(compileErr("EXISTS (SELECT 1)")).toBe("subqueries are not supported");
   });
 });
+
+describe("types Postgres cannot compare are a config error", () => {
+  const cols = [{ name: "i", typeOid: 23 }, { name: "ts", typeOid: 1184 }, { name: "b", typeOid: 16 }, { name: "d", typeOid: 1082 }, { name: "u", typeOid: 2950 }, { name: "s", typeOid: 25 }];
+  const row = { i: 5, ts: "2024-05-01 10:00:00+00", b: true, d: "2024-01-01", u: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", s: "x" };
+  const msg = (e: string): string => {
+    try {
+      compileExpression(e, cols);
+    } catch (err) {
+      expect(err).toBeInstanceOf(CompileError);
+      return (err as Error).message;
+    }
+    throw new Error(`'${e}' compiled`);
+  };
+  test("a timestamp and a number ('ts > 5' compared epoch microseconds with 5: true for every row)", () => {
+    expect(msg("ts > 5")).toBe("types timestamp with time zone and integer cannot be compared or matched (cast one side)");
+    expect(msg("d < 20240101")).toBe("types date and integer cannot be compared or matched (cast one side)");
+    expect(msg("ts BETWEEN 1 AND 2")).toBe("types timestamp with time zone and integer cannot be compared or matched (cast one side)");
+    expect(msg("i IN (ts)")).toBe("types integer and timestamp with time zone cannot be compared or matched (cast one side)");
+  });
+  test("a boolean or a uuid and a number", () => {
+    expect(msg("b = 1")).toBe("types boolean and integer cannot be compared or matched (cast one side)");
+    expect(msg("u = 5")).toBe("types uuid and integer cannot be compared or matched (cast one side)");
+  });
+  test("CASE/COALESCE/GREATEST/NULLIF branches of such types", () => {
+    expect(msg("COALESCE(i, ts)")).toBe("types integer and timestamp with time zone cannot be compared or matched (cast one side)");
+    expect(msg("GREATEST(i, ts)")).toBe("types integer and timestamp with time zone cannot be compared or matched (cast one side)");
+    expect(msg("CASE WHEN b THEN i ELSE ts END")).toBe("types integer and timestamp with time zone cannot be compared or matched (cast one side)");
+    expect(msg("NULLIF(i, ts)")).toBe("NULLIF: integer and timestamp with time zone cannot be compared or matched (cast one side)");
+  });
+  test("what Postgres allows still works", () => {
+    const ev4 = (e: string) => compileExpression(e, cols).eval(row);
+    expect(ev4("b = 't'")).toBe(true);
+    expect(ev4("d < ts")).toBe(true);
+    expect(ev4("i = 5.0")).toBe(true);
+    expect(ev4("u = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'")).toBe(true);
+    expect(ev4("ts > '2024-05-01'")).toBe(true);
+  });
+});
