@@ -6,6 +6,14 @@ import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, NULL_KE
 import { columnType, type Dialect } from "./types.ts";
 import { mysqlWidensTo } from "./widen.ts";
 
+/**
+ * The server refused a name in the table's DDL, the same on every retry: 1059 an identifier too
+ * long, 1060 two columns whose names differ only in case ("Mixed" and "mixed"), 1103 a table name
+ * and 1166 a column name it cannot hold (one ending in a space). The write was retried for good,
+ * holding every pipeline of the sink; now that table's records go to the DLQ with the reason.
+ */
+const NAME_ERRNOS = new Set([1059, 1060, 1103, 1166]);
+
 interface TableInfo {
   /** Column name (lower case) → COLUMN_TYPE as the target has it. */
   types: Map<string, string>;
@@ -39,9 +47,13 @@ export class TargetTables {
    * row of one overwriting the other's row with the same key.
    */
   private readonly owners = new Map<string, string>();
+  /** Output table → why the server refused its target's DDL (NAME_ERRNOS). */
+  private readonly refusedNames = new Map<string, string>();
 
-  /** Why this output table's rows cannot go to its target (another table's rows are there), or null. */
+  /** Why this output table's rows cannot go to its target (another table's rows are there, or the server refused a name), or null. */
   clash(t: OutputTable): string | null {
+    const refused = this.refusedNames.get(t.name);
+    if (refused !== undefined) return refused;
     const name = mysqlTableName(t.name, this.dialect);
     const owner = this.owners.get(name);
     if (owner === undefined) this.owners.set(name, t.name);
@@ -77,30 +89,42 @@ export class TargetTables {
   async ensure(pool: mysql.Pool, records: OutputRecord[]): Promise<void> {
     for (const table of new Set(records.map((r) => r.table))) {
       if (this.clash(table)) continue; // its records go to the DLQ (prepare)
-      const name = mysqlTableName(table.name, this.dialect);
-      let info = this.known.get(name);
-      if (!info) {
-        if (!table.columns.length) continue;
-        const sample = records.find((r) => r.table === table && r.op === "upsert")?.row;
-        await this.create(pool, table, sample);
-        info = await this.load(pool, name);
-        this.known.set(name, info);
+      try {
+        await this.ensureOne(pool, table, records);
+      } catch (e) {
+        const errno = (e as { errno?: number }).errno;
+        if (errno === undefined || !NAME_ERRNOS.has(errno)) throw e;
+        const reason = `target table ${mysqlTableName(table.name, this.dialect)} of ${table.name}: the server refused a name (${(e as Error).message}); rename the column in select: (… AS name) or set another to.table`;
+        this.log.warn({ table: table.name, reason }, "the server cannot hold a name of this table: its records go to the dead-letter queue");
+        this.refusedNames.set(table.name, reason);
       }
-      for (const c of this.missing(table)) {
-        const sample = records.find((r) => r.table === table && r.op === "upsert")?.row[c.name];
-        this.log.info({ table: name, column: c.name }, "adding column");
-        const type = columnType(c, this.dialect, false, sample);
-        await pool.query(addColumnSql(name, c.name, type));
-        info.types.set(c.name.toLowerCase(), type);
+    }
+  }
+
+  private async ensureOne(pool: mysql.Pool, table: OutputTable, records: OutputRecord[]): Promise<void> {
+    const name = mysqlTableName(table.name, this.dialect);
+    let info = this.known.get(name);
+    if (!info) {
+      if (!table.columns.length) return;
+      const sample = records.find((r) => r.table === table && r.op === "upsert")?.row;
+      await this.create(pool, table, sample);
+      info = await this.load(pool, name);
+      this.known.set(name, info);
+    }
+    for (const c of this.missing(table)) {
+      const sample = records.find((r) => r.table === table && r.op === "upsert")?.row[c.name];
+      this.log.info({ table: name, column: c.name }, "adding column");
+      const type = columnType(c, this.dialect, false, sample);
+      await pool.query(addColumnSql(name, c.name, type));
+      info.types.set(c.name.toLowerCase(), type);
+    }
+    if (this.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(table)) {
+      for (const [c, have, want] of this.widenings(table)) {
+        this.log.info({ table: name, column: c.name, from: have, to: want }, "widening column (the source column was retyped)");
+        await pool.query(`ALTER TABLE ${q(name)} MODIFY COLUMN ${q(c.name)} ${want} ${info.notNull.has(c.name.toLowerCase()) ? "NOT NULL" : "NULL"}`);
+        info.types.set(c.name.toLowerCase(), want);
       }
-      if (this.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(table)) {
-        for (const [c, have, want] of this.widenings(table)) {
-          this.log.info({ table: name, column: c.name, from: have, to: want }, "widening column (the source column was retyped)");
-          await pool.query(`ALTER TABLE ${q(name)} MODIFY COLUMN ${q(c.name)} ${want} ${info.notNull.has(c.name.toLowerCase()) ? "NOT NULL" : "NULL"}`);
-          info.types.set(c.name.toLowerCase(), want);
-        }
-        this.typesChecked.add(table);
-      }
+      this.typesChecked.add(table);
     }
   }
 
