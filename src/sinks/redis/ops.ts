@@ -60,7 +60,9 @@ function renderRowKey(template: string, row: OutputRecord["row"], before: Output
   let key = texts[0];
   for (let i = 0; i < columns.length; i++) {
     const name = columns[i];
-    const v = row[name] ?? before?.[name];
+    // Only a column the row lacks (a delete's non-key column, an unchanged TOAST value) comes from
+    // the old row: a column the update set to NULL is NULL (`??` wrote it under the old key).
+    const v = row[name] !== undefined ? row[name] : before?.[name];
     if (v === null || v === undefined) {
       // under REPLICA IDENTITY DEFAULT a delete carries the key columns only
       const hint = op === "delete" ? " (a delete carries only the source's key columns unless the table has REPLICA IDENTITY FULL: build key templates from key columns)" : "";
@@ -131,7 +133,7 @@ export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string, 
       break;
     }
     case "zset": {
-      const member = row[t.member!] ?? record.before?.[t.member!];
+      const member = row[t.member!] !== undefined ? row[t.member!] : record.before?.[t.member!];
       if (member === null || member === undefined) throw new RecordError(`zset member column '${t.member}' is NULL${record.op === "delete" ? " (a delete carries only the source's key columns unless the table has REPLICA IDENTITY FULL)" : ""}`);
       if (record.op === "delete") {
         push("ZREM", redisValue(member));
