@@ -52,3 +52,21 @@ test("a truncate goes to the DLQ with the reason (it was dropped without a trace
   expect(server.table("analytics_trunc", "row_errors")!.rows.map((r) => r.id)).toEqual(["1", "2"]);
   expect(ctx.dead.map((d) => [d.record.op, d.pipeline, d.error])).toEqual([["truncate", "p", "truncate is not applied to BigQuery (insertAll only appends): the rows before it stay in the table"]]);
 });
+
+test("sales.orders and public.sales_orders do not mix their rows in BigQuery table sales_orders: the second goes to the DLQ naming both", async () => {
+  const cfg = bigquerySinkConfig.parse({ access_token: "test-token", project: "demo-project", api_endpoint: server.endpoint, dataset: "analytics_clash", max_backoff: "50ms", metadata_columns: false });
+  const s = new BigquerySink(cfg);
+  const ctx = context("bq", [{ pipeline: "p", options: {} }]);
+  await s.open(ctx);
+  const cols = () => [col("id", OID.int8, { key: true }), col("v", OID.text)];
+  const a = table("sales.orders", cols(), ["id"]);
+  const b = table("public.sales_orders", cols(), ["id"]);
+  await s.write(batch("p", [rec(a, "upsert", { id: 1n, v: "sales" }, 40n, 0), rec(b, "upsert", { id: 1n, v: "public" }, 40n, 1)]));
+  await s.write(batch("p", [rec(b, "upsert", { id: 2n, v: "public" }, 50n, 0), rec(a, "upsert", { id: 2n, v: "sales" }, 50n, 1)]));
+  await s.close();
+  expect(server.table("analytics_clash", "sales_orders")!.rows.map((r) => [r.id, r.v])).toEqual([["1", "sales"], ["2", "sales"]]);
+  expect(ctx.dead.map((d) => [d.record.row.id, d.error])).toEqual([
+    [1n, "public.sales_orders and sales.orders both map to BigQuery table analytics_clash.sales_orders, which holds the rows of sales.orders: send public.sales_orders through a pipeline of its own with another to.table"],
+    [2n, "public.sales_orders and sales.orders both map to BigQuery table analytics_clash.sales_orders, which holds the rows of sales.orders: send public.sales_orders through a pipeline of its own with another to.table"],
+  ]);
+});

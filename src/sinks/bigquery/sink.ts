@@ -52,6 +52,8 @@ export class BigquerySink implements Sink {
   private readonly targets = new Map<string, BigqueryTarget>();
   private readonly tables = new Map<string, TableState>();
   private readonly datasets = new Set<string>();
+  /** dataset.table → the output table written to it first (see clash). */
+  private readonly owners = new Map<string, string>();
   private readonly abort = new AbortController();
   private readonly retry: RetryPolicy;
   private state: Health = { status: "up" };
@@ -118,7 +120,12 @@ export class BigquerySink implements Sink {
       if (list) list.push(r);
       else byTable.set(r.table.name, [r]);
     }
-    for (const [, recs] of byTable) {
+    for (const [name, recs] of byTable) {
+      const clash = this.clash(target, name);
+      if (clash) {
+        for (const r of recs) sinkDeadLetter(this.ctx, batch.pipeline, r, clash);
+        continue;
+      }
       const dead = await this.retry.execute(() => this.insert(batch.pipeline, target, recs, batch.snapshot === true), this.abort.signal);
       for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
     }
@@ -189,6 +196,19 @@ export class BigquerySink implements Sink {
       });
     }
     this.datasets.add(dataset);
+  }
+
+  /**
+   * Why an output table's rows cannot go to its BigQuery table, or null: sales.orders and
+   * public.sales_orders both map to sales_orders, where their rows were mixed. The first output
+   * table written there owns it (per process); the other's records go to the DLQ naming both.
+   */
+  private clash(target: BigqueryTarget, name: string): string | null {
+    const id = `${target.dataset ?? this.config.dataset!}.${targetTableName(name)}`;
+    const owner = this.owners.get(id);
+    if (owner === undefined) this.owners.set(id, name);
+    if (owner === undefined || owner === name) return null;
+    return `${name} and ${owner} both map to BigQuery table ${id}, which holds the rows of ${owner}: send ${name} through a pipeline of its own with another to.table`;
   }
 
   private async ensureTable(target: BigqueryTarget, recs: OutputRecord[]): Promise<TableState> {
