@@ -43,7 +43,8 @@ export async function main(argv: string[]): Promise<number> {
       console.log(cmd.usage);
       return 0;
     }
-    if (rest.length) return unexpected(rest[0]);
+    // `help serve extra` blamed 'serve', the part that was right
+    if (rest.length) return unexpected(commands.some((c) => c.name === rest[0]) ? rest[1] : rest[0]);
     console.log(help());
     return first === undefined ? 2 : 0;
   }
