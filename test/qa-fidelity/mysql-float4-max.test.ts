@@ -4,28 +4,17 @@
  * double's text: MariaDB reads it as a double above FLT_MAX and refused the row ("Out of range
  * value for column"), so a valid real went to the dead-letter queue.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import mysql from "mysql2/promise";
-import { requireMysql } from "../helpers/index.ts";
+import { expect, test } from "bun:test";
+import { mysqlTestDb } from "./mysql-db.ts";
 import { MysqlSink } from "../../src/sinks/mysql/index.ts";
 import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
-import { batch, col, context, OID, rec, table, uniq } from "../sinks/helpers.ts";
+import { batch, col, context, OID, rec, table } from "../sinks/helpers.ts";
 
-let admin: mysql.Connection;
-let url: string;
-const db = uniq("cdc_qa_f4");
-beforeAll(async () => {
-  url = await requireMysql();
-  admin = await mysql.createConnection({ uri: url });
-});
-afterAll(async () => {
-  await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  await admin.end();
-});
+const my = mysqlTestDb("cdc_qa_f4");
 
 test("FLT_MAX, -FLT_MAX, the smallest subnormal and ordinary reals are stored as the same float", async () => {
   const t = table("public.readings", [col("id", OID.int4, { key: true }), col("f4", 700)], ["id"]);
-  const s = new MysqlSink(mysqlSinkConfig.parse({ url, database: db }));
+  const s = new MysqlSink(mysqlSinkConfig.parse({ url: my.url, database: my.db }));
   const ctx = context("my", [{ pipeline: "p", options: {} }]);
   await s.open(ctx);
   // As the source decodes them: the double of Postgres's shortest float4 text.
@@ -34,6 +23,6 @@ test("FLT_MAX, -FLT_MAX, the smallest subnormal and ordinary reals are stored as
   await s.close();
   expect(ctx.dead.map((d) => d.error)).toEqual([]);
   // FLOAT read back as its exact double, compared with the float4 each value is in Postgres.
-  const [rows] = await admin.query(`SELECT id, CAST(f4 AS DOUBLE) AS f FROM \`${db}\`.readings ORDER BY id`);
+  const [rows] = await my.admin.query(`SELECT id, CAST(f4 AS DOUBLE) AS f FROM \`${my.db}\`.readings ORDER BY id`);
   expect((rows as { f: number }[]).map((r) => r.f)).toEqual(values.map((v) => Math.fround(v)));
 });

@@ -4,27 +4,16 @@
  * the same way on every retry and the write was retried for good, holding every pipeline of the
  * sink. Now that table's records go to the DLQ with the server's reason; other tables are written.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import mysql from "mysql2/promise";
-import { requireMysql } from "../helpers/index.ts";
+import { expect, test } from "bun:test";
+import { mysqlTestDb } from "./mysql-db.ts";
 import { MysqlSink } from "../../src/sinks/mysql/index.ts";
 import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
-import { batch, col, context, OID, rec, table, uniq } from "../sinks/helpers.ts";
+import { batch, col, context, OID, rec, table } from "../sinks/helpers.ts";
 
-let admin: mysql.Connection;
-let url: string;
-const db = uniq("cdc_qa_refused");
-beforeAll(async () => {
-  url = await requireMysql();
-  admin = await mysql.createConnection({ uri: url });
-});
-afterAll(async () => {
-  await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  await admin.end();
-});
+const my = mysqlTestDb("cdc_qa_refused");
 
 test("a table whose names the server refuses goes to the DLQ with the reason; the others are written", async () => {
-  const s = new MysqlSink(mysqlSinkConfig.parse({ url, database: db, max_backoff: "100ms" }));
+  const s = new MysqlSink(mysqlSinkConfig.parse({ url: my.url, database: my.db, max_backoff: "100ms" }));
   const ctx = context("my", [{ pipeline: "p", options: {} }]);
   await s.open(ctx);
   const ok = table("public.fine", [col("id", OID.int4, { key: true }), col("v", OID.text)], ["id"]);
@@ -42,11 +31,11 @@ test("a table whose names the server refuses goes to the DLQ with the reason; th
   expect(outcome).toBe("written");
   await s.write(batch("p", [rec(spaced, "upsert", { id: 2, "end ": "y" }, 20n, 0), rec(ok, "upsert", { id: 3, v: "c" }, 20n, 1)]));
   await s.close();
-  const [rows] = await admin.query(`SELECT id, v FROM \`${db}\`.fine ORDER BY id`);
+  const [rows] = await my.admin.query(`SELECT id, v FROM \`${my.db}\`.fine ORDER BY id`);
   expect(rows as unknown[]).toEqual([{ id: 1, v: "a" }, { id: 2, v: "b" }, { id: 3, v: "c" }]);
   expect(ctx.dead.map((d) => [d.record.table.name, d.record.row.id])).toEqual([["public.spaced", 1], ["public.cased", 1], ["public.spaced", 2]]);
   expect(ctx.dead[0].error).toMatch(/^target table spaced of public\.spaced: the server refused a name \(.*Incorrect column name 'end '.*\); rename the column in select:/);
   expect(ctx.dead[1].error).toMatch(/Duplicate column name 'mixed'/i);
-  const [tables] = await admin.query(`SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1`, [db]);
+  const [tables] = await my.admin.query(`SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1`, [my.db]);
   expect((tables as { t: string }[]).map((r) => r.t)).not.toContain("spaced");
 });

@@ -5,33 +5,22 @@
  * the last one's values) and a delete of 'k ' deleted 'k'. Tables are now created with a NO PAD
  * binary collation when the server has one (MariaDB utf8mb4_nopad_bin, MySQL 8 utf8mb4_0900_bin).
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import mysql from "mysql2/promise";
-import { requireMysql } from "../helpers/index.ts";
+import { expect, test } from "bun:test";
+import { mysqlTestDb } from "./mysql-db.ts";
 import { MysqlSink } from "../../src/sinks/mysql/index.ts";
 import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
-import { batch, col, context, OID, rec, table, uniq } from "../sinks/helpers.ts";
+import { batch, col, context, OID, rec, table } from "../sinks/helpers.ts";
 
-let admin: mysql.Connection;
-let url: string;
-const db = uniq("cdc_qa_pad");
-beforeAll(async () => {
-  url = await requireMysql();
-  admin = await mysql.createConnection({ uri: url });
-});
-afterAll(async () => {
-  await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  await admin.end();
-});
+const my = mysqlTestDb("cdc_qa_pad");
 
 test("keys 'k', 'k ' and 'k  ' stay three rows, and a delete of one removes only it", async () => {
   const t = table("public.codes", [col("code", OID.text, { key: true }), col("v", OID.text), col("label", OID.varchar, { typeMod: 14 })], ["code"]);
-  const s = new MysqlSink(mysqlSinkConfig.parse({ url, database: db }));
+  const s = new MysqlSink(mysqlSinkConfig.parse({ url: my.url, database: my.db }));
   const ctx = context("my", [{ pipeline: "p", options: {} }]);
   await s.open(ctx);
   await s.write(batch("p", [rec(t, "upsert", { code: "k", v: "none", label: "a" }, 10n, 0), rec(t, "upsert", { code: "k ", v: "one", label: "a " }, 10n, 1), rec(t, "upsert", { code: "k  ", v: "two", label: "a  " }, 10n, 2)]));
   const read = async () => {
-    const [rows] = await admin.query(`SELECT CONCAT('[', code, ']') AS code, v, CONCAT('[', label, ']') AS label FROM \`${db}\`.codes ORDER BY LENGTH(codes.code)`);
+    const [rows] = await my.admin.query(`SELECT CONCAT('[', code, ']') AS code, v, CONCAT('[', label, ']') AS label FROM \`${my.db}\`.codes ORDER BY LENGTH(codes.code)`);
     return rows as unknown[];
   };
   expect(await read()).toEqual([
