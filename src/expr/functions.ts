@@ -321,10 +321,13 @@ function extreme(a: Compiled[], sign: number): Compiled {
 
 export const FUNCTION_NAMES = Object.keys(FUNCTIONS);
 
+/** Clock and random functions: refused by name (CURRENT_DATE said only "unknown function"). */
+const NONDETERMINISTIC = new Set(["NOW", "CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME", "LOCALTIME", "LOCALTIMESTAMP", "CLOCK_TIMESTAMP", "STATEMENT_TIMESTAMP", "TRANSACTION_TIMESTAMP", "TIMEOFDAY", "RANDOM", "GEN_RANDOM_UUID", "UUID_GENERATE_V4"]);
+
 export function compileFunction(name: string, args: Compiled[], scope: Scope): Compiled {
   const f = FUNCTIONS[name];
   if (!f) {
-    if (name === "NOW" || name === "CURRENT_TIMESTAMP" || name === "RANDOM") throw new CompileError(`${name}() is not allowed: transforms must be deterministic (replays give the same result)`);
+    if (NONDETERMINISTIC.has(name)) throw new CompileError(`${name}() is not allowed: transforms must be deterministic (replays give the same result)`);
     throw new CompileError(`unknown function ${name}()`);
   }
   return f(args, scope);

@@ -270,3 +270,17 @@ describe("types Postgres cannot compare are a config error", () => {
     expect(ev4("ts > '2024-05-01'")).toBe(true);
   });
 });
+
+describe("clock and random functions are refused by name", () => {
+  test("CURRENT_DATE, clock_timestamp(), gen_random_uuid() (CURRENT_DATE said 'unknown function')", () => {
+    for (const [e, name] of [["CURRENT_DATE", "CURRENT_DATE"], ["CURRENT_DATE - 1", "CURRENT_DATE"], ["clock_timestamp()", "CLOCK_TIMESTAMP"], ["gen_random_uuid()", "GEN_RANDOM_UUID"], ["NOW()", "NOW"]]) {
+      let msg = "";
+      try {
+        compileExpression(e, []);
+      } catch (err) {
+        msg = (err as Error).message;
+      }
+      expect(msg).toBe(`${name}() is not allowed: transforms must be deterministic (replays give the same result)`);
+    }
+  });
+});
