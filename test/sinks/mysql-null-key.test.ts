@@ -6,6 +6,7 @@ import { MysqlSink } from "../../src/sinks/mysql/index.ts";
 import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
 import { createTableSql } from "../../src/sinks/mysql/ddl.ts";
 import { TargetTables } from "../../src/sinks/mysql/tables.ts";
+import { RowPreparer } from "../../src/sinks/mysql/prepare.ts";
 import type { OutputBatch, OutputRecord, OutputTable } from "../../src/sinks/sink.ts";
 import { batch, col, context, OID, rec, uniq, varcharMod } from "./helpers.ts";
 
@@ -100,10 +101,14 @@ test("StarRocks: Primary Key tables cannot hold a NULL key, so the NULL group go
   expect(createTableSql(byStatus, undefined, { dialect: "starrocks" })).toContain("`status` VARCHAR(255) NOT NULL");
   expect(createTableSql(byStatus, undefined, { dialect: "starrocks" })).toContain("PRIMARY KEY (`status`)");
   expect(createTableSql(byStatus, undefined, { dialect: "mysql" })).toStartWith("CREATE TABLE IF NOT EXISTS `status_counts` (`status` VARCHAR(255) NULL, `n` BIGINT NULL, `label` VARCHAR(3) NULL, UNIQUE KEY `cdc_engine_key` (`status`))");
-  const s = new MysqlSink(mysqlSinkConfig.parse({ url: "mysql://root@127.0.0.1:9030", database: "x", dialect: "starrocks" }));
-  const prepare = (r: OutputRecord) => (s as unknown as { prepare(r: OutputRecord): unknown }).prepare(r);
-  expect(() => prepare(rec(byStatus, "upsert", { status: null, n: 1n }, 10n))).toThrow("status_counts: key column status is NULL, and a StarRocks Primary Key table cannot hold a NULL key (use COALESCE in select:)");
-  expect(() => prepare(rec(byStatus, "delete", { status: null }, 10n))).toThrow("key column status is NULL");
+  const rows = new RowPreparer(new TargetTables("x", "starrocks", pino({ level: "silent" }), () => ({ dialect: "starrocks" })), "starrocks", () => 16 << 20);
+  const dead: [OutputRecord, string][] = [];
+  const prepared = rows.all([rec(byStatus, "upsert", { status: null, n: 1n }, 10n), rec(byStatus, "delete", { status: null }, 10n), rec(byStatus, "upsert", { status: "ok", n: 2n }, 10n)], dead);
+  expect(prepared.map((p) => p.rec.row.status)).toEqual(["ok"]);
+  expect(dead.map(([r, why]) => [r.op, why])).toEqual([
+    ["upsert", "status_counts: key column status is NULL, and a StarRocks Primary Key table cannot hold a NULL key (use COALESCE in select:)"],
+    ["delete", "status_counts: key column status is NULL, and a StarRocks Primary Key table cannot hold a NULL key (use COALESCE in select:)"],
+  ]);
 });
 
 test("a server that requires a primary key (sql_require_primary_key, innodb_force_primary_key) gets one instead of the UNIQUE key, with a warning", async () => {

@@ -8,31 +8,12 @@ import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import type { MysqlSinkConfig } from "./config.ts";
 import { connectionOptions, describeMysqlError, isDataError, isTransient } from "./connect.ts";
-import { deleteSql, NO_PAD_COLLATIONS, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, mysqlTableName, q, upsertSql } from "./ddl.ts";
-import { decimalMisfit, decimalOf, toParam, ValueError } from "./types.ts";
+import { NO_PAD_COLLATIONS, OFFSETS_TABLE, offsetsTableSql, offsetUpsertSql, q } from "./ddl.ts";
 import { TargetTables } from "./tables.ts";
-import { hasNull, nullKeyDeleteSql, nullKeyInsertSql, nullKeyUpdateParams, nullKeyUpdateSql } from "./null-key.ts";
+import { applyGroups, applyOneByOne, type Queryable, type RowError, type StatementLimits } from "./apply.ts";
+import { RowPreparer } from "./prepare.ts";
 import { isUnknownColumn, LostColumnError } from "./lost-column.ts";
 
-type Param = ReturnType<typeof toParam>;
-interface Prepared {
-  rec: OutputRecord;
-  table: string;
-  op: OutputRecord["op"];
-  columns: string[];
-  values: Param[];
-  key: string[];
-  keyValues: Param[];
-  /** The key holds a NULL: written by the key compared with <=> (null-key.ts). */
-  nullKey: boolean;
-  /** Rows in one group share table, op and column list. */
-  group: string;
-  /** Rough size of the row in the SQL text. */
-  bytes: number;
-}
-type Queryable = Pick<mysql.Connection, "query">;
-/** Which errors belong to a row (→ DLQ) rather than to the sink (→ retried). */
-type RowError = (e: unknown) => boolean;
 /** The last try after the table's columns were read again: an Unknown column left is the row's. */
 const rowErrorLastTry: RowError = (e) => isDataError(e) || isUnknownColumn(e);
 
@@ -49,6 +30,7 @@ export class MysqlSink implements Sink {
   private readonly positions = new Map<string, Lsn>();
   /** The target tables' columns as last read; created at open. */
   private tables!: TargetTables;
+  private rows!: RowPreparer;
   private readonly abort = new AbortController();
   private readonly retry: RetryPolicy;
   private state: Health = { status: "up" };
@@ -84,6 +66,7 @@ export class MysqlSink implements Sink {
     const fail = (e: unknown) => new CdcError("sink_connect", describeMysqlError(e, this.config), { component: `sink:${ctx.name}`, cause: e });
     if (!this.database) throw new CdcError("sink_config", "no database: set `database:` or put it in the URL", { component: `sink:${ctx.name}`, kind: "usage" });
     this.tables = new TargetTables(this.database, this.config.dialect, ctx.log, (t) => this.ddlOpts(t));
+    this.rows = new RowPreparer(this.tables, this.config.dialect, () => this.maxPacket);
     try {
       const admin = await mysql.createConnection({ ...opts, database: undefined });
       try {
@@ -180,18 +163,18 @@ export class MysqlSink implements Sink {
     }
     try {
       await this.tables.ensure(pool, records);
-      const prepared = await this.prepareFresh(pool, records, dead);
+      const prepared = await this.rows.fresh(pool, records, dead);
       // Earlier parts stay: a refused row rolls back to this savepoint only.
       await conn.query("SAVEPOINT cdc_part");
       for (const p of prepared) touched.add(p.table);
       try {
-        await this.applyGroups(conn, prepared);
+        await applyGroups(conn, prepared, this.limits());
       } catch (e) {
         if (!isDataError(e) && !isUnknownColumn(e)) throw e;
         await conn.query("ROLLBACK TO SAVEPOINT cdc_part");
         // A column dropped by hand: re-adding it must wait until the open transaction ends (its metadata lock).
         if (isUnknownColumn(e) && (await this.tables.reread(pool, records))) throw new LostColumnError(e as Error);
-        await this.applyOneByOne(conn, prepared, dead, true, rowErrorLastTry);
+        await applyOneByOne(conn, prepared, dead, true, this.config.dialect, rowErrorLastTry);
       }
       await conn.query("RELEASE SAVEPOINT cdc_part");
       if (!part.last) return;
@@ -266,15 +249,15 @@ export class MysqlSink implements Sink {
   private async applyRows(pool: mysql.Pool, batch: OutputBatch, records: OutputRecord[], store: boolean, rowError: RowError): Promise<[OutputRecord, string][]> {
     await this.tables.ensure(pool, records);
     const dead: [OutputRecord, string][] = [];
-    const prepared = await this.prepareFresh(pool, records, dead);
+    const prepared = await this.rows.fresh(pool, records, dead);
     const offset = (c: Queryable) => (!store ? Promise.resolve() : c.query(offsetUpsertSql(this.config.dialect), [batch.pipeline, this.ctx.name, batch.lsn.toString()]));
 
     if (this.config.dialect === "starrocks") {
       try {
-        await this.applyGroups(pool, prepared);
+        await applyGroups(pool, prepared, this.limits());
       } catch (e) {
         if (!rowError(e)) throw e;
-        await this.applyOneByOne(pool, prepared, dead, false, rowError);
+        await applyOneByOne(pool, prepared, dead, false, this.config.dialect, rowError);
       }
       await offset(pool);
       return dead;
@@ -284,13 +267,13 @@ export class MysqlSink implements Sink {
     try {
       await conn.query("START TRANSACTION");
       try {
-        await this.applyGroups(conn, prepared);
+        await applyGroups(conn, prepared, this.limits());
       } catch (e) {
         if (!rowError(e)) throw e;
         // Find the bad rows: redo the batch row by row, each under a savepoint.
         await conn.query("ROLLBACK");
         await conn.query("START TRANSACTION");
-        await this.applyOneByOne(conn, prepared, dead, true, rowError);
+        await applyOneByOne(conn, prepared, dead, true, this.config.dialect, rowError);
       }
       await offset(conn);
       await conn.query("COMMIT");
@@ -304,134 +287,8 @@ export class MysqlSink implements Sink {
     }
   }
 
-  /** Prepared statements of the records whose values fit; the others go to `dead` with the reason. */
-  private prepareAll(records: OutputRecord[], dead: [OutputRecord, string][], misfits?: Set<string>): Prepared[] {
-    const prepared: Prepared[] = [];
-    for (const rec of records) {
-      try {
-        const clash = this.tables.clash(rec.table);
-        if (clash) throw new ValueError(clash);
-        prepared.push(this.prepare(rec));
-      } catch (e) {
-        if (!(e instanceof ValueError)) throw e;
-        if (e instanceof DecimalMisfit) misfits?.add(e.table);
-        dead.push([rec, e.message]);
-      }
-    }
-    return prepared;
-  }
-
-  /**
-   * prepareAll; when a decimal did not fit a column's DECIMAL(p,s) as cached, that table's column
-   * types are read again (the user may have widened the column since) and the records prepared again.
-   */
-  private async prepareFresh(pool: mysql.Pool, records: OutputRecord[], dead: [OutputRecord, string][]): Promise<Prepared[]> {
-    const misfits = new Set<string>();
-    const first: [OutputRecord, string][] = [];
-    const prepared = this.prepareAll(records, first, misfits);
-    if (!misfits.size) {
-      dead.push(...first);
-      return prepared;
-    }
-    for (const t of misfits) await this.tables.reload(pool, t);
-    return this.prepareAll(records, dead);
-  }
-
-  private prepare(rec: OutputRecord): Prepared {
-    const table = mysqlTableName(rec.table.name, this.config.dialect);
-    const byName = new Map(rec.table.columns.map((c) => [c.name, c]));
-    if (rec.op === "truncate") return { rec, table, op: "truncate", columns: [], values: [], key: [], keyValues: [], nullKey: false, group: `${table}|truncate`, bytes: 0 };
-    const key = rec.table.key;
-    const keyValues = key.map((k) => toParam(rec.row[k], byName.get(k)));
-    const nullKey = hasNull(keyValues);
-    if (nullKey && this.config.dialect === "starrocks") {
-      const k = key.find((_, i) => keyValues[i] === null || keyValues[i] === undefined);
-      throw new ValueError(`${table}: key column ${k} is NULL, and a StarRocks Primary Key table cannot hold a NULL key (use COALESCE in select:)`);
-    }
-    const run = nullKey ? "|null" : "";
-    if (rec.op === "delete") {
-      if (!key.length) throw new ValueError(`delete on ${table}, which has no key`);
-      return { rec, table, op: "delete", columns: [], values: [], key, keyValues, nullKey, group: `${table}|delete${run}`, bytes: paramBytes(keyValues) };
-    }
-    const skip = new Set(rec.unchangedToast ?? []);
-    const columns = rec.table.columns.map((c) => c.name).filter((n) => !skip.has(n));
-    const values = columns.map((n) => toParam(rec.row[n], byName.get(n)));
-    this.checkDecimals(table, columns, values);
-    const size = rawBytes(values);
-    if (size > this.maxPacket - 4096) throw new ValueError(`row is ${size} bytes, more than the server's max_allowed_packet (${this.maxPacket})`);
-    return { rec, table, op: "upsert", columns, values, key, keyValues, nullKey, group: `${table}|upsert${run}|${columns.join(",")}`, bytes: paramBytes(values) };
-  }
-
-  /**
-   * A decimal value with more digits than the target column's DECIMAL(p,s) (an unconstrained
-   * numeric is DECIMAL(65,30); a user's table may be narrower) is refused here: the server would
-   * round extra fractional digits silently (a Note, even in strict mode).
-   */
-  private checkDecimals(table: string, columns: string[], values: Param[]): void {
-    const types = this.tables.types(table);
-    if (!types) return;
-    for (let i = 0; i < columns.length; i++) {
-      const v = values[i];
-      if (typeof v !== "string") continue;
-      const type = types.get(columns[i].toLowerCase());
-      const d = type === undefined ? null : decimalOf(type);
-      if (!d) continue;
-      const why = decimalMisfit(v, d, columns[i]);
-      if (why) throw new DecimalMisfit(why, table);
-    }
-  }
-
-  /** Consecutive records of the same table, op and columns go in one statement (order kept). */
-  private async applyGroups(c: Queryable, prepared: Prepared[]): Promise<void> {
-    let i = 0;
-    while (i < prepared.length) {
-      let j = i + 1;
-      let bytes = prepared[i].bytes;
-      // Also cut by size: one statement must stay under the server's max_allowed_packet.
-      while (j < prepared.length && j - i < this.config.batch_size && prepared[j].group === prepared[i].group && bytes + prepared[j].bytes <= this.maxStatement) {
-        bytes += prepared[j].bytes;
-        j++;
-      }
-      await this.applyGroup(c, prepared.slice(i, j));
-      i = j;
-    }
-  }
-
-  private async applyGroup(c: Queryable, group: Prepared[]): Promise<void> {
-    const first = group[0];
-    if (first.nullKey) {
-      for (const p of group) await this.applyNullKey(c, p);
-    } else if (first.op === "truncate") {
-      await c.query(this.config.dialect === "mysql" ? `DELETE FROM ${q(first.table)}` : `TRUNCATE TABLE ${q(first.table)}`);
-    } else if (first.op === "delete") {
-      await c.query(deleteSql(first.table, first.key, group.length), group.flatMap((p) => p.keyValues));
-    } else {
-      await c.query(upsertSql(first.table, first.columns, group.length, first.key, this.config.dialect), group.flatMap((p) => p.values));
-    }
-  }
-
-  /** A row whose key holds a NULL (see null-key.ts): update by key, insert when none matched; delete by key. */
-  private async applyNullKey(c: Queryable, p: Prepared): Promise<void> {
-    if (p.op === "delete") {
-      await c.query(nullKeyDeleteSql(p.table, p.key), p.keyValues);
-      return;
-    }
-    const [res] = await c.query(nullKeyUpdateSql(p.table, p.columns, p.key), nullKeyUpdateParams(p.columns, p.values, p.key, p.keyValues));
-    if ((res as mysql.ResultSetHeader).affectedRows === 0) await c.query(nullKeyInsertSql(p.table, p.columns), p.values);
-  }
-
-  private async applyOneByOne(c: Queryable, prepared: Prepared[], dead: [OutputRecord, string][], savepoints: boolean, rowError: RowError = isDataError): Promise<void> {
-    for (const p of prepared) {
-      try {
-        if (savepoints) await c.query("SAVEPOINT cdc_row");
-        await this.applyGroup(c, [p]);
-        if (savepoints) await c.query("RELEASE SAVEPOINT cdc_row");
-      } catch (e) {
-        if (!rowError(e)) throw e;
-        if (savepoints) await c.query("ROLLBACK TO SAVEPOINT cdc_row");
-        dead.push([p.rec, `${(e as Error).message}`]);
-      }
-    }
+  private limits(): StatementLimits {
+    return { dialect: this.config.dialect, batchSize: this.config.batch_size, maxStatement: this.maxStatement };
   }
 
   private ddlOpts(tableName?: string) {
@@ -461,27 +318,4 @@ export class MysqlSink implements Sink {
     await this.pool?.end().catch(() => {});
     this.pool = null;
   }
-}
-
-/** A decimal with more digits than its target column's DECIMAL(p,s) as the sink knows it. */
-class DecimalMisfit extends ValueError {
-  constructor(
-    message: string,
-    readonly table: string,
-  ) {
-    super(message);
-  }
-}
-
-function paramBytes(values: Param[]): number {
-  let n = 8;
-  // Escaped text can grow (quotes, backslashes; bytes as hex): count generously.
-  for (const v of values) n += v === null ? 4 : typeof v === "string" ? v.length * 2 + 4 : Buffer.isBuffer(v) ? v.length * 2 + 4 : 24;
-  return n;
-}
-
-function rawBytes(values: Param[]): number {
-  let n = 0;
-  for (const v of values) n += typeof v === "string" ? Buffer.byteLength(v) : Buffer.isBuffer(v) ? v.length * 2 : 8;
-  return n;
 }
