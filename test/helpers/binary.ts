@@ -1,5 +1,5 @@
 /** The compiled executable, built once per test run into a temp dir (end-to-end tests run it as a user would). */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -8,7 +8,10 @@ let built: Promise<string> | null = null;
 export function binaryPath(): Promise<string> {
   if (process.env.CDC_ENGINE_BIN) return Promise.resolve(process.env.CDC_ENGINE_BIN);
   built ??= (async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "cdc-bin-")), "cdc-engine");
+    const dir = mkdtempSync(join(tmpdir(), "cdc-bin-"));
+    // ~120 MB a test process: left behind, every run of a test file filled /tmp a little more.
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, "cdc-engine");
     const root = join(import.meta.dir, "../..");
     // Built as scripts/build.ts ships it for this host: minified, with bytecode. Minifying renames
     // classes, and the postgres sink's data errors were recognised by class name: only the shipped
