@@ -42,7 +42,15 @@ export async function createRunner(
   // Expressions are typed against the real columns when the first change of a table arrives
   // (serve): a mistake found then is located the same way.
   const runner = operatorRunner(p, compiled, targets[0]);
-  const { process, onWatermark } = runner;
+  const { process, onWatermark, knowRelations } = runner;
+  if (knowRelations)
+    runner.knowRelations = (rels) => {
+      try {
+        knowRelations(rels);
+      } catch (e) {
+        throw located(e, config, p);
+      }
+    };
   runner.process = (txn) =>
     process(txn).catch((e) => {
       throw located(e, config, p);
@@ -78,7 +86,17 @@ function checkedMirror(p: PipelineConfig, config: Config, runner: PipelineRunner
   }
   const named = new Set((Array.isArray(p.from) ? p.from : [p.from]).map(qualify).filter((t) => !t.endsWith(".*")));
   const seen = new Set<string>();
-  const { process } = runner;
+  const { process, knowRelations } = runner;
+  // The source hands the tables' columns over before it makes its slot: checked then, a mistake
+  // exits 2 without leaving a slot behind that holds WAL.
+  runner.knowRelations = (rels) => {
+    knowRelations?.(rels);
+    for (const rel of rels) {
+      if (seen.has(rel.table) || !named.has(rel.table)) continue;
+      seen.add(rel.table);
+      guarded(rel);
+    }
+  };
   runner.process = async (txn) => {
     for (const c of txn.changes) {
       if (seen.has(c.table) || !named.has(c.table)) continue;

@@ -81,6 +81,10 @@ export function operatorRunner(p: PipelineConfig, compiled: CompiledPipeline, ta
     knowRelations(rels) {
       for (const rel of rels) if (tables.has(rel.table) && !relations.has(rel.table)) relations.set(rel.table, rel);
       for (const o of compiled.operators) o.knowRelations?.(rels);
+      // Compiled against the columns now, before the source makes its slot: an unknown column or a
+      // to.key naming no output was found at the first row, after `serve` had created the slot,
+      // which then held WAL after the exit 2.
+      if (relations.has(compiled.tables[0])) compiled.outputColumns(relations);
     },
     reads: (t) => tables.has(t),
     extraTables: [...tables],

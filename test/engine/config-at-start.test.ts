@@ -2,7 +2,8 @@
  * Mistakes only the source's columns reveal (an unknown column, a non-boolean where, a to.key or a
  * Redis key_template/member/score/value/fields naming no output column): `check` names them as
  * `serve` does, exit 2 and one line, instead of passing a config that serve then refuses, retries
- * forever, or whose every row goes to the DLQ. Both name the file and the pipeline.
+ * forever, or whose every row goes to the DLQ. Both name the file and the pipeline; serve refuses
+ * before it makes the replication slot.
  */
 import { expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -17,9 +18,10 @@ test("check and serve refuse, with exit 2 and one line, what the source's column
   const sql = postgres(pg.url(src), { max: 1, onnotice: () => {} });
   await sql.unsafe("create table orders (id bigint primary key, price numeric(10,2), status text); insert into orders values (1, 9.50, 'new')");
   const dir = mkdtempSync(join(tmpdir(), "cdc-cfg-"));
+  let lastSlot = "";
   const config = async (name: string, pipeline: string) => {
     const file = join(dir, `${name}.yaml`);
-    const slot = `s_${Math.random().toString(36).slice(2, 10)}`;
+    const slot = (lastSlot = `s_${Math.random().toString(36).slice(2, 10)}`);
     writeFileSync(file, `source: { url: "${pg.url(src)}", slot: ${slot}, publication: ${slot} }
 state: { dir: "${join(dir, name)}" }
 api: { listen: "127.0.0.1:${await freePort()}" }
@@ -54,6 +56,9 @@ ${pipeline}`);
       expect(serve.stderr.trim().split("\n").at(-1)).toContain(says);
       // Where, as the loader's errors say it: the file and the pipeline's place in it.
       expect(serve.stderr.trim().split("\n").at(-1)).toContain(`${basename(file)}: pipelines.0 (p): `);
+      // Refused before the slot is made: a slot left behind by the exit 2 held WAL for good.
+      const [{ n }] = await sql`select count(*)::int as n from pg_replication_slots where slot_name = ${lastSlot}`;
+      expect(`${name}: ${n} slot`).toBe(`${name}: 0 slot`);
       expect(check.stdout).toContain(`${basename(file)}: pipelines.0 (p): `);
     }
     // The same pipeline, right: check passes.
