@@ -44,7 +44,9 @@ function openGeneratorPg(url: string, schema: string, max: number): Pg {
       types: { bigint: postgres.BigInt, date: passThroughDates },
       // synchronous_commit off: test data need not wait for each WAL flush (committed rows are
       // still visible and decoded in commit order; only a server crash could lose the last ones).
-      connection: { application_name: "cdc-engine generate", search_path: schema, synchronous_commit: "off" },
+      // search_path is a list of identifiers: quoted, so "Sales Data" or "Staging" is that schema
+      // (bare, Postgres refused the first at connect time and folded the second to staging).
+      connection: { application_name: "cdc-engine generate", search_path: `"${schema.replace(/"/g, '""')}"`, synchronous_commit: "off" },
     },
   });
 }
