@@ -23,6 +23,7 @@ export function demoConfigYaml(o: DemoOptions): string {
     extraSinks.push(`  cache: {type: redis, url: ${q(o.redisUrl)}, key_prefix: "cdc_demo:"}`);
     extraPipes.push(`  - name: top_engagement_redis
     from: engagement.engagement_events
+    where: content_id IS NOT NULL AND duration_ms IS NOT NULL
     select: [content_id, event_ts, "duration_ms / 1000.0 AS engagement_seconds"]
     window: {type: sliding, size: 10m, slide: 1m, time: event_ts, key: [content_id], lateness: 5s, idle_timeout: 5s}
     aggregate: {total_engagement_seconds: SUM(engagement_seconds)}
@@ -94,6 +95,7 @@ pipelines:
     to: {sink: engagement, table: engagement_events, key: [id]}
   - name: top_engagement
     from: engagement.engagement_events
+    where: content_id IS NOT NULL AND duration_ms IS NOT NULL
     select: [content_id, event_ts, "duration_ms / 1000.0 AS engagement_seconds"]
     window: {type: sliding, size: 10m, slide: 1m, time: event_ts, key: [content_id], lateness: 5s, idle_timeout: 5s}
     aggregate: {total_engagement_seconds: SUM(engagement_seconds)}
@@ -110,6 +112,7 @@ pipelines:
     from: orders.orders
     validate:
       - {rule: "customer_id IS NOT NULL", message: "customer_id is NULL"}
+      - {rule: "price IS NOT NULL", message: "price is NULL"}
       - {rule: "price >= 0", message: "negative price"}
     select: [order_id, customer_id, product_id, quantity, price, "LOWER(TRIM(BOTH ' \\t\\r\\n' FROM status)) AS status", "quantity * price AS amount", created_at]
     to: {sink: warehouse, table: fact_orders, key: [order_id]}
