@@ -27,6 +27,9 @@ describe("cdc-engine generate (the compiled binary)", () => {
         [["generate", "--dataset", "nope", "--url", db.url], 2, "unknown dataset 'nope' (one of: ecommerce, engagement, orders, relational)"],
         [["generate", "--dataset", "orders", "--url", db.url, "--rate", "fast"], 2, "--rate 'fast' is not a rate"],
         [["generate", "--dataset", "orders", "--url", db.url, "--duration", "5 parsecs"], 2, "--duration '5 parsecs' is not a duration"],
+        // a bare number was read as milliseconds: 5 ran for 5 ms
+        [["generate", "--dataset", "orders", "--url", db.url, "--duration", "5"], 2, "--duration 5 has no unit: write 5s or 5m"],
+        [["generate", "--dataset", "orders", "--url", db.url, "--late", "0.1", "--late-by", "90"], 2, "--late-by 90 has no unit: write 90s or 90m"],
         [["generate", "--dataset", "orders", "--url", db.url, "--updates", "1.5"], 2, "--updates '1.5' is not a fraction"],
         [["generate", "--dataset", "orders", "--url", db.url, "--bogus"], 2, "Unknown option '--bogus'"],
         [["generate", "--dataset", "orders", "--url", db.url, "--count", "10"], 2, "table public.orders does not exist: run with --init"],
