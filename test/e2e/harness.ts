@@ -113,3 +113,17 @@ export async function sourceAndWarehouse(prefix: string, connection: Record<stri
     env: { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl },
   };
 }
+
+/**
+ * examples/warehouse.yaml served (compiled binary) from an orders table the generator made
+ * (`--init`, one row of `seed`, deleted again when `empty`) into a fresh warehouse database.
+ */
+export async function warehouseOnOrders(prefix: string, seed: number, empty: boolean): Promise<{ src: postgres.Sql; wh: postgres.Sql; srcUrl: string; serve: Serve }> {
+  const { src, wh, env } = await sourceAndWarehouse(prefix, { TimeZone: "UTC" });
+  await generate(env.SOURCE_URL, ["--dataset", "orders", "--init", "--count", "1", "--seed", String(seed)]);
+  if (empty) await src.unsafe("delete from orders");
+  // generate --init leaves orders at REPLICA IDENTITY FULL: updates carry the whole old row and the key is still order_id.
+  const serve = new Serve("warehouse", env);
+  await serve.start();
+  return { src, wh, srcUrl: env.SOURCE_URL, serve };
+}

@@ -8,8 +8,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import postgres from "postgres";
-import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { generate, Serve, waitFor } from "./harness.ts";
+import { generate, type Serve, waitFor, warehouseOnOrders } from "./harness.ts";
 
 let src: postgres.Sql;
 let wh: postgres.Sql;
@@ -19,15 +18,7 @@ const VALID = "customer_id is not null and product_id is not null and quantity >
 const CLEAN = "lower(trim(both E' \\t\\r\\n' from status))";
 
 beforeAll(async () => {
-  const pg = await sharedPg("system");
-  srcUrl = pg.url(await createDatabase(pg, "e2e_qa_wh_src"));
-  const whUrl = pg.url(await createDatabase(pg, "e2e_qa_wh_dst"));
-  src = postgres(srcUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  wh = postgres(whUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  await generate(srcUrl, ["--dataset", "orders", "--init", "--count", "1", "--seed", "5"]);
-  await src.unsafe("delete from orders");
-  serve = new Serve("warehouse", { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
-  await serve.start();
+  ({ src, wh, srcUrl, serve } = await warehouseOnOrders("e2e_qa_wh", 5, true));
 });
 
 afterAll(async () => {

@@ -6,8 +6,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import postgres from "postgres";
-import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { generate, Serve, waitFor } from "./harness.ts";
+import { generate, type Serve, waitFor, warehouseOnOrders } from "./harness.ts";
 
 let src: postgres.Sql;
 let wh: postgres.Sql;
@@ -17,15 +16,7 @@ let srcUrl = "";
 const VALID = "customer_id is not null and product_id is not null and quantity > 0 and price >= 0";
 
 beforeAll(async () => {
-  const pg = await sharedPg("system");
-  srcUrl = pg.url(await createDatabase(pg, "e2e_wh_src"));
-  const whUrl = pg.url(await createDatabase(pg, "e2e_wh_dst"));
-  src = postgres(srcUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  wh = postgres(whUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  await generate(srcUrl, ["--dataset", "orders", "--init", "--count", "1", "--seed", "5"]);
-  // generate --init leaves orders at REPLICA IDENTITY FULL: updates carry the whole old row and the key is still order_id.
-  serve = new Serve("warehouse", { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
-  await serve.start();
+  ({ src, wh, srcUrl, serve } = await warehouseOnOrders("e2e_wh", 5, false));
 });
 
 afterAll(async () => {

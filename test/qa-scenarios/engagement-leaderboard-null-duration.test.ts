@@ -62,7 +62,7 @@ const G = "0e0e0e0e-0000-4000-8000-0000000000a1"; // 2 s + a click without durat
 
 async function board(): Promise<{ end: string | null; got: Map<string, number> }> {
   const end = await redis.hget(`${prefix}cdc_engine:shown_window:cache`, `${prefix}top_engagement:10min`);
-  const flat = await redis.zrange(`${prefix}top_engagement:10min`, 0, -1, "WITHSCORES");
+  const flat = await (redis as unknown as { zrange(...a: (string | number)[]): Promise<string[]> }).zrange(`${prefix}top_engagement:10min`, 0, -1, "WITHSCORES");
   const got = new Map<string, number>();
   for (let i = 0; i < flat.length; i += 2) got.set(flat[i]!, Number(flat[i + 1]));
   return { end, got };

@@ -7,23 +7,14 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import postgres from "postgres";
-import { createDatabase, sharedPg } from "../helpers/index.ts";
-import { generate, Serve, waitFor } from "../e2e/harness.ts";
+import { type Serve, waitFor, warehouseOnOrders } from "../e2e/harness.ts";
 
 let src: postgres.Sql;
 let wh: postgres.Sql;
 let serve: Serve;
 
 beforeAll(async () => {
-  const pg = await sharedPg("system");
-  const srcUrl = pg.url(await createDatabase(pg, "qa_wh_src"));
-  const whUrl = pg.url(await createDatabase(pg, "qa_wh_dst"));
-  src = postgres(srcUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  wh = postgres(whUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  await generate(srcUrl, ["--dataset", "orders", "--init", "--count", "1", "--seed", "3"]);
-  await src.unsafe("delete from orders");
-  serve = new Serve("warehouse", { SOURCE_URL: srcUrl, WAREHOUSE_URL: whUrl });
-  await serve.start();
+  ({ src, wh, serve } = await warehouseOnOrders("qa_wh", 3, true));
 });
 
 afterAll(async () => {
