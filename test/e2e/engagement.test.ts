@@ -7,55 +7,30 @@
  * that window. (The 60 s run at 3,333 rows/s belongs in bench/engagement.ts, not here.)
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import postgres from "postgres";
-import Redis from "ioredis";
-import { createDatabase, requireRedis, sharedPg } from "../helpers/index.ts";
-import { BigQueryServer } from "../helpers/bigquery-server.ts";
-import { HttpReceiver } from "../helpers/http-receiver.ts";
-import { generate, Serve, waitFor } from "./harness.ts";
+import type postgres from "postgres";
+import type Redis from "ioredis";
+import { type EngagementWorld, engagementWorld, generate, Serve, waitFor } from "./harness.ts";
 
+let world: EngagementWorld;
 let src: postgres.Sql;
 let redis: Redis;
 let serve: Serve;
 let srcUrl = "";
-const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-const bq = new BigQueryServer("demo-project", publicKey);
-const rx = new HttpReceiver();
-const prefix = `e2e_eng_${Math.random().toString(36).slice(2, 8)}:`;
+let bq: EngagementWorld["bq"];
+let rx: EngagementWorld["rx"];
+let prefix = "";
 
 beforeAll(async () => {
-  const rurl = await requireRedis();
-  redis = new Redis(rurl);
-  const pg = await sharedPg("system");
-  srcUrl = pg.url(await createDatabase(pg, "e2e_eng"));
-  src = postgres(srcUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  await src.unsafe(await Bun.file(join(import.meta.dir, "../../sql/engagement.sql")).text());
-  const keyPath = join(mkdtempSync(join(tmpdir(), "cdc-e2e-bq-")), "sa.json");
-  writeFileSync(keyPath, JSON.stringify({ type: "service_account", project_id: "demo-project", client_email: "cdc@demo-project.iam.gserviceaccount.com", private_key: privateKey.export({ type: "pkcs8", format: "pem" }), private_key_id: "k1", token_uri: bq.tokenUri }));
-  serve = new Serve("engagement", {
-    SOURCE_URL: srcUrl,
-    REDIS_URL: rurl,
-    REDIS_PREFIX: prefix,
-    BQ_PROJECT: "demo-project",
-    BQ_ENDPOINT: bq.endpoint,
-    GOOGLE_APPLICATION_CREDENTIALS: keyPath,
-    WEBHOOK_URL: rx.url,
-  });
+  world = await engagementWorld("e2e_eng");
+  ({ src, redis, bq, rx, prefix } = world);
+  srcUrl = world.env.SOURCE_URL;
+  serve = new Serve("engagement", world.env);
   await serve.start();
 });
 
 afterAll(async () => {
   await serve?.stop();
-  await src?.end();
-  const keys = (await redis?.keys(`${prefix}*`)) ?? [];
-  if (keys.length) await redis.del(...keys);
-  redis?.disconnect();
-  bq.stop();
-  rx.stop();
+  await world?.close();
 });
 
 test("Redis hashes equal SQL; every enriched row once at BigQuery and the webhook", async () => {

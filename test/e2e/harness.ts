@@ -2,11 +2,15 @@
  * Runs an example config (examples/X.yaml) with the compiled binary, as a user would:
  * URLs and names come from the environment variables the example documents.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { binaryPath, createDatabase, freePort, runBinary, sharedPg } from "../helpers/index.ts";
+import Redis from "ioredis";
+import { binaryPath, createDatabase, freePort, requireRedis, runBinary, sharedPg } from "../helpers/index.ts";
+import { BigQueryServer } from "../helpers/bigquery-server.ts";
+import { HttpReceiver } from "../helpers/http-receiver.ts";
 import { waitUntil } from "../helpers/wait-for.ts";
 
 export const examplesDir = join(import.meta.dir, "../../examples");
@@ -126,4 +130,56 @@ export async function warehouseOnOrders(prefix: string, seed: number, empty: boo
   const serve = new Serve("warehouse", env);
   await serve.start();
   return { src, wh, srcUrl: env.SOURCE_URL, serve };
+}
+
+export interface EngagementWorld {
+  src: postgres.Sql;
+  redis: Redis;
+  bq: BigQueryServer;
+  rx: HttpReceiver;
+  /** Prefix of every Redis key the example writes. */
+  prefix: string;
+  /** What examples/engagement.yaml reads (SOURCE_URL, REDIS_URL, REDIS_PREFIX, BQ_*, WEBHOOK_URL). */
+  env: Record<string, string>;
+  /** Removes the Redis keys and stops the stand-ins. */
+  close(): Promise<void>;
+}
+
+/**
+ * What examples/engagement.yaml writes to: the seed's tables in a fresh source database `name`,
+ * Redis (keys under a random prefix), the BigQuery REST stand-in with a service-account key, and a
+ * webhook receiver.
+ */
+export async function engagementWorld(name: string): Promise<EngagementWorld> {
+  const rurl = await requireRedis();
+  const redis = new Redis(rurl);
+  const pg = await sharedPg("system");
+  const srcUrl = pg.url(await createDatabase(pg, name));
+  const src = postgres(srcUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
+  await src.unsafe(await Bun.file(join(import.meta.dir, "../../sql/engagement.sql")).text());
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const bq = new BigQueryServer("demo-project", publicKey);
+  const rx = new HttpReceiver();
+  const prefix = `${name}_${Math.random().toString(36).slice(2, 8)}:`;
+  const keyDir = mkdtempSync(join(tmpdir(), "cdc-e2e-bq-"));
+  const keyPath = join(keyDir, "sa.json");
+  writeFileSync(keyPath, JSON.stringify({ type: "service_account", project_id: "demo-project", client_email: "cdc@demo-project.iam.gserviceaccount.com", private_key: privateKey.export({ type: "pkcs8", format: "pem" }), private_key_id: "k1", token_uri: bq.tokenUri }));
+  const env = { SOURCE_URL: srcUrl, REDIS_URL: rurl, REDIS_PREFIX: prefix, BQ_PROJECT: "demo-project", BQ_ENDPOINT: bq.endpoint, GOOGLE_APPLICATION_CREDENTIALS: keyPath, WEBHOOK_URL: rx.url };
+  return {
+    src,
+    redis,
+    bq,
+    rx,
+    prefix,
+    env,
+    async close() {
+      await src.end();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+      bq.stop();
+      rx.stop();
+      rmSync(keyDir, { recursive: true, force: true });
+    },
+  };
 }

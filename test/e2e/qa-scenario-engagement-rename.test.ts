@@ -10,44 +10,26 @@
  * it is left out and the next event sets the title.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
-import Redis from "ioredis";
-import { createDatabase, requireRedis, sharedPg } from "../helpers/index.ts";
-import { BigQueryServer } from "../helpers/bigquery-server.ts";
-import { HttpReceiver } from "../helpers/http-receiver.ts";
-import { ConfigServe, examplesDir, Serve, waitFor } from "./harness.ts";
+import type postgres from "postgres";
+import type Redis from "ioredis";
+import { ConfigServe, type EngagementWorld, engagementWorld, examplesDir, Serve, waitFor } from "./harness.ts";
 
+let world: EngagementWorld;
 let src: postgres.Sql;
 let redis: Redis;
 let serve: Serve;
 let old: ConfigServe;
-const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-const bq = new BigQueryServer("demo-project", publicKey);
-const rx = new HttpReceiver();
-const prefix = `e2e_qa_eng_${Math.random().toString(36).slice(2, 8)}:`;
+let prefix = "";
 const ID = "0e0e0e0e-0000-4000-8000-0000000000aa";
 
 beforeAll(async () => {
-  const rurl = await requireRedis();
-  redis = new Redis(rurl);
-  const pg = await sharedPg("system");
-  const srcUrl = pg.url(await createDatabase(pg, "e2e_qa_eng"));
-  src = postgres(srcUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  await src.unsafe(await Bun.file(join(import.meta.dir, "../../sql/engagement.sql")).text());
-  const keyPath = join(mkdtempSync(join(tmpdir(), "cdc-e2e-bq-")), "sa.json");
-  writeFileSync(keyPath, JSON.stringify({ type: "service_account", project_id: "demo-project", client_email: "cdc@demo-project.iam.gserviceaccount.com", private_key: privateKey.export({ type: "pkcs8", format: "pem" }), private_key_id: "k1", token_uri: bq.tokenUri }));
+  world = await engagementWorld("e2e_qa_eng");
+  ({ src, redis, prefix } = world);
   const env = {
-    SOURCE_URL: srcUrl,
-    REDIS_URL: rurl,
-    REDIS_PREFIX: prefix,
-    BQ_PROJECT: "demo-project",
-    BQ_ENDPOINT: bq.endpoint,
-    GOOGLE_APPLICATION_CREDENTIALS: keyPath,
-    WEBHOOK_URL: rx.url,
+    ...world.env,
     CDC_SLOT: `qa_eng_${Math.random().toString(36).slice(2, 8)}`,
     CDC_PUBLICATION: "qa_eng_rename",
     CDC_STATE_DIR: join(mkdtempSync(join(tmpdir(), "cdc-e2e-state-")), "state"),
@@ -62,12 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await old?.stop();
   await serve?.stop();
-  await src?.end();
-  const keys = (await redis?.keys(`${prefix}*`)) ?? [];
-  if (keys.length) await redis.del(...keys);
-  redis?.disconnect();
-  bq.stop();
-  rx.stop();
+  await world?.close();
 });
 
 const event = (type: string, ago: string, ms: number | null) =>

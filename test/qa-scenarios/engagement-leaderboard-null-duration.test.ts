@@ -11,49 +11,28 @@
  * the set kept the old score (7 s here, where SQL over the window has no engagement for it).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import postgres from "postgres";
-import Redis from "ioredis";
-import { createDatabase, requireRedis, sharedPg } from "../helpers/index.ts";
-import { BigQueryServer } from "../helpers/bigquery-server.ts";
-import { HttpReceiver } from "../helpers/http-receiver.ts";
-import { Serve, waitFor } from "../e2e/harness.ts";
+import { rmSync } from "node:fs";
+import type postgres from "postgres";
+import type Redis from "ioredis";
+import { type EngagementWorld, engagementWorld, Serve, waitFor } from "../e2e/harness.ts";
 
+let world: EngagementWorld;
 let src: postgres.Sql;
 let redis: Redis;
 let serve: Serve;
-const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-const bq = new BigQueryServer("demo-project", publicKey);
-const rx = new HttpReceiver();
-const prefix = `qa_lb_${Math.random().toString(36).slice(2, 8)}:`;
-const keyDir = mkdtempSync(join(tmpdir(), "cdc-qa-bq-"));
+let prefix = "";
 
 beforeAll(async () => {
-  const rurl = await requireRedis();
-  redis = new Redis(rurl);
-  const pg = await sharedPg("system");
-  const srcUrl = pg.url(await createDatabase(pg, "qa_lb"));
-  src = postgres(srcUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: "UTC" } });
-  await src.unsafe(await Bun.file(join(import.meta.dir, "../../sql/engagement.sql")).text());
-  const keyPath = join(keyDir, "sa.json");
-  writeFileSync(keyPath, JSON.stringify({ type: "service_account", project_id: "demo-project", client_email: "cdc@demo-project.iam.gserviceaccount.com", private_key: privateKey.export({ type: "pkcs8", format: "pem" }), private_key_id: "k1", token_uri: bq.tokenUri }));
-  serve = new Serve("engagement", { SOURCE_URL: srcUrl, REDIS_URL: rurl, REDIS_PREFIX: prefix, BQ_PROJECT: "demo-project", BQ_ENDPOINT: bq.endpoint, GOOGLE_APPLICATION_CREDENTIALS: keyPath, WEBHOOK_URL: rx.url });
+  world = await engagementWorld("qa_lb");
+  ({ src, redis, prefix } = world);
+  serve = new Serve("engagement", world.env);
   await serve.start();
 });
 
 afterAll(async () => {
   await serve?.stop();
-  await src?.end();
-  const keys = (await redis?.keys(`${prefix}*`)) ?? [];
-  if (keys.length) await redis.del(...keys);
-  redis?.disconnect();
-  bq.stop();
-  rx.stop();
-  rmSync(keyDir, { recursive: true, force: true });
-  rmSync(serve.dir, { recursive: true, force: true });
+  await world?.close();
+  if (serve) rmSync(serve.dir, { recursive: true, force: true });
 });
 
 const E = "0e0e0e0e-0000-4000-8000-0000000000e1"; // one 7 s play, later set to a NULL duration
