@@ -13,37 +13,14 @@ import { toParam } from "../../src/sinks/mysql/types.ts";
 import { toPgText } from "../../src/sinks/postgres/values.ts";
 import type { Change } from "../../src/types.ts";
 import { sourceConfig, startSource, testDb } from "../source/source-helpers.ts";
+import { insertMessage, relationMessage } from "../helpers/pgoutput-messages.ts";
 
 const COLS: [string, number][] = [["id", 23], ["__proto__", 25], ["constructor", 23]];
 
-function relationMessage(): Buffer {
-  const parts = [Buffer.from([0x52, 0, 0, 0, 1]), Buffer.from("public\0t\0"), Buffer.from([0x64, 0, COLS.length])];
-  for (const [name, oid] of COLS) {
-    const t = Buffer.alloc(8);
-    t.writeUInt32BE(oid, 0);
-    t.writeInt32BE(-1, 4);
-    parts.push(Buffer.from([name === "id" ? 1 : 0]), Buffer.from(name + "\0"), t);
-  }
-  return Buffer.concat(parts);
-}
-function insert(vals: string[]): Buffer {
-  const n = Buffer.alloc(2);
-  n.writeUInt16BE(vals.length);
-  const parts = [Buffer.from([0x49, 0, 0, 0, 1, 0x4e]), n];
-  for (const v of vals) {
-    const b = Buffer.from(v);
-    const h = Buffer.alloc(5);
-    h[0] = 0x74;
-    h.writeUInt32BE(b.length, 1);
-    parts.push(h, b);
-  }
-  return Buffer.concat(parts);
-}
-
 test("a __proto__ column keeps its value from the decoder to the sinks' values", () => {
   const dec = new DataDecoder(new TypeDecoders());
-  dec.decode(relationMessage(), false);
-  const change = (dec.decode(insert(["1", "PROTO", "7"]), false) as { change: Change }).change;
+  dec.decode(relationMessage(COLS), false);
+  const change = (dec.decode(insertMessage(["1", "PROTO", "7"]), false) as { change: Change }).change;
   expect(Object.keys(change.after!)).toEqual(["id", "__proto__", "constructor"]);
   expect(change.after!["__proto__"]).toBe("PROTO");
   const [r] = new MirrorMapper().map({ lsn: 1n, endLsn: 2n, xid: 1, commitTime: 0n, changes: [change] }, null);
