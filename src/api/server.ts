@@ -12,13 +12,15 @@ export interface ApiServer {
  * created behind it). --listen and CDC_API_LISTEN bypass the config's check: "nonsense" or port
  * 99999 got Bun's "options.port is out of range" and exit 1.
  */
-export function parseListen(listen: string): { hostname: string; port: number } {
+/** `from`: what named the address, for the message (a command's own flag, e.g. demo's `--listen`). */
+export function parseListen(listen: string, from?: string): { hostname: string; port: number } {
   const i = listen.lastIndexOf(":");
   const hostname = listen.slice(0, i).replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
   const portText = listen.slice(i + 1);
   const port = Number(portText);
   if (i < 0 || !/^\d{1,5}$/.test(portText) || port > 65535) {
-    throw usageError("api_listen", `api.listen: '${listen}' is not HOST:PORT with a port from 0 to 65535 (from --listen, CDC_API_LISTEN or api.listen)`);
+    const why = `'${listen}' is not HOST:PORT with a port from 0 to 65535`;
+    throw usageError("api_listen", from ? `${from}: ${why}` : `api.listen: ${why} (from --listen, CDC_API_LISTEN or api.listen)`);
   }
   return { hostname, port };
 }

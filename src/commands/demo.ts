@@ -1,14 +1,7 @@
 import type { Command } from "./command.ts";
 import { positiveFlag, str } from "./command.ts";
 import { runDemo } from "../demo/run-demo.ts";
-import { usageError } from "../errors.ts";
-
-/** --listen as serve takes it: HOST:PORT with a port from 0 to 65535. */
-function parseListenFlag(listen: string): void {
-  const i = listen.lastIndexOf(":");
-  const port = listen.slice(i + 1);
-  if (i < 0 || !/^\d{1,5}$/.test(port) || Number(port) > 65535) throw usageError("usage", `--listen: '${listen}' is not HOST:PORT with a port from 0 to 65535`);
-}
+import { parseListen } from "../api/server.ts";
 
 /** Everything on one machine with nothing but this binary (and PostgreSQL binaries): see src/demo. */
 export const demoCommand: Command = {
@@ -27,7 +20,7 @@ export const demoCommand: Command = {
     const listen = str(args.values.listen) ?? "127.0.0.1:8080";
     // Checked before PostgreSQL starts: a bad address was found only in the generated config,
     // after the server had started, and the message named that temp file instead of --listen.
-    parseListenFlag(listen);
+    parseListen(listen, "--listen");
     return runDemo({ listen, dir: str(args.values.dir), rate, out: (l) => console.log(l) });
   },
 };

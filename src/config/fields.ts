@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { formatDuration, parseDuration } from "./duration.ts";
+import { formatDuration, parseDuration, unitless } from "./duration.ts";
 
 /** Reusable config field types, with messages written for the person editing the YAML. */
 
@@ -8,7 +8,7 @@ import { formatDuration, parseDuration } from "./duration.ts";
  * meant). A bare 0 stays accepted: it reads the same in every unit ("0 = off" fields).
  */
 export const span = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const bare = typeof v === "number" ? v : /^\s*(\d+(?:\.\d+)?)\s*$/.exec(v)?.[1];
+  const bare = unitless(v);
   if (bare !== undefined && Number(bare) > 0 && Number.isFinite(Number(bare))) {
     ctx.addIssue({ code: "custom", message: `${bare} has no unit: write ${bare}s or ${bare}ms` });
     return z.NEVER;

@@ -86,23 +86,20 @@ function checkedMirror(p: PipelineConfig, config: Config, runner: PipelineRunner
   }
   const named = new Set((Array.isArray(p.from) ? p.from : [p.from]).map(qualify).filter((t) => !t.endsWith(".*")));
   const seen = new Set<string>();
+  const once = (rel: Relation) => {
+    if (seen.has(rel.table) || !named.has(rel.table)) return;
+    seen.add(rel.table);
+    guarded(rel);
+  };
   const { process, knowRelations } = runner;
   // The source hands the tables' columns over before it makes its slot: checked then, a mistake
   // exits 2 without leaving a slot behind that holds WAL.
   runner.knowRelations = (rels) => {
     knowRelations?.(rels);
-    for (const rel of rels) {
-      if (seen.has(rel.table) || !named.has(rel.table)) continue;
-      seen.add(rel.table);
-      guarded(rel);
-    }
+    for (const rel of rels) once(rel);
   };
   runner.process = async (txn) => {
-    for (const c of txn.changes) {
-      if (seen.has(c.table) || !named.has(c.table)) continue;
-      seen.add(c.table);
-      guarded(c.relation);
-    }
+    for (const c of txn.changes) once(c.relation);
     return process(txn);
   };
   return runner;

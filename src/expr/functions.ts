@@ -175,8 +175,15 @@ const FUNCTIONS: Record<string, Fn> = {
       const re = trimRe(chars ? String(chars.literal!.value) : " ");
       return strict(T.text, [text(rest[0])], (s: string) => s.replace(re, ""));
     }
-    // the characters from a column: they were ignored (spaces trimmed instead)
-    return strict(T.text, [text(rest[0]), text(chars)], (s: string, set: string) => (set === "" ? s : s.replace(trimRe(set), "")));
+    // the characters from a column: they were ignored (spaces trimmed instead). Its pattern is
+    // made again only when the set changes (mostly one value for every row), not per row.
+    let lastSet = "";
+    let lastRe: RegExp | null = null;
+    return strict(T.text, [text(rest[0]), text(chars)], (s: string, set: string) => {
+      if (set === "") return s;
+      if (set !== lastSet || !lastRe) (lastSet = set), (lastRe = trimRe(set));
+      return s.replace(lastRe, "");
+    });
   },
   LTRIM: (a) => (arity("LTRIM", a, 1), strict(T.text, [text(a[0])], (s: string) => s.replace(/^ +/, ""))),
   RTRIM: (a) => (arity("RTRIM", a, 1), strict(T.text, [text(a[0])], (s: string) => s.replace(/ +$/, ""))),

@@ -1,4 +1,4 @@
-import { parseDuration } from "../config/duration.ts";
+import { parseDuration, unitless } from "../config/duration.ts";
 import { usageError } from "../errors.ts";
 import type { InsertMethod } from "./writer.ts";
 
@@ -98,8 +98,8 @@ export function parseCount(name: string, text: string, min = 0): number {
 }
 
 export function parseDurationFlag(name: string, text: string): number {
-  // As in the config: `--duration 5` read as 5 ms was a silent misreading (5 s, 5 min?).
-  if (/^\s*\d+(\.\d+)?\s*$/.test(text)) throw usageError("generate.flag", `--${name} ${text.trim()} has no unit: write ${text.trim()}s or ${text.trim()}m`);
+  const bare = unitless(text); // as in the config
+  if (bare !== undefined) throw usageError("generate.flag", `--${name} ${bare} has no unit: write ${bare}s or ${bare}m`);
   const ms = parseDuration(text);
   if (ms === null || ms <= 0) throw usageError("generate.flag", `--${name} '${text}' is not a duration (e.g. 30s, 5m, 1h)`);
   return ms;

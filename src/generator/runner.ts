@@ -10,6 +10,7 @@ import type { GeneratorOptions, GeneratorStats } from "./options.ts";
 import { Rng, seedNumber } from "./random.ts";
 import { createReporter } from "./reporter.ts";
 import { prepareSchema } from "./schema.ts";
+import { quoteIdent } from "../source/postgres/catalog.ts";
 import { writeBatch, type InsertMethod } from "./writer.ts";
 import type { Batch } from "./dataset.ts";
 
@@ -46,7 +47,7 @@ function openGeneratorPg(url: string, schema: string, max: number): Pg {
       // still visible and decoded in commit order; only a server crash could lose the last ones).
       // search_path is a list of identifiers: quoted, so "Sales Data" or "Staging" is that schema
       // (bare, Postgres refused the first at connect time and folded the second to staging).
-      connection: { application_name: "cdc-engine generate", search_path: `"${schema.replace(/"/g, '""')}"`, synchronous_commit: "off" },
+      connection: { application_name: "cdc-engine generate", search_path: quoteIdent(schema), synchronous_commit: "off" },
     },
   });
 }

@@ -1,6 +1,7 @@
 import type { Pg } from "../db/postgres-client.ts";
 import { CdcError, usageError } from "../errors.ts";
 import type { Dataset } from "./dataset.ts";
+import { quoteIdent } from "../source/postgres/catalog.ts";
 
 type Columns = Map<string, Map<string, string>>;
 
@@ -84,8 +85,8 @@ export async function prepareSchema(sql: Pg, ds: Dataset, schema: string, init: 
   if (init) {
     try {
       await sql.begin(async (tx) => {
-        await tx.unsafe(`create schema if not exists "${schema.replace(/"/g, '""')}"`);
-        await tx.unsafe(`set local search_path to "${schema.replace(/"/g, '""')}"`);
+        await tx.unsafe(`create schema if not exists ${quoteIdent(schema)}`);
+        await tx.unsafe(`set local search_path to ${quoteIdent(schema)}`);
         await tx.unsafe(ds.ddl);
       });
     } catch (e) {

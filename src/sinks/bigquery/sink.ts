@@ -13,6 +13,7 @@ import { tokenSource } from "./auth.ts";
 import { BigQueryRest, BqError, type TableResource } from "./rest.ts";
 import { bqRow, bqType, tableFields } from "./schema.ts";
 import { recordId } from "../record-identity.ts";
+import { TableOwners } from "../table-owners.ts";
 
 /** Row-level insertErrors reasons that say "try again" (Google: retry with the same insertId), not "bad row". */
 const TRANSIENT_ROW_REASONS = new Set(["backendError", "timeout", "internalError", "rateLimitExceeded"]);
@@ -36,6 +37,8 @@ function outputColumns(recs: OutputRecord[]): Column[] {
   return [...byName.values()];
 }
 
+const TRUNCATE_REASON = "truncate is not applied to BigQuery (insertAll only appends): the rows before it stay in the table";
+
 /**
  * BigQuery sink over the REST API (streaming insertAll). Replays are harmless twice over:
  * the position in state.dir skips whole batches already delivered, and every row carries a
@@ -43,8 +46,6 @@ function outputColumns(recs: OutputRecord[]): Column[] {
  * (best effort, for at least a minute, per Google's documentation). Tables are created with
  * the target's partitioning and clustering; new output columns are added with tables.patch.
  */
-const TRUNCATE_REASON = "truncate is not applied to BigQuery (insertAll only appends): the rows before it stay in the table";
-
 export class BigquerySink implements Sink {
   private ctx!: SinkContext;
   private rest!: BigQueryRest;
@@ -52,8 +53,7 @@ export class BigquerySink implements Sink {
   private readonly targets = new Map<string, BigqueryTarget>();
   private readonly tables = new Map<string, TableState>();
   private readonly datasets = new Set<string>();
-  /** dataset.table → the output table written to it first (see clash). */
-  private readonly owners = new Map<string, string>();
+  private readonly owners = new TableOwners();
   private readonly abort = new AbortController();
   private readonly retry: RetryPolicy;
   private state: Health = { status: "up" };
@@ -112,8 +112,11 @@ export class BigquerySink implements Sink {
     // insertAll appends: every upsert/delete becomes a row (with _cdc_op when metadata columns are on).
     // A truncate has no row to append and removes nothing from an append-only table: it goes to
     // the DLQ (as Redis does), so it is seen and counted instead of silently dropped.
-    const records = unseen.records.filter((r) => r.op !== "truncate");
-    for (const r of unseen.records) if (r.op === "truncate") sinkDeadLetter(this.ctx, batch.pipeline, r, TRUNCATE_REASON);
+    const records: OutputRecord[] = [];
+    for (const r of unseen.records) {
+      if (r.op === "truncate") sinkDeadLetter(this.ctx, batch.pipeline, r, TRUNCATE_REASON);
+      else records.push(r);
+    }
     const byTable = new Map<OutputTable["name"], OutputRecord[]>();
     for (const r of records) {
       const list = byTable.get(r.table.name);
@@ -198,16 +201,11 @@ export class BigquerySink implements Sink {
     this.datasets.add(dataset);
   }
 
-  /**
-   * Why an output table's rows cannot go to its BigQuery table, or null: sales.orders and
-   * public.sales_orders both map to sales_orders, where their rows were mixed. The first output
-   * table written there owns it (per process); the other's records go to the DLQ naming both.
-   */
+  /** Why an output table's rows cannot go to its BigQuery table (another output table's rows are there: TableOwners), or null. */
   private clash(target: BigqueryTarget, name: string): string | null {
     const id = `${target.dataset ?? this.config.dataset!}.${targetTableName(name)}`;
-    const owner = this.owners.get(id);
-    if (owner === undefined) this.owners.set(id, name);
-    if (owner === undefined || owner === name) return null;
+    const owner = this.owners.claim(id, name);
+    if (owner === null) return null;
     return `${name} and ${owner} both map to BigQuery table ${id}, which holds the rows of ${owner}: send ${name} through a pipeline of its own with another to.table`;
   }
 

@@ -5,6 +5,7 @@ import type { Column } from "../../types.ts";
 import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, NULL_KEY_INDEX, q, mysqlTableName } from "./ddl.ts";
 import { columnType, type Dialect } from "./types.ts";
 import { mysqlWidensTo } from "./widen.ts";
+import { TableOwners } from "../table-owners.ts";
 
 /**
  * The server refused a name in the table's DDL, the same on every retry: 1059 an identifier too
@@ -41,12 +42,7 @@ export class TargetTables {
     private readonly ddlOpts: (tableName: string) => DdlOptions,
   ) {}
 
-  /**
-   * Target table → the output table written to it first. Two source tables can map to one target
-   * (sales.orders and public.sales_orders are both sales_orders): their rows were mixed in it, a
-   * row of one overwriting the other's row with the same key.
-   */
-  private readonly owners = new Map<string, string>();
+  private readonly owners = new TableOwners();
   /** Output table → why the server refused its target's DDL (NAME_ERRNOS). */
   private readonly refusedNames = new Map<string, string>();
 
@@ -55,9 +51,8 @@ export class TargetTables {
     const refused = this.refusedNames.get(t.name);
     if (refused !== undefined) return refused;
     const name = mysqlTableName(t.name, this.dialect);
-    const owner = this.owners.get(name);
-    if (owner === undefined) this.owners.set(name, t.name);
-    if (owner === undefined || owner === t.name) return null;
+    const owner = this.owners.claim(name, t.name);
+    if (owner === null) return null;
     return `${t.name} and ${owner} both map to target table ${name}, which holds the rows of ${owner}: mirror ${t.name} with a pipeline of its own and another to.table`;
   }
 

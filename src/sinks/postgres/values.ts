@@ -1,4 +1,4 @@
-import { boundsPrefix } from "../../array-bounds.ts";
+import { arrayDelimiter, boundsPrefix } from "../../array-bounds.ts";
 /**
  * Values to Postgres text input form, sent as untyped parameters so the server parses them
  * with the target column's own input function: int8 and numeric stay exact (bigint /
@@ -23,14 +23,8 @@ export function toPgText(v: unknown): string | null {
   return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
 }
 
-/**
- * The element delimiter the source split an array at, when not ',' (box[]: `{(1,1),(0,0);(2,2),(1,1)}`,
- * set by the source's parseArray): printed with ',' the server refused it as a malformed literal.
- */
-const ARRAY_DELIM = Symbol.for("cdc-engine.array-delim");
-
 /** A Postgres array literal: {a,"b c",NULL,{1,2}} ([0:1]={...} when a lower bound is not 1). Elements are always quoted except NULL and nested arrays. */
-export function arrayLiteral(items: unknown[], delim: string = (items as { [ARRAY_DELIM]?: string })[ARRAY_DELIM] ?? ","): string {
+export function arrayLiteral(items: unknown[], delim: string = arrayDelimiter(items)): string {
   const parts = items.map((x) => {
     if (x === null || x === undefined) return "NULL";
     if (Array.isArray(x)) return arrayLiteral(x, delim);

@@ -5,7 +5,7 @@
  * the same whichever path delivered it.
  */
 import { BINARY_SCALAR, binaryArray, binaryText, type BinaryDecoder } from "./binary-decoders.ts";
-import { withBounds } from "../../array-bounds.ts";
+import { withBounds, withDelimiter } from "../../array-bounds.ts";
 
 export type Decoder = (text: string) => unknown;
 
@@ -207,13 +207,9 @@ export function parseArray(text: string, elem: Decoder, delim = ","): unknown[] 
     }
   }
   const arr = parseLevel();
-  // box[] is split at ';' (its elements hold commas): the postgres sink prints it back with ';'.
-  if (delim !== ",") Object.defineProperty(arr, ARRAY_DELIM, { value: delim, enumerable: false });
+  withDelimiter(arr, delim); // box[] is split at ';': the postgres sink prints it back so
   return prefix ? withBounds(arr, prefix) : arr;
 }
-
-/** The element delimiter of an array parsed with one other than ',' (a non-enumerable property, as the bounds are). */
-const ARRAY_DELIM = Symbol.for("cdc-engine.array-delim");
 
 /** pg_type rows the decoders need: arrays, domains, enums (a few hundred rows, read once at start). */
 export const PG_TYPE_QUERY = `
