@@ -59,9 +59,11 @@ export const dlqCommand: Command = {
         const entries = store.list({ pipeline, limit });
         for (const e of entries) {
           if (args.values.json) {
-            console.log(`{"id":${e.id},"pipeline":${JSON.stringify(e.pipeline)},"stage":${JSON.stringify(e.stage)},"table":${JSON.stringify(e.table)},"lsn":"${formatLsn(e.lsn)}","created_at":"${e.createdAt}","error":${JSON.stringify(redactString(e.error))},"row":${rowText(e)}}`);
+            const stale = e.supersededLsn === null ? "" : `,"superseded_lsn":"${formatLsn(e.supersededLsn)}"`;
+            console.log(`{"id":${e.id},"pipeline":${JSON.stringify(e.pipeline)},"stage":${JSON.stringify(e.stage)},"table":${JSON.stringify(e.table)},"lsn":"${formatLsn(e.lsn)}","created_at":"${e.createdAt}","error":${JSON.stringify(redactString(e.error))},"row":${rowText(e)}${stale}}`);
           } else {
-            console.log(`#${e.id} ${e.createdAt} ${e.pipeline} -> ${e.stage} ${e.table} lsn=${formatLsn(e.lsn)}: ${redactString(e.error)}\n    ${rowText(e)}`);
+            const stale = e.supersededLsn === null ? "" : ` (superseded at ${formatLsn(e.supersededLsn)}: replay drops it)`;
+            console.log(`#${e.id} ${e.createdAt} ${e.pipeline} -> ${e.stage} ${e.table} lsn=${formatLsn(e.lsn)}${stale}: ${redactString(e.error)}\n    ${rowText(e)}`);
           }
         }
         if (!args.values.json) console.log(`${entries.length} of ${store.count(pipeline)} dead letter(s)`);
@@ -75,7 +77,8 @@ export const dlqCommand: Command = {
       // A sink error can quote its connection URL: masked like every log line.
       for (const f of r.failed) console.log(`#${f.id} still rejected: ${redactString(f.error)}`);
       for (const s of r.skipped) console.log(`#${s.id} skipped: ${s.reason}`);
-      console.log(`replayed ${r.replayed}, still failing ${r.failed.length}, skipped ${r.skipped.length}`);
+      for (const s of r.superseded) console.log(`#${s.id} superseded: the sink got a newer change of the same key at ${formatLsn(s.lsn)}; removed, not written`);
+      console.log(`replayed ${r.replayed}, superseded ${r.superseded.length}, still failing ${r.failed.length}, skipped ${r.skipped.length}`);
       return r.failed.length > 0 ? 1 : 0;
     } finally {
       store.close();

@@ -36,6 +36,24 @@ export interface ReplayResult {
   replayed: number;
   failed: { id: number; error: string }[];
   skipped: { id: number; reason: string }[];
+  /** Entries a newer change of the same key made stale: removed, not written (see superseded.ts). */
+  superseded: { id: number; lsn: Lsn }[];
+}
+
+export function emptyReplayResult(): ReplayResult {
+  return { replayed: 0, failed: [], skipped: [], superseded: [] };
+}
+
+/**
+ * Drops the entries a newer change of their key has superseded (writing them would overwrite
+ * that newer value, or bring back a deleted row) and returns the rest.
+ */
+export function withoutSuperseded(store: DlqStore, entries: StoredDeadLetter[], result: ReplayResult): StoredDeadLetter[] {
+  const stale = entries.filter((e) => e.supersededLsn !== null);
+  if (!stale.length) return entries;
+  store.remove(stale.map((e) => e.id));
+  for (const e of stale) result.superseded.push({ id: e.id, lsn: e.supersededLsn! });
+  return entries.filter((e) => e.supersededLsn === null);
 }
 
 /** Dead letters grouped by the sink they go back to; what cannot be replayed is listed in `skipped`. */
@@ -119,8 +137,8 @@ function replayLsn(sink: Sink, sinkType: string, pipeline: string): Lsn {
  * engine's own sinks between batches.
  */
 export async function replayDeadLetters(config: Config, store: DlqStore, entries: StoredDeadLetter[]): Promise<ReplayResult> {
-  const result: ReplayResult = { replayed: 0, failed: [], skipped: [] };
-  const bySink = groupBySink(config, entries, result);
+  const result = emptyReplayResult();
+  const bySink = groupBySink(config, withoutSuperseded(store, entries, result), result);
   const log = createLogger({ level: "warn" });
   for (const [name, list] of bySink) {
     const cfg = config.sinks[name];

@@ -24,6 +24,8 @@ export interface StoredDeadLetter extends DeadLetter {
    */
   index: number | null;
   commitTime: bigint | null;
+  /** A newer change of the same key went to the sink (or pipeline) at this LSN: replay drops the entry (see superseded.ts). */
+  supersededLsn: Lsn | null;
   createdAt: string;
 }
 
@@ -41,6 +43,8 @@ export interface DeadLetterExtra {
  */
 export class DlqStore implements DeadLetters {
   readonly db: Database;
+  /** Called with each entry as it is queued (SupersededLetters keeps its key). */
+  onQueued: ((entry: StoredDeadLetter) => void) | null = null;
 
   constructor(stateDir: string) {
     mkdirSync(stateDir, { recursive: true });
@@ -65,6 +69,7 @@ export class DlqStore implements DeadLetters {
     if (!cols.some((c) => c.name === "source_json")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN source_json TEXT");
     if (!cols.some((c) => c.name === "record_index")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN record_index INTEGER");
     if (!cols.some((c) => c.name === "commit_time")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN commit_time TEXT");
+    if (!cols.some((c) => c.name === "superseded_lsn")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN superseded_lsn TEXT");
   }
 
   /**
@@ -80,10 +85,21 @@ export class DlqStore implements DeadLetters {
       .query("SELECT 1 FROM dead_letters WHERE lsn = ? AND pipeline = ? AND stage = ? AND table_name = ? AND record_index IS ? AND error = ? AND row_json = ? LIMIT 1")
       .get(lsn, entry.pipeline, entry.stage, entry.table, index, entry.error, row);
     if (seen) return false;
-    this.db
+    const { lastInsertRowid } = this.db
       .query("INSERT INTO dead_letters (pipeline, stage, table_name, op, row_json, target_json, error, lsn, source_json, record_index, commit_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, row, entry.target ? toJsonText(entry.target) : null, entry.error, lsn, entry.source ? encodeChange(entry.source) : null, index, entry.commitTime?.toString() ?? null);
     dlqRows.inc({ pipeline: entry.pipeline, stage: entry.stage });
+    this.onQueued?.({
+      ...entry,
+      id: Number(lastInsertRowid),
+      op: entry.op ?? null,
+      target: entry.target ?? null,
+      source: entry.source ?? null,
+      index,
+      commitTime: entry.commitTime ?? null,
+      supersededLsn: null,
+      createdAt: new Date().toISOString(),
+    });
     return true;
   }
 
@@ -105,6 +121,14 @@ export class DlqStore implements DeadLetters {
       .query(`SELECT * FROM dead_letters ${where} ORDER BY id LIMIT $limit`)
       .all({ $p: opts.pipeline ?? null, $limit: opts.limit ?? -1 } as Record<string, string | number | null>) as DbRow[];
     return rows.map(fromDb);
+  }
+
+  /** Marks entries made stale by a newer change of their key at `lsn` (see superseded.ts). */
+  markSuperseded(ids: number[], lsn: Lsn): void {
+    const mark = this.db.query("UPDATE dead_letters SET superseded_lsn = ? WHERE id = ? AND superseded_lsn IS NULL");
+    this.db.transaction(() => {
+      for (const id of ids) mark.run(lsn.toString(), id);
+    })();
   }
 
   remove(ids: number[]): number {
@@ -141,6 +165,7 @@ interface DbRow {
   source_json: string | null;
   record_index: number | null;
   commit_time: string | null;
+  superseded_lsn: string | null;
 }
 
 function fromDb(r: DbRow): StoredDeadLetter {
@@ -159,6 +184,7 @@ function fromDb(r: DbRow): StoredDeadLetter {
     source: r.source_json ? decodeChange(r.source_json) : null,
     index: r.record_index ?? null,
     commitTime: r.commit_time === null || r.commit_time === undefined ? null : BigInt(r.commit_time),
+    supersededLsn: r.superseded_lsn ? (BigInt(r.superseded_lsn) as Lsn) : null,
   };
 }
 

@@ -3,9 +3,10 @@ import type { Config } from "../config/schema.ts";
 import type { Sink } from "../sinks/sink.ts";
 import { CdcError, errorMessage } from "../errors.ts";
 import type { DlqStore, StoredDeadLetter } from "../dlq/store.ts";
-import { groupBySink, replayIntoSink, writeReplay, type ReplayResult } from "../dlq/replay.ts";
+import { emptyReplayResult, groupBySink, replayIntoSink, withoutSuperseded, writeReplay, type ReplayResult } from "../dlq/replay.ts";
 import type { PipelineState } from "./pipeline-state.ts";
 import type { Serial } from "./serial.ts";
+import { formatLsn } from "../types.ts";
 
 /**
  * While a replay writes to a sink (`sink name`) or runs a pipeline (`pipeline:name`), a rejection
@@ -54,7 +55,7 @@ export interface DlqReplayerDeps {
   refreshDlqPending(): void;
 }
 
-export type ReplayOutcome = { replayed: number; failed: ReplayResult["failed"]; skipped: ReplayResult["skipped"] };
+export type ReplayOutcome = { replayed: number; failed: ReplayResult["failed"]; skipped: ReplayResult["skipped"]; superseded: { id: number; lsn: string }[] };
 
 /**
  * DLQ replay through the engine's own sinks, between transactions: every writer of the sink
@@ -102,8 +103,8 @@ export function dlqReplayer(d: DlqReplayerDeps): (pipeline?: string) => Promise<
     const dlq = d.dlq;
     if (!dlq) throw new CdcError("conflict", "this runtime's dead letters are not kept in the DLQ store");
     return d.serial.run(async () => {
-      const result: ReplayResult = { replayed: 0, failed: [], skipped: [] };
-      const all = dlq.list({ pipeline });
+      const result = emptyReplayResult();
+      const all = withoutSuperseded(dlq, dlq.list({ pipeline }), result);
       for (const e of all) if (e.stage === "operator") await throughPipeline(dlq, e, result);
       const bySink = groupBySink(config, all.filter((e) => e.stage !== "operator"), result);
       for (const [name, entries] of bySink) {
@@ -122,8 +123,8 @@ export function dlqReplayer(d: DlqReplayerDeps): (pipeline?: string) => Promise<
         await gate.during(name, () => replayIntoSink(sink, config.sinks[name].type, entries, dlq, result, { take: () => gate.take() }));
       }
       d.refreshDlqPending();
-      d.log.info({ pipeline, replayed: result.replayed, failed: result.failed.length, skipped: result.skipped.length }, "dead letters replayed");
-      return result;
+      d.log.info({ pipeline, replayed: result.replayed, failed: result.failed.length, skipped: result.skipped.length, superseded: result.superseded.length }, "dead letters replayed");
+      return { ...result, superseded: result.superseded.map((s) => ({ id: s.id, lsn: formatLsn(s.lsn) })) };
     });
   };
 }

@@ -51,7 +51,7 @@ export interface PipelineStateOptions {
 export function pipelineState(
   p: PipelineConfig,
   runner: PipelineRunner,
-  ctx: { config: Config; checkpoint: Checkpoint | null; sinks: Map<string, Sink>; log: Logger; confirm: () => void; opts: PipelineStateOptions; fresh?: boolean; noteError?: (message: string) => void },
+  ctx: { config: Config; checkpoint: Checkpoint | null; sinks: Map<string, Sink>; log: Logger; confirm: () => void; opts: PipelineStateOptions; fresh?: boolean; noteError?: (message: string) => void; written?: (pipeline: string, sink: string, records: readonly OutputRecord[]) => void },
 ): PipelineState {
   const { config, opts, log } = ctx;
   // A backfill cut short (backfill.ts) starts over: the operators' state of its first try is not restored.
@@ -81,6 +81,7 @@ export function pipelineState(
         positionEveryMs: POSITION_SINKS.has(config.sinks[t.sink].type) ? 1000 : 0,
         giveUp: config.sinks[t.sink].type === "postgres" ? stopOnSharedServer(t.sink, config.source.url, (o as { url?: string }).url) : undefined,
         onFailing: ctx.noteError,
+        onWritten: ctx.written && ((records) => ctx.written!(p.name, t.sink, records)),
       },
       log.child({ component: `sink:${t.sink}` }),
       ctx.confirm,

@@ -10,6 +10,7 @@ import { formatLsn } from "../types.ts";
 import { errorMessage } from "../errors.ts";
 import { reportCheckpointAge, checkpointLsn as checkpointLsnGauge, checkpointSeconds, dlqPendingRows, pipelinePaused, snapshotRows } from "../metrics/metrics.ts";
 import { DlqStore } from "../dlq/store.ts";
+import { SupersededLetters } from "../dlq/superseded.ts";
 import { LeaderboardTap, leaderboardSpec } from "./leaderboard-tap.ts";
 import { lockStateDir, unlockStateDir } from "./state-lock.ts";
 import { CheckpointStore, type Checkpoint } from "./checkpoint-store.ts";
@@ -107,6 +108,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     source.confirm(min);
   };
 
+  // Dead letters a newer change of their key went past (sink batches written, changes processed).
+  const superseded = ownDlq ? new SupersededLetters(ownDlq) : null;
+  const written = superseded ? (pipeline: string, sink: string, records: readonly OutputRecord[]) => superseded.records(pipeline, sink, records) : undefined;
   const backfills = new Backfills(stateDir);
   const pipelines: PipelineState[] = [];
   for (const p of config.pipelines) {
@@ -119,7 +123,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         if (queued !== false) dlqPendingRows.inc({ pipeline: p.name });
       },
     });
-    pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts, fresh: backfills.marked.has(p.name), noteError }));
+    pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts, fresh: backfills.marked.has(p.name), noteError, written }));
     pipelinePaused.set({ pipeline: p.name }, p.paused ? 1 : 0);
   }
 
@@ -215,6 +219,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     // Rows waiting for a join match expire by commit time: traffic on other tables moves it on
     // too (the idle tick alone never came while other tables were busy: QA saw 38 s for 2 s).
     const expire = !touches && !txn.part && !txn.snapshot && ps.runner.hasWaiting?.() === true;
+    if (touches) superseded?.changes(ps.runner.name, txn.changes, txn.lsn);
     let records = touches ? await ps.runner.process(txn) : expire ? await ps.runner.process({ ...txn, changes: [] }) : [];
     const complete = !txn.part || txn.part.last;
     ps.inPart = !complete;

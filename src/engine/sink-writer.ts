@@ -21,6 +21,8 @@ export interface WriterOptions {
   stuckWriteMs?: number;
   /** Told once when writes start failing (the runtime's recent errors in /status). */
   onFailing?: (message: string) => void;
+  /** Told of every batch the sink took (its refused records are in the DLQ by then). */
+  onWritten?: (records: readonly OutputRecord[]) => void;
 }
 
 /**
@@ -252,6 +254,7 @@ export class SinkWriter {
           batchRows.observe({ sink: this.sinkName }, records.length);
           // Records the sink refused went to the dead-letter queue: not written.
           const dead = takeDeadLetters(this.sinkName, this.pipeline);
+          this.opts.onWritten?.(records);
           const byOp: Record<string, number> = {};
           for (const r of records) byOp[r.op] = (byOp[r.op] ?? 0) + 1;
           for (const [op, all] of Object.entries(byOp)) {

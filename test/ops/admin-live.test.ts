@@ -220,7 +220,7 @@ describe("admin API of a running serve", () => {
     const res = await post("/admin/dlq/replay");
     expect(res.status).toBe(200);
     const body = (await res.json()) as { result: { replayed: number; failed: unknown[]; skipped: unknown[] } };
-    expect(body.result).toEqual({ replayed: 2, failed: [], skipped: [] });
+    expect(body.result).toEqual({ replayed: 2, failed: [], skipped: [], superseded: [] });
     const [row] = await dst.unsafe("select id::text, name, price::text from public.items where id = 9007199254740993");
     expect(row as unknown).toEqual({ id: "9007199254740993", name: "replayed", price: "123456789012.99" });
     expect(lite.query("select cast(id as text) as id, name, cast(price as text) as price from items where id = 9007199254740993").get()).toEqual({ id: "9007199254740993", name: "replayed", price: "123456789012.99" });
@@ -262,7 +262,7 @@ describe("admin API of a running serve", () => {
     store.putRecord("to_lite", "lite", rec, "simulated rejection");
     store.close();
     const cli = await runBinary(["dlq", "replay", "--config", join(dir, "cdc.yaml")]);
-    expect(cli.stdout).toContain("replayed 2, still failing 0, skipped 0");
+    expect(cli.stdout).toContain("replayed 2, superseded 0, still failing 0, skipped 0");
     expect(cli.code).toBe(0);
     expect((await dst.unsafe("select name, price::text from public.items where id = 77777"))[0] as unknown).toEqual({ name: "cli replay", price: "1.10" });
     expect(lite.query("select name from items where id = 77777").get()).toEqual({ name: "cli replay" });

@@ -45,7 +45,7 @@ test("http: the replayed record is sent under its own Idempotency-Key and arrive
   const [e] = store.list();
   expect([e.row.id, e.index]).toEqual([2n, 1]);
   rejecting = false;
-  const result = { replayed: 0, failed: [], skipped: [] };
+  const result = { replayed: 0, failed: [], skipped: [], superseded: [] };
   await replayIntoSink(sink, "http", store.list(), store, result, { take: () => null });
   expect(result.replayed).toBe(1);
   expect([...rx.byKey.keys()].sort()).toEqual(["p:500:0", "p:500:1", "p:500:2"]);
@@ -63,7 +63,7 @@ test("bigquery: the replayed row gets its own insertId and is stored", async () 
   expect(store.list().map((e) => [e.row.id, e.index])).toEqual([[2n, 1]]);
   const [e] = store.list();
   e.row.n = 2; // fixed, as an operator would before replaying
-  const result = { replayed: 0, failed: [], skipped: [] };
+  const result = { replayed: 0, failed: [], skipped: [], superseded: [] };
   await replayIntoSink(sink, "bigquery", [e], store, result, { take: () => null });
   expect(result.replayed).toBe(1);
   expect(bq.table("replay_id", "events")!.rows.map((r) => r.id).sort()).toEqual(["1", "2", "3"]);

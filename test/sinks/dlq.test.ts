@@ -107,7 +107,7 @@ describe("cdc-engine dlq (compiled binary)", () => {
     expect(json.stdout).toContain('"lsn":"0/64"'); // as the logs and /status print positions
 
     const replay = await runBinary(["dlq", "replay", "--config", cfg]);
-    expect(replay.stdout).toContain("replayed 2, still failing 0, skipped 1");
+    expect(replay.stdout).toContain("replayed 2, superseded 0, still failing 0, skipped 1");
     expect(replay.code).toBe(0);
     const [rows] = await admin.query(`SELECT id, code FROM \`${db}\`.dlq_orders ORDER BY id`);
     expect(rows as unknown[]).toEqual([{ id: "2", code: "second" }, { id: "9007199254740993", code: "first" }]);
