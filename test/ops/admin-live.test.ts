@@ -219,7 +219,7 @@ describe("admin API of a running serve", () => {
     store.close();
     const res = await post("/admin/dlq/replay");
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { result: { replayed: number; failed: unknown[]; skipped: unknown[] } };
+    const body = (await res.json()) as { result: { replayed: number; failed: unknown[]; skipped: unknown[]; superseded: unknown[] } };
     expect(body.result).toEqual({ replayed: 2, failed: [], skipped: [], superseded: [] });
     const [row] = await dst.unsafe("select id::text, name, price::text from public.items where id = 9007199254740993");
     expect(row as unknown).toEqual({ id: "9007199254740993", name: "replayed", price: "123456789012.99" });
