@@ -11,6 +11,7 @@ import { errorMessage } from "../errors.ts";
 import { reportCheckpointAge, checkpointLsn as checkpointLsnGauge, checkpointSeconds, dlqPendingRows, pipelinePaused, snapshotRows } from "../metrics/metrics.ts";
 import { DlqStore } from "../dlq/store.ts";
 import { SupersededLetters } from "../dlq/superseded.ts";
+import { changeLogTables } from "./change-log-tables.ts";
 import { LeaderboardTap, leaderboardSpec } from "./leaderboard-tap.ts";
 import { lockStateDir, unlockStateDir } from "./state-lock.ts";
 import { CheckpointStore, type Checkpoint } from "./checkpoint-store.ts";
@@ -395,8 +396,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     if (e && !stopping) fail(e);
   });
   const backfill = backfills.choose(config, checkpoint, pipelines, log);
+  const reselectToast = changeLogTables(config);
   source
-    .start({ tables, checkpointLsn: checkpoint?.lsn ?? null, resnapshot: opts.resnapshot === true, onTxn, onSchemaChange, onRelations: (rels) => pipelines.forEach((ps) => ps.runner.knowRelations?.(rels)), ...(backfill.length ? { backfill } : {}) })
+    .start({ tables, ...(reselectToast.length ? { reselectToast } : {}), checkpointLsn: checkpoint?.lsn ?? null, resnapshot: opts.resnapshot === true, onTxn, onSchemaChange, onRelations: (rels) => pipelines.forEach((ps) => ps.runner.knowRelations?.(rels)), ...(backfill.length ? { backfill } : {}) })
     .catch((e) => {
       if (!stopping) fail(e);
     });

@@ -20,6 +20,12 @@ export interface SourceStartOptions {
    * over before the stream starts.
    */
   backfill?: string[];
+  /**
+   * Tables ("schema.table" or "schema.*") whose updates without their unchanged TOAST values get
+   * them read again from the table, as those of a row moved to a new key always do: what the
+   * pipelines into change-log sinks read (a webhook or BigQuery row has no stored value to keep).
+   */
+  reselectToast?: string[];
   /** Called for every committed transaction (and snapshot chunk) in order; awaited. */
   onTxn(txn: Txn): Promise<void>;
   /** Called when a Relation message changes a table's columns mid-stream. */

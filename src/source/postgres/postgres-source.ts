@@ -23,7 +23,7 @@ import { SlotMonitor } from "./slot-monitor.ts";
 import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
 import { SnapshotState, type TableProgress } from "./snapshot-state.ts";
-import { reselectToast } from "./toast-reselect.ts";
+import { reselectToast, tableMatcher } from "./toast-reselect.ts";
 import { publicationProblem } from "./publication-rights.ts";
 import { createInsertsPublication, insertsPublication, insertsPublicationUsable, setInsertsPublication } from "./inserts-publication.ts";
 import { StreamReader } from "./stream-reader.ts";
@@ -291,6 +291,7 @@ class PostgresSource implements Source {
       },
       binary: () => this.startOptions?.binary === true,
       reselect: (changes) => reselectToast(sql, changes, types, this.log),
+      reselectAll: tableMatcher(opts.reselectToast ?? []),
     });
     this.monitor = new SlotMonitor({
       sql: () => this.sql,

@@ -53,6 +53,8 @@ export interface StreamReaderOptions {
   binary?(): boolean;
   /** Fills in the unchanged TOAST values of rows an update moved to a new key (toast-reselect.ts). */
   reselect?(changes: Change[]): Promise<void>;
+  /** Tables whose every update lacking unchanged TOAST values is filled in too (SourceStartOptions.reselectToast). */
+  reselectAll?(table: string): boolean;
 }
 
 interface OpenTxn {
@@ -326,7 +328,7 @@ export class StreamReader {
       if (!r) continue;
       if (r.kind === "change") {
         changes.push(r.change);
-        if (this.o.reselect && movedWithoutToast(r.change)) moved.push(r.change);
+        if (this.o.reselect && (movedWithoutToast(r.change) || (r.change.unchangedToast?.length && this.o.reselectAll?.(r.change.table)))) moved.push(r.change);
       }
       else if (r.kind === "truncate") changes.push(...r.changes);
       else if (r.kind === "relation") {

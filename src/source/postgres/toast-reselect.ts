@@ -3,7 +3,9 @@
  * the TOASTed values it left unchanged ('u' in pgoutput). The sinks keep an unchanged column only
  * of a row they still have, and the moved row is new under its new key: its large columns came
  * out NULL in every sink. Those values are read again from the source table by the new key (what
- * Debezium's reselect post-processor does for unavailable values).
+ * Debezium's reselect post-processor does for unavailable values). The same is done for every such
+ * update of a table a change-log sink (webhook, BigQuery) is fed from: those store each change as
+ * it came, with no earlier value to keep.
  *
  * They are the values of now, not of the change. When the row changed again later, its later
  * changes follow in the stream and converge it: a later delete removes it, a later move reads
@@ -27,6 +29,13 @@ export function movedWithoutToast(c: Change): boolean {
   if (c.op !== "update" || !c.unchangedToast?.length || !c.before || !c.after) return false;
   for (const col of c.relation.columns) if (col.isKey && toPgText(c.before[col.name]) !== toPgText(c.after[col.name])) return true;
   return false;
+}
+
+/** Whether a table ("schema.table") is one of `patterns` ("schema.table" or "schema.*"). */
+export function tableMatcher(patterns: string[]): (table: string) => boolean {
+  const exact = new Set(patterns.filter((p) => !p.endsWith(".*")));
+  const schemas = patterns.filter((p) => p.endsWith(".*")).map((p) => p.slice(0, -1));
+  return (table) => exact.has(table) || schemas.some((s) => table.startsWith(s) && !table.slice(s.length).includes("."));
 }
 
 export async function reselectToast(sql: Pg, changes: Change[], types: TypeDecoders, log: Logger): Promise<void> {
