@@ -117,7 +117,8 @@ export function compileAggregates(pipeline: string, p: ParsedAggregates, scope: 
     const weight = a.weight ? c(`aggregate ${a.name}`, a.text, a.weight, weightReads) : null;
     // `by` is kept as an exact number (a timestamp as its microseconds), as TOP_K's weight is
     if (a.kind === "max_by" && weight && !ORDER_KINDS.has(weight.type.kind)) fail(pipeline, `aggregate ${a.name}`, a.text, `MAX_BY(value, by): by must be a number, date or timestamp, not ${weight.type.typeName}`);
-    return { name: a.name, kind: a.kind, arg, k: a.k, weight, type: aggType(a.kind, arg?.type ?? null) };
+    const float4 = (a.kind === "sum" || a.kind === "avg") && arg?.type.kind === "float" && arg.type.oid === 700;
+    return { name: a.name, kind: a.kind, arg, k: a.k, weight, type: aggType(a.kind, arg?.type ?? null), ...(float4 ? { float4 } : {}) };
   });
   let time: Compiled | null = null;
   if (p.time) {

@@ -22,6 +22,12 @@ export interface AggSpec {
   k?: number;
   weight?: Compiled | null;
   type: XType;
+  /**
+   * SUM/AVG of a real (float4) column: its values are taken as the float4 they stand for
+   * (Math.fround: a real arrives as the double of its shortest text, 0.1 for 0.100000001490116…),
+   * as Postgres widens them for AVG; SUM's result is a real again.
+   */
+  float4?: boolean;
 }
 
 /** Multiset of values: key → [value, count or weight]. */
@@ -216,7 +222,7 @@ export function accAdd(spec: AggSpec, acc: Acc, v: unknown, sign: 1 | -1, w?: un
   if (acc === null) return;
   if (v === null || v === undefined) return;
   if (spec.kind === "count") (acc as SumAcc).add(1, sign);
-  else if (acc instanceof SumAcc) acc.add(v, sign);
+  else if (acc instanceof SumAcc) acc.add(spec.float4 && typeof v === "number" ? Math.fround(v) : v, sign);
   else if (spec.kind === "max_by") {
     if (w !== null && w !== undefined) acc.add([toDec(w), v], sign); // a row without its `by` is left out, as MAX leaves NULLs out
   }
@@ -278,13 +284,13 @@ export function accResult(spec: AggSpec, acc: Acc, rows: number): unknown {
       return BigInt((acc as SumAcc).n);
     case "sum": {
       const s = acc as SumAcc;
-      const k = argKind === "int" ? "int" : argKind === "float" ? "float" : "numeric";
-      return toRow(spec.type.kind, s.total(k));
+      if (argKind === "float") return spec.float4 ? realValue(s.floatTotal(true, true)) : s.floatTotal(false, true);
+      return toRow(spec.type.kind, s.total(argKind === "int" ? "int" : "numeric"));
     }
     case "avg": {
       const s = acc as SumAcc;
       if (s.n === 0) return null;
-      if (argKind === "float") return (s.total("float") as number) / s.n;
+      if (argKind === "float") return s.floatTotal(false, false)! / s.n;
       return (toDec(s.total("numeric")).div(new Dec(BigInt(s.n), 0))).toString();
     }
     case "min": case "max":
@@ -307,13 +313,29 @@ export function accResult(spec: AggSpec, acc: Acc, rows: number): unknown {
   }
 }
 
+const REAL: XType = { kind: "float", oid: 700, typeName: "real" };
+
+/**
+ * A float4 value as the engine carries a real: the double of its shortest text (what the source
+ * decodes a real column to), so 0.3 in float4 prints 0.3, not 0.30000001192092896.
+ */
+function realValue(f: number | null): number | null {
+  if (f === null || f === 0 || !Number.isFinite(f)) return f;
+  for (let p = 1; p < 9; p++) {
+    const n = Number(f.toPrecision(p));
+    if (Math.fround(n) === f) return n;
+  }
+  return Number(f.toPrecision(9));
+}
+
 /** Result type of an aggregate over an argument type, as Postgres types it. */
 export function aggType(kind: AggKind, arg: XType | null): XType {
   switch (kind) {
     case "count_star": case "count": case "count_distinct":
       return T.int8;
     case "sum":
-      return arg?.kind === "int" ? T.int8 : arg?.kind === "float" ? T.float : T.numeric;
+      // sum(real) is a real in Postgres, sum(double precision) a double
+      return arg?.kind === "int" ? T.int8 : arg?.kind === "float" ? (arg.oid === 700 ? REAL : T.float) : T.numeric;
     case "avg":
       return arg?.kind === "float" ? T.float : T.numeric;
     case "min": case "max": case "max_by":

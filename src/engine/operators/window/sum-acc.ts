@@ -1,13 +1,19 @@
 import { Dec } from "../../../expr/decimal.ts";
 import type { Kind } from "../../../expr/types.ts";
 import { toDec } from "../../../expr/values.ts";
+import { FLOAT4, FLOAT8, FloatSum } from "./float-sum.ts";
 
 /** A decimal whose unscaled value is below this adds into `SumAcc.di` (an exact integer in a double). */
 const DI_MAX = 1n << 50n;
 const DI_FLUSH = 4e15; // < 2^52: the sum of the two stays an exact integer
 
+/** An integer number below this (an int4, or a double holding an integer) adds into `SumAcc.i`. */
+const I_MAX = 2 ** 31;
+const ZERO = new FloatSum();
+
 /**
- * Sum state: small integers in a float (exact below 2^52), overflow in bigint, decimals, floats.
+ * Sum state: small integers in a float (exact below 2^52), overflow in bigint, decimals, and the
+ * other doubles exactly (FloatSum: a float SUM is the correctly rounded sum of its rows).
  * Decimals of one scale sum the same way: their unscaled integers in `di` at scale `ds` (each
  * below 2^50, flushed into the exact `d` past 4e15, so every value `di` holds is an integer a
  * double represents exactly); other scales and larger values add into `d` directly. This spares
@@ -26,7 +32,10 @@ export class SumAcc {
    */
   sc: number[] | null = null;
   scalesLost = false;
-  f = 0;
+  /** Doubles that are not small integers (0.1, 1e20), exactly; null while there are none. */
+  f: FloatSum | null = null;
+  /** Rows whose value is a double -0 (a float SUM of only -0 is -0, as in Postgres). */
+  nz = 0;
   n = 0;
   /**
    * Counts of NaN, +Infinity and -Infinity float values, apart from `f`: a retraction must take
@@ -39,13 +48,15 @@ export class SumAcc {
       if (!Number.isFinite(v)) {
         const o = (this.odd ??= [0, 0, 0]);
         o[Number.isNaN(v) ? 0 : v > 0 ? 1 : 2] += sign;
-      } else if (Number.isInteger(v)) {
+      } else if (Number.isInteger(v) && v < I_MAX && v > -I_MAX) {
+        // i stays below 4e15 + 2^31: every sum is an exact integer (a double near 2^53 was not)
         this.i += sign * v;
+        if (v === 0 && 1 / v < 0) this.nz += sign;
         if (this.i > 4e15 || this.i < -4e15) {
           this.b += BigInt(this.i);
           this.i = 0;
         }
-      } else this.f += sign * v;
+      } else (this.f ??= new FloatSum()).add(v, sign);
     } else if (typeof v === "bigint") this.b += sign === 1 ? v : -v;
     else {
       const x = v instanceof Dec ? v : toDec(v);
@@ -98,7 +109,8 @@ export class SumAcc {
       const sc = (this.sc ??= []);
       o.sc.forEach((c, s) => (sc[s] = (sc[s] ?? 0) + c));
     }
-    this.f += o.f;
+    if (o.f) (this.f ??= new FloatSum()).merge(o.f);
+    this.nz += o.nz;
     this.n += o.n;
     if (o.odd) {
       const x = (this.odd ??= [0, 0, 0]);
@@ -111,22 +123,34 @@ export class SumAcc {
   }
   total(kind: Kind): unknown {
     if (this.n === 0) return null;
-    if (kind === "float") {
-      const o = this.odd;
-      if (o && (o[0] > 0 || (o[1] > 0 && o[2] > 0))) return NaN;
-      if (o && o[1] > 0) return Infinity;
-      if (o && o[2] > 0) return -Infinity;
-      const d = this.dec();
-      return this.f + this.i + Number(this.b) + (d ? d.toNumber() : 0);
-    }
+    if (kind === "float") return this.floatTotal(false, true);
     if (kind === "int") return this.b + BigInt(this.i);
     const whole = new Dec(this.b + BigInt(this.i), 0);
     const d = this.shownDec();
     return d ? d.add(whole) : whole;
   }
+  /**
+   * A float sum (null for no rows): the exact sum of the rows' values rounded once, to a double or
+   * (`float4`) to a real; -0 when every value is -0 and `negZero` (SUM; AVG starts from 0 in
+   * Postgres, so its sum of -0s is 0). NaN, ±Infinity as Postgres' float addition gives them.
+   */
+  floatTotal(float4: boolean, negZero: boolean): number | null {
+    if (this.n === 0) return null;
+    const o = this.odd;
+    if (o && (o[0] > 0 || (o[1] > 0 && o[2] > 0))) return NaN;
+    if (o && o[1] > 0) return Infinity;
+    if (o && o[2] > 0) return -Infinity;
+    const int = this.b + BigInt(this.i);
+    let r = (this.f ?? ZERO).round(int, float4 ? FLOAT4 : FLOAT8);
+    const d = this.dec(); // decimals are not a float's values; kept as before, rounded
+    if (d) r += d.toNumber();
+    return r === 0 && negZero && this.nz >= this.n ? -0 : r;
+  }
   save(): unknown[] {
     const d = this.dec(); // `di` folds into the saved decimal: the saved form is as before
-    const out: unknown[] = [this.i, this.b.toString(), d ? d.toString() : null, this.f, this.n];
+    // the doubles' exact sum as [m, e, rows that are -0]; 0 when there is none (the old form: a double)
+    const f = (this.f && !this.f.isZero()) || this.nz ? [...(this.f ?? ZERO).save(), this.nz] : 0;
+    const out: unknown[] = [this.i, this.b.toString(), d ? d.toString() : null, f, this.n];
     const odd = this.odd && this.odd.some((x) => x !== 0) ? this.odd : null;
     const scales = this.sc && !this.scalesLost ? Object.fromEntries(this.sc.flatMap((c, s) => (c ? [[s, c]] : []))) : null;
     if (odd || scales) out.push(odd);
@@ -138,7 +162,8 @@ export class SumAcc {
     a.i = s[0] as number;
     a.b = BigInt(s[1] as string);
     a.d = s[2] === null ? null : Dec.parse(s[2] as string);
-    a.f = s[3] as number;
+    if (s[3] !== 0) a.f = FloatSum.load(s[3]);
+    if (Array.isArray(s[3])) a.nz = (s[3][2] as number | undefined) ?? 0;
     a.n = s[4] as number;
     if (Array.isArray(s[5])) a.odd = [...(s[5] as [number, number, number])];
     if (s[6] && typeof s[6] === "object") {
