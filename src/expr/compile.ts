@@ -188,9 +188,16 @@ export function numericKind(a: Kind, b: Kind): Kind {
   return (["int", "int8", "numeric", "float"] as Kind[])[Math.max(ra, rb)];
 }
 
-/** Kinds that only meet their own kind (text and untyped literals are left to the value). */
+/**
+ * Kinds that only meet their own kind. Untyped values (a quoted literal, a column whose type is
+ * not known yet) are left out: a literal takes the other side's type (`n = '5'`), as in Postgres.
+ */
 function category(k: Kind): string | null {
   if (isNumericKind(k)) return "number";
+  // text, varchar, char and name (kind text): Postgres has no text = integer operator and does
+  // not cast either side implicitly; `label = 5` compared as decimals and sent every row whose
+  // label is not a number to the DLQ
+  if (k === "text") return "text";
   if (isTimeKind(k)) return "time";
   if (k === "bool" || k === "uuid") return k;
   if (k === "json" || k === "jsonb") return "json";
@@ -199,8 +206,9 @@ function category(k: Kind): string | null {
 
 /**
  * Two types Postgres has no operator or common type for (a timestamp and a number, a boolean and
- * a number, a uuid and a number): a config error, as it is in Postgres. They were compared as
- * decimals: `ts > 5` compared the epoch microseconds with 5 and was true for every row.
+ * a number, a uuid and a number, a text and anything but a text): a config error, as it is in
+ * Postgres. They were compared as decimals: `ts > 5` compared the epoch microseconds with 5 and
+ * was true for every row.
  */
 export function checkComparable(a: XType, b: XType, what: string): void {
   const x = category(a.kind), y = category(b.kind);
@@ -320,14 +328,22 @@ function compileUnary(node: Ast, scope: Scope): Compiled {
   const a = compileNode(node.expr, scope);
   if (op === "NOT") return compileNot(a);
   if (op === "+") return a;
+  // Postgres has unary minus for numbers (and intervals) only: -'5'::text, -true, -d are errors
+  if (op === "-" && !isNumericKind(a.type.kind) && a.type.kind !== "unknown") throw new CompileError(`operator does not exist: - ${a.type.typeName}`);
   if (op === "-") {
     if (a.literal) {
       const v = a.literal.value;
       // -9223372036854775808 is a bigint in Postgres, though 9223372036854775808 is numeric
       if (v instanceof Dec && a.type.kind === "numeric" && v.s === 0 && v.u === 9223372036854775808n) return lit(T.int8, -v.u);
-      return lit(a.type, v === null ? null : v instanceof Dec ? v.neg() : typeof v === "bigint" ? -v : -(v as number));
+      // -0 is 0 for an integer, and -0 for a double (as Postgres: -(0.0::float8) is -0)
+      return lit(a.type, v === null ? null : v instanceof Dec ? v.neg() : typeof v === "bigint" ? -v : a.type.kind === "float" ? -(v as number) : 0 - (v as number));
     }
-    return compileArith("-", lit(a.type.kind === "unknown" ? T.numeric : a.type, a.type.kind === "int8" ? 0n : a.type.kind === "int" || a.type.kind === "float" ? 0 : new Dec(0n, 0)), a);
+    if (a.type.kind === "float") {
+      // 0 - x gave 0 for x = 0, where Postgres' -x is -0
+      const f = a.fn;
+      return { type: a.type, fn: (row) => { const x = f(row); return x === null || x === undefined ? null : -toFloat(x); } };
+    }
+    return compileArith("-", lit(a.type.kind === "unknown" ? T.numeric : a.type, a.type.kind === "int8" ? 0n : a.type.kind === "int" ? 0 : new Dec(0n, 0)), a);
   }
   throw new CompileError(`unsupported operator ${op}`);
 }
@@ -405,17 +421,21 @@ function compileArith(op: string, l: Compiled, r: Compiled): Compiled {
   } };
 }
 
+/**
+ * int4 arithmetic on JS numbers. `+ 0` turns a -0 (`0 * -1`, `-1 / 5` truncated, `-4 % 2`) into
+ * 0: an integer has no -0 in Postgres, and a number that is -0 is printed as -0 (a float's).
+ */
 function intOp(op: string): (x: unknown, y: unknown) => unknown {
   const check = (n: number) => {
     if (n > 2147483647 || n < -2147483648) throw new EvalError("integer out of range");
-    return n;
+    return n + 0;
   };
   switch (op) {
     case "+": return (x, y) => check((x as number) + (y as number));
     case "-": return (x, y) => check((x as number) - (y as number));
     case "*": return (x, y) => check((x as number) * (y as number));
     case "/": return (x, y) => { if (y === 0) throw new EvalError("division by zero"); return check(Math.trunc((x as number) / (y as number))); };
-    default: return (x, y) => { if (y === 0) throw new EvalError("division by zero"); return (x as number) % (y as number); };
+    default: return (x, y) => { if (y === 0) throw new EvalError("division by zero"); return ((x as number) % (y as number)) + 0; };
   }
 }
 function int8Op(op: string): (x: unknown, y: unknown) => unknown {

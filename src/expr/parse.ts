@@ -34,11 +34,25 @@ export function exactLiterals(text: string): string {
   });
 }
 
+/**
+ * In Postgres `::` binds tighter than a unary minus: `-0.0::float8` is -(0.0::float8), a double
+ * -0, and `-5::text` is -(5::text), an error. The grammar takes the minus into the literal
+ * instead, and for a zero drops it (`-0.0` came back as 0.0): `-0.0::float8` gave 0. A minus
+ * right before a number literal that is cast with `::` is put outside it: `-(0.0)::float8`.
+ */
+export function unaryMinusBeforeCast(text: string): string {
+  if (!/-\s*[\d.][\d.eE+-]*\s*::/.test(text)) return text;
+  // quoted text, identifiers and numbers (1e-5) are tokens of their own; the space before the
+  // minus keeps `a-(2)` from being read as a call of a function named `a-`
+  return text.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z_$][\w$]*|(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?|-(\s*)((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)(?=\s*::)/g, (tok, space: string | undefined, num: string | undefined) =>
+    num === undefined ? tok : ` -${space}(${num})`);
+}
+
 /** Parse one select item (`expr [AS alias]`) or a bare expression. */
 export function parseItem(text: string): SelectItem {
   let ast: Ast;
   try {
-    ast = parser.astify(`SELECT ${exactLiterals(text)} FROM t`, { database: "postgresql" });
+    ast = parser.astify(`SELECT ${exactLiterals(unaryMinusBeforeCast(text))} FROM t`, { database: "postgresql" });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new ParseError(`syntax error${/found (.*)\.$/.exec(msg)?.[1] ? ` near ${/found (.*)\.$/.exec(msg)![1]}` : ""}`);

@@ -202,8 +202,9 @@ export function encodeValue(v: unknown): unknown {
   if (v instanceof Dec) return { d: v.toString() };
   if (typeof v === "bigint") return { b: v.toString() };
   if (v === undefined) return null;
-  // JSON has no NaN/±Infinity (a float value, an infinite timestamp): kept as text, not as null
-  if (typeof v === "number" && !Number.isFinite(v)) return { f: String(v) };
+  // JSON has no NaN/±Infinity (a float value, an infinite timestamp): kept as text, not as null;
+  // nor does JSON.stringify keep a float's -0 (it writes 0)
+  if (typeof v === "number" && (!Number.isFinite(v) || (v === 0 && 1 / v < 0))) return { f: Number.isFinite(v) ? "-0" : String(v) };
   return v;
 }
 export function decodeValue(v: unknown): unknown {

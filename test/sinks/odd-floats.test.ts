@@ -2,7 +2,8 @@
  * Floats JSON has no number for: a float8 NaN/±Infinity reached a webhook, a Redis string
  * value and the stdout sink as JSON `null` (JSON.stringify's choice), and a -0 in a Redis hash
  * as "0". They are now the text Postgres prints ("NaN", "Infinity", "-Infinity"), the same
- * form a numeric's NaN already had, so a receiver can tell NaN from NULL.
+ * form a numeric's NaN already had, so a receiver can tell NaN from NULL. A -0 is the JSON number
+ * -0 (as `to_json('-0'::float8)` gives it), not 0.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import Redis from "ioredis";
@@ -39,7 +40,9 @@ describe("NaN, ±Infinity and -0 floats in JSON and Redis sinks", () => {
     await s.write(batch("s", [rec(t, "upsert", row, 10n)]));
     await s.close();
     expect(await r.hgetall(`${prefix}r:1`)).toEqual({ id: "1", a: "NaN", b: "Infinity", c: "-Infinity", z: "-0", arr: '[1.5,"NaN",null]', n: "NaN" });
-    expect(JSON.parse((await r.get(`${prefix}s:1`))!)).toEqual({ id: 1, a: "NaN", b: "Infinity", c: "-Infinity", z: 0, arr: [1.5, "NaN", null], n: "NaN", nul: null });
+    const json = (await r.get(`${prefix}s:1`))!;
+    expect(JSON.parse(json)).toEqual({ id: 1, a: "NaN", b: "Infinity", c: "-Infinity", z: -0, arr: [1.5, "NaN", null], n: "NaN", nul: null });
+    expect(json).toContain('"z":-0,'); // as Postgres prints it (JSON.stringify wrote 0)
   });
 
   test("webhook payload", async () => {
@@ -51,6 +54,7 @@ describe("NaN, ±Infinity and -0 floats in JSON and Redis sinks", () => {
       await s.close();
       const body = JSON.parse(rx.requests.find((q) => q.outcome === "stored")!.body);
       expect(body).toMatchObject({ a: "NaN", b: "Infinity", c: "-Infinity", arr: [1.5, "NaN", null], n: "NaN", nul: null });
+      expect(Object.is(body.z, -0)).toBe(true);
     } finally {
       rx.stop();
     }

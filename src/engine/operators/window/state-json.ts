@@ -21,7 +21,8 @@ export function encodeCell(v: unknown): unknown {
 export function cellText(v: unknown): string {
   switch (typeof v) {
     case "number":
-      return Number.isFinite(v) ? String(v) : `{"f":"${v}"}`; // as encodeValue() keeps NaN/±Infinity
+      // as encodeValue() keeps NaN/±Infinity and -0 (String(-0) is "0")
+      return Number.isFinite(v) ? (v === 0 && 1 / v < 0 ? '{"f":"-0"}' : String(v)) : `{"f":"${v}"}`;
     case "string":
       return JSON.stringify(v);
     case "boolean":
