@@ -69,8 +69,9 @@ describe.each(pgFlavors())("slot lifecycle (%s)", (flavor) => {
     // --resnapshot: recreate and read everything again (even with snapshot: never).
     const again = await startSource(cfg, ["public.t"], { checkpointLsn: lsn, resnapshot: true, stateDir: first.stateDir });
     try {
-      await again.collector.waitFor(() => again.collector.changes.length === 3, "re-snapshot of 3 rows");
-      expect(again.collector.changes.map((c) => [c.op, c.after!.id])).toEqual([["read", 1], ["read", 2], ["read", 3]]);
+      // The copies are cleared first: deletes among the lost changes never come (QA 2026-12-07).
+      await again.collector.waitFor(() => again.collector.changes.length === 4, "a truncate, then a re-snapshot of 3 rows");
+      expect(again.collector.changes.map((c) => [c.op, c.after?.id ?? c.table])).toEqual([["truncate", "public.t"], ["read", 1], ["read", 2], ["read", 3]]);
       expect(await confirmedFlush(db.sql, cfg.slot)).not.toBeNull();
     } finally {
       await again.source.stop();

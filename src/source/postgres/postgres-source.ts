@@ -190,6 +190,14 @@ class PostgresSource implements Source {
         // Saved before the slot (which holds them) is dropped.
         state.setRemovals(c.slot, removals.length ? encodeRemovals(removals) : null);
       }
+      if (snap && opts.checkpointLsn !== null) {
+        // --resnapshot after lost changes: the deletes among them never come, and the snapshot
+        // cannot show a row that is gone, so a mirror kept such rows for good (QA: a publication
+        // dropped while streaming, then slot drop + --resnapshot left a deleted row). The copies
+        // are cleared first, in the same hand-over as an early crash's removals.
+        removals = [...relations.values()].map((r) => ({ op: "truncate" as const, table: r.table, relation: r, truncate: { cascade: false, restartIdentity: false } }));
+        this.log.warn({ slot: c.slot, tables: removals.map((r) => r.table) }, "--resnapshot after lost changes: the sinks' copies of the captured tables are cleared before they are read again (rows deleted in the lost changes would stay otherwise); they fill up as the snapshot goes on");
+      }
       if (slotExists) await dropSlot(sql, c.slot);
       const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase }).catch(async (e) => {
         await watch?.close();
@@ -403,10 +411,15 @@ class PostgresSource implements Source {
       if (!slot || slot.walStatus === "lost") {
         return new CdcError("slot_lost", `replication slot ${this.config.slot} ${slot ? "was invalidated (its WAL was removed: max_slot_wal_keep_size)" : "was dropped"} while streaming: changes are lost. Start with --resnapshot`, { component: "source" });
       }
+      // The walsender looks the publication up as of each change it decodes: once it is dropped,
+      // the slot fails on every change after the drop, also after the publication is made again
+      // (a restart used to recreate it and then reconnect every second for good, warning only).
+      const named = /publication "([^"]+)" does not exist/.exec(errorMessage(e))?.[1];
       for (const name of this.startOptions?.publications ?? [this.config.publication]) {
         const [pub] = await this.sql!`select 1 from pg_publication where pubname = ${name}`;
-        if (!pub) return new CdcError("publication_missing", `publication ${name} was dropped while streaming; restart to recreate it`, { component: "source" });
+        if (!pub || name === named) return publicationLost(name, this.config.slot);
       }
+      if (named) return publicationLost(named, this.config.slot);
     } catch {
       /* server unreachable: a reconnect will tell */
     }
@@ -523,6 +536,19 @@ function binaryUsable(relations: Map<string, Relation>, types: TypeDecoders, ser
     }
   }
   return true;
+}
+
+/**
+ * A publication the slot streams was dropped: the slot cannot decode past the drop (recreating
+ * the publication does not help), so only a new slot and a new snapshot go on. Exit 2 (kind
+ * "usage"): no restart changes it, the operator decides.
+ */
+export function publicationLost(publication: string, slot: string): CdcError {
+  return new CdcError(
+    "publication_lost",
+    `publication ${publication} was dropped while replication slot ${slot} streamed it: the slot cannot decode the changes after the drop (PostgreSQL looks the publication up as of each change, so creating it again does not help) and they are lost for this slot. Stop cdc-engine, run \`cdc-engine slot drop --config <file>\`, then start with --resnapshot to read the tables again`,
+    { component: "source", kind: "usage" },
+  );
 }
 
 function cleanSpill(dir: string): void {
