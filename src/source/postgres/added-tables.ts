@@ -31,11 +31,11 @@ export function addedTables(tables: string[], saved: Map<string, unknown>): stri
  * cannot be made (no free replication slot, an old server): the tables are then read fresh, as
  * before, and a table without a key may get the rows written meanwhile twice (said in the log).
  */
-export async function exportForAdded(open: () => Pg, slot: string, serverVersion: number, tables: string[], log: Logger, backfill: string[] = []): Promise<AddedRead | null> {
+export async function exportForAdded(open: () => Pg, slot: string, serverVersion: number, tables: string[], log: Logger, backfill: string[] = [], sql?: Pg): Promise<AddedRead | null> {
   const repl = open();
   const name = `${slot.slice(0, 40)}_add_${process.pid}_${Date.now() % 100_000}`;
   try {
-    const created = await createSlot(repl, name, { serverVersion, failover: false, exportSnapshot: true, temporary: true });
+    const created = await createSlot(repl, name, { serverVersion, failover: false, exportSnapshot: true, temporary: true, ...(sql ? { watch: { sql, log } } : {}) });
     if (!created.snapshotName) throw new Error("no snapshot exported");
     if (tables.length) log.info({ tables, consistentPoint: formatLsn(created.consistentPoint) }, "tables added since the slot was made: read in the snapshot of a temporary slot; their changes committed before it are dropped from the stream");
     if (backfill.length) log.info({ tables: backfill, consistentPoint: formatLsn(created.consistentPoint) }, "tables of new pipelines: read for them in the snapshot of a temporary slot; they skip the stream's changes committed before it");

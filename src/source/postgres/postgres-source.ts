@@ -199,7 +199,7 @@ class PostgresSource implements Source {
         this.log.warn({ slot: c.slot, tables: removals.map((r) => r.table) }, "--resnapshot after lost changes: the sinks' copies of the captured tables are cleared before they are read again (rows deleted in the lost changes would stay otherwise); they fill up as the snapshot goes on");
       }
       if (slotExists) await dropSlot(sql, c.slot);
-      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase }).catch(async (e) => {
+      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase, watch: { sql, log: this.log, onWait: (reason) => (this.healthNow = { status: "down", reason }) } }).catch(async (e) => {
         await watch?.close();
         throw e;
       });
@@ -245,7 +245,7 @@ class PostgresSource implements Source {
         this.removalsHanded = true;
       }
       // tables added since the slot was made: read in a temporary slot's snapshot (added-tables.ts)
-      read = added.length || backfill.length ? await exportForAdded(() => openReplicationPg(c), c.slot, info.version, added, this.log, backfill) : null;
+      read = added.length || backfill.length ? await exportForAdded(() => openReplicationPg(c), c.slot, info.version, added, this.log, backfill, sql) : null;
       if (read && added.length) state.setAddedSince(c.slot, added, read.consistentPoint);
       const complete = await runSnapshot({
         sql,
@@ -272,7 +272,7 @@ class PostgresSource implements Source {
         return;
       }
     } else if (backfill.length) {
-      read = await exportForAdded(() => openReplicationPg(c), c.slot, info.version, [], this.log, backfill);
+      read = await exportForAdded(() => openReplicationPg(c), c.slot, info.version, [], this.log, backfill, sql);
     }
     if (opts.backfill?.length) {
       const done = await readBackfill({ sql, read, slot: c.slot, tables: backfill, relations, chunkSize: c.snapshot_chunk_size, state, types, log: this.log, onTxn: (t) => opts.onTxn(t), stopped: () => this.stopped }).finally(() =>

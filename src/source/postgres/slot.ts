@@ -2,8 +2,9 @@
  * The permanent logical replication slot: inspect, create (exporting a snapshot), drop.
  * Used by the source at start and by `cdc-engine slot status|drop`.
  */
+import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
-import { CdcError } from "../../errors.ts";
+import { CdcError, errorMessage } from "../../errors.ts";
 import { parseLsn, type Lsn } from "../../types.ts";
 import { quoteIdent } from "./catalog.ts";
 
@@ -60,7 +61,11 @@ export interface CreatedSlot {
 }
 
 /** CREATE_REPLICATION_SLOT on a replication connection: permanent, pgoutput, exporting a snapshot. */
-export async function createSlot(repl: Pg, name: string, opts: { serverVersion: number; failover: boolean; exportSnapshot: boolean; twoPhase?: boolean; temporary?: boolean }): Promise<CreatedSlot> {
+export async function createSlot(
+  repl: Pg,
+  name: string,
+  opts: { serverVersion: number; failover: boolean; exportSnapshot: boolean; twoPhase?: boolean; temporary?: boolean; watch?: { sql: Pg; log: Logger; onWait?(reason: string): void } },
+): Promise<CreatedSlot> {
   let cmd: string;
   // TEMPORARY: dropped when the connection ends (added-tables.ts reads in its snapshot)
   const kind = opts.temporary ? "TEMPORARY LOGICAL" : "LOGICAL";
@@ -76,12 +81,59 @@ export async function createSlot(repl: Pg, name: string, opts: { serverVersion: 
     if (opts.failover) throw new CdcError("slot_failover", `failover slots need PostgreSQL 17 or later; remove source.failover`, { kind: "usage", component: "source" });
     cmd = `CREATE_REPLICATION_SLOT ${quoteIdent(name)} ${kind} pgoutput ${opts.exportSnapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT"}`;
   }
+  const waiting = opts.watch ? await watchSlotWait(opts.watch.sql, opts.watch.log, name, opts.watch.onWait) : null;
   try {
     const [r] = await repl.unsafe(cmd);
     return { consistentPoint: parseLsn(String(r.consistent_point)), snapshotName: r.snapshot_name ? String(r.snapshot_name) : null };
   } catch (e) {
     throw slotError(e, name);
+  } finally {
+    waiting?.();
   }
+}
+
+/** First report after this long, then every SLOT_WAIT_EVERY_MS while the slot is still not made. */
+const SLOT_WAIT_FIRST_MS = 2000;
+const SLOT_WAIT_EVERY_MS = 10_000;
+
+/**
+ * CREATE_REPLICATION_SLOT returns only when every transaction that had a transaction id when it
+ * began has ended (in any database of the server, prepared ones too): that is when PostgreSQL
+ * has a consistent snapshot. A transaction left open (a session idle in transaction, a long batch
+ * job) held the start with no word at all. This names them while it waits. Returns a stopper.
+ */
+async function watchSlotWait(sql: Pg, log: Logger, slot: string, onWait?: (reason: string) => void): Promise<() => void> {
+  const [{ t0 }] = await sql`select now() as t0`;
+  const began = Date.now();
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let done = false;
+  const report = async () => {
+    try {
+      const open = await sql`
+        select pid, datname::text as db, state, application_name as app, extract(epoch from now() - xact_start)::int as secs, left(query, 120) as query
+        from pg_stat_activity where backend_xid is not null and xact_start <= ${t0} order by xact_start`;
+      const prepared = await sql`select gid, database::text as db, extract(epoch from now() - prepared)::int as secs from pg_prepared_xacts where prepared <= ${t0}`;
+      if (done) return;
+      const list = [
+        ...open.map((r) => `PID ${r.pid} (database ${r.db}, ${r.state}${r.app ? `, application ${r.app}` : ""}, open ${r.secs} s: ${String(r.query).replace(/\s+/g, " ")})`),
+        ...prepared.map((r) => `prepared transaction '${r.gid}' (database ${r.db}, prepared ${r.secs} s ago)`),
+      ];
+      const secs = Math.round((Date.now() - began) / 1000);
+      const msg = list.length
+          ? `creating replication slot ${slot} has waited ${secs} s for ${list.length} transaction(s) open since before it began to end (PostgreSQL makes a slot consistent only then): ${list.join("; ")}. Commit or roll them back, or end them with pg_terminate_backend(pid) / ROLLBACK PREPARED`
+          : `creating replication slot ${slot} has waited ${secs} s for the transactions open when it began to end (PostgreSQL makes a slot consistent only then)`;
+      log.warn({ slot, waitingSeconds: secs, transactions: list }, msg);
+      onWait?.(msg);
+    } catch (e) {
+      log.debug({ err: errorMessage(e) }, "cannot list the transactions a new slot waits for");
+    }
+    if (!done) timer = setTimeout(report, SLOT_WAIT_EVERY_MS);
+  };
+  timer = setTimeout(report, SLOT_WAIT_FIRST_MS);
+  return () => {
+    done = true;
+    if (timer) clearTimeout(timer);
+  };
 }
 
 export async function dropSlot(sql: Pg, name: string): Promise<boolean> {
