@@ -15,6 +15,8 @@ export interface InsertOp {
   returning?: string;
   /** Reference data that may already be there (idempotent). */
   ignoreConflicts?: boolean;
+  /** Rows that come along with the counted ones (engagement's new content): not counted by --count, --burst or --rate. */
+  uncounted?: boolean;
 }
 
 export interface UpdateOp {
@@ -82,6 +84,6 @@ export interface Dataset {
 
 export function batchRows(b: Batch): number {
   let n = 0;
-  for (const op of b.ops) n += op.rows.length;
+  for (const op of b.ops) if (!(op.kind === "insert" && op.uncounted)) n += op.rows.length;
   return n;
 }
