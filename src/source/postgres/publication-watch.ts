@@ -39,7 +39,9 @@ export class PublicationWatch {
       if (gone.size)
         this.o.log.error(
           { publications: this.o.publications, tables: [...gone] },
-          `table ${[...gone].join(", ")} no longer exists under that name (dropped, or renamed while streaming: a renamed table's changes come under its new name, which no pipeline reads); its changes are not captured from then on: rename it back, or name the new table in from: and restart`,
+          gone.size > 1
+            ? `tables ${[...gone].join(", ")} no longer exist under those names (dropped, or renamed while streaming: a renamed table's changes come under its new name, which no pipeline reads); their changes are not captured from then on: rename them back, or name the new tables in from: and restart`
+            : `table ${[...gone].join(", ")} no longer exists under that name (dropped, or renamed while streaming: a renamed table's changes come under its new name, which no pipeline reads); its changes are not captured from then on: rename it back, or name the new table in from: and restart`,
         );
       if (edited.length)
         this.o.log.error(
