@@ -9,7 +9,7 @@ import { IdleClock } from "./idle-clock.ts";
 import { admitLate, admitLateChange, newEventTime } from "./late-rows.ts";
 import { applySessionDelta, SessionLog, type SessionEv as Ev, type SessionGroup as Group } from "./session-delta.ts";
 import { encodeCell, stateToJson, unwrapState } from "./state-json.ts";
-import { unchangedParts, unchangedReason } from "./pane-window.ts";
+import { unchangedParts, unchangedReason } from "./unchanged-parts.ts";
 
 const SEP = "\u0001";
 
