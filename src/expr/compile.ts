@@ -394,9 +394,14 @@ export function coerce(c: Compiled, to: XType): Compiled {
   return castCompiled(c, to.kind === "text" || to.kind === "unknown" ? T.text : to);
 }
 
+/** Kinds Postgres has no arithmetic for (`label + 1` is "operator does not exist: text + integer"). */
+const NO_ARITH = new Set<Kind>(["text", "bool", "uuid", "json", "jsonb"]);
+
 function compileArith(op: string, l: Compiled, r: Compiled): Compiled {
   const [a, b] = unify(l, r);
   const ka = a.type.kind, kb = b.type.kind;
+  // Was computed on the text as a decimal: every row whose text is not a number went to the DLQ.
+  if (NO_ARITH.has(ka) || NO_ARITH.has(kb)) throw new CompileError(`operator does not exist: ${a.type.typeName} ${op} ${b.type.typeName} (cast the text: label::numeric ${op} 1)`);
   if (isTimeKind(ka) || isTimeKind(kb)) return compileTimeArith(op, a, b);
   const k = numericKind(ka, kb);
   const fa = a.fn, fb = b.fn;

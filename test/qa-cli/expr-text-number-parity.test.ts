@@ -79,6 +79,15 @@ describe("a text compared with a number is refused, as Postgres refuses it", () 
     expect(refused("label = u")).toBe("types text and uuid cannot be compared or matched (cast one side)");
     expect(refused("label = js")).toBe("types text and jsonb cannot be compared or matched (cast one side)");
   });
+  test("arithmetic on a text, boolean, uuid or jsonb ('operator does not exist', as Postgres 15 says)", () => {
+    const hint = (op: string) => ` (cast the text: label::numeric ${op} 1)`;
+    expect(refused("label + 1")).toBe(`operator does not exist: text + integer${hint("+")}`);
+    expect(refused("vc * 2")).toBe(`operator does not exist: character varying(20) * integer${hint("*")}`);
+    expect(refused("b + 1")).toBe(`operator does not exist: boolean + integer${hint("+")}`);
+    expect(refused("js + 1")).toBe(`operator does not exist: jsonb + integer${hint("+")}`);
+    expect(refused("1 - u")).toBe(`operator does not exist: integer - uuid${hint("-")}`);
+    expect(refused("(js->>'n') / 2")).toBe(`operator does not exist: text / integer${hint("/")}`);
+  });
   test("unary minus of a text ('operator does not exist: - text')", () => {
     expect(refused("-label")).toBe("operator does not exist: - text");
   });
@@ -92,6 +101,12 @@ describe("what Postgres accepts still compiles and gives Postgres' values", () =
     expect(ev("'5' = 5")).toBe(true);
     expect(ev("i IN ('5', 6)")).toBe(true);
     expect(refused("n = 'abc'")).toBe("invalid input for numeric: 'abc'");
+  });
+  test("arithmetic with an untyped literal or a cast text, and date + integer", () => {
+    expect(ev("'5' + 1")).toBe(6);
+    expect(ev("label::int + 1")).toBe(6);
+    expect(ev("(js->>'n')::int * 2")).toBe(12);
+    expect(ev("ts::date + 1")).toBe("2024-05-02");
   });
   test("a text cast to a number, a number cast to text", () => {
     expect(ev("label::int = 5")).toBe(true);
