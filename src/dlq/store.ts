@@ -131,6 +131,11 @@ export class DlqStore implements DeadLetters {
     })();
   }
 
+  /** Entries not superseded yet, oldest first, read one at a time (the queue can be large). */
+  *pending(): Generator<StoredDeadLetter> {
+    for (const r of this.db.query("SELECT * FROM dead_letters WHERE superseded_lsn IS NULL ORDER BY id").iterate() as IterableIterator<DbRow>) yield fromDb(r);
+  }
+
   remove(ids: number[]): number {
     let n = 0;
     const del = this.db.query("DELETE FROM dead_letters WHERE id = ?");

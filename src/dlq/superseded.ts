@@ -23,11 +23,16 @@ interface Held {
  * holds no keyed entry.
  */
 export class SupersededLetters {
+  /** Keys watched at most (~150 bytes each): past it, later entries are replayed as captured. */
+  static readonly LIMIT = 100_000;
   /** pipeline → stage \0 table → key text → the entries queued for that key. */
   private scopes = new Map<string, Map<string, Map<string, Held>>>();
+  private keys = 0;
+  private overLimit = false;
 
-  constructor(private store: DlqStore) {
-    for (const e of store.list()) if (e.supersededLsn === null) this.track(e);
+  /** `onLimit`: told once when an entry goes unwatched for the limit. */
+  constructor(private store: DlqStore, private onLimit: () => void = () => {}, private limit = SupersededLetters.LIMIT) {
+    for (const e of store.pending()) this.track(e);
     store.onQueued = (e) => this.track(e);
   }
 
@@ -63,20 +68,28 @@ export class SupersededLetters {
       if (e.source) (cols = keyColumns(e.source.relation)), (row = e.source.key ?? e.source.after ?? e.source.before);
     } else if (e.target && (e.op === "upsert" || e.op === "delete") && e.target.key.length) (cols = e.target.key), (row = e.row);
     if (!cols || !row) return;
-    let scopes = this.scopes.get(e.pipeline);
-    if (!scopes) this.scopes.set(e.pipeline, (scopes = new Map()));
     const name = `${e.stage}\0${e.table}`;
-    let scope = scopes.get(name);
-    if (!scope) scopes.set(name, (scope = new Map()));
     const k = keyText(cols, row);
-    const held = scope.get(k);
+    const held = this.scopes.get(e.pipeline)?.get(name)?.get(k);
     const index = e.index ?? -1;
-    if (held && newer(e.lsn, index, held)) {
+    if (held) {
+      if (!newer(e.lsn, index, held)) return void held.ids.push(e.id);
       // A newer version of the key was refused too: the older entries are stale (its replay covers them).
       this.store.markSuperseded(held.ids, e.lsn);
-      scope.set(k, { ids: [e.id], lsn: e.lsn, index });
-    } else if (held) held.ids.push(e.id);
-    else scope.set(k, { ids: [e.id], lsn: e.lsn, index });
+      Object.assign(held, { ids: [e.id], lsn: e.lsn, index });
+      return;
+    }
+    if (this.keys >= this.limit) {
+      if (!this.overLimit) this.onLimit();
+      this.overLimit = true;
+      return;
+    }
+    let scopes = this.scopes.get(e.pipeline);
+    if (!scopes) this.scopes.set(e.pipeline, (scopes = new Map()));
+    let scope = scopes.get(name);
+    if (!scope) scopes.set(name, (scope = new Map()));
+    scope.set(k, { ids: [e.id], lsn: e.lsn, index });
+    this.keys++;
   }
 
   private supersede(scope: Map<string, Held>, key: string, lsn: Lsn, index: number): void {
@@ -84,6 +97,7 @@ export class SupersededLetters {
     if (!held || !newer(lsn, index, held)) return;
     this.store.markSuperseded(held.ids, lsn);
     scope.delete(key);
+    this.keys--;
     // Emptied scopes go, so that a pipeline whose entries are all superseded costs nothing again.
     if (scope.size === 0)
       for (const [pipeline, scopes] of this.scopes)

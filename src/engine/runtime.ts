@@ -110,7 +110,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   };
 
   // Dead letters a newer change of their key went past (sink batches written, changes processed).
-  const superseded = ownDlq ? new SupersededLetters(ownDlq) : null;
+  const superseded = ownDlq
+    ? new SupersededLetters(ownDlq, () => log.warn({ limit: SupersededLetters.LIMIT }, "the dead-letter queue holds more keys than are watched for newer changes: entries past the limit are replayed as captured, even when a newer change of their key came since"))
+    : null;
   const written = superseded ? (pipeline: string, sink: string, records: readonly OutputRecord[]) => superseded.records(pipeline, sink, records) : undefined;
   const backfills = new Backfills(stateDir);
   const pipelines: PipelineState[] = [];
