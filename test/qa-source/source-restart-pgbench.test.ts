@@ -32,13 +32,14 @@ test("pgbench through a fast and an immediate restart of the source: the engine 
     await engine.snapshotDone(TABLES);
     for (const mode of ["fast", "immediate"] as const) {
       await Bun.sleep(4000);
+      // Counted before the stop: the engine may reconnect while pg_ctl start still waits.
+      const before = engine.log().split("replication stream reconnected").length;
       const t0 = performance.now();
       await source.stop(mode);
       const stopped = (performance.now() - t0) / 1000;
       await Bun.sleep(1500);
       const health = await engine.health("source");
       await source.start();
-      const before = engine.log().split("replication stream reconnected").length;
       const until = Date.now() + 60_000;
       while (engine.log().split("replication stream reconnected").length === before && Date.now() < until) await Bun.sleep(200);
       console.log(`${mode} shutdown took ${stopped.toFixed(1)} s; /health/source while down: ${health.body.status} (${String(health.body.reason).slice(0, 120)}); reconnected after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
