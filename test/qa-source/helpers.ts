@@ -69,3 +69,14 @@ export async function startWith(engine: Engine, s: MirrorSetup, flags: string[])
 export function exitWithin(engine: Engine, ms: number): Promise<number | string> {
   return Promise.race([engine.proc!.exited, Bun.sleep(ms).then(() => "still running")]);
 }
+
+/** What an operator does to drop a slot in use: end its walsender, then drop it (retried until the walsender is gone). */
+export async function dropSlotUnder(sql: postgres.Sql, slot: string): Promise<void> {
+  await sql`select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = ${slot} and active_pid is not null`;
+  for (let i = 0; ; i++) {
+    const r = await sql`select pg_drop_replication_slot(${slot})`.then(() => "ok", (e) => String(e));
+    if (r === "ok") return;
+    if (i > 50) throw new Error(r);
+    await Bun.sleep(100);
+  }
+}

@@ -5,7 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { Engine, mirrorConfig, sourceAndSink, waitCaughtUp } from "../engine/e2e.ts";
-import { exitWithin, logSays, slotOf, startWith } from "./helpers.ts";
+import { dropSlotUnder, exitWithin, logSays, slotOf, startWith } from "./helpers.ts";
 
 const groupsSql = `select g::text || ':' || n::text || ':' || s::text as r from (select v % 7 as g, count(*) as n, sum(v) as s from t group by 1) x order by g`;
 
@@ -32,13 +32,7 @@ test("--resnapshot after a dropped slot: the GROUP BY ends equal to SQL (deletes
     for (let i = 0; i < 100 && JSON.stringify(await out()) !== JSON.stringify(want1); i++) await Bun.sleep(100);
     expect(await out()).toEqual(want1);
     await Bun.sleep(1500); // a checkpoint holds the GROUP BY's state
-    await db.sql`select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = ${slot} and active_pid is not null`;
-    for (let i = 0; ; i++) {
-      const r = await db.sql`select pg_drop_replication_slot(${slot})`.then(() => "ok", (e) => String(e));
-      if (r === "ok") break;
-      if (i > 50) throw new Error(r);
-      await Bun.sleep(100);
-    }
+    await dropSlotUnder(db.sql, slot);
     expect(await exitWithin(engine, 30_000)).toBe(2);
     // lost: deletes, inserts, and moves between groups
     await db.sql`delete from t where id % 3 = 0`;

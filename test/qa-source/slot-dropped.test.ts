@@ -6,7 +6,7 @@
 import { expect, test } from "bun:test";
 import { Engine, mirrorConfig, sourceAndSink, waitCaughtUp } from "../engine/e2e.ts";
 import { runBinary } from "../helpers/index.ts";
-import { exitWithin, logSays, rowsOf, slotOf, startWith, writeLoop } from "./helpers.ts";
+import { dropSlotUnder, exitWithin, logSays, rowsOf, slotOf, startWith, writeLoop } from "./helpers.ts";
 
 test("the slot dropped while streaming: one error line naming the slot and --resnapshot, exit 2; --resnapshot then ends equal", async () => {
   const db = await sourceAndSink("qa_slotdrop");
@@ -19,13 +19,7 @@ test("the slot dropped while streaming: one error line naming the slot and --res
     await engine.start();
     await engine.snapshotDone(["public.t"]);
     await Bun.sleep(2000);
-    await db.sql`select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = ${slot} and active_pid is not null`;
-    for (let i = 0; ; i++) {
-      const r = await db.sql`select pg_drop_replication_slot(${slot})`.then(() => "ok", (e) => String(e));
-      if (r === "ok") break;
-      if (i > 50) throw new Error(r);
-      await Bun.sleep(100);
-    }
+    await dropSlotUnder(db.sql, slot);
     expect(await exitWithin(engine, 30_000)).toBe(2);
     const line = await logSays(engine, `replication slot ${slot} was dropped while streaming`);
     expect(line).toContain("--resnapshot");
