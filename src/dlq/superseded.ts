@@ -40,12 +40,9 @@ export class SupersededLetters {
   records(pipeline: string, sink: string, records: readonly OutputRecord[]): void {
     const scopes = this.scopes.get(pipeline);
     if (!scopes || records.length === 0) return;
-    let scopeTable = "";
-    let scope: Map<string, Held> | undefined;
     for (const r of records) {
       if (r.lsn === REPLAY_LSN || r.table.key.length === 0) continue;
-      if (r.table.name !== scopeTable) (scopeTable = r.table.name), (scope = scopes.get(`${sink}\0${scopeTable}`));
-      if (scope) this.supersede(scope, keyText(r.table.key, r.row), r.lsn, r.index);
+      this.supersede(pipeline, scopes, `${sink}\0${r.table.name}`, r.table.key, r.row, r.lsn, r.index);
     }
   }
 
@@ -54,10 +51,10 @@ export class SupersededLetters {
     const scopes = this.scopes.get(pipeline);
     if (!scopes || lsn === REPLAY_LSN) return;
     for (const c of changes) {
-      const scope = scopes.get(`operator\0${c.table}`);
-      const cols = scope ? keyColumns(c.relation) : null;
+      const name = `operator\0${c.table}`;
+      const cols = scopes.has(name) ? keyColumns(c.relation) : null;
       const row = c.key ?? c.after ?? c.before;
-      if (scope && cols && row) this.supersede(scope, keyText(cols, row), lsn, -1);
+      if (cols && row) this.supersede(pipeline, scopes, name, cols, row, lsn, -1);
     }
   }
 
@@ -92,20 +89,18 @@ export class SupersededLetters {
     this.keys++;
   }
 
-  private supersede(scope: Map<string, Held>, key: string, lsn: Lsn, index: number): void {
+  /** `scopes`: the pipeline's; `name`: stage \0 table. The key text is made only when that scope holds entries. */
+  private supersede(pipeline: string, scopes: Map<string, Map<string, Held>>, name: string, cols: string[], row: Row, lsn: Lsn, index: number): void {
+    const scope = scopes.get(name);
+    if (!scope) return;
+    const key = keyText(cols, row);
     const held = scope.get(key);
     if (!held || !newer(lsn, index, held)) return;
     this.store.markSuperseded(held.ids, lsn);
     scope.delete(key);
     this.keys--;
     // Emptied scopes go, so that a pipeline whose entries are all superseded costs nothing again.
-    if (scope.size === 0)
-      for (const [pipeline, scopes] of this.scopes)
-        for (const [name, s] of scopes)
-          if (s === scope) {
-            scopes.delete(name);
-            if (scopes.size === 0) this.scopes.delete(pipeline);
-          }
+    if (scope.size === 0 && scopes.delete(name) && scopes.size === 0) this.scopes.delete(pipeline);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Config } from "../config/schema.ts";
-import { qualify, targetsOf } from "./pipeline-runner.ts";
+import { fromTables } from "../config/table-refs.ts";
+import { targetsOf } from "./pipeline-runner.ts";
 
 /** Sink types that store every change as it came (no stored row to keep an unchanged value in). */
 const CHANGE_LOG_SINKS = new Set(["http", "bigquery", "stdout"]);
@@ -13,7 +14,7 @@ export function changeLogTables(config: Config): string[] {
   const out = new Set<string>();
   for (const p of config.pipelines) {
     const changeLog = targetsOf(p).some((t) => CHANGE_LOG_SINKS.has(config.sinks[t.sink]?.type ?? "") || (config.sinks[t.sink]?.type === "redis" && t.options.type === "stream"));
-    if (changeLog) for (const f of Array.isArray(p.from) ? p.from : [p.from]) out.add(qualify(f));
+    if (changeLog) for (const f of fromTables(p)) out.add(f);
   }
   return [...out];
 }

@@ -5,6 +5,7 @@ import type { Relation } from "../types.ts";
 import { compilePipeline, isMirror } from "./operators/index.ts";
 import { lateRows, joinMisses } from "../metrics/metrics.ts";
 import { mirrorRunner, qualify, targetsOf, type PipelineRunner } from "./pipeline-runner.ts";
+import { fromTables } from "../config/table-refs.ts";
 import { operatorRunner } from "./operator-runner.ts";
 import { stateBudgetOf } from "./operators/memory-budget.ts";
 import { isUsageError, usageError } from "../errors.ts";
@@ -84,7 +85,7 @@ function checkedMirror(p: PipelineConfig, config: Config, runner: PipelineRunner
     for (const rel of relations.values()) if (runner.reads(rel.table)) guarded(rel);
     return runner;
   }
-  const named = new Set((Array.isArray(p.from) ? p.from : [p.from]).map(qualify).filter((t) => !t.endsWith(".*")));
+  const named = new Set(fromTables(p).filter((t) => !t.endsWith(".*")));
   const seen = new Set<string>();
   const once = (rel: Relation) => {
     if (seen.has(rel.table) || !named.has(rel.table)) return;

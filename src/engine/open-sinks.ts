@@ -8,7 +8,8 @@ import { sinkFactory } from "../sinks/index.ts";
 import { CdcError } from "../errors.ts";
 import { dlqPendingRows } from "../metrics/metrics.ts";
 import { noteDeadLetter } from "../metrics/dead-tally.ts";
-import { qualify, targetsOf } from "./pipeline-runner.ts";
+import { targetsOf } from "./pipeline-runner.ts";
+import { fromTables, tableMatcher } from "../config/table-refs.ts";
 import type { ReplayGate } from "./dlq-replayer.ts";
 
 /**
@@ -61,5 +62,5 @@ export async function openSinks(
 }
 
 function pipelineReads(p: PipelineConfig, table: string): boolean {
-  return (Array.isArray(p.from) ? p.from : [p.from]).map(qualify).some((f) => f === table || (f.endsWith(".*") && table.startsWith(f.slice(0, -1))));
+  return tableMatcher(fromTables(p))(table);
 }

@@ -2,6 +2,7 @@ import type { PipelineConfig, TargetConfig } from "../config/pipeline-schema.ts"
 import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
 import type { Lsn, Relation, Txn } from "../types.ts";
 import { MirrorMapper } from "./mirror.ts";
+import { fromTables, tableMatcher } from "../config/table-refs.ts";
 
 /** A pipeline's target: which sink, and the `to:` options for it. */
 export interface Target {
@@ -20,10 +21,7 @@ export function targetsOf(p: PipelineConfig): Target[] {
   });
 }
 
-/** "schema.table" for a `from:` entry ("orders" → "public.orders"). */
-export function qualify(ref: string): string {
-  return ref.includes(".") ? ref : `public.${ref}`;
-}
+export { qualify } from "../config/table-refs.ts";
 
 /**
  * What the runtime drives for one pipeline: turn each routed transaction into output records,
@@ -57,11 +55,9 @@ export interface PipelineRunner {
 
 /** Mirror pipelines: no operators, records straight from the changes. */
 export function mirrorRunner(p: PipelineConfig, singleTarget?: Target): PipelineRunner {
-  const from = (Array.isArray(p.from) ? p.from : [p.from]).map(qualify);
-  const exact = new Set(from.filter((f) => !f.endsWith(".*")));
-  const schemas = from.filter((f) => f.endsWith(".*")).map((f) => f.slice(0, -1));
-  const reads = (t: string) => exact.has(t) || schemas.some((s) => t.startsWith(s));
-  const oneTable = exact.size === 1 && schemas.length === 0;
+  const from = fromTables(p);
+  const reads = tableMatcher(from);
+  const oneTable = new Set(from).size === 1 && !from[0].endsWith(".*");
   // `to: {key: [...]}` gives the key of a single-table mirror (a source table without a primary key).
   const mapper = new MirrorMapper(singleTarget?.key && oneTable ? singleTarget.key : null);
   // `to: {table: x}` renames the one table of a single-table mirror.

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { resolve } from "node:path";
 import type { Config } from "../config/schema.ts";
+import { fromTables, qualify } from "../config/table-refs.ts";
 import type { Runtime } from "./runtime-types.ts";
 import type { OutputRecord } from "../sinks/sink.ts";
 import type { Source } from "../source/source.ts";
@@ -113,7 +114,6 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const superseded = ownDlq
     ? new SupersededLetters(ownDlq, () => log.warn({ limit: SupersededLetters.LIMIT }, "the dead-letter queue holds more keys than are watched for newer changes: entries past the limit are replayed as captured, even when a newer change of their key came since"))
     : null;
-  const written = superseded ? (pipeline: string, sink: string, records: readonly OutputRecord[]) => superseded.records(pipeline, sink, records) : undefined;
   const backfills = new Backfills(stateDir);
   const pipelines: PipelineState[] = [];
   for (const p of config.pipelines) {
@@ -126,7 +126,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
         if (queued !== false) dlqPendingRows.inc({ pipeline: p.name });
       },
     });
-    pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts, fresh: backfills.marked.has(p.name), noteError, written }));
+    pipelines.push(pipelineState(p, runner, { config, checkpoint, sinks, log, confirm, opts, fresh: backfills.marked.has(p.name), noteError, written: superseded?.records.bind(superseded) }));
     pipelinePaused.set({ pipeline: p.name }, p.paused ? 1 : 0);
   }
 
@@ -394,13 +394,12 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     await shutdown(e as Error);
     throw e;
   }
-  const qualify = (t: string) => (t.includes(".") ? t : `public.${t}`);
-  const fromTables = config.pipelines.flatMap((p) => (Array.isArray(p.from) ? p.from : [p.from]).map(qualify));
+  const fromTablesAll = config.pipelines.flatMap(fromTables);
   // Lookup-join tables are captured too: their rows are the join state. They come first, so the
   // initial snapshot reads them before the rows that join them: read after a large table, every
   // one of its rows waited out `wait` and went on with NULLs (QA: 140,000 join misses).
   const joinTables = config.pipelines.flatMap((p) => (p.join ?? []).map((j) => qualify(j.table)));
-  const tables = [...new Set([...joinTables, ...fromTables, ...pipelines.flatMap((ps) => ps.runner.extraTables ?? [])])];
+  const tables = [...new Set([...joinTables, ...fromTablesAll, ...pipelines.flatMap((ps) => ps.runner.extraTables ?? [])])];
   source.done.then((e) => {
     if (e && !stopping) fail(e);
   });

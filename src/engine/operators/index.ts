@@ -24,6 +24,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Column, Relation } from "../../types.ts";
 import type { PipelineConfig } from "../../config/pipeline-schema.ts";
+import { fromTables, qualify } from "../../config/table-refs.ts";
 import type { Operator, OperatorContext } from "./operator.ts";
 import { usageError } from "../../errors.ts";
 import { parseExpr, parseItem, ParseError } from "../../expr/parse.ts";
@@ -49,9 +50,6 @@ export function isMirror(p: PipelineConfig): boolean {
   return !p.where && !p.select && !(p.join && p.join.length) && !p.window && !p.aggregate && !p.transform && !(p.validate && p.validate.length) && !p.group_by;
 }
 
-function qualify(t: string): string {
-  return t.includes(".") ? t : `public.${t}`;
-}
 
 function bad(p: PipelineConfig, what: string, text: string, e: unknown): never {
   throw usageError("config_expression", `pipeline '${p.name}': ${what} '${text}': ${e instanceof Error ? e.message : String(e)}`);
@@ -180,7 +178,7 @@ export async function compilePipeline(
     checkOutput?(cols: Column[]): void;
   },
 ): Promise<CompiledPipeline> {
-  const from = (Array.isArray(p.from) ? p.from : [p.from]).map(qualify);
+  const from = fromTables(p);
   const wild = from.find((t) => t.endsWith(".*"));
   if (wild) throw usageError("config_expression", `pipeline '${p.name}': from: ${wild} works for mirror pipelines only; name the tables a transform reads`);
   const maps = loadMaps(ctx.maps, ctx.configDir);

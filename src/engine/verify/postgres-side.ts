@@ -2,7 +2,7 @@ import type { PipelineConfig } from "../../config/pipeline-schema.ts";
 import type { Pg } from "../../db/postgres-client.ts";
 import type { Column } from "../../types.ts";
 import { qi, qualified } from "../../sinks/postgres/values.ts";
-import { qualify } from "../pipeline-runner.ts";
+import { fromTables } from "../../config/table-refs.ts";
 import type { ChunkSide, Range, SinkSide, TablePlan } from "./types.ts";
 import { isLockedError, pgBounded } from "./lock-wait.ts";
 
@@ -13,7 +13,7 @@ export async function session(sql: Pg): Promise<void> {
 
 export async function sourceTables(sql: Pg, p: PipelineConfig): Promise<string[]> {
   const out: string[] = [];
-  for (const ref of (Array.isArray(p.from) ? p.from : [p.from]).map(qualify)) {
+  for (const ref of fromTables(p)) {
     const [schema, name] = [ref.slice(0, ref.indexOf(".")), ref.slice(ref.indexOf(".") + 1)];
     if (name === "*") {
       // As the source captures them (catalog.resolveTables): partitioned parents, not their partitions.

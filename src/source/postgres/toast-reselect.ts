@@ -31,13 +31,6 @@ export function movedWithoutToast(c: Change): boolean {
   return false;
 }
 
-/** Whether a table ("schema.table") is one of `patterns` ("schema.table" or "schema.*"). */
-export function tableMatcher(patterns: string[]): (table: string) => boolean {
-  const exact = new Set(patterns.filter((p) => !p.endsWith(".*")));
-  const schemas = patterns.filter((p) => p.endsWith(".*")).map((p) => p.slice(0, -1));
-  return (table) => exact.has(table) || schemas.some((s) => table.startsWith(s) && !table.slice(s.length).includes("."));
-}
-
 export async function reselectToast(sql: Pg, changes: Change[], types: TypeDecoders, log: Logger): Promise<void> {
   const byRel = new Map<Relation, Change[]>();
   for (const c of changes) {
