@@ -412,6 +412,8 @@ function compileArith(op: string, l: Compiled, r: Compiled): Compiled {
   } else if (k === "int8") {
     f = int8Op(op);
   } else if (k === "float") {
+    // Postgres has no % for doubles (nor for a double and a numeric): it computed JS's remainder
+    if (op === "%") throw new CompileError(`operator does not exist: ${a.type.typeName} % ${b.type.typeName} (cast both to numeric or integer)`);
     f = floatOp(op);
   } else {
     f = decOp(op);
@@ -463,8 +465,7 @@ function floatOp(op: string): (x: unknown, y: unknown) => unknown {
     case "+": return (x, y) => { const a = toFloat(x), b = toFloat(y); return finiteFloat(a + b, a, b); };
     case "-": return (x, y) => { const a = toFloat(x), b = toFloat(y); return finiteFloat(a - b, a, b); };
     case "*": return (x, y) => { const a = toFloat(x), b = toFloat(y); return finiteFloat(a * b, a, b); };
-    case "/": return (x, y) => { const a = toFloat(x), d = toFloat(y); if (d === 0) throw new EvalError("division by zero"); return finiteFloat(a / d, a, d); };
-    default: return (x, y) => toFloat(x) % toFloat(y);
+    default: return (x, y) => { const a = toFloat(x), d = toFloat(y); if (d === 0) throw new EvalError("division by zero"); return finiteFloat(a / d, a, d); };
   }
 }
 function decOp(op: string): (x: unknown, y: unknown) => unknown {

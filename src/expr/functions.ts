@@ -60,8 +60,25 @@ function likeRegex(pattern: string, insensitive: boolean): RegExp {
   return new RegExp(`^${re}$`, insensitive ? "iu" : "u");
 }
 
+/** How Postgres names an operand's type in "operator does not exist": a quoted literal is "unknown". */
+function pgTypeName(c: Compiled): string {
+  return c.type.kind === "unknown" && c.literal ? "unknown" : c.type.typeName;
+}
+
+/**
+ * Postgres has LIKE for text (varchar, char, name) only and casts nothing to text implicitly:
+ * `label LIKE 5` and `5 LIKE '5'` are "operator does not exist: text ~~ integer". They compiled
+ * and matched the number's text. A column of a type not known here is left to the row.
+ */
+function likeOperands(op: string, args: Compiled[]): void {
+  if (args.every((a) => a.type.kind === "text" || a.type.kind === "unknown")) return;
+  throw new CompileError(`operator does not exist: ${pgTypeName(args[0])} ${op} ${pgTypeName(args[1])} (LIKE matches text: cast the other side, e.g. n::text LIKE '5%')`);
+}
+
 function like(negate: boolean, insensitive: boolean): Fn {
+  const op = `${negate ? "!" : ""}~~${insensitive ? "*" : ""}`;
   return (args) => {
+    likeOperands(op, args);
     const [s, p] = [text(args[0]), text(args[1])];
     if (p.literal) {
       if (p.literal.value === null) return lit(T.bool, null);
@@ -94,12 +111,25 @@ function roundHalfEven(x: number): number {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-function roundLike(name: string, g: (d: Dec, digits: number) => Dec, floatG: (x: number, digits: number) => number): Fn {
+/**
+ * Postgres has round(numeric, integer) and round(double precision), no round(double precision,
+ * integer): ROUND(f, 2) rounded the double's binary value (1.005 gave 1 where the numeric gives
+ * 1.01). The digits are an integer (smallint or int; a quoted literal): round(numeric, bigint) and
+ * round(numeric, numeric) do not exist either.
+ */
+function roundArgs(x: Compiled, digits: Compiled): void {
+  const xt = pgTypeName(x), dt = pgTypeName(digits);
+  if (x.type.kind === "float") throw new CompileError(`function round(${xt}, ${dt}) does not exist (cast to numeric to round to digits: ROUND(x::numeric, 2))`);
+  if (digits.type.kind !== "int" && digits.type.kind !== "unknown") throw new CompileError(`function round(${xt}, ${dt}) does not exist (the number of digits is an integer)`);
+}
+
+function roundLike(name: string, g: (d: Dec, digits: number) => Dec, floatG: (x: number) => number): Fn {
   return (args) => {
     arity(name, args, 1, name === "ROUND" ? 2 : 1);
     const x = num(args[0]);
+    if (args[1]) roundArgs(x, args[1]);
     const digits = args[1] ? castCompiled(args[1], T.int) : lit(T.int, 0);
-    if (x.type.kind === "float") return strict(T.float, [x, digits], (v, d) => floatG(v, d));
+    if (x.type.kind === "float") return strict(T.float, [x], (v) => floatG(v));
     if (x.type.kind === "int" || x.type.kind === "int8") return name === "ROUND" && args[1] ? strict(T.numeric, [x, digits], (v, d) => g(toDec(v), d)) : x;
     return strict(T.numeric, [x, digits], (v, d) => g(toDec(v), d));
   };
@@ -246,7 +276,7 @@ const FUNCTIONS: Record<string, Fn> = {
   GREATEST: (a) => extreme(a, 1),
   LEAST: (a) => extreme(a, -1),
   // a double rounds half to even without digits, as Postgres' round(float8) (rint): 2.5 → 2
-  ROUND: roundLike("ROUND", (d, n) => d.round(n), (x, n) => (n === 0 ? roundHalfEven(x) : Math.round(x * 10 ** n) / 10 ** n)),
+  ROUND: roundLike("ROUND", (d, n) => d.round(n), (x) => roundHalfEven(x)),
   FLOOR: roundLike("FLOOR", (d) => d.floor(), (x) => Math.floor(x)),
   CEIL: roundLike("CEIL", (d) => d.ceil(), (x) => Math.ceil(x)),
   CEILING: (a, s) => FUNCTIONS.CEIL(a, s),

@@ -47,13 +47,20 @@ export function toInt(v: unknown): number {
 
 export function toFloat(v: unknown): number {
   if (typeof v === "number") return v;
-  if (typeof v === "bigint" || v instanceof Dec) return Number(v.toString());
+  if (v instanceof Dec) {
+    // past the double range (or so small it reads as 0): an error, as Postgres' numeric → double
+    // cast (was ±Infinity, or 0)
+    const n = Number(v.toString());
+    if (!Number.isFinite(n) || (n === 0 && !v.isZero())) throw new EvalError(`'${v.toString()}' is out of range for type double precision`);
+    return n;
+  }
+  if (typeof v === "bigint") return Number(v);
   const s = String(v).trim();
   const inf = /^([+-]?)inf(inity)?$/i.exec(s); // Postgres spells them infinity, inf
   if (inf) return inf[1] === "-" ? -Infinity : Infinity;
   const n = s === "" ? NaN : Number(s);
   if (Number.isNaN(n) && s.toLowerCase() !== "nan") throw new EvalError(`invalid input for double precision: '${String(v)}'`);
-  if (!Number.isFinite(n) && !Number.isNaN(n)) throw new EvalError(`'${s}' is out of range for type double precision`);
+  if ((!Number.isFinite(n) && !Number.isNaN(n)) || (n === 0 && /^[+-]?[0-9.]*[1-9]/.test(s))) throw new EvalError(`'${s}' is out of range for type double precision`);
   return n;
 }
 
