@@ -53,14 +53,7 @@ function emitWindow(w: PaneWindows, g: Group, end: number, emit: Emit): void {
       for (let i = 0; i < aggs.length; i++) parts[i].push(p.accs[i]);
     }
   }
-  const keyRow: Row = {};
-  const kv = g.keys;
-  const keys = w.plan.keys;
-  for (let i = 0; i < keys.length; i++) keyRow[keys[i].name] = toOut(keys[i].fn.type.kind, kv[i]);
-  if (w.s.kind !== "none") {
-    keyRow.window_start = formatTimestamp(start, w.s.timeKind === "timestamptz");
-    keyRow.window_end = formatTimestamp(end, w.s.timeKind === "timestamptz");
-  }
+  const keyRow = windowKey(w, g, start);
   if (rows === 0 || !parts) {
     if (g.emitted.delete(start)) {
       if (w.tracking) w.touchPane(g, null);
@@ -121,13 +114,40 @@ function purge(w: PaneWindows): void {
   }
 }
 
-/** Every pending window emitted, due or not (source TRUNCATE). */
-export function flushAll(w: PaneWindows, emit: Emit): void {
-  w.dirtyEpoch++;
-  for (const end of w.dirtyEnds) for (const g of w.dirty.get(end)!) emitWindow(w, g, end, emit);
+/** A window's result row with its key columns only (group keys, window_start/window_end). */
+function windowKey(w: PaneWindows, g: Group, start: number): Row {
+  const row: Row = {};
+  const keys = w.plan.keys;
+  for (let i = 0; i < keys.length; i++) row[keys[i].name] = toOut(keys[i].fn.type.kind, g.keys[i]);
+  if (w.s.kind !== "none") {
+    row.window_start = formatTimestamp(start, w.s.timeKind === "timestamptz");
+    row.window_end = formatTimestamp(start + w.s.sizeUs, w.s.timeKind === "timestamptz");
+  }
+  return row;
+}
+
+/**
+ * TRUNCATE (of the source, or the one --resnapshot hands over): the pipeline starts over. A delete
+ * for every result the sink holds (`emitted`): taking rows back one by one missed groups whose rows
+ * were on disk (or never kept: append_only), and their results stayed. Every group goes, so the
+ * next checkpoint (full) holds none; rows on disk die in the spill file's open epoch, which that
+ * checkpoint seals. The event-time clock (watermark, retention) is kept: time does not go back.
+ */
+export function truncateAll(w: PaneWindows, emit: Emit): void {
+  for (const g of w.groups.values()) {
+    for (const start of [...g.emitted].sort((a, b) => a - b)) emit({ op: "delete", row: windowKey(w, g, start) });
+  }
+  w.groups.clear();
+  w.contrib.clear();
+  w.cold?.dropAllContribs();
+  w.coldPlan = null;
+  w.paneCount = 0;
   w.dirty.clear();
-  w.lastDirtySet = null;
   w.dirtyEnds = [];
+  w.lastDirtySet = null;
+  w.lastDirtyEnd = NaN;
+  w.dirtyEpoch++;
+  w.needFull = true;
 }
 
 function toOut(kind: string, v: unknown): unknown {

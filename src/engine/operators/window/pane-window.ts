@@ -12,7 +12,7 @@ import type { ColdPlan } from "./cold-contribs.ts";
 import type { SpillStore } from "../spill/spill-store.ts";
 import { Contribution, type Group, NO_WEIGHTS, gcd, lowerBound } from "./pane-types.ts";
 import { evictContribs, rowText, takeCold } from "./pane-contribs.ts";
-import { flush, flushAll } from "./pane-emit.ts";
+import { flush, truncateAll } from "./pane-emit.ts";
 import { applyDeltaTo, restoreTo, snapshotDeltaOf, snapshotOf } from "./pane-state.ts";
 import { type UnchangedParts, unchangedParts, unchangedReason } from "./unchanged-parts.ts";
 
@@ -312,14 +312,9 @@ export class PaneWindows {
     }
   }
 
-  /** Source TRUNCATE: every window empties (deletes for what was emitted). */
+  /** Source TRUNCATE, or the one --resnapshot hands over: every window empties, in memory and on disk (pane-emit.ts). */
   truncate(emit: Emit): void {
-    this.needFull = true;
-    for (const id of [...this.contrib.keys()]) this.retract(id);
-    this.cold?.dropAllContribs(); // their panes are cleared below
-    for (const g of this.groups.values()) g.panes.clear();
-    this.paneCount = 0;
-    flushAll(this, emit);
+    truncateAll(this, emit);
   }
 
   /** Entry counts in memory, O(1) (rows on disk: the spill store counts them). */
