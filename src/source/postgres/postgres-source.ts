@@ -22,6 +22,7 @@ import { decodeRemovals, encodeRemovals, GapChanges, gapRemovals, GapWatch, hand
 import { SlotMonitor } from "./slot-monitor.ts";
 import { mustRecreateSlot } from "./slot-safety.ts";
 import { runSnapshot } from "./snapshot.ts";
+import { dropReadAgain, resumedTables, saveResumedReads } from "./resumed-reads.ts";
 import { SnapshotState, type TableProgress } from "./snapshot-state.ts";
 import { reselectToast } from "./toast-reselect.ts";
 import { tableMatcher } from "../../config/table-refs.ts";
@@ -235,6 +236,8 @@ class PostgresSource implements Source {
     // A table the slot's own snapshot has not finished (a resumed one) reaches every pipeline from there.
     const progress = state.progress(c.slot);
     const backfill = tables.filter((t) => asked.has(t) && !added.includes(t) && (!wanted || progress.get(t)?.done === true));
+    // Tables a crash left unfinished: read on in the same temporary slot's snapshot (resumed-reads.ts).
+    const resumed = wanted && !recreate ? resumedTables(tables, progress) : [];
     let read: Awaited<ReturnType<typeof exportForAdded>> = null;
     if (wanted) {
       this.healthNow = { status: "up", reason: "snapshot" };
@@ -246,8 +249,9 @@ class PostgresSource implements Source {
         this.removalsHanded = true;
       }
       // tables added since the slot was made: read in a temporary slot's snapshot (added-tables.ts)
-      read = added.length || backfill.length ? await exportForAdded(() => openReplicationPg(c), c.slot, info.version, added, this.log, backfill, sql) : null;
+      read = added.length || backfill.length || resumed.length ? await exportForAdded(() => openReplicationPg(c), c.slot, info.version, added, this.log, backfill, sql) : null;
       if (read && added.length) state.setAddedSince(c.slot, added, read.consistentPoint);
+      saveResumedReads(state, c.slot, resumed, progress, read?.consistentPoint ?? null, this.log);
       const complete = await runSnapshot({
         sql,
         snapshotName: read?.snapshotName ?? snapshotName,
@@ -291,7 +295,7 @@ class PostgresSource implements Source {
       heartbeatMs: c.heartbeat_interval,
       log: this.log,
       startLsn: this.confirmed,
-      onTxn: dropBeforeRead(opts.onTxn, state.addedSince(c.slot)),
+      onTxn: dropBeforeRead(await dropReadAgain(opts.onTxn, state.resumedReads(c.slot), sql, relations, this.log), state.addedSince(c.slot)),
       onSchemaChange: opts.onSchemaChange,
       refreshTypes: async () => types.load(await loadTypes(sql)),
       formatTypes: async (cols) => {

@@ -8,6 +8,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Lsn } from "../../types.ts";
+import type { ReadRange } from "./resumed-reads.ts";
 
 export interface TableProgress {
   table: string;
@@ -34,6 +35,9 @@ export class SnapshotState {
     // Tables added after the slot was made, read in a temporary slot's snapshot: the stream drops
     // their changes committed before since_lsn (added-tables.ts).
     this.db.run(`create table if not exists added_since (slot text not null, tbl text not null, since_lsn text not null, primary key (slot, tbl))`);
+    // Tables whose interrupted snapshot was read on after a key in a temporary slot's snapshot:
+    // the stream drops their changes to keys above it committed before since_lsn (resumed-reads.ts).
+    this.db.run(`create table if not exists resumed_reads (slot text not null, tbl text not null, after_key text, since_lsn text not null, primary key (slot, tbl, since_lsn))`);
     // The inserts-only publication existed when this state dir made the slot (inserts-publication.ts).
     this.db.run(`create table if not exists inserts_publication (slot text primary key, publication text not null)`);
     this.db.run(`create table if not exists snapshot_progress (
@@ -55,6 +59,7 @@ export class SnapshotState {
     this.db.transaction(() => {
       this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
       this.db.run(`delete from added_since where slot = ?`, [slot]);
+      this.db.run(`delete from resumed_reads where slot = ?`, [slot]);
       this.db.run(`delete from inserts_publication where slot = ?`, [slot]);
       this.db.run(`insert or replace into slot_info (slot, consistent_point, snapshot_wanted, generation) values (?, ?, ?, ?)`, [slot, consistentPoint.toString(), snapshotWanted ? 1 : 0, generation.toString()]);
     })();
@@ -76,6 +81,7 @@ export class SnapshotState {
       this.db.run(`delete from slot_info where slot = ?`, [slot]);
       this.db.run(`delete from pending_removals where slot = ?`, [slot]);
       this.db.run(`delete from added_since where slot = ?`, [slot]);
+      this.db.run(`delete from resumed_reads where slot = ?`, [slot]);
     })();
   }
 
@@ -94,6 +100,23 @@ export class SnapshotState {
   /** Entries the stream has passed (the slot is confirmed at or past them) are not needed again. */
   dropAddedSinceBelow(slot: string, confirmed: Lsn): void {
     for (const [t, s] of this.addedSince(slot)) if (s <= confirmed) this.db.run(`delete from added_since where slot = ? and tbl = ?`, [slot, t]);
+    for (const [t, ranges] of this.resumedReads(slot)) {
+      for (const r of ranges) if (r.since <= confirmed) this.db.run(`delete from resumed_reads where slot = ? and tbl = ? and since_lsn = ?`, [slot, t, r.since.toString()]);
+    }
+  }
+
+  /** Resumed reads by table (resumed-reads.ts). */
+  resumedReads(slot: string): Map<string, ReadRange[]> {
+    const rows = this.db.query(`select tbl, after_key, since_lsn from resumed_reads where slot = ?`).all(slot) as { tbl: string; after_key: string | null; since_lsn: string }[];
+    const out = new Map<string, ReadRange[]>();
+    for (const r of rows) (out.get(r.tbl) ?? out.set(r.tbl, []).get(r.tbl)!).push({ afterKey: r.after_key === null ? null : (JSON.parse(r.after_key) as string[]), since: BigInt(r.since_lsn) });
+    return out;
+  }
+
+  addResumedReads(slot: string, reads: { table: string; afterKey: string[] | null }[], since: Lsn): void {
+    this.db.transaction(() => {
+      for (const r of reads) this.db.run(`insert or replace into resumed_reads (slot, tbl, after_key, since_lsn) values (?, ?, ?, ?)`, [slot, r.table, r.afterKey ? JSON.stringify(r.afterKey) : null, since.toString()]);
+    })();
   }
 
   /** The removals not yet known durable in the sinks (gap-deletes.ts encodes them). */

@@ -6,8 +6,9 @@
  * chunk the engine took, its progress goes to `handed`; the source saves it only once the engine
  * says that chunk is durable (PostgresSource.checkpointCut/confirm): the engine takes a chunk into
  * its sink queues, so saving at hand-over lost the queued rows on a kill -9 (the resumed
- * snapshot started after them). A resumed snapshot (the exported one is gone) reads fresh data
- * after the last saved key, and the stream replayed from the slot converges it (sinks upsert).
+ * snapshot started after them). A resumed snapshot (the exported one is gone) reads on after the
+ * last saved key in a temporary slot's snapshot, and the stream drops what that read holds
+ * (resumed-reads.ts).
  */
 import cliProgress from "cli-progress";
 import type { Logger } from "pino";
@@ -48,7 +49,8 @@ export async function runSnapshot(a: SnapshotArgs): Promise<boolean> {
   for (const t of a.tables) a.progress.set(t, saved.get(t) ?? { table: t, lastKey: null, rowsDone: 0, rowsTotal: 0, done: false });
   const todo = a.tables.filter((t) => !a.progress.get(t)!.done);
   if (!todo.length) return true;
-  a.log.info({ tables: todo, resumed: a.snapshotName === null }, `${a.label ?? "snapshot"} of ${todo.length} table(s)${a.snapshotName ? "" : " (resuming after the last saved key, fresh read)"}`);
+  const resumed = todo.some((t) => a.progress.get(t)!.lastKey !== null);
+  a.log.info({ tables: todo, resumed }, `${a.label ?? "snapshot"} of ${todo.length} table(s)${resumed ? ` (resuming after the last saved key${a.snapshotName ? "" : ", fresh read"})` : ""}`);
   const bar = process.stderr.isTTY
     ? new cliProgress.MultiBar({ format: " {table} [{bar}] {value}/{total} rows", stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
@@ -87,8 +89,10 @@ async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgres
   const order = keyCols.length ? keyCols.map((k) => `src.${quoteIdent(k)}`) : ["src.ctid"];
   const select = rel.columns.map((c) => asOutputText(quoteIdent(c.name), c.typeOid, a.types));
   const keySelect = keyCols.length ? keyCols.map((k) => `${quoteIdent(k)}::text`) : ["ctid::text"];
+  // The last key goes as text, cast by the server: typed as timestamp, bytea or jsonb, postgres.js
+  // would serialize the text through its own codecs (a Date: microseconds lost, a local time zone).
   const after = keyCols.length
-    ? `(${order.join(", ")}) > (${keyTypes.map((t, i) => `$${i + 1}::${t}`).join(", ")})`
+    ? `(${order.join(", ")}) > (${keyTypes.map((t, i) => `$${i + 1}::text::${t}`).join(", ")})`
     : `src.ctid > $1::tid`;
   const base = `select ${[...select, ...keySelect].join(", ")} from ${quoteTable(rel.table)} as src`;
   const decoders = rel.columns.map((c) => a.types.decoder(c.typeOid));
