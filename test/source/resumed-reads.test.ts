@@ -32,7 +32,7 @@ test("keysAbove agrees with Postgres' row comparison for text, numeric, timestam
     const cols = c.types.map((t, i) => `$${i + 1}::text::${t}`).join(", ");
     const after = c.types.map((t, i) => `$${c.types.length + i + 1}::text::${t}`).join(", ");
     const want: boolean[] = [];
-    for (const k of c.keys) want.push(((await db.sql.unsafe(`select (${cols}) > (${after}) as v`, [...k, ...c.after]))[0] as { v: boolean }).v);
+    for (const k of c.keys) want.push(((await db.sql.unsafe(`select (${cols}) > (${after}) as v`, [...k, ...c.after]))[0] as unknown as { v: boolean }).v);
     expect({ types: c.types, got: await keysAbove(sql, c.types)(c.keys, c.after) }).toEqual({ types: c.types, got: want });
   }
 });
