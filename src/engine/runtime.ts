@@ -384,7 +384,8 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
       unlockStateDir(stateDir);
       // spill files: a restart in-process opens them anew, so the old handles must not linger
       for (const ps of pipelines) ps.runner.close?.();
-      log.info({ checkpoint: checkpoint ? formatLsn(checkpoint.lsn) : null, ...(reason ? { err: errorMessage(reason) } : {}) }, reason ? "runtime stopped after an error" : "runtime stopped");
+      // The error itself is logged where it ended the runtime ("runtime failed") or thrown to the caller.
+      log.info({ checkpoint: checkpoint ? formatLsn(checkpoint.lsn) : null }, reason ? "runtime stopped after an error" : "runtime stopped");
       finish(reason);
     })());
 

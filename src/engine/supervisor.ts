@@ -109,7 +109,8 @@ export async function supervise(opts: SupervisorOptions): Promise<Supervised> {
       for (;;) {
         const attempt = ++attempts;
         if (!restartable(failure)) {
-          log.error({ err: errorMessage(failure) }, "runtime failed; not restartable, stopping");
+          // The runtime logged the failure ("runtime failed") and the CLI prints it on exit: not a third time.
+          log.error({ code: (failure as { code?: unknown }).code }, "the runtime's failure (above) is not restartable: stopping");
           return resolveDone(failure);
         }
         backoff = (backoff ?? factory).next(undefined);

@@ -23,6 +23,9 @@ test("the slot dropped while streaming: one error line naming the slot and --res
     expect(await exitWithin(engine, 30_000)).toBe(2);
     const line = await logSays(engine, `replication slot ${slot} was dropped while streaming`);
     expect(line).toContain("--resnapshot");
+    // Once in the log ("runtime failed") and once on exit (the CLI's line); the source, the
+    // runtime's stop and the supervisor each repeated it before.
+    expect(engine.log().split(`replication slot ${slot} was dropped while streaming`).length - 1).toBe(2);
     // The way out it names: the deletes among the lost changes must not stay in the mirror.
     await startWith(engine, s, ["--resnapshot"]);
     await Bun.sleep(3000);

@@ -388,7 +388,7 @@ class PostgresSource implements Source {
         }
         const fatal = this.reader?.engineError ?? (await this.diagnose(e));
         if (fatal) {
-          this.log.error({ err: errorMessage(fatal) }, errorMessage(fatal));
+          // Not logged here: the runtime logs the failure it ends with ("runtime failed"), once.
           this.healthNow = { status: "down", reason: errorMessage(fatal) };
           await this.shutdown();
           this.resolveDone(fatal);
