@@ -173,6 +173,30 @@ export class LookupJoin {
     for (const id of ids(rc)) this.waitingIds.set(id, (this.waitingIds.get(id) ?? 0) + 1);
   }
 
+  /**
+   * A table of the pipeline's own (`table`, the probe side) was truncated: its rows waiting here
+   * are gone with it. Released later (on their match or deadline) they reached the sink after
+   * the truncate and brought back rows of an emptied table. Dropped, they are no join misses;
+   * rows of the pipeline's other tables keep waiting, and so does anything parked after the
+   * truncate (call this where the truncate falls in the transaction). The checkpoint's queue is
+   * this one, so a restart does not bring them back either. Returns how many were dropped.
+   */
+  dropWaiting(table: string): number {
+    if (this.queue.length === 0) return 0;
+    const keep = this.queue.filter((p) => p.rc.source.table !== table);
+    const dropped = this.queue.length - keep.length;
+    if (dropped > 0) {
+      this.queue = keep;
+      this.countWaitingIds();
+    }
+    return dropped;
+  }
+
+  private countWaitingIds(): void {
+    this.waitingIds.clear();
+    for (const p of this.queue) for (const id of ids(p.rc)) this.waitingIds.set(id, (this.waitingIds.get(id) ?? 0) + 1);
+  }
+
   /** Release what matched or expired by `nowUs`, keeping each source row's order. */
   release(nowUs: number, next: (rc: RowChange) => void): void {
     if (this.queue.length === 0) return;
@@ -329,8 +353,7 @@ export class LookupJoin {
       coldRound: -1,
       rc: { ...p.rc, id: decodeValue(p.rc.id), prevId: decodeValue(p.rc.prevId), after: decodeRow(p.rc.after), source: { ...p.rc.source, before: decodeRow(p.rc.source.before), after: decodeRow(p.rc.source.after), key: decodeRow(p.rc.source.key) ?? undefined } },
     }));
-    this.waitingIds.clear();
-    for (const p of this.queue) for (const id of ids(p.rc)) this.waitingIds.set(id, (this.waitingIds.get(id) ?? 0) + 1);
+    this.countWaitingIds();
   }
 }
 
