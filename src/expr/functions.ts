@@ -34,8 +34,13 @@ function arity(name: string, args: Compiled[], min: number, max = min): void {
 function text(c: Compiled): Compiled {
   return c.type.kind === "text" || c.type.kind === "unknown" || c.type.kind === "uuid" || c.type.kind === "json" || c.type.kind === "jsonb" ? c : castCompiled(c, T.text);
 }
-function num(c: Compiled): Compiled {
-  return isNumericKind(c.type.kind) ? c : castCompiled(c, T.numeric);
+/** A number argument: a quoted literal is read as numeric; a text, boolean, date… column is refused, as Postgres has no round(text). */
+function num(c: Compiled, name: string, more: Compiled[] = []): Compiled {
+  if (isNumericKind(c.type.kind)) return c;
+  // Postgres names the argument types without their modifiers: ceil(character varying).
+  const types = [c, ...more].map((x) => pgTypeName(x).replace(/\(.*\)$/, "")).join(", ");
+  if (c.type.kind !== "unknown") throw new CompileError(`function ${name.toLowerCase()}(${types}) does not exist (cast it: ${name}(x::numeric))`);
+  return castCompiled(c, T.numeric);
 }
 function time(c: Compiled, name: string): Compiled {
   if (isTimeKind(c.type.kind)) return c;
@@ -126,7 +131,7 @@ function roundArgs(x: Compiled, digits: Compiled): void {
 function roundLike(name: string, g: (d: Dec, digits: number) => Dec, floatG: (x: number) => number): Fn {
   return (args) => {
     arity(name, args, 1, name === "ROUND" ? 2 : 1);
-    const x = num(args[0]);
+    const x = num(args[0], name, args.slice(1));
     if (args[1]) roundArgs(x, args[1]);
     const digits = args[1] ? castCompiled(args[1], T.int) : lit(T.int, 0);
     if (x.type.kind === "float") return strict(T.float, [x], (v) => floatG(v));
@@ -282,7 +287,7 @@ const FUNCTIONS: Record<string, Fn> = {
   CEILING: (a, s) => FUNCTIONS.CEIL(a, s),
   ABS: (a) => {
     arity("ABS", a, 1);
-    const x = num(a[0]);
+    const x = num(a[0], "ABS");
     const k = x.type.kind;
     return strict(x.type, [x], (v) => {
       if (k === "numeric") return toDec(v).abs();

@@ -140,6 +140,17 @@ describe("ROUND as Postgres has it: round(numeric, integer) and round(double pre
     await agree("ROUND(n, 1.0)", { refused: `function round(numeric, numeric) does not exist${DIGITS_HINT}` });
     await agree("ROUND(n, label)", { refused: `function round(numeric, text) does not exist${DIGITS_HINT}` });
   });
+  test("a text, boolean or date to round, floor, ceil or abs is refused (was cast to numeric); a quoted literal is a number", async () => {
+    const CAST_HINT = (f: string) => ` (cast it: ${f}(x::numeric))`;
+    await agree("ROUND(label)", { refused: `function round(text) does not exist${CAST_HINT("ROUND")}` });
+    await agree("ROUND(label, 2)", { refused: `function round(text, integer) does not exist${CAST_HINT("ROUND")}` });
+    await agree("FLOOR(d)", { refused: `function floor(date) does not exist${CAST_HINT("FLOOR")}` });
+    await agree("CEIL(vc)", { refused: `function ceil(character varying) does not exist${CAST_HINT("CEIL")}` });
+    await agree("ABS(b)", { refused: `function abs(boolean) does not exist${CAST_HINT("ABS")}` });
+    await agree("ROUND('1.5')", { value: "2" });
+    await agree("ABS('-2')", { value: "2" });
+    await agree("ROUND(label::numeric)", { value: "5" });
+  });
   test("what Postgres accepts keeps its value", async () => {
     await agree("ROUND(f)", { value: "2" }); // half to even (rint)
     await agree("ROUND(r)", { value: "2" });
