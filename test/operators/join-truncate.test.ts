@@ -7,7 +7,7 @@
  * waiting rows then match only rows inserted after it.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Change, Relation } from "../../src/types.ts";
@@ -268,6 +268,7 @@ describe("truncate of the joined (build) table", () => {
       ]);
     } finally {
       inc(h).close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
