@@ -41,13 +41,6 @@ const json = (x: unknown) => JSON.parse(JSON.stringify(x));
 /** Output rows for an id, in the order the sink got them. */
 const outFor = (h: Built, id: bigint) => h.sink.log.filter((r) => r.op !== "truncate" && r.row.id === id);
 
-/**
- * The pipeline's own-table truncate reaches the join only through PipelineOperator.truncate()
- * (src/engine/operators/pipeline-operator.ts), which must call `j.dropWaiting(ch.table)` for each
- * of its joins; that file is not part of this change. Until it does, the pipeline-level tests
- * below fail (the bug): they are marked `test.failing`. With that line they pass: make them `test`.
- */
-const needsWiring = test.failing;
 
 describe("LookupJoin.dropWaiting: the join's side of a probe-table truncate", () => {
   const spec = { table: "public.content", qualifiers: ["public.content", "content"], leftColumn: "content_id", rightColumn: "id", columns: ["title"], prefix: "", waitUs: HOUR };
@@ -89,7 +82,7 @@ describe("LookupJoin.dropWaiting: the join's side of a probe-table truncate", ()
 });
 
 describe("truncate of the pipeline's own (probe) table", () => {
-  needsWiring("a waiting row is dropped: its joined row arriving later, or its wait running out, sends nothing", async () => {
+  test("a waiting row is dropped: its joined row arriving later, or its wait running out, sends nothing", async () => {
     const h = await build(CFG);
     h.run(txn(T0, [ins(C, { id: 1, title: "One" }), ev(1n, 1), ev(2n, 2)]));
     expect(h.sink.sorted()).toEqual([{ id: 1n, content_id: 1, kind: "play", title: "One" }]);
@@ -120,7 +113,7 @@ describe("truncate of the pipeline's own (probe) table", () => {
     expect(h.sink.rows.size).toBe(2);
   });
 
-  needsWiring("a waiting row with changes queued behind it: all of them go, and an expiry after the truncate counts only its own misses", async () => {
+  test("a waiting row with changes queued behind it: all of them go, and an expiry after the truncate counts only its own misses", async () => {
     const h = await build(CFG);
     h.run(txn(T0, [ev(1n, 7)]));
     h.run(txn(T0 + S, [upd(E, { id: 1n, content_id: 7, kind: "pause" })])); // queued behind the waiting insert
@@ -136,7 +129,7 @@ describe("truncate of the pipeline's own (probe) table", () => {
     expect(h.sink.rows.get("1")).toEqual({ id: 1n, content_id: 8, kind: "play", title: null });
   });
 
-  needsWiring("a truncate inside a transaction drops what waited before it; rows after it wait on", async () => {
+  test("a truncate inside a transaction drops what waited before it; rows after it wait on", async () => {
     const h = await build(CFG);
     h.run(txn(T0, [ev(1n, 9), truncate(E), ev(2n, 9)]));
     expect(inc(h).stats().join_waiting).toBe(1);
@@ -145,7 +138,7 @@ describe("truncate of the pipeline's own (probe) table", () => {
     expect(h.sink.sorted()).toEqual([{ id: 2n, content_id: 9, kind: "play", title: "Nine" }]);
   });
 
-  needsWiring("a checkpoint after the truncate does not hold the waiting row: a restart does not bring it back", async () => {
+  test("a checkpoint after the truncate does not hold the waiting row: a restart does not bring it back", async () => {
     const h = await build(CFG);
     h.run(txn(T0, [ins(C, { id: 1, title: "One" }), ev(1n, 1), ev(2n, 2)]));
     // incremental chain: full (event 2 waiting), then a delta after the truncate
@@ -182,7 +175,7 @@ describe("truncate of the pipeline's own (probe) table", () => {
     expect(outFor(r, 2n)).toEqual([]);
   });
 
-  needsWiring("a pipeline reading two tables: a truncate of one drops only that table's waiting rows", async () => {
+  test("a pipeline reading two tables: a truncate of one drops only that table's waiting rows", async () => {
     const h = await build({ ...CFG, from: ["public.events", "public.plays"], select: ["id", "content_id", "title"], to: { sink: "x", key: ["id"] } });
     h.run(txn(T0, [ev(1n, 4), ev(2n, 4, P)]));
     h.run(txn(T0 + S, [truncate(E)]));
@@ -191,7 +184,7 @@ describe("truncate of the pipeline's own (probe) table", () => {
     expect(h.sink.log.filter((r) => r.op !== "truncate").map((r) => [r.source?.table, r.row])).toEqual([["public.plays", { id: 2n, content_id: 4, title: "Four" }]]);
   });
 
-  needsWiring("with two joins, a row waiting at the second is dropped too", async () => {
+  test("with two joins, a row waiting at the second is dropped too", async () => {
     const U = relation("public.users", [["id", 23, "integer", true], ["name", 25]]);
     const E2 = relation("public.events", [["id", 20, "bigint", true], ["content_id", 23, "integer"], ["user_id", 23, "integer"]]);
     const h = await build({

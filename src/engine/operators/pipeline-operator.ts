@@ -278,6 +278,9 @@ export class PipelineOperator implements Operator {
   }
 
   private truncate(ch: Change, emit: Emit): void {
+    // Rows of the emptied table that wait for a joined row go too: let out later, they reached
+    // the sink after its truncate (lookup-join.ts dropWaiting).
+    for (const j of this.p.joins) j.dropWaiting(ch.table);
     if (this.windows) this.windows.truncate(emit);
     else emit({ op: "truncate", row: {}, source: ch });
   }
