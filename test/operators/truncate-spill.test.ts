@@ -4,8 +4,8 @@
  * sink (a delete for every result it holds) and in the checkpoint after it. Fed new rows, with or
  * without a restart from that checkpoint, it equals a fresh operator fed only the new rows.
  */
-import { describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Change, Row, Txn } from "../../src/types.ts";
@@ -21,7 +21,15 @@ const CONFIGS: Record<string, Record<string, unknown>> = {
   "sliding 10m/2m (emit on change)": { state_budget: "160kb", window: { type: "sliding", size: "10m", slide: "2m", time: "ts", key: ["k"], lateness: "30s", emit: "change" }, to: { sink: "x", key: ["k", "window_start"] } },
   "GROUP BY without a window": { state_budget: "48kb", group_by: ["k"], to: { sink: "x", key: ["k"] } },
 };
-const tmp = () => mkdtempSync(join(tmpdir(), "cdc-truncate-"));
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), "cdc-truncate-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 const at = (min: number) => new Date(T0 + Math.round(min * 60_000)).toISOString().replace("T", " ").replace(".000Z", "+00");
 
 type Built = Awaited<ReturnType<typeof build>>;
