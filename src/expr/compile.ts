@@ -174,9 +174,15 @@ export function castCompiled(c: Compiled, to: XType): Compiled {
 
 /** Bring a string literal to the other side's type, as Postgres does with unknown literals. */
 function unify(a: Compiled, b: Compiled): [Compiled, Compiled] {
-  if (a.type.kind === "unknown" && a.literal && b.type.kind !== "unknown") return [castCompiled(a, b.type), b];
-  if (b.type.kind === "unknown" && b.literal && a.type.kind !== "unknown") return [a, castCompiled(b, a.type)];
+  if (a.type.kind === "unknown" && a.literal && b.type.kind !== "unknown") return [literalAs(a, b.type), b];
+  if (b.type.kind === "unknown" && b.literal && a.type.kind !== "unknown") return [a, literalAs(b, a.type)];
   return [a, b];
+}
+
+/** A literal taking a character(n) column's type loses its trailing spaces, as the column's value does (scope.ts): ch = 'ab ' holds. */
+function literalAs(l: Compiled, to: XType): Compiled {
+  const c = castCompiled(l, to);
+  return to.oid === 1042 && typeof c.literal?.value === "string" ? lit(to, c.literal.value.replace(/ +$/, "")) : c;
 }
 
 const RANK: Record<string, number> = { int: 0, int8: 1, numeric: 2, float: 3 };

@@ -26,6 +26,11 @@ function reader(col: ScopeColumn): ColumnRef {
   if (k === "numeric" || k === "int8" || k === "timestamptz" || k === "timestamp" || k === "date") {
     return { type: col.type, get: (row: Row) => fromRow(k, row[name]), name };
   }
+  if (col.type.oid === 1042) {
+    // character(n): Postgres pads it, and its trailing spaces are not part of the value in an
+    // expression (length(ch), ch = 'ab', ch LIKE, ch || 'x', upper(ch)). A bare select copies it padded.
+    return { type: col.type, get: (row: Row) => { const v = row[name]; return typeof v === "string" ? v.replace(/ +$/, "") : v === undefined ? null : v; }, name };
+  }
   return { type: col.type, get: (row: Row) => { const v = row[name]; return v === undefined ? null : v; }, name };
 }
 

@@ -119,6 +119,16 @@ describe("LIKE and ILIKE take text only", () => {
     await agree("CAST(n AS text) NOT LIKE '1.%'", { value: "false" });
     await agree("label LIKE NULL", { value: null });
   });
+  test("a character(n) value's padding is not part of it in an expression, as in Postgres", async () => {
+    await agree("LENGTH(ch)", { value: "2" });
+    await agree("ch = 'ab'", { value: "true" });
+    await agree("ch = 'ab  '", { value: "true" });
+    await agree("'ab' LIKE ch", { value: "true" });
+    await agree("ch || 'x'", { value: "abx" });
+    await agree("UPPER(ch)", { value: "AB" });
+    await agree("ch IN ('ab', 'cd')", { value: "true" });
+    await agree("ch::text = 'ab'", { value: "true" });
+  });
   test("at config load: one line naming the pipeline and the expression", async () => {
     const R = relation("public.items", [["id", 23, "integer", true], ["label", 25, "text"], ["qty", 23, "integer"], ["score", 701, "double precision"]]);
     const err = await build({ from: "public.items", where: "label LIKE 5" }, { relations: new Map([[R.table, R]]) }).catch((e) => e);
