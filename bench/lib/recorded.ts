@@ -6,7 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { openReplicationPg } from "../../src/source/postgres/postgres-source.ts";
+import { openReplicationPg } from "../../src/source/postgres/connections.ts";
 import { sourceSchema } from "../../src/config/schema.ts";
 import { ReplicationSession } from "../../src/source/postgres/replication.ts";
 import { StreamReader } from "../../src/source/postgres/stream-reader.ts";

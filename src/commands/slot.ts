@@ -5,7 +5,7 @@ import { loadConfig } from "../config/load.ts";
 import { usageError } from "../errors.ts";
 import { redactUrl } from "../db/postgres-client.ts";
 import { formatLsn } from "../types.ts";
-import { openSourcePg } from "../source/postgres/postgres-source.ts";
+import { openSourcePg } from "../source/postgres/connections.ts";
 import { dropSlot, getSlot } from "../source/postgres/slot.ts";
 
 /** Inspect or drop the source's replication slot (the one in source.slot). */

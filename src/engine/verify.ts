@@ -8,7 +8,7 @@ import { openSinkPg } from "../sinks/postgres/connect.ts";
 import { qualified } from "../sinks/postgres/values.ts";
 import { loadRelations, loadTypes } from "../source/postgres/catalog.ts";
 import { TypeDecoders } from "../source/postgres/type-decoders.ts";
-import { openSourcePg } from "../source/postgres/postgres-source.ts";
+import { openSourcePg } from "../source/postgres/connections.ts";
 import { usageError } from "../errors.ts";
 import { targetsOf } from "./pipeline-runner.ts";
 import { isMirror } from "./operators/index.ts";

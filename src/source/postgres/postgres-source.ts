@@ -2,58 +2,40 @@
  * The Postgres source: publication, slot safety, initial snapshot, then the pgoutput stream
  * with reconnects, heartbeats, spilling and lag stats. See source.ts for the contract.
  */
-import { mkdirSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { SourceConfig } from "../../config/schema.ts";
-import { openPg, redactUrl, type Pg } from "../../db/postgres-client.ts";
+import { redactUrl, type Pg } from "../../db/postgres-client.ts";
 import { CdcError, errorMessage } from "../../errors.ts";
 import type { Health } from "../../sinks/sink.ts";
-import { formatLsn, type Change, type Lsn, type Relation } from "../../types.ts";
+import type { Change, Lsn, Relation } from "../../types.ts";
 import type { Source, SourceStartOptions, SourceStats } from "../source.ts";
-import { ensurePublication, loadRelations, loadTypes, resolveTables, warnReplicaIdentity } from "./catalog.ts";
+import { loadRelations, loadTypes, resolveTables, warnReplicaIdentity } from "./catalog.ts";
 import { checkSource, inspectSource } from "./check.ts";
 import { ReplicationSession, type StartOptions } from "./replication.ts";
-import { addedTables, dropBeforeRead, exportForAdded } from "./added-tables.ts";
-import { readBackfill } from "./backfill-read.ts";
+import { dropBeforeRead } from "./added-tables.ts";
+import { binaryUsable } from "./binary-usable.ts";
+import { highestProtocol, openReplicationPg, openSourcePg } from "./connections.ts";
 import { PublicationWatch } from "./publication-watch.ts";
-import { createSlot, dropSlot, getSlot } from "./slot.ts";
-import { decodeRemovals, encodeRemovals, GapChanges, gapRemovals, GapWatch, handOver } from "./gap-deletes.ts";
+import { setPublications } from "./publications.ts";
+import { lookUpSlot } from "./slot-lookup.ts";
 import { SlotMonitor } from "./slot-monitor.ts";
+import { recreateSlot } from "./slot-recreate.ts";
 import { mustRecreateSlot } from "./slot-safety.ts";
-import { runSnapshot } from "./snapshot.ts";
-import { dropReadAgain, resumedTables, saveResumedReads } from "./resumed-reads.ts";
+import { dropReadAgain } from "./resumed-reads.ts";
+import { readBeforeStream } from "./reads-before-stream.ts";
+import { SnapshotSaves } from "./snapshot-saves.ts";
 import { SnapshotState, type TableProgress } from "./snapshot-state.ts";
+import { cleanSpill } from "./spill-dir.ts";
+import { diagnoseStreamFailure } from "./stream-failure.ts";
 import { reselectToast } from "./toast-reselect.ts";
 import { tableMatcher } from "../../config/table-refs.ts";
-import { publicationProblem } from "./publication-rights.ts";
-import { createInsertsPublication, insertsPublication, insertsPublicationUsable, setInsertsPublication } from "./inserts-publication.ts";
 import { StreamReader } from "./stream-reader.ts";
 import { TypeDecoders } from "./type-decoders.ts";
 
 export interface SourceDeps {
   stateDir: string;
   log: Logger;
-}
-
-/** Session parameters so text output is the same on every server: ISO dates, UTC. */
-const SESSION = { application_name: "cdc-engine", DateStyle: "ISO, YMD", TimeZone: "UTC", IntervalStyle: "postgres", extra_float_digits: "3" };
-
-export function highestProtocol(serverVersion: number): number {
-  return serverVersion >= 160000 ? 4 : serverVersion >= 150000 ? 3 : serverVersion >= 140000 ? 2 : 1;
-}
-
-export function openSourcePg(config: SourceConfig, max = 3): Pg {
-  return openPg(config.url, { sslmode: config.sslmode, tls: config.tls, max, extra: { connection: SESSION } });
-}
-
-export function openReplicationPg(config: SourceConfig): Pg {
-  return openPg(config.url, {
-    sslmode: config.sslmode,
-    tls: config.tls,
-    max: 1,
-    extra: { connection: { ...SESSION, replication: "database" }, fetch_types: false, idle_timeout: null, max_lifetime: null, prepare: false },
-  });
 }
 
 export function createPostgresSource(config: SourceConfig, deps: SourceDeps): Source {
@@ -75,19 +57,9 @@ class PostgresSource implements Source {
   private resolveDone!: (e: Error | null) => void;
   private reader: StreamReader | null = null;
   private snapshotProgress = new Map<string, TableProgress>();
-  /** The slot's removals (gap-deletes.ts) went to the engine; saved until a cut after them is stored. */
-  private removalsHanded = false;
   /** The server answered once (checkSource passed) in this start. */
   private reached = false;
-  /** Snapshot progress the engine has taken but not yet made durable (see checkpointCut()). */
-  private snapshotUnsaved = new Map<string, TableProgress>();
-  /** What was saved last per table (saved progress never goes back). */
-  private snapshotSaved = new Map<string, TableProgress>();
-  /**
-   * A confirmed position above this proves that every snapshot chunk is durable: only a
-   * checkpoint after a streamed transaction (which comes after the snapshot) gets there.
-   */
-  private snapshotBarrier: Lsn | null = null;
+  private saves: SnapshotSaves;
   readonly done: Promise<Error | null>;
 
   constructor(
@@ -96,6 +68,7 @@ class PostgresSource implements Source {
   ) {
     this.log = deps.log.bindings().component ? deps.log : deps.log.child({ component: "source" });
     this.done = new Promise((r) => (this.resolveDone = r));
+    this.saves = new SnapshotSaves(config.slot, () => this.state);
   }
 
   async start(opts: SourceStartOptions): Promise<void> {
@@ -142,16 +115,7 @@ class PostgresSource implements Source {
     const state = (this.state = new SnapshotState(this.deps.stateDir));
 
     // Slot safety: decide whether we can stream on, must create the slot, or must refuse.
-    let slot = await getSlot(sql, c.slot);
-    const [{ db }] = await sql`select current_database()::text as db`;
-    if (slot && (slot.plugin !== "pgoutput" || slot.database !== db)) {
-      throw new CdcError("slot_foreign", `replication slot ${c.slot} exists but is not a pgoutput slot of database ${db} (plugin ${slot.plugin}, database ${slot.database}); configure another source.slot`, { kind: "usage", component: "source" });
-    }
-    if (slot?.active) {
-      throw new CdcError("slot_active", `replication slot ${c.slot} is active for PID ${slot.activePid}: another cdc-engine (or consumer) is streaming from it; stop it or configure a different source.slot`, { component: "source" });
-    }
-    const slotExists = slot !== null;
-    if (slot?.walStatus === "lost") slot = null; // invalidated: WAL is gone, same as missing
+    const { slot, exists: slotExists } = await lookUpSlot(sql, c.slot);
     const recreate = mustRecreateSlot({
       slotName: c.slot,
       slot,
@@ -162,64 +126,15 @@ class PostgresSource implements Source {
       log: this.log,
     });
 
-    const { publications, second } = await this.setPublications(sql, tables, insertsOnly, recreate, info.version, state.insertsPublication(c.slot));
+    const { publications, second } = await setPublications({ sql, config: c, log: this.log, tables, insertsOnly, recreate, version: info.version, marked: state.insertsPublication(c.slot) });
 
     const repl = (this.repl = openReplicationPg(c));
     let snapshotName: string | null = null;
     let consistentPoint: Lsn;
     let removals: Change[] = [];
-    let generation: Lsn | undefined;
-    // Early-crash re-snapshot: the old slot's removals (gap-deletes.ts), those of the removal state
-    // of a crash before, and a temporary slot for what commits while the slot is made again.
-    const gap = new GapChanges();
-    let prior: Change[] = [];
-    let watch: GapWatch | null = null;
     if (recreate) {
-      // --resnapshot after lost changes reads the tables again even with `snapshot: never`.
-      const snap = c.snapshot === "initial" || (opts.resnapshot && opts.checkpointLsn !== null);
-      // A slot recreated without a checkpoint: made by a start that ended before its first one,
-      // or left by a state dir that was lost (deleted, a new volume). What was copied through it
-      // may since have been deleted at the source, and the new snapshot cannot show it (gap-deletes.ts).
-      if (slot && snap && opts.checkpointLsn === null) {
-        // The same initial snapshot taken again: its rows keep their names (record-identity.ts).
-        const earlierSnapshot = state.slot(c.slot);
-        if (earlierSnapshot?.snapshotWanted) generation = earlierSnapshot.generation;
-        const earlier = state.removals(c.slot);
-        prior = earlier ? decodeRemovals(earlier, relations) : [];
-        // Made before the old slot is read: it holds what commits until the new slot starts.
-        watch = await GapWatch.open(() => openSourcePg(c, 1), this.log);
-        removals = [...prior, ...(await gapRemovals(sql, c.slot, c.publication, relations, types, this.log, gap))];
-        // Saved before the slot (which holds them) is dropped.
-        state.setRemovals(c.slot, removals.length ? encodeRemovals(removals) : null);
-      }
-      if (snap && opts.checkpointLsn !== null) {
-        // --resnapshot after lost changes: the deletes among them never come, and the snapshot
-        // cannot show a row that is gone, so a mirror kept such rows for good (QA: a publication
-        // dropped while streaming, then slot drop + --resnapshot left a deleted row). The copies
-        // are cleared first, in the same hand-over as an early crash's removals.
-        removals = [...relations.values()].map((r) => ({ op: "truncate" as const, table: r.table, relation: r, truncate: { cascade: false, restartIdentity: false } }));
-        this.log.warn({ slot: c.slot, tables: removals.map((r) => r.table) }, "--resnapshot after lost changes: the sinks' copies of the captured tables are cleared before they are read again (rows deleted in the lost changes would stay otherwise); they fill up as the snapshot goes on");
-      }
-      if (slotExists) await dropSlot(sql, c.slot);
-      const created = await createSlot(repl, c.slot, { serverVersion: info.version, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase, watch: { sql, log: this.log, onWait: (reason) => (this.healthNow = { status: "down", reason }) } }).catch(async (e) => {
-        await watch?.close();
-        throw e;
-      });
-      if (watch) {
-        const before = gap.messages;
-        await watch
-          .read(gap, created.consistentPoint, c.publication, relations, types)
-          .catch((e) => this.log.warn({ err: (e as Error).message }, "cannot read the temporary slot that watched the re-creation; a delete committed meanwhile may stay in the sinks"))
-          .finally(() => watch!.close());
-        removals = [...prior, ...handOver(relations, gap)];
-        state.setRemovals(c.slot, removals.length ? encodeRemovals(removals) : null);
-        this.log.info({ messages: gap.messages - before, changes: removals.length }, "read what committed while the slot was made again");
-      }
-      this.log.info({ slot: c.slot, consistentPoint: formatLsn(created.consistentPoint) }, `created replication slot ${c.slot}`);
-      state.resetSlot(c.slot, created.consistentPoint, snap, generation);
-      if (second) state.markInsertsPublication(c.slot, second);
-      snapshotName = created.snapshotName;
-      consistentPoint = created.consistentPoint;
+      const onWait = (reason: string) => (this.healthNow = { status: "down", reason });
+      ({ snapshotName, consistentPoint, removals } = await recreateSlot({ config: c, sql, repl, serverVersion: info.version, slot, slotExists, checkpointLsn: opts.checkpointLsn, resnapshot: opts.resnapshot, relations, types, state, second, log: this.log, onWait }));
     } else {
       const known = state.slot(c.slot);
       consistentPoint = known?.consistentPoint ?? slot!.confirmedFlushLsn!;
@@ -228,63 +143,10 @@ class PostgresSource implements Source {
     // Never report less than the slot already has (a snapshot's position is consistent point - 1).
     this.confirmed = recreate ? consistentPoint : (slot?.confirmedFlushLsn ?? consistentPoint);
     state.dropAddedSinceBelow(c.slot, this.confirmed);
-    const wanted = state.slot(c.slot)!.snapshotWanted;
-    // New pipelines' tables, read for them alone (backfill-read.ts): not when the slot was made
-    // anew (its snapshot covers every pipeline), not the tables new to the slot (read for all).
-    const asked = opts.backfill?.length && !recreate ? new Set(await resolveTables(sql, opts.backfill)) : new Set<string>();
-    const added = recreate ? [] : addedTables(tables, state.progress(c.slot));
-    // A table the slot's own snapshot has not finished (a resumed one) reaches every pipeline from there.
-    const progress = state.progress(c.slot);
-    const backfill = tables.filter((t) => asked.has(t) && !added.includes(t) && (!wanted || progress.get(t)?.done === true));
-    // Tables a crash left unfinished: read on in the same temporary slot's snapshot (resumed-reads.ts).
-    const resumed = wanted && !recreate ? resumedTables(tables, progress) : [];
-    let read: Awaited<ReturnType<typeof exportForAdded>> = null;
-    if (wanted) {
-      this.healthNow = { status: "up", reason: "snapshot" };
-      const chunkLsn = consistentPoint - 1n;
-      this.snapshotBarrier = opts.checkpointLsn !== null && opts.checkpointLsn > chunkLsn ? opts.checkpointLsn : chunkLsn;
-      const snapshotOf = state.slot(c.slot)!.generation; // the name of the slot's initial snapshot (record-identity.ts)
-      if (removals.length) {
-        await opts.onTxn({ lsn: chunkLsn, endLsn: chunkLsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes: removals, snapshot: true, cleanup: true, snapshotOf });
-        this.removalsHanded = true;
-      }
-      // tables added since the slot was made: read in a temporary slot's snapshot (added-tables.ts)
-      read = added.length || backfill.length || resumed.length ? await exportForAdded(() => openReplicationPg(c), c.slot, info.version, added, this.log, backfill, sql) : null;
-      if (read && added.length) state.setAddedSince(c.slot, added, read.consistentPoint);
-      saveResumedReads(state, c.slot, resumed, progress, read?.consistentPoint ?? null, this.log);
-      const complete = await runSnapshot({
-        sql,
-        snapshotName: read?.snapshotName ?? snapshotName,
-        slot: c.slot,
-        tables,
-        relations,
-        chunkSize: c.snapshot_chunk_size,
-        lsn: consistentPoint - 1n,
-        generation: snapshotOf,
-        state,
-        types,
-        log: this.log,
-        onTxn: (t) => opts.onTxn(t),
-        handed: (p) => void this.snapshotUnsaved.set(p.table, p),
-        progress: this.snapshotProgress,
-        stopped: () => this.stopped,
-      }).catch(async (e) => {
-        await read?.repl.end({ timeout: 1 }).catch(() => {});
-        throw e;
-      });
-      if (!complete) {
-        await read?.repl.end({ timeout: 1 }).catch(() => {});
-        return;
-      }
-    } else if (backfill.length) {
-      read = await exportForAdded(() => openReplicationPg(c), c.slot, info.version, [], this.log, backfill, sql);
-    }
-    if (opts.backfill?.length) {
-      const done = await readBackfill({ sql, read, slot: c.slot, tables: backfill, relations, chunkSize: c.snapshot_chunk_size, state, types, log: this.log, onTxn: (t) => opts.onTxn(t), stopped: () => this.stopped }).finally(() =>
-        read?.repl.end({ timeout: 1 }).catch(() => {}),
-      );
-      if (!done) return;
-    } else await read?.repl.end({ timeout: 1 }).catch(() => {});
+    const onSnapshot = () => (this.healthNow = { status: "up", reason: "snapshot" });
+    const slotMade = { recreate, snapshotName, consistentPoint, removals };
+    const finished = await readBeforeStream({ config: c, start: opts, sql, serverVersion: info.version, tables, relations, types, state, log: this.log, ...slotMade, saves: this.saves, progress: this.snapshotProgress, stopped: () => this.stopped, onSnapshot });
+    if (!finished) return; // stopped during the reads
     const knownById = new Map<number, Relation>();
     for (const r of relations.values()) knownById.set(r.id, r);
     this.reader = new StreamReader({
@@ -322,45 +184,6 @@ class PostgresSource implements Source {
 
   private startOptions: StartOptions | null = null;
 
-  /**
-   * The publications to stream: the main one with every captured table that has a row identity,
-   * and the inserts-only one with those that have none when the slot can stream it (see
-   * inserts-publication.ts); otherwise all in the main one, as before. Returns their names.
-   */
-  private async setPublications(sql: Pg, tables: string[], insertsOnly: string[], recreate: boolean, version: number, marked: string | null): Promise<{ publications: string[]; second: string | null }> {
-    const c = this.config;
-    const second = insertsPublication(c.publication);
-    const [main] = await sql`select puballtables from pg_publication where pubname = ${c.publication}`;
-    if (main?.puballtables || version < 130000) {
-      await ensurePublication(sql, c.publication, tables, this.log, version);
-      return { publications: [c.publication], second: null };
-    }
-    // Made before a new slot (even empty): a table without a row identity added later can use it at once.
-    const made = recreate || insertsOnly.length ? await createInsertsPublication(sql, second, this.log) : true;
-    const usable = made && insertsOnly.length > 0 && (recreate || marked === second || (await insertsPublicationUsable(sql, second, c.slot)));
-    const moved = usable ? insertsOnly : [];
-    if (insertsOnly.length && !usable) {
-      this.log.warn(
-        { tables: insertsOnly, publication: c.publication },
-        `${insertsOnly.join(", ")} stay in publication ${c.publication} for now, where PostgreSQL refuses UPDATE and DELETE on them (the application's too: "does not have a replica identity and publishes updates"); they move to ${second} (inserts and truncates only) at a start after the slot has passed its creation`,
-      );
-    }
-    // Additions before removals: a table moving between the two is never in neither.
-    await setInsertsPublication(sql, second, moved, false, this.log);
-    try {
-      await ensurePublication(sql, c.publication, tables.filter((t) => !moved.includes(t)), this.log, version);
-    } catch (e) {
-      if ((e as { code?: unknown }).code !== "42501") throw e;
-      // The role may not alter the main publication (a DBA made it): if it already covers every table, stream it as it is.
-      const problem = await publicationProblem(sql, c.publication, tables);
-      if (problem || !moved.length) throw new CdcError("source_publication", `${problem ?? `cannot set publication ${c.publication}`} (${(e as Error).message})`, { component: "source" });
-      this.log.warn({ publication: c.publication, tables: moved }, `cannot take ${moved.join(", ")} out of publication ${c.publication} (${(e as Error).message}): they stay in it`);
-      return { publications: [c.publication], second: recreate && made ? second : null };
-    }
-    await setInsertsPublication(sql, second, moved, true, this.log);
-    return { publications: usable ? [c.publication, second] : [c.publication], second: recreate && made ? second : null };
-  }
-
   private async streamLoop(_opts: SourceStartOptions): Promise<void> {
     let attempt = 0;
     while (!this.stopped && this.startOptions) {
@@ -386,7 +209,7 @@ class PostgresSource implements Source {
           this.repl = null;
           continue;
         }
-        const fatal = this.reader?.engineError ?? (await this.diagnose(e));
+        const fatal = this.reader?.engineError ?? (await diagnoseStreamFailure(e, this.sql, this.config.slot, this.startOptions?.publications ?? [this.config.publication]));
         if (fatal) {
           // Not logged here: the runtime logs the failure it ends with ("runtime failed"), once.
           this.healthNow = { status: "down", reason: errorMessage(fatal) };
@@ -408,63 +231,13 @@ class PostgresSource implements Source {
     this.resolveDone(null);
   }
 
-  /** After a stream failure: an error that no retry can fix, or null to reconnect. */
-  private async diagnose(e: unknown): Promise<Error | null> {
-    if (e instanceof CdcError && ["source_role", "slot_lost", "slot_foreign", "source_wal_level"].includes(e.code)) return e;
-    try {
-      const slot = await getSlot(this.sql!, this.config.slot);
-      if (!slot || slot.walStatus === "lost") {
-        return new CdcError("slot_lost", `replication slot ${this.config.slot} ${slot ? "was invalidated (its WAL was removed: max_slot_wal_keep_size)" : "was dropped"} while streaming: changes are lost. Start with --resnapshot`, { component: "source" });
-      }
-      // The walsender looks the publication up as of each change it decodes: once it is dropped,
-      // the slot fails on every change after the drop, also after the publication is made again
-      // (a restart used to recreate it and then reconnect every second for good, warning only).
-      const named = /publication "([^"]+)" does not exist/.exec(errorMessage(e))?.[1];
-      for (const name of this.startOptions?.publications ?? [this.config.publication]) {
-        const [pub] = await this.sql!`select 1 from pg_publication where pubname = ${name}`;
-        if (!pub || name === named) return publicationLost(name, this.config.slot);
-      }
-      if (named) return publicationLost(named, this.config.slot);
-    } catch {
-      /* server unreachable: a reconnect will tell */
-    }
-    return null;
-  }
-
-  /**
-   * The engine cuts a checkpoint: the chunks handed over so far belong to it, and once it is
-   * stored they are durable in every sink, so their progress can be saved. A crash before that
-   * re-reads those chunks (upserts) instead of skipping rows that never reached a sink.
-   */
+  /** The engine cuts a checkpoint: snapshot progress saved once it is stored (snapshot-saves.ts). */
   checkpointCut(): () => void {
-    const atCut = new Map(this.snapshotUnsaved);
-    // A cut taken after the removals were handed over holds them: once it is stored they are durable.
-    const removals = this.removalsHanded;
-    return () => {
-      this.saveSnapshotProgress(atCut);
-      if (removals && this.state) {
-        this.state.setRemovals(this.config.slot, null);
-        this.removalsHanded = false;
-      }
-    };
-  }
-
-  private saveSnapshotProgress(entries: Map<string, TableProgress>): void {
-    if (!this.state) return;
-    for (const [table, p] of entries) {
-      const saved = this.snapshotSaved.get(table);
-      // Cuts are stored in order, but confirm() may have saved a later state already: never go back.
-      if (!saved || p.rowsDone > saved.rowsDone || (p.done && !saved.done)) {
-        this.state.save(this.config.slot, p);
-        this.snapshotSaved.set(table, p);
-      }
-      if (this.snapshotUnsaved.get(table) === p) this.snapshotUnsaved.delete(table); // nothing newer handed over since
-    }
+    return this.saves.cut();
   }
 
   confirm(lsn: Lsn): void {
-    // Past the snapshot's position: a checkpoint after the snapshot, so every chunk is durable.
-    if (this.snapshotUnsaved.size && this.snapshotBarrier !== null && lsn > this.snapshotBarrier) this.saveSnapshotProgress(new Map(this.snapshotUnsaved));
+    this.saves.confirmed(lsn);
     // An idle-progress LSN stands for the server's sent position just after it (see StreamReader.keepalive).
     let flush = this.reader ? this.reader.flushPositionFor(lsn) : lsn;
     // Never past an open PREPARE: the server would not send its changes again (StreamReader.oldestPreparedLsn).
@@ -522,41 +295,4 @@ class PostgresSource implements Source {
     this.state?.close();
     this.state = null;
   }
-}
-
-/**
- * source.binary: binary values need PostgreSQL 14+ and a binary decoder for every captured
- * column (pgoutput sends every column in binary then). Otherwise text, with a warning naming why.
- */
-function binaryUsable(relations: Map<string, Relation>, types: TypeDecoders, serverVersion: number, log: Logger): boolean {
-  if (serverVersion < 140000) {
-    log.warn("source.binary: binary pgoutput values need PostgreSQL 14 or later; decoding the text format (same values)");
-    return false;
-  }
-  for (const rel of relations.values()) {
-    const bad = rel.columns.find((col) => !types.hasBinary(col.typeOid));
-    if (bad) {
-      log.warn({ table: rel.table, column: bad.name, type: bad.typeName }, `source.binary: column ${rel.table}.${bad.name} (${bad.typeName}) has no binary decoder; decoding the text format (same values)`);
-      return false;
-    }
-  }
-  return true;
-}
-
-/**
- * A publication the slot streams was dropped: the slot cannot decode past the drop (recreating
- * the publication does not help), so only a new slot and a new snapshot go on. Exit 2 (kind
- * "usage"): no restart changes it, the operator decides.
- */
-export function publicationLost(publication: string, slot: string): CdcError {
-  return new CdcError(
-    "publication_lost",
-    `publication ${publication} was dropped while replication slot ${slot} streamed it: the slot cannot decode the changes after the drop (PostgreSQL looks the publication up as of each change, so creating it again does not help) and they are lost for this slot. Stop cdc-engine, run \`cdc-engine slot drop --config <file>\`, then start with --resnapshot to read the tables again`,
-    { component: "source", kind: "usage" },
-  );
-}
-
-function cleanSpill(dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  for (const f of readdirSync(dir)) if (f.endsWith(".spill")) unlinkSync(join(dir, f));
 }
