@@ -7,29 +7,14 @@
  * itself (timestamp through a JS Date in the process' time zone, bytea, jsonb) reads every row once.
  */
 import { expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import pino from "pino";
-import { createPostgresSource } from "../../src/source/postgres/index.ts";
-import { Collector, sourceConfig, startSource, testDb } from "./source-helpers.ts";
+import { Collector, snapshotCutAtThirdChunk, sourceConfig, startSource, testDb } from "./source-helpers.ts";
 
 test("interrupted snapshot, changes in the read and the unread part while down: each row read or streamed once per change", async () => {
   const db = await testDb("system");
   await db.sql.unsafe(`create table t (id int8 primary key, v int not null); insert into t select g, 0 from generate_series(1, 3000) g`);
   const cfg = sourceConfig(db.url, { snapshot_chunk_size: 500 });
-  const first = new Collector();
-  const stateDir = mkdtempSync(join(tmpdir(), "cdc-src-"));
-  const source = createPostgresSource(cfg, { stateDir, log: pino({ level: "silent" }) });
   // Two chunks durable (up to id 1000), then a stop like a crash.
-  first.after = () => {
-    if (first.txns.length === 3) {
-      source.checkpointCut?.()();
-      void source.stop();
-    }
-  };
-  await source.start({ tables: ["public.t"], checkpointLsn: null, resnapshot: false, onTxn: first.onTxn });
-  expect(await source.done).toBeNull();
+  const { collector: first, stateDir } = await snapshotCutAtThirdChunk(cfg, ["public.t"]);
   const checkpoint = first.txns[0].lsn;
   // While down: in the read part (ids <= 1000) and in the unread one, and across the saved key.
   await db.sql.unsafe(`update t set v = 1 where id in (10, 2000);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { pgFlavors } from "../helpers/index.ts";
-import { Collector, sourceConfig, startSource, testDb } from "./source-helpers.ts";
+import { Collector, snapshotCutAtThirdChunk, sourceConfig, startSource, testDb } from "./source-helpers.ts";
 import type { Change } from "../../src/types.ts";
 import { createPostgresSource } from "../../src/source/postgres/index.ts";
 import { mkdtempSync } from "node:fs";
@@ -75,18 +75,8 @@ describe.each(pgFlavors())("initial snapshot (%s)", (flavor) => {
     const db = await testDb(flavor);
     await db.sql.unsafe(`create table t (a int, b text, v int, primary key (a, b)); insert into t select g / 10, 'k' || (g % 10), g from generate_series(1, 5000) g`);
     const cfg = sourceConfig(db.url, { snapshot_chunk_size: 400 });
-    const collector = new Collector();
-    const stateDir = mkdtempSync(join(tmpdir(), "cdc-src-"));
-    const source = createPostgresSource(cfg, { stateDir, log: pino({ level: "silent" }) });
     // A checkpoint while the third chunk is being taken (the first two are durable), then a stop (like a crash).
-    collector.after = () => {
-      if (collector.txns.length === 3) {
-        source.checkpointCut?.()(); // cut while the third chunk is being taken, stored at once
-        void source.stop();
-      }
-    };
-    await source.start({ tables: ["public.t"], checkpointLsn: null, resnapshot: false, onTxn: collector.onTxn });
-    expect(await source.done).toBeNull();
+    const { collector, stateDir } = await snapshotCutAtThirdChunk(cfg, ["public.t"]);
     const firstReads = collector.changes.length;
     expect(firstReads).toBeGreaterThanOrEqual(1200);
     expect(firstReads).toBeLessThan(5000);

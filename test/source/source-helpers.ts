@@ -80,3 +80,24 @@ export async function startSource(
   await source.start({ tables, checkpointLsn: o.checkpointLsn ?? null, resnapshot: o.resnapshot ?? false, onTxn: collector.onTxn });
   return { source, collector, stateDir };
 }
+
+/**
+ * A snapshot stopped like a crash: a checkpoint is cut and stored while the third chunk is being
+ * taken (the first two are durable), then the source stops. Returns the first attempt's collector
+ * and its state dir, for a second start to resume from.
+ */
+export async function snapshotCutAtThirdChunk(config: SourceConfig, tables: string[]): Promise<{ collector: Collector; stateDir: string }> {
+  const collector = new Collector();
+  const stateDir = mkdtempSync(join(tmpdir(), "cdc-src-"));
+  const source = createPostgresSource(config, { stateDir, log: pino({ level: "silent" }) });
+  collector.after = () => {
+    if (collector.txns.length === 3) {
+      source.checkpointCut?.()(); // stored at once
+      void source.stop();
+    }
+  };
+  await source.start({ tables, checkpointLsn: null, resnapshot: false, onTxn: collector.onTxn });
+  const done = await source.done;
+  if (done) throw done;
+  return { collector, stateDir };
+}
