@@ -13,6 +13,8 @@ export interface Compiled {
   fn: (row: Row) => unknown;
   /** Set when the expression is a literal (folded at compile time). */
   literal?: { value: unknown };
+  /** A character(n) column's value with its padding, which CONCAT prints (scope.ts). */
+  padded?: (row: Row) => unknown;
 }
 
 export interface ColumnRef {
@@ -20,6 +22,8 @@ export interface ColumnRef {
   get: (row: Row) => unknown;
   /** The name the value has in the row (for readsOf: which row columns an expression reads). */
   name?: string;
+  /** A character(n) column's value with its padding (`get` trims it). */
+  padded?: (row: Row) => unknown;
 }
 
 export interface Scope {
@@ -80,7 +84,7 @@ function compileNode(node: Ast, scope: Scope): Compiled {
       const name = node.column?.expr?.value ?? node.column;
       const ref = scope.column(String(name), node.table ?? null);
       if (!ref) throw new CompileError(`unknown column '${node.table ? node.table + "." : ""}${name}'`);
-      return { type: ref.type, fn: ref.get };
+      return { type: ref.type, fn: ref.get, ...(ref.padded ? { padded: ref.padded } : {}) };
     }
     case "number": case "bigint": {
       const s = String(node.value);

@@ -240,7 +240,7 @@ const FUNCTIONS: Record<string, Fn> = {
   SUBSTR: (a, s) => FUNCTIONS.SUBSTRING(a, s),
   REPLACE: (a) => (arity("REPLACE", a, 3), strict(T.text, a.map(text), (s: string, f: string, r: string) => (f === "" ? s : s.split(f).join(r)))),
   CONCAT: (a) => {
-    const fns = a.map((x) => ({ f: x.fn, k: x.type.kind }));
+    const fns = a.map((x) => ({ f: x.padded ?? x.fn, k: x.type.kind }));
     return { type: T.text, fn: (row) => {
       let out = "";
       for (const { f, k } of fns) {

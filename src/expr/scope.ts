@@ -28,8 +28,10 @@ function reader(col: ScopeColumn): ColumnRef {
   }
   if (col.type.oid === 1042) {
     // character(n): Postgres pads it, and its trailing spaces are not part of the value in an
-    // expression (length(ch), ch = 'ab', ch LIKE, ch || 'x', upper(ch)). A bare select copies it padded.
-    return { type: col.type, get: (row: Row) => { const v = row[name]; return typeof v === "string" ? v.replace(/ +$/, "") : v === undefined ? null : v; }, name };
+    // expression (length(ch), ch = 'ab', ch LIKE, ch || 'x', upper(ch)). A bare select copies it padded,
+    // and CONCAT prints it so (its output function's text).
+    const padded = (row: Row) => { const v = row[name]; return v === undefined ? null : v; };
+    return { type: col.type, get: (row: Row) => { const v = row[name]; return typeof v === "string" ? v.replace(/ +$/, "") : v === undefined ? null : v; }, padded, name };
   }
   return { type: col.type, get: (row: Row) => { const v = row[name]; return v === undefined ? null : v; }, name };
 }

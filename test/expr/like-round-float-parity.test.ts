@@ -128,6 +128,8 @@ describe("LIKE and ILIKE take text only", () => {
     await agree("UPPER(ch)", { value: "AB" });
     await agree("ch IN ('ab', 'cd')", { value: "true" });
     await agree("ch::text = 'ab'", { value: "true" });
+    await agree("CONCAT(ch, 'x')", { value: "ab x" }); // CONCAT prints with the type's output function, padded
+    await agree("CONCAT(ch::text, 'x')", { value: "abx" });
   });
   test("at config load: one line naming the pipeline and the expression", async () => {
     const R = relation("public.items", [["id", 23, "integer", true], ["label", 25, "text"], ["qty", 23, "integer"], ["score", 701, "double precision"]]);
