@@ -37,9 +37,7 @@ function text(c: Compiled): Compiled {
 /** A number argument: a quoted literal is read as numeric; a text, boolean, date… column is refused, as Postgres has no round(text). */
 function num(c: Compiled, name: string, more: Compiled[] = []): Compiled {
   if (isNumericKind(c.type.kind)) return c;
-  // Postgres names the argument types without their modifiers: ceil(character varying).
-  const types = [c, ...more].map((x) => pgTypeName(x).replace(/\(.*\)$/, "")).join(", ");
-  if (c.type.kind !== "unknown") throw new CompileError(`function ${name.toLowerCase()}(${types}) does not exist (cast it: ${name}(x::numeric))`);
+  if (c.type.kind !== "unknown") throw new CompileError(`function ${name.toLowerCase()}(${[c, ...more].map(pgTypeName).join(", ")}) does not exist (cast it: ${name}(x::numeric))`);
   return castCompiled(c, T.numeric);
 }
 function time(c: Compiled, name: string): Compiled {
@@ -65,9 +63,12 @@ function likeRegex(pattern: string, insensitive: boolean): RegExp {
   return new RegExp(`^${re}$`, insensitive ? "iu" : "u");
 }
 
-/** How Postgres names an operand's type in "operator does not exist": a quoted literal is "unknown". */
+/**
+ * How Postgres names an operand's type in "operator/function does not exist": a quoted literal is
+ * "unknown", and a type without its modifiers (character varying, not character varying(10)).
+ */
 function pgTypeName(c: Compiled): string {
-  return c.type.kind === "unknown" && c.literal ? "unknown" : c.type.typeName;
+  return c.type.kind === "unknown" && c.literal ? "unknown" : c.type.typeName.replace(/\(.*\)$/, "");
 }
 
 /**

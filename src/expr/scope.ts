@@ -20,6 +20,14 @@ export function relationColumns(rel: Relation | null | undefined, rename: (c: st
   return new Map(rel.columns.map((c) => [c.name, { name: rename(c.name), type: typeOfColumn(c) }]));
 }
 
+/** The row's value as it is (null when absent). */
+function plain(name: string): (row: Row) => unknown {
+  return (row) => {
+    const v = row[name];
+    return v === undefined ? null : v;
+  };
+}
+
 function reader(col: ScopeColumn): ColumnRef {
   const k = col.type.kind;
   const name = col.name;
@@ -30,10 +38,10 @@ function reader(col: ScopeColumn): ColumnRef {
     // character(n): Postgres pads it, and its trailing spaces are not part of the value in an
     // expression (length(ch), ch = 'ab', ch LIKE, ch || 'x', upper(ch)). A bare select copies it padded,
     // and CONCAT prints it so (its output function's text).
-    const padded = (row: Row) => { const v = row[name]; return v === undefined ? null : v; };
-    return { type: col.type, get: (row: Row) => { const v = row[name]; return typeof v === "string" ? v.replace(/ +$/, "") : v === undefined ? null : v; }, padded, name };
+    const padded = plain(name);
+    return { type: col.type, get: (row: Row) => { const v = padded(row); return typeof v === "string" ? v.replace(/ +$/, "") : v; }, padded, name };
   }
-  return { type: col.type, get: (row: Row) => { const v = row[name]; return v === undefined ? null : v; }, name };
+  return { type: col.type, get: plain(name), name };
 }
 
 /**

@@ -7,19 +7,22 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import pino from "pino";
 import { filterChanges, keysAbove, keyText, type TableRanges } from "../../src/source/postgres/resumed-reads.ts";
 import type { Change, Relation, Txn } from "../../src/types.ts";
-import type { Pg } from "../../src/db/postgres-client.ts";
+import { openPg, type Pg } from "../../src/db/postgres-client.ts";
 import { testDb, type TestDb } from "./source-helpers.ts";
 
 let db: TestDb;
+/** A client made as the source makes its own (postgres-client.ts): keysAbove runs on that. */
+let sql: Pg;
 beforeAll(async () => {
   db = await testDb("system");
+  sql = openPg(db.url, { max: 1 });
 });
 afterAll(async () => {
+  await sql.end();
   await db.end();
 });
 
 test("keysAbove agrees with Postgres' row comparison for text, numeric, timestamp, bytea, integer and uuid keys", async () => {
-  const sql = db.sql as unknown as Pg;
   const cases: { types: string[]; keys: string[][]; after: string[] }[] = [
     { types: ["text", "integer"], keys: [["b", "1"], ["B", "9"], ["a", "2"], ["b", "0"], ["ä", "1"], ["", "5"], ["b", "1"]], after: ["b", "1"] },
     { types: ["numeric(10,2)"], keys: [["10.5"], ["9.99"], ["10.50"], ["-1"], ["100"]], after: ["10.50"] },
@@ -56,7 +59,6 @@ const upd = (id: bigint, to = id): Change => ({ op: "update", table: rel.table, 
 const txn = (lsn: bigint, changes: Change[]): Txn => ({ lsn, endLsn: lsn + 1n, xid: 1, commitTime: 0n, changes });
 
 test("a change the later read holds is dropped; one across its first key becomes the half it does not hold", async () => {
-  const sql = db.sql as unknown as Pg;
   // Read up to 100 in the slot's snapshot, on after 100 at 0/500, on after 200 at 0/900.
   const tables = new Map<string, TableRanges>([["public.t", { keyCols: ["id"], above: keysAbove(sql, ["bigint"]), ranges: [{ afterKey: ["100"], since: 500n }, { afterKey: ["200"], since: 900n }] }]]);
   const log = pino({ level: "silent" });
@@ -74,7 +76,7 @@ test("a change the later read holds is dropped; one across its first key becomes
 });
 
 test("a range without a key holds every row; a truncate it holds is not applied", async () => {
-  const tables = new Map<string, TableRanges>([["public.t", { keyCols: ["id"], above: keysAbove(db.sql as unknown as Pg, ["bigint"]), ranges: [{ afterKey: null, since: 500n }] }]]);
+  const tables = new Map<string, TableRanges>([["public.t", { keyCols: ["id"], above: keysAbove(sql, ["bigint"]), ranges: [{ afterKey: null, since: 500n }] }]]);
   const lines: string[] = [];
   const log = pino({ level: "warn" }, { write: (l: string) => void lines.push(JSON.parse(l).msg) });
   const trunc: Change = { op: "truncate", table: rel.table, relation: rel, truncate: { cascade: false, restartIdentity: false } };

@@ -142,7 +142,7 @@ class PostgresSource implements Source {
     }
     // Never report less than the slot already has (a snapshot's position is consistent point - 1).
     this.confirmed = recreate ? consistentPoint : (slot?.confirmedFlushLsn ?? consistentPoint);
-    state.dropAddedSinceBelow(c.slot, this.confirmed);
+    state.dropPassedReads(c.slot, this.confirmed);
     const onSnapshot = () => (this.healthNow = { status: "up", reason: "snapshot" });
     const slotMade = { recreate, snapshotName, consistentPoint, removals };
     const finished = await readBeforeStream({ config: c, start: opts, sql, serverVersion: info.version, tables, relations, types, state, log: this.log, ...slotMade, saves: this.saves, progress: this.snapshotProgress, stopped: () => this.stopped, onSnapshot });

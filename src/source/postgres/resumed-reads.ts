@@ -16,9 +16,9 @@
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
 import { formatLsn, type Change, type Lsn, type Relation, type Row, type Txn } from "../../types.ts";
-import { pick } from "../../row-key.ts";
 import { arrayLiteral, toPgText } from "../../sinks/postgres/values.ts";
 import { orderKey } from "./catalog.ts";
+import { keyOf } from "./pgoutput.ts";
 import type { SnapshotState, TableProgress } from "./snapshot-state.ts";
 
 export interface ReadRange {
@@ -96,6 +96,7 @@ export async function filterChanges(t: Txn, tables: Map<string, TableRanges>, lo
     cs.forEach((c, i) => judged.set(c, { old: held[2 * i], now: held[2 * i + 1] }));
   }
   const out: Change[] = [];
+  let same = true; // every change kept as it was
   for (const c of t.changes) {
     if (!tables.has(c.table)) {
       out.push(c);
@@ -115,14 +116,20 @@ export async function filterChanges(t: Txn, tables: Map<string, TableRanges>, lo
         out.push(c);
       } else if (!j.old && j.now) {
         // Moved into the read: the row the earlier start sent under its old key goes.
-        out.push({ op: "delete", table: c.table, relation: c.relation, key: pick(c.relation.columns.filter((k) => k.isKey).map((k) => k.name), c.before!), before: c.before ?? null, after: null });
+        out.push({ op: "delete", table: c.table, relation: c.relation, key: keyOf(c.relation, c.before!), before: c.before ?? null, after: null });
+        same = false;
       } else if (j.old && !j.now) {
         // Moved out of the read to a key it does not cover: only the stream has it.
-        out.push(c.unchangedToast?.length ? c : { op: "insert", table: c.table, relation: c.relation, key: c.key, before: null, after: c.after, ...(c.afterWire ? { afterWire: c.afterWire } : {}) });
+        if (c.unchangedToast?.length) {
+          out.push(c);
+        } else {
+          out.push({ op: "insert", table: c.table, relation: c.relation, key: c.key, before: null, after: c.after, ...(c.afterWire ? { afterWire: c.afterWire } : {}) });
+          same = false;
+        }
       }
     }
   }
-  return out.length === t.changes.length && out.every((c, i) => c === t.changes[i]) ? t.changes : out;
+  return same && out.length === t.changes.length ? t.changes : out;
 }
 
 /** Whether each key lies in a range read in a snapshot that already holds a change at `lsn`. */
@@ -181,7 +188,7 @@ export function keysAbove(sql: Pg, types: string[]): KeysAbove {
     };
   }
   const cols = types.map((_, i) => `c${i}`);
-  const q = `select array_agg(u.i::int) as i from unnest(${types.map((_, i) => `$${i + 1}::text[]`).join(", ")}) with ordinality as u(${cols.join(", ")}, i) where (${cols.map((c, i) => `u.${c}::${types[i]}`).join(", ")}) > (${types.map((t, i) => `$${types.length + i + 1}::text::${t}`).join(", ")})`;
+  const q = `select array_agg(u.i::int) as i from unnest(${types.map((_, i) => `$${i + 1}::text[]`).join(", ")}) with ordinality as u(${cols.join(", ")}, i) where (${cols.map((c, i) => `u.${c}::${types[i]}`).join(", ")}) > (${types.map((t, i) => `$${types.length + i + 1}::${t}`).join(", ")})`;
   return async (keys, after) => {
     if (!keys.length) return [];
     const params = [...types.map((_, i) => arrayLiteral(keys.map((k) => k[i]))), ...after];

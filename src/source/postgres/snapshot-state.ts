@@ -97,8 +97,8 @@ export class SnapshotState {
     })();
   }
 
-  /** Entries the stream has passed (the slot is confirmed at or past them) are not needed again. */
-  dropAddedSinceBelow(slot: string, confirmed: Lsn): void {
+  /** Added tables' and resumed reads' entries the stream has passed (the slot is confirmed at or past them) are not needed again. */
+  dropPassedReads(slot: string, confirmed: Lsn): void {
     for (const [t, s] of this.addedSince(slot)) if (s <= confirmed) this.db.run(`delete from added_since where slot = ? and tbl = ?`, [slot, t]);
     for (const [t, ranges] of this.resumedReads(slot)) {
       for (const r of ranges) if (r.since <= confirmed) this.db.run(`delete from resumed_reads where slot = ? and tbl = ? and since_lsn = ?`, [slot, t, r.since.toString()]);

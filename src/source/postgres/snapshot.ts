@@ -89,10 +89,9 @@ async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgres
   const order = keyCols.length ? keyCols.map((k) => `src.${quoteIdent(k)}`) : ["src.ctid"];
   const select = rel.columns.map((c) => asOutputText(quoteIdent(c.name), c.typeOid, a.types));
   const keySelect = keyCols.length ? keyCols.map((k) => `${quoteIdent(k)}::text`) : ["ctid::text"];
-  // The last key goes as text, cast by the server: typed as timestamp, bytea or jsonb, postgres.js
-  // would serialize the text through its own codecs (a Date: microseconds lost, a local time zone).
+  // The last key's text goes as given (postgres-client.ts TEXT_PARAMS), whatever its type.
   const after = keyCols.length
-    ? `(${order.join(", ")}) > (${keyTypes.map((t, i) => `$${i + 1}::text::${t}`).join(", ")})`
+    ? `(${order.join(", ")}) > (${keyTypes.map((t, i) => `$${i + 1}::${t}`).join(", ")})`
     : `src.ctid > $1::tid`;
   const base = `select ${[...select, ...keySelect].join(", ")} from ${quoteTable(rel.table)} as src`;
   const decoders = rel.columns.map((c) => a.types.decoder(c.typeOid));
