@@ -1,26 +1,19 @@
-import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import type { Logger } from "pino";
-import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type Sink } from "../sinks/sink.ts";
+import type { Health, OutputBatch, OutputRecord, Sink } from "../sinks/sink.ts";
 import type { Lsn } from "../types.ts";
-import { batchRows, rowsWritten, sinkRetries, sinkUp, commitToSinkSeconds } from "../metrics/metrics.ts";
+import { batchRows, rowsWritten, commitToSinkSeconds } from "../metrics/metrics.ts";
 import { takeDeadLetters } from "../metrics/dead-tally.ts";
+import { SinkWriteAttempts, type AttemptOptions } from "./sink-write-attempts.ts";
+import { recordBytes } from "./record-bytes.ts";
 
-export interface WriterOptions {
+export interface WriterOptions extends AttemptOptions {
   batchSize: number;
   batchDelayMs: number;
   /** Queue bound: rows and (estimated) bytes waiting or in flight before add() waits. */
   maxRows: number;
   maxBytes: number;
-  retryInitialMs?: number;
-  retryMaxMs?: number;
   /** Store the position with an empty batch when idle transactions pass (at most once per this many ms; 0 = never). */
   positionEveryMs?: number;
-  /** An error not to retry in place: the returned error ends the runtime (shared-server.ts). */
-  giveUp?: (e: unknown) => Error | null;
-  /** A write attempt not ended after this long is reported (health down, a warning); default 30 s. */
-  stuckWriteMs?: number;
-  /** Told once when writes start failing (the runtime's recent errors in /status). */
-  onFailing?: (message: string) => void;
   /** Told of every batch the sink took (its refused records are in the DLQ by then). */
   onWritten?: (records: readonly OutputRecord[]) => void;
 }
@@ -51,17 +44,13 @@ export class SinkWriter {
   private inflightBytes = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private waiters: (() => void)[] = [];
-  private abort = new AbortController();
+  private attempts: SinkWriteAttempts;
   /** Position stored in the sink at open: replayed transactions at or below it are skipped. */
   readonly startPosition: Lsn | null;
   /** Everything at or below this LSN is durable in the sink. */
   durable: Lsn | null;
   /** Last LSN handed to add() (written or not). */
   private seen: Lsn | null;
-  lastError: string | null = null;
-  failingSince: number | null = null;
-  /** When the write attempt in flight began: one that waits this long is reported (health, a warning). */
-  private attemptSince: number | null = null;
   written = 0;
   private lastWriteAt = 0;
   private fatal: Error | null = null;
@@ -70,12 +59,13 @@ export class SinkWriter {
 
   constructor(
     readonly sinkName: string,
-    private sink: Sink,
+    sink: Sink,
     readonly pipeline: string,
     private opts: WriterOptions,
-    private log: Logger,
+    log: Logger,
     private onDurable: () => void,
   ) {
+    this.attempts = new SinkWriteAttempts(sinkName, pipeline, sink, opts, log);
     this.startPosition = sink.position(pipeline);
     this.durable = this.startPosition;
     this.seen = this.startPosition;
@@ -111,7 +101,7 @@ export class SinkWriter {
     if (this.pending.length === 0) this.firstPendingAt = Date.now();
     for (const r of records) {
       this.pending.push(r);
-      this.pendingBytes += estimateBytes(r);
+      this.pendingBytes += recordBytes(r);
     }
     this.pendingLsn = at;
     this.boundary = this.pending.length;
@@ -147,7 +137,7 @@ export class SinkWriter {
       if (this.seen === null || lsn > this.seen) this.seen = lsn;
     }
     let bytes = 0;
-    for (const r of records) bytes += estimateBytes(r);
+    for (const r of records) bytes += recordBytes(r);
     this.launch({ pipeline: this.pipeline, records, lsn, part: { index: p.sent++, last } }, bytes);
     // A part is written before the source decodes the next: with both alive, peak RSS was ~65 MiB
     // higher (bench/memory.ts, 1M rows: 333 → 266 MiB) at no measurable speed. The last part is
@@ -191,18 +181,16 @@ export class SinkWriter {
 
   /** Stop retrying (a sink that stays down must not hold shutdown forever). */
   giveUp(): void {
-    this.abort.abort();
+    this.attempts.giveUp();
   }
 
   health(): Health | null {
-    if (this.failingSince !== null) {
-      return { status: "down", reason: this.lastError ?? "write failing", details: { pipeline: this.pipeline, failingForSeconds: Math.round((Date.now() - this.failingSince) / 1000) } };
-    }
-    const waited = this.attemptSince === null ? 0 : Date.now() - this.attemptSince;
-    if (waited >= (this.opts.stuckWriteMs ?? STUCK_WRITE_MS)) {
-      return { status: "down", reason: `a write has waited ${Math.round(waited / 1000)} s for the sink (a lock on a target table, or a server that does not answer)`, details: { pipeline: this.pipeline, waitingForSeconds: Math.round(waited / 1000) } };
-    }
-    return null;
+    return this.attempts.health();
+  }
+
+  /** The last write error while writes are failing (/status). */
+  get lastError(): string | null {
+    return this.attempts.lastError;
   }
 
   queued(): number {
@@ -230,7 +218,7 @@ export class SinkWriter {
     this.pending = records === this.pending ? [] : this.pending.slice(this.boundary);
     let bytes = this.pendingBytes;
     if (this.pending.length) {
-      const rest = this.pending.reduce((n, r) => n + estimateBytes(r), 0);
+      const rest = this.pending.reduce((n, r) => n + recordBytes(r), 0);
       bytes -= rest;
       this.pendingBytes = rest;
     } else this.pendingBytes = 0;
@@ -247,7 +235,7 @@ export class SinkWriter {
     const partial = batch.part !== undefined && !batch.part.last;
     this.inflightRows = records.length;
     this.inflightBytes = bytes;
-    this.inflight = this.writeWithRetry(batch)
+    this.inflight = this.attempts.write(batch)
       .then(() => {
         this.lastWriteAt = Date.now();
         if (records.length) {
@@ -282,71 +270,4 @@ export class SinkWriter {
         if (!this.fatal) this.kick();
       });
   }
-
-  private async attempt(batch: OutputBatch): Promise<void> {
-    this.attemptSince = Date.now();
-    const after = this.opts.stuckWriteMs ?? STUCK_WRITE_MS;
-    const warn = setTimeout(() => {
-      this.log.warn({ sink: this.sinkName, pipeline: this.pipeline, rows: batch.records.length }, `a write has waited ${after / 1000} s for sink ${this.sinkName} and goes on waiting (a lock on a target table, or a server that does not answer?)`);
-    }, after);
-    try {
-      await this.sink.write(batch);
-    } finally {
-      clearTimeout(warn);
-      this.attemptSince = null;
-    }
-  }
-
-  private async writeWithRetry(batch: OutputBatch): Promise<void> {
-    // A lost open transaction cannot be retried part by part: the engine stops, the restart replays it.
-    let gaveUp: Error | null = null;
-    const policy = retry(handleWhen((e) => !(e instanceof PartsLostError) && !(gaveUp = this.opts.giveUp?.(e) ?? null)), {
-      maxAttempts: Number.MAX_SAFE_INTEGER,
-      backoff: new ExponentialBackoff({ initialDelay: this.opts.retryInitialMs ?? 200, maxDelay: this.opts.retryMaxMs ?? 5000 }),
-    });
-    const sub = policy.onRetry((reason) => {
-      const msg = "error" in reason ? String((reason.error as Error)?.message ?? reason.error) : "failed";
-      if (this.failingSince === null) {
-        this.failingSince = Date.now();
-        this.opts.onFailing?.(`sink ${this.sinkName} (pipeline ${this.pipeline}): write failed, retrying: ${msg}`);
-      }
-      this.lastError = msg;
-      sinkRetries.inc({ sink: this.sinkName });
-      sinkUp.set({ sink: this.sinkName }, 0);
-      this.log.warn({ sink: this.sinkName, pipeline: this.pipeline, attempt: reason.attempt, err: msg }, "sink write failed; retrying");
-    });
-    try {
-      await policy.execute(() => this.attempt(batch), this.abort.signal).catch((e) => {
-        throw gaveUp ?? e;
-      });
-      if (this.failingSince !== null) this.log.info({ sink: this.sinkName, pipeline: this.pipeline }, "sink is back; caught up");
-      this.failingSince = null;
-      this.lastError = null;
-      sinkUp.set({ sink: this.sinkName }, 1);
-    } finally {
-      sub.dispose();
-    }
-  }
-}
-
-/**
- * A write attempt that has not ended after this long is said: a lock held on a target table made
- * the sink wait up to its server's lock timeout (MariaDB: 50 s) with /health "up" and no log line.
- */
-const STUCK_WRITE_MS = 30_000;
-
-/** Rough size of a record in memory, for the byte bound (strings dominate). */
-function estimateBytes(r: OutputRecord): number {
-  // A row the source sent as text: its wire size says it without visiting every value.
-  if (r.wire !== undefined) return 64 + 24 * r.table.columns.length + 3 * (r.wire.end - r.wire.at);
-  let n = 64;
-  const row = r.row;
-  // for-in, not Object.values(): no array per record (this ran for every record of every writer, 5-9% of the engine's CPU in bench/latency.ts and bench/lib/apply-wal.ts).
-  for (const k in row) {
-    const v = row[k];
-    if (typeof v === "string") n += v.length * 2 + 16;
-    else if (v instanceof Uint8Array) n += v.byteLength + 16;
-    else n += 16;
-  }
-  return n;
 }
