@@ -63,7 +63,8 @@ export class BigQueryServer {
     }
     const m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets(?:\/([^/]+)(?:\/tables(?:\/([^/]+)(\/insertAll)?)?)?)?$/.exec(url.pathname);
     if (!m) return err(404, `Not found: URL ${url.pathname}`, "notFound", "NOT_FOUND");
-    const [, project, ds, tb, insert] = m;
+    // Path segments arrive percent-encoded (a table id may hold spaces); BigQuery decodes them.
+    const [, project, ds, tb, insert] = m.map((x) => (x === undefined ? x : decodeURIComponent(x)));
     if (project !== this.project) return err(404, `Not found: Project ${project}`, "notFound", "NOT_FOUND");
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- request bodies are checked field by field below
     const body: any = req.method === "GET" ? null : await req.json();
@@ -95,6 +96,8 @@ export class BigQueryServer {
         const old = table.resource.schema.fields;
         const fields = body.schema.fields as Field[];
         if (old.some((o, i) => fields[i]?.name !== o.name || fields[i]?.type !== o.type)) return err(400, "Provided Schema does not match Table. Cannot drop or change fields.", "invalid", "INVALID_ARGUMENT");
+        const problem = checkTable({ tableReference: { tableId: tb }, schema: { fields } });
+        if (problem) return err(400, problem, "invalid", "INVALID_ARGUMENT");
         table.resource.schema = { fields };
       }
       return ok(table.resource);
@@ -169,6 +172,16 @@ function err(code: number, message: string, reason: string, status: string): Res
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function checkTable(body: any): string | null {
+  const id = String(body.tableReference?.tableId ?? "");
+  // Google's rules: table ids of letters, marks, numbers, connectors, dashes and spaces, up to 1,024 bytes;
+  // (flexible) column names without these characters, up to 300, unique regardless of case.
+  if (!/^[\p{L}\p{M}\p{N}\p{Pc}\p{Pd}\p{Zs}]+$/u.test(id) || Buffer.byteLength(id) > 1024) return `Invalid table ID "${id}".`;
+  const seen = new Set<string>();
+  for (const f of (body.schema?.fields ?? []) as Field[]) {
+    if (!f.name || f.name.length > 300 || /[!"$()*,./;?@[\\\]^`{}~\p{Cc}]/u.test(f.name) || /^(_TABLE_|_FILE_|_PARTITION|_ROW_TIMESTAMP|__ROOT__|_COLON_)/i.test(f.name)) return `Invalid field name "${f.name}".`;
+    if (seen.has(f.name.toLowerCase())) return `Field ${f.name} already exists in schema`;
+    seen.add(f.name.toLowerCase());
+  }
   const names = new Set((body.schema?.fields ?? []).map((f: Field) => f.name));
   const rp = body.rangePartitioning;
   if (rp) {

@@ -32,6 +32,9 @@ export interface InsertAllResponse {
   insertErrors?: { index: number; errors: { reason?: string; message?: string; location?: string }[] }[];
 }
 
+/** A path segment: a table id may hold spaces and non-ASCII letters (names.ts). */
+const enc = encodeURIComponent;
+
 /** The handful of BigQuery v2 REST calls the sink makes, over fetch. */
 export class BigQueryRest {
   constructor(
@@ -84,22 +87,22 @@ export class BigQueryRest {
   }
 
   getDataset(dataset: string) {
-    return this.call<{ id: string }>("GET", `/datasets/${dataset}`, undefined, { allow404: true });
+    return this.call<{ id: string }>("GET", `/datasets/${enc(dataset)}`, undefined, { allow404: true });
   }
   insertDataset(dataset: string, location: string) {
     return this.call("POST", "/datasets", { datasetReference: { projectId: this.project, datasetId: dataset }, location });
   }
   getTable(dataset: string, table: string) {
-    return this.call<TableResource>("GET", `/datasets/${dataset}/tables/${table}`, undefined, { allow404: true });
+    return this.call<TableResource>("GET", `/datasets/${enc(dataset)}/tables/${enc(table)}`, undefined, { allow404: true });
   }
   insertTable(resource: TableResource) {
-    return this.call<TableResource>("POST", `/datasets/${resource.tableReference.datasetId}/tables`, resource);
+    return this.call<TableResource>("POST", `/datasets/${enc(resource.tableReference.datasetId)}/tables`, resource);
   }
   patchTable(dataset: string, table: string, fields: TableField[]) {
-    return this.call<TableResource>("PATCH", `/datasets/${dataset}/tables/${table}`, { schema: { fields } });
+    return this.call<TableResource>("PATCH", `/datasets/${enc(dataset)}/tables/${enc(table)}`, { schema: { fields } });
   }
   /** Body is pre-serialised JSON text (exact int64/numeric as strings). */
   insertAll(dataset: string, table: string, body: string) {
-    return this.call<InsertAllResponse>("POST", `/datasets/${dataset}/tables/${table}/insertAll`, body) as Promise<InsertAllResponse>;
+    return this.call<InsertAllResponse>("POST", `/datasets/${enc(dataset)}/tables/${enc(table)}/insertAll`, body) as Promise<InsertAllResponse>;
   }
 }

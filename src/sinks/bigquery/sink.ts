@@ -6,7 +6,7 @@ import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { unseenRecords } from "../position-fence.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { ValueError } from "../mysql/types.ts";
-import { targetTableName } from "../mysql/ddl.ts";
+import { bigqueryTableName } from "./names.ts";
 import { LocalPositions } from "../http/local-positions.ts";
 import { bigqueryTargetSchema, type BigquerySinkConfig, type BigqueryTarget } from "./config.ts";
 import { tokenSource } from "./auth.ts";
@@ -35,6 +35,13 @@ function outputColumns(recs: OutputRecord[]): Column[] {
   const byName = new Map<string, Column>();
   for (const t of new Set(recs.map((r) => r.table))) for (const c of t.columns) if (!byName.has(c.name)) byName.set(c.name, c);
   return [...byName.values()];
+}
+
+/** BigQuery answered 400 to making or widening a table: the same request fails every time. */
+class TableRefused extends Error {}
+
+function refused(e: unknown, what: string): unknown {
+  return e instanceof BqError && e.status === 400 ? new TableRefused(`${what}: ${e.message}`) : e;
 }
 
 const TRUNCATE_REASON = "truncate is not applied to BigQuery (insertAll only appends): the rows before it stay in the table";
@@ -129,7 +136,12 @@ export class BigquerySink implements Sink {
         for (const r of recs) sinkDeadLetter(this.ctx, batch.pipeline, r, clash);
         continue;
       }
-      const dead = await this.retry.execute(() => this.insert(batch.pipeline, target, recs, batch.snapshot === true), this.abort.signal);
+      const dead = await this.retry.execute(() => this.insert(batch.pipeline, target, recs, batch.snapshot === true), this.abort.signal).catch((e) => {
+        // BigQuery will not make the table (a column name it refuses, a partition field it lacks):
+        // every retry gets the same 400, so those records are dead letters, not a reason to stop.
+        if (e instanceof TableRefused) return recs.map((r): [OutputRecord, string] => [r, e.message]);
+        throw e;
+      });
       for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
     }
     if (this.state.status !== "up") this.ctx.log.info("bigquery reachable again");
@@ -203,7 +215,7 @@ export class BigquerySink implements Sink {
 
   /** Why an output table's rows cannot go to its BigQuery table (another output table's rows are there: TableOwners), or null. */
   private clash(target: BigqueryTarget, name: string): string | null {
-    const id = `${target.dataset ?? this.config.dataset!}.${targetTableName(name)}`;
+    const id = `${target.dataset ?? this.config.dataset!}.${bigqueryTableName(name)}`;
     const owner = this.owners.claim(id, name);
     if (owner === null) return null;
     return `${name} and ${owner} both map to BigQuery table ${id}, which holds the rows of ${owner}: send ${name} through a pipeline of its own with another to.table`;
@@ -213,7 +225,7 @@ export class BigquerySink implements Sink {
     const columns = outputColumns(recs);
     const rows = recs.map((r) => r.row); // deletes too: their before-images are sent as rows
     const dataset = target.dataset ?? this.config.dataset!;
-    const table = targetTableName(recs[0].table.name); // "public.x" → "x", "sales.x" → "sales_x"
+    const table = bigqueryTableName(recs[0].table.name); // "public.x" → "x", "sales.x" → "sales_x", "a.b.c" → "a_b_c"
     const id = `${dataset}.${table}`;
     let state = this.tables.get(id);
     if (!state) {
@@ -231,7 +243,7 @@ export class BigquerySink implements Sink {
         this.ctx.log.info({ table: id }, "creating table");
         res = await this.rest.insertTable(resource).catch(async (e) => {
           if (e instanceof BqError && e.status === 409) return this.rest.getTable(dataset, table);
-          throw e;
+          throw refused(e, `BigQuery refused to create table ${id}`);
         });
       }
       state = { dataset, table, types: new Map((res?.schema.fields ?? []).map((f) => [f.name, f.type])), warned: new Set() };
@@ -242,7 +254,9 @@ export class BigquerySink implements Sink {
     if (added.length) {
       const current = (await this.rest.getTable(dataset, table))?.schema.fields ?? [];
       this.ctx.log.info({ table: id, columns: added.map((f) => f.name) }, "adding columns");
-      const res = await this.rest.patchTable(dataset, table, [...current, ...added.filter((f) => !current.some((c) => c.name === f.name))]);
+      const res = await this.rest.patchTable(dataset, table, [...current, ...added.filter((f) => !current.some((c) => c.name === f.name))]).catch((e) => {
+        throw refused(e, `BigQuery refused to add column(s) ${added.map((f) => f.name).join(", ")} to table ${id}`);
+      });
       state.types = new Map((res?.schema.fields ?? [...current, ...added]).map((f) => [f.name, f.type]));
     }
     // BigQuery cannot change a column's type: the table's type stays, values are sent as it takes them.
