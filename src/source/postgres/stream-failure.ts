@@ -5,7 +5,9 @@ import { getSlot } from "./slot.ts";
 
 /** After a stream failure: an error that no retry can fix, or null to reconnect. */
 export async function diagnoseStreamFailure(e: unknown, sql: Pg | null, slotName: string, publications: string[]): Promise<Error | null> {
-  if (e instanceof CdcError && ["source_role", "slot_lost", "slot_foreign", "source_wal_level"].includes(e.code)) return e;
+  // prepared_lost: the slot will send that bare COMMIT PREPARED on every reconnect; retrying only
+  // stalled the stream for good with a warning a second, where serve means to exit 2 (LOST in serve.ts).
+  if (e instanceof CdcError && ["source_role", "slot_lost", "slot_foreign", "source_wal_level", "prepared_lost"].includes(e.code)) return e;
   try {
     const slot = await getSlot(sql!, slotName);
     if (!slot || slot.walStatus === "lost") {
