@@ -1,10 +1,12 @@
 import type { Row } from "../types.ts";
 import { Dec } from "./decimal.ts";
 import { type Ast, stringValue } from "./parse.ts";
-import { type Kind, type XType, T, isNumericKind, isTimeKind, typeFromName } from "./types.ts";
+import { type Kind, type XType, REAL, T, isNumericKind, isReal, isTimeKind, typeFromName } from "./types.ts";
 import { EvalError, caster, checkInt8, compareValues, toDec, toFloat, toInt8, toText } from "./values.ts";
 import { compileFunction } from "./functions.ts";
 import { compileJsonAccess } from "./json.ts";
+import { floatOp } from "./float-arith.ts";
+import { fromReal } from "./real.ts";
 import { MAX_MICROS } from "./time.ts";
 
 /** A compiled expression: its static type and a closure over one row (evaluation form). */
@@ -160,7 +162,9 @@ function castTarget(t: Ast): XType | null {
 
 export function castCompiled(c: Compiled, to: XType): Compiled {
   if (c.type.kind === to.kind && to.typeName === c.type.typeName) return c;
-  const conv = caster(c.type.kind, to);
+  const toKind = caster(c.type.kind, to);
+  // a real is read as its float4 (or float4out's text), not as the double it is carried as
+  const conv = isReal(c.type) ? (v: unknown) => toKind(fromReal(to.kind, v)) : toKind;
   const f = c.fn;
   if (c.literal) {
     if (c.literal.value === null) return lit(to, null);
@@ -230,6 +234,12 @@ export function comparator(a: XType, b: XType): (x: unknown, y: unknown) => numb
   checkComparable(a, b, "types");
   if (isNumericKind(a.kind) && isNumericKind(b.kind)) {
     const k = numericKind(a.kind, b.kind);
+    // a real against a real compares the float4s; against anything else it widens to its float4 (0.1::real = 0.1 is false)
+    if (k === "float" && isReal(a) !== isReal(b)) {
+      const p = isReal(a) ? (x: unknown) => Math.fround(toFloat(x)) : toFloat;
+      const q = isReal(b) ? (y: unknown) => Math.fround(toFloat(y)) : toFloat;
+      return (x, y) => { const u = p(x), w = q(y); return u < w ? -1 : u > w ? 1 : 0; };
+    }
     if (k === "int" || k === "float") return (x, y) => (toFloat(x) < toFloat(y) ? -1 : toFloat(x) > toFloat(y) ? 1 : 0);
     if (k === "int8") return (x, y) => { const p = toInt8(x), q = toInt8(y); return p < q ? -1 : p > q ? 1 : 0; };
     return (x, y) => toDec(x).cmp(toDec(y));
@@ -388,6 +398,8 @@ export function commonType(items: Compiled[]): XType {
     let k: Kind = typed[0].type.kind;
     for (const c of typed) k = numericKind(k, c.type.kind);
     if (typed.every((c) => c.type.kind === k && c.type.typeName === typed[0].type.typeName)) return typed[0].type;
+    // a real meets integers and numerics as a real, a double as a double (Postgres: COALESCE(r, 1.5) is real)
+    if (k === "float" && typed.every((c) => c.type.kind !== "float" || isReal(c.type))) return REAL;
     return T[k as "int"];
   }
   // date < timestamp < timestamptz, as Postgres resolves them: COALESCE(d, ts) and GREATEST(d, ts)
@@ -399,7 +411,7 @@ export function commonType(items: Compiled[]): XType {
 }
 
 export function coerce(c: Compiled, to: XType): Compiled {
-  if (c.type.kind === to.kind) return c;
+  if (c.type.kind === to.kind && isReal(c.type) === isReal(to)) return c;
   if (c.literal && c.literal.value === null) return lit(to, null);
   return castCompiled(c, to.kind === "text" || to.kind === "unknown" ? T.text : to);
 }
@@ -424,7 +436,10 @@ function compileArith(op: string, l: Compiled, r: Compiled): Compiled {
   } else if (k === "float") {
     // Postgres has no % for doubles (nor for a double and a numeric): it computed JS's remainder
     if (op === "%") throw new CompileError(`operator does not exist: ${a.type.typeName} % ${b.type.typeName} (cast both to numeric or integer)`);
-    f = floatOp(op);
+    // real op real stays a real (float4pl); a real meeting any other number widens to double
+    const real = isReal(a.type) && isReal(b.type);
+    if (real) type = REAL;
+    f = floatOp(op, real, toFloat, [isReal(a.type), isReal(b.type)]);
   } else {
     f = decOp(op);
     type = T.numeric;
@@ -463,19 +478,6 @@ function int8Op(op: string): (x: unknown, y: unknown) => unknown {
     case "*": return (x, y) => checkInt8(toInt8(x) * toInt8(y));
     case "/": return (x, y) => { const d = toInt8(y); if (d === 0n) throw new EvalError("division by zero"); return checkInt8(toInt8(x) / d); };
     default: return (x, y) => { const d = toInt8(y); if (d === 0n) throw new EvalError("division by zero"); return toInt8(x) % d; };
-  }
-}
-/** A double result that overflowed from finite operands is an error, as in Postgres (not Infinity). */
-function finiteFloat(out: number, a: number, b: number): number {
-  if (!Number.isFinite(out) && !Number.isNaN(out) && Number.isFinite(a) && Number.isFinite(b)) throw new EvalError("value out of range: overflow");
-  return out;
-}
-function floatOp(op: string): (x: unknown, y: unknown) => unknown {
-  switch (op) {
-    case "+": return (x, y) => { const a = toFloat(x), b = toFloat(y); return finiteFloat(a + b, a, b); };
-    case "-": return (x, y) => { const a = toFloat(x), b = toFloat(y); return finiteFloat(a - b, a, b); };
-    case "*": return (x, y) => { const a = toFloat(x), b = toFloat(y); return finiteFloat(a * b, a, b); };
-    default: return (x, y) => { const a = toFloat(x), d = toFloat(y); if (d === 0) throw new EvalError("division by zero"); return finiteFloat(a / d, a, d); };
   }
 }
 function decOp(op: string): (x: unknown, y: unknown) => unknown {

@@ -2,7 +2,7 @@ import type { Row } from "../types.ts";
 import { Dec } from "./decimal.ts";
 import { type Compiled, type Scope, CompileError, castCompiled, checkComparable, commonType, coerce, comparator, lit } from "./compile.ts";
 import { type XType, T, isNumericKind, isTimeKind } from "./types.ts";
-import { EvalError, checkInt8, finiteTime, toDec, toText, toInt } from "./values.ts";
+import { EvalError, checkInt8, finiteTime, textOf, toDec, toText, toInt } from "./values.ts";
 import { field, truncate, TRUNC_UNITS, MICROS_PER_DAY } from "./time.ts";
 
 type Fn = (args: Compiled[], scope: Scope) => Compiled;
@@ -241,18 +241,18 @@ const FUNCTIONS: Record<string, Fn> = {
   SUBSTR: (a, s) => FUNCTIONS.SUBSTRING(a, s),
   REPLACE: (a) => (arity("REPLACE", a, 3), strict(T.text, a.map(text), (s: string, f: string, r: string) => (f === "" ? s : s.split(f).join(r)))),
   CONCAT: (a) => {
-    const fns = a.map((x) => ({ f: x.padded ?? x.fn, k: x.type.kind }));
+    const fns = a.map((x) => ({ f: x.padded ?? x.fn, k: x.type.kind, t: x.type }));
     return { type: T.text, fn: (row) => {
       let out = "";
-      for (const { f, k } of fns) {
+      for (const { f, k, t } of fns) {
         const v = f(row);
         // CONCAT prints with each type's output function: a boolean is t/f here, true/false in ||
-        if (v !== null && v !== undefined) out += k === "bool" ? (v ? "t" : "f") : toText(k, v);
+        if (v !== null && v !== undefined) out += k === "bool" ? (v ? "t" : "f") : textOf(t, v);
       }
       return out;
     } };
   },
-  CONCAT_OP: (a) => strict(T.text, a, (x: unknown, y: unknown) => toText(a[0].type.kind, x) + toText(a[1].type.kind, y)),
+  CONCAT_OP: (a) => strict(T.text, a, (x: unknown, y: unknown) => textOf(a[0].type, x) + textOf(a[1].type, y)),
   COALESCE: (a) => {
     if (a.length === 0) throw new CompileError("COALESCE() needs arguments");
     const type = commonType(a);
@@ -337,11 +337,11 @@ const FUNCTIONS: Record<string, Fn> = {
     const map = scope.maps[name];
     if (!map) throw new CompileError(`MAP(): unknown map '${name}' (define it under maps:)`);
     const key = text(a[1]).fn;
-    const k = a[1].type.kind;
+    const kt = a[1].type;
     const dflt = a[2] ? text(a[2]).fn : () => null;
     return { type: T.text, fn: (row) => {
       const v = key(row);
-      const hit = v === null || v === undefined ? undefined : map.get(toText(k, v));
+      const hit = v === null || v === undefined ? undefined : map.get(textOf(kt, v));
       return hit === undefined ? dflt(row) : hit;
     } };
   },

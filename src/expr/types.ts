@@ -32,6 +32,13 @@ export const T = {
   unknown: { kind: "unknown", oid: 25, typeName: "text" },
 } satisfies Record<Kind, XType>;
 
+/** `real` (float4): kind float, told from double precision by its oid (values: see real.ts). */
+export const REAL: XType = { kind: "float", oid: 700, typeName: "real" };
+
+export function isReal(t: XType): boolean {
+  return t.kind === "float" && t.oid === 700;
+}
+
 const BY_OID: Record<number, Kind> = {
   21: "int", 23: "int", 20: "int8", 1700: "numeric", 700: "float", 701: "float", 16: "bool",
   25: "text", 1043: "text", 1042: "text", 19: "text", 1184: "timestamptz", 1114: "timestamp",
@@ -54,7 +61,11 @@ export function typeFromName(name: string, length?: number, scale?: number): XTy
       return T.int8;
     case "numeric": case "decimal":
       return length !== undefined ? { ...T.numeric, typeName: `numeric(${length},${scale ?? 0})` } : T.numeric;
-    case "real": case "float4": case "float": case "float8": case "double precision": case "double":
+    case "real": case "float4":
+      return REAL;
+    case "float": // float(p) is a real for p <= 24, as in Postgres
+      return length !== undefined && length <= 24 ? REAL : T.float;
+    case "float8": case "double precision": case "double":
       return T.float;
     case "bool": case "boolean":
       return T.bool;

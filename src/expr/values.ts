@@ -1,5 +1,6 @@
 import { Dec } from "./decimal.ts";
-import { type Kind, type XType, T, toRow } from "./types.ts";
+import { type Kind, type XType, T, isReal, toRow } from "./types.ts";
+import { realText, toReal } from "./real.ts";
 import { parseTimestamp, truncate, MICROS_PER_DAY } from "./time.ts";
 
 import { EvalError } from "./eval-error.ts";
@@ -115,6 +116,11 @@ export function toText(k: Kind, v: unknown): string {
   return String(v);
 }
 
+/** Text form of a value of type t: a real printed as float4out prints it (1.234567e+06, not 1234567). */
+export function textOf(t: XType, v: unknown): string {
+  return typeof v === "number" && isReal(t) ? realText(v) : toText(t.kind, v);
+}
+
 /** A converter from kind `from` to type `to` (CAST). */
 export function caster(from: Kind, to: XType): (v: unknown) => unknown {
   switch (to.kind) {
@@ -123,7 +129,7 @@ export function caster(from: Kind, to: XType): (v: unknown) => unknown {
     case "int8":
       return toInt8;
     case "float":
-      return toFloat;
+      return isReal(to) ? (v) => toReal(v, toFloat) : toFloat;
     case "bool":
       return toBool;
     case "numeric": {

@@ -1,0 +1,72 @@
+import { Dec } from "./decimal.ts";
+import { EvalError } from "./eval-error.ts";
+
+/**
+ * `real` (float4) values. The engine carries a real as the double of its shortest text (what the
+ * source decodes a real column to: 0.1, not 0.100000001490116…), so a real passes through to a
+ * sink and prints as Postgres prints it. Arithmetic and widening to double use the float4 itself
+ * (Math.fround of the carried double: the same float4, as the shortest text reads back to it).
+ */
+
+/** The double of the shortest text that reads back as the float4 `f` (f already a float4). */
+export function realValue(f: number): number {
+  if (f === 0 || !Number.isFinite(f)) return f;
+  for (let p = 1; p < 9; p++) {
+    const n = Number(f.toPrecision(p));
+    if (Math.fround(n) === f) return n;
+  }
+  return Number(f.toPrecision(9));
+}
+
+/**
+ * A double rounded to float4, as Postgres' float4 results are checked (float.h): infinite from
+ * finite operands is an overflow, zero from non-zero ones an underflow (when `underflowOk` is false).
+ */
+export function realOf(x: number, overflowOk: boolean, underflowOk: boolean): number {
+  const f = Math.fround(x);
+  if (!overflowOk && (f === Infinity || f === -Infinity)) throw new EvalError("value out of range: overflow");
+  if (!underflowOk && f === 0 && x !== 0) throw new EvalError("value out of range: underflow");
+  return realValue(f);
+}
+
+/**
+ * CAST(x AS real). From a double: float84's overflow/underflow errors. From text or numeric:
+ * float4in's (`"1e-50" is out of range for type real`). Integers round to the nearest float4.
+ */
+export function toReal(v: unknown, toFloat: (v: unknown) => number): number {
+  if (typeof v === "number") return realOf(v, !Number.isFinite(v), v === 0);
+  if (typeof v === "bigint") return realValue(Math.fround(Number(v)));
+  const text = v instanceof Dec ? v.toString() : String(v).trim();
+  let x: number;
+  try {
+    x = toFloat(v);
+  } catch (e) {
+    if (e instanceof EvalError) throw new EvalError(e.message.replace("double precision", "real"));
+    throw e;
+  }
+  const f = Math.fround(x);
+  if ((Number.isFinite(x) && !Number.isFinite(f)) || (f === 0 && x !== 0)) throw new EvalError(`'${text}' is out of range for type real`);
+  return realValue(f);
+}
+
+/**
+ * A real as Postgres prints it (float4out): the shortest digits that read back as the same
+ * float4, in exponent form below 1e-4 or from 1e6 on (1.234567e+06, 3.4e+38), and -0.
+ */
+export function realText(v: number): string {
+  if (!Number.isFinite(v)) return Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
+  const n = realValue(Math.fround(v));
+  const [mant, e] = n.toExponential().split("e");
+  const exp = Number(e);
+  if (exp < -4 || exp >= 6) return `${mant}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  return String(n);
+}
+
+/** A real's value as another type reads it: text as float4out, numeric from its 6 digits (FLT_DIG, as float4_numeric), else the float4 widened. */
+export function fromReal(toKind: string, v: unknown): unknown {
+  if (typeof v !== "number") return v;
+  if (toKind === "text" || toKind === "unknown" || toKind === "json" || toKind === "jsonb") return realText(v);
+  if (toKind === "numeric") return Number.isFinite(v) ? Number(Math.fround(v).toPrecision(6)) : v;
+  return Math.fround(v);
+}
