@@ -2,7 +2,9 @@ import type { Row } from "../../../types.ts";
 import type { Emit } from "../operator.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { cellText } from "./state-json.ts";
-import { type Acc, accResultPanes } from "./aggregates.ts";
+import { type Acc, type AggSpec, accResultPanes } from "./aggregates.ts";
+import { EvalError } from "../../../expr/values.ts";
+import { mergedOverflowReason } from "./sum-overflow.ts";
 import type { Group } from "./pane-types.ts";
 import type { PaneWindows } from "./pane-window.ts";
 
@@ -61,7 +63,18 @@ function emitWindow(w: PaneWindows, g: Group, end: number, emit: Emit): void {
     }
     return;
   }
-  for (let i = 0; i < aggs.length; i++) keyRow[aggs[i].name] = accResultPanes(aggs[i], parts[i], rows);
+  let over: AggSpec[] | null = null;
+  for (let i = 0; i < aggs.length; i++) {
+    try {
+      keyRow[aggs[i].name] = accResultPanes(aggs[i], parts[i], rows);
+    } catch (e) {
+      // a float sum past the range once the window's panes merge (rows are checked per pane): NULL, and the DLQ says why
+      if (!(e instanceof EvalError)) throw e;
+      keyRow[aggs[i].name] = null;
+      (over ??= []).push(aggs[i]);
+    }
+  }
+  for (const a of over ?? []) w.rejectWindow({ ...keyRow }, mergedOverflowReason(a, w.s.kind === "none" ? "the group" : `window ${keyRow.window_start} – ${keyRow.window_end}`));
   if (w.tracking && !g.emitted.has(start)) w.touchPane(g, null);
   g.emitted.add(start);
   emit({ op: "upsert", row: keyRow });

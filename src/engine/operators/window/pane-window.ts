@@ -10,8 +10,10 @@ import { IdleClock } from "./idle-clock.ts";
 import { admitLate, admitLateChange, newEventTime } from "./late-rows.ts";
 import type { ColdPlan } from "./cold-contribs.ts";
 import type { SpillStore } from "../spill/spill-store.ts";
-import { Contribution, type Group, NO_WEIGHTS, gcd, lowerBound } from "./pane-types.ts";
+import { Contribution, type Group, NO_WEIGHTS, gcd } from "./pane-types.ts";
 import { evictContribs, rowText, takeCold } from "./pane-contribs.ts";
+import { markDirty } from "./pane-dirty.ts";
+import { RetractOverflow, isFloatSum, overflowReason, overflowingAgg } from "./sum-overflow.ts";
 import { flush, truncateAll } from "./pane-emit.ts";
 import { applyDeltaTo, restoreTo, snapshotDeltaOf, snapshotOf } from "./pane-state.ts";
 import { type UnchangedParts, unchangedParts, unchangedReason } from "./unchanged-parts.ts";
@@ -89,7 +91,10 @@ export class PaneWindows {
     this.weighted = plan.aggs.some((a) => a.weight);
     const withArg = plan.aggs.map((a, i) => (a.arg ? i : -1)).filter((i) => i >= 0);
     this.single = withArg.length === 1 ? withArg[0] : -1;
+    this.floatSums = plan.aggs.some(isFloatSum);
   }
+  /** some aggregate is a float SUM/AVG: a row is checked against overflowing it (sum-overflow.ts) */
+  private floatSums = false;
   /** index of the only aggregate with an argument, or -1 */
   single = -1;
   private weighted = false;
@@ -98,6 +103,11 @@ export class PaneWindows {
   }
   setCold(store: SpillStore | null): void {
     this.cold = store;
+  }
+
+  /** A window result the sink cannot be given as computed (pane-emit.ts: a float sum past the range once panes merge). */
+  rejectWindow(row: Row, reason: string): void {
+    this.ctx.reject({ row, reason });
   }
 
   get watermark(): number {
@@ -120,10 +130,16 @@ export class PaneWindows {
     if (prev !== null && this.s.late === "dlq" && this.s.kind !== "none" && !this.admitChange(prev, c)) return;
     const keep = c.unchanged?.length && c.after ? unchangedParts(this.plan, c.unchanged) : null;
     if (keep === "conflict") return this.ctx.reject({ row: c.after!, reason: unchangedReason(c), source: c.source });
-    const old = prev !== null ? this.retract(prev) : undefined;
-    // A key change onto a key that is held already: after a resumed snapshot the fresh read counted
-    // the row under its new key, and the slot replays the update that moved it there (QA: counted twice).
-    if (!insert && c.keyed && c.id !== null && c.id !== prev && c.after && this.contrib.has(c.id)) this.retract(c.id);
+    let old: Contribution | undefined;
+    try {
+      old = prev !== null ? this.retract(prev) : undefined;
+      // A key change onto a key that is held already: after a resumed snapshot the fresh read counted
+      // the row under its new key, and the slot replays the update that moved it there (QA: counted twice).
+      if (!insert && c.keyed && c.id !== null && c.id !== prev && c.after && this.contrib.has(c.id)) this.retract(c.id);
+    } catch (e) {
+      if (!(e instanceof RetractOverflow)) throw e;
+      return this.ctx.reject({ row: c.after ?? c.source.before ?? c.source.key ?? {}, reason: e.message, source: c.source });
+    }
     if (keep && !old) return this.ctx.reject({ row: c.after!, reason: `${unchangedReason(c)} (the row's previous contribution is not held)`, source: c.source });
     if (c.after && c.id !== null) this.add(c.id, c.after, c.commitUs, c, keep ? { parts: keep, old: old! } : undefined);
   }
@@ -136,14 +152,26 @@ export class PaneWindows {
     return admitLateChange({ paneEndUs: old.ps + this.paneUs }, newEventTime(this.plan, c), this.watermarkUs, this.ctx, row, c.source);
   }
 
+  /** Takes a row's contribution back; a RetractOverflow (nothing changed) when that would overflow a float sum. */
   private retract(id: RowId): Contribution | undefined {
     let old = this.contrib.get(id);
-    if (old) this.contrib.delete(id);
-    else if (this.cold !== null && this.cold.contribs > 0) {
+    const warm = old !== undefined;
+    if (!old && this.cold !== null && this.cold.contribs > 0) {
       // not in memory: moved to disk (or never kept); only an update or delete gets here
       old = takeCold(this, id);
-      if (!old) return undefined;
-    } else return undefined;
+    }
+    if (!old) return undefined;
+    const held = this.floatSums ? old.g.panes.get(old.ps) : undefined;
+    const over = held ? overflowingAgg(this.plan.aggs, held.accs, this.single >= 0 ? null : (old.v as unknown[]), this.single, old.v, -1) : null;
+    if (over) {
+      if (!warm) {
+        // read back from disk (and removed there): it stays, now in memory
+        this.contrib.set(id, old);
+        if (this.tracking) this.rowLog.push(rowText(this, id, old));
+      }
+      throw new RetractOverflow(overflowReason(over, "retract", this.s.kind === "none" ? "group" : "window"));
+    }
+    if (warm) this.contrib.delete(id);
     if (this.tracking) {
       this.rowLog.push(`[${cellText(id)}]`);
       this.touchPane(old.g, old.ps);
@@ -158,7 +186,7 @@ export class PaneWindows {
       old.g.panes.delete(old.ps);
       this.paneCount--;
     }
-    this.markDirty(old.g, old.ps);
+    markDirty(this, old.g, old.ps);
     return old;
   }
 
@@ -230,6 +258,12 @@ export class PaneWindows {
       if (!g) this.groups.set(gk, (g = { gk, mk: gk, keys: kvs, panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 }));
     }
     let pane = g.panes.get(ps);
+    // a pane that exists may overflow a float sum; a new one holds this row alone, which cannot
+    const over = pane && this.floatSums ? overflowingAgg(aggs, pane.accs, vals, single, one, 1) : null;
+    if (over) {
+      this.ctx.reject({ row, reason: overflowReason(over, "add", this.s.kind === "none" ? "group" : "window"), source: c.source });
+      return;
+    }
     if (!pane) {
       pane = { rows: 0, accs: plan.aggs.map((a) => newAcc(a, this.s.appendOnly === true)) };
       g.panes.set(ps, pane);
@@ -252,48 +286,7 @@ export class PaneWindows {
         this.touchPane(g, ps);
       }
     }
-    this.markDirty(g, ps);
-  }
-
-  private markDirty(gk: Group, ps: number): void {
-    // already in the dirty set of every window holding this pane, and none of them emitted since
-    if (gk.markPs === ps && gk.markEpoch === this.dirtyEpoch) return;
-    gk.markPs = ps;
-    gk.markEpoch = this.dirtyEpoch;
-    if (this.s.kind === "none") return this.dirtyAt(0, gk);
-    // windows containing pane ps start at aligned slide steps in (ps - size, ps]
-    const slide = this.s.slideUs;
-    const last = Math.floor(ps / slide) * slide;
-    for (let ws = last; ws > ps - this.s.sizeUs; ws -= slide) this.dirtyAt(ws + this.s.sizeUs, gk);
-  }
-
-  private trackDirty(end: number, g: Group): void {
-    if (end !== this.lastAddedEnd || !this.lastAddedSet) {
-      let set = this.dirtyAdded.get(end);
-      if (!set) this.dirtyAdded.set(end, (set = new Set()));
-      this.lastAddedEnd = end;
-      this.lastAddedSet = set;
-    }
-    this.lastAddedSet.add(g);
-  }
-
-  private dirtyAt(end: number, gk: Group): void {
-    if (this.tracking) this.trackDirty(end, gk);
-    if (end === this.lastDirtyEnd && this.lastDirtySet) {
-      this.lastDirtySet.add(gk);
-      return;
-    }
-    let set = this.dirty.get(end);
-    if (!set) {
-      set = new Set();
-      this.dirty.set(end, set);
-      const a = this.dirtyEnds;
-      if (a.length === 0 || a[a.length - 1] < end) a.push(end);
-      else a.splice(lowerBound(a, end), 0, end);
-    }
-    set.add(gk);
-    this.lastDirtyEnd = end;
-    this.lastDirtySet = set;
+    markDirty(this, g, ps);
   }
 
   /** After a transaction: advance the watermark from event time, emit what is due. */

@@ -3,7 +3,7 @@ import type { Emit, OperatorContext } from "../operator.ts";
 import { aggregateFailure } from "./row-failure.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { EvalError, decodeValue, toDec, valueKey } from "../../../expr/values.ts";
-import { accAdd, accResult, newAcc } from "./aggregates.ts";
+import { mergedOverflowReason, resultsInto } from "./sum-overflow.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
 import { admitLate, admitLateChange, newEventTime } from "./late-rows.ts";
@@ -204,14 +204,11 @@ export class SessionWindows {
           continue;
         }
         const row = keyRow(x.start, x.end);
-        plan.aggs.forEach((a, i) => {
-          const acc = newAcc(a);
-          for (const e of x.evs) accAdd(a, acc, e.vals[i], 1, e.ws[i]);
-          row[a.name] = accResult(a, acc, x.evs.length);
-        });
+        const over = resultsInto(row, plan.aggs, x.evs);
         const sig = JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
         if (g.emitted.get(key) !== sig) {
           this.setEmitted(gk, g, key, sig);
+          for (const a of over) this.ctx.reject({ row: { ...row }, reason: mergedOverflowReason(a, `session ${row.window_start} – ${row.window_end}`) });
           emit({ op: "upsert", row });
         }
       }
@@ -345,3 +342,4 @@ function keyOut(kind: string, v: unknown): unknown {
   if (typeof v === "object" && v !== null && "u" in v) return String(v);
   return v;
 }
+
