@@ -3,7 +3,8 @@ import type { Emit, OperatorContext } from "../operator.ts";
 import { aggregateFailure } from "./row-failure.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { EvalError, decodeValue, toDec, valueKey } from "../../../expr/values.ts";
-import { mergedOverflowReason, resultsInto } from "./sum-overflow.ts";
+import { mergedOverflowReason, overflowReason, resultsInto } from "./sum-overflow.ts";
+import { SessionOverflow } from "./session-overflow.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
 import { admitLate, admitLateChange, newEventTime } from "./late-rows.ts";
@@ -49,7 +50,9 @@ export class SessionWindows {
 
   setPlan(plan: WindowPlan): void {
     this.plan = plan;
+    this.overflow = new SessionOverflow(plan.aggs, this.s.gapUs);
   }
+  private overflow: SessionOverflow | null = null;
   hasPlan(): boolean {
     return this.plan !== null;
   }
@@ -67,6 +70,10 @@ export class SessionWindows {
     }
     if (prev !== null) {
       const gk = this.where.get(prev);
+      const held = gk === undefined ? undefined : this.groups.get(gk);
+      const old = held?.events.get(prev);
+      const over = held && old ? this.overflow!.onRemove(held, old) : null;
+      if (over) return this.ctx.reject({ row: c.after ?? c.source.before ?? c.source.key ?? {}, reason: overflowReason(over, "retract", "session"), source: c.source });
       if (gk !== undefined) {
         this.where.delete(prev);
         this.groups.get(gk)?.events.delete(prev);
@@ -119,6 +126,8 @@ export class SessionWindows {
       if (this.tracking) this.log.group(gk);
     }
     const ev = { t, vals, ws };
+    const over = this.overflow!.onAdd(g, ev);
+    if (over) return this.ctx.reject({ row, reason: overflowReason(over, "add", "session"), source: c.source });
     g.events.set(c.id, ev);
     this.where.set(c.id, gk);
     this.pending.add(gk);

@@ -37,7 +37,7 @@ function range(spec: AggSpec): string {
 }
 
 /** The DLQ reason for a row refused by overflowingAgg: its addition (`add`) or the taking back of its previous version. */
-export function overflowReason(spec: AggSpec, what: "add" | "retract", where: "group" | "window"): string {
+export function overflowReason(spec: AggSpec, what: "add" | "retract", where: "group" | "window" | "session"): string {
   const fn = spec.kind === "sum" ? "SUM" : "AVG";
   if (what === "add") return `aggregate ${spec.name}: value out of range: overflow (the ${where}'s ${fn} would leave the ${range(spec)} range with this row; the row is left out)`;
   return `aggregate ${spec.name}: value out of range: overflow (taking back the row's previous version would leave the ${where}'s ${fn} out of the ${range(spec)} range; the change is refused, the previous version stays counted)`;
