@@ -86,7 +86,7 @@ export function columnType(c: Column, dialect: Dialect, isKey: boolean, sample?:
     case OID.timestamptz: return sr ? "DATETIME" : "DATETIME(6)";
     case OID.time: return sr ? "VARCHAR(20)" : "TIME(6)";
     case OID.timetz: return "VARCHAR(32)";
-    case OID.interval: return "VARCHAR(64)";
+    case OID.interval: return "VARCHAR(80)"; // the longest interval text is 67 characters
     case OID.bytea: return sr ? "VARBINARY" : "LONGBLOB";
     case 0: return inferType(sample, dialect, isKey);
     default: return longText;
