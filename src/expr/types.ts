@@ -48,7 +48,7 @@ const BY_OID: Record<number, Kind> = {
 export function typeOfColumn(c: Pick<Column, "typeOid" | "typeName">): XType {
   const kind = BY_OID[c.typeOid] ?? "unknown";
   if (kind === "unknown") return { kind, oid: c.typeOid, typeName: c.typeName ?? "text" };
-  return { ...T[kind], oid: c.typeOid, typeName: c.typeName ?? T[kind].typeName };
+  return { ...T[kind], oid: c.typeOid, typeName: c.typeName ?? (c.typeOid === 700 ? "real" : T[kind].typeName) };
 }
 
 /** SQL type names (CAST targets) → types. */

@@ -1,6 +1,7 @@
 import { Dec } from "../../../expr/decimal.ts";
 import type { Compiled } from "../../../expr/compile.ts";
-import { type Kind, type XType, T, toRow } from "../../../expr/types.ts";
+import { type Kind, type XType, REAL, T, toRow } from "../../../expr/types.ts";
+import { realValue } from "../../../expr/real.ts";
 import { compareValues, decodeValue, toDec, valueKey } from "../../../expr/values.ts";
 import { encodeCell } from "./state-json.ts";
 import { SumAcc } from "./sum-acc.ts";
@@ -284,7 +285,11 @@ export function accResult(spec: AggSpec, acc: Acc, rows: number): unknown {
       return BigInt((acc as SumAcc).n);
     case "sum": {
       const s = acc as SumAcc;
-      if (argKind === "float") return spec.float4 ? realValue(s.floatTotal(true, true)) : s.floatTotal(false, true);
+      if (argKind === "float") {
+        // a float4 sum as the engine carries a real: the double of its shortest text (0.3, not 0.30000001192092896)
+        const t = s.floatTotal(spec.float4 === true, true);
+        return spec.float4 && t !== null ? realValue(t) : t;
+      }
       return toRow(spec.type.kind, s.total(argKind === "int" ? "int" : "numeric"));
     }
     case "avg": {
@@ -311,21 +316,6 @@ export function accResult(spec: AggSpec, acc: Acc, rows: number): unknown {
       return JSON.stringify(items.slice(0, spec.k ?? 10).map((x) => ({ value: typeof x.value === "bigint" ? x.value.toString() : x.value, score: x.score.toNumber() })));
     }
   }
-}
-
-const REAL: XType = { kind: "float", oid: 700, typeName: "real" };
-
-/**
- * A float4 value as the engine carries a real: the double of its shortest text (what the source
- * decodes a real column to), so 0.3 in float4 prints 0.3, not 0.30000001192092896.
- */
-function realValue(f: number | null): number | null {
-  if (f === null || f === 0 || !Number.isFinite(f)) return f;
-  for (let p = 1; p < 9; p++) {
-    const n = Number(f.toPrecision(p));
-    if (Math.fround(n) === f) return n;
-  }
-  return Number(f.toPrecision(9));
 }
 
 /** Result type of an aggregate over an argument type, as Postgres types it. */
