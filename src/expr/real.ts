@@ -8,14 +8,52 @@ import { EvalError } from "./eval-error.ts";
  * (Math.fround of the carried double: the same float4, as the shortest text reads back to it).
  */
 
-/** The double of the shortest text that reads back as the float4 `f` (f already a float4). */
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/**
+ * The double of the text float4out prints for the float4 `f` (f already a float4): the fewest
+ * digits strictly inside f's rounding interval (Postgres builds Ryu without STRICTLY_SHORTEST, so
+ * a decimal exactly halfway to the next float4 is not taken: 1.3800641e+10, not 1.380064e+10),
+ * of those the nearest to f, a tie to the even digit (1234567.25 prints 1234567.2).
+ */
 export function realValue(f: number): number {
   if (f === 0 || !Number.isFinite(f)) return f;
-  for (let p = 1; p < 9; p++) {
-    const n = Number(f.toPrecision(p));
-    if (Math.fround(n) === f) return n;
+  const a = Math.abs(f);
+  for (let p = 1; p <= 9; p++) {
+    const [m, e] = a.toExponential(p - 1).split("e");
+    const d = BigInt(m.replace(".", ""));
+    const exp = Number(e) - (p - 1); // a ≈ d × 10^exp
+    // the nearest p digits (d), or a neighbour when d falls outside the interval or ties; fround is the cheap first test
+    const near = [d - 1n, d, d + 1n].filter((x) => x > 0n && Math.fround(Number(`${x}e${exp}`)) === a);
+    if (near.length === 0) continue;
+    const best = nearestInside(near, a, exp);
+    if (best !== null) return (f < 0 ? -1 : 1) * Number(`${best}e${exp}`);
   }
-  return Number(f.toPrecision(9));
+  return f; // not reached: 9 digits always fall inside
+}
+
+/** Of the digit strings `ds` (× 10^exp), the nearest to the float4 `a` strictly inside its rounding interval (exact, in units of 2^-149); null when none is. */
+function nearestInside(ds: bigint[], a: number, exp: number): bigint | null {
+  F32[0] = a;
+  const field = U32[0] >>> 23;
+  const ulp = field <= 1 ? 1n : 1n << BigInt(field - 1); // the gap to the next float4 up
+  const below = field > 1 && (U32[0] & 0x7fffff) === 0 ? ulp >> 1n : ulp; // half as wide below a power of two
+  const up10 = exp > 0 ? 10n ** BigInt(exp) : 1n;
+  const down10 = exp < 0 ? 10n ** BigInt(-exp) : 1n;
+  const x = BigInt(a * 2 ** 149) * down10; // a × 2^149 × down10, exactly
+  let best: bigint | null = null;
+  let bestDist = 0n;
+  for (const d of ds) {
+    const diff = ((d * up10) << 149n) - x;
+    const dist = diff < 0n ? -diff : diff;
+    if (2n * dist >= (diff < 0n ? below : ulp) * down10) continue; // on or past the midpoint to a neighbour
+    if (best === null || dist < bestDist || (dist === bestDist && d % 2n === 0n)) {
+      best = d;
+      bestDist = dist;
+    }
+  }
+  return best;
 }
 
 /**

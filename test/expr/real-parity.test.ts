@@ -79,6 +79,8 @@ describe("CAST to real rounds to float4", () => {
     await agree("3.4e38::real", "3.4e+38");
     await agree("1234567::real", "1.234567e+06");
     await agree("123456.7::float4", "123456.7");
+    await agree("1234567.25::real", "1.2345672e+06"); // a tie of 8 digits goes to the even one, as Ryu
+    await agree("1234567.3::real = 1234567.2::real", "true", "boolean");
     await agree("i::real", "1.6777216e+07"); // 16777217 has no float4
     await agree("0.00001::real", "1e-05");
     await agree("rtiny", "1e-40"); // a subnormal is a real
@@ -146,5 +148,27 @@ describe("arithmetic and comparison", () => {
     await agree("r < 0.1", "false", "boolean");
     await agree("r > 0.1::float8", "true", "boolean");
     await agree("r IN (0.1::real, 2)", "true", "boolean");
+  });
+});
+
+describe("float4out", () => {
+  test("3000 random float4 values, powers of two and the extremes print as Postgres prints them", async () => {
+    const bits = new Uint32Array(1);
+    const f32 = new Float32Array(bits.buffer);
+    let seed = 12345;
+    const values: number[] = [];
+    while (values.length < 3000) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      bits[0] = (seed ^ (seed << 7)) >>> 0;
+      if (Number.isFinite(f32[0])) values.push(f32[0]);
+    }
+    // and where the interval is lopsided (powers of two), the largest and the smallest float4s
+    for (let k = -149; k < 128; k++) values.push(2 ** k, -(2 ** k));
+    values.push(3.4028234663852886e38, Math.fround(1.17549435e-38), 1.401298464324817e-45);
+    const texts = values.map((v) => v.toPrecision(9)); // 9 digits name a float4 exactly
+    const rows = await sql.unsafe(`select x::real::text as v from unnest($1::text[]) with ordinality as t(x, i) order by i`, [texts]);
+    // engine: the value as a real column carries it (the double of its shortest text), then printed
+    const mine = values.map((v) => textOf({ kind: "float", oid: 700, typeName: "real" }, compileExpression("t::real", [{ name: "t", typeOid: 25 }]).compiled.fn({ t: v.toPrecision(9) })));
+    expect(mine).toEqual(rows.map((r) => r.v));
   });
 });
