@@ -13,7 +13,7 @@ import type { SpillStore } from "../spill/spill-store.ts";
 import { Contribution, type Group, NO_WEIGHTS, gcd } from "./pane-types.ts";
 import { evictContribs, rowText, takeCold } from "./pane-contribs.ts";
 import { markDirty } from "./pane-dirty.ts";
-import { RetractOverflow, isFloatSum, overflowReason, overflowingAgg } from "./sum-overflow.ts";
+import { FloatSumGuard, RetractOverflow, overflowReason } from "./sum-overflow.ts";
 import { flush, truncateAll } from "./pane-emit.ts";
 import { applyDeltaTo, restoreTo, snapshotDeltaOf, snapshotOf } from "./pane-state.ts";
 import { type UnchangedParts, unchangedParts, unchangedReason } from "./unchanged-parts.ts";
@@ -91,10 +91,10 @@ export class PaneWindows {
     this.weighted = plan.aggs.some((a) => a.weight);
     const withArg = plan.aggs.map((a, i) => (a.arg ? i : -1)).filter((i) => i >= 0);
     this.single = withArg.length === 1 ? withArg[0] : -1;
-    this.floatSums = plan.aggs.some(isFloatSum);
+    this.floatSums = FloatSumGuard.of(plan.aggs);
   }
-  /** some aggregate is a float SUM/AVG: a row is checked against overflowing it (sum-overflow.ts) */
-  private floatSums = false;
+  /** the float SUM/AVG aggregates a row is checked against overflowing (null: none) */
+  private floatSums: FloatSumGuard | null = null;
   /** index of the only aggregate with an argument, or -1 */
   single = -1;
   private weighted = false;
@@ -162,7 +162,7 @@ export class PaneWindows {
     }
     if (!old) return undefined;
     const held = this.floatSums ? old.g.panes.get(old.ps) : undefined;
-    const over = held ? overflowingAgg(this.plan.aggs, held.accs, this.single >= 0 ? null : (old.v as unknown[]), this.single, old.v, -1) : null;
+    const over = held ? this.floatSums!.overflowing(held.accs, this.single >= 0 ? null : (old.v as unknown[]), this.single, old.v, -1) : null;
     if (over) {
       if (!warm) {
         // read back from disk (and removed there): it stays, now in memory
@@ -259,7 +259,7 @@ export class PaneWindows {
     }
     let pane = g.panes.get(ps);
     // a pane that exists may overflow a float sum; a new one holds this row alone, which cannot
-    const over = pane && this.floatSums ? overflowingAgg(aggs, pane.accs, vals, single, one, 1) : null;
+    const over = pane && this.floatSums ? this.floatSums.overflowing(pane.accs, vals, single, one, 1) : null;
     if (over) {
       this.ctx.reject({ row, reason: overflowReason(over, "add", this.s.kind === "none" ? "group" : "window"), source: c.source });
       return;

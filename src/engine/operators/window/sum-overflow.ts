@@ -26,10 +26,34 @@ function wouldOverflow(spec: AggSpec, acc: Acc, v: unknown, sign: 1 | -1): boole
   return out;
 }
 
-/** The first aggregate whose float sum in `accs` one row's values (`vals`, or `one` at index `single`) would put out of range; null when none. */
-export function overflowingAgg(aggs: AggSpec[], accs: Acc[], vals: unknown[] | null, single: number, one: unknown, sign: 1 | -1): AggSpec | null {
-  for (let i = 0; i < aggs.length; i++) if (wouldOverflow(aggs[i], accs[i], vals ? vals[i] : i === single ? one : null, sign)) return aggs[i];
-  return null;
+/**
+ * A plan's float SUM/AVG aggregates, checked per row (pane windows). The common case costs a
+ * comparison per aggregate: the accumulator's bound on |sum| plus |v| below half the range.
+ */
+export class FloatSumGuard {
+  private readonly idx: number[];
+  private readonly limit: number[];
+  constructor(private readonly aggs: AggSpec[]) {
+    this.idx = aggs.flatMap((a, i) => (isFloatSum(a) ? [i] : []));
+    // sum(real) overflows at the float4 range; a float4 value is within 2^-24 of the double it came from
+    this.limit = this.idx.map((i) => (aggs[i].kind === "sum" && aggs[i].float4 ? 2 ** 127 : 2 ** 1023));
+  }
+  /** null for a plan without float sums: nothing to check */
+  static of(aggs: AggSpec[]): FloatSumGuard | null {
+    return aggs.some(isFloatSum) ? new FloatSumGuard(aggs) : null;
+  }
+  /** The first aggregate whose float sum in `accs` one row's values (`vals`, or `one` at index `single`) would put out of range; null when none. */
+  overflowing(accs: Acc[], vals: unknown[] | null, single: number, one: unknown, sign: 1 | -1): AggSpec | null {
+    const idx = this.idx;
+    for (let k = 0; k < idx.length; k++) {
+      const i = idx[k];
+      const v = vals ? vals[i] : i === single ? one : null;
+      if (typeof v !== "number") continue;
+      if ((accs[i] as SumAcc).fb + (v < 0 ? -v : v) < this.limit[k]) continue; // NaN and ±Infinity go on to wouldOverflow, which leaves them out
+      if (wouldOverflow(this.aggs[i], accs[i], v, sign)) return this.aggs[i];
+    }
+    return null;
+  }
 }
 
 function range(spec: AggSpec): string {
