@@ -60,9 +60,10 @@ export const dlqCommand: Command = {
         for (const e of entries) {
           if (args.values.json) {
             const stale = e.supersededLsn === null ? "" : `,"superseded_lsn":"${formatLsn(e.supersededLsn)}"`;
-            console.log(`{"id":${e.id},"pipeline":${JSON.stringify(e.pipeline)},"stage":${JSON.stringify(e.stage)},"table":${JSON.stringify(e.table)},"lsn":"${formatLsn(e.lsn)}","created_at":"${e.createdAt}","error":${JSON.stringify(redactString(e.error))},"row":${rowText(e)}${stale}}`);
+            const cut = e.replayCut ? `,"replay_cut":true` : "";
+            console.log(`{"id":${e.id},"pipeline":${JSON.stringify(e.pipeline)},"stage":${JSON.stringify(e.stage)},"table":${JSON.stringify(e.table)},"lsn":"${formatLsn(e.lsn)}","created_at":"${e.createdAt}","error":${JSON.stringify(redactString(e.error))},"row":${rowText(e)}${stale}${cut}}`);
           } else {
-            const stale = e.supersededLsn === null ? "" : ` (superseded at ${formatLsn(e.supersededLsn)}: replay drops it)`;
+            const stale = e.supersededLsn === null ? (e.replayCut ? " (a replay of it was cut off: replay holds it back, see the README)" : "") : ` (superseded at ${formatLsn(e.supersededLsn)}: replay drops it)`;
             console.log(`#${e.id} ${e.createdAt} ${e.pipeline} -> ${e.stage} ${e.table} lsn=${formatLsn(e.lsn)}${stale}: ${redactString(e.error)}\n    ${rowText(e)}`);
           }
         }

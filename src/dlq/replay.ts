@@ -31,6 +31,11 @@ const FENCED_TYPES = new Set(["mysql", "redis", "http", "bigquery"]);
  * sink runs meanwhile (the runtime flushes its writers; the CLI is meant for a stopped engine).
  */
 const SAME_POSITION_TYPES = new Set(["postgres", "sqlite"]);
+/** Sink types that append a row of a table without a key (the others de-duplicate or overwrite). */
+const APPEND_TYPES = new Set(["postgres", "sqlite", "mysql"]);
+
+export const REPLAY_CUT_REASON =
+  "an earlier replay of it was cut off (the process ended) after the sink may have stored it, and its table has no key: sent again it could be there twice, so it is held back. Check the sink table, add the row by hand if it is missing, then remove the entry (dlq purge)";
 
 export interface ReplayResult {
   replayed: number;
@@ -95,6 +100,15 @@ export async function replayIntoSink(
   rejection: { take(): string | null },
 ): Promise<void> {
   for (const e of entries) {
+    // A kill between the sink's commit and store.remove left a keyed row idempotent to resend, but
+    // an append to a table without a key went in twice at the next replay (QA: kill -9 during
+    // `dlq replay`). So the attempt is noted first, and a noted one is never sent again blind.
+    const append = APPEND_TYPES.has(sinkType) && e.op === "upsert" && e.target !== null && e.target.key.length === 0;
+    if (append && e.replayCut) {
+      result.skipped.push({ id: e.id, reason: REPLAY_CUT_REASON });
+      continue;
+    }
+    if (append) store.markReplayStarted(e.id, true);
     rejection.take();
     const record: OutputRecord = {
       op: e.op as "upsert" | "delete",
@@ -108,16 +122,22 @@ export async function replayIntoSink(
       source: { table: e.table, op: e.op!, xid: 0 },
     };
     let error: string | null = null;
+    let refused: string | null = null;
     try {
       await writeReplay(sink, sinkType, e.pipeline, [record]);
     } catch (err) {
+      // Outcome unknown (a connection lost around the commit): the mark stays.
       error = (err as Error).message;
     }
-    error ??= rejection.take();
+    if (error === null) refused = error = rejection.take();
     if (error === null) {
       store.remove([e.id]);
       result.replayed++;
-    } else result.failed.push({ id: e.id, error });
+    } else {
+      // Refused for its data: rolled back, so it may be sent again.
+      if (append && refused !== null) store.markReplayStarted(e.id, false);
+      result.failed.push({ id: e.id, error });
+    }
   }
 }
 

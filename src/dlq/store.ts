@@ -26,6 +26,8 @@ export interface StoredDeadLetter extends DeadLetter {
   commitTime: bigint | null;
   /** A newer change of the same key went to the sink (or pipeline) at this LSN: replay drops the entry (see superseded.ts). */
   supersededLsn: Lsn | null;
+  /** A replay of this append began and did not finish: it may be in the sink (see replayIntoSink). */
+  replayCut: boolean;
   createdAt: string;
 }
 
@@ -70,6 +72,7 @@ export class DlqStore implements DeadLetters {
     if (!cols.some((c) => c.name === "record_index")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN record_index INTEGER");
     if (!cols.some((c) => c.name === "commit_time")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN commit_time TEXT");
     if (!cols.some((c) => c.name === "superseded_lsn")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN superseded_lsn TEXT");
+    if (!cols.some((c) => c.name === "replay_started")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN replay_started INTEGER");
   }
 
   /**
@@ -98,6 +101,7 @@ export class DlqStore implements DeadLetters {
       index,
       commitTime: entry.commitTime ?? null,
       supersededLsn: null,
+      replayCut: false,
       createdAt: new Date().toISOString(),
     });
     return true;
@@ -136,6 +140,11 @@ export class DlqStore implements DeadLetters {
     for (const r of this.db.query("SELECT * FROM dead_letters WHERE superseded_lsn IS NULL ORDER BY id").iterate() as IterableIterator<DbRow>) yield fromDb(r);
   }
 
+  /** Noted (synchronously, on disk) before a replay writes the entry, cleared when the sink refused it. */
+  markReplayStarted(id: number, started: boolean): void {
+    this.db.query("UPDATE dead_letters SET replay_started = ? WHERE id = ?").run(started ? 1 : null, id);
+  }
+
   remove(ids: number[]): number {
     let n = 0;
     const del = this.db.query("DELETE FROM dead_letters WHERE id = ?");
@@ -171,6 +180,7 @@ interface DbRow {
   record_index: number | null;
   commit_time: string | null;
   superseded_lsn: string | null;
+  replay_started: number | null;
 }
 
 function fromDb(r: DbRow): StoredDeadLetter {
@@ -190,6 +200,7 @@ function fromDb(r: DbRow): StoredDeadLetter {
     index: r.record_index ?? null,
     commitTime: r.commit_time === null || r.commit_time === undefined ? null : BigInt(r.commit_time),
     supersededLsn: r.superseded_lsn ? (BigInt(r.superseded_lsn) as Lsn) : null,
+    replayCut: r.replay_started === 1,
   };
 }
 
