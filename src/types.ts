@@ -16,6 +16,11 @@ export interface Column {
   typeMod: number;
   /** Part of the replica identity (the primary key for REPLICA IDENTITY DEFAULT). */
   isKey: boolean;
+  /**
+   * The value, as text, that the rows the table had when this column was added with a constant
+   * default read for it (missing-values.ts): a sink adding the column gives its rows this value.
+   */
+  missing?: string;
 }
 
 export interface Relation {

@@ -3,7 +3,8 @@ import type { Logger } from "pino";
 import type { OutputRecord, OutputTable } from "../sink.ts";
 import type { Column } from "../../types.ts";
 import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, NULL_KEY_INDEX, q, mysqlTableName } from "./ddl.ts";
-import { columnType, type Dialect } from "./types.ts";
+import { columnType, toParam, type Dialect } from "./types.ts";
+import { missingRowValue } from "../missing-value.ts";
 import { mysqlWidensTo } from "./widen.ts";
 import { TableOwners } from "../table-owners.ts";
 
@@ -96,6 +97,32 @@ export class TargetTables {
     }
   }
 
+  /**
+   * A column the source added with a constant default (Column.missing): the rows the table has
+   * read that value, as the source's rows do, and so does a row of an older transaction written
+   * later without the column: added with it as DEFAULT. A default the server refuses for the type
+   * (a TEXT or JSON column before MySQL 8.0.13) fills the rows with an UPDATE instead.
+   */
+  private async addWithDefault(pool: mysql.Pool, name: string, c: Column, type: string): Promise<void> {
+    const v = missingRowValue(c);
+    const why = v === undefined ? `its type (${c.typeName ?? c.typeOid}) is not filled here` : this.dialect !== "mysql" ? "StarRocks is not filled" : null;
+    if (why !== null) {
+      await pool.query(addColumnSql(name, c.name, type));
+      return this.log.warn({ table: name, column: c.name }, `the rows ${name} has keep ${c.name} empty, where the source's read its default (${why})`);
+    }
+    try {
+      return void (await pool.query(`${addColumnSql(name, c.name, type)} DEFAULT ?`, [toParam(v, c)]));
+    } catch (e) {
+      this.log.info({ table: name, column: c.name, err: (e as Error).message }, "the column's default is refused; filling its rows instead");
+    }
+    await pool.query(addColumnSql(name, c.name, type));
+    try {
+      await pool.query(`UPDATE ${q(name)} SET ${q(c.name)} = ?`, [toParam(v, c)]);
+    } catch (e) {
+      this.log.warn({ table: name, column: c.name, err: (e as Error).message }, `the rows ${name} has keep ${c.name} empty: the source's default ${c.missing} was refused`);
+    }
+  }
+
   private async ensureOne(pool: mysql.Pool, table: OutputTable, records: OutputRecord[]): Promise<void> {
     const name = mysqlTableName(table.name, this.dialect);
     let info = this.known.get(name);
@@ -110,7 +137,8 @@ export class TargetTables {
       const sample = records.find((r) => r.table === table && r.op === "upsert")?.row[c.name];
       this.log.info({ table: name, column: c.name }, "adding column");
       const type = columnType(c, this.dialect, false, sample);
-      await pool.query(addColumnSql(name, c.name, type));
+      if (c.missing === undefined) await pool.query(addColumnSql(name, c.name, type));
+      else await this.addWithDefault(pool, name, c, type);
       info.types.set(c.name.toLowerCase(), type);
     }
     if (this.dialect === "mysql" && this.managed.has(name) && !this.typesChecked.has(table)) {

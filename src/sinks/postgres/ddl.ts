@@ -72,7 +72,7 @@ async function typeFor(sql: Pg, c: Column): Promise<string> {
  */
 const CREATE_RACE = new Set(["23505", "42P07", "42P06", "42710"]);
 
-export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string): Promise<SinkTableInfo> {
+export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string, inTx = false): Promise<SinkTableInfo> {
   const info = await describeTable(sql, t.name, defaultSchema);
   const [schema] = splitTable(t.name, defaultSchema);
   if (!info) {
@@ -101,9 +101,7 @@ export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string
     return (await describeTable(sql, t.name, defaultSchema))!;
   }
   const missing = t.columns.filter((c) => !info.columns.has(c.name));
-  for (const c of missing) {
-    await sql.unsafe(`alter table ${qualified(t.name, defaultSchema)} add column if not exists ${qi(c.name)} ${await typeFor(sql, c)}`);
-  }
+  for (const c of missing) await addColumn(sql, qualified(t.name, defaultSchema), c, await typeFor(sql, c), inTx);
   const wider = t.columns.filter((c) => {
     const have = info.columns.get(c.name);
     const want = c.typeName ?? OID_TYPES[c.typeOid];
@@ -116,6 +114,28 @@ export async function ensureTable(sql: Pg, t: OutputTable, defaultSchema: string
   const changed = missing.length > 0 || wider.length > 0 || keyNotAdded === "";
   const now = changed ? (await describeTable(sql, t.name, defaultSchema))! : info;
   return keyNotAdded ? { ...now, keyNotAdded } : now;
+}
+
+/**
+ * A column the source added. With a constant default there (Column.missing) the rows the copy has
+ * get that value as the source's rows did: added with it as default, which Postgres stores once
+ * (no rewrite). The default stays, as the source has it: a row of a transaction older than the
+ * ALTER, in the same batch as the first newer one, is written without the column and reads it too.
+ * A value the sink's type refuses (a type it lacks, taken as text, is fine) adds the column empty.
+ */
+async function addColumn(sql: Pg, table: string, c: Column, type: string, inTx: boolean): Promise<void> {
+  const add = `alter table ${table} add column if not exists ${qi(c.name)} ${type}`;
+  if (c.missing === undefined) return void (await sql.unsafe(add));
+  if (inTx) await sql.unsafe("savepoint cdc_add_column");
+  try {
+    await sql.unsafe(`${add} default '${c.missing.replaceAll("'", "''")}'`);
+    if (inTx) await sql.unsafe("release savepoint cdc_add_column");
+  } catch (e) {
+    const code = String((e as { code?: unknown }).code ?? "");
+    if (!code.startsWith("22") && code !== "42804") throw e; // only a value the type refuses
+    if (inTx) await sql.unsafe("rollback to savepoint cdc_add_column");
+    await sql.unsafe(add);
+  }
 }
 
 /**

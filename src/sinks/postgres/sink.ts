@@ -288,7 +288,7 @@ export class PostgresSink implements Sink {
     const ddl = async () => {
       try {
         for (const t of todo) {
-          const info = await ensureTable(sql, t, this.config.schema);
+          const info = await ensureTable(sql, t, this.config.schema, inTx !== undefined);
           if (info.keyNotAdded) this.ctx.log.warn({ table: t.name, key: t.key }, `the source table ${t.name} has a key (${t.key.join(", ")}) now, but its copy cannot take it: ${info.keyNotAdded}; upserts by it go to the dead-letter queue until the copy's rows are made unique and the key added (or the table is read again with --resnapshot)`);
           this.types.set(t.name.includes(".") ? t.name : `${this.config.schema}.${t.name}`, info.columns);
           this.readyNames.add(tableSignature(t));

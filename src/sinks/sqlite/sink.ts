@@ -5,7 +5,8 @@ import { PartsLostError, type Health, type OutputBatch, type OutputRecord, type 
 import type { Column, Lsn } from "../../types.ts";
 import type { SqliteSinkConfig } from "./config.ts";
 import { CdcError } from "../../errors.ts";
-import { toSqliteValue, sqliteType } from "./values.ts";
+import { toSqliteValue, sqliteType, sqliteLiteral } from "./values.ts";
+import { missingRowValue } from "../missing-value.ts";
 import { isSqliteDataError, tableShapeError } from "./errors.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 
@@ -215,7 +216,11 @@ export class SqliteSink implements Sink {
     }
     for (const c of t.columns) {
       if (have.has(c.name)) continue;
-      this.db.run(`alter table ${q(name)} add column ${q(c.name)} ${sqliteType(c)}`);
+      // The rows it has read the source's default for a column added with one (Column.missing),
+      // and so does a row of an older transaction written later without the column.
+      const fill = missingRowValue(c);
+      this.db.run(`alter table ${q(name)} add column ${q(c.name)} ${sqliteType(c)}${fill !== undefined ? ` default ${sqliteLiteral(toSqliteValue(fill))}` : ""}`);
+      if (fill === undefined && c.missing !== undefined) this.ctx.log.warn({ table: name, column: c.name }, `the rows ${name} has keep ${c.name} empty, where the source's read its default (type ${c.typeName ?? c.typeOid} is not filled here)`);
       have.add(c.name);
       for (const k of [...this.stmts.keys()]) if (k.includes(`\u0000${name}\u0000`)) this.stmts.delete(k);
     }

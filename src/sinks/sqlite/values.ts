@@ -38,3 +38,11 @@ export function sqliteType(c: Column): string {
       return "text"; // numeric included: exact decimal text, never a float
   }
 }
+
+/** A value as an SQL literal (a column's DEFAULT, which takes no parameter). */
+export function sqliteLiteral(v: SqliteValue): string {
+  if (v === null) return "null";
+  if (typeof v === "number" || typeof v === "bigint") return String(v);
+  if (v instanceof Uint8Array) return `x'${Buffer.from(v).toString("hex")}'`;
+  return `'${v.replaceAll("'", "''")}'`;
+}

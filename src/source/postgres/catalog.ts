@@ -8,6 +8,7 @@ import type { Pg } from "../../db/postgres-client.ts";
 import { CdcError } from "../../errors.ts";
 import type { Relation } from "../../types.ts";
 import { PG_TYPE_QUERY, type PgTypeInfo } from "./type-decoders.ts";
+import { missingValueOf } from "./missing-values.ts";
 
 export function quoteIdent(s: string): string {
   return `"${s.replace(/"/g, '""')}"`;
@@ -58,7 +59,7 @@ export async function loadRelations(sql: Pg, tables: string[]): Promise<Map<stri
   const rows = await sql`
     select c.oid::int as id, n.nspname::text as schema, c.relname::text as name, c.relreplident::text as ident,
            a.attname::text as col, a.atttypid::int as typ, a.atttypmod::int as typmod,
-           format_type(a.atttypid, a.atttypmod) as type_name,
+           format_type(a.atttypid, a.atttypmod) as type_name, case when a.atthasmissing then a.attmissingval::text end as missing,
            exists (select 1 from pg_index i where i.indrelid = c.oid and a.attnum = any(i.indkey::int2[]) and
                case c.relreplident when 'i' then i.indisreplident else i.indisprimary end) as is_key
              -- FULL: the primary key is still the row's key; without one the row has no key (keyless:
@@ -75,7 +76,8 @@ export async function loadRelations(sql: Pg, tables: string[]): Promise<Map<stri
       rel = { id: Number(r.id), schema: String(r.schema), name: String(r.name), table, replicaIdentity: String(r.ident), columns: [] };
       out.set(table, rel);
     }
-    rel.columns.push({ name: String(r.col), typeOid: Number(r.typ), typeMod: Number(r.typmod), typeName: String(r.type_name), isKey: Boolean(r.is_key) });
+    const missing = missingValueOf(r.missing);
+    rel.columns.push({ name: String(r.col), typeOid: Number(r.typ), typeMod: Number(r.typmod), typeName: String(r.type_name), isKey: Boolean(r.is_key), ...(missing !== undefined ? { missing } : {}) });
   }
   return out;
 }

@@ -32,6 +32,7 @@ import { reselectToast } from "./toast-reselect.ts";
 import { tableMatcher } from "../../config/table-refs.ts";
 import { StreamReader } from "./stream-reader.ts";
 import { TypeDecoders } from "./type-decoders.ts";
+import { loadMissingValues } from "./missing-values.ts";
 
 export interface SourceDeps {
   stateDir: string;
@@ -164,6 +165,7 @@ class PostgresSource implements Source {
         const rows = await sql`select format_type(o, m) as t from unnest(${cols.map((c) => c.oid)}::oid[], ${cols.map((c) => c.mod)}::int4[]) with ordinality as u(o, m, i) order by i`;
         return rows.map((r) => String(r.t));
       },
+      missingValues: (relId, names) => loadMissingValues(sql, relId, names),
       binary: () => this.startOptions?.binary === true,
       reselect: (changes) => reselectToast(sql, changes, types, this.log),
       reselectAll: tableMatcher(opts.reselectToast ?? []),

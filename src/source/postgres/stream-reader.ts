@@ -14,6 +14,7 @@ import { CdcError } from "../../errors.ts";
 import { changesRead, spilledTxns, txnsRead } from "../../metrics/metrics.ts";
 import { formatLsn, type Change, type Lsn, type Relation, type Txn } from "../../types.ts";
 import { relationChanged } from "./catalog.ts";
+import { carryMissingValues } from "./missing-values.ts";
 import { DataDecoder, decodeControl, isDataMessage, relationTypes, streamedXid } from "./pgoutput.ts";
 import { KEEPALIVE } from "./replication.ts";
 import { TxnBuffer } from "./txn-buffer.ts";
@@ -49,6 +50,8 @@ export interface StreamReaderOptions {
   refreshTypes?(): Promise<void>;
   /** format_type() of each (type oid, typmod): the type names of columns added or retyped while streaming. */
   formatTypes?(cols: { oid: number; mod: number }[]): Promise<string[]>;
+  /** The missing values (missing-values.ts) of some columns of a table, by name. */
+  missingValues?(relId: number, names: string[]): Promise<Map<string, string>>;
   /** The stream carries binary values: a Relation with a column we cannot decode in binary stops it (source_binary_unsupported). */
   binary?(): boolean;
   /** Fills in the unchanged TOAST values of rows an update moved to a new key (toast-reselect.ts). */
@@ -292,6 +295,11 @@ export class StreamReader {
       } catch (e) {
         this.o.log.warn({ table: rel.table, err: (e as Error).message }, `cannot look up the types of new columns of ${rel.table}; sinks fall back to a type by OID`);
       }
+    }
+    if (prev && this.o.missingValues) {
+      await carryMissingValues(rel, prev, this.o.missingValues).catch((e) => {
+        this.o.log.warn({ table: rel.table, err: (e as Error).message }, `cannot look up the defaults of new columns of ${rel.table}; a sink adds them empty to the rows it has`);
+      });
     }
     // REPLICA IDENTITY FULL flags every column as identity; the row's key is still its primary key
     // (otherwise every update looks like a key change). Without a primary key the whole row stays the identity.

@@ -1,0 +1,57 @@
+import type { Pg } from "../../db/postgres-client.ts";
+import type { Column, Relation } from "../../types.ts";
+
+/**
+ * `ALTER TABLE … ADD COLUMN … DEFAULT <constant>` writes nothing to the table and sends no change:
+ * the rows it had read the value from the catalog (pg_attribute.attmissingval). A sink that adds the
+ * column must give the rows it holds that value too, or its copy differs from the source for good.
+ * Debezium carries a column's default in its schema for the same reason (its JDBC sink adds it).
+ */
+
+/**
+ * The one element of attmissingval's array text: `{7}`, `{"a,b\"c"}`, `{(1,1),(0,0)}` (a box's
+ * delimiter is `;`, so its commas are not quoted). undefined for a NULL element or no value.
+ */
+export function missingValueOf(arrayText: string | null | undefined): string | undefined {
+  if (arrayText == null || arrayText.length < 2 || arrayText[0] !== "{" || arrayText[arrayText.length - 1] !== "}") return undefined;
+  const inner = arrayText.slice(1, -1);
+  if (inner[0] !== '"') return inner === "NULL" ? undefined : inner;
+  let out = "";
+  for (let i = 1; i < inner.length - 1; i++) out += inner[i] === "\\" ? inner[++i] : inner[i];
+  return out;
+}
+
+/** The missing values of some columns of one table, by name (only those that have one). */
+export async function loadMissingValues(sql: Pg, relId: number, names: string[]): Promise<Map<string, string>> {
+  const rows = await sql.unsafe(
+    `select a.attname::text as name, case when a.atthasmissing then a.attmissingval::text end as missing from pg_attribute a
+     where a.attrelid = $1 and a.attname = any($2::text[]) and not a.attisdropped`,
+    [relId, names],
+  );
+  const out = new Map<string, string>();
+  for (const r of rows) {
+    const v = missingValueOf(r.missing as string | null);
+    if (v !== undefined) out.set(String(r.name), v);
+  }
+  return out;
+}
+
+/**
+ * A Relation message carries no catalog facts: columns the table had keep what was known of them
+ * (same name and type); columns it did not have are looked up. A lookup that fails leaves them
+ * without (the sink adds them empty, as before).
+ */
+export async function carryMissingValues(rel: Relation, prev: Relation, lookup: (relId: number, names: string[]) => Promise<Map<string, string>>): Promise<void> {
+  const fresh: Column[] = [];
+  for (const c of rel.columns) {
+    const p = prev.columns.find((x) => x.name === c.name);
+    if (!p) fresh.push(c);
+    else if (p.missing !== undefined && p.typeOid === c.typeOid && p.typeMod === c.typeMod) c.missing = p.missing;
+  }
+  if (!fresh.length) return;
+  const found = await lookup(rel.id, fresh.map((c) => c.name));
+  for (const c of fresh) {
+    const v = found.get(c.name);
+    if (v !== undefined) c.missing = v;
+  }
+}
