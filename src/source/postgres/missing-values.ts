@@ -21,17 +21,22 @@ export function missingValueOf(arrayText: string | null | undefined): string | u
   return out;
 }
 
-/** The missing values of some columns of one table, by name (only those that have one). */
-export async function loadMissingValues(sql: Pg, relId: number, names: string[]): Promise<Map<string, string>> {
+/**
+ * What the rows a table had read for some of its columns, by name: the missing value, or null for
+ * a column with a default but none (a volatile default, or a rewrite since: the rows got their
+ * values in a rewrite that logical decoding does not send). Columns without a default are left out.
+ */
+export async function loadMissingValues(sql: Pg, relId: number, names: string[]): Promise<Map<string, string | null>> {
   const rows = await sql.unsafe(
-    `select a.attname::text as name, case when a.atthasmissing then a.attmissingval::text end as missing from pg_attribute a
-     where a.attrelid = $1 and a.attname = any($2::text[]) and not a.attisdropped`,
+    `select a.attname::text as name, case when a.atthasmissing then a.attmissingval::text end as missing, a.atthasdef as has_default
+     from pg_attribute a where a.attrelid = $1 and a.attname = any($2::text[]) and not a.attisdropped`,
     [relId, names],
   );
-  const out = new Map<string, string>();
+  const out = new Map<string, string | null>();
   for (const r of rows) {
     const v = missingValueOf(r.missing as string | null);
     if (v !== undefined) out.set(String(r.name), v);
+    else if (r.has_default === true) out.set(String(r.name), null);
   }
   return out;
 }
@@ -39,19 +44,23 @@ export async function loadMissingValues(sql: Pg, relId: number, names: string[])
 /**
  * A Relation message carries no catalog facts: columns the table had keep what was known of them
  * (same name and type); columns it did not have are looked up. A lookup that fails leaves them
- * without (the sink adds them empty, as before).
+ * without (the sink adds them empty, as before). Returns the new columns whose rows' values the
+ * sinks cannot have (a default but no missing value).
  */
-export async function carryMissingValues(rel: Relation, prev: Relation, lookup: (relId: number, names: string[]) => Promise<Map<string, string>>): Promise<void> {
+export async function carryMissingValues(rel: Relation, prev: Relation, lookup: (relId: number, names: string[]) => Promise<Map<string, string | null>>): Promise<string[]> {
   const fresh: Column[] = [];
   for (const c of rel.columns) {
     const p = prev.columns.find((x) => x.name === c.name);
     if (!p) fresh.push(c);
     else if (p.missing !== undefined && p.typeOid === c.typeOid && p.typeMod === c.typeMod) c.missing = p.missing;
   }
-  if (!fresh.length) return;
+  if (!fresh.length) return [];
   const found = await lookup(rel.id, fresh.map((c) => c.name));
+  const lost: string[] = [];
   for (const c of fresh) {
     const v = found.get(c.name);
-    if (v !== undefined) c.missing = v;
+    if (typeof v === "string") c.missing = v;
+    else if (v === null) lost.push(c.name);
   }
+  return lost;
 }

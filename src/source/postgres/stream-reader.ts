@@ -51,7 +51,7 @@ export interface StreamReaderOptions {
   /** format_type() of each (type oid, typmod): the type names of columns added or retyped while streaming. */
   formatTypes?(cols: { oid: number; mod: number }[]): Promise<string[]>;
   /** The missing values (missing-values.ts) of some columns of a table, by name. */
-  missingValues?(relId: number, names: string[]): Promise<Map<string, string>>;
+  missingValues?(relId: number, names: string[]): Promise<Map<string, string | null>>;
   /** The stream carries binary values: a Relation with a column we cannot decode in binary stops it (source_binary_unsupported). */
   binary?(): boolean;
   /** Fills in the unchanged TOAST values of rows an update moved to a new key (toast-reselect.ts). */
@@ -297,9 +297,11 @@ export class StreamReader {
       }
     }
     if (prev && this.o.missingValues) {
-      await carryMissingValues(rel, prev, this.o.missingValues).catch((e) => {
+      const lost = await carryMissingValues(rel, prev, this.o.missingValues).catch((e) => {
         this.o.log.warn({ table: rel.table, err: (e as Error).message }, `cannot look up the defaults of new columns of ${rel.table}; a sink adds them empty to the rows it has`);
+        return [];
       });
+      if (lost.length) this.o.log.warn({ table: rel.table, columns: lost }, `new columns ${lost.join(", ")} of ${rel.table} have a default the table's rows got in a rewrite (a volatile default such as now() or a serial, or a rewrite since), which logical decoding does not send: the rows copied before keep them empty; serve --resnapshot reads the table again`);
     }
     // REPLICA IDENTITY FULL flags every column as identity; the row's key is still its primary key
     // (otherwise every update looks like a key change). Without a primary key the whole row stays the identity.
