@@ -81,6 +81,9 @@ export const BINARY_EDGES: [string, string, string, unknown][] = [
   ["e_f4_max", "float4", "3.4028235e38", 3.4028235e38],
   ["e_f4_tiny", "float4", "1e-45", 1e-45],
   ["e_f4_third", "float4", "1.0/3", 0.33333334],
+  // float4out's digits, not merely the shortest that reads back: a tie to even, and a decimal exactly halfway not taken
+  ["e_f4_tie", "float4", "1234567.25", 1234567.2],
+  ["e_f4_half", "float4", "'1.3800641e+10'", 1.3800641e10],
   ["e_f4_negzero", "float4", "'-0'", -0],
   ["e_f4_nan", "float4", "'NaN'", Number.NaN],
   ["e_f8_max", "float8", "1.7976931348623157e308", 1.7976931348623157e308],

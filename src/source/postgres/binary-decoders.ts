@@ -7,6 +7,7 @@
  * binary when every captured column has a decoder here (see TypeDecoders.hasBinary).
  */
 import { boundsFromDims, withBounds } from "../../array-bounds.ts";
+import { realValue } from "../../expr/real.ts";
 export type BinaryDecoder = (b: Buffer, start: number, end: number) => unknown;
 
 const utf8: BinaryDecoder = (b, s, e) => b.toString("utf8", s, e);
@@ -20,16 +21,11 @@ const bytea: BinaryDecoder = (b, s, e) => new Uint8Array(b.subarray(s, e));
 // jsonb: a format version byte (1), then the same text jsonb_out prints.
 const jsonb: BinaryDecoder = (b, s, e) => b.toString("utf8", s + 1, e);
 
-/** float4 → the double Number() makes of Postgres' shortest text for it (extra_float_digits > 0). */
-const float4: BinaryDecoder = (b, s) => {
-  const f = b.readFloatBE(s);
-  if (!Number.isFinite(f) || f === 0) return f;
-  for (let p = 1; p < 9; p++) {
-    const n = Number(f.toPrecision(p));
-    if (Math.fround(n) === f) return n;
-  }
-  return Number(f.toPrecision(9));
-};
+/**
+ * float4 → the double Number() makes of Postgres' text for it: float4out's digits (realValue), not
+ * merely the shortest that reads back (1234567.25 prints 1234567.2, which toPrecision made 1234567.3).
+ */
+const float4: BinaryDecoder = (b, s) => realValue(b.readFloatBE(s));
 
 const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 const uuid: BinaryDecoder = (b, s) => {
