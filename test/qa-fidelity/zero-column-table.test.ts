@@ -24,4 +24,4 @@ test.failing("a table without columns is captured next to a normal one; the engi
     await source.stop();
     await db.end();
   }
-});
+}, 30_000);
