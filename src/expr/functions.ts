@@ -1,6 +1,7 @@
 import type { Row } from "../types.ts";
 import { Dec } from "./decimal.ts";
-import { type Compiled, type Scope, CompileError, castCompiled, checkComparable, commonType, coerce, comparator, lit } from "./compile.ts";
+import { type Compiled, type Scope, CompileError, castCompiled, commonType, coerce, lit } from "./compile.ts";
+import { checkComparable, comparator } from "./compare.ts";
 import { type XType, T, isNumericKind, isTimeKind } from "./types.ts";
 import { EvalError, checkInt8, finiteTime, textOf, toDec, toInt } from "./values.ts";
 import { field, truncate, TRUNC_UNITS, MICROS_PER_DAY } from "./time.ts";
