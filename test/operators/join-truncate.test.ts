@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { Change, Relation } from "../../src/types.ts";
 import type { Operator } from "../../src/engine/operators/operator.ts";
 import { LookupJoin } from "../../src/engine/operators/lookup-join.ts";
-import { toRowChange } from "../../src/engine/operators/pipeline-operator.ts";
+import { toRowChange } from "../../src/engine/operators/row-change.ts";
 import type { RowChange } from "../../src/engine/operators/window/types.ts";
 import { build, del, ins, Recorder, relation, txn, upd } from "./harness.ts";
 

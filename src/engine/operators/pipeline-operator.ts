@@ -5,10 +5,11 @@ import { compileRowStage, type ParsedStages, type RowStage, StageCompileError } 
 import { LookupJoin } from "./lookup-join.ts";
 import { PaneWindows } from "./window/pane-window.ts";
 import { SessionWindows } from "./window/session-window.ts";
-import type { RowChange, RowId, WindowPlan, WindowSettings } from "./window/types.ts";
+import type { RowChange, WindowPlan, WindowSettings } from "./window/types.ts";
 import { compileAggregates, type ParsedAggregates } from "./aggregate-plan.ts";
 import { CdcError, usageError } from "../../errors.ts";
-import { encodeRow } from "./row-codec.ts";
+import { layoutTag, sameLayout } from "./state-layout.ts";
+import { toRowChange } from "./row-change.ts";
 import type { SpillInfo } from "./spill/spill-store.ts";
 import { StateKeeper } from "./spill/state-keeper.ts";
 
@@ -291,18 +292,8 @@ export class PipelineOperator implements Operator {
     return { v: 1, joins: this.p.joins.map((j) => j.snapshot()), windows: this.windows?.snapshot() ?? null, ...(spilled ? { spilled } : {}), ...this.shapeTag() };
   }
 
-  /**
-   * What the window state's layout depends on: the aggregates (by position), the group key and the
-   * window. Accumulators are stored by position, so a checkpoint of another layout cannot be read
-   * (an added aggregate failed at the first row with "undefined is not an object", a changed one
-   * with "number is not iterable", at every restart). Checkpoints written before it have none.
-   */
   private shapeTag(): { aggs?: string } {
-    const a = this.p.aggregates;
-    if (!a) return {};
-    const w = this.p.window;
-    const win = w ? `${w.kind} ${w.sizeUs}/${w.slideUs}/${w.gapUs}` : "group_by";
-    return { aggs: `${a.aggs.map((x) => `${x.name}: ${x.kind}`).join(", ")}; key: ${a.keys.map((k) => k.name).join(", ")}; ${win}${this.p.appendOnly ? "; append_only" : ""}` };
+    return layoutTag(this.p);
   }
 
   /**
@@ -353,22 +344,6 @@ export class PipelineOperator implements Operator {
   }
 }
 
-/**
- * The checkpoint's layout (shapeTag) fits the config's: equal, or a MAX become MAX_BY (its
- * stored values have no `by` and are left out on load: examples/engagement.yaml's title).
- */
-function sameLayout(was: string, now: string): boolean {
-  if (was === now) return true;
-  const split = (t: string) => {
-    const i = t.indexOf("; key: ");
-    return { aggs: t.slice(0, i).split(", "), rest: t.slice(i) };
-  };
-  const a = split(was);
-  const b = split(now);
-  if (a.rest !== b.rest || a.aggs.length !== b.aggs.length) return false;
-  return a.aggs.every((x, i) => x === b.aggs[i] || (x.endsWith(": max") && b.aggs[i] === `${x}_by`));
-}
-
 /** A transform module's answer: a row object, or null/undefined to drop the row. */
 function checkTransformResult(out: unknown): Row | null {
   if (out === null || out === undefined) return null;
@@ -379,47 +354,4 @@ function checkTransformResult(out: unknown): Row | null {
 
 function noWindow(appendOnly = false): WindowSettings {
   return { kind: "none", sizeUs: 1, slideUs: 1, gapUs: 0, latenessUs: 0, late: "update", emit: "change", retentionUs: 0, idleTimeoutMs: 0, timeKind: "timestamptz", appendOnly };
-}
-
-const KEY_COLS = new WeakMap<Relation, { name: string }[]>();
-
-function keyColumns(rel: Relation): { name: string }[] {
-  let keys = KEY_COLS.get(rel);
-  if (!keys) KEY_COLS.set(rel, (keys = rel.columns.filter((c) => c.isKey)));
-  return keys;
-}
-
-/** A row's identity: its key (`keys`, the relation's key columns), or its whole content for a keyless table. */
-function rowIdentity(keys: { name: string }[], row: Row | null | undefined): RowId | null {
-  if (!row) return null;
-  if (keys.length === 0) return JSON.stringify(encodeRow(row));
-  if (keys.length === 1) {
-    const v = row[keys[0].name];
-    if (v === undefined || v === null) return null;
-    // integer keys stay numbers: map keys without building a string per row
-    if (typeof v === "number" && Number.isSafeInteger(v)) return v;
-    if (typeof v === "bigint") return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v.toString();
-    return String(v);
-  }
-  const parts: string[] = [];
-  for (const k of keys) {
-    const v = row[k.name];
-    if (v === undefined) return null;
-    parts.push(typeof v === "bigint" ? v.toString() : String(v));
-  }
-  return parts.join("\u0001");
-}
-
-/** `multiTable`: the pipeline reads several tables, so identities carry the table name. */
-export function toRowChange(ch: Change, commitUs: number, multiTable = false): RowChange {
-  // The relation's key columns, looked up once per change (not once per identity taken).
-  const keys = keyColumns(ch.relation);
-  const after = ch.op === "delete" ? null : (ch.after ?? null);
-  const id = after ? rowIdentity(keys, after) : null;
-  let prevId: RowId | null = null;
-  if (ch.op === "update" || ch.op === "delete") prevId = rowIdentity(keys, ch.before ?? null) ?? rowIdentity(keys, ch.key ?? null) ?? (ch.op === "update" ? id : null);
-  const keyed = keys.length > 0;
-  if (!multiTable) return { after, id, prevId, keyed, commitUs, source: ch };
-  const table = ch.table + "\u0002";
-  return { after, id: id === null ? null : table + String(id), prevId: prevId === null ? null : table + String(prevId), keyed, commitUs, source: ch };
 }
