@@ -59,14 +59,18 @@ export function txnProcessor(d: TxnProcessorDeps) {
     if (txn.part) {
       const off = txn.part.index === 0 ? 0 : (partOffset.get(ps.runner.name) ?? 0);
       if (off) records = records.map((r) => ({ ...r, index: r.index + off }));
-      partOffset.set(ps.runner.name, off + records.length);
+      // Past the highest index, not by the count: a mirror numbers a part's changes before it drops
+      // other pipelines' tables, so its indexes have gaps, and counting made the next part reuse
+      // them (QA: 162 records of a 30,000-row part shared (lsn, index) with others; a Redis stream
+      // refused them as already there, and an HTTP receiver de-duplicating by them lost them).
+      partOffset.set(ps.runner.name, records.length ? nextIndex(records) : off);
     } else if (txn.snapshot) {
       // Every snapshot chunk has the same LSN: indexes keep counting across chunks, so (lsn, index)
       // stays one record's identity (HTTP Idempotency-Key, BigQuery insertId).
       const off = snapshotOffset.get(ps.runner.name) ?? snapshotIndexBase;
       const of = txn.snapshotOf;
       if (off || of !== undefined) records = records.map((r) => ({ ...r, index: r.index + off, ...(of !== undefined ? { snapshotOf: of } : {}) }));
-      snapshotOffset.set(ps.runner.name, off + records.length);
+      snapshotOffset.set(ps.runner.name, records.length ? nextIndex(records) : off);
     }
     await route(ps, records, txn.lsn, txn.snapshot === true, complete);
     if (complete && (ps.processedLsn === null || txn.lsn > ps.processedLsn)) ps.processedLsn = txn.lsn;
@@ -89,4 +93,11 @@ export function txnProcessor(d: TxnProcessorDeps) {
   };
 
   return { route, processTxn, backfillTxn };
+}
+
+/** One above the highest record index (records are not always numbered densely, see processTxn). */
+function nextIndex(records: OutputRecord[]): number {
+  let max = -1;
+  for (const r of records) if (r.index > max) max = r.index;
+  return max + 1;
 }
