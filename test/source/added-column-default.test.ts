@@ -97,3 +97,33 @@ test("columns added with a constant default: postgres and sqlite copies read it 
     await db.end();
   }
 }, 180_000);
+
+test("a column added with a default inside a transaction larger than the memory budget (written to the sink in parts): the rows before it in the same transaction read the default", async () => {
+  const db = await sourceAndSink("added_default_big");
+  await db.sql.unsafe(`create table b (id bigint primary key, pad text); insert into b values (0, 'x')`);
+  const s = await mirrorConfig(db.srcUrl, db.dstUrl, ["public.b"]);
+  writeFileSync(s.config, readFileSync(s.config, "utf8").replace("heartbeat_interval: 1s", "heartbeat_interval: 1s\n  memory_budget: 1MiB"));
+  const engine = new Engine(s);
+  try {
+    await engine.start();
+    await engine.snapshotDone(["public.b"]);
+    await db.sql.unsafe(`begin;
+      insert into b select g, repeat('p', 200) from generate_series(1, 20000) g;
+      alter table b add column c int default 5;
+      insert into b select g, 'q', 6 from generate_series(20001, 30000) g;
+      commit`);
+    await waitCaughtUp(db.srcUrl, db.dstUrl);
+    const [copy] = await db.out`select count(*)::int as n, count(*) filter (where c = 5)::int as five, count(*) filter (where c = 6)::int as six from b`;
+    expect(copy).toEqual({ n: 30001, five: 20001, six: 10000 });
+    // it was spilled and handed over in parts (the sink's open-transaction path, with a savepoint around the ALTER)
+    const metrics = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
+    expect(Number(/^cdc_engine_source_spilled_transactions_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(await engine.kill("SIGTERM")).toBe(0);
+  } catch (e) {
+    console.log(engine.log().split("\n").filter((l) => /"level":(40|50|60)/.test(l)).slice(-10).join("\n"));
+    throw e;
+  } finally {
+    if (engine.proc) await engine.kill();
+    await db.end();
+  }
+}, 120_000);
