@@ -4,14 +4,14 @@
  * undefined is not an object (evaluating 'n.table')`. loadRelations (catalog.ts) joins
  * pg_attribute, so a table without columns has no Relation, and the snapshot looked it up.
  *
- * test.failing: not fixed yet (src/source/postgres/catalog.ts was being changed by another
- * engineer at the time; the fix is a LEFT JOIN on pg_attribute that adds the table with no
- * columns). Make it `test` once fixed.
+ * With loadRelations fixed (a left join), the sinks then failed on it for good (SQLite and MySQL
+ * cannot make a table without columns; the postgres sink threw), holding every other table: such a
+ * table is now left out of the capture with a warning.
  */
 import { expect, test } from "bun:test";
 import { sourceConfig, startSource, testDb } from "../source/source-helpers.ts";
 
-test.failing("a table without columns is captured next to a normal one; the engine starts and streams", async () => {
+test("a table without columns is captured next to a normal one; the engine starts and streams", async () => {
   const db = await testDb("system");
   await db.sql.unsafe(`create table empty_shell (gone int); alter table empty_shell drop column gone; insert into empty_shell default values;
                        create table ok (id int primary key); insert into ok values (1)`);

@@ -66,7 +66,9 @@ export async function loadRelations(sql: Pg, tables: string[]): Promise<Map<stri
              -- mirrors append, operators identify the row by all its values from the old row).
     from pg_class c
     join pg_namespace n on n.oid = c.relnamespace
-    join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''
+    -- left: a table without columns (create table t (), or every column dropped) still gets its
+    -- Relation; without one the snapshot stopped the engine at start (undefined 'rel.table').
+    left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''
     where (n.nspname::text || '.' || c.relname::text) = any(${tables})
     order by c.oid, a.attnum`;
   for (const r of rows) {
@@ -76,6 +78,7 @@ export async function loadRelations(sql: Pg, tables: string[]): Promise<Map<stri
       rel = { id: Number(r.id), schema: String(r.schema), name: String(r.name), table, replicaIdentity: String(r.ident), columns: [] };
       out.set(table, rel);
     }
+    if (r.col === null) continue;
     const missing = missingValueOf(r.missing);
     rel.columns.push({ name: String(r.col), typeOid: Number(r.typ), typeMod: Number(r.typmod), typeName: String(r.type_name), isKey: Boolean(r.is_key), ...(missing !== undefined ? { missing } : {}) });
   }
@@ -90,6 +93,21 @@ export async function orderKey(sql: Pg, table: string): Promise<string[]> {
     where i.indrelid = ${quoteTable(table)}::regclass and (i.indisprimary or i.indisreplident)
     order by i.indisprimary desc, array_position(i.indkey::int2[], a.attnum)`;
   return [...new Set(rows.map((r) => String(r.col)))];
+}
+
+/**
+ * A table without columns (`create table t ()`, every column dropped) has nothing to copy: no sink
+ * table can be made for it (SQLite and MySQL need a column; the postgres sink failed on it), and
+ * its rows carry no values. It is left out of the capture with a warning (a column added later
+ * is picked up at the next start); before, it stopped the engine at start, or held every sink.
+ */
+export function skipColumnless(tables: string[], relations: Map<string, Relation>, log: Logger): string[] {
+  return tables.filter((t) => {
+    if (relations.get(t)?.columns.length) return true;
+    relations.delete(t);
+    log.warn({ table: t }, `table ${t} has no columns: nothing to capture, it is left out (a column added later is captured from the next start)`);
+    return false;
+  });
 }
 
 /**

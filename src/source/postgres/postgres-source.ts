@@ -10,7 +10,7 @@ import { CdcError, errorMessage } from "../../errors.ts";
 import type { Health } from "../../sinks/sink.ts";
 import type { Change, Lsn, Relation } from "../../types.ts";
 import type { Source, SourceStartOptions, SourceStats } from "../source.ts";
-import { loadRelations, loadTypes, resolveTables, warnReplicaIdentity } from "./catalog.ts";
+import { loadRelations, loadTypes, resolveTables, skipColumnless, warnReplicaIdentity } from "./catalog.ts";
 import { checkSource, inspectSource } from "./check.ts";
 import { ReplicationSession, type StartOptions } from "./replication.ts";
 import { dropBeforeRead } from "./added-tables.ts";
@@ -105,8 +105,9 @@ class PostgresSource implements Source {
       throw new CdcError("source_two_phase", `source.two_phase needs PostgreSQL 15 or later and protocol_version 3 or more (server ${info.versionText}, protocol ${proto})`, { kind: "usage", component: "source" });
     }
     const sql = (this.sql = openSourcePg(c));
-    const tables = await resolveTables(sql, opts.tables, info.version >= 130000);
-    const relations = await loadRelations(sql, tables);
+    const named = await resolveTables(sql, opts.tables, info.version >= 130000);
+    const relations = await loadRelations(sql, named);
+    const tables = skipColumnless(named, relations, this.log);
     opts.onRelations?.([...relations.values()]);
     const insertsOnly = warnReplicaIdentity(relations, this.log);
     const types = new TypeDecoders(await loadTypes(sql));
