@@ -9,6 +9,7 @@ import { toSqliteValue, sqliteType, sqliteLiteral } from "./values.ts";
 import { missingRowValue } from "../missing-value.ts";
 import { isSqliteDataError, tableShapeError } from "./errors.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
+import { TableOwners } from "../table-owners.ts";
 
 const q = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 
@@ -40,12 +41,20 @@ export class SqliteSink implements Sink {
   private ctx!: SinkContext;
   /** The open SQLite transaction while some pipeline is between the parts of a large transaction. */
   private openTxn: OpenTxn | null = null;
+  /**
+   * `a.b` (schema a) and `public."a.b"` are both SQLite table "a.b", and SQLite folds ASCII case
+   * ("Orders" is "orders"); a source table `cdc_engine_offsets` would write into the positions.
+   * Their rows were mixed: the first output table written owns the name (TableOwners), as in the
+   * mysql and bigquery sinks.
+   */
+  private readonly owners = new TableOwners();
 
   constructor(private config: SqliteSinkConfig) {}
 
   async open(ctx: SinkContext): Promise<void> {
     this.name = ctx.name;
     this.ctx = ctx;
+    this.owners.claim("cdc_engine_offsets", "the engine's positions"); // a source table of that name must not write there
     const path = resolve(this.config.path);
     try {
       mkdirSync(dirname(path), { recursive: true });
@@ -76,6 +85,11 @@ export class SqliteSink implements Sink {
     const tx = this.openTxn;
     try {
       for (const r of batch.records) {
+        const clash = this.clash(r.table.name);
+        if (clash) {
+          tx.dead.push([batch.pipeline, r, clash]);
+          continue;
+        }
         try {
           this.apply(r);
         } catch (e) {
@@ -100,6 +114,14 @@ export class SqliteSink implements Sink {
     tx.positions.set(batch.pipeline, batch.lsn);
     if (tx.between.size > 0) return new Promise<void>((resolve, reject) => tx.waiters.push({ resolve, reject }));
     this.commit();
+  }
+
+  /** Why an output table's records cannot go to its SQLite table (another output table owns it), or null. */
+  private clash(output: string): string | null {
+    const name = sqliteTableName(output);
+    const owner = this.owners.claim(name.replace(/[A-Z]/g, (c) => c.toLowerCase()), output);
+    if (owner === null) return null;
+    return `${output} and ${owner} both map to SQLite table ${name} (SQLite ignores ASCII case), which holds the rows of ${owner}: send ${output} through a pipeline of its own with another to.table`;
   }
 
   private commit(): void {
