@@ -2,7 +2,7 @@ import type mysql from "mysql2/promise";
 import type { Logger } from "pino";
 import type { OutputRecord, OutputTable } from "../sink.ts";
 import type { Column } from "../../types.ts";
-import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, NULL_KEY_INDEX, q, mysqlTableName } from "./ddl.ts";
+import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, NULL_KEY_INDEX, OFFSETS_TABLE, q, mysqlTableName } from "./ddl.ts";
 import { columnType, toParam, type Dialect } from "./types.ts";
 import { missingRowValue } from "../missing-value.ts";
 import { mysqlWidensTo } from "./widen.ts";
@@ -41,7 +41,10 @@ export class TargetTables {
     private readonly dialect: Dialect,
     private readonly log: Logger,
     private readonly ddlOpts: (tableName: string) => DdlOptions,
-  ) {}
+  ) {
+    // A source table public.cdc_engine_offsets must not write into the sink's own positions.
+    this.owners.claim(OFFSETS_TABLE, "the engine's positions");
+  }
 
   private readonly owners = new TableOwners();
   /** Output table → why the server refused its target's DDL (NAME_ERRNOS). */

@@ -10,6 +10,7 @@ import { copyDirect, copyIn, planBatch, type Statement } from "./plan.ts";
 import { pipelinable, writePipelined, writerClientOptions } from "./pipelined-write.ts";
 import { describePgError, isPgDataError } from "./errors.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
+import { withoutOwnTable } from "./own-table.ts";
 import { qi } from "./values.ts";
 
 /**
@@ -72,6 +73,7 @@ export class PostgresSink implements Sink {
    * with the rows, so it says so.
    */
   async write(batch: OutputBatch): Promise<void> {
+    batch = withoutOwnTable(batch, this.config.schema, this.ctx);
     if (batch.part) return this.writePart(batch);
     if (this.unsure.has(batch.pipeline)) {
       const stored = await this.storedPosition(batch.pipeline);
