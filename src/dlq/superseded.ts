@@ -40,10 +40,13 @@ export class SupersededLetters {
   records(pipeline: string, sink: string, records: readonly OutputRecord[]): void {
     const scopes = this.scopes.get(pipeline);
     if (!scopes || records.length === 0) return;
-    for (const r of records) {
-      if (r.lsn === REPLAY_LSN || r.table.key.length === 0) continue;
-      this.supersede(pipeline, scopes, `${sink}\0${r.table.name}`, r.table.key, r.row, r.lsn, r.index);
-    }
+    // One SQLite transaction for the batch's marks (each markSuperseded its own was a commit per record).
+    this.store.db.transaction(() => {
+      for (const r of records) {
+        if (r.lsn === REPLAY_LSN || r.table.key.length === 0) continue;
+        this.supersede(pipeline, scopes, `${sink}\0${r.table.name}`, r.table.key, r.row, r.lsn, r.index);
+      }
+    })();
   }
 
   /** Source changes a pipeline is about to process (a newer version of a row an operator rejected). */
