@@ -29,7 +29,7 @@ export interface PipelineState {
    * transactions below it are skipped), `ended` once the read is complete, `missed` when it
    * could not be made (the next start tries again).
    */
-  backfill?: { since: Lsn | null; ended: boolean; missed: boolean };
+  backfill?: { since: Lsn | null; ended: boolean; missed: boolean; name?: Lsn };
 }
 
 /** Sinks that store their position in the same transaction as the rows (cheap: moved every second, not only with data). */

@@ -88,7 +88,8 @@ export function txnProcessor(d: TxnProcessorDeps) {
         if (b.since === null) continue; // nothing was read for it (see backfill-read.ts)
         log.info({ pipeline: ps.runner.name }, `backfill of pipeline '${ps.runner.name}' read; it goes on with the stream`);
       }
-      await processTxn(ps, txn);
+      // Chunks carry the backfill's name (Backfills.names), the same in every read of it after a crash.
+      await processTxn(ps, ps.backfill.name !== undefined && !b.end ? { ...txn, snapshotOf: ps.backfill.name } : txn);
     }
   };
 
