@@ -74,7 +74,8 @@ function renderRowKey(template: string, row: OutputRecord["row"], before: Output
   return key;
 }
 
-const SCORE_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const SCORE_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]inf$/;
+const INF_SCORES = new Map([["Infinity", "+inf"], ["-Infinity", "-inf"]]);
 
 /**
  * An update that moves a row to another key (its template columns changed) or, in a sorted set,
@@ -140,7 +141,8 @@ export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string, 
         break;
       }
       const score = row[t.score!];
-      const s = score === null || score === undefined ? "" : String(score);
+      // ±Infinity (float or numeric) is a score Redis keeps and orders ("+inf"/"-inf"); only NaN is not.
+      const s = score === null || score === undefined ? "" : (INF_SCORES.get(String(score)) ?? String(score));
       if (!SCORE_RE.test(s)) throw new RecordError(`zset score column '${t.score}' is not a number: ${s === "" ? "NULL" : s}`);
       push("ZADD", s, redisValue(member));
       break;
