@@ -71,9 +71,7 @@ afterAll(async () => {
 
 const sinkIds = async () => (await wh.unsafe(`select id from t order by id`).catch(() => [])).map((r) => Number(r.id));
 
-// test.failing until PreparedHolds is wired into stream-reader.ts and postgres-source.ts (both being
-// edited by someone else at the time of writing; the wiring is in the commit message): then make it test().
-test.failing("kill -9 with one prepared transaction committed and checkpointed and another still open: both land once, streaming goes on", async () => {
+test("kill -9 with one prepared transaction committed and checkpointed and another still open: both land once, streaming goes on", async () => {
   await start();
   await waitUntil("first checkpoint", () => checkpointLsn(), 30_000, log);
   await src.unsafe(`begin; insert into t values (1, 'p1'), (2, 'p1'); prepare transaction 'p1'`);
@@ -89,7 +87,7 @@ test.failing("kill -9 with one prepared transaction committed and checkpointed a
   await start();
   await src.unsafe(`commit prepared 'p2'`);
   await src.unsafe(`insert into t values (11, 'plain')`);
-  // Until then it exits 2 (prepared_lost), or, before stream-failure.ts knew that code, reconnected every second for good.
+  // Before PreparedHolds it exited 2 (prepared_lost), and before that reconnected every second for good.
   await waitUntil("p2 and the row after it in the sink, or an exit", async () => proc!.exitCode !== null || JSON.stringify(await sinkIds()) === "[1,2,3,10,11]", 30_000, () => log().slice(-3000));
   expect(log()).not.toContain("arrived without its PREPARE");
   expect(proc!.exitCode).toBeNull();

@@ -243,9 +243,8 @@ class PostgresSource implements Source {
     this.saves.confirmed(lsn);
     // An idle-progress LSN stands for the server's sent position just after it (see StreamReader.keepalive).
     let flush = this.reader ? this.reader.flushPositionFor(lsn) : lsn;
-    // Never past an open PREPARE: the server would not send its changes again (StreamReader.oldestPreparedLsn).
-    const prepared = this.reader?.oldestPreparedLsn() ?? null;
-    if (prepared !== null && prepared < flush) flush = prepared;
+    // Never where the server would send a COMMIT PREPARED without its PREPARE (prepared-holds.ts).
+    if (this.reader) flush = this.reader.holds.cap(flush);
     if (flush <= this.confirmed) return;
     this.confirmed = flush;
     // Throttled: at most one status update per second on top of the 10 s ones.

@@ -18,6 +18,7 @@ import { carryMissingValues } from "./missing-values.ts";
 import { DataDecoder, decodeControl, isDataMessage, relationTypes, streamedXid } from "./pgoutput.ts";
 import { KEEPALIVE } from "./replication.ts";
 import { TxnBuffer } from "./txn-buffer.ts";
+import { PreparedHolds } from "./prepared-holds.ts";
 import { movedWithoutToast } from "./toast-reselect.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
 
@@ -118,16 +119,10 @@ export class StreamReader {
   }
 
   /**
-   * PREPARE LSN of the oldest transaction still waiting for COMMIT/ROLLBACK PREPARED. A slot
-   * confirmed past a PREPARE never sends that transaction's changes again (after a restart the
-   * server sends only COMMIT PREPARED), and we hold them in memory or a spill file only, so the
-   * flush position stays at this LSN until the transaction is finished.
+   * Where the slot may be confirmed while two-phase transactions are around (prepared-holds.ts).
+   * Kept across reset(): after a reconnect the server sends the held PREPAREs again.
    */
-  oldestPreparedLsn(): Lsn | null {
-    let min: Lsn | null = null;
-    for (const p of this.prepared.values()) if (min === null || p.prepareLsn < min) min = p.prepareLsn;
-    return min;
-  }
+  readonly holds = new PreparedHolds();
 
   /** No hand-over after this (the source is stopping). */
   halt(): void {
@@ -227,12 +222,14 @@ export class StreamReader {
           }
           buf ??= new TxnBuffer(this.o.spillDir, `prepared-${c.xid}`, this.rawBudget);
           this.prepared.set(c.xid, { gid: c.gid, prepareLsn: c.prepareLsn, buf, streamed: c.streamed, schemaChanges });
+          this.holds.prepared(c.xid, c.prepareLsn);
           break;
         }
         case "commit_prepared": {
           const p = this.prepared.get(c.xid);
+          this.holds.committed(c.xid, c.commitLsn);
           if (!p) {
-            // We hold the slot at every open PREPARE, so the server always sends the changes again: this is a bug or a slot someone else advanced.
+            // The slot is held at every PREPARE whose commit it has not passed (PreparedHolds), so the server sends the changes again: this is a bug or a slot someone else advanced.
             throw new CdcError("prepared_lost", `COMMIT PREPARED '${c.gid}' (xid ${c.xid}) arrived without its PREPARE: its changes are lost. Start with --resnapshot`, { component: "source" });
           }
           this.prepared.delete(c.xid);
@@ -246,6 +243,7 @@ export class StreamReader {
         case "rollback_prepared":
           this.prepared.get(c.xid)?.buf.discard();
           this.prepared.delete(c.xid);
+          this.holds.rolledBack(c.xid);
           break;
         case "message":
           // PostgreSQL gives a non-transactional message the LSN where its record ends, which is where
