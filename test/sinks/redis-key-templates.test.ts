@@ -20,3 +20,12 @@ test("unicode, colons and empty text in key templates; deletes without the templ
   // with the old row (REPLICA IDENTITY FULL) the delete finds its key
   expect(recordOps(rec(t, "delete", { id: 13 }, 3n, 0, { before: { id: 13, name: "ünï" } }), redisTargetSchema.parse({ type: "hash", key_template: "item:{name}:{id}", ttl: "1h" }), "p:").map((o) => [o.cmd, ...o.args])).toEqual([["DEL", "p:item:ünï:13"]]);
 });
+
+test("a stream entry of a table with a column named op carries the operation as _op (two op fields lost one in every map reader)", () => {
+  const stream = redisTargetSchema.parse({ type: "stream", key_template: "events" });
+  const plain = recordOps(rec(t, "upsert", { id: 1, name: "a", price: "2" }, 5n), stream, "");
+  expect(plain.map((o) => [o.cmd, ...o.args])).toEqual([["XADD", "events", "5-1", "op", "upsert", "id", "1", "name", "a", "price", "2"]]);
+  const withOp = table("public.moves", [col("id", OID.int4, { key: true }), col("op", OID.text), col("_op", OID.text)], ["id"]);
+  const ops = recordOps(rec(withOp, "upsert", { id: 1, op: "buy", _op: "x" }, 6n), stream, "");
+  expect(ops.map((o) => [o.cmd, ...o.args])).toEqual([["XADD", "events", "6-1", "__op", "upsert", "id", "1", "op", "buy", "_op", "x"]]);
+});

@@ -164,7 +164,7 @@ export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string, 
     }
     case "stream": {
       // Entry id <commit LSN>-<index>: deterministic, so a re-sent entry is refused as "not greater".
-      const fields: (string | Buffer)[] = ["op", record.op];
+      const fields: (string | Buffer)[] = [opField(record), record.op];
       for (const c of record.table.columns) {
         const v = row[c.name];
         if (v !== null && v !== undefined) fields.push(c.name, redisValue(v));
@@ -176,6 +176,21 @@ export function recordOps(record: OutputRecord, t: RedisTarget, prefix: string, 
   }
   if (t.ttl && record.op !== "delete" && ops.some((o) => o.cmd !== "DEL")) push("PEXPIRE", String(t.ttl));
   return ops;
+}
+
+const opFieldOf = new WeakMap<OutputRecord["table"], string>();
+/**
+ * A stream entry's operation field: `op`, or `_op` (`__op`, …) when the table has a column named
+ * `op`: an entry with two `op` fields lost one of them in every reader that takes it as a map.
+ */
+function opField(record: OutputRecord): string {
+  let f = opFieldOf.get(record.table);
+  if (f === undefined) {
+    f = "op";
+    while (record.table.columns.some((c) => c.name === f)) f = `_${f}`;
+    opFieldOf.set(record.table, f);
+  }
+  return f;
 }
 
 const namesOf = new WeakMap<OutputRecord["table"], string[]>();
