@@ -43,6 +43,9 @@ export class SinkWriter {
   private inflightRows = 0;
   private inflightBytes = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** A position write put off (positionEveryMs), and the last position the sink stored. */
+  private positionTimer: ReturnType<typeof setTimeout> | null = null;
+  private stored: Lsn | null;
   private waiters: (() => void)[] = [];
   private attempts: SinkWriteAttempts;
   /** Position stored in the sink at open: replayed transactions at or below it are skipped. */
@@ -68,6 +71,7 @@ export class SinkWriter {
     this.attempts = new SinkWriteAttempts(sinkName, pipeline, sink, opts, log);
     this.startPosition = sink.position(pipeline);
     this.durable = this.startPosition;
+    this.stored = this.startPosition;
     this.seen = this.startPosition;
   }
 
@@ -82,11 +86,16 @@ export class SinkWriter {
     this.seen = at;
     if (records.length === 0 && this.pending.length === 0 && !this.inflight) {
       const every = this.opts.positionEveryMs ?? 0;
-      if (every > 0 && Date.now() - this.lastWriteAt >= every && (this.durable === null || at > this.durable)) {
+      if (every > 0 && (this.durable === null || at > this.durable)) {
         // Keep the sink's stored position near the source (verify and restarts read it) without a write per transaction.
-        this.pendingLsn = at;
-        this.start();
-        return;
+        const since = Date.now() - this.lastWriteAt;
+        if (since >= every) {
+          this.pendingLsn = at;
+          this.start();
+          return;
+        }
+        // Written later, not dropped: on an idle source the next chance was the next heartbeat (10 s).
+        this.positionTimer ??= setTimeout(() => this.writePosition(), every - since);
       }
       this.durable = at; // nothing of ours is outstanding: this position costs no write
       this.durableGiven = this.given;
@@ -169,8 +178,20 @@ export class SinkWriter {
     return this.pending.length > 0 || this.inflight || this.fatal ? this.durable : this.seen;
   }
 
-  /** Write everything queued; resolves when it is durable. */
+  /** A position write put off by positionEveryMs: now, when nothing else is queued or in flight. */
+  private writePosition(): void {
+    this.positionTimer = null;
+    if (this.fatal || this.pendingLsn !== null || this.inflight || this.seen === null || (this.stored !== null && this.seen <= this.stored)) return;
+    this.pendingLsn = this.seen;
+    this.start();
+  }
+
+  /** Write everything queued (and a position put off); resolves when it is durable. */
   async flush(): Promise<void> {
+    if (this.positionTimer) {
+      clearTimeout(this.positionTimer);
+      this.writePosition();
+    }
     while (this.pendingLsn !== null || this.inflight) {
       if (this.fatal) throw this.fatal;
       if (!this.inflight) this.start();
@@ -181,6 +202,8 @@ export class SinkWriter {
 
   /** Stop retrying (a sink that stays down must not hold shutdown forever). */
   giveUp(): void {
+    if (this.positionTimer) clearTimeout(this.positionTimer);
+    this.positionTimer = null;
     this.attempts.giveUp();
   }
 
@@ -253,6 +276,7 @@ export class SinkWriter {
         }
         if (partial) return; // nothing durable before the last part
         this.durable = lsn;
+        this.stored = lsn;
         this.durableGiven = given;
         if (records.length) commitToSinkSeconds.observe({ sink: this.sinkName }, Math.max(0, Date.now() / 1000 - Number(records[records.length - 1].commitTime) / 1e6));
         this.onDurable();

@@ -12,7 +12,7 @@ import { openSourcePg } from "../source/postgres/connections.ts";
 import { usageError } from "../errors.ts";
 import { targetsOf } from "./pipeline-runner.ts";
 import { isMirror } from "./operators/index.ts";
-import { chunkRanges, currentLsn, PostgresSinkSide, primaryKey, session, sourceTables } from "./verify/postgres-side.ts";
+import { chunkRanges, currentLsn, nudgedLsn, PostgresSinkSide, primaryKey, session, sourceTables } from "./verify/postgres-side.ts";
 import { SqliteSinkSide } from "./verify/sqlite-side.ts";
 import { MysqlSinkSide } from "./verify/mysql-side.ts";
 import type { SinkSide, TablePlan, TableResult, VerifyOptions } from "./verify/types.ts";
@@ -141,7 +141,7 @@ async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t
   const plan: TablePlan = { table: t.table, target: t.target, rel, key, ranged: key.length > 0 && side.rangeSafe(keyCols), lockMs };
   if (key.length && !plan.ranged) notes.push("compared in one pass (its key types do not order alike in the sink)");
   const { source, sink } = side.sides(plan, sinkColumns);
-  const lsn = await currentLsn(src);
+  const lsn = await nudgedLsn(src);
   const waitStarted = Date.now();
   const reached = await waitForSink(side, t, lsn, waitBudget.ms);
   waitBudget.ms = Math.max(0, waitBudget.ms - (Date.now() - waitStarted));

@@ -131,4 +131,19 @@ describe("CheckpointStore", () => {
     expect(s2.latest()!.state).toEqual({ p: [{ sum: 18446744073709551615n, bytes: new Uint8Array([1, 2]) }] });
     s2.close();
   });
+  test("an idle position held back by positionEveryMs is still stored once the interval passes (verify waited for the next heartbeat)", async () => {
+    const { sink, batches } = slowSink(1);
+    const w = new SinkWriter("s", sink, "p", { batchSize: 100, batchDelayMs: 1, maxRows: 1000, maxBytes: 1 << 30, positionEveryMs: 150 }, log, () => {});
+    await w.add([], 10n); // idle transactions: the first position goes out at once
+    await Bun.sleep(20);
+    expect(batches.map((b) => b.lsn)).toEqual([10n]);
+    await w.add([], 20n); // within the interval: put off, not dropped
+    await w.add([], 30n);
+    expect(batches.map((b) => b.lsn)).toEqual([10n]);
+    await Bun.sleep(300);
+    expect(batches.map((b) => [b.lsn, b.records.length])).toEqual([[10n, 0], [30n, 0]]);
+    await w.add([], 40n); // a flush (a checkpoint, the stop) writes a put-off position at once
+    await w.flush();
+    expect(batches.map((b) => b.lsn)).toEqual([10n, 30n, 40n]);
+  });
 });

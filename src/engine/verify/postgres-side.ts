@@ -5,6 +5,7 @@ import { qi, qualified } from "../../sinks/postgres/values.ts";
 import { fromTables } from "../../config/table-refs.ts";
 import type { ChunkSide, Range, SinkSide, TablePlan } from "./types.ts";
 import { isLockedError, pgBounded } from "./lock-wait.ts";
+import { VERIFY_HEARTBEAT } from "../../source/postgres/stream-reader.ts";
 
 /** Row text must not depend on the server's settings (the same ones the source's stream uses). */
 export async function session(sql: Pg): Promise<void> {
@@ -42,6 +43,20 @@ export async function pgColumns(sql: Pg, table: string): Promise<string[]> {
 export async function currentLsn(src: Pg): Promise<bigint> {
   const [r] = await src.unsafe("select (pg_current_wal_lsn() - '0/0')::text as l");
   return BigInt(r.l as string);
+}
+
+/**
+ * The source's current LSN, then a heartbeat message past it. On an idle source a sink's stored
+ * position moves only with the engine's heartbeats (heartbeat_interval, 10 s by default), so the
+ * wait for it took 10–17 s per run; a running engine takes this message at once (stream-reader.ts)
+ * and stores its position. Best effort: without the right to emit one, the wait is as before.
+ */
+export async function nudgedLsn(src: Pg): Promise<bigint> {
+  const lsn = await currentLsn(src);
+  // A non-transactional message is not flushed by itself (the walsender sends only flushed WAL,
+  // and it waited for the next commit); the second, transactional one commits, which flushes both.
+  await src.unsafe(`select pg_logical_emit_message(false, '${VERIFY_HEARTBEAT}', ''), pg_logical_emit_message(true, 'cdc-engine-verify-flush', '')`).catch(() => {});
+  return lsn;
 }
 
 /** Text-like key columns are ordered bytewise (COLLATE "C") when the sink orders them so (SQLite, MySQL's utf8mb4_bin). */

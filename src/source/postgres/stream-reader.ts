@@ -23,6 +23,8 @@ import { movedWithoutToast } from "./toast-reselect.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
 
 export const HEARTBEAT_PREFIX = "cdc-engine-heartbeat";
+/** `verify` asks for the sinks' positions now: handed over without the heartbeat's coalescing. */
+export const VERIFY_HEARTBEAT = `${HEARTBEAT_PREFIX}:verify`;
 /** Keepalives that do not ask for a reply (the walsender sends one each time it waits for WAL) become idle progress at most this often. */
 const KEEPALIVE_PROGRESS_MS = 1000;
 /** Idle-progress LSNs remembered for confirm(); older ones report the LSN itself (merely conservative). */
@@ -252,7 +254,7 @@ export class StreamReader {
           // transaction for one handed over already and drop it whole, its Relation messages too
           // (stream.test.ts "values larger than a socket read": 41 txns, 1 change). So one before it,
           // as for a keepalive's walEnd; confirmed, it reports the message's LSN (flushPositionFor).
-          if (!c.transactional && c.prefix.startsWith(HEARTBEAT_PREFIX)) await this.idle(c.lsn - 1n, c.lsn, true);
+          if (!c.transactional && c.prefix.startsWith(HEARTBEAT_PREFIX)) await this.idle(c.lsn - 1n, c.lsn, true, c.prefix === VERIFY_HEARTBEAT);
           break;
       }
     }
@@ -408,9 +410,9 @@ export class StreamReader {
    * is one before a position the server has sent everything before (a heartbeat message's), which
    * flushPositionFor reports when the engine confirms `lsn`.
    */
-  private async idle(lsn: Lsn, endLsn: Lsn = lsn, sentUpTo = false): Promise<void> {
+  private async idle(lsn: Lsn, endLsn: Lsn = lsn, sentUpTo = false, now = false): Promise<void> {
     if (this.lastLsn !== null && lsn <= this.lastLsn) return;
-    if (Date.now() - this.lastHandover < this.o.heartbeatMs / 2) return;
+    if (!now && Date.now() - this.lastHandover < this.o.heartbeatMs / 2) return;
     if (sentUpTo) {
       this.progressLsns.push(lsn);
       if (this.progressLsns.length > MAX_PROGRESS_LSNS) this.progressLsns.shift();
