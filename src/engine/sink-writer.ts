@@ -181,7 +181,9 @@ export class SinkWriter {
   /** A position write put off by positionEveryMs: now, when nothing else is queued or in flight. */
   private writePosition(): void {
     this.positionTimer = null;
-    if (this.fatal || this.pendingLsn !== null || this.inflight || this.seen === null || (this.stored !== null && this.seen <= this.stored)) return;
+    if (this.fatal || this.seen === null || (this.stored !== null && this.seen <= this.stored)) return;
+    // a batch queued or in flight stores its own position; what came after it is tried again later
+    if (this.pendingLsn !== null || this.inflight) return void (this.positionTimer = setTimeout(() => this.writePosition(), this.opts.positionEveryMs ?? 1000));
     this.pendingLsn = this.seen;
     this.start();
   }
@@ -190,7 +192,8 @@ export class SinkWriter {
   async flush(): Promise<void> {
     if (this.positionTimer) {
       clearTimeout(this.positionTimer);
-      this.writePosition();
+      this.positionTimer = null;
+      if (!this.fatal && this.pendingLsn === null && this.seen !== null && (this.stored === null || this.seen > this.stored)) this.pendingLsn = this.seen;
     }
     while (this.pendingLsn !== null || this.inflight) {
       if (this.fatal) throw this.fatal;
