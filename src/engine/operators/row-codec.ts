@@ -40,15 +40,13 @@ function encodeCell(v: unknown): unknown {
   }
 }
 
-const SPECIAL: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, "-Infinity": Number.NEGATIVE_INFINITY, "-0": -0 };
-
 function decodeCell(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(decodeCell);
   if (!v || typeof v !== "object") return v;
   const o = v as { $b?: string; $x?: string; $f?: string; $a?: unknown[]; bounds?: string; delim?: string };
   if (o.$b !== undefined) return BigInt(o.$b);
   if (o.$x !== undefined) return new Uint8Array(Buffer.from(o.$x, "hex"));
-  if (o.$f !== undefined) return SPECIAL[o.$f];
+  if (o.$f !== undefined) return Number(o.$f); // "NaN", "Infinity", "-Infinity", "-0", as expr/values.ts decodeValue reads them
   if (o.$a !== undefined) {
     const arr = o.$a.map(decodeCell);
     if (o.bounds) withBounds(arr, o.bounds);

@@ -1,5 +1,5 @@
 import type { Pg } from "../../db/postgres-client.ts";
-import type { Column, Relation } from "../../types.ts";
+import type { Relation } from "../../types.ts";
 
 /**
  * `ALTER TABLE … ADD COLUMN … DEFAULT <constant>` writes nothing to the table and sends no change:
@@ -42,18 +42,13 @@ export async function loadMissingValues(sql: Pg, relId: number, names: string[])
 }
 
 /**
- * A Relation message carries no catalog facts: columns the table had keep what was known of them
- * (same name and type); columns it did not have are looked up. A lookup that fails leaves them
+ * The missing values of the columns a Relation message has and `prev` had not (the ones it had
+ * keep theirs: stream-reader.ts copies them with the type name). A lookup that fails leaves them
  * without (the sink adds them empty, as before). Returns the new columns whose rows' values the
  * sinks cannot have (a default but no missing value).
  */
-export async function carryMissingValues(rel: Relation, prev: Relation, lookup: (relId: number, names: string[]) => Promise<Map<string, string | null>>): Promise<string[]> {
-  const fresh: Column[] = [];
-  for (const c of rel.columns) {
-    const p = prev.columns.find((x) => x.name === c.name);
-    if (!p) fresh.push(c);
-    else if (p.missing !== undefined && p.typeOid === c.typeOid && p.typeMod === c.typeMod) c.missing = p.missing;
-  }
+export async function lookUpMissingValues(rel: Relation, prev: Relation, lookup: (relId: number, names: string[]) => Promise<Map<string, string | null>>): Promise<string[]> {
+  const fresh = rel.columns.filter((c) => !prev.columns.some((p) => p.name === c.name));
   if (!fresh.length) return [];
   const found = await lookup(rel.id, fresh.map((c) => c.name));
   const lost: string[] = [];

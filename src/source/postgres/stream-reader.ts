@@ -14,7 +14,7 @@ import { CdcError } from "../../errors.ts";
 import { changesRead, spilledTxns, txnsRead } from "../../metrics/metrics.ts";
 import { formatLsn, type Change, type Lsn, type Relation, type Txn } from "../../types.ts";
 import { relationChanged } from "./catalog.ts";
-import { carryMissingValues } from "./missing-values.ts";
+import { lookUpMissingValues } from "./missing-values.ts";
 import { DataDecoder, decodeControl, isDataMessage, relationTypes, streamedXid } from "./pgoutput.ts";
 import { KEEPALIVE } from "./replication.ts";
 import { TxnBuffer } from "./txn-buffer.ts";
@@ -283,7 +283,13 @@ export class StreamReader {
   private async noteRelation(rel: Relation): Promise<Relation | null> {
     if (this.o.refreshTypes && rel.columns.some((c) => !this.o.types.has(c.typeOid))) await this.o.refreshTypes();
     const prev = this.o.known.get(rel.id);
-    if (prev) for (const c of rel.columns) c.typeName = prev.columns.find((p) => p.name === c.name && p.typeOid === c.typeOid && p.typeMod === c.typeMod)?.typeName;
+    if (prev) {
+      for (const c of rel.columns) {
+        const same = prev.columns.find((p) => p.name === c.name && p.typeOid === c.typeOid && p.typeMod === c.typeMod);
+        c.typeName = same?.typeName;
+        if (same?.missing !== undefined) c.missing = same.missing;
+      }
+    }
     // A column added or retyped while streaming: its exact type, as the catalog names it. Without
     // it a sink created numeric(10,2) as numeric, varchar(5) as varchar, and inet, enums or an
     // int8[] as text (where the array's text then differed from the source's).
@@ -297,7 +303,7 @@ export class StreamReader {
       }
     }
     if (prev && this.o.missingValues) {
-      const lost = await carryMissingValues(rel, prev, this.o.missingValues).catch((e) => {
+      const lost = await lookUpMissingValues(rel, prev, this.o.missingValues).catch((e) => {
         this.o.log.warn({ table: rel.table, err: (e as Error).message }, `cannot look up the defaults of new columns of ${rel.table}; a sink adds them empty to the rows it has`);
         return [];
       });

@@ -1,7 +1,7 @@
 import { type AggSpec, accAdd, newAcc } from "./aggregates.ts";
 import type { SessionEv as Ev, SessionGroup as Group } from "./session-delta.ts";
 import { SumAcc } from "./sum-acc.ts";
-import { isFloatSum } from "./sum-overflow.ts";
+import { isFloatSum, sumLimit, sumsInFloat4 } from "./sum-overflow.ts";
 
 /**
  * Session windows' float SUM/AVG overflow check (sum-overflow.ts has the panes'): an event that
@@ -22,7 +22,7 @@ export class SessionOverflow {
     private readonly gapUs: number,
   ) {
     this.floats = aggs.flatMap((a, i) => (isFloatSum(a) ? [i] : []));
-    this.limit = this.floats.some((i) => aggs[i].kind === "sum" && aggs[i].float4) ? 2 ** 127 : 2 ** 1023;
+    this.limit = Math.min(...this.floats.map((i) => sumLimit(aggs[i])));
   }
 
   /** The aggregate that `ev` joining group `g` would put past the range, or null. */
@@ -80,7 +80,7 @@ export class SessionOverflow {
       const spec = this.aggs[i];
       const acc = newAcc(spec) as SumAcc;
       for (const e of s) accAdd(spec, acc, e.vals[i], 1);
-      if (acc.floatOutOfRange(spec.kind === "sum" && spec.float4 === true)) return spec;
+      if (acc.floatOutOfRange(sumsInFloat4(spec))) return spec;
     }
     return null;
   }

@@ -13,15 +13,24 @@ export function isFloatSum(spec: AggSpec): boolean {
   return (spec.kind === "sum" || spec.kind === "avg") && spec.arg?.type.kind === "float";
 }
 
+/** sum(real) sums in float4 and overflows at its range (avg(real) sums in double, as Postgres). */
+export function sumsInFloat4(spec: AggSpec): boolean {
+  return spec.kind === "sum" && spec.float4 === true;
+}
+
+/** Below this, |sum| + |v| cannot overflow: half the range (a float4 value is within 2^-24 of the double it came from). */
+export function sumLimit(spec: AggSpec): number {
+  return sumsInFloat4(spec) ? 2 ** 127 : 2 ** 1023;
+}
+
 /** Adding (1) or taking back (-1) `v` would put the sum out of range: tried on `acc`, then undone (the sum is exact, so undoing is too). */
 function wouldOverflow(spec: AggSpec, acc: Acc, v: unknown, sign: 1 | -1): boolean {
   if (typeof v !== "number" || !(acc instanceof SumAcc) || !isFloatSum(spec)) return false;
   const x = spec.float4 ? Math.fround(v) : v;
   if (!Number.isFinite(x)) return false; // NaN and ±Infinity rows are kept apart: Postgres' Infinity + 1 is Infinity
-  const float4 = spec.kind === "sum" && spec.float4 === true; // avg(real) sums in double, as Postgres
-  if (acc.fb + Math.abs(x) < (float4 ? 2 ** 127 : 2 ** 1023)) return false;
+  if (acc.fb + Math.abs(x) < sumLimit(spec)) return false;
   acc.add(x, sign);
-  const out = acc.floatOutOfRange(float4);
+  const out = acc.floatOutOfRange(sumsInFloat4(spec));
   acc.add(x, sign === 1 ? -1 : 1);
   return out;
 }
@@ -35,8 +44,7 @@ export class FloatSumGuard {
   private readonly limit: number[];
   constructor(private readonly aggs: AggSpec[]) {
     this.idx = aggs.flatMap((a, i) => (isFloatSum(a) ? [i] : []));
-    // sum(real) overflows at the float4 range; a float4 value is within 2^-24 of the double it came from
-    this.limit = this.idx.map((i) => (aggs[i].kind === "sum" && aggs[i].float4 ? 2 ** 127 : 2 ** 1023));
+    this.limit = this.idx.map((i) => sumLimit(aggs[i]));
   }
   /** null for a plan without float sums: nothing to check */
   static of(aggs: AggSpec[]): FloatSumGuard | null {
@@ -57,7 +65,7 @@ export class FloatSumGuard {
 }
 
 function range(spec: AggSpec): string {
-  return spec.kind === "sum" && spec.float4 ? "real" : "double precision";
+  return sumsInFloat4(spec) ? "real" : "double precision";
 }
 
 /** The DLQ reason for a row refused by overflowingAgg: its addition (`add`) or the taking back of its previous version. */
