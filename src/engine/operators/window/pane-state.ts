@@ -1,6 +1,7 @@
 import { decodeValue } from "../../../expr/values.ts";
 import { encodeCell, stateToJson, unwrapState } from "./state-json.ts";
-import { Bag, loadAccDelta, saveAcc, saveAccDelta } from "./aggregates.ts";
+import { loadAccDelta, saveAcc, saveAccDelta } from "./aggregates.ts";
+import { Bag } from "./value-bag.ts";
 import type { RowId } from "./types.ts";
 import { type Group, NO_WEIGHTS } from "./pane-types.ts";
 import { contribution, valsOf } from "./pane-contribs.ts";
