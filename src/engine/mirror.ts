@@ -5,9 +5,11 @@ import { keyChanged, pick } from "../row-key.ts";
 /**
  * Turns source changes into sink records for a mirror: the sink table has the source's
  * schema.table, columns and key (the primary key, also under REPLICA IDENTITY FULL, or the
- * replica identity index; `keyOverride` when the pipeline's `to:` names one). Tables without
- * a key (no primary key, REPLICA IDENTITY NOTHING) are append-only: inserts append, updates and
- * deletes are not applied (they cannot be addressed without a key).
+ * replica identity index; `keyOverride` when the pipeline's `to:` names one). A table without a
+ * key under REPLICA IDENTITY FULL sends its whole old row with each update and delete: those go
+ * out as records that address one row equal to it (OutputRecord.byOldRow), as PostgreSQL's own
+ * logical replication applies them. Other tables without a key (REPLICA IDENTITY NOTHING, or
+ * DEFAULT without a primary key) send no old row: they stay append-only.
  */
 export class MirrorMapper {
   private tables = new WeakMap<Relation, OutputTable>();
@@ -44,14 +46,21 @@ export class MirrorMapper {
           if (c.after) out.push({ op: "upsert", table, row: c.after, wire: c.afterWire, lsn, index: out.length, commitTime, source: sourceOf(c) });
           break;
         case "update": {
-          if (!c.after || table.key.length === 0) break;
+          if (!c.after) break;
+          if (table.key.length === 0) {
+            if (c.before && c.relation.replicaIdentity === "f") push(c, "upsert", table, withOldToast(c.after, c.before, c.unchangedToast), c.before, BY_OLD_ROW);
+            break;
+          }
           // A changed primary key: the old row goes away first.
           if (c.before && keyChanged(table.key, c.before, c.after)) push(c, "delete", table, pick(table.key, c.before), c.before);
           push(c, "upsert", table, c.after, c.before ?? null, c.unchangedToast?.length ? { unchangedToast: c.unchangedToast } : c.afterWire ? { wire: c.afterWire } : undefined);
           break;
         }
         case "delete": {
-          if (table.key.length === 0) break;
+          if (table.key.length === 0) {
+            if (c.before && c.relation.replicaIdentity === "f") push(c, "delete", table, c.before, c.before, BY_OLD_ROW);
+            break;
+          }
           const row = c.key ?? c.before;
           if (row) push(c, "delete", table, pick(table.key, row), c.before ?? null);
           break;
@@ -63,4 +72,17 @@ export class MirrorMapper {
     }
     return out;
   }
+}
+
+const BY_OLD_ROW: Partial<OutputRecord> = { byOldRow: true };
+
+/**
+ * The new row with its unchanged TOAST columns taken from the old one (a FULL old row is
+ * complete): a row replaced whole needs every value, and no key lets a sink keep the stored ones.
+ */
+function withOldToast(after: Row, before: Row, unchanged: string[] | undefined): Row {
+  if (!unchanged?.length) return after;
+  const row = { ...after };
+  for (const c of unchanged) row[c] = before[c];
+  return row;
 }

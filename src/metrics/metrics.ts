@@ -63,6 +63,7 @@ export const commitToSinkSeconds = new Histogram({
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   ...reg,
 });
+export const sinkRowsUnmatched = new Counter({ name: "cdc_engine_sink_rows_unmatched_total", help: "Updates and deletes of a keyless REPLICA IDENTITY FULL table that found no equal row in the sink (skipped, as logical replication does)", labelNames: ["sink", "pipeline", "table", "op"], ...reg });
 export const sinkRetries = new Counter({ name: "cdc_engine_sink_retries_total", help: "Sink write attempts retried", labelNames: ["sink"], ...reg });
 export const breakerState = new Gauge({ name: "cdc_engine_sink_breaker_state", help: "Circuit breaker: 0 closed, 1 half-open, 2 open", labelNames: ["sink"], ...reg });
 export const sinkUp = new Gauge({ name: "cdc_engine_sink_up", help: "1 when the sink is healthy", labelNames: ["sink"], ...reg });

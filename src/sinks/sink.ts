@@ -33,6 +33,13 @@ export interface OutputRecord {
   row: Row;
   /** Previous row, when known (updates with REPLICA IDENTITY FULL, deletes, retractions). */
   before?: Row | null;
+  /**
+   * A table without a key under REPLICA IDENTITY FULL (engine/mirror.ts): this delete or upsert
+   * addresses ONE row equal to `before` in every column (NULL equal to NULL), which it deletes or
+   * replaces with `row`, as PostgreSQL's own logical replication does. A sink finding no such row
+   * counts it and goes on (unmatched-rows.ts); a sink that cannot address rows skips it.
+   */
+  byOldRow?: true;
   /** Columns to leave untouched on upsert (unchanged TOAST values). */
   unchangedToast?: string[];
   /**

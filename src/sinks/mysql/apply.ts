@@ -5,6 +5,7 @@ import { deleteSql, q, upsertSql } from "./ddl.ts";
 import { nullKeyDeleteSql, nullKeyInsertSql, nullKeyUpdateParams, nullKeyUpdateSql } from "./null-key.ts";
 import type { Prepared } from "./prepare.ts";
 import type { Dialect } from "./types.ts";
+import { applyByOldRow } from "./old-row.ts";
 
 export type Queryable = Pick<mysql.Connection, "query">;
 /** Which errors belong to a row (→ DLQ) rather than to the sink (→ retried). */
@@ -18,8 +19,11 @@ export interface StatementLimits {
   maxStatement: number;
 }
 
-/** Consecutive records of the same table, op and columns go in one statement (order kept). */
-export async function applyGroups(c: Queryable, prepared: Prepared[], o: StatementLimits): Promise<void> {
+/**
+ * Consecutive records of the same table, op and columns go in one statement (order kept).
+ * `unmatched` gets the records addressed by their old row that found none.
+ */
+export async function applyGroups(c: Queryable, prepared: Prepared[], o: StatementLimits, unmatched: OutputRecord[] = []): Promise<void> {
   let i = 0;
   while (i < prepared.length) {
     let j = i + 1;
@@ -28,17 +32,17 @@ export async function applyGroups(c: Queryable, prepared: Prepared[], o: Stateme
       bytes += prepared[j].bytes;
       j++;
     }
-    await applyGroup(c, prepared.slice(i, j), o.dialect);
+    await applyGroup(c, prepared.slice(i, j), o.dialect, unmatched);
     i = j;
   }
 }
 
 /** Each record alone (under a savepoint when in a transaction); a row's own error sends it to `dead`, any other is thrown. */
-export async function applyOneByOne(c: Queryable, prepared: Prepared[], dead: [OutputRecord, string][], savepoints: boolean, dialect: Dialect, rowError: RowError = isDataError): Promise<void> {
+export async function applyOneByOne(c: Queryable, prepared: Prepared[], dead: [OutputRecord, string][], savepoints: boolean, dialect: Dialect, rowError: RowError = isDataError, unmatched: OutputRecord[] = []): Promise<void> {
   for (const p of prepared) {
     try {
       if (savepoints) await c.query("SAVEPOINT cdc_row");
-      await applyGroup(c, [p], dialect);
+      await applyGroup(c, [p], dialect, unmatched);
       if (savepoints) await c.query("RELEASE SAVEPOINT cdc_row");
     } catch (e) {
       if (!rowError(e)) throw e;
@@ -48,9 +52,12 @@ export async function applyOneByOne(c: Queryable, prepared: Prepared[], dead: [O
   }
 }
 
-async function applyGroup(c: Queryable, group: Prepared[], dialect: Dialect): Promise<void> {
+async function applyGroup(c: Queryable, group: Prepared[], dialect: Dialect, unmatched: OutputRecord[]): Promise<void> {
   const first = group[0];
-  if (first.nullKey) {
+  if (first.oldValues) {
+    // alone in its group (prepare.ts)
+    if (!(await applyByOldRow(c, first))) unmatched.push(first.rec);
+  } else if (first.nullKey) {
     for (const p of group) await applyNullKey(c, p);
   } else if (first.op === "truncate") {
     await c.query(dialect === "mysql" ? `DELETE FROM ${q(first.table)}` : `TRUNCATE TABLE ${q(first.table)}`);

@@ -1,5 +1,6 @@
 import type mysql from "mysql2/promise";
 import type { OutputRecord } from "../sink.ts";
+import type { Column } from "../../types.ts";
 import { mysqlTableName } from "./ddl.ts";
 import { hasNull } from "./null-key.ts";
 import type { TargetTables } from "./tables.ts";
@@ -18,6 +19,8 @@ export interface Prepared {
   keyValues: Param[];
   /** The key holds a NULL: written by the key compared with <=> (null-key.ts). */
   nullKey: boolean;
+  /** Addressed by its old row (OutputRecord.byOldRow): the old row's values, in `columns` order (old-row.ts). */
+  oldValues?: Param[];
   /** Rows in one group share table, op and column list. */
   group: string;
   /** Rough size of the row in the SQL text. */
@@ -81,6 +84,7 @@ export class RowPreparer {
       const k = key.find((_, i) => keyValues[i] === null || keyValues[i] === undefined);
       throw new ValueError(`${table}: key column ${k} is NULL, and a StarRocks Primary Key table cannot hold a NULL key (use COALESCE in select:)`);
     }
+    if (rec.byOldRow) return this.byOldRow(rec, table, byName);
     const run = nullKey ? "|null" : "";
     if (rec.op === "delete") {
       if (!key.length) throw new ValueError(`delete on ${table}, which has no key`);
@@ -94,6 +98,18 @@ export class RowPreparer {
     const maxPacket = this.maxPacket();
     if (size > maxPacket - 4096) throw new ValueError(`row is ${size} bytes, more than the server's max_allowed_packet (${maxPacket})`);
     return { rec, table, op: "upsert", columns, values, key, keyValues, nullKey, group: `${table}|upsert${run}|${columns.join(",")}`, bytes: paramBytes(values) };
+  }
+
+  /** A record addressed by its old row: every source column, the new values (upsert) and the old ones; a group of its own. */
+  private byOldRow(rec: OutputRecord, table: string, byName: Map<string, Column>): Prepared {
+    const columns = rec.table.columns.map((c) => c.name);
+    const before = rec.before ?? {};
+    const oldValues = columns.map((n) => oldParam(before[n], byName.get(n)));
+    const values = rec.op === "upsert" ? columns.map((n) => toParam(rec.row[n], byName.get(n))) : [];
+    if (rec.op === "upsert") this.checkDecimals(table, columns, values);
+    const bytes = paramBytes(values) + paramBytes(oldValues);
+    if (bytes / 2 > this.maxPacket() - 4096) throw new ValueError(`row is about ${bytes >> 1} bytes with its old row, more than the server's max_allowed_packet (${this.maxPacket()})`);
+    return { rec, table, op: rec.op, columns, values, key: [], keyValues: [], nullKey: false, oldValues, group: `${table}|old|${oldRowGroups++}`, bytes };
   }
 
   /**
@@ -125,6 +141,19 @@ class DecimalMisfit extends ValueError {
     super(message);
   }
 }
+
+/** Each record addressed by its old row is a statement of its own (old-row.ts): a group no other record shares. */
+let oldRowGroups = 0;
+
+/**
+ * An old row's value as the stored one compares with it: a real is stored as FLOAT, whose value
+ * read as a double is the float's own (0.1 → 0.10000000149011612), not the double of its text.
+ */
+function oldParam(v: unknown, c: Column | undefined): Param {
+  const p = toParam(v, c);
+  return typeof p === "number" && c?.typeOid === FLOAT4 ? Math.fround(p) : p;
+}
+const FLOAT4 = 700;
 
 function paramBytes(values: Param[]): number {
   let n = 8;

@@ -13,6 +13,7 @@ import { TargetTables } from "./tables.ts";
 import { applyGroups, applyOneByOne, type Queryable, type RowError, type StatementLimits } from "./apply.ts";
 import { RowPreparer } from "./prepare.ts";
 import { isUnknownColumn, LostColumnError } from "./lost-column.ts";
+import { reportUnmatched } from "../unmatched-rows.ts";
 
 /** The last try after the table's columns were read again: an Unknown column left is the row's. */
 const rowErrorLastTry: RowError = (e) => isDataError(e) || isUnknownColumn(e);
@@ -41,7 +42,9 @@ export class MysqlSink implements Sink {
   /** Created tables' collation: a NO PAD binary one when the server has it (ddl.ts NO_PAD_COLLATIONS). */
   private collation: string | undefined;
   /** Per pipeline: the transaction holding a large transaction's earlier parts, and the tables they wrote. */
-  private readonly openParts = new Map<string, { conn: mysql.PoolConnection; dead: [OutputRecord, string][]; touched: Set<string> }>();
+  private readonly openParts = new Map<string, { conn: mysql.PoolConnection; dead: [OutputRecord, string][]; unmatched: OutputRecord[]; touched: Set<string> }>();
+  /** StarRocks tables whose updates and deletes addressed by old row were skipped (warned once each). */
+  private readonly appendOnlyWarned = new Set<string>();
   /** Pipelines whose last write failed without an answer: whether it committed is not known (see applyOnce). */
   private readonly unsure = new Set<string>();
 
@@ -116,15 +119,33 @@ export class MysqlSink implements Sink {
   async write(batch: OutputBatch): Promise<void> {
     const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
     if (!unseen) return;
-    const { store, records } = unseen;
+    const { store } = unseen;
+    const records = this.config.dialect === "starrocks" ? this.withoutOldRowRecords(unseen.records) : unseen.records;
     if (batch.part && this.config.dialect === "mysql") return this.writePart(batch, records);
-    const dead = await this.retry.execute(() => this.applyOnce(batch, records, store), this.abort.signal);
+    const unmatched: OutputRecord[] = [];
+    const dead = await this.retry.execute(() => this.applyOnce(batch, records, store, unmatched), this.abort.signal);
     if (this.state.status !== "up") this.ctx.log.info("sink reachable again");
     this.state = { status: "up" };
     sinkUp.set({ sink: this.ctx.name }, 1);
     if (store) this.positions.set(batch.pipeline, batch.lsn);
     // Rows written, batch sizes and commit-to-sink latency are counted by the engine's SinkWriter.
     for (const [rec, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, rec, reason);
+    reportUnmatched(this.ctx, batch.pipeline, unmatched);
+  }
+
+  /**
+   * StarRocks has no transaction to fence a delete of one of several equal rows with the position
+   * (a replay would take a second one) and no DELETE ... LIMIT: a keyless FULL table stays
+   * append-only there, as before (README).
+   */
+  private withoutOldRowRecords(records: OutputRecord[]): OutputRecord[] {
+    if (!records.some((r) => r.byOldRow)) return records;
+    for (const r of records) {
+      if (!r.byOldRow || this.appendOnlyWarned.has(r.table.name)) continue;
+      this.appendOnlyWarned.add(r.table.name);
+      this.ctx.log.warn({ table: r.table.name }, `${r.table.name} has no key: its updates and deletes are not applied in StarRocks (append-only), only its inserts`);
+    }
+    return records.filter((r) => !r.byOldRow);
   }
 
   /**
@@ -146,9 +167,10 @@ export class MysqlSink implements Sink {
         conn.destroy();
         throw e;
       }
-      this.openParts.set(batch.pipeline, (open = { conn, dead: [], touched: new Set() }));
+      this.openParts.set(batch.pipeline, (open = { conn, dead: [], unmatched: [], touched: new Set() }));
     }
     const { conn, dead, touched } = open;
+    const unmatched: OutputRecord[] = []; // this part's: kept only if its savepoint is
     if (part.index > 0 && this.tables.altersAny(records, touched)) {
       // A column added (or widened) in the middle of a large transaction: ALTER TABLE on another
       // connection waits for the metadata lock this open transaction holds on the table, for
@@ -168,15 +190,17 @@ export class MysqlSink implements Sink {
       await conn.query("SAVEPOINT cdc_part");
       for (const p of prepared) touched.add(p.table);
       try {
-        await applyGroups(conn, prepared, this.limits());
+        await applyGroups(conn, prepared, this.limits(), unmatched);
       } catch (e) {
         if (!isDataError(e) && !isUnknownColumn(e)) throw e;
         await conn.query("ROLLBACK TO SAVEPOINT cdc_part");
+        unmatched.length = 0;
         // A column dropped by hand: re-adding it must wait until the open transaction ends (its metadata lock).
         if (isUnknownColumn(e) && (await this.tables.reread(pool, records))) throw new LostColumnError(e as Error);
-        await applyOneByOne(conn, prepared, dead, true, this.config.dialect, rowErrorLastTry);
+        await applyOneByOne(conn, prepared, dead, true, this.config.dialect, rowErrorLastTry, unmatched);
       }
       await conn.query("RELEASE SAVEPOINT cdc_part");
+      open.unmatched.push(...unmatched);
       if (!part.last) return;
       await conn.query(offsetUpsertSql(this.config.dialect), [batch.pipeline, this.ctx.name, batch.lsn.toString()]);
       await conn.query("COMMIT");
@@ -195,6 +219,7 @@ export class MysqlSink implements Sink {
     conn.release();
     this.positions.set(batch.pipeline, batch.lsn);
     for (const [rec, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, rec, reason);
+    reportUnmatched(this.ctx, batch.pipeline, open.unmatched);
   }
 
   /**
@@ -204,7 +229,8 @@ export class MysqlSink implements Sink {
    * The stored position says it: it commits with the rows. (Records that attempt would have sent
    * to the dead-letter queue are not known then.)
    */
-  private async applyOnce(batch: OutputBatch, records: OutputRecord[], store: boolean): Promise<[OutputRecord, string][]> {
+  private async applyOnce(batch: OutputBatch, records: OutputRecord[], store: boolean, unmatched: OutputRecord[]): Promise<[OutputRecord, string][]> {
+    unmatched.length = 0;
     // (A snapshot chunk shares its LSN with every other chunk: only a position past it tells.)
     if (store && this.unsure.has(batch.pipeline) && (await this.storedPosition(batch.pipeline)) >= batch.lsn + (batch.snapshot ? 1n : 0n)) {
       this.unsure.delete(batch.pipeline);
@@ -212,7 +238,7 @@ export class MysqlSink implements Sink {
       return [];
     }
     try {
-      const dead = await this.apply(batch, records, store);
+      const dead = await this.apply(batch, records, store, unmatched);
       this.unsure.delete(batch.pipeline);
       return dead;
     } catch (e) {
@@ -233,20 +259,22 @@ export class MysqlSink implements Sink {
    * One attempt: DDL, then the rows and the position (unless !store). Returns the rows rejected for
    * their values. An Unknown column (a column dropped by hand) reads the tables again and tries once more.
    */
-  private async apply(batch: OutputBatch, records: OutputRecord[], store: boolean): Promise<[OutputRecord, string][]> {
+  private async apply(batch: OutputBatch, records: OutputRecord[], store: boolean, unmatched: OutputRecord[]): Promise<[OutputRecord, string][]> {
     const pool = this.pool;
     if (!pool) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
     try {
-      return await this.applyRows(pool, batch, records, store, isDataError);
+      return await this.applyRows(pool, batch, records, store, isDataError, unmatched);
     } catch (e) {
       if (!isUnknownColumn(e)) throw e;
       this.ctx.log.warn({ pipeline: batch.pipeline, reason: (e as Error).message }, "a target column is missing: reading the tables' columns again");
       await this.tables.reread(pool, records);
-      return await this.applyRows(pool, batch, records, store, rowErrorLastTry);
+      return await this.applyRows(pool, batch, records, store, rowErrorLastTry, unmatched);
     }
   }
 
-  private async applyRows(pool: mysql.Pool, batch: OutputBatch, records: OutputRecord[], store: boolean, rowError: RowError): Promise<[OutputRecord, string][]> {
+  /** `unmatched` gets the records addressed by their old row that found none in the attempt that committed. */
+  private async applyRows(pool: mysql.Pool, batch: OutputBatch, records: OutputRecord[], store: boolean, rowError: RowError, unmatched: OutputRecord[]): Promise<[OutputRecord, string][]> {
+    unmatched.length = 0;
     await this.tables.ensure(pool, records);
     const dead: [OutputRecord, string][] = [];
     const prepared = await this.rows.fresh(pool, records, dead);
@@ -267,13 +295,14 @@ export class MysqlSink implements Sink {
     try {
       await conn.query("START TRANSACTION");
       try {
-        await applyGroups(conn, prepared, this.limits());
+        await applyGroups(conn, prepared, this.limits(), unmatched);
       } catch (e) {
         if (!rowError(e)) throw e;
         // Find the bad rows: redo the batch row by row, each under a savepoint.
         await conn.query("ROLLBACK");
+        unmatched.length = 0;
         await conn.query("START TRANSACTION");
-        await applyOneByOne(conn, prepared, dead, true, this.config.dialect, rowError);
+        await applyOneByOne(conn, prepared, dead, true, this.config.dialect, rowError, unmatched);
       }
       await offset(conn);
       await conn.query("COMMIT");

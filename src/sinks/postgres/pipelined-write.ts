@@ -1,6 +1,7 @@
 import type { Pg } from "../../db/postgres-client.ts";
 import { isLostConnection, isServerError } from "./errors.ts";
 import { copyIn, directRefused, markDirectRefused, type Statement } from "./plan.ts";
+import type { OutputRecord } from "../sink.ts";
 
 /** A statement the pipelined path cannot take (a staging COPY): the caller uses the savepoint path. */
 export function pipelinable(stmts: Statement[]): boolean {
@@ -32,8 +33,9 @@ export const writerClientOptions = { max_pipeline: 1_000_000, connection: { appl
  * a direct COPY, bad data) rolls the whole batch back and returns "refused", with the direct-COPY
  * targets marked so that the caller's savepoint path, which finds the bad records, takes the
  * staging path for them. Connection errors are thrown (the writer retries the batch).
+ * `unmatched` gets the records addressed by their old row that found none (Statement.oneRowOf).
  */
-export async function writePipelined(conn: Pg, stmts: Statement[], position: { text: string; params: string[] }): Promise<PipelinedResult> {
+export async function writePipelined(conn: Pg, stmts: Statement[], position: { text: string; params: string[] }, unmatched: OutputRecord[] = []): Promise<PipelinedResult> {
   const pending: Promise<unknown>[] = [];
   let refused: unknown = null;
   // A lost connection ends the wait at once: postgres.js retried the queries it held one by one,
@@ -69,7 +71,9 @@ export async function writePipelined(conn: Pg, stmts: Statement[], position: { t
       }
       continue;
     }
-    track(conn.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") }));
+    const q = conn.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") });
+    const one = s.oneRowOf;
+    track(one ? q.then((res) => void (res.count === 0 && unmatched.push(one))) : q);
   }
   await settled();
   if (refused) {

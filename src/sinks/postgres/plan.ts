@@ -4,6 +4,7 @@ import { arrayLiteral, qi, qualified, toPgText } from "./values.ts";
 import { copyData } from "./copy-text.ts";
 import { isServerError } from "./errors.ts";
 import { hasNullKey, nullKeyDelete } from "./null-key.ts";
+import { oldRowStatement } from "./old-row.ts";
 
 /** Column name → type as the sink table has it (format_type), per "schema.table". */
 export type SinkTypes = (table: string) => Map<string, string> | undefined;
@@ -18,6 +19,8 @@ export interface Statement {
    * (copyDirect); the staging path only runs when the server refuses that.
    */
   copy?: { create: string; into: string; data: Buffer; direct?: string; table?: string };
+  /** The record addressed by its old row that this statement applies: 0 rows affected = it found none. */
+  oneRowOf?: OutputRecord;
 }
 
 /** Runs of at least this many upserts go through COPY into a staging table (bench/apply.ts: faster than unnest for big runs). */
@@ -37,6 +40,8 @@ interface Group {
   last: unknown;
   /** Every record of the run came from a source insert (a COPY straight into the table may do). */
   inserts: boolean;
+  /** One record addressed by its old row (OutputRecord.byOldRow): a statement of its own. */
+  byOldRow?: true;
 }
 
 /**
@@ -68,6 +73,10 @@ export function planBatch(records: OutputRecord[], fkTables: Set<string>, defaul
   const out: Statement[] = [];
   for (const seq of [...free.values(), ordered]) {
     for (const g of groupRuns(seq)) {
+      if (g.byOldRow) {
+        out.push(oldRowStatement(g.records[0], defaultSchema, types(g.table.name.includes(".") ? g.table.name : `${defaultSchema}.${g.table.name}`)));
+        continue;
+      }
       if (g.op === "delete" && g.records.some((r) => hasNullKey(r, g.table.key))) {
         const target = qualified(g.table.name, defaultSchema);
         for (const r of g.records) if (hasNullKey(r, g.table.key)) out.push(nullKeyDelete(target, g.table.key, r));
@@ -111,6 +120,12 @@ function groupRuns(seq: OutputRecord[]): Group[] {
       // Consecutive truncates become one TRUNCATE a, b (as Postgres sent them).
       if (g && g.op === "truncate") g.records.push(r);
       else groups.push((g = { op: "truncate", table: r.table, toast: "", records: [r], byKey: null, last: NO_KEY, inserts: false }));
+      continue;
+    }
+    if (r.byOldRow) {
+      // Each addresses one row that earlier records of the run may have written: in order, alone.
+      groups.push({ op: r.op, table: r.table, toast: "", records: [r], byKey: null, last: NO_KEY, inserts: false, byOldRow: true });
+      g = null;
       continue;
     }
     if (!g || g.op !== r.op || (g.table !== r.table && !sameTable(g.table, r.table)) || g.toast !== toast) {

@@ -12,6 +12,7 @@ import { describePgError, isPgDataError } from "./errors.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { withoutOwnTable } from "./own-table.ts";
 import { qi } from "./values.ts";
+import { reportUnmatched } from "../unmatched-rows.ts";
 
 /**
  * The Postgres sink: each batch and the pipeline's position go in one transaction (rows +
@@ -32,7 +33,7 @@ export class PostgresSink implements Sink {
   private positions = new Map<string, Lsn>();
   private ready = new WeakMap<OutputTable, true>();
   /** Per pipeline: the reserved connection whose open transaction holds the parts written so far. */
-  private openParts = new Map<string, { conn: Reserved; dead: [OutputRecord, string][] }>();
+  private openParts = new Map<string, { conn: Reserved; dead: [OutputRecord, string][]; unmatched: OutputRecord[] }>();
   private readyNames = new Set<string>();
   private fkTables = new Set<string>();
   /** "schema.table" → column types as the sink has them. */
@@ -101,10 +102,13 @@ export class PostgresSink implements Sink {
   private async writeBatch(batch: OutputBatch): Promise<void> {
     await this.prepareTables(batch);
     const dead: [OutputRecord, string][] = [];
+    // Records addressed by their old row that found none; only those of the attempt that committed count.
+    let unmatched: OutputRecord[] = [];
     let stmts = planBatch(batch.records, this.fkTables, this.config.schema, (t) => this.types.get(t));
     if (pipelinable(stmts)) {
-      if ((await this.writeFast(batch, stmts)) === "written") {
+      if ((await this.writeFast(batch, stmts, unmatched)) === "written") {
         this.positions.set(batch.pipeline, batch.lsn);
+        reportUnmatched(this.ctx, batch.pipeline, unmatched);
         return;
       }
       // Refused: the path below finds the records the server refuses (direct COPY targets are now planned through staging).
@@ -113,7 +117,8 @@ export class PostgresSink implements Sink {
     try {
       // The common case in one go, without savepoints.
       await this.sql.begin(async (tx) => {
-        await this.run(tx, stmts);
+        unmatched = [];
+        await this.run(tx, stmts, unmatched);
         await this.storePosition(tx, batch);
       });
     } catch (e) {
@@ -123,7 +128,8 @@ export class PostgresSink implements Sink {
       const conn = await this.reserve();
       try {
         await conn.unsafe("begin");
-        await this.applyNarrowing(conn, batch.records, dead);
+        unmatched = [];
+        await this.applyNarrowing(conn, batch.records, dead, unmatched);
         await this.storePosition(conn, batch);
         await conn.unsafe("commit");
       } catch (e) {
@@ -135,6 +141,7 @@ export class PostgresSink implements Sink {
     }
     this.positions.set(batch.pipeline, batch.lsn);
     for (const [r, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
+    reportUnmatched(this.ctx, batch.pipeline, unmatched);
   }
 
   /** One part of a large transaction: into the pipeline's open transaction; the last part commits it. */
@@ -150,7 +157,7 @@ export class PostgresSink implements Sink {
         conn.release();
         throw e;
       }
-      this.openParts.set(batch.pipeline, (open = { conn, dead: [] }));
+      this.openParts.set(batch.pipeline, (open = { conn, dead: [], unmatched: [] }));
     }
     try {
       // postgres.js reconnects a dropped reserved connection on its next query, outside any
@@ -161,7 +168,7 @@ export class PostgresSink implements Sink {
       }
       // DDL goes into the open transaction: from another connection it would wait for this one's locks.
       await this.prepareTables(batch, open.conn);
-      await this.applyNarrowing(open.conn, batch.records, open.dead);
+      await this.applyNarrowing(open.conn, batch.records, open.dead, open.unmatched);
       if (!part.last) return;
       await this.storePosition(open.conn, batch);
       await open.conn.unsafe("commit");
@@ -177,6 +184,7 @@ export class PostgresSink implements Sink {
     open.conn.release();
     this.positions.set(batch.pipeline, batch.lsn);
     for (const [r, reason] of open.dead) sinkDeadLetter(this.ctx, batch.pipeline, r, reason);
+    reportUnmatched(this.ctx, batch.pipeline, open.unmatched);
   }
 
   /**
@@ -184,12 +192,14 @@ export class PostgresSink implements Sink {
    * each half the same way, down to single records, which go to `dead` (O(k log n) statements
    * for k bad records among n).
    */
-  private async applyNarrowing(tx: Tx, records: OutputRecord[], dead: [OutputRecord, string][]): Promise<void> {
+  private async applyNarrowing(tx: Tx, records: OutputRecord[], dead: [OutputRecord, string][], unmatched: OutputRecord[]): Promise<void> {
     if (!records.length) return;
     await tx.unsafe("savepoint cdc_apply");
     try {
-      await this.run(tx, planBatch(records, this.fkTables, this.config.schema, (t) => this.types.get(t)));
+      const missed: OutputRecord[] = []; // kept only if the savepoint is
+      await this.run(tx, planBatch(records, this.fkTables, this.config.schema, (t) => this.types.get(t)), missed);
       await tx.unsafe("release savepoint cdc_apply");
+      unmatched.push(...missed);
       return;
     } catch (e) {
       if (!isPgDataError(e)) throw e;
@@ -201,18 +211,19 @@ export class PostgresSink implements Sink {
       }
     }
     const mid = records.length >> 1;
-    await this.applyNarrowing(tx, records.slice(0, mid), dead);
-    await this.applyNarrowing(tx, records.slice(mid), dead);
+    await this.applyNarrowing(tx, records.slice(0, mid), dead, unmatched);
+    await this.applyNarrowing(tx, records.slice(mid), dead, unmatched);
   }
 
-  private async run(tx: Tx, stmts: Statement[]): Promise<void> {
+  private async run(tx: Tx, stmts: Statement[], unmatched: OutputRecord[]): Promise<void> {
     for (const s of stmts) {
       if (s.copy) {
         if (await copyDirect(tx, s.copy)) continue; // a run of source inserts: COPY straight into the table
         await tx.unsafe(s.copy.create);
         await copyIn(tx, s.copy.into, s.copy.data);
       }
-      await tx.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") });
+      const res = await tx.unsafe(s.text, s.params as never[], { prepare: s.text.includes("unnest(") });
+      if (s.oneRowOf && res.count === 0) unmatched.push(s.oneRowOf);
       // The staging table only empties at commit: a later COPY run in this transaction must not
       // insert these rows again (a row deleted in between would come back).
       if (s.copy) await tx.unsafe(`truncate ${stagingTable(s.copy.into)}`);
@@ -252,11 +263,11 @@ export class PostgresSink implements Sink {
   }
 
   /** writePipelined on the pipeline's own connection; a connection that failed mid-way is closed (it may hold an open transaction). */
-  private async writeFast(batch: OutputBatch, stmts: Statement[]): Promise<"written" | "refused"> {
+  private async writeFast(batch: OutputBatch, stmts: Statement[], unmatched: OutputRecord[]): Promise<"written" | "refused"> {
     let conn = this.writers.get(batch.pipeline);
     if (!conn) this.writers.set(batch.pipeline, (conn = openSinkPg(this.config, 1, writerClientOptions)));
     try {
-      return await writePipelined(conn, stmts, this.positionStatement(batch));
+      return await writePipelined(conn, stmts, this.positionStatement(batch), unmatched);
     } catch (e) {
       this.writers.delete(batch.pipeline);
       void conn.end({ timeout: 1 }).catch(() => {});

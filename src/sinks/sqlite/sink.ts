@@ -10,6 +10,7 @@ import { missingRowValue } from "../missing-value.ts";
 import { isSqliteDataError, tableShapeError } from "./errors.ts";
 import { sinkDeadLetter } from "../../dlq/sink-dead-letter.ts";
 import { TableOwners } from "../table-owners.ts";
+import { reportUnmatched } from "../unmatched-rows.ts";
 
 const q = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 
@@ -80,7 +81,7 @@ export class SqliteSink implements Sink {
     if (batch.part && batch.part.index > 0 && !this.openTxn?.between.has(batch.pipeline)) throw new PartsLostError(this.name, batch.pipeline, batch.lsn);
     if (!this.openTxn) {
       this.db.run("begin immediate");
-      this.openTxn = { between: new Set(), positions: new Map(), dead: [], waiters: [] };
+      this.openTxn = { between: new Set(), positions: new Map(), dead: [], unmatched: [], waiters: [] };
     }
     const tx = this.openTxn;
     try {
@@ -91,7 +92,7 @@ export class SqliteSink implements Sink {
           continue;
         }
         try {
-          this.apply(r);
+          if (this.apply(r) === "unmatched") tx.unmatched.push([batch.pipeline, r]);
         } catch (e) {
           // A failed statement is backed out alone (ON CONFLICT ABORT): the transaction goes on.
           if (!isSqliteDataError(e)) throw e;
@@ -135,6 +136,7 @@ export class SqliteSink implements Sink {
     this.openTxn = null;
     for (const [p, l] of tx.positions) this.positions.set(p, l);
     for (const [p, r, reason] of tx.dead) sinkDeadLetter(this.ctx, p, r, reason);
+    for (const p of new Set(tx.unmatched.map(([p]) => p))) reportUnmatched(this.ctx, p, tx.unmatched.filter(([q]) => q === p).map(([, r]) => r));
     for (const w of tx.waiters) w.resolve();
   }
 
@@ -152,7 +154,7 @@ export class SqliteSink implements Sink {
     for (const w of tx?.waiters ?? []) w.reject(cause instanceof Error ? cause : new Error(String(cause)));
   }
 
-  private apply(r: OutputRecord): void {
+  private apply(r: OutputRecord): "unmatched" | void {
     const t = r.table;
     const name = sqliteTableName(t.name);
     this.ensureTable(name, t);
@@ -160,6 +162,7 @@ export class SqliteSink implements Sink {
       this.db.run(`delete from ${q(name)}`);
       return;
     }
+    if (r.byOldRow) return this.applyByOldRow(name, r) === 0 ? "unmatched" : undefined;
     if (r.op === "delete") {
       if (!t.key.length) return;
       this.shapedStmt(name, t.key, `d\u0000${name}\u0000${t.key.join("\u0000")}`, `delete from ${q(name)} where ${t.key.map((k) => `${q(k)} is ?`).join(" and ")}`).run(
@@ -198,6 +201,22 @@ export class SqliteSink implements Sink {
     const sig = `n\u0000${name}\u0000${set.join("\u0000")}\u0000${key.join("\u0000")}`;
     const text = `update ${q(name)} set ${assignments.join(", ")} where ${key.map((k) => `${q(k)} is ?`).join(" and ")}`;
     return Number(this.shapedStmt(name, key, sig, text).run(...[...set, ...key].map((c) => toSqliteValue(r.row[c]))).changes);
+  }
+
+  /**
+   * Delete, or replace with the new row, ONE row equal to the old row in every source column
+   * (IS: NULL equals NULL), by rowid (OutputRecord.byOldRow). Returns the rows changed (0: none
+   * was equal). The batch's transaction holds the position too: a replay never takes a second duplicate.
+   */
+  private applyByOldRow(name: string, r: OutputRecord): number {
+    const cols = r.table.columns.map((c) => c.name);
+    const one = `(select rowid from ${q(name)} where ${cols.length ? cols.map((c) => `${q(c)} is ?`).join(" and ") : "true"} limit 1)`;
+    const before = r.before ?? {};
+    const old = cols.map((c) => toSqliteValue(before[c]));
+    const sig = `o\u0000${name}\u0000${r.op}\u0000${cols.join("\u0000")}`;
+    if (r.op === "delete") return Number(this.shapedStmt(name, [], sig, `delete from ${q(name)} where rowid = ${one}`).run(...old).changes);
+    const text = `update ${q(name)} set ${cols.map((c) => `${q(c)} = ?`).join(", ")} where rowid = ${one}`;
+    return Number(this.shapedStmt(name, [], sig, text).run(...cols.map((c) => toSqliteValue(r.row[c])), ...old).changes);
   }
 
   /** A row statement on a target table; one the table's shape does not allow is refused as a data error (DLQ), not retried. */
@@ -274,6 +293,8 @@ interface OpenTxn {
   positions: Map<string, Lsn>;
   /** Records refused for their values: sent to the dead-letter queue once the transaction commits. */
   dead: [string, OutputRecord, string][];
+  /** Records addressed by their old row that found none (per pipeline): reported once the transaction commits. */
+  unmatched: [string, OutputRecord][];
   /** Writes that finished and wait for the commit. */
   waiters: { resolve: () => void; reject: (e: Error) => void }[];
 }

@@ -1,0 +1,33 @@
+import type mysql from "mysql2/promise";
+import type { Column } from "../../types.ts";
+import { q } from "./ddl.ts";
+import type { Prepared } from "./prepare.ts";
+import { columnType } from "./types.ts";
+
+type Queryable = Pick<mysql.Connection, "query">;
+
+/**
+ * Delete, or replace with the new row, ONE row equal to the old row in every source column
+ * (OutputRecord.byOldRow): `<=>` is NULL-safe equality, LIMIT 1 takes one of several equal rows
+ * (they are the same value). A JSON column (json, jsonb, arrays) is compared as JSON on both
+ * sides: MySQL compares a JSON column with a string parameter as a JSON string, never equal to
+ * an object; MariaDB's JSON is text and gives both sides the same form. The batch's transaction
+ * stores the position with it, so a replayed batch is skipped whole and never takes a second
+ * duplicate. Returns whether a row matched (mysql2 connects with CLIENT_FOUND_ROWS: an update to
+ * the same values counts).
+ */
+export async function applyByOldRow(c: Queryable, p: Prepared): Promise<boolean> {
+  const byName = new Map(p.rec.table.columns.map((col) => [col.name, col]));
+  const where = p.columns.map((n) => equal(n, byName.get(n))).join(" AND ") || "TRUE";
+  const text =
+    p.op === "delete"
+      ? `DELETE FROM ${q(p.table)} WHERE ${where} LIMIT 1`
+      : `UPDATE ${q(p.table)} SET ${p.columns.map((n) => `${q(n)} = ?`).join(", ")} WHERE ${where} LIMIT 1`;
+  const [res] = await c.query(text, p.op === "delete" ? p.oldValues : [...p.values, ...p.oldValues!]);
+  return (res as mysql.ResultSetHeader).affectedRows > 0;
+}
+
+function equal(name: string, c: Column | undefined): string {
+  if (c && columnType(c, "mysql", false) === "JSON") return `JSON_EXTRACT(${q(name)}, '$') <=> JSON_EXTRACT(?, '$')`;
+  return `${q(name)} <=> ?`;
+}
