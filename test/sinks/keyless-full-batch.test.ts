@@ -1,0 +1,132 @@
+/**
+ * Records of a keyless REPLICA IDENTITY FULL table addressed by their old row (byOldRow), written
+ * in ONE batch with the inserts before and after them: each deletes or replaces one row equal to
+ * its old row, in the batch's order (an insert then a delete of it leaves nothing, also behind a
+ * run of COPY-sized inserts and among equal rows), on the postgres, sqlite and MariaDB sinks.
+ * One that finds no row is skipped and reported, not an error or a dead letter.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { join } from "node:path";
+import postgres from "postgres";
+import mysql from "mysql2/promise";
+import { createDatabase, requireMysql, sharedPg } from "../helpers/index.ts";
+import { PostgresSink } from "../../src/sinks/postgres/sink.ts";
+import { postgresSinkConfig } from "../../src/sinks/postgres/config.ts";
+import { SqliteSink } from "../../src/sinks/sqlite/sink.ts";
+import { MysqlSink } from "../../src/sinks/mysql/sink.ts";
+import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
+import { planBatch } from "../../src/sinks/postgres/plan.ts";
+import { sinkRowsUnmatched } from "../../src/metrics/metrics.ts";
+import type { OutputRecord, Sink } from "../../src/sinks/sink.ts";
+import { batch, col, context, OID, rec, table, uniq } from "./helpers.ts";
+
+const kf = table("public.kf", [col("dev", OID.text), col("n", OID.int4), col("j", OID.json)], []);
+const row = (dev: string | null, n: number | null, j: string | null = null) => ({ dev, n, j });
+const old = (op: "upsert" | "delete", before: Record<string, unknown>, after: Record<string, unknown> | null, i: number): OutputRecord =>
+  rec(kf, op, after ?? before, 10n, i, { before, byOldRow: true, source: { table: "public.kf", op: op === "delete" ? "delete" : "update", xid: 10 } });
+
+/**
+ * 1,200 inserts of ('x', g) (a COPY run), two equal ('d', 1) rows, a NULL row, then: delete one
+ * ('d', 1), update the NULL row, delete ('x', 5), insert ('t', 0) and delete it, update a json
+ * row, and a delete that finds nothing.
+ */
+function records(): OutputRecord[] {
+  const out: OutputRecord[] = [];
+  const ins = (r: Record<string, unknown>) => out.push(rec(kf, "upsert", r, 10n, out.length));
+  for (let g = 0; g < 1200; g++) ins(row("x", g));
+  ins(row("d", 1));
+  ins(row("d", 1));
+  ins(row(null, null));
+  ins(row("j", 1, '{"a":  [1, 2]}'));
+  out.push(old("delete", row("d", 1), null, out.length));
+  out.push(old("upsert", row(null, null), row(null, 7), out.length));
+  out.push(old("delete", row("x", 5), null, out.length));
+  ins(row("t", 0));
+  out.push(old("delete", row("t", 0), null, out.length));
+  out.push(old("upsert", row("j", 1, '{"a":  [1, 2]}'), row("j", 2, '{"b": null}'), out.length));
+  out.push(old("delete", row("nowhere", 0), null, out.length));
+  return out;
+}
+
+/** The rows left, as sorted lines, all but the 1,199 ('x', g) rows counted. */
+const WANT = { x: 1199, rest: ["d|1|∅", "j|2|{\"b\": null}", "∅|7|∅"] };
+const lines = (rows: Record<string, unknown>[]) => {
+  const x = rows.filter((r) => r.dev === "x");
+  const rest = rows.filter((r) => r.dev !== "x").map((r) => [r.dev ?? "∅", r.n ?? "∅", r.j ?? "∅"].join("|"));
+  return { x: x.length, xHas5: x.some((r) => Number(r.n) === 5), rest: rest.sort() };
+};
+
+async function writeAndCheck(sink: Sink, read: () => Promise<Record<string, unknown>[]>, sinkName: string): Promise<void> {
+  const before = (await sinkRowsUnmatched.get()).values.find((v) => v.labels.sink === sinkName && v.labels.op === "delete")?.value ?? 0;
+  await sink.write(batch("p", records(), 10n));
+  const got = lines(await read());
+  expect(got).toEqual({ x: WANT.x, xHas5: false, rest: WANT.rest });
+  const after = (await sinkRowsUnmatched.get()).values.find((v) => v.labels.sink === sinkName && v.labels.op === "delete")?.value ?? 0;
+  expect(after - before).toBe(1); // ('nowhere', 0)
+  expect(sink.position("p")).toBe(10n);
+}
+
+describe("keyless FULL records in one batch", () => {
+  test("postgres plan: the old-row records keep their place among the table's inserts, json compared as text", () => {
+    const stmts = planBatch(records(), new Set(), "public", () => new Map([["dev", "text"], ["n", "integer"], ["j", "json"]]));
+    const kinds = stmts.map((s) => (s.copy ? "copy" : s.text.split(" ")[0]));
+    expect(kinds).toEqual(["copy", "delete", "update", "delete", "insert", "delete", "update", "delete"]);
+    expect(stmts[1].text).toBe(`delete from "public"."kf" where ctid = (select ctid from "public"."kf" where "dev" = $1 and "n" = $2 and "j" is null limit 1)`);
+    expect(stmts[6].text).toContain(`"j"::text = $6::json::text`);
+    expect(stmts[2].text).toContain(`"dev" is null and "n" is null`);
+  });
+
+  test("postgres sink", async () => {
+    const pg = await sharedPg("system");
+    const url = pg.url(await createDatabase(pg, "kfbatch"));
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    const sink = new PostgresSink(postgresSinkConfig.parse({ url }));
+    const ctx = context("pgkf");
+    await sink.open(ctx);
+    try {
+      await writeAndCheck(sink, () => sql`select dev, n, j::text as j from public.kf`, "pgkf");
+      expect(ctx.dead).toEqual([]);
+    } finally {
+      await sink.close();
+      await sql.end();
+    }
+  }, 60_000);
+
+  test("sqlite sink", async () => {
+    const ctx = context("litekf");
+    const path = join(ctx.stateDir, "kf.db");
+    const sink = new SqliteSink({ path } as never);
+    await sink.open(ctx);
+    try {
+      await writeAndCheck(sink, async () => {
+        const db = new Database(path, { readonly: true });
+        try {
+          return db.query("select dev, n, j from kf").all() as Record<string, unknown>[];
+        } finally {
+          db.close();
+        }
+      }, "litekf");
+      expect(ctx.dead).toEqual([]);
+    } finally {
+      await sink.close();
+    }
+  }, 60_000);
+
+  test("mysql sink (MariaDB)", async () => {
+    const url = await requireMysql();
+    const db = uniq("cdc_kfb");
+    const sink = new MysqlSink(mysqlSinkConfig.parse({ url, database: db }));
+    const ctx = context("mykf");
+    await sink.open(ctx);
+    const c = await mysql.createConnection({ uri: `${url}/${db}` });
+    try {
+      await writeAndCheck(sink, async () => (await c.query("select dev, n, cast(j as char) as j from kf"))[0] as Record<string, unknown>[], "mykf");
+      expect(ctx.dead).toEqual([]);
+    } finally {
+      await sink.close();
+      await c.query(`drop database if exists \`${db}\``);
+      await c.end();
+    }
+  }, 60_000);
+});
