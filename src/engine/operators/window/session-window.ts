@@ -3,14 +3,15 @@ import type { Emit, OperatorContext } from "../operator.ts";
 import { aggregateFailure } from "./row-failure.ts";
 import { formatTimestamp } from "../../../expr/time.ts";
 import { EvalError, decodeValue, toDec, valueKey } from "../../../expr/values.ts";
-import { mergedOverflowReason, overflowReason, resultsInto } from "./sum-overflow.ts";
+import { overflowReason } from "./sum-overflow.ts";
 import { SessionOverflow } from "./session-overflow.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
 import { admitLate, admitLateChange, newEventTime } from "./late-rows.ts";
-import { applySessionDelta, SessionLog, type SessionEv as Ev, type SessionGroup as Group } from "./session-delta.ts";
+import { applySessionDelta, SessionLog, type SessionGroup as Group } from "./session-delta.ts";
 import { encodeCell, stateToJson, unwrapState } from "./state-json.ts";
 import { unchangedParts, unchangedReason } from "./unchanged-parts.ts";
+import { flushSessions } from "./session-emit.ts";
 
 const SEP = "\u0001";
 
@@ -22,28 +23,29 @@ const SEP = "\u0001";
  * Checkpoints are incremental like pane windows': whole the first time, then what changed (SessionLog).
  */
 export class SessionWindows {
-  /** public for applySessionDelta (SessionState); nothing else touches them */
+  // The state is public for applySessionDelta (SessionState) and for flushSessions (session-emit.ts:
+  // functions taking this instance, as pane windows' helpers do); nothing else touches it.
   groups = new Map<string, Group>();
   where = new Map<RowId, string>();
   pending = new Set<string>();
   /** groups changed since the last flush; the others are only revisited when a session may close */
-  private changed = new Set<string>();
-  private nextClose = new Map<string, number>();
-  private sweptAtUs = -Infinity;
-  private maxEventUs = -Infinity;
-  private watermarkUs = -Infinity;
+  changed = new Set<string>();
+  nextClose = new Map<string, number>();
+  sweptAtUs = -Infinity;
+  maxEventUs = -Infinity;
+  watermarkUs = -Infinity;
   private readonly idle: IdleClock;
-  private plan: WindowPlan | null = null;
+  plan: WindowPlan | null = null;
   /** emitted sessions over all groups, kept as they come and go (stats() is read per transaction) */
-  private sessionCount = 0;
+  sessionCount = 0;
   // incremental checkpoints: change tracking starts with the first snapshotDelta()
-  private tracking = false;
+  tracking = false;
   private needFull = false;
-  private log = new SessionLog();
+  log = new SessionLog();
 
   constructor(
-    private readonly s: WindowSettings,
-    private readonly ctx: OperatorContext,
+    readonly s: WindowSettings,
+    readonly ctx: OperatorContext,
   ) {
     this.idle = new IdleClock(s.idleTimeoutMs, s.latenessUs);
   }
@@ -138,122 +140,16 @@ export class SessionWindows {
     }
   }
 
-  private setEmitted(gk: string, g: Group, key: string, sig: string | null): void {
-    if (sig === null) {
-      if (!g.emitted.delete(key)) return;
-      this.sessionCount--;
-    } else {
-      if (!g.emitted.has(key)) this.sessionCount++;
-      g.emitted.set(key, sig);
-    }
-    if (this.tracking) this.log.emitted(gk, key);
-  }
-
   endTxn(emit: Emit): void {
     if (this.maxEventUs - this.s.latenessUs > this.watermarkUs) this.watermarkUs = this.maxEventUs - this.s.latenessUs;
-    this.flush(emit);
+    flushSessions(this, emit);
   }
 
   onWallClock(nowMs: number, emit: Emit): void {
     const wm = this.idle.watermark(nowMs);
     if (wm !== null && wm > this.watermarkUs) {
       this.watermarkUs = wm;
-      this.flush(emit);
-    }
-  }
-
-  private sessions(g: Group): { start: number; end: number; evs: Ev[] }[] {
-    const evs = [...g.events.values()].sort((a, b) => a.t - b.t);
-    const out: { start: number; end: number; evs: Ev[] }[] = [];
-    for (const e of evs) {
-      const cur = out[out.length - 1];
-      if (cur && e.t < cur.end) {
-        cur.evs.push(e);
-        cur.end = Math.max(cur.end, e.t + this.s.gapUs);
-      } else out.push({ start: e.t, end: e.t + this.s.gapUs, evs: [e] });
-    }
-    return out;
-  }
-
-  private flush(emit: Emit): void {
-    const plan = this.plan;
-    if (!plan) return;
-    const tz = this.s.timeKind === "timestamptz";
-    for (const gk of [...this.pending]) {
-      const g = this.groups.get(gk);
-      if (!g) {
-        this.pending.delete(gk);
-        if (this.tracking) this.log.pendingChanged(gk);
-        continue;
-      }
-      if (!this.changed.has(gk) && (this.nextClose.get(gk) ?? -Infinity) > this.watermarkUs) continue;
-      const keyRow = (start: number, end: number): Row => {
-        const r: Row = {};
-        plan.keys.forEach((k, i) => (r[k.name] = keyOut(k.fn.type.kind, g.keys[i])));
-        r.window_start = formatTimestamp(start, tz);
-        r.window_end = formatTimestamp(end, tz);
-        return r;
-      };
-      const current = this.sessions(g);
-      const live = new Set(current.map((x) => `${x.start}|${x.end}`));
-      for (const key of [...g.emitted.keys()]) {
-        if (!live.has(key)) {
-          const [a, b] = key.split("|").map(Number);
-          emit({ op: "delete", row: keyRow(a, b) });
-          this.setEmitted(gk, g, key, null);
-        }
-      }
-      let open = false;
-      let firstOpenEnd = Infinity;
-      for (const x of current) {
-        const key = `${x.start}|${x.end}`;
-        if (this.s.emit === "close" && x.end > this.watermarkUs) {
-          open = true;
-          if (x.end < firstOpenEnd) firstOpenEnd = x.end;
-          continue;
-        }
-        const row = keyRow(x.start, x.end);
-        const over = resultsInto(row, plan.aggs, x.evs);
-        const sig = JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
-        if (g.emitted.get(key) !== sig) {
-          this.setEmitted(gk, g, key, sig);
-          for (const a of over) this.ctx.reject({ row: { ...row }, reason: mergedOverflowReason(a, `session ${row.window_start} – ${row.window_end}`) });
-          emit({ op: "upsert", row });
-        }
-      }
-      if (!open) {
-        this.pending.delete(gk);
-        this.nextClose.delete(gk);
-        if (this.tracking) this.log.pendingChanged(gk);
-      } else this.nextClose.set(gk, firstOpenEnd);
-      this.purgeGroup(gk, g, current);
-    }
-    this.changed.clear();
-    // closed, emitted sessions of quiet keys: drop them after retention (checked now and then)
-    const eventWatermark = Math.min(this.watermarkUs, this.maxEventUs - this.s.latenessUs); // as purgeGroup's horizon
-    if (eventWatermark - this.sweptAtUs >= Math.max(this.s.gapUs, 60_000_000)) {
-      this.sweptAtUs = eventWatermark;
-      for (const [gk, g] of [...this.groups]) if (!this.pending.has(gk)) this.purgeGroup(gk, g, this.sessions(g));
-    }
-  }
-
-  private purgeGroup(gk: string, g: Group, current: { start: number; end: number; evs: Ev[] }[]): void {
-    // from the events' own watermark, not the idle clock's (see purge in pane-emit.ts)
-    const horizon = Math.min(this.watermarkUs, this.maxEventUs - this.s.latenessUs) - this.s.retentionUs;
-    for (const x of current) {
-      if (x.end > horizon) continue;
-      for (const [id, e] of g.events) {
-        if (e.t >= x.start && e.t < x.end) {
-          g.events.delete(id);
-          this.where.delete(id);
-          if (this.tracking) this.log.removed(id);
-        }
-      }
-      this.setEmitted(gk, g, `${x.start}|${x.end}`, null);
-    }
-    if (g.events.size === 0 && g.emitted.size === 0) {
-      this.groups.delete(gk);
-      if (this.tracking) this.log.group(gk);
+      flushSessions(this, emit);
     }
   }
 
@@ -267,7 +163,7 @@ export class SessionWindows {
     }
     const saved = this.s.emit;
     (this.s as { emit: string }).emit = "change";
-    this.flush(emit);
+    flushSessions(this, emit);
     (this.s as { emit: string }).emit = saved;
   }
 
@@ -343,12 +239,5 @@ export class SessionWindows {
     }
     this.countSessions();
   }
-}
-
-function keyOut(kind: string, v: unknown): unknown {
-  if (v === null || v === undefined) return null;
-  if (typeof v === "number" && (kind === "timestamptz" || kind === "timestamp")) return formatTimestamp(v, kind === "timestamptz");
-  if (typeof v === "object" && v !== null && "u" in v) return String(v);
-  return v;
 }
 
