@@ -2,6 +2,7 @@ import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import type { Logger } from "pino";
 import { PartsLostError, type Health, type OutputBatch, type Sink } from "../sinks/sink.ts";
 import { sinkRetries, sinkUp } from "../metrics/metrics.ts";
+import { isUsageError } from "../errors.ts";
 
 export interface AttemptOptions {
   retryInitialMs?: number;
@@ -59,7 +60,8 @@ export class SinkWriteAttempts {
   async write(batch: OutputBatch): Promise<void> {
     // A lost open transaction cannot be retried part by part: the engine stops, the restart replays it.
     let gaveUp: Error | null = null;
-    const policy = retry(handleWhen((e) => !(e instanceof PartsLostError) && !(gaveUp = this.opts.giveUp?.(e) ?? null)), {
+    // Nor is an error for the operator to decide (a usage error: e.g. a Redis sink that lost its data).
+    const policy = retry(handleWhen((e) => !(e instanceof PartsLostError) && !isUsageError(e) && !(gaveUp = this.opts.giveUp?.(e) ?? null)), {
       maxAttempts: Number.MAX_SAFE_INTEGER,
       backoff: new ExponentialBackoff({ initialDelay: this.opts.retryInitialMs ?? 200, maxDelay: this.opts.retryMaxMs ?? 5000 }),
     });

@@ -4,7 +4,8 @@
  * compared as 20-digit zero-padded strings because Lua numbers are doubles.
  *
  * KEYS[1] position key; ARGV[1] padded LSN ("" = unfenced DLQ replay; "~" before it: a snapshot
- * batch, skipped only once the position is past it, see OutputBatch.snapshot); ARGV[2] number of
+ * batch, skipped only once the position is past it, see OutputBatch.snapshot; "=" before that:
+ * the position must exist, see FENCE); ARGV[2] number of
  * commands; ARGV[3] "1" to store the position (the last chunk of a batch); then per command:
  * name, argc, args... Each command runs under pcall so a bad
  * record (e.g. WRONGTYPE) is reported by index and the rest still apply. Returns
@@ -31,15 +32,26 @@ local function run(c)
 end
 `;
 
-export const FENCE_SCRIPT = `${RUN}
+/**
+ * The fence both scripts open with. "=" before the LSN: the sink holds a position for this
+ * pipeline, so the key must be there; {-1} when it is gone (Redis restarted without persistence,
+ * flushed, the key evicted), since the keys written before it went too and writing on would
+ * leave Redis partial without a word.
+ */
+const FENCE = `
 local lsn = ARGV[1]
+local held = string.sub(lsn, 1, 1) == '='
+if held then lsn = string.sub(lsn, 2) end
 local past = string.sub(lsn, 1, 1) == '~'
 if past then lsn = string.sub(lsn, 2) end
 if lsn ~= '' then
   local pos = redis.call('GET', KEYS[1])
+  if not pos and held then return {-1} end
   if pos and (pos > lsn or (pos == lsn and not past)) then return {0} end
 end
-local out = {1}
+`;
+
+export const FENCE_SCRIPT = `${RUN}${FENCE}local out = {1}
 local i = 4
 local n = tonumber(ARGV[2])
 for k = 1, n do
@@ -72,15 +84,7 @@ export function padLsn(lsn: bigint): string {
  * Measured per 5,000 HSETs: engine 10–14 → 3 ms, Redis 15 ms either way (a length-prefixed
  * format parsed in Lua cost Redis 30 ms). Same fence, same result shape.
  */
-export const FENCE_JSON_SCRIPT = `${RUN}
-local lsn = ARGV[1]
-local past = string.sub(lsn, 1, 1) == '~'
-if past then lsn = string.sub(lsn, 2) end
-if lsn ~= '' then
-  local pos = redis.call('GET', KEYS[1])
-  if pos and (pos > lsn or (pos == lsn and not past)) then return {0} end
-end
-local out = {1}
+export const FENCE_JSON_SCRIPT = `${RUN}${FENCE}local out = {1}
 local cmds = cjson.decode(ARGV[4])
 for k = 1, #cmds do
   local c = cmds[k]

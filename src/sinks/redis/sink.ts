@@ -1,7 +1,7 @@
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from "cockatiel";
 import type Redis from "ioredis";
 import type { Health, OutputBatch, OutputRecord, Sink, SinkContext } from "../sink.ts";
-import type { Lsn } from "../../types.ts";
+import { formatLsn, type Lsn } from "../../types.ts";
 import { CdcError } from "../../errors.ts";
 import { sinkRetries, sinkUp } from "../../metrics/metrics.ts";
 import { unseenRecords } from "../position-fence.ts";
@@ -18,6 +18,9 @@ import { toastMerged } from "./toast-merge.ts";
 const MAX_ARGS_PER_CALL = 100_000;
 /** How long the set of a snapshot's stream entries outlives the last snapshot batch (ms): 7 days. */
 const SNAPSHOT_ENTRIES_TTL = String(7 * 24 * 3600 * 1000);
+
+/** What a fenced write returns when the position it must find is gone. */
+const POSITION_GONE = "position gone" as const;
 
 type FenceClient = RedisClient & { cdcFence(key: string, ...args: (string | Buffer)[]): Promise<unknown[]>; cdcFenceJson(key: string, ...args: string[]): Promise<unknown[]> };
 
@@ -147,7 +150,8 @@ export class RedisSink implements Sink {
         try {
           // a row moved off its key: the old key goes first, even when a later record of the new
           // key makes this one's own writes irrelevant (lastWrites dropped it)
-          const key = keys.get(r) ?? prefix + renderKey(t.key_template, r); // rendered once for both
+          // (a truncate has no row to render: recordOps refuses it with its own reason)
+          const key = r.op === "truncate" ? "" : (keys.get(r) ?? prefix + renderKey(t.key_template, r)); // rendered once for both
           const moved = r.before && r.op === "upsert" ? movedOps(r, t, prefix, key) : [];
           if (keptSet && !keptSet.has(r)) {
             ops.push(...moved);
@@ -242,12 +246,27 @@ export class RedisSink implements Sink {
   private async apply(batch: OutputBatch, ops: Op[], replay: boolean, store: boolean): Promise<[number, string][]> {
     const client = this.client;
     if (!client) throw new CdcError("sink_closed", "sink is closed", { component: `sink:${this.ctx.name}` });
-    const lsn = replay ? "" : (batch.snapshot ? "~" : "") + padLsn(batch.lsn);
-    return this.config.cluster ? this.applyCluster(client, batch.pipeline, lsn, ops, store) : this.applyFenced(client, batch.pipeline, lsn, ops, store);
+    const held = this.positions.get(batch.pipeline);
+    const lsn = replay ? "" : (held !== undefined ? "=" : "") + (batch.snapshot ? "~" : "") + padLsn(batch.lsn);
+    const out = this.config.cluster ? await this.applyCluster(client, batch.pipeline, lsn, ops, store) : await this.applyFenced(client, batch.pipeline, lsn, ops, store);
+    if (out === POSITION_GONE) throw this.positionGone(batch.pipeline, held!);
+    return out;
+  }
+
+  /**
+   * Redis lost the position this sink stored, and with it (as a rule) every key written before:
+   * writing on would leave it partial without a word. Lost changes, as a dropped slot: exit 2.
+   */
+  private positionGone(pipeline: string, held: Lsn): CdcError {
+    return new CdcError(
+      "sink_position_lost",
+      `Redis no longer holds the position of pipeline ${pipeline} (key ${this.posKey(pipeline)}, last ${formatLsn(held)}): it lost its data (restarted without persistence, flushed, or the key was evicted or deleted), and the keys written before went with it. Stopped, since going on would leave Redis partial. To write it again: run \`cdc-engine slot drop --config <file>\`, then serve --resnapshot; give Redis appendonly yes (and a maxmemory-policy that does not evict) so it keeps its data`,
+      { component: `sink:${this.ctx.name}`, kind: "usage" },
+    );
   }
 
   /** `store`: set the position with the last chunk (not for a part of a large transaction before its last). */
-  private async applyFenced(client: FenceClient, pipeline: string, lsn: string, ops: Op[], store: boolean): Promise<[number, string][]> {
+  private async applyFenced(client: FenceClient, pipeline: string, lsn: string, ops: Op[], store: boolean): Promise<[number, string][] | typeof POSITION_GONE> {
     const failures: [number, string][] = [];
     let start = 0;
     do {
@@ -264,17 +283,21 @@ export class RedisSink implements Sink {
         out = await client.cdcFence(...head, ...argv);
       }
       if (out[0] === 0) return []; // already at or past this position: a replay
+      if (out[0] === -1) return POSITION_GONE;
       for (let i = 1; i < out.length; i += 2) failures.push([start + Number(out[i]), String(out[i + 1])]);
       start = end;
     } while (start < ops.length);
     return failures;
   }
 
-  private async applyCluster(client: FenceClient, pipeline: string, lsn: string, ops: Op[], store: boolean): Promise<[number, string][]> {
+  private async applyCluster(client: FenceClient, pipeline: string, lsn: string, ops: Op[], store: boolean): Promise<[number, string][] | typeof POSITION_GONE> {
+    const held = lsn.startsWith("="); // the position must be there (see FENCE in fence.ts)
+    if (held) lsn = lsn.slice(1);
     const past = lsn.startsWith("~"); // a snapshot batch (see FENCE_SCRIPT)
     if (past) lsn = lsn.slice(1);
     if (lsn) {
       const pos = await client.get(this.posKey(pipeline));
+      if (pos === null && held) return POSITION_GONE;
       if (pos !== null && (pos > lsn || (pos === lsn && !past))) return [];
     }
     const failures: [number, string][] = [];
