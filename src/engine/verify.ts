@@ -12,7 +12,7 @@ import { openSourcePg } from "../source/postgres/connections.ts";
 import { usageError } from "../errors.ts";
 import { targetsOf } from "./pipeline-runner.ts";
 import { isMirror } from "./operators/index.ts";
-import { chunkRanges, currentLsn, nudgedLsn, PostgresSinkSide, primaryKey, session, sourceTables } from "./verify/postgres-side.ts";
+import { chunkRanges, nudgedLsn, PostgresSinkSide, primaryKey, session, sourceTables } from "./verify/postgres-side.ts";
 import { SqliteSinkSide } from "./verify/sqlite-side.ts";
 import { MysqlSinkSide } from "./verify/mysql-side.ts";
 import type { SinkSide, TablePlan, TableResult, VerifyOptions } from "./verify/types.ts";
@@ -80,11 +80,12 @@ export async function verifyConfig(config: Config, opts: VerifyOptions = {}): Pr
         try {
           const tables = await sourceTables(src, p);
           const rels = await loadRelations(catalog, tables);
+          const sideWait: SideWait = { reached: null };
           for (const table of tables) {
             const target = t.table && tables.length === 1 ? (t.table.includes(".") ? t.table : `public.${t.table}`) : table;
             opts.onProgress?.(`${p.name}: ${table} → ${t.sink}:${target}`);
             const at = { pipeline: p.name, sink: t.sink, table, target };
-            results.push(await verifyTable(src, side, rels.get(table), at, opts, lockMs, waitBudget).catch((e) => lockedResult(e, at, lockMs)));
+            results.push(await verifyTable(src, side, rels.get(table), at, opts, lockMs, waitBudget, sideWait).catch((e) => lockedResult(e, at, lockMs)));
           }
         } finally {
           await side.close();
@@ -118,7 +119,15 @@ async function waitForSink(side: SinkSide, t: Target, lsn: bigint, ms: number): 
   }
 }
 
-async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t: Target, opts: VerifyOptions, lockMs: number, waitBudget: { ms: number }): Promise<TableResult> {
+/**
+ * Whether the sink reached the source's position when its first table was compared. The wait is
+ * made once per sink, not per table: each wait lasts up to the writer's position throttle (~1 s),
+ * so 250 tables outran the whole --wait budget and every later table was noted as not reached.
+ * A later table that differs still waits for the sink to pass the source's position (the re-check).
+ */
+type SideWait = { reached: boolean | null };
+
+async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t: Target, opts: VerifyOptions, lockMs: number, waitBudget: { ms: number }, sideWait: SideWait): Promise<TableResult> {
   const res: TableResult = { ...t, sourceRows: 0, sinkRows: 0, equal: true, diffs: [] };
   const recheckMs = Math.min(opts.waitMs ?? 30_000, 10_000);
   const maxDiffs = opts.maxDiffs ?? 10;
@@ -141,11 +150,13 @@ async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t
   const plan: TablePlan = { table: t.table, target: t.target, rel, key, ranged: key.length > 0 && side.rangeSafe(keyCols), lockMs };
   if (key.length && !plan.ranged) notes.push("compared in one pass (its key types do not order alike in the sink)");
   const { source, sink } = side.sides(plan, sinkColumns);
-  const lsn = await nudgedLsn(src);
-  const waitStarted = Date.now();
-  const reached = await waitForSink(side, t, lsn, waitBudget.ms);
-  waitBudget.ms = Math.max(0, waitBudget.ms - (Date.now() - waitStarted));
-  if (!reached) notes.push("sink position did not reach the source's current LSN in time");
+  if (sideWait.reached === null) {
+    const lsn = await nudgedLsn(src);
+    const waitStarted = Date.now();
+    sideWait.reached = await waitForSink(side, t, lsn, waitBudget.ms);
+    waitBudget.ms = Math.max(0, waitBudget.ms - (Date.now() - waitStarted));
+  }
+  if (!sideWait.reached) notes.push("sink position did not reach the source's current LSN in time");
 
   const ranges = plan.ranged ? await chunkRanges(src, t.table, key, opts.chunkRows ?? 50_000, lockMs, side.bytewiseKeys ? keyCols : undefined) : [{ lo: null, hi: null }];
   for (const r of ranges) {
@@ -159,7 +170,8 @@ async function verifyTable(src: Pg, side: SinkSide, rel: Relation | undefined, t
       }
       if (attempt++ < 3) {
         // Writes may still be on their way: let the sink pass the source's current position, then look again.
-        await waitForSink(side, t, await currentLsn(src), recheckMs);
+        // Nudged: on an idle source the current LSN alone is passed only at the next heartbeat.
+        await waitForSink(side, t, await nudgedLsn(src), recheckMs);
         continue;
       }
       res.sourceRows += a.n;
