@@ -1,24 +1,17 @@
 import type { Row } from "../../../types.ts";
 import type { Emit, OperatorContext } from "../operator.ts";
-import { aggregateFailure } from "./row-failure.ts";
-import { formatTimestamp } from "../../../expr/time.ts";
-import { EvalError, toDec, valueKey } from "../../../expr/values.ts";
-import { cellText } from "./state-json.ts";
-import { accAdd, newAcc } from "./aggregates.ts";
 import type { RowChange, RowId, WindowPlan, WindowSettings } from "./types.ts";
 import { IdleClock } from "./idle-clock.ts";
-import { admitLate, admitLateChange, newEventTime } from "./late-rows.ts";
+import { admitLateChange, newEventTime } from "./late-rows.ts";
 import type { ColdPlan } from "./cold-contribs.ts";
 import type { SpillStore } from "../spill/spill-store.ts";
-import { Contribution, type Group, NO_WEIGHTS, gcd } from "./pane-types.ts";
-import { evictContribs, rowText, takeCold } from "./pane-contribs.ts";
-import { markDirty } from "./pane-dirty.ts";
-import { FloatSumGuard, RetractOverflow, overflowReason } from "./sum-overflow.ts";
+import { type Contribution, type Group, gcd } from "./pane-types.ts";
+import { evictContribs } from "./pane-contribs.ts";
+import { FloatSumGuard, RetractOverflow } from "./sum-overflow.ts";
 import { flush, truncateAll } from "./pane-emit.ts";
 import { applyDeltaTo, restoreTo, snapshotDeltaOf, snapshotOf } from "./pane-state.ts";
-import { type UnchangedParts, unchangedParts, unchangedReason } from "./unchanged-parts.ts";
-
-const SEP = "\u0001";
+import { unchangedParts, unchangedReason } from "./unchanged-parts.ts";
+import { addRow, retractRow } from "./pane-rows.ts";
 
 /**
  * Tumbling and sliding (hop) windows by panes, and plain GROUP BY aggregates (kind "none").
@@ -29,7 +22,7 @@ const SEP = "\u0001";
  * whose last row was retracted is emitted as a delete.
  */
 export class PaneWindows {
-  // The state is public for the helpers in pane-emit.ts, pane-contribs.ts and pane-state.ts
+  // The state is public for the helpers in pane-rows.ts, pane-emit.ts, pane-contribs.ts and pane-state.ts
   // (functions taking this instance, no object between on the per-row path); nothing else touches it.
   readonly paneUs: number;
   readonly perWindow: number;
@@ -46,7 +39,7 @@ export class PaneWindows {
   watermarkUs = -Infinity;
   purgedBelowUs = -Infinity;
   sweptAtUs = -Infinity;
-  private readonly idle: IdleClock;
+  readonly idle: IdleClock;
   plan!: WindowPlan;
   // incremental checkpoints: change tracking starts with the first snapshotDelta()
   tracking = false;
@@ -74,7 +67,7 @@ export class PaneWindows {
 
   constructor(
     readonly s: WindowSettings,
-    private readonly ctx: OperatorContext,
+    readonly ctx: OperatorContext,
   ) {
     this.idle = new IdleClock(s.idleTimeoutMs, s.latenessUs);
     if (s.kind === "none") {
@@ -94,10 +87,10 @@ export class PaneWindows {
     this.floatSums = FloatSumGuard.of(plan.aggs);
   }
   /** the float SUM/AVG aggregates a row is checked against overflowing (null: none) */
-  private floatSums: FloatSumGuard | null = null;
+  floatSums: FloatSumGuard | null = null;
   /** index of the only aggregate with an argument, or -1 */
   single = -1;
-  private weighted = false;
+  weighted = false;
   hasPlan(): boolean {
     return this.plan !== undefined;
   }
@@ -132,16 +125,16 @@ export class PaneWindows {
     if (keep === "conflict") return this.ctx.reject({ row: c.after!, reason: unchangedReason(c), source: c.source });
     let old: Contribution | undefined;
     try {
-      old = prev !== null ? this.retract(prev) : undefined;
+      old = prev !== null ? retractRow(this, prev) : undefined;
       // A key change onto a key that is held already: after a resumed snapshot the fresh read counted
       // the row under its new key, and the slot replays the update that moved it there (QA: counted twice).
-      if (!insert && c.keyed && c.id !== null && c.id !== prev && c.after && this.contrib.has(c.id)) this.retract(c.id);
+      if (!insert && c.keyed && c.id !== null && c.id !== prev && c.after && this.contrib.has(c.id)) retractRow(this, c.id);
     } catch (e) {
       if (!(e instanceof RetractOverflow)) throw e;
       return this.ctx.reject({ row: c.after ?? c.source.before ?? c.source.key ?? {}, reason: e.message, source: c.source });
     }
     if (keep && !old) return this.ctx.reject({ row: c.after!, reason: `${unchangedReason(c)} (the row's previous contribution is not held)`, source: c.source });
-    if (c.after && c.id !== null) this.add(c.id, c.after, c.commitUs, c, keep ? { parts: keep, old: old! } : undefined);
+    if (c.after && c.id !== null) addRow(this, c.id, c.after, c.commitUs, c, keep ? { parts: keep, old: old! } : undefined);
   }
 
   /** `late: dlq`: the change's old and new row against the watermark, before anything is taken back. */
@@ -150,143 +143,6 @@ export class PaneWindows {
     if (!old) return true;
     const row = c.after ?? c.source.before ?? c.source.key ?? {};
     return admitLateChange({ paneEndUs: old.ps + this.paneUs }, newEventTime(this.plan, c), this.watermarkUs, this.ctx, row, c.source);
-  }
-
-  /** Takes a row's contribution back; a RetractOverflow (nothing changed) when that would overflow a float sum. */
-  private retract(id: RowId): Contribution | undefined {
-    let old = this.contrib.get(id);
-    const warm = old !== undefined;
-    if (!old && this.cold !== null && this.cold.contribs > 0) {
-      // not in memory: moved to disk (or never kept); only an update or delete gets here
-      old = takeCold(this, id);
-    }
-    if (!old) return undefined;
-    const held = this.floatSums ? old.g.panes.get(old.ps) : undefined;
-    const over = held ? this.floatSums!.overflowing(held.accs, this.single >= 0 ? null : (old.v as unknown[]), this.single, old.v, -1) : null;
-    if (over) {
-      if (!warm) {
-        // read back from disk (and removed there): it stays, now in memory
-        this.contrib.set(id, old);
-        if (this.tracking) this.rowLog.push(rowText(this, id, old));
-      }
-      throw new RetractOverflow(overflowReason(over, "retract", this.s.kind === "none" ? "group" : "window"));
-    }
-    if (warm) this.contrib.delete(id);
-    if (this.tracking) {
-      this.rowLog.push(`[${cellText(id)}]`);
-      this.touchPane(old.g, old.ps);
-    }
-    const pane = old.g.panes.get(old.ps);
-    if (!pane) return; // purged: its windows are final at the sink
-    pane.rows--;
-    const aggs = this.plan.aggs;
-    const vals = this.single >= 0 ? null : (old.v as unknown[]);
-    for (let i = 0; i < aggs.length; i++) accAdd(aggs[i], pane.accs[i], vals ? vals[i] : i === this.single ? old.v : null, -1, old.ws[i] ?? null);
-    if (pane.rows === 0) {
-      old.g.panes.delete(old.ps);
-      this.paneCount--;
-    }
-    markDirty(this, old.g, old.ps);
-    return old;
-  }
-
-  private add(id: RowId, row: Row, commitUs: number, c: RowChange, prev?: { parts: UnchangedParts; old: Contribution }): void {
-    const plan = this.plan;
-    const keys = plan.keys;
-    const aggs = plan.aggs;
-    const single = this.single;
-    const vals = single >= 0 ? null : new Array(aggs.length);
-    const ws = this.weighted ? new Array(aggs.length) : NO_WEIGHTS;
-    let one: unknown = null;
-    let tv: unknown = 0;
-    let kv: unknown = null;
-    let kvs: unknown[] | null = null;
-    // Everything is evaluated before any state changes: a row error (division by zero, a bad
-    // cast, a NaN numeric) sends the row to the DLQ and the pipeline goes on.
-    try {
-      if (this.s.kind !== "none") tv = plan.time ? plan.time.fn(row) : commitUs;
-      if (keys.length === 1) kv = prev?.parts.keys.has(0) ? prev.old.g.keys[0] : keys[0].fn.fn(row);
-      else kvs = keys.map((k, i) => (prev?.parts.keys.has(i) ? prev.old.g.keys[i] : k.fn.fn(row)));
-      for (let i = 0; i < aggs.length; i++) {
-        const a = aggs[i];
-        let v = prev?.parts.args.has(i) ? (single >= 0 ? prev.old.v : (prev.old.v as unknown[])[i]) : a.arg ? a.arg.fn(row) : null;
-        // text into SUM/AVG, a TOP_K weight: converted here, so adding them below cannot fail
-        if (typeof v === "string" && (a.kind === "sum" || a.kind === "avg")) v = toDec(v);
-        if (vals) vals[i] = v;
-        else if (i === single) one = v;
-        if (a.weight && prev?.parts.weights.has(i)) ws[i] = prev.old.ws[i] ?? null;
-        else if (a.weight) {
-          const w = a.weight.fn(row);
-          ws[i] = w === null || w === undefined ? null : toDec(w);
-        }
-      }
-    } catch (e) {
-      if (!(e instanceof EvalError)) throw e;
-      this.ctx.reject({ row, reason: aggregateFailure(plan, row, e), source: c.source });
-      return;
-    }
-    let t = 0;
-    if (this.s.kind !== "none") {
-      if (tv === null || tv === undefined) {
-        this.ctx.reject({ row, reason: "window time column is NULL", source: c.source });
-        return;
-      }
-      t = tv as number;
-      if (!Number.isFinite(t)) {
-        // an infinite event time would move the watermark to the end of time and close everything
-        this.ctx.reject({ row, reason: `window time is ${formatTimestamp(t, true)}`, source: c.source });
-        return;
-      }
-      if (t > this.maxEventUs) this.maxEventUs = t;
-      this.idle.event();
-      if (t < this.watermarkUs && !admitLate(t, this.watermarkUs, this.s, this.ctx, row, c.source)) return;
-    }
-    const ps = this.s.kind === "none" ? 0 : Math.floor(t / this.paneUs) * this.paneUs;
-    if (ps + this.paneUs <= this.purgedBelowUs) {
-      this.ctx.reject({ row, reason: `late row: its window's state was dropped after retention (event time ${formatTimestamp(t, true)})`, source: c.source });
-      return;
-    }
-    let g: Group | undefined;
-    if (kvs === null) {
-      const v = kv;
-      const mk = typeof v === "number" ? v : valueKey(v);
-      g = this.groups.get(mk);
-      if (!g) this.groups.set(mk, (g = { gk: valueKey(v), mk, keys: [v], panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 }));
-    } else {
-      const gk = kvs.map(valueKey).join(SEP);
-      g = this.groups.get(gk);
-      if (!g) this.groups.set(gk, (g = { gk, mk: gk, keys: kvs, panes: new Map(), emitted: new Set(), markPs: NaN, markEpoch: -1 }));
-    }
-    let pane = g.panes.get(ps);
-    // a pane that exists may overflow a float sum; a new one holds this row alone, which cannot
-    const over = pane && this.floatSums ? this.floatSums.overflowing(pane.accs, vals, single, one, 1) : null;
-    if (over) {
-      this.ctx.reject({ row, reason: overflowReason(over, "add", this.s.kind === "none" ? "group" : "window"), source: c.source });
-      return;
-    }
-    if (!pane) {
-      pane = { rows: 0, accs: plan.aggs.map((a) => newAcc(a, this.s.appendOnly === true)) };
-      g.panes.set(ps, pane);
-      this.paneCount++;
-    }
-    pane.rows++;
-    for (let i = 0; i < aggs.length; i++) {
-      const a = aggs[i];
-      const v = vals ? vals[i] : i === single ? one : null;
-      if (a.weight) accAdd(a, pane.accs[i], v, 1, ws[i]);
-      else accAdd(a, pane.accs[i], v, 1);
-    }
-    if (this.s.appendOnly) {
-      if (this.tracking) this.touchPane(g, ps);
-    } else {
-      const added = new Contribution(g, ps, vals ?? one, ws);
-      this.contrib.set(id, added);
-      if (this.tracking) {
-        this.rowLog.push(rowText(this, id, added));
-        this.touchPane(g, ps);
-      }
-    }
-    markDirty(this, g, ps);
   }
 
   /** After a transaction: advance the watermark from event time, emit what is due. */
