@@ -103,7 +103,8 @@ export async function replayIntoSink(
     // A kill between the sink's commit and store.remove left a keyed row idempotent to resend, but
     // an append to a table without a key went in twice at the next replay (QA: kill -9 during
     // `dlq replay`). So the attempt is noted first, and a noted one is never sent again blind.
-    const append = APPEND_TYPES.has(sinkType) && e.op === "upsert" && e.target !== null && e.target.key.length === 0;
+    // (An update or delete addressed by its old row is no more idempotent: it would take a second equal row.)
+    const append = APPEND_TYPES.has(sinkType) && e.target !== null && e.target.key.length === 0 && (e.op === "upsert" || !!e.oldRow);
     if (append && e.replayCut) {
       result.skipped.push({ id: e.id, reason: REPLAY_CUT_REASON });
       continue;
@@ -120,6 +121,7 @@ export async function replayIntoSink(
       index: e.index ?? 0,
       commitTime: e.commitTime ?? 0n,
       source: { table: e.table, op: e.op!, xid: 0 },
+      ...(e.oldRow ? { before: e.oldRow, byOldRow: true as const } : {}),
     };
     let error: string | null = null;
     let refused: string | null = null;

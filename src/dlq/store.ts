@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DeadLetter, DeadLetters } from "./dead-letters.ts";
 import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
-import type { Change, Lsn } from "../types.ts";
+import type { Change, Lsn, Row } from "../types.ts";
 import { dlqRows } from "../metrics/metrics.ts";
 import { decodeRow, encodeRow } from "./row-codec.ts";
 import { toJsonText } from "../sinks/json.ts";
@@ -26,6 +26,11 @@ export interface StoredDeadLetter extends DeadLetter {
   commitTime: bigint | null;
   /** A newer change of the same key went to the sink (or pipeline) at this LSN: replay drops the entry (see superseded.ts). */
   supersededLsn: Lsn | null;
+  /**
+   * The old row an update or delete of a keyless REPLICA IDENTITY FULL table addresses
+   * (OutputRecord.byOldRow): a replay deletes or replaces one row equal to it, as the record would have.
+   */
+  oldRow?: Row | null;
   /** A replay of this append began and did not finish: it may be in the sink (see replayIntoSink). */
   replayCut: boolean;
   createdAt: string;
@@ -37,6 +42,7 @@ export interface DeadLetterExtra {
   source?: Change;
   index?: number;
   commitTime?: bigint;
+  oldRow?: Row;
 }
 
 /**
@@ -73,6 +79,7 @@ export class DlqStore implements DeadLetters {
     if (!cols.some((c) => c.name === "commit_time")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN commit_time TEXT");
     if (!cols.some((c) => c.name === "superseded_lsn")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN superseded_lsn TEXT");
     if (!cols.some((c) => c.name === "replay_started")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN replay_started INTEGER");
+    if (!cols.some((c) => c.name === "old_row_json")) this.db.exec("ALTER TABLE dead_letters ADD COLUMN old_row_json TEXT");
     // put()'s "already queued?" lookup by record: with the lsn index alone it compared every entry
     // of the transaction (row JSON included), so a transaction of n refused rows took O(n²): 1,500
     // rows of 5 KB in one transaction, 6 s, holding the sink's writer and the others behind it.
@@ -93,8 +100,8 @@ export class DlqStore implements DeadLetters {
       .get(lsn, entry.pipeline, entry.stage, entry.table, index, entry.error, row);
     if (seen) return false;
     const { lastInsertRowid } = this.db
-      .query("INSERT INTO dead_letters (pipeline, stage, table_name, op, row_json, target_json, error, lsn, source_json, record_index, commit_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, row, entry.target ? toJsonText(entry.target) : null, entry.error, lsn, entry.source ? encodeChange(entry.source) : null, index, entry.commitTime?.toString() ?? null);
+      .query("INSERT INTO dead_letters (pipeline, stage, table_name, op, row_json, target_json, error, lsn, source_json, record_index, commit_time, old_row_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(entry.pipeline, entry.stage, entry.table, entry.op ?? null, row, entry.target ? toJsonText(entry.target) : null, entry.error, lsn, entry.source ? encodeChange(entry.source) : null, index, entry.commitTime?.toString() ?? null, entry.oldRow ? encodeRow(entry.oldRow) : null);
     dlqRows.inc({ pipeline: entry.pipeline, stage: entry.stage });
     this.onQueued?.({
       ...entry,
@@ -104,6 +111,7 @@ export class DlqStore implements DeadLetters {
       source: entry.source ?? null,
       index,
       commitTime: entry.commitTime ?? null,
+      oldRow: entry.oldRow ?? null,
       supersededLsn: null,
       replayCut: false,
       createdAt: new Date().toISOString(),
@@ -113,7 +121,7 @@ export class DlqStore implements DeadLetters {
 
   /** A record a sink rejected: keeps the op and the table shape so replay can rebuild it. */
   putRecord(pipeline: string, sink: string, record: OutputRecord, error: string): boolean {
-    return this.put({ pipeline, stage: sink, table: record.table.name, row: record.row, error, lsn: record.lsn, op: record.op, target: record.table, index: record.index, commitTime: record.commitTime });
+    return this.put({ pipeline, stage: sink, table: record.table.name, row: record.row, error, lsn: record.lsn, op: record.op, target: record.table, index: record.index, commitTime: record.commitTime, ...(record.byOldRow ? { oldRow: record.before ?? {} } : {}) });
   }
 
   count(pipeline?: string): number {
@@ -185,6 +193,7 @@ interface DbRow {
   commit_time: string | null;
   superseded_lsn: string | null;
   replay_started: number | null;
+  old_row_json: string | null;
 }
 
 function fromDb(r: DbRow): StoredDeadLetter {
@@ -205,6 +214,7 @@ function fromDb(r: DbRow): StoredDeadLetter {
     commitTime: r.commit_time === null || r.commit_time === undefined ? null : BigInt(r.commit_time),
     supersededLsn: r.superseded_lsn ? (BigInt(r.superseded_lsn) as Lsn) : null,
     replayCut: r.replay_started === 1,
+    oldRow: r.old_row_json ? decodeRow(r.old_row_json, target?.columns) : null,
   };
 }
 

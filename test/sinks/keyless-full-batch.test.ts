@@ -18,6 +18,8 @@ import { MysqlSink } from "../../src/sinks/mysql/sink.ts";
 import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
 import { planBatch } from "../../src/sinks/postgres/plan.ts";
 import { sinkRowsUnmatched } from "../../src/metrics/metrics.ts";
+import { DlqStore } from "../../src/dlq/store.ts";
+import { replayIntoSink } from "../../src/dlq/replay.ts";
 import type { OutputRecord, Sink } from "../../src/sinks/sink.ts";
 import { batch, col, context, OID, rec, table, uniq } from "./helpers.ts";
 
@@ -89,6 +91,35 @@ describe("keyless FULL records in one batch", () => {
       expect(ctx.dead).toEqual([]);
     } finally {
       await sink.close();
+      await sql.end();
+    }
+  }, 60_000);
+
+  test("postgres sink: an update refused for its value keeps its old row in the DLQ, and the replay replaces one equal row", async () => {
+    const pg = await sharedPg("system");
+    const url = pg.url(await createDatabase(pg, "kfdlq"));
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    // A table the user made, narrower than the source: 'toolong' does not fit.
+    await sql.unsafe(`create table public.kf (dev varchar(3), n int, j json); insert into public.kf values ('a', 1, null), ('a', 1, null)`);
+    const sink = new PostgresSink(postgresSinkConfig.parse({ url }));
+    const ctx = context("pgdlq");
+    const store = new DlqStore(ctx.stateDir);
+    ctx.deadLetter = ((r, error, pipeline) => store.putRecord(pipeline ?? "p", "pgdlq", r, error)) as typeof ctx.deadLetter;
+    await sink.open(ctx);
+    try {
+      await sink.write(batch("p", [old("upsert", row("a", 1), row("toolong", 2), 0)], 20n));
+      const [e] = store.list();
+      expect([e.op, e.row.dev, e.oldRow]).toEqual(["upsert", "toolong", { dev: "a", n: 1, j: null }]);
+      expect((await sql`select dev, n from public.kf order by 1, 2`).map((r) => `${r.dev}${r.n}`)).toEqual(["a1", "a1"]);
+      await sql.unsafe(`alter table public.kf alter column dev type text`);
+      const result = { replayed: 0, failed: [], skipped: [], superseded: [] };
+      await replayIntoSink(sink, "postgres", store.list(), store, result, { take: () => null });
+      expect(result.replayed).toBe(1);
+      expect((await sql`select dev, n from public.kf order by 1, 2`).map((r) => `${r.dev}${r.n}`)).toEqual(["a1", "toolong2"]);
+      expect(store.count()).toBe(0);
+    } finally {
+      await sink.close();
+      store.db.close();
       await sql.end();
     }
   }, 60_000);
