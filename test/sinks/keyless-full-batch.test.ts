@@ -19,6 +19,7 @@ import { mysqlSinkConfig } from "../../src/sinks/mysql/config.ts";
 import { planBatch } from "../../src/sinks/postgres/plan.ts";
 import { sinkRowsUnmatched } from "../../src/metrics/metrics.ts";
 import { DlqStore } from "../../src/dlq/store.ts";
+import { idempotencyKey, payloadOf } from "../../src/sinks/http/payload.ts";
 import { replayIntoSink } from "../../src/dlq/replay.ts";
 import type { OutputRecord, Sink } from "../../src/sinks/sink.ts";
 import { batch, col, context, OID, rec, table, uniq } from "./helpers.ts";
@@ -77,6 +78,17 @@ describe("keyless FULL records in one batch", () => {
     expect(stmts[1].text).toBe(`delete from "public"."kf" where ctid = (select ctid from "public"."kf" where "dev" = $1 and "n" = $2 and "j" is null limit 1)`);
     expect(stmts[6].text).toContain(`"j"::text = $6::json::text`);
     expect(stmts[2].text).toContain(`"dev" is null and "n" is null`);
+  });
+
+  test("change-log sinks (webhook envelope): an update with its whole before image (op u), a delete with the old row (op d), named lsn:index", () => {
+    const u = old("upsert", row("a", 1), row("a", 2), 3);
+    const d = old("delete", row("a", 2), null, 4);
+    const pu = payloadOf(u, "envelope", 0) as Record<string, unknown>;
+    const pd = payloadOf(d, "envelope", 0) as Record<string, unknown>;
+    expect([pu.op, pu.before, pu.after]).toEqual(["u", row("a", 1), row("a", 2)]);
+    expect([pd.op, pd.before, pd.after]).toEqual(["d", row("a", 2), null]);
+    expect(payloadOf(d, "row", 0)).toEqual({ ...row("a", 2), __deleted: true });
+    expect(idempotencyKey("p", [u, d])).toBe("p:10:3-10:4");
   });
 
   test("postgres sink", async () => {
