@@ -26,17 +26,18 @@ import { batch, col, context, OID, rec, table, uniq } from "./helpers.ts";
 
 const kf = table("public.kf", [col("dev", OID.text), col("n", OID.int4), col("j", OID.json)], []);
 const row = (dev: string | null, n: number | null, j: string | null = null) => ({ dev, n, j });
-const old = (op: "upsert" | "delete", before: Record<string, unknown>, after: Record<string, unknown> | null, i: number): OutputRecord =>
-  rec(kf, op, after ?? before, 10n, i, { before, byOldRow: true, source: { table: "public.kf", op: op === "delete" ? "delete" : "update", xid: 10 } });
+const oldRec = (op: "upsert" | "delete", before: Record<string, unknown>, after: Record<string, unknown> | null, i: number, lsn = 10n): OutputRecord =>
+  rec(kf, op, after ?? before, lsn, i, { before, byOldRow: true, source: { table: "public.kf", op: op === "delete" ? "delete" : "update", xid: Number(lsn) } });
 
 /**
  * 1,200 inserts of ('x', g) (a COPY run), two equal ('d', 1) rows, a NULL row, then: delete one
  * ('d', 1), update the NULL row, delete ('x', 5), insert ('t', 0) and delete it, update a json
  * row, and a delete that finds nothing.
  */
-function records(): OutputRecord[] {
+function records(lsn = 10n): OutputRecord[] {
   const out: OutputRecord[] = [];
-  const ins = (r: Record<string, unknown>) => out.push(rec(kf, "upsert", r, 10n, out.length));
+  const ins = (r: Record<string, unknown>) => out.push(rec(kf, "upsert", r, lsn, out.length));
+  const old = (op: "upsert" | "delete", before: Record<string, unknown>, after: Record<string, unknown> | null, i: number) => oldRec(op, before, after, i, lsn);
   for (let g = 0; g < 1200; g++) ins(row("x", g));
   ins(row("d", 1));
   ins(row("d", 1));
@@ -60,14 +61,26 @@ const lines = (rows: Record<string, unknown>[]) => {
   return { x: x.length, xHas5: x.some((r) => Number(r.n) === 5), rest: rest.sort() };
 };
 
+/**
+ * The records as one batch, then again as the two parts of one large transaction (written into
+ * one open sink transaction): the second round's changes find the second round's rows, except
+ * where the first round left an equal one.
+ */
 async function writeAndCheck(sink: Sink, read: () => Promise<Record<string, unknown>[]>, sinkName: string): Promise<void> {
-  const before = (await sinkRowsUnmatched.get()).values.find((v) => v.labels.sink === sinkName && v.labels.op === "delete")?.value ?? 0;
+  const misses = async () => (await sinkRowsUnmatched.get()).values.find((v) => v.labels.sink === sinkName && v.labels.op === "delete")?.value ?? 0;
+  const before = await misses();
   await sink.write(batch("p", records(), 10n));
-  const got = lines(await read());
-  expect(got).toEqual({ x: WANT.x, xHas5: false, rest: WANT.rest });
-  const after = (await sinkRowsUnmatched.get()).values.find((v) => v.labels.sink === sinkName && v.labels.op === "delete")?.value ?? 0;
-  expect(after - before).toBe(1); // ('nowhere', 0)
+  expect(lines(await read())).toEqual({ x: WANT.x, xHas5: false, rest: WANT.rest });
+  expect((await misses()) - before).toBe(1); // ('nowhere', 0)
   expect(sink.position("p")).toBe(10n);
+
+  const again = records(20n);
+  await sink.write({ pipeline: "p", records: again.slice(0, 700), lsn: 20n, part: { index: 0, last: false } });
+  await sink.write({ pipeline: "p", records: again.slice(700), lsn: 20n, part: { index: 1, last: true } });
+  const twice = WANT.rest.flatMap((r) => [r, r]).sort();
+  expect(lines(await read())).toEqual({ x: 2 * WANT.x, xHas5: false, rest: twice });
+  expect((await misses()) - before).toBe(2);
+  expect(sink.position("p")).toBe(20n);
 }
 
 describe("keyless FULL records in one batch", () => {
@@ -81,8 +94,8 @@ describe("keyless FULL records in one batch", () => {
   });
 
   test("change-log sinks (webhook envelope): an update with its whole before image (op u), a delete with the old row (op d), named lsn:index", () => {
-    const u = old("upsert", row("a", 1), row("a", 2), 3);
-    const d = old("delete", row("a", 2), null, 4);
+    const u = oldRec("upsert", row("a", 1), row("a", 2), 3);
+    const d = oldRec("delete", row("a", 2), null, 4);
     const pu = payloadOf(u, "envelope", 0) as Record<string, unknown>;
     const pd = payloadOf(d, "envelope", 0) as Record<string, unknown>;
     expect([pu.op, pu.before, pu.after]).toEqual(["u", row("a", 1), row("a", 2)]);
@@ -119,7 +132,7 @@ describe("keyless FULL records in one batch", () => {
     ctx.deadLetter = ((r, error, pipeline) => store.putRecord(pipeline ?? "p", "pgdlq", r, error)) as typeof ctx.deadLetter;
     await sink.open(ctx);
     try {
-      await sink.write(batch("p", [old("upsert", row("a", 1), row("toolong", 2), 0)], 20n));
+      await sink.write(batch("p", [oldRec("upsert", row("a", 1), row("toolong", 2), 0)], 20n));
       const [e] = store.list();
       expect([e.op, e.row.dev, e.oldRow]).toEqual(["upsert", "toolong", { dev: "a", n: 1, j: null }]);
       expect((await sql`select dev, n from public.kf order by 1, 2`).map((r) => `${r.dev}${r.n}`)).toEqual(["a1", "a1"]);
