@@ -1,10 +1,10 @@
 import type { Change, Relation, Row } from "../../types.ts";
 import type { OperatorContext } from "./operator.ts";
 import type { RowChange, RowId } from "./window/types.ts";
-import { decodeValue, encodeValue, valueKey } from "../../expr/values.ts";
-import { decodeRow, encodeRow } from "./row-codec.ts";
-import { decodeState, encodeState } from "../state-codec.ts";
+import { valueKey } from "../../expr/values.ts";
 import type { SpillStore } from "./spill/spill-store.ts";
+import { evictJoinRows, lookupRow } from "./join-spill.ts";
+import { applyDeltaTo, restoreTo, snapshotDeltaOf, snapshotOf } from "./join-state.ts";
 
 export interface JoinSpec {
   /** "schema.table" of the joined table */
@@ -20,7 +20,7 @@ export interface JoinSpec {
   waitUs: number;
 }
 
-interface Pending {
+export interface Pending {
   rc: RowChange;
   deadline: number;
   key: string | null;
@@ -36,21 +36,23 @@ interface Pending {
  * something waiting queue behind it, so each source row stays in commit order.
  */
 export class LookupJoin {
-  private rows = new Map<string, Row>();
+  // The state is public for the helpers in join-spill.ts and join-state.ts (functions taking this
+  // instance, no object between on the per-row path); nothing else touches it.
+  rows = new Map<string, Row>();
   relation: Relation | null = null;
-  private queue: Pending[] = [];
+  queue: Pending[] = [];
   /** source row id → pending items for it */
   private waitingIds = new Map<RowId, number>();
-  private version = 0;
-  private tracking = false;
-  private needFull = false;
-  private touchedKeys = new Set<string>();
+  version = 0;
+  tracking = false;
+  needFull = false;
+  touchedKeys = new Set<string>();
   /** rows moved to disk when over the state budget (null: never spills), and this join's index there */
-  private cold: SpillStore | null = null;
-  private coldIndex = 0;
+  cold: SpillStore | null = null;
+  coldIndex = 0;
   /** rows read back from disk and unchanged since: the file's copy is still theirs */
-  private clean = new Set<string>();
-  private evictRound = 0;
+  clean = new Set<string>();
+  evictRound = 0;
 
   constructor(
     readonly spec: JoinSpec,
@@ -98,7 +100,7 @@ export class LookupJoin {
     if (ch.op === "update" && ch.unchangedToast?.length && ch.after) {
       const oldV = (ch.before ?? ch.key)?.[col];
       const from = oldV === undefined || oldV === null ? ch.after[col] : oldV;
-      if (from !== undefined && from !== null) prevKept = this.lookup(valueKey(from), null);
+      if (from !== undefined && from !== null) prevKept = lookupRow(this, valueKey(from), null);
     }
     if (ch.op === "delete" || ch.op === "update") {
       const old = ch.before ?? ch.key ?? null;
@@ -157,7 +159,7 @@ export class LookupJoin {
     const v = rc.after[this.spec.leftColumn];
     if (v === null || v === undefined) return next({ ...rc, after: this.merge(rc.after, null) });
     const k = valueKey(v);
-    const m = this.lookup(k, null);
+    const m = lookupRow(this, k, null);
     if (m) return next({ ...rc, after: this.merge(rc.after, m) });
     if (this.spec.waitUs <= 0) {
       this.ctx.count("join_misses");
@@ -192,7 +194,7 @@ export class LookupJoin {
     return dropped;
   }
 
-  private countWaitingIds(): void {
+  countWaitingIds(): void {
     this.waitingIds.clear();
     for (const p of this.queue) for (const id of ids(p.rc)) this.waitingIds.set(id, (this.waitingIds.get(id) ?? 0) + 1);
   }
@@ -212,7 +214,7 @@ export class LookupJoin {
       if (!p.rc.after) out = p.rc;
       else {
         const v = p.rc.after[this.spec.leftColumn];
-        const m = v === null || v === undefined ? null : this.lookup(valueKey(v), p);
+        const m = v === null || v === undefined ? null : lookupRow(this, valueKey(v), p);
         if (m || v === null || v === undefined) out = { ...p.rc, after: this.merge(p.rc.after, m ?? null) };
         else if (p.deadline <= nowUs) {
           this.ctx.count("join_misses");
@@ -238,57 +240,9 @@ export class LookupJoin {
     return this.cold !== null && this.cold.joinRows > 0;
   }
 
-  /**
-   * The joined row for a key: from memory, else (once rows were spilled) from the spill file,
-   * kept in memory again as a clean copy. A waiting row searches the file once per eviction round.
-   */
-  private lookup(k: string, p: Pending | null): Row | undefined {
-    let m = this.rows.get(k);
-    if (m !== undefined) {
-      if (this.cold !== null && this.cold.joinRows > 0) {
-        this.rows.delete(k); // most recently used last: eviction takes from the front
-        this.rows.set(k, m);
-      }
-      return m;
-    }
-    const cold = this.cold;
-    if (cold === null || cold.joinRows === 0) return undefined;
-    if (p) {
-      if (p.coldRound === this.evictRound) return undefined;
-      p.coldRound = this.evictRound;
-    }
-    const data = cold.getJoinRow(this.coldIndex, k);
-    if (data === null) return undefined;
-    m = decodeRow(decodeState(data))!;
-    this.rows.set(k, m);
-    this.clean.add(k);
-    return m;
-  }
-
-  /**
-   * Over the state budget: move the `n` least recently used rows to the spill file. A clean copy
-   * (read back and unchanged) is only dropped; a changed one replaces the file's and is logged
-   * for the next checkpoint as gone from memory.
-   */
+  /** Over the state budget: move the `n` least recently used rows to the spill file (join-spill.ts). */
   evictRows(n: number): number {
-    const cold = this.cold;
-    if (!cold || n <= 0 || this.rows.size === 0) return 0;
-    const keys: string[] = [];
-    for (const k of this.rows.keys()) {
-      if (keys.length >= n) break;
-      keys.push(k);
-    }
-    const out: [string, string][] = [];
-    for (const k of keys) {
-      const r = this.rows.get(k)!;
-      this.rows.delete(k);
-      if (this.clean.delete(k)) continue;
-      out.push([k, encodeState(encodeRow(r))]);
-      if (this.tracking) this.touchedKeys.add(k);
-    }
-    if (out.length) cold.putJoinRows(this.coldIndex, out);
-    this.evictRound++;
-    return keys.length;
+    return evictJoinRows(this, n);
   }
 
   get size(): number {
@@ -299,16 +253,9 @@ export class LookupJoin {
     return this.queue.length;
   }
 
+  // checkpoints: join-state.ts
   snapshot(): unknown {
-    return {
-      rows: [...this.rows].map(([k, r]) => [k, encodeRow(r)]),
-      relation: this.relation,
-      queue: this.queue.map((p) => ({
-        deadline: p.deadline,
-        key: p.key,
-        rc: { after: encodeRow(p.rc.after), id: encodeValue(p.rc.id), prevId: encodeValue(p.rc.prevId), commitUs: p.rc.commitUs, source: { ...p.rc.source, before: encodeRow(p.rc.source.before), after: encodeRow(p.rc.source.after), key: encodeRow(p.rc.source.key), afterWire: undefined } },
-      })),
-    };
+    return snapshotOf(this);
   }
 
   /** The next snapshotDelta() is a full one (the checkpoint store starts a new chain with it). */
@@ -318,42 +265,15 @@ export class LookupJoin {
 
   /** Incremental checkpoint: full the first time, then only the join rows changed since (plus the small waiting queue). */
   snapshotDelta(): { full: unknown } | { delta: unknown } {
-    if (!this.tracking || this.needFull) {
-      this.tracking = true;
-      this.needFull = false;
-      this.touchedKeys.clear();
-      return { full: this.snapshot() };
-    }
-    const full = this.snapshot() as { relation: unknown; queue: unknown };
-    const rows = [...this.touchedKeys].map((k) => [k, this.rows.has(k) ? encodeRow(this.rows.get(k)!) : null]);
-    this.touchedKeys.clear();
-    return { delta: { rows, relation: this.relation, queue: full.queue } };
+    return snapshotDeltaOf(this);
   }
 
   applyDelta(delta: unknown): void {
-    const d = delta as { rows: [string, unknown][]; relation: Relation | null; queue: unknown[] };
-    for (const [k, r] of d.rows) {
-      if (r === null) this.rows.delete(k);
-      else this.rows.set(k, decodeRow(r)!);
-    }
-    const rows = this.rows;
-    this.restore({ rows: [], relation: d.relation, queue: d.queue });
-    this.rows = rows;
+    applyDeltaTo(this, delta);
   }
 
   restore(state: unknown): void {
-    const s = state as { rows: [string, unknown][]; relation: Relation | null; queue: { deadline: number; key: string | null; rc: any }[] };
-    this.rows = new Map(s.rows.map(([k, r]) => [k, decodeRow(r)!]));
-    this.clean.clear();
-    this.relation = s.relation;
-    this.version++;
-    this.queue = s.queue.map((p) => ({
-      deadline: p.deadline,
-      key: p.key,
-      coldRound: -1,
-      rc: { ...p.rc, id: decodeValue(p.rc.id), prevId: decodeValue(p.rc.prevId), after: decodeRow(p.rc.after), source: { ...p.rc.source, before: decodeRow(p.rc.source.before), after: decodeRow(p.rc.source.after), key: decodeRow(p.rc.source.key) ?? undefined } },
-    }));
-    this.countWaitingIds();
+    restoreTo(this, state);
   }
 }
 
