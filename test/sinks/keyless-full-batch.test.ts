@@ -20,6 +20,7 @@ import { planBatch } from "../../src/sinks/postgres/plan.ts";
 import { sinkRowsUnmatched } from "../../src/metrics/metrics.ts";
 import { DlqStore } from "../../src/dlq/store.ts";
 import { idempotencyKey, payloadOf } from "../../src/sinks/http/payload.ts";
+import { withoutOldRowRecords } from "../../src/sinks/mysql/old-row.ts";
 import { replayIntoSink } from "../../src/dlq/replay.ts";
 import type { OutputRecord, Sink } from "../../src/sinks/sink.ts";
 import { batch, col, context, OID, rec, table, uniq } from "./helpers.ts";
@@ -102,6 +103,17 @@ describe("keyless FULL records in one batch", () => {
     expect([pd.op, pd.before, pd.after]).toEqual(["d", row("a", 2), null]);
     expect(payloadOf(d, "row", 0)).toEqual({ ...row("a", 2), __deleted: true });
     expect(idempotencyKey("p", [u, d])).toBe("p:10:3-10:4");
+  });
+
+  test("StarRocks (no transaction to fence them, no DELETE … LIMIT): the table stays append-only, one warning per table", () => {
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as never;
+    const warned = new Set<string>();
+    const kept = withoutOldRowRecords(records(), warned, log);
+    expect(kept).toHaveLength(1205);
+    expect(kept.every((r) => !r.byOldRow)).toBe(true);
+    withoutOldRowRecords(records(), warned, log);
+    expect(warnings).toEqual(["public.kf has no key: its updates and deletes are not applied in StarRocks (append-only), only its inserts"]);
   });
 
   test("postgres sink", async () => {

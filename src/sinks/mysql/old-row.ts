@@ -1,4 +1,6 @@
 import type mysql from "mysql2/promise";
+import type { Logger } from "pino";
+import type { OutputRecord } from "../sink.ts";
 import type { Column } from "../../types.ts";
 import { q } from "./ddl.ts";
 import type { Prepared } from "./prepare.ts";
@@ -30,4 +32,19 @@ export async function applyByOldRow(c: Queryable, p: Prepared): Promise<boolean>
 function equal(name: string, c: Column | undefined): string {
   if (c && columnType(c, "mysql", false) === "JSON") return `JSON_EXTRACT(${q(name)}, '$') <=> JSON_EXTRACT(?, '$')`;
   return `${q(name)} <=> ?`;
+}
+
+/**
+ * StarRocks has no transaction to fence a delete of one of several equal rows with the position
+ * (a replay would take a second one) and no DELETE ... LIMIT: a keyless FULL table stays
+ * append-only there, as before (README); `warned` holds the tables already named in a warning.
+ */
+export function withoutOldRowRecords(records: OutputRecord[], warned: Set<string>, log: Logger): OutputRecord[] {
+  if (!records.some((r) => r.byOldRow)) return records;
+  for (const r of records) {
+    if (!r.byOldRow || warned.has(r.table.name)) continue;
+    warned.add(r.table.name);
+    log.warn({ table: r.table.name }, `${r.table.name} has no key: its updates and deletes are not applied in StarRocks (append-only), only its inserts`);
+  }
+  return records.filter((r) => !r.byOldRow);
 }

@@ -14,6 +14,7 @@ import { applyGroups, applyOneByOne, type Queryable, type RowError, type Stateme
 import { RowPreparer } from "./prepare.ts";
 import { isUnknownColumn, LostColumnError } from "./lost-column.ts";
 import { reportUnmatched } from "../unmatched-rows.ts";
+import { withoutOldRowRecords } from "./old-row.ts";
 
 /** The last try after the table's columns were read again: an Unknown column left is the row's. */
 const rowErrorLastTry: RowError = (e) => isDataError(e) || isUnknownColumn(e);
@@ -120,7 +121,7 @@ export class MysqlSink implements Sink {
     const unseen = unseenRecords(batch, this.positions.get(batch.pipeline));
     if (!unseen) return;
     const { store } = unseen;
-    const records = this.config.dialect === "starrocks" ? this.withoutOldRowRecords(unseen.records) : unseen.records;
+    const records = this.config.dialect === "starrocks" ? withoutOldRowRecords(unseen.records, this.appendOnlyWarned, this.ctx.log) : unseen.records;
     if (batch.part && this.config.dialect === "mysql") return this.writePart(batch, records);
     const unmatched: OutputRecord[] = [];
     const dead = await this.retry.execute(() => this.applyOnce(batch, records, store, unmatched), this.abort.signal);
@@ -131,21 +132,6 @@ export class MysqlSink implements Sink {
     // Rows written, batch sizes and commit-to-sink latency are counted by the engine's SinkWriter.
     for (const [rec, reason] of dead) sinkDeadLetter(this.ctx, batch.pipeline, rec, reason);
     reportUnmatched(this.ctx, batch.pipeline, unmatched);
-  }
-
-  /**
-   * StarRocks has no transaction to fence a delete of one of several equal rows with the position
-   * (a replay would take a second one) and no DELETE ... LIMIT: a keyless FULL table stays
-   * append-only there, as before (README).
-   */
-  private withoutOldRowRecords(records: OutputRecord[]): OutputRecord[] {
-    if (!records.some((r) => r.byOldRow)) return records;
-    for (const r of records) {
-      if (!r.byOldRow || this.appendOnlyWarned.has(r.table.name)) continue;
-      this.appendOnlyWarned.add(r.table.name);
-      this.ctx.log.warn({ table: r.table.name }, `${r.table.name} has no key: its updates and deletes are not applied in StarRocks (append-only), only its inserts`);
-    }
-    return records.filter((r) => !r.byOldRow);
   }
 
   /**
