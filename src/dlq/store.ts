@@ -1,5 +1,4 @@
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { DeadLetter, DeadLetters } from "./dead-letters.ts";
 import type { OutputRecord, OutputTable } from "../sinks/sink.ts";
@@ -7,6 +6,7 @@ import type { Change, Lsn, Row } from "../types.ts";
 import { dlqRows } from "../metrics/metrics.ts";
 import { decodeRow, encodeRow } from "./row-codec.ts";
 import { toJsonText } from "../sinks/json.ts";
+import { openStateDb } from "../engine/state-file.ts";
 
 /** A stored dead letter, with what `dlq replay` needs to send it to its sink again. */
 export interface StoredDeadLetter extends DeadLetter {
@@ -49,15 +49,17 @@ export interface DeadLetterExtra {
  * The dead-letter queue in SQLite under state.dir (dlq.sqlite, WAL mode). Rows are stored as
  * exact JSON (bigint digits); the LSN as its decimal text, since it can pass 2^53.
  */
+/** What to do about a damaged dlq.sqlite (a new one is made where it was). */
+const DLQ_REMEDY = "restore it from a backup, or move it away (with its -wal and -shm; the dead letters it held go with it) and start again";
+
 export class DlqStore implements DeadLetters {
   readonly db: Database;
   /** Called with each entry as it is queued (SupersededLetters keeps its key). */
   onQueued: ((entry: StoredDeadLetter) => void) | null = null;
 
   constructor(stateDir: string) {
-    mkdirSync(stateDir, { recursive: true });
-    this.db = new Database(join(stateDir, "dlq.sqlite"), { create: true });
-    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;");
+    this.db = openStateDb(join(stateDir, "dlq.sqlite"), DLQ_REMEDY);
+    this.db.exec("PRAGMA busy_timeout = 5000;");
     this.db.exec(`CREATE TABLE IF NOT EXISTS dead_letters (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       pipeline TEXT NOT NULL,

@@ -1,8 +1,7 @@
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Lsn } from "../types.ts";
-import { CdcError } from "../errors.ts";
+import { onStateFile, openStateDb, REBUILD_STATE } from "./state-file.ts";
 import { decodeState, encodeState } from "./state-codec.ts";
 
 export interface Checkpoint {
@@ -37,15 +36,20 @@ export class CheckpointStore {
   /** Characters of state written by the last save() (checkpoint row plus chain links). */
   lastWriteChars = 0;
 
+  private readonly path: string;
+
   constructor(stateDir: string, private keep = 3) {
-    const dir = resolve(stateDir);
-    try {
-      mkdirSync(dir, { recursive: true });
-      this.db = new Database(join(dir, "checkpoints.db"), { create: true, strict: true });
-    } catch (e) {
-      throw new CdcError("checkpoint_open", `cannot open ${join(dir, "checkpoints.db")}: ${(e as Error).message}`, { cause: e, component: "checkpoint" });
-    }
-    this.db.run("pragma journal_mode = wal");
+    this.path = join(resolve(stateDir), "checkpoints.db");
+    this.db = openStateDb(this.path, REBUILD_STATE, { strict: true });
+    this.guard(() => this.createTables());
+  }
+
+  /** `fn` on the file, its SQLite failure named (a damaged file: exit 2; a full or read-only dir: exit 1). */
+  private guard<T>(fn: () => T): T {
+    return onStateFile(this.path, REBUILD_STATE, fn);
+  }
+
+  private createTables(): void {
     this.db.run("pragma synchronous = full");
     this.db.run(`create table if not exists checkpoints (
       id integer primary key autoincrement,
@@ -68,6 +72,10 @@ export class CheckpointStore {
    * LSN, and a snapshot resumed after a crash must not reuse the numbers of the run before.
    */
   countStart(): number {
+    return this.guard(() => this.countStartIn());
+  }
+
+  private countStartIn(): number {
     this.db.run("create table if not exists starts (n integer not null)");
     return this.db.transaction(() => {
       const row = this.db.query("select n from starts").get() as { n: number } | null;
@@ -79,6 +87,10 @@ export class CheckpointStore {
   }
 
   latest(): Checkpoint | null {
+    return this.guard(() => this.latestIn());
+  }
+
+  private latestIn(): Checkpoint | null {
     const row = this.db.query("select id, lsn, created_at, state from checkpoints order by id desc limit 1").get() as
       | { id: number; lsn: string; created_at: number; state: string }
       | null;
@@ -130,7 +142,7 @@ export class CheckpointStore {
       this.db.query("delete from checkpoints where id <= ?").run(r.id - this.keep);
       return { id: r.id, lsn: at, createdAt: now, state };
     });
-    return tx();
+    return this.guard(tx);
   }
 
   count(): number {

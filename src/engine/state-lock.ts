@@ -11,6 +11,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { CdcError } from "../errors.ts";
+import { onStateFile } from "./state-file.ts";
 
 /** Locks this process holds, by state dir (taken again by the same process: a no-op). */
 const held = new Map<string, Database>();
@@ -20,7 +21,8 @@ export function lockStateDir(dir: string): void {
   const at = resolve(dir);
   if (held.has(at)) return;
   mkdirSync(at, { recursive: true });
-  const db = new Database(join(at, "engine.lock"));
+  // (an unwritable state dir failed here as `unable to open database file`, naming nothing)
+  const db = onStateFile(join(at, "engine.lock"), "", () => new Database(join(at, "engine.lock")));
   try {
     db.exec("pragma busy_timeout = 0");
     db.exec("pragma locking_mode = exclusive");

@@ -5,10 +5,10 @@
  * removals found in a slot before it was recreated, until they are durable.
  */
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Lsn } from "../../types.ts";
 import type { ReadRange } from "./resumed-reads.ts";
+import { openStateDb, REBUILD_STATE } from "../../engine/state-file.ts";
 
 export interface TableProgress {
   table: string;
@@ -22,9 +22,7 @@ export class SnapshotState {
   private db: Database;
 
   constructor(stateDir: string) {
-    mkdirSync(stateDir, { recursive: true });
-    this.db = new Database(join(stateDir, "source-snapshot.sqlite"), { create: true });
-    this.db.run("pragma journal_mode = wal");
+    this.db = openStateDb(join(stateDir, "source-snapshot.sqlite"), REBUILD_STATE);
     this.db.run(`create table if not exists slot_info (slot text primary key, consistent_point text not null, snapshot_wanted integer not null)`);
     // Added later: the initial snapshot's name (see generation()); NULL in older state dirs.
     const cols = this.db.query("pragma table_info(slot_info)").all() as { name: string }[];
