@@ -126,6 +126,12 @@ describe("keyless FULL records in one batch", () => {
     try {
       await writeAndCheck(sink, () => sql`select dev, n, j::text as j from public.kf`, "pgkf");
       expect(ctx.dead).toEqual([]);
+      // numeric's `=` calls 1.0 and 1.00 equal, a float's 0 and -0: compared as text, the row the source meant goes.
+      const kn = table("public.kn", [col("n", OID.numeric), col("f", OID.float8)], []);
+      const ins = [{ n: "1.0", f: 0 }, { n: "1.00", f: -0 }].map((r, i) => rec(kn, "upsert", r, 30n, i));
+      const del = rec(kn, "delete", { n: "1.00", f: -0 }, 30n, 2, { before: { n: "1.00", f: -0 }, byOldRow: true });
+      await sink.write(batch("p", [...ins, del], 30n));
+      expect((await sql`select n::text as n, f::text as f from public.kn`).map((r) => `${r.n} ${r.f}`)).toEqual(["1.0 0"]);
     } finally {
       await sink.close();
       await sql.end();

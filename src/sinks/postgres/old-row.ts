@@ -2,18 +2,22 @@ import type { OutputRecord } from "../sink.ts";
 import { qi, qualified, toPgText } from "./values.ts";
 
 /**
- * Types without a usable `=`: none at all (json, xml, point, line, path, polygon), or one that
- * compares something else than the value (box and circle compare areas). PostgreSQL's own
- * replication finds the row by the type's default btree/hash equality; these have none, so
- * they are compared as text, the stored value and the old one both printed by the type's
- * output function in this session.
+ * Types whose `=` holds exactly when the values are the same (their text is the same). Any other
+ * type is compared as text, the stored value and the old one both printed by the type's output
+ * function in this session: json, xml, point and path have no `=` at all (PostgreSQL's own
+ * replication needs a default btree/hash equality), box and circle compare areas, and numeric
+ * (1.0 = 1.00), interval ('1 day' = '24 hours'), floats (0 = -0) or citext call two rows the
+ * source tells apart equal, and could take the wrong one of them.
  */
-const NO_EQUALITY = new Set(["json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle"]);
+const EXACT_EQUALITY = new Set([
+  "smallint", "integer", "bigint", "oid", "text", "character varying", "character", "\"char\"", "name", "boolean", "uuid", "bytea",
+  "date", "time without time zone", "time with time zone", "timestamp without time zone", "timestamp with time zone",
+]);
 
-/** Whether a sink column type (format_type: "json", "point[]", "character varying(5)") is compared as text. */
+/** Whether a sink column type (format_type: "json", "integer[]", "character varying(5)") is compared as text. */
 export function comparedAsText(type: string | undefined): boolean {
-  if (!type) return false;
-  return NO_EQUALITY.has(type.replace(/\[\]$/, "").replace(/\(.*\)$/, "").trim());
+  if (!type) return false; // unknown here: the server resolves `=` for the column
+  return !EXACT_EQUALITY.has(type.replace(/\(\d+(,\d+)?\)/, ""));
 }
 
 /**
