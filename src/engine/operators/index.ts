@@ -32,7 +32,8 @@ import { loadMaps } from "../../expr/maps.ts";
 import { LookupJoin, type JoinSpec } from "./lookup-join.ts";
 import type { ParsedStages } from "./transform-stage.ts";
 import { parseAggregates } from "./aggregate-plan.ts";
-import { PipelineOperator, type PipelinePlan, type TransformFn } from "./pipeline-operator.ts";
+import { PipelineOperator } from "./pipeline-operator.ts";
+import type { PipelinePlan, TransformFn } from "./pipeline-plan.ts";
 import type { WindowSettings } from "./window/types.ts";
 import { T } from "../../expr/types.ts";
 

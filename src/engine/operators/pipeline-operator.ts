@@ -1,44 +1,16 @@
 import type { Change, Relation, Row, Txn } from "../../types.ts";
 import type { Emit, Operator, OperatorContext } from "./operator.ts";
-import { makeScope, relationColumns, type ScopeColumn, type ScopeTable } from "../../expr/scope.ts";
-import { compileRowStage, type ParsedStages, type RowStage, StageCompileError } from "./transform-stage.ts";
-import { LookupJoin } from "./lookup-join.ts";
+import type { LookupJoin } from "./lookup-join.ts";
 import { PaneWindows } from "./window/pane-window.ts";
 import { SessionWindows } from "./window/session-window.ts";
-import type { RowChange, WindowPlan, WindowSettings } from "./window/types.ts";
-import { compileAggregates, type ParsedAggregates } from "./aggregate-plan.ts";
-import { CdcError, usageError } from "../../errors.ts";
+import type { RowChange, WindowSettings } from "./window/types.ts";
+import { CdcError } from "../../errors.ts";
 import { layoutTag, sameLayout } from "./state-layout.ts";
 import { toRowChange } from "./row-change.ts";
 import type { SpillInfo } from "./spill/spill-store.ts";
 import { StateKeeper } from "./spill/state-keeper.ts";
-
-export type TransformFn = (row: Row, ctx: { op: "upsert" | "delete"; table: string; pipeline: string }) => Row | null | undefined;
-
-export interface PipelinePlan {
-  name: string;
-  tables: string[];
-  qualifiers: string[];
-  joins: LookupJoin[];
-  stages: ParsedStages;
-  transform: TransformFn | null;
-  aggregates: ParsedAggregates | null;
-  window: WindowSettings | null;
-  maps: Record<string, Map<string, string>>;
-  /** state budget in bytes (state_budget, or its share of state.memory_budget), or null */
-  stateBudget?: number | null;
-  /** state.dir: over the budget, cold state moves to state.dir/operator-state/<pipeline>.db (none: never) */
-  stateDir?: string | null;
-  /** append_only: aggregates keep no per-row state; source updates/deletes go to the DLQ */
-  appendOnly?: boolean;
-}
-
-interface Shape {
-  rel: Relation;
-  versions: number[];
-  stage: RowStage;
-  plan: WindowPlan | null;
-}
+import type { PipelinePlan } from "./pipeline-plan.ts";
+import { compileShape, type Shape } from "./pipeline-shape.ts";
 
 /**
  * A whole pipeline as one operator: for each change of the pipeline's own tables,
@@ -83,53 +55,9 @@ export class PipelineOperator implements Operator {
     return shape;
   }
 
+  /** The stages for a source relation and the joined tables' relations (given, or their current ones), compiled anew (pipeline-shape.ts). */
   compileShape(rel: Relation | null, versions: number[], joinRelations?: (Relation | null)[]): Shape {
-    const own: ScopeTable = { qualifiers: [...this.p.qualifiers], columns: relationColumns(rel) };
-    const tables: ScopeTable[] = [own];
-    const input: ScopeColumn[] | null = own.columns ? [...own.columns.values()] : null;
-    let inputCols = input;
-    this.p.joins.forEach((j, i) => {
-      const jr = joinRelations ? joinRelations[i] : j.relation;
-      const all = relationColumns(jr, (c) => j.spec.prefix + c);
-      // join.on naming a column either side lacks matched no row, ever, and said nothing.
-      if (jr && !jr.columns.some((c) => c.name === j.spec.rightColumn)) throw usageError("config_expression", `pipeline '${this.p.name}': join ${j.spec.table}: on: unknown column '${j.spec.rightColumn}' in ${j.spec.table}`);
-      if (own.columns && !own.columns.has(j.spec.leftColumn)) throw usageError("config_expression", `pipeline '${this.p.name}': join ${j.spec.table}: on: unknown column '${j.spec.leftColumn}' in ${this.p.tables[0]}`);
-      let cols = all;
-      if (all && j.spec.columns) {
-        cols = new Map();
-        for (const c of j.spec.columns) {
-          const hit = all.get(c);
-          if (!hit) throw usageError("config_expression", `pipeline '${this.p.name}': join ${j.spec.table}: unknown column '${c}'`);
-          cols.set(c, hit);
-        }
-      } else if (!all && j.spec.columns) cols = new Map(j.spec.columns.map((c) => [c, { name: j.spec.prefix + c, type: { kind: "unknown", oid: 25, typeName: "text" } }]));
-      if (cols && own.columns) {
-        for (const [c, col] of [...cols]) {
-          if (!own.columns.has(col.name)) continue;
-          if (j.spec.columns) throw usageError("config_expression", `pipeline '${this.p.name}': join ${j.spec.table}: column '${c}' clashes with a column of ${this.p.tables[0]}; set join.prefix`);
-          cols.delete(c); // all columns joined: the row's own column wins
-        }
-      }
-      tables.push({ qualifiers: j.spec.qualifiers, columns: cols });
-      // unqualified names find joined columns under their row names
-      if (cols) for (const c of cols.values()) own.columns?.set(c.name, c);
-      if (inputCols && cols) inputCols = [...inputCols, ...cols.values()];
-      else inputCols = null;
-    });
-    const scope = makeScope(tables, this.p.maps);
-    let stage: RowStage;
-    try {
-      stage = compileRowStage(this.p.stages, scope, inputCols);
-    } catch (e) {
-      if (e instanceof StageCompileError) throw usageError("config_expression", `pipeline '${this.p.name}': '${e.expr}': ${e.message}`);
-      throw e;
-    }
-    let plan: WindowPlan | null = null;
-    if (this.p.aggregates) {
-      const outScope = makeScope([{ qualifiers: [], columns: stage.columns ? new Map(stage.columns.map((c) => [c.name, c])) : null }], this.p.maps);
-      plan = compileAggregates(this.p.name, this.p.aggregates, outScope);
-    }
-    return { rel: rel!, versions, stage, plan };
+    return compileShape(this.p, rel, versions, joinRelations);
   }
 
   process(txn: Txn, emit: Emit): void {

@@ -1,4 +1,4 @@
-import type { PipelinePlan } from "./pipeline-operator.ts";
+import type { PipelinePlan } from "./pipeline-plan.ts";
 
 /**
  * What a pipeline's window state's layout depends on: the aggregates (by position), the group key
