@@ -16,6 +16,14 @@ import { TableOwners } from "../table-owners.ts";
  */
 const NAME_ERRNOS = new Set([1059, 1060, 1103, 1166]);
 
+/**
+ * The server refused the table's shape, the same on every retry: 1070 too many key columns (MySQL 16, MariaDB 32),
+ * 1071 a key longer than the index allows, 1117 more than 4096 columns, 1118 a row too large for
+ * InnoDB (in strict mode ~400 LONGTEXT columns already are: each keeps a 20-byte pointer in a
+ * row of at most 8126 bytes; a 600-column table was retried for good, holding every table of the sink).
+ */
+const SHAPE_ERRNOS = new Set([1070, 1071, 1117, 1118]);
+
 interface TableInfo {
   /** Column name (lower case) → COLUMN_TYPE as the target has it. */
   types: Map<string, string>;
@@ -47,7 +55,7 @@ export class TargetTables {
   }
 
   private readonly owners = new TableOwners();
-  /** Output table → why the server refused its target's DDL (NAME_ERRNOS). */
+  /** Output table → why the server refused its target's DDL (NAME_ERRNOS, SHAPE_ERRNOS). */
   private readonly refusedNames = new Map<string, string>();
 
   /** Why this output table's rows cannot go to its target (another table's rows are there, or the server refused a name), or null. */
@@ -92,9 +100,13 @@ export class TargetTables {
         await this.ensureOne(pool, table, records);
       } catch (e) {
         const errno = (e as { errno?: number }).errno;
-        if (errno === undefined || !NAME_ERRNOS.has(errno)) throw e;
-        const reason = `target table ${mysqlTableName(table.name, this.dialect)} of ${table.name}: the server refused a name (${(e as Error).message}); rename the column in select: (… AS name) or set another to.table`;
-        this.log.warn({ table: table.name, reason }, "the server cannot hold a name of this table: its records go to the dead-letter queue");
+        const name = errno !== undefined && NAME_ERRNOS.has(errno);
+        if (!name && (errno === undefined || !SHAPE_ERRNOS.has(errno))) throw e;
+        const target = `target table ${mysqlTableName(table.name, this.dialect)} of ${table.name}`;
+        const reason = name
+          ? `${target}: the server refused a name (${(e as Error).message}); rename the column in select: (… AS name) or set another to.table`
+          : `${target}: the server refused the table's shape (${(e as Error).message}); keep fewer columns with a pipeline's select:, or create the table by hand`;
+        this.log.warn({ table: table.name, reason }, "the server cannot hold this table: its records go to the dead-letter queue");
         this.refusedNames.set(table.name, reason);
       }
     }
