@@ -14,7 +14,7 @@ export interface OutputTable {
   /** Target table name in the sink ("schema.table" for mirrors, the configured name otherwise). */
   name: string;
   columns: Column[];
-  /** Key columns (upsert and delete by these); empty = append-only. */
+  /** Key columns (upsert and delete by these); empty = append-only, except records addressed by their old row (byOldRow). */
   key: string[];
   /**
    * The key is an aggregate's group (group_by, window.key, or a `to: {key}` of such a pipeline),
