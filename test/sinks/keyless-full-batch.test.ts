@@ -197,6 +197,11 @@ describe("keyless FULL records in one batch", () => {
     try {
       await writeAndCheck(sink, async () => (await c.query("select dev, n, cast(j as char) as j from kf"))[0] as Record<string, unknown>[], "mykf");
       expect(ctx.dead).toEqual([]);
+      // character(5) keeps trailing spaces in Postgres; MariaDB's CHAR(5) reads back without them.
+      const kc = table("public.kc", [col("c", OID.bpchar, { typeMod: 9 }), col("n", OID.int4)], []);
+      const rows = [0, 1].map((i) => rec(kc, "upsert", { c: "ab   ", n: 1 }, 30n, i));
+      await sink.write(batch("p", [...rows, rec(kc, "upsert", { c: "ab   ", n: 2 }, 30n, 2, { before: { c: "ab   ", n: 1 }, byOldRow: true })], 30n));
+      expect(((await c.query("select c, n from kc order by n"))[0] as { c: string; n: number }[]).map((r) => `${r.c}${r.n}`)).toEqual(["ab1", "ab2"]);
     } finally {
       await sink.close();
       await c.query(`drop database if exists \`${db}\``);

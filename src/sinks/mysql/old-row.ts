@@ -30,7 +30,10 @@ export async function applyByOldRow(c: Queryable, p: Prepared): Promise<boolean>
 }
 
 function equal(name: string, c: Column | undefined): string {
-  if (c && columnType(c, "mysql", false) === "JSON") return `JSON_EXTRACT(${q(name)}, '$') <=> JSON_EXTRACT(?, '$')`;
+  const type = c ? columnType(c, "mysql", false) : "";
+  if (type === "JSON") return `JSON_EXTRACT(${q(name)}, '$') <=> JSON_EXTRACT(?, '$')`;
+  // A CHAR(n) reads back without its trailing spaces, which a character(n) value has: under a NO PAD collation 'ab   ' never equalled it.
+  if (type.startsWith("CHAR(")) return `${q(name)} <=> TRIM(TRAILING ' ' FROM ?)`;
   return `${q(name)} <=> ?`;
 }
 
