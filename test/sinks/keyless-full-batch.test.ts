@@ -202,6 +202,16 @@ describe("keyless FULL records in one batch", () => {
       const rows = [0, 1].map((i) => rec(kc, "upsert", { c: "ab   ", n: 1 }, 30n, i));
       await sink.write(batch("p", [...rows, rec(kc, "upsert", { c: "ab   ", n: 2 }, 30n, 2, { before: { c: "ab   ", n: 1 }, byOldRow: true })], 30n));
       expect(((await c.query("select c, n from kc order by n"))[0] as { c: string; n: number }[]).map((r) => `${r.c}${r.n}`)).toEqual(["ab1", "ab2"]);
+      // int8 and numeric come as text: compared as doubles, ...993 equalled ...992.
+      const kb = table("public.kb", [col("b", OID.int8), col("d", OID.numeric)], []);
+      const big = [{ b: 9007199254740992n, d: "0.10000000000000000001" }, { b: 9007199254740993n, d: "0.1" }];
+      const gone = { b: 9007199254740993n, d: "0.1" };
+      await sink.write(batch("p", [...big.map((r, i) => rec(kb, "upsert", r, 31n, i)), rec(kb, "delete", gone, 31n, 2, { before: gone, byOldRow: true })], 31n));
+      expect(((await c.query("select cast(b as char) b from kb"))[0] as { b: string }[]).map((r) => r.b)).toEqual(["9007199254740992"]);
+      const kd = table("public.kd", [col("d", OID.numeric)], []);
+      const ds = [{ d: "0.10000000000000000001" }, { d: "0.1" }];
+      await sink.write(batch("p", [...ds.map((r, i) => rec(kd, "upsert", r, 32n, i)), rec(kd, "delete", ds[1], 32n, 2, { before: ds[1], byOldRow: true })], 32n));
+      expect(((await c.query("select cast(d as char) d from kd"))[0] as { d: string }[]).map((r) => r.d)).toEqual(["0.100000000000000000010000000000"]);
     } finally {
       await sink.close();
       await c.query(`drop database if exists \`${db}\``);

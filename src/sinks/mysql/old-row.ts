@@ -34,6 +34,10 @@ function equal(name: string, c: Column | undefined): string {
   if (type === "JSON") return `JSON_EXTRACT(${q(name)}, '$') <=> JSON_EXTRACT(?, '$')`;
   // A CHAR(n) reads back without its trailing spaces, which a character(n) value has: under a NO PAD collation 'ab   ' never equalled it.
   if (type.startsWith("CHAR(")) return `${q(name)} <=> TRIM(TRAILING ' ' FROM ?)`;
+  // An int8 or numeric comes as text, and a string compared with a number is compared as a double:
+  // 9007199254740993 equalled ...992, and the other row could be taken. Cast to the column's type.
+  if (type === "BIGINT") return `${q(name)} <=> CAST(? AS SIGNED)`;
+  if (type.startsWith("DECIMAL(")) return `${q(name)} <=> CAST(? AS ${type})`;
   return `${q(name)} <=> ?`;
 }
 
