@@ -11,6 +11,7 @@ import { noteDeadLetter } from "../metrics/dead-tally.ts";
 import { targetsOf } from "./pipeline-runner.ts";
 import { fromTables, tableMatcher } from "../config/table-refs.ts";
 import type { ReplayGate } from "./dlq-replayer.ts";
+import { DeadLetterLog } from "./dead-letter-log.ts";
 
 /**
  * Opens every sink some pipeline writes to, in config order, each with the targets of all
@@ -21,8 +22,9 @@ import type { ReplayGate } from "./dlq-replayer.ts";
 export async function openSinks(
   config: Config,
   ctx: { stateDir: string; log: Logger; ownDlq: DlqStore | null; dlq: DeadLetters; gate: ReplayGate },
-): Promise<{ sinks: Map<string, Sink>; openOrder: string[] }> {
+): Promise<{ sinks: Map<string, Sink>; openOrder: string[]; deadLetterLog: DeadLetterLog }> {
   const { log, ownDlq, dlq, gate } = ctx;
+  const deadLetterLog = new DeadLetterLog(log);
   const sinks = new Map<string, Sink>();
   const openOrder: string[] = [];
   try {
@@ -47,7 +49,7 @@ export async function openSinks(
             const queued = ownDlq ? ownDlq.putRecord(pipeline, t.sink, record, error) : dlq.put({ pipeline, stage: t.sink, table: record.table.name, row: record.row, error, lsn: record.lsn });
             if (queued !== false) dlqPendingRows.inc({ pipeline });
             noteDeadLetter(t.sink, pipeline, record.op);
-            log.warn({ sink: t.sink, pipeline, table: record.table.name, error }, "record sent to the dead-letter queue");
+            deadLetterLog.note(t.sink, pipeline, record.table.name, error);
           },
         });
         sinks.set(t.sink, sink);
@@ -58,7 +60,7 @@ export async function openSinks(
     await Promise.all([...sinks.values()].map((s) => s.close().catch(() => {})));
     throw e;
   }
-  return { sinks, openOrder };
+  return { sinks, openOrder, deadLetterLog };
 }
 
 function pipelineReads(p: PipelineConfig, table: string): boolean {

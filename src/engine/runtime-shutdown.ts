@@ -25,6 +25,8 @@ export interface RuntimeShutdownDeps {
   takeCheckpoint(flush: boolean): Promise<void>;
   abandonCut(): void;
   noteError(message: string): void;
+  /** After the sinks closed: what they sent to the DLQ during the stop is logged (DeadLetterLog.flush). */
+  afterSinksClosed?(): void;
 }
 
 /**
@@ -76,6 +78,7 @@ export function runtimeShutdown(d: RuntimeShutdownDeps) {
       }
       await d.source()?.stop().catch((e) => log.warn({ err: errorMessage(e) }, "source stop failed"));
       await closeSinks();
+      d.afterSinksClosed?.();
       store.close();
       ownDlq?.close();
       unlockStateDir(stateDir);

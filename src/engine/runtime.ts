@@ -61,8 +61,9 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const gate = new ReplayGate();
   let sinks: Awaited<ReturnType<typeof openSinks>>["sinks"];
   let openOrder: string[];
+  let deadLetterLog: Awaited<ReturnType<typeof openSinks>>["deadLetterLog"];
   try {
-    ({ sinks, openOrder } = await openSinks(config, { stateDir, log, ownDlq, dlq, gate }));
+    ({ sinks, openOrder, deadLetterLog } = await openSinks(config, { stateDir, log, ownDlq, dlq, gate }));
   } catch (e) {
     store.close();
     ownDlq?.close();
@@ -157,6 +158,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     log,
     source: () => source,
     checkpoint: checkpoints.checkpoint,
+    afterSinksClosed: () => deadLetterLog.flush(),
     stopTimers: () => {
       checkpoints.stopTimer();
       stopTicks();
