@@ -117,7 +117,7 @@ class PostgresSource implements Source {
     const state = (this.state = new SnapshotState(this.deps.stateDir));
 
     // Slot safety: decide whether we can stream on, must create the slot, or must refuse.
-    const { slot, exists: slotExists } = await lookUpSlot(sql, c.slot);
+    const { slot, exists: slotExists } = await lookUpSlot(sql, c.slot, opts.checkpointLsn !== null);
     const recreate = mustRecreateSlot({
       slotName: c.slot,
       slot,
@@ -241,7 +241,7 @@ class PostgresSource implements Source {
 
   confirm(lsn: Lsn): void {
     this.saves.confirmed(lsn);
-    // An idle-progress LSN stands for the server's sent position just after it (see StreamReader.keepalive).
+    // An idle-progress LSN stands for the server's sent position just after it (see keepaliveProgress in idle-progress.ts).
     let flush = this.reader ? this.reader.flushPositionFor(lsn) : lsn;
     // Never where the server would send a COMMIT PREPARED without its PREPARE (prepared-holds.ts).
     if (this.reader) flush = this.reader.holds.cap(flush);
