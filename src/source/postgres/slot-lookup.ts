@@ -7,15 +7,32 @@ import { getSlot, type SlotInfo } from "./slot.ts";
  * plugin's or database's) or another consumer streams it. `slot` is null when missing or
  * invalidated; `exists`: there is one to drop before it is made again.
  */
-export async function lookUpSlot(sql: Pg, name: string): Promise<{ slot: SlotInfo | null; exists: boolean }> {
+/** Slots this process has streamed from: an in-process restart may find its own old walsender still on one. */
+const streamedHere = new Set<string>();
+
+/**
+ * `checkpointed`: the state dir holds a checkpoint. Without one, a slot another process streams
+ * from is not this engine's: a second engine sharing the slot (another state dir) waited, and
+ * once the first one stopped it dropped the slot and made it again for its own snapshot, so the
+ * first one's next start found its changes lost (QA). Refused with exit 2 instead.
+ */
+export async function lookUpSlot(sql: Pg, name: string, checkpointed: boolean): Promise<{ slot: SlotInfo | null; exists: boolean }> {
   const slot = await getSlot(sql, name);
   const [{ db }] = await sql`select current_database()::text as db`;
   if (slot && (slot.plugin !== "pgoutput" || slot.database !== db)) {
     throw new CdcError("slot_foreign", `replication slot ${name} exists but is not a pgoutput slot of database ${db} (plugin ${slot.plugin}, database ${slot.database}); configure another source.slot`, { kind: "usage", component: "source" });
   }
+  if (slot?.active && !checkpointed && !streamedHere.has(name)) {
+    throw new CdcError(
+      "slot_taken",
+      `replication slot ${name} is in use by PID ${slot.activePid} (another cdc-engine or consumer), and this state dir holds no checkpoint of it: this engine would drop it and make it again once it is free, taking it from its owner. Give this config its own source.slot and source.publication (if PID ${slot.activePid} is this engine's own connection left by a crash, start again once it is gone)`,
+      { kind: "usage", component: "source" },
+    );
+  }
   if (slot?.active) {
     throw new CdcError("slot_active", `replication slot ${name} is active for PID ${slot.activePid}: another cdc-engine (or consumer) is streaming from it; stop it or configure a different source.slot`, { component: "source" });
   }
+  streamedHere.add(name);
   // invalidated: WAL is gone, same as missing
   return { slot: slot?.walStatus === "lost" ? null : slot, exists: slot !== null };
 }
