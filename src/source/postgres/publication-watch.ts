@@ -46,7 +46,7 @@ export class PublicationWatch {
       if (edited.length)
         this.o.log.error(
           { publications: this.o.publications, tables: edited },
-          `publication ${this.name} no longer covers ${edited.join(", ")} (edited while streaming?): their changes are not captured from then on; restart cdc-engine to put them back, and read them again (serve --resnapshot) for the changes missed meanwhile`,
+          `publication ${this.name} no longer covers ${edited.join(", ")} (edited while streaming?): their changes are not captured from then on, and the slot never sends the ones it skipped. A restart puts them back for the changes after it; for the ones missed meanwhile too: stop cdc-engine, run \`cdc-engine slot drop --config <file>\`, then serve --resnapshot (a --resnapshot alone does nothing while the slot is intact)`,
         );
     } else this.o.log.info({ publications: this.o.publications }, `publication ${this.name} covers every captured table again`);
   }
