@@ -123,6 +123,7 @@ class PostgresSource implements Source {
       slot,
       checkpointLsn: opts.checkpointLsn,
       resnapshot: opts.resnapshot,
+      invalidated: slotExists && !slot,
       ours: state.slot(c.slot)?.consistentPoint ?? null,
       snapshot: c.snapshot,
       log: this.log,

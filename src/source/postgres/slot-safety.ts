@@ -16,6 +16,8 @@ export interface SlotDecisionInput {
   /** Consistent point of the slot this state dir created, if it did. */
   ours: Lsn | null;
   snapshot: "initial" | "never";
+  /** The slot is there but invalidated (wal_status lost): said as such, not as "missing". */
+  invalidated?: boolean;
   log: Logger;
 }
 
@@ -31,7 +33,9 @@ export function mustRecreateSlot(i: SlotDecisionInput): boolean {
       return false;
     }
     const why = !slot
-      ? `replication slot ${name} is missing (dropped or invalidated)`
+      ? i.invalidated
+        ? `replication slot ${name} was invalidated: the server removed WAL it still needed (max_slot_wal_keep_size)`
+        : `replication slot ${name} is missing (dropped or invalidated)`
       : `replication slot ${name} is at ${formatLsn(slot.confirmedFlushLsn!)}, past the checkpoint ${formatLsn(cp)} (recreated or advanced by someone else)`;
     if (!i.resnapshot) {
       throw new CdcError("slot_lost", `${why}: changes in between are lost. Start with --resnapshot to recreate the slot and snapshot the tables again`, { component: "source" });
