@@ -61,9 +61,15 @@ export function healthComponents(v: RuntimeView): HealthComponent[] {
     { name: "checkpoint", health: () => checkpointHealth(v) },
     ...pipelines.map((ps) => ({
       name: `pipeline:${ps.runner.name}`,
-      health: () => {
+      health: async () => {
         const failing = ps.writers.map((w) => w.health()).find((h) => h);
         if (failing) return { status: "degraded" as const, reason: `sink ${failing.reason}` };
+        // A sink that retries inside its own write (mysql, redis) leaves the writer unaware: its
+        // pipeline showed up for the whole outage while /health/sink:<name> was down.
+        for (const w of ps.writers) {
+          const h = await v.sinks.get(w.sinkName)?.health();
+          if (h && h.status !== "up") return { status: "degraded" as const, reason: `sink ${w.sinkName}: ${h.reason ?? h.status}` };
+        }
         const details = { paused: ps.paused !== null, ...(ps.paused ? { pausedBy: ps.paused, heldTransactions: ps.hold.length } : {}), lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null };
         if (ps.paused === "admin" && ps.hold.full()) return { status: "degraded" as const, reason: "paused and its hold is full: the source is held for every pipeline until it is resumed", details };
         return { status: "up" as const, details };
