@@ -187,7 +187,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const backfill = backfills.choose(config, checkpoints.checkpoint(), pipelines, log);
   const reselectToast = changeLogTables(config);
   source
-    .start({ tables, ...(reselectToast.length ? { reselectToast } : {}), checkpointLsn: checkpoints.checkpoint()?.lsn ?? null, resnapshot: opts.resnapshot === true, onTxn, onSchemaChange, onRelations: (rels) => pipelines.forEach((ps) => ps.runner.knowRelations?.(rels)), ...(backfill.length ? { backfill } : {}) })
+    .start({ tables, ...(reselectToast.length ? { reselectToast } : {}), checkpointLsn: checkpoints.checkpoint()?.lsn ?? null, resnapshot: opts.resnapshot === true, sinksHoldData: pipelines.some((ps) => ps.writers.some((w) => w.startPosition !== null)), onTxn, onSchemaChange, onRelations: (rels) => pipelines.forEach((ps) => ps.runner.knowRelations?.(rels)), ...(backfill.length ? { backfill } : {}) })
     .catch((e) => {
       if (!stopping()) fail(e);
     });

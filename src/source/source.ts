@@ -14,6 +14,8 @@ export interface SourceStartOptions {
   checkpointLsn: Lsn | null;
   /** Operator asked for a fresh snapshot when the slot is missing or ahead of the checkpoint. */
   resnapshot: boolean;
+  /** No checkpoint, yet a sink holds a position of a pipeline: the state dir was lost, not a first start. */
+  sinksHoldData?: boolean;
   /**
    * Tables ("schema.table"; "schema.*" expands) of pipelines added since the slot's snapshot:
    * read again for those pipelines alone (Txn.backfill), then a Txn with backfill.end is handed

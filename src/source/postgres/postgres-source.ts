@@ -137,7 +137,7 @@ class PostgresSource implements Source {
     let removals: Change[] = [];
     if (recreate) {
       const onWait = (reason: string) => (this.healthNow = { status: "down", reason });
-      ({ snapshotName, consistentPoint, removals } = await recreateSlot({ config: c, sql, repl, serverVersion: info.version, slot, slotExists, checkpointLsn: opts.checkpointLsn, resnapshot: opts.resnapshot, relations, types, state, second, log: this.log, onWait }));
+      ({ snapshotName, consistentPoint, removals } = await recreateSlot({ config: c, sql, repl, serverVersion: info.version, slot, slotExists, checkpointLsn: opts.checkpointLsn, resnapshot: opts.resnapshot, sinksHoldData: opts.sinksHoldData === true, relations, types, state, second, log: this.log, onWait }));
     } else {
       const known = state.slot(c.slot);
       consistentPoint = known?.consistentPoint ?? slot!.confirmedFlushLsn!;

@@ -24,6 +24,8 @@ export interface SlotRecreateOptions {
   slotExists: boolean;
   checkpointLsn: Lsn | null;
   resnapshot: boolean;
+  /** See SourceStartOptions.sinksHoldData. */
+  sinksHoldData: boolean;
   relations: Map<string, Relation>;
   types: TypeDecoders;
   state: SnapshotState;
@@ -68,13 +70,18 @@ export async function recreateSlot(o: SlotRecreateOptions): Promise<RecreatedSlo
     // Saved before the slot (which holds them) is dropped.
     state.setRemovals(c.slot, removals.length ? encodeRemovals(removals) : null);
   }
-  if (snap && o.checkpointLsn !== null) {
+  // A lost state dir and a slot gone too (dropped, invalidated): the old slot's removals cannot be
+  // read, so what was deleted since the sinks' copies were made stayed there for good (QA: 754
+  // rows). Cleared as after a --resnapshot.
+  const lostBoth = snap && o.checkpointLsn === null && !slot && o.sinksHoldData;
+  if (snap && (o.checkpointLsn !== null || lostBoth)) {
     // --resnapshot after lost changes: the deletes among them never come, and the snapshot
     // cannot show a row that is gone, so a mirror kept such rows for good (QA: a publication
     // dropped while streaming, then slot drop + --resnapshot left a deleted row). The copies
     // are cleared first, in the same hand-over as an early crash's removals.
     removals = [...relations.values()].map((r) => ({ op: "truncate" as const, table: r.table, relation: r, truncate: { cascade: false, restartIdentity: false } }));
-    log.warn({ slot: c.slot, tables: removals.map((r) => r.table) }, "--resnapshot after lost changes: the sinks' copies of the captured tables are cleared before they are read again (rows deleted in the lost changes would stay otherwise); they fill up as the snapshot goes on");
+    const why = lostBoth ? `no checkpoint, though the sinks hold positions (the state dir was lost), and replication slot ${c.slot} is gone too` : "--resnapshot after lost changes";
+    log.warn({ slot: c.slot, tables: removals.map((r) => r.table) }, `${why}: the sinks' copies of the captured tables are cleared before they are read again (rows deleted in the lost changes would stay otherwise); they fill up as the snapshot goes on`);
   }
   if (o.slotExists) await dropSlot(sql, c.slot);
   const created = await createSlot(repl, c.slot, { serverVersion: o.serverVersion, failover: c.failover, exportSnapshot: snap, twoPhase: c.two_phase, watch: { sql, log, onWait: o.onWait } }).catch(async (e) => {
