@@ -34,7 +34,6 @@ export class Bag {
       const cur = this.extremeValue();
       if (cur !== null) {
         if (this.cmp(v, cur) * this.extreme <= 0) return; // cannot become the extreme
-        for (const old of this.m.keys()) this.changed?.add(old);
         this.m.clear();
         this.best = undefined;
       }
@@ -106,6 +105,10 @@ export class Bag {
    * removed }`, entries as in save(). From then on changes are tracked (a Set insert per add).
    */
   saveDelta(): unknown[] | { d: unknown[]; r: string[] } {
+    // An extreme-only bag holds one value: whole is smaller than a delta, which listed every value
+    // replaced since the last checkpoint (content_stats: ~700 kB per 10 s at 550 events/s, for a
+    // state of 0.2 MB). Untracked, it also keeps no set of changed keys between checkpoints.
+    if (this.extremeOnly) return this.save();
     const changed = this.changed;
     this.changed = new Set();
     if (!changed) return this.save();
@@ -129,7 +132,7 @@ export class Bag {
   }
   /** Track changes from now on, as if saveDelta() had just been called (after a whole checkpoint). */
   resetChanges(): void {
-    this.changed = new Set();
+    if (!this.extremeOnly) this.changed = new Set();
   }
   static load(s: unknown[], extreme: 0 | 1 | -1 = 0, kind: Kind = "int", extremeOnly = false): Bag {
     return new Bag(extreme, kind, extremeOnly).fill(s);
