@@ -22,6 +22,9 @@ import type { Checkpoint } from "./checkpoint-store.ts";
 import { qualify, targetsOf } from "./pipeline-runner.ts";
 import type { PipelineState } from "./pipeline-state.ts";
 
+/** Sinks that hold a pipeline's output as tables, where a truncate clears its copy. */
+const TABLE_SINKS = new Set(["postgres", "mysql", "sqlite"]);
+
 export class Backfills {
   private file: string;
   /** Pipelines whose backfill started and is not in a stored checkpoint yet. */
@@ -69,7 +72,11 @@ export class Backfills {
         return;
       }
       if (!this.marked.has(p.name) || !this.names.has(p.name)) this.names.set(p.name, checkpoint.lsn);
-      ps.backfill = { since: null, ended: false, missed: false, name: this.names.get(p.name)! };
+      // Read again after a cut: a row the first read copied and the source deleted before this
+      // read stayed in the sink (QA: 40 rows after a SIGTERM mid-backfill). Tables are cleared
+      // first; a change log (webhook, stream) is not: its receiver would drop the rows sent again.
+      const again = this.marked.has(p.name) && targetsOf(p).every((t) => TABLE_SINKS.has(config.sinks[t.sink]?.type ?? ""));
+      ps.backfill = { since: null, ended: false, missed: false, name: this.names.get(p.name)!, ...(again ? { again } : {}) };
       chosen.push(p.name);
       tables.push(...(Array.isArray(p.from) ? p.from : [p.from]).map(qualify), ...(ps.runner.extraTables ?? []));
     });

@@ -27,9 +27,10 @@ export interface PipelineState {
   /**
    * A new pipeline being backfilled (backfill.ts): `since` is the read's snapshot point (stream
    * transactions below it are skipped), `ended` once the read is complete, `missed` when it
-   * could not be made (the next start tries again).
+   * could not be made (the next start tries again). `again`: read again after a cut, into table
+   * sinks only, whose copies of its tables are cleared as each table's first chunk comes (`cleared`).
    */
-  backfill?: { since: Lsn | null; ended: boolean; missed: boolean; name?: Lsn };
+  backfill?: { since: Lsn | null; ended: boolean; missed: boolean; name?: Lsn; again?: boolean; cleared?: Set<string> };
 }
 
 /** Sinks that store their position in the same transaction as the rows (cheap: moved every second, not only with data). */

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { OutputRecord } from "../sinks/sink.ts";
-import type { Lsn, Txn } from "../types.ts";
+import type { Change, Lsn, Txn } from "../types.ts";
 import type { SupersededLetters } from "../dlq/superseded.ts";
 import type { LeaderboardTap } from "./leaderboard-tap.ts";
 import type { PipelineState } from "./pipeline-state.ts";
@@ -88,9 +88,24 @@ export function txnProcessor(d: TxnProcessorDeps) {
         if (b.since === null) continue; // nothing was read for it (see backfill-read.ts)
         log.info({ pipeline: ps.runner.name }, `backfill of pipeline '${ps.runner.name}' read; it goes on with the stream`);
       }
+      if (ps.backfill.again && !b.end) await clearBeforeReadAgain(ps, txn);
       // Chunks carry the backfill's name (Backfills.names), the same in every read of it after a crash.
       await processTxn(ps, ps.backfill.name !== undefined && !b.end ? { ...txn, snapshotOf: ps.backfill.name } : txn);
     }
+  };
+
+  /** A backfill read again (see Backfills.choose): a truncate of each table before its first chunk. */
+  const clearBeforeReadAgain = async (ps: PipelineState, txn: Txn) => {
+    const cleared = (ps.backfill!.cleared ??= new Set());
+    const truncates: Change[] = [];
+    for (const c of txn.changes) {
+      if (cleared.has(c.table)) continue;
+      cleared.add(c.table);
+      truncates.push({ op: "truncate", table: c.table, relation: c.relation, truncate: { cascade: false, restartIdentity: false } });
+    }
+    if (!truncates.length) return;
+    log.info({ pipeline: ps.runner.name, tables: truncates.map((c) => c.table) }, "backfill read again after a cut: its copies of the tables are cleared first (rows deleted since the first read would stay otherwise)");
+    await processTxn(ps, { ...txn, changes: truncates, cleanup: true });
   };
 
   return { route, processTxn, backfillTxn };
