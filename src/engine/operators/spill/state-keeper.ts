@@ -9,6 +9,9 @@ import { SpillStore, type SpillInfo } from "./spill-store.ts";
 /** Rows moved per transaction at most (a few tens of ms): a large move is spread, never one long stall. */
 const CHUNK = 20_000;
 
+/** The state gauges are published at least this often under steady load (and on idle ticks). */
+const PUBLISH_EVERY_MS = 5_000;
+
 /**
  * A pipeline's state against its budget: counts, the spill file, what to move out and when.
  * Window row contributions (pane windows) and join rows can move to disk; panes, groups, session
@@ -19,6 +22,7 @@ export class StateKeeper {
   /** null without a state.dir (operators outside the engine): the budget then only warns */
   readonly spill: SpillStore | null;
   private txnsSincePublish = 0;
+  private publishedAt = 0;
   /** over the budget: moving state out, a chunk per transaction, until at TARGET of it */
   private draining = false;
 
@@ -39,8 +43,10 @@ export class StateKeeper {
   /** After each transaction: keep within the budget; publish the counts now and then under steady load. */
   afterTxn(): void {
     if (this.budget.budget !== null) this.keepInBudget();
-    // the engine publishes on idle ticks (onWatermark); a busy source gives none
-    if (++this.txnsSincePublish >= 1000) this.publish();
+    // the engine publishes on idle ticks (onWatermark); a busy source gives none. By count alone the
+    // gauges were 100 s old at 10 transactions/s (soak: orders at 300 rows/s in 30-row transactions)
+    // and older at lower steady rates: so also by time (one clock read per transaction)
+    if (++this.txnsSincePublish >= 1000 || Date.now() - this.publishedAt >= PUBLISH_EVERY_MS) this.publish();
   }
 
   /** Idle tick. */
@@ -119,6 +125,7 @@ export class StateKeeper {
 
   publish(): void {
     this.txnsSincePublish = 0;
+    this.publishedAt = Date.now();
     this.budget.check(this.stats(), this.spill !== null);
   }
 
