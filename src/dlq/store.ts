@@ -126,6 +126,11 @@ export class DlqStore implements DeadLetters {
     return this.put({ pipeline, stage: sink, table: record.table.name, row: record.row, error, lsn: record.lsn, op: record.op, target: record.table, index: record.index, commitTime: record.commitTime, ...(record.byOldRow ? { oldRow: record.before ?? {} } : {}) });
   }
 
+  /** SQLite's data_version: it changes when another connection (another process) commits to the file. */
+  dataVersion(): number {
+    return (this.db.query("PRAGMA data_version").get() as { data_version: number }).data_version;
+  }
+
   count(pipeline?: string): number {
     const q = pipeline === undefined
       ? this.db.query("SELECT count(*) AS n FROM dead_letters").get()

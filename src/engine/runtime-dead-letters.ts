@@ -9,6 +9,9 @@ import { dlqPendingRows } from "../metrics/metrics.ts";
 import type { RejectedRow } from "./operators/operator.ts";
 import type { ReplayGate } from "./dlq-replayer.ts";
 
+/** A full recount of the pending gauge at least this often, whatever the data_version says. */
+const RECOUNT_EVERY_MS = 10 * 60_000;
+
 export interface RuntimeDeadLettersDeps {
   config: Config;
   /** The runtime's own store (null: dead letters were injected as `dlq`). */
@@ -40,13 +43,32 @@ export function runtimeDeadLetters(d: RuntimeDeadLettersDeps) {
   };
 
   /** cdc_engine_dlq_pending_rows from the store (puts increment it in between; `dlq purge` from the CLI shows up here). */
+  let countedVersion: number | null = null;
+  let countedAt = 0;
   const refreshDlqPending = () => {
     try {
+      countedVersion = ownDlq?.dataVersion() ?? null;
+      countedAt = Date.now();
       for (const p of config.pipelines) dlqPendingRows.set({ pipeline: p.name }, dlq.count(p.name));
     } catch (e) {
       log.warn({ err: errorMessage(e) }, "cannot count dead letters");
     }
   };
+  /**
+   * The idle tick's recount, only when another process wrote the queue (`dlq purge`/`replay` from the
+   * CLI: SQLite's data_version moves) or every RECOUNT_EVERY_MS: this process's puts increment the
+   * gauge and its replays recount. Counting each pipeline every 10 s scanned an index of the whole
+   * queue on the main thread, ~25 ms per pipeline per million dead letters: a queue that keeps
+   * growing (examples/warehouse.yaml's invalid orders, 6/s in the soak: 3.6 M a week) made it a stall.
+   */
+  const refreshDlqPendingIfChanged = () => {
+    try {
+      if (ownDlq && ownDlq.dataVersion() === countedVersion && Date.now() - countedAt < RECOUNT_EVERY_MS) return;
+    } catch {
+      // the recount below says what is wrong with the store
+    }
+    refreshDlqPending();
+  };
 
-  return { superseded, rejectFor, refreshDlqPending };
+  return { superseded, rejectFor, refreshDlqPending, refreshDlqPendingIfChanged };
 }

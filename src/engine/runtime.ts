@@ -74,7 +74,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
   const serial = new Serial();
   let currentLsn: Lsn | null = null;
   let source: Source | null = null;
-  const { superseded, rejectFor, refreshDlqPending } = runtimeDeadLetters({ config, ownDlq, dlq, gate, log, currentLsn: () => currentLsn });
+  const { superseded, rejectFor, refreshDlqPending, refreshDlqPendingIfChanged } = runtimeDeadLetters({ config, ownDlq, dlq, gate, log, currentLsn: () => currentLsn });
   const backfills = new Backfills(stateDir);
   const pipelines: PipelineState[] = [];
   const checkpoints = checkpointCoordinator({ store, latest, pipelines, backfills, serial, log, source: () => source, fail });
@@ -136,7 +136,7 @@ export async function startRuntime(config: Config, log: Logger, opts: RuntimeOpt
     const checkpoint = checkpoints.checkpoint();
     return checkpoint ? (Date.now() - checkpoint.createdAt) / 1000 : 0;
   });
-  const stopTicks = startIdleTicks({ pipelines, serial, tickMs: opts.tickMs ?? 1000, lastTxnAt: () => lastTxnAt, midTxn: checkpoints.midTxn, route, refreshDlqPending, fail });
+  const stopTicks = startIdleTicks({ pipelines, serial, tickMs: opts.tickMs ?? 1000, lastTxnAt: () => lastTxnAt, midTxn: checkpoints.midTxn, route, refreshDlqPending: refreshDlqPendingIfChanged, fail });
 
   const { pipelineNamed, pause, resume } = pipelineAdmin({ pipelines, serial, log, processTxn });
   const replayDlq = dlqReplayer({ config, pipelines, sinks, dlq: ownDlq, serial, gate, log, pipelineNamed, refreshDlqPending });
