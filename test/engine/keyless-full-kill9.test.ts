@@ -7,13 +7,11 @@
  */
 import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import postgres from "postgres";
+import type postgres from "postgres";
 import mysql from "mysql2/promise";
-import { createDatabase, freePort, mysqlUrl, requireMysql, runBinary, sharedPg } from "../helpers/index.ts";
-import { Engine, waitCaughtUp, type MirrorSetup } from "./e2e.ts";
+import { mysqlUrl, runBinary } from "../helpers/index.ts";
+import { Engine, waitCaughtUp } from "./e2e.ts";
+import { threeSinkMirror } from "./three-sinks.ts";
 
 /** One random transaction on kc: k in 0..9, v in 0..3, so rows repeat a lot. */
 function change(sql: postgres.Sql): Promise<unknown> {
@@ -39,31 +37,8 @@ function change(sql: postgres.Sql): Promise<unknown> {
 const multiset = (rows: { k: unknown; v: unknown }[]) => rows.map((r) => `${r.k}:${r.v}`).sort();
 
 test("kill -9 while a keyless FULL table with duplicates is updated and deleted: nothing applied twice in postgres, sqlite and MariaDB", async () => {
-  const my = await requireMysql();
-  const pg = await sharedPg("system");
-  const [src, dst] = [await createDatabase(pg, "kfk_src"), await createDatabase(pg, "kfk_dst")];
-  const sql = postgres(pg.url(src), { max: 2, onnotice: () => {} });
-  const out = postgres(pg.url(dst), { max: 1, onnotice: () => {} });
-  const dir = mkdtempSync(join(tmpdir(), "cdc-kfk-"));
-  const lite = join(dir, "lite.db");
-  const myDb = `cdc_kfk_${Math.random().toString(36).slice(2, 10)}`;
-  const slot = `kfk_${Math.random().toString(36).slice(2, 10)}`;
-  const cfg: MirrorSetup = { dir, config: join(dir, "cdc.yaml"), port: await freePort(), logFile: join(dir, "engine.log") };
-  writeFileSync(
-    cfg.config,
-    `source: { url: "${pg.url(src)}", slot: ${slot}, publication: ${slot}, heartbeat_interval: 1s }
-state: { dir: "${join(dir, "state")}", checkpoint_interval: 2s }
-api: { listen: "127.0.0.1:${cfg.port}" }
-sinks:
-  wh: { type: postgres, url: "${pg.url(dst)}", batch_delay: 30ms }
-  lite: { type: sqlite, path: "${lite}", batch_delay: 30ms }
-  maria: { type: mysql, url: "${my}", database: ${myDb} }
-pipelines:
-  - { name: mirror, from: [public.kc], to: wh }
-  - { name: tolite, from: [public.kc], to: lite }
-  - { name: tomaria, from: [public.kc], to: maria }
-`,
-  );
+  const t = await threeSinkMirror("kfk", "public.kc", { checkpointInterval: "2s", batchDelay: "30ms", srcPool: 2 });
+  const { sql, out, cfg, lite, myDb } = t;
   const engine = new Engine(cfg);
   try {
     await sql.unsafe(`create table kc (k int, v int); alter table kc replica identity full; insert into kc select g % 10, g % 4 from generate_series(1, 200) g`);
@@ -89,7 +64,7 @@ pipelines:
     await load;
     expect(kills).toBeGreaterThanOrEqual(4);
     expect(done).toBeGreaterThan(100);
-    await waitCaughtUp(pg.url(src), pg.url(dst), 120_000);
+    await waitCaughtUp(t.srcUrl, t.dstUrl, 120_000);
     const v = await runBinary(["verify", "--config", cfg.config, "--wait", "60"], { timeoutMs: 120_000 });
     expect(v.stdout).toContain("all 3 table(s) equal");
     expect(v.code).toBe(0);
@@ -106,10 +81,6 @@ pipelines:
     expect(await engine.kill("SIGTERM")).toBe(0);
   } finally {
     if (engine.proc) await engine.kill();
-    await sql.end();
-    await out.end();
-    const admin = await mysql.createConnection({ uri: mysqlUrl() });
-    await admin.query(`drop database if exists ${myDb}`);
-    await admin.end();
+    await t.end();
   }
 }, 300_000);

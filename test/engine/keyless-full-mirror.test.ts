@@ -8,13 +8,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import postgres from "postgres";
 import mysql from "mysql2/promise";
-import { createDatabase, freePort, mysqlUrl, requireMysql, runBinary, sharedPg } from "../helpers/index.ts";
-import { Engine, waitCaughtUp, type MirrorSetup } from "./e2e.ts";
+import { mysqlUrl, runBinary } from "../helpers/index.ts";
+import { Engine, waitCaughtUp } from "./e2e.ts";
+import { threeSinkMirror } from "./three-sinks.ts";
 
 const DDL = `
   create table kf (dev text, reading int, f4 real, note json, big text, p point);
@@ -57,32 +54,8 @@ function line(r: Record<string, unknown>): string {
 
 describe("mirrors of keyless REPLICA IDENTITY FULL tables", () => {
   test("updates and deletes reach postgres, MariaDB and SQLite: one row equal to the old row each; the copies equal the source as multisets", async () => {
-    const my = await requireMysql();
-    const pg = await sharedPg("system");
-    const [src, dst] = [await createDatabase(pg, "kf_src"), await createDatabase(pg, "kf_dst")];
-    const sql = postgres(pg.url(src), { max: 1, onnotice: () => {} });
-    const out = postgres(pg.url(dst), { max: 1, onnotice: () => {} });
-    const dir = mkdtempSync(join(tmpdir(), "cdc-kf-"));
-    const lite = join(dir, "lite.db");
-    const myDb = `cdc_kf_${Math.random().toString(36).slice(2, 10)}`;
-    const port = await freePort();
-    const slot = `kf_${Math.random().toString(36).slice(2, 10)}`;
-    const cfg: MirrorSetup = { dir, config: join(dir, "cdc.yaml"), port, logFile: join(dir, "engine.log") };
-    writeFileSync(
-      cfg.config,
-      `source: { url: "${pg.url(src)}", slot: ${slot}, publication: ${slot}, heartbeat_interval: 1s }
-state: { dir: "${join(dir, "state")}", checkpoint_interval: 1s }
-api: { listen: "127.0.0.1:${port}" }
-sinks:
-  wh: { type: postgres, url: "${pg.url(dst)}", batch_delay: 200ms }
-  lite: { type: sqlite, path: "${lite}", batch_delay: 200ms }
-  maria: { type: mysql, url: "${my}", database: ${myDb} }
-pipelines:
-  - { name: mirror, from: [public.kf], to: wh }
-  - { name: tolite, from: [public.kf], to: lite }
-  - { name: tomaria, from: [public.kf], to: maria }
-`,
-    );
+    const t = await threeSinkMirror("kf", "public.kf", { checkpointInterval: "1s", batchDelay: "200ms" });
+    const { sql, out, cfg, lite, myDb } = t;
     const engine = new Engine(cfg);
     try {
       await sql.unsafe(DDL);
@@ -113,7 +86,7 @@ pipelines:
       await sql`insert into kf values ('d', 1, 3.25, null, 'd', null), ('d', 1, 3.25, null, 'd', null)`;
       await sql`delete from kf where dev is null and reading is null`; // the all-NULL row left
 
-      await waitCaughtUp(pg.url(src), pg.url(dst));
+      await waitCaughtUp(t.srcUrl, t.dstUrl);
       const want = (await sql.unsafe(PG_ROWS)).map((r) => r.r as string);
       expect(want).toHaveLength(7);
       expect(want.filter((r) => r.startsWith("a|"))).toEqual(["a|1|0.1|{\"x\": 1}|∅|(1,2)", "a|7|0.1|{\"x\": 1}|∅|(1,2)"]);
@@ -133,20 +106,16 @@ pipelines:
       // A delete whose row the copy no longer has: skipped and counted, not an error.
       await out`delete from kf where dev = 'd' and ctid = (select ctid from kf where dev = 'd' limit 1)`;
       await sql`delete from kf where dev = 'd'`;
-      await waitCaughtUp(pg.url(src), pg.url(dst));
+      await waitCaughtUp(t.srcUrl, t.dstUrl);
       for (let i = 0; i < 50 && !engine.log().includes("found no row equal to their old row"); i++) await Bun.sleep(100);
       expect(engine.log()).toMatch(/"table":"public\.kf".*"deletes":1.*0 update\(s\) and 1 delete\(s\) of public\.kf \(no key, REPLICA IDENTITY FULL\) found no row equal/);
-      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const metrics = await (await fetch(`http://127.0.0.1:${cfg.port}/metrics`)).text();
       expect(metrics).toContain(`cdc_engine_sink_rows_unmatched_total{sink="wh",pipeline="mirror",table="public.kf",op="delete"} 1`);
       expect((await out`select count(*)::int as n from kf where dev = 'd'`)[0].n).toBe(0);
       expect(await engine.kill("SIGTERM")).toBe(0);
     } finally {
       if (engine.proc) await engine.kill();
-      await sql.end();
-      await out.end();
-      const admin = await mysql.createConnection({ uri: mysqlUrl() });
-      await admin.query(`drop database if exists ${myDb}`);
-      await admin.end();
+      await t.end();
     }
   }, 240_000);
 });
