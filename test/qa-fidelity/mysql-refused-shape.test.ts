@@ -1,7 +1,8 @@
 /**
- * A table InnoDB cannot hold: 600 text columns (LONGTEXT, each a 20-byte pointer in a row of at
- * most 8126 bytes: "Row size too large"), and a key of 33 columns (MySQL allows 16 key parts, MariaDB 32). Postgres
- * holds both. The server refused the CREATE TABLE the same way on every retry and the write was
+ * Tables InnoDB cannot hold: 600 text columns (LONGTEXT, each a 20-byte pointer in a row of at
+ * most 8126 bytes: "Row size too large"), a key of 33 columns (MySQL allows 16 key parts, MariaDB
+ * 32), a bytea key (LONGBLOB: no key without a length) and a key of four text columns
+ * (4 × VARCHAR(255) × 4 bytes > 3072). Postgres holds them all. The server refused the CREATE TABLE the same way on every retry and the write was
  * retried for good, holding every table of the sink (QA: a public.* mirror with one wide table).
  * Now that table's records go to the DLQ with the server's reason; the other tables are written.
  */
@@ -22,13 +23,18 @@ test("a table whose shape the server refuses goes to the DLQ with the reason; th
   const wide = table("public.wide", [col("id", OID.int4, { key: true }), ...names.map((n) => col(n, OID.text))], ["id"]);
   const keyNames = Array.from({ length: 33 }, (_, i) => `k${i}`);
   const manyKeys = table("public.many_keys", keyNames.map((n) => col(n, OID.int4, { key: true })), keyNames);
+  const blobKey = table("public.blob_key", [col("k", OID.bytea, { key: true }), col("v", OID.text)], ["k"]);
+  const textKeys = ["a", "b", "c", "d"];
+  const fourTextKeys = table("public.four_text_keys", textKeys.map((n) => col(n, OID.text, { key: true })), textKeys);
   const wideRow = (id: number) => Object.fromEntries([["id", id], ...names.map((n) => [n, `v${id}`])]);
   const write = s.write(
     batch("p", [
       rec(ok, "upsert", { id: 1, v: "a" }, 10n, 0),
       rec(wide, "upsert", wideRow(1), 10n, 1),
       rec(manyKeys, "upsert", Object.fromEntries(keyNames.map((n, i) => [n, i])), 10n, 2),
-      rec(ok, "upsert", { id: 2, v: "b" }, 10n, 3),
+      rec(blobKey, "upsert", { k: new Uint8Array([1, 2]), v: "x" }, 10n, 3),
+      rec(fourTextKeys, "upsert", { a: "a", b: "b", c: "c", d: "d" }, 10n, 4),
+      rec(ok, "upsert", { id: 2, v: "b" }, 10n, 5),
     ]),
   );
   const outcome = await Promise.race([write.then(() => "written"), Bun.sleep(15_000).then(() => "still retrying")]);
@@ -37,7 +43,9 @@ test("a table whose shape the server refuses goes to the DLQ with the reason; th
   await s.close();
   const [rows] = await my.admin.query(`SELECT id, v FROM \`${my.db}\`.fine ORDER BY id`);
   expect(rows as unknown[]).toEqual([{ id: 1, v: "a" }, { id: 2, v: "b" }, { id: 3, v: "c" }]);
-  expect(ctx.dead.map((d) => [d.record.table.name, d.record.row.id ?? d.record.row.k0])).toEqual([["public.wide", 1], ["public.many_keys", 0], ["public.wide", 2]]);
+  expect(ctx.dead.map((d) => [d.record.table.name, d.record.row.id ?? d.record.row.k0 ?? d.record.row.a ?? "blob"])).toEqual([["public.wide", 1], ["public.many_keys", 0], ["public.blob_key", "blob"], ["public.four_text_keys", "a"], ["public.wide", 2]]);
   expect(ctx.dead[0].error).toMatch(/^target table wide of public\.wide: the server refused the table's shape \(Row size too large.*\); keep fewer columns with a pipeline's select:/);
   expect(ctx.dead[1].error).toMatch(/^target table many_keys of public\.many_keys: the server refused the table's shape \(Too many key parts specified; max 32 parts allowed\)/);
+  expect(ctx.dead[2].error).toMatch(/^target table blob_key of public\.blob_key: the server refused the table's shape \(BLOB\/TEXT column 'k' used in key specification without a key length\)/);
+  expect(ctx.dead[3].error).toMatch(/^target table four_text_keys of public\.four_text_keys: the server refused the table's shape \(Specified key was too long; max key length is 3072 bytes\)/);
 }, 60_000);

@@ -18,11 +18,13 @@ const NAME_ERRNOS = new Set([1059, 1060, 1103, 1166]);
 
 /**
  * The server refused the table's shape, the same on every retry: 1070 too many key columns (MySQL 16, MariaDB 32),
- * 1071 a key longer than the index allows, 1117 more than 4096 columns, 1118 a row too large for
- * InnoDB (in strict mode ~400 LONGTEXT columns already are: each keeps a 20-byte pointer in a
- * row of at most 8126 bytes; a 600-column table was retried for good, holding every table of the sink).
+ * 1071 a key longer than the index allows (four text key columns: 4 × VARCHAR(255) × 4 bytes),
+ * 1117 more than 4096 columns, 1118 a row too large for InnoDB (in strict mode ~400 LONGTEXT
+ * columns already are: each keeps a 20-byte pointer in a row of at most 8126 bytes; a 600-column
+ * table was retried for good, holding every table of the sink), 1170 a BLOB/TEXT key (a bytea
+ * key is LONGBLOB; a jsonb key is JSON, LONGTEXT in MariaDB), 3152 a JSON key (MySQL).
  */
-const SHAPE_ERRNOS = new Set([1070, 1071, 1117, 1118]);
+const SHAPE_ERRNOS = new Set([1070, 1071, 1117, 1118, 1170, 3152]);
 
 interface TableInfo {
   /** Column name (lower case) → COLUMN_TYPE as the target has it. */
