@@ -38,6 +38,9 @@ export class SnapshotState {
     this.db.run(`create table if not exists resumed_reads (slot text not null, tbl text not null, after_key text, since_lsn text not null, primary key (slot, tbl, since_lsn))`);
     // The inserts-only publication existed when this state dir made the slot (inserts-publication.ts).
     this.db.run(`create table if not exists inserts_publication (slot text primary key, publication text not null)`);
+    // The greatest key of a table the snapshot ever handed to the engine, written before the chunk
+    // goes: the sinks may hold rows up to it though the saved progress is behind (resumed-reads.ts).
+    this.db.run(`create table if not exists snapshot_handed (slot text not null, tbl text not null, last_key text not null, primary key (slot, tbl))`);
     this.db.run(`create table if not exists snapshot_progress (
       slot text not null, tbl text not null, last_key text, rows_done integer not null default 0,
       rows_total integer not null default 0, done integer not null default 0, primary key (slot, tbl))`);
@@ -56,6 +59,7 @@ export class SnapshotState {
   resetSlot(slot: string, consistentPoint: Lsn, snapshotWanted: boolean, generation: Lsn = consistentPoint): void {
     this.db.transaction(() => {
       this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
+      this.db.run(`delete from snapshot_handed where slot = ?`, [slot]);
       this.db.run(`delete from added_since where slot = ?`, [slot]);
       this.db.run(`delete from resumed_reads where slot = ?`, [slot]);
       this.db.run(`delete from inserts_publication where slot = ?`, [slot]);
@@ -76,6 +80,7 @@ export class SnapshotState {
   forgetSlot(slot: string): void {
     this.db.transaction(() => {
       this.db.run(`delete from snapshot_progress where slot = ?`, [slot]);
+      this.db.run(`delete from snapshot_handed where slot = ?`, [slot]);
       this.db.run(`delete from slot_info where slot = ?`, [slot]);
       this.db.run(`delete from pending_removals where slot = ?`, [slot]);
       this.db.run(`delete from added_since where slot = ?`, [slot]);
@@ -126,6 +131,16 @@ export class SnapshotState {
   setRemovals(slot: string, changes: string | null): void {
     if (changes === null) this.db.run(`delete from pending_removals where slot = ?`, [slot]);
     else this.db.run(`insert or replace into pending_removals (slot, changes) values (?, ?)`, [slot, changes]);
+  }
+
+  /** The greatest key of `table` the snapshot handed to the engine (see snapshot_handed), or null. */
+  handedKey(slot: string, table: string): string[] | null {
+    const r = this.db.query(`select last_key from snapshot_handed where slot = ? and tbl = ?`).get(slot, table) as { last_key: string } | null;
+    return r ? (JSON.parse(r.last_key) as string[]) : null;
+  }
+
+  setHandedKey(slot: string, table: string, key: string[]): void {
+    this.db.run(`insert or replace into snapshot_handed (slot, tbl, last_key) values (?, ?, ?)`, [slot, table, JSON.stringify(key)]);
   }
 
   progress(slot: string): Map<string, TableProgress> {

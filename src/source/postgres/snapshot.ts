@@ -18,6 +18,7 @@ import type { Change, Lsn, Relation, Row, Txn } from "../../types.ts";
 import { orderKey, quoteIdent, quoteTable } from "./catalog.ts";
 import { keyOf, newRow } from "./pgoutput.ts";
 import type { SnapshotState, TableProgress } from "./snapshot-state.ts";
+import { keysAbove } from "./resumed-reads.ts";
 import type { TypeDecoders } from "./type-decoders.ts";
 
 export interface SnapshotArgs {
@@ -95,6 +96,13 @@ async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgres
     : `src.ctid > $1::tid`;
   const base = `select ${[...select, ...keySelect].join(", ")} from ${quoteTable(rel.table)} as src`;
   const decoders = rel.columns.map((c) => a.types.decoder(c.typeOid));
+  // The slot's own snapshot (not a backfill's) notes the greatest key it hands over, before the
+  // chunk goes: a crash leaves the sinks holding rows past the saved progress, and a resumed read
+  // must not drop the stream's changes to them (resumed-reads.ts: a row deleted meanwhile stayed).
+  // A resumed read starts below the noted key: it is kept until a chunk passes it.
+  const track = a.label === undefined && keyCols.length > 0;
+  let noted = track ? a.state.handedKey(a.slot, rel.table) : null;
+  const above = noted ? keysAbove(tx, keyTypes) : null;
   for (;;) {
     if (a.stopped()) return false;
     const q = p.lastKey ? `${base} where ${after} order by ${order.join(", ")} limit ${a.chunkSize}` : `${base} order by ${order.join(", ")} limit ${a.chunkSize}`;
@@ -108,6 +116,13 @@ async function copyTable(tx: Pg, a: SnapshotArgs, rel: Relation, p: TableProgres
       changes[r] = { op: "read", table: rel.table, relation: rel, key: keyOf(rel, row), before: null, after: row };
     }
     const last = rows[rows.length - 1];
+    if (track) {
+      const key = last.slice(rel.columns.length) as string[];
+      if (noted === null || (await above!([key], noted))[0]) {
+        a.state.setHandedKey(a.slot, rel.table, key);
+        noted = null; // passed: every later key is greater
+      }
+    }
     await a.onTxn({ lsn: a.lsn, endLsn: a.lsn, xid: 0, commitTime: BigInt(Date.now()) * 1000n, changes, snapshot: true, ...(a.generation !== undefined ? { snapshotOf: a.generation } : {}) });
     p.lastKey = last.slice(rel.columns.length) as string[];
     p.rowsDone += rows.length;
