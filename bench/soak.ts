@@ -84,8 +84,10 @@ const feeds: [string, string, string[]][] = [
   ["relational", relSrc, ["--continuous", "--interval", `${Math.max(1, Math.round(2 / scale))}s`]],
 ];
 const bin = await binaryPath();
+const genLog = (dataset: string) => `${csv}.generate-${dataset}.log`;
 const gens = feeds.map(([dataset, url, args]) => {
-  const log = Bun.file(`/tmp/soak-gen-${dataset}.log`);
+  writeFileSync(genLog(dataset), ""); // Bun.file as stdout does not truncate: a shorter run kept the last run's tail
+  const log = Bun.file(genLog(dataset));
   return Bun.spawn([bin, "generate", "--dataset", dataset, "--url", url, "--progress", "json", "--stats-interval", "60s", "--duration", duration, ...args], { stdout: log, stderr: log });
 });
 
@@ -136,7 +138,7 @@ await sampleAll();
 const timer = setInterval(() => void sampleAll().catch((e) => console.error("sample failed", e)), Number(opt.every) * 1000);
 await Promise.all(gens.map((g) => g.exited));
 clearInterval(timer);
-for (const [i, g] of gens.entries()) console.log(`generate ${feeds[i]![0]} exited ${g.exitCode}: ${(await Bun.file(`/tmp/soak-gen-${feeds[i]![0]}.log`).text()).trim().split("\n").at(-1)}`);
+for (const [i, g] of gens.entries()) console.log(`generate ${feeds[i]![0]} exited ${g.exitCode}: ${(await Bun.file(genLog(feeds[i]![0])).text()).trim().split("\n").at(-1)}`);
 // the last minute's windows close once the idle watermark (wall clock − lateness 5 s) passes their end
 await Bun.sleep(Math.max(20_000, Math.ceil(Date.now() / 60_000) * 60_000 + 15_000 - Date.now()));
 await sampleAll();
