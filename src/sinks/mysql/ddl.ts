@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { OutputTable } from "../sink.ts";
-import { columnType, type Dialect } from "./types.ts";
+import { columnType, keyBytesFor, type Dialect } from "./types.ts";
 
 export const OFFSETS_TABLE = "cdc_engine_offsets";
 
@@ -51,7 +51,8 @@ export function createTableSql(table: OutputTable, sample: Record<string, unknow
   const keys = new Set(table.key);
   const nullable = o.dialect === "mysql" && table.nullableKey === true;
   const cols = o.dialect === "starrocks" ? [...table.columns].sort((a, b) => Number(keys.has(b.name)) - Number(keys.has(a.name))) : table.columns;
-  const defs = cols.map((c) => `${q(c.name)} ${columnType(c, o.dialect, keys.has(c.name), sample?.[c.name])}${keys.has(c.name) && !nullable ? " NOT NULL" : " NULL"}`);
+  const keyBytes = keyBytesFor(table.columns, table.key, o.dialect);
+  const defs = cols.map((c) => `${q(c.name)} ${columnType(c, o.dialect, keys.has(c.name), sample?.[c.name], keyBytes)}${keys.has(c.name) && !nullable ? " NOT NULL" : " NULL"}`);
   const keyList = table.key.map(q).join(", ");
   if (o.dialect === "mysql") {
     const pk = !table.key.length ? "" : nullable ? `, UNIQUE KEY ${q(NULL_KEY_INDEX)} (${keyList})` : `, PRIMARY KEY (${keyList})`;

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { OutputRecord, OutputTable } from "../sink.ts";
 import type { Column } from "../../types.ts";
 import { addColumnSql, createTableSql, type DdlOptions, MANAGED_COMMENT, NULL_KEY_INDEX, OFFSETS_TABLE, q, mysqlTableName } from "./ddl.ts";
-import { columnType, toParam, type Dialect } from "./types.ts";
+import { columnType, keyBytesFor, toParam, type Dialect } from "./types.ts";
 import { missingRowValue } from "../missing-value.ts";
 import { mysqlWidensTo } from "./widen.ts";
 import { TableOwners } from "../table-owners.ts";
@@ -196,11 +196,12 @@ export class TargetTables {
     const types = this.types(name);
     if (this.dialect !== "mysql" || !types || !this.managed.has(name) || this.typesChecked.has(t)) return [];
     const keys = new Set(t.key);
+    const keyBytes = keyBytesFor(t.columns, t.key, "mysql");
     const out: [Column, string, string][] = [];
     for (const c of t.columns) {
       const have = types.get(c.name.toLowerCase());
       if (have === undefined || c.typeOid === 0) continue;
-      const want = columnType(c, "mysql", keys.has(c.name));
+      const want = columnType(c, "mysql", keys.has(c.name), undefined, keyBytes);
       if (mysqlWidensTo(have, want)) out.push([c, have, want]);
     }
     return out;

@@ -50,9 +50,9 @@ export function decimalFor(ps: { p: number; s: number }, maxPrecision: number, m
  * Target column type for a Postgres column, chosen to hold every value exactly.
  * `isKey`: key columns must be indexable (no TEXT/BLOB in a MySQL primary key).
  */
-export function columnType(c: Column, dialect: Dialect, isKey: boolean, sample?: unknown): string {
+export function columnType(c: Column, dialect: Dialect, isKey: boolean, sample?: unknown, keyBytes = 1020): string {
   const sr = dialect === "starrocks";
-  const longText = isKey ? "VARCHAR(255)" : sr ? "STRING" : "LONGTEXT";
+  const longText = isKey ? `VARCHAR(${Math.floor(keyBytes / 4)})` : sr ? "STRING" : "LONGTEXT";
   if (isArrayType(c)) return "JSON";
   switch (c.typeOid) {
     case OID.bool: return "BOOLEAN";
@@ -87,20 +87,54 @@ export function columnType(c: Column, dialect: Dialect, isKey: boolean, sample?:
     case OID.time: return sr ? "VARCHAR(20)" : "TIME(6)";
     case OID.timetz: return "VARCHAR(32)";
     case OID.interval: return "VARCHAR(80)"; // the longest interval text is 67 characters
-    case OID.bytea: return sr ? "VARBINARY" : "LONGBLOB";
-    case 0: return inferType(sample, dialect, isKey);
+    case OID.bytea: return sr ? "VARBINARY" : isKey ? `VARBINARY(${keyBytes})` : "LONGBLOB";
+    case 0: return inferType(sample, dialect, isKey, keyBytes);
     default: return longText;
   }
 }
 
+/** InnoDB's limit on an index key, in bytes (utf8mb4: 4 bytes a character). */
+const INDEX_KEY_BYTES = 3072;
+
+/**
+ * Bytes each variable-length key column of `key` may take (a text key is VARCHAR(bytes / 4), a
+ * bytea key VARBINARY(bytes)): 1020 (VARCHAR(255)) while the whole key fits InnoDB's 3072 bytes,
+ * else an equal share of what the fixed-size key columns leave. Four text key columns were
+ * 4 × VARCHAR(255) × 4 bytes and the table was refused ("Specified key was too long"): every row
+ * went to the DLQ. Now only a key value longer than its share does (strict mode: "Data too long").
+ */
+export function keyBytesFor(columns: Column[], key: string[], dialect: Dialect): number {
+  if (dialect !== "mysql") return 1020;
+  let fixed = 0;
+  let variable = 0;
+  for (const name of key) {
+    const c = columns.find((x) => x.name === name);
+    if (!c) continue;
+    const t = columnType(c, dialect, true);
+    if (t === "VARCHAR(255)" || t === "VARBINARY(1020)") variable++;
+    else fixed += fixedKeyBytes(t);
+  }
+  if (variable === 0 || fixed + variable * 1020 <= INDEX_KEY_BYTES) return 1020;
+  return Math.max(4, Math.floor((INDEX_KEY_BYTES - fixed) / variable / 4) * 4);
+}
+
+/** An index key's bytes for a column of this type (generous where unsure). */
+function fixedKeyBytes(type: string): number {
+  const n = /^(?:VAR)?CHAR\((\d+)\)$/.exec(type);
+  if (n) return 4 * Number(n[1]) + 2;
+  const d = /^DECIMAL\((\d+)/.exec(type);
+  if (d) return Math.ceil(Number(d[1]) / 2) + 1;
+  return { BOOLEAN: 1, SMALLINT: 2, INT: 4, "INT UNSIGNED": 4, FLOAT: 4, DATE: 3, "TIME(6)": 6 }[type] ?? 8;
+}
+
 /** Computed columns without a Postgres type: infer from the first value seen. */
-function inferType(v: unknown, dialect: Dialect, isKey: boolean): string {
+function inferType(v: unknown, dialect: Dialect, isKey: boolean, keyBytes: number): string {
   if (typeof v === "bigint") return "BIGINT";
   if (typeof v === "boolean") return "BOOLEAN";
   if (typeof v === "number") return Number.isInteger(v) ? "BIGINT" : "DOUBLE";
-  if (v instanceof Uint8Array) return dialect === "starrocks" ? "VARBINARY" : "LONGBLOB";
+  if (v instanceof Uint8Array) return dialect === "starrocks" ? "VARBINARY" : isKey ? `VARBINARY(${keyBytes})` : "LONGBLOB";
   if (v !== null && typeof v === "object") return "JSON";
-  return isKey ? "VARCHAR(255)" : dialect === "starrocks" ? "STRING" : "LONGTEXT";
+  return isKey ? `VARCHAR(${Math.floor(keyBytes / 4)})` : dialect === "starrocks" ? "STRING" : "LONGTEXT";
 }
 
 const TS_RE = /^(\d{4,})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(?:([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?)?( BC)?$/;
