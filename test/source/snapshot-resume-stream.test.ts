@@ -7,7 +7,23 @@
  * itself (timestamp through a JS Date in the process' time zone, bytea, jsonb) reads every row once.
  */
 import { expect, test } from "bun:test";
+import type { Change } from "../../src/types.ts";
 import { Collector, snapshotCutAtThirdChunk, sourceConfig, startSource, testDb } from "./source-helpers.ts";
+
+/** Applies the changes in order as a mirror would (by id) and expects the table t (id, v) as it is, without the -1 marker. */
+async function expectAppliedEqual(sql: Awaited<ReturnType<typeof testDb>>["sql"], changes: Change[]): Promise<void> {
+  const state = new Map<bigint, unknown>();
+  for (const c of changes) {
+    if (c.op === "delete") state.delete(c.key!.id as bigint);
+    else {
+      if (c.before) state.delete(c.before.id as bigint);
+      state.set(c.after!.id as bigint, c.after!.v);
+    }
+  }
+  const rows = await sql`select id, v from t where id <> -1 order by id`;
+  expect(state.size).toBe(rows.length);
+  for (const r of rows) expect(state.get(r.id as bigint)).toBe(r.v);
+}
 
 test("interrupted snapshot, changes in the read and the unread part while down: each row read or streamed once per change", async () => {
   const db = await testDb("system");
@@ -39,17 +55,7 @@ test("interrupted snapshot, changes in the read and the unread part while down: 
     const readIds = reads.map((c) => c.after!.id as bigint);
     expect(new Set(readIds).size).toBe(readIds.length);
     // Applying reads then stream gives the table as it is.
-    const state = new Map<bigint, unknown>();
-    for (const c of [...reads, ...streamed]) {
-      if (c.op === "delete") state.delete(c.key!.id as bigint);
-      else {
-        if (c.before) state.delete(c.before.id as bigint);
-        state.set(c.after!.id as bigint, c.after!.v);
-      }
-    }
-    const rows = await db.sql`select id, v from t where id <> -1 order by id`;
-    expect(state.size).toBe(rows.length);
-    for (const r of rows) expect(state.get(r.id as bigint)).toBe(r.v);
+    await expectAppliedEqual(db.sql, [...reads, ...streamed]);
     expect(readIds).toContain(6000n);
     expect(readIds).toContain(5000n);
   } finally {
@@ -82,17 +88,7 @@ test("interrupted snapshot: rows of a chunk handed over but not checkpointed, de
     // Changes to ids up to 1500 (handed over before the cut) pass; those above it the read holds.
     expect(streamed.map(line)).toEqual(["delete:1200", "delete:1300", "update:1400=7", "delete:1450"]);
     // What a sink holds: the three chunks the first start handed over, the resumed read, the stream.
-    const state = new Map<bigint, unknown>();
-    for (const c of [...first.txns.slice(0, 3).flatMap((t) => t.changes), ...again.changes.filter((c) => c.op === "read"), ...streamed]) {
-      if (c.op === "delete") state.delete(c.key!.id as bigint);
-      else {
-        if (c.before) state.delete(c.before.id as bigint);
-        state.set(c.after!.id as bigint, c.after!.v);
-      }
-    }
-    const rows = await db.sql`select id, v from t where id <> -1 order by id`;
-    expect(state.size).toBe(rows.length);
-    for (const r of rows) expect(state.get(r.id as bigint)).toBe(r.v);
+    await expectAppliedEqual(db.sql, [...first.txns.slice(0, 3).flatMap((t) => t.changes), ...again.changes.filter((c) => c.op === "read"), ...streamed]);
   } finally {
     await second.source.stop();
     await db.end();
