@@ -44,8 +44,12 @@ describe.each(pgFlavors())("reconnects and bad input (%s)", (flavor) => {
     const cfg = sourceConfig(db.url, { snapshot: "never" });
     const { source, collector } = await startSource(cfg, ["public.t"]);
     try {
-      await db.sql`select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = ${cfg.slot}`;
-      await Bun.sleep(100);
+      // The stream may still be starting when startSource resolves: terminate its walsender once it is
+      // on the slot (a terminate of no PID left health up, and the test failed 1 run in CI).
+      for (let i = 0; i < 100 && !(await db.sql`select active from pg_replication_slots where slot_name = ${cfg.slot}`)[0]?.active; i++) await Bun.sleep(50);
+      const [killed] = await db.sql`select pg_terminate_backend(active_pid) as ok from pg_replication_slots where slot_name = ${cfg.slot}`;
+      expect(killed.ok).toBe(true);
+      for (let i = 0; i < 40 && source.health().status !== "degraded"; i++) await Bun.sleep(25);
       expect(source.health().status).toBe("degraded");
       await db.sql`insert into t values (1)`;
       await collector.waitFor(() => collector.changes.length === 1, "insert after reconnect", 30_000);
