@@ -54,6 +54,11 @@ export interface Change {
   truncate?: { cascade: boolean; restartIdentity: boolean };
 }
 
+/** A plain TRUNCATE of `relation`'s table that the engine makes itself, to clear the sinks' copies before they are read again. */
+export function clearingTruncate(relation: Relation): Change {
+  return { op: "truncate", table: relation.table, relation, truncate: { cascade: false, restartIdentity: false } };
+}
+
 /**
  * A tuple in pgoutput's wire form: at `at` in `buf` the column count (int16), then per column
  * 'n' or 't' + int32 length + the output function's text (in the connection's UTF-8), up to `end`.

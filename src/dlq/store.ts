@@ -45,13 +45,13 @@ export interface DeadLetterExtra {
   oldRow?: Row;
 }
 
+/** What to do about a damaged dlq.sqlite (a new one is made where it was). */
+const DLQ_REMEDY = "restore it from a backup, or move it away (with its -wal and -shm; the dead letters it held go with it) and start again";
+
 /**
  * The dead-letter queue in SQLite under state.dir (dlq.sqlite, WAL mode). Rows are stored as
  * exact JSON (bigint digits); the LSN as its decimal text, since it can pass 2^53.
  */
-/** What to do about a damaged dlq.sqlite (a new one is made where it was). */
-const DLQ_REMEDY = "restore it from a backup, or move it away (with its -wal and -shm; the dead letters it held go with it) and start again";
-
 export class DlqStore implements DeadLetters {
   readonly db: Database;
   /** Called with each entry as it is queued (SupersededLetters keeps its key). */

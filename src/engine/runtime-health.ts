@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { HealthComponent } from "../api/health.ts";
-import type { Sink } from "../sinks/sink.ts";
+import type { Health, Sink } from "../sinks/sink.ts";
 import type { Source } from "../source/source.ts";
 import type { Lsn } from "../types.ts";
 import { formatLsn } from "../types.ts";
@@ -46,6 +46,15 @@ function checkpointHealth(v: RuntimeView) {
 /** The health components: source, each sink (a failing writer first), the checkpoint, each pipeline. */
 export function healthComponents(v: RuntimeView): HealthComponent[] {
   const { pipelines } = v;
+  // One request asks each sink once: its own component and each pipeline writing to it read the same answer.
+  const asked = new Map<string, Promise<Health>>();
+  const sinkHealth = (name: string): Promise<Health> | undefined => {
+    const sink = v.sinks.get(name);
+    if (!sink) return undefined;
+    let h = asked.get(name);
+    if (!h) asked.set(name, (h = Promise.resolve(sink.health())));
+    return h;
+  };
   return [
     { name: "source", health: () => v.source.health() },
     ...v.openOrder.map((name) => ({
@@ -55,7 +64,7 @@ export function healthComponents(v: RuntimeView): HealthComponent[] {
           const h = w.health();
           if (h) return h;
         }
-        return v.sinks.get(name)!.health();
+        return sinkHealth(name)!;
       },
     })),
     { name: "checkpoint", health: () => checkpointHealth(v) },
@@ -67,7 +76,7 @@ export function healthComponents(v: RuntimeView): HealthComponent[] {
         // A sink that retries inside its own write (mysql, redis) leaves the writer unaware: its
         // pipeline showed up for the whole outage while /health/sink:<name> was down.
         for (const w of ps.writers) {
-          const h = await v.sinks.get(w.sinkName)?.health();
+          const h = await sinkHealth(w.sinkName);
           if (h && h.status !== "up") return { status: "degraded" as const, reason: `sink ${w.sinkName}: ${h.reason ?? h.status}` };
         }
         const details = { paused: ps.paused !== null, ...(ps.paused ? { pausedBy: ps.paused, heldTransactions: ps.hold.length } : {}), lsn: ps.processedLsn !== null ? formatLsn(ps.processedLsn) : null };

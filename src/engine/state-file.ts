@@ -9,9 +9,6 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { CdcError } from "../errors.ts";
 
-/** SQLite's answers for a file that is not (or no longer) a sound database: no restart mends it. */
-const DAMAGED = new Set(["SQLITE_CORRUPT", "SQLITE_NOTADB"]);
-
 /** What to do about a damaged file that the engine cannot do without. */
 export const REBUILD_STATE =
   "restore the state dir from a backup, or move its files away (checkpoints.db with its -wal and -shm, source-snapshot.sqlite): the next start then reads the tables again in a new snapshot, as after a lost state dir";
@@ -21,10 +18,11 @@ export function stateFileError(path: string, e: unknown, remedy: string): unknow
   const code = (e as { code?: unknown })?.code;
   if (typeof code !== "string" || !code.startsWith("SQLITE_")) return e;
   const msg = (e as Error).message;
-  if (DAMAGED.has(code) || code.startsWith("SQLITE_CORRUPT")) {
+  // Not (or no longer) a sound database (SQLITE_NOTADB, SQLITE_CORRUPT*): no restart mends it.
+  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
     return new CdcError("state_damaged", `${path} is damaged (${msg}): ${remedy}`, { cause: e, component: "state", kind: "usage" });
   }
-  if (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY")) return e;
+  if (code.startsWith("SQLITE_BUSY")) return e;
   return new CdcError("state_io", `cannot use ${path}: ${msg} (state.dir must be writable by the engine's user, with free space)`, { cause: e, component: "state" });
 }
 

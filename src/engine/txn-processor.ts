@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { OutputRecord } from "../sinks/sink.ts";
-import type { Change, Lsn, Txn } from "../types.ts";
+import { clearingTruncate, type Change, type Lsn, type Txn } from "../types.ts";
 import type { SupersededLetters } from "../dlq/superseded.ts";
 import type { LeaderboardTap } from "./leaderboard-tap.ts";
 import type { PipelineState } from "./pipeline-state.ts";
@@ -98,10 +98,13 @@ export function txnProcessor(d: TxnProcessorDeps) {
   const clearBeforeReadAgain = async (ps: PipelineState, txn: Txn) => {
     const cleared = (ps.backfill!.cleared ??= new Set());
     const truncates: Change[] = [];
+    let last = ""; // a chunk holds one table's rows: one lookup per run, not per row
     for (const c of txn.changes) {
+      if (c.table === last) continue;
+      last = c.table;
       if (cleared.has(c.table)) continue;
       cleared.add(c.table);
-      truncates.push({ op: "truncate", table: c.table, relation: c.relation, truncate: { cascade: false, restartIdentity: false } });
+      truncates.push(clearingTruncate(c.relation));
     }
     if (!truncates.length) return;
     log.info({ pipeline: ps.runner.name, tables: truncates.map((c) => c.table) }, "backfill read again after a cut: its copies of the tables are cleared first (rows deleted since the first read would stay otherwise)");

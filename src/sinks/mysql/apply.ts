@@ -28,7 +28,8 @@ export async function applyGroups(c: Queryable, prepared: Prepared[], o: Stateme
   while (i < prepared.length) {
     let j = i + 1;
     let bytes = prepared[i].bytes;
-    while (j < prepared.length && j - i < o.batchSize && prepared[j].group === prepared[i].group && bytes + prepared[j].bytes <= o.maxStatement) {
+    // A record addressed by its old row is a statement of its own (old-row.ts).
+    while (j < prepared.length && !prepared[i].oldValues && j - i < o.batchSize && prepared[j].group === prepared[i].group && bytes + prepared[j].bytes <= o.maxStatement) {
       bytes += prepared[j].bytes;
       j++;
     }
@@ -55,7 +56,6 @@ export async function applyOneByOne(c: Queryable, prepared: Prepared[], dead: [O
 async function applyGroup(c: Queryable, group: Prepared[], dialect: Dialect, unmatched: OutputRecord[]): Promise<void> {
   const first = group[0];
   if (first.oldValues) {
-    // alone in its group (prepare.ts)
     if (!(await applyByOldRow(c, first))) unmatched.push(first.rec);
   } else if (first.nullKey) {
     for (const p of group) await applyNullKey(c, p);

@@ -100,7 +100,7 @@ export class RowPreparer {
     return { rec, table, op: "upsert", columns, values, key, keyValues, nullKey, group: `${table}|upsert${run}|${columns.join(",")}`, bytes: paramBytes(values) };
   }
 
-  /** A record addressed by its old row: every source column, the new values (upsert) and the old ones; a group of its own. */
+  /** A record addressed by its old row: every source column, the new values (upsert) and the old ones; a statement of its own (applyGroups). */
   private byOldRow(rec: OutputRecord, table: string, byName: Map<string, Column>): Prepared {
     const columns = rec.table.columns.map((c) => c.name);
     const before = rec.before ?? {};
@@ -109,7 +109,7 @@ export class RowPreparer {
     if (rec.op === "upsert") this.checkDecimals(table, columns, values);
     const bytes = paramBytes(values) + paramBytes(oldValues);
     if (bytes / 2 > this.maxPacket() - 4096) throw new ValueError(`row is about ${bytes >> 1} bytes with its old row, more than the server's max_allowed_packet (${this.maxPacket()})`);
-    return { rec, table, op: rec.op, columns, values, key: [], keyValues: [], nullKey: false, oldValues, group: `${table}|old|${oldRowGroups++}`, bytes };
+    return { rec, table, op: rec.op, columns, values, key: [], keyValues: [], nullKey: false, oldValues, group: `${table}|old`, bytes };
   }
 
   /**
@@ -141,9 +141,6 @@ class DecimalMisfit extends ValueError {
     super(message);
   }
 }
-
-/** Each record addressed by its old row is a statement of its own (old-row.ts): a group no other record shares. */
-let oldRowGroups = 0;
 
 /**
  * An old row's value as the stored one compares with it: a real is stored as FLOAT, whose value

@@ -16,7 +16,7 @@
  */
 import type { Logger } from "pino";
 import type { Pg } from "../../db/postgres-client.ts";
-import { formatLsn, parseLsn, type Change, type Lsn, type Relation, type Row } from "../../types.ts";
+import { clearingTruncate, formatLsn, parseLsn, type Change, type Lsn, type Relation, type Row } from "../../types.ts";
 import { keyChanged, pick } from "../../row-key.ts";
 import { DataDecoder, isDataMessage } from "./pgoutput.ts";
 import { decodeRow, encodeRow } from "../../dlq/row-codec.ts";
@@ -57,7 +57,7 @@ const keylessOf = (relations: Map<string, Relation>) => [...relations.values()].
  */
 export function handOver(relations: Map<string, Relation>, gap: GapChanges): Change[] {
   const keyless = keylessOf(relations);
-  const clear: Change[] = keyless.map((r) => ({ op: "truncate", table: r.table, relation: r, truncate: { cascade: false, restartIdentity: false } }));
+  const clear = keyless.map(clearingTruncate);
   return [...clear, ...gap.changes().filter((c) => c.op !== "truncate" || !keyless.includes(c.relation))];
 }
 

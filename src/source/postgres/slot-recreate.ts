@@ -6,7 +6,7 @@
 import type { Logger } from "pino";
 import type { SourceConfig } from "../../config/schema.ts";
 import type { Pg } from "../../db/postgres-client.ts";
-import { formatLsn, type Change, type Lsn, type Relation } from "../../types.ts";
+import { clearingTruncate, formatLsn, type Change, type Lsn, type Relation } from "../../types.ts";
 import { openSourcePg } from "./connections.ts";
 import { decodeRemovals, encodeRemovals, GapChanges, gapRemovals, GapWatch, handOver } from "./gap-deletes.ts";
 import { createSlot, dropSlot, type SlotInfo } from "./slot.ts";
@@ -79,7 +79,7 @@ export async function recreateSlot(o: SlotRecreateOptions): Promise<RecreatedSlo
     // cannot show a row that is gone, so a mirror kept such rows for good (QA: a publication
     // dropped while streaming, then slot drop + --resnapshot left a deleted row). The copies
     // are cleared first, in the same hand-over as an early crash's removals.
-    removals = [...relations.values()].map((r) => ({ op: "truncate" as const, table: r.table, relation: r, truncate: { cascade: false, restartIdentity: false } }));
+    removals = [...relations.values()].map(clearingTruncate);
     const why = lostBoth ? `no checkpoint, though the sinks hold positions (the state dir was lost), and replication slot ${c.slot} is gone too` : "--resnapshot after lost changes";
     log.warn({ slot: c.slot, tables: removals.map((r) => r.table) }, `${why}: the sinks' copies of the captured tables are cleared before they are read again (rows deleted in the lost changes would stay otherwise); they fill up as the snapshot goes on`);
   }
